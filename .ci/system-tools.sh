@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install the system programs enumlab's lab and tests use, when they are missing:
+#   named (bind9), dig (bind9-dnsutils), tshark, kamailio (+ enum module), dnsperf, ip (iproute2).
+# As root on Debian/Ubuntu this uses apt; otherwise it names the packages to install (or use
+# environment.yml with conda-forge). In CI (CI=true) a tool that cannot be installed is an error.
+set -u
+declare -A PKG=(
+  [named]=bind9 [dig]=bind9-dnsutils [tshark]=tshark [kamailio]=kamailio
+  [dnsperf]=dnsperf [ip]=iproute2
+)
+missing=()
+for tool in "${!PKG[@]}"; do
+  command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("${PKG[$tool]}")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "enumlab: installing with apt: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections 2>/dev/null || true
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/tmp/enumlab-apt.log 2>&1
+  rc=$?
+  if [ $rc -ne 0 ]; then
+    tail -20 /tmp/enumlab-apt.log
+    echo "enumlab: apt-get install failed for: ${missing[*]}" >&2
+    exit 1
+  fi
+  # The Debian bind9 package starts a system named on port 53; the lab runs its own.
+  if command -v systemctl >/dev/null 2>&1; then systemctl stop named 2>/dev/null || true; fi
+  exit 0
+fi
+echo "enumlab: missing system packages: ${missing[*]}" >&2
+echo "  install them (Debian/Ubuntu: sudo apt-get install ${missing[*]})," >&2
+echo "  or use the conda environment: conda env create -f environment.yml" >&2
+if [ "${CI:-}" = "true" ]; then
+  exit 1
+fi
+exit 0

@@ -1,0 +1,60 @@
+# enumlab: two commands do everything on a fresh machine.
+#   make lab   - set up, start the embedded DNS lab on 127.0.0.1:5353, open JupyterLab
+#   make test  - set up, lint, type-check, run the whole suite with the notebooks executed
+# Also: make bench (benchmarks/), make setup (set-up only), make serve (the DNS lab alone).
+
+SHELL := /bin/bash
+VENV ?= .venv
+LAB_PORT ?= 5353
+# Inside an active conda environment (see environment.yml) use it; otherwise a local venv.
+ifdef CONDA_PREFIX
+PY := $(CONDA_PREFIX)/bin/python
+STAMP := .conda-installed
+else
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+endif
+
+.PHONY: setup system-tools python-deps lab serve test check lint typecheck bench clean
+
+setup: system-tools python-deps
+
+system-tools:
+	@bash .ci/system-tools.sh
+
+python-deps: $(STAMP)
+
+$(STAMP): pyproject.toml
+ifndef CONDA_PREFIX
+	@test -x $(PY) || python3 -m venv $(VENV)
+endif
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+lab: setup
+	@echo "enumlab: starting the embedded DNS lab on 127.0.0.1:$(LAB_PORT) (dig @127.0.0.1 -p $(LAB_PORT) ...)"
+	@$(PY) -m enumlab.cli serve --port $(LAB_PORT) > .lab-dns.log 2>&1 & echo $$! > .lab-dns.pid; \
+	  trap 'kill $$(cat .lab-dns.pid) 2>/dev/null; rm -f .lab-dns.pid' EXIT INT TERM; \
+	  sleep 1; cat .lab-dns.log; \
+	  $(PY) -m jupyterlab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1
+
+serve: setup
+	$(PY) -m enumlab.cli serve --port $(LAB_PORT)
+
+lint: python-deps
+	$(PY) -m ruff check enumlab tests benchmarks
+
+typecheck: python-deps
+	$(PY) -m mypy enumlab
+
+check: lint typecheck
+
+test: setup check
+	$(PY) -m pytest --nbmake tests notebooks
+
+bench: setup
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .conda-installed .pytest_cache .mypy_cache .ruff_cache *.egg-info

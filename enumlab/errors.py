@@ -1,0 +1,104 @@
+"""The one exception hierarchy of enumlab.
+
+Every error enumlab raises is an :class:`EnumlabError`; each subclass says what went wrong and
+keeps the input that caused it in ``.subject`` so a caller (or the CLI's one-line error) can
+name it. Foreign errors (dnspython, sockets, tshark) are translated at the edge that meets
+them, with ``raise ... from exc``.
+
+::
+
+    EnumlabError
+    ├── InputError                 bad input given to enumlab or found in DNS data
+    │   ├── InvalidNumberError     not an E.164 number
+    │   ├── RecordError            a NAPTR/SRV record that breaks its RFC
+    │   │   └── RegexpError        a NAPTR substitution expression that is invalid or unsafe
+    │   └── ZoneError              a zone file that cannot be served
+    ├── ProcedureError             a resolution procedure could not complete
+    │   └── LoopError              a rewrite loop or too many non-terminal steps
+    ├── DnsError                   the DNS exchange itself failed
+    │   ├── NameNotFoundError      NXDOMAIN where a name was required
+    │   ├── ServerFailureError     SERVFAIL, REFUSED or another error rcode
+    │   ├── QueryTimeoutError      no answer in time
+    │   └── ServerUnreachableError ICMP unreachable / connection refused
+    ├── LabServerError             the embedded or BIND lab server could not start
+    └── ToolMissingError           an external program (named, tshark, ...) is not installed
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class EnumlabError(Exception):
+    """Root of every enumlab error; ``subject`` is the input it is about."""
+
+    def __init__(self, message: str, *, subject: Any = None) -> None:
+        super().__init__(message)
+        self.subject = subject
+
+
+class InputError(EnumlabError):
+    """Input given to enumlab, or data read from DNS, is malformed."""
+
+
+class InvalidNumberError(InputError):
+    """Text that is not a valid E.164 number (ITU-T E.164, RFC 6116 section 2.4)."""
+
+
+class RecordError(InputError):
+    """A resource record whose fields break the rules of its RFC."""
+
+
+class RegexpError(RecordError):
+    """A NAPTR substitution expression that is invalid, unsupported or unsafe (RFC 3402 s3.2)."""
+
+
+class ZoneError(InputError):
+    """A zone file that cannot be loaded or served."""
+
+
+class ProcedureError(EnumlabError):
+    """A DDDS / S-NAPTR / RFC 3263 procedure could not complete.
+
+    ``partial`` carries whatever the procedure had found before it stopped.
+    """
+
+    def __init__(self, message: str, *, subject: Any = None, partial: Any = None) -> None:
+        super().__init__(message, subject=subject)
+        self.partial = partial
+
+
+class LoopError(ProcedureError):
+    """A NAPTR rewrite loop, or more non-terminal steps than the depth limit allows."""
+
+
+class DnsError(EnumlabError):
+    """A DNS exchange failed; ``trace`` holds the exchanges made before the failure."""
+
+    def __init__(self, message: str, *, subject: Any = None, trace: Any = None) -> None:
+        super().__init__(message, subject=subject)
+        self.trace = trace
+
+
+class NameNotFoundError(DnsError):
+    """The server answered NXDOMAIN for a name that had to exist."""
+
+
+class ServerFailureError(DnsError):
+    """The server answered SERVFAIL, REFUSED, FORMERR or another error rcode."""
+
+
+class QueryTimeoutError(DnsError):
+    """No answer arrived before the timeout."""
+
+
+class ServerUnreachableError(DnsError):
+    """The server could not be reached (port unreachable, connection refused)."""
+
+
+class LabServerError(EnumlabError):
+    """A lab DNS server (embedded or BIND) could not be started or stopped."""
+
+
+class ToolMissingError(EnumlabError):
+    """An external program enumlab needs is not installed; the message names the package."""
