@@ -71,6 +71,7 @@ __all__ = [
     "apply_regexp",
     "from_enum_domain",
     "normalize",
+    "parse_server",
     "parse_service_field",
     "resolve_enum",
     "to_enum_domain",

@@ -23,7 +23,10 @@ NaptrPolicy = Callable[[Sequence[NaptrRecord], np.random.Generator], list[NaptrR
 def rfc3403_order(records: Sequence[NaptrRecord], rng: np.random.Generator) -> list[NaptrRecord]:
     """Sort by (order, preference); shuffle exact ties with ``rng`` (RFC 3403 section 4.1)."""
     out: list[NaptrRecord] = []
-    for _, tied in groupby(sorted(records, key=lambda r: r.key), key=lambda r: r.key):
+    # Sorting ties by their text first makes a seeded result independent of the RRset order
+    # the server happened to send (DNS gives none).
+    ordered = sorted(records, key=lambda r: (r.key, r.to_text()))
+    for _, tied in groupby(ordered, key=lambda r: r.key):
         group = list(tied)
         if len(group) > 1:
             group = [group[i] for i in rng.permutation(len(group))]

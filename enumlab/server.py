@@ -184,7 +184,7 @@ class EmbeddedServer:
         self._udp, self._tcp, self._threads = None, None, []
 
     def __enter__(self) -> EmbeddedServer:
-        return self.start()
+        return self if self._udp is not None else self.start()
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()

@@ -1,0 +1,115 @@
+"""The enumlab command line, run as a user runs it: a subprocess."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from enumlab import EmbeddedServer
+
+from .conftest import ZONES
+
+HOST = ".enum.nickvsnetworking.com"
+
+
+def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "enumlab.cli", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_enum_913_json_lists_the_three_servers() -> None:
+    out = run("enum", "+61355500913", "--json", "--seed", "1")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["number"] == "+61355500913"
+    assert data["domain"] == "3.1.9.0.0.5.5.5.3.1.6.e164.arpa."
+    assert {c["uri"] for c in data["candidates"]} == {
+        f"sip:service@server{i}{HOST}" for i in (1, 2, 3)}
+    assert set(data["candidates"][0]) >= {"uri", "order", "preference", "service"}
+    assert any(step["kind"] == "query" for step in data["trace"])
+
+
+def test_enum_exception_and_wildcard() -> None:
+    out = run("enum", "+61255502345")
+    assert out.returncode == 0 and f"sip:ported@othercarrier{HOST}" in out.stdout
+    out = run("enum", "+61 2 5550 1234")
+    assert out.returncode == 0 and f"sip:wildcard@server1{HOST}" in out.stdout
+
+
+def test_enum_trace_shows_tc_then_tcp() -> None:
+    out = run("enum", "+61355500999", "--trace")
+    assert out.returncode == 0
+    assert "TC=1" in out.stdout and "then TCP" in out.stdout
+
+
+def test_enum_national_number_with_country_code() -> None:
+    out = run("enum", "03 5550 0911", "--country-code", "61", "--json")
+    assert json.loads(out.stdout)["number"] == "+61355500911"
+
+
+def test_enum_against_an_explicit_server() -> None:
+    with EmbeddedServer(ZONES) as server:
+        out = run("enum", "+61355500911", "--server", server.address, "--edns", "1232")
+    assert out.returncode == 0 and f"sip:service@server1{HOST}" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [
+        (("enum", "+61 3 5550 O912"), 2, "'O' is not a digit"),
+        (("enum", "61355500912"), 2, "no leading '+'"),
+        (("enum", "+6125501234"), 1, "no usable NAPTR rule"),  # stdout
+        (("enum", "+61255503006"), 2, "rewrite loop"),
+        (("enum", "+61355500911", "--server", "127.0.0.1:1"), 2, "unreachable"),
+        (("enum", "+61355500911", "--edns", "big"), 2, "EDNS size"),
+        (("regexp", "!(a!x!", "a"), 2, "unbalanced"),
+    ],
+)
+def test_errors_are_one_line_with_exit_codes(args: tuple[str, ...], code: int, needle: str
+                                             ) -> None:
+    out = run(*args)
+    assert out.returncode == code
+    assert needle in (out.stderr + out.stdout)
+    if code == 2 and "EDNS" not in needle:
+        assert len(out.stderr.strip().splitlines()) == 1
+        assert "Traceback" not in out.stderr
+
+
+def test_regexp_shows_both_readings() -> None:
+    out = run("regexp", "!\\+1!sip:!", "+15551234", "--json")
+    data = json.loads(out.stdout)
+    assert data["results"] == {"rfc3402": "sip:5551234", "replacement": "sip:"}
+    out = run("regexp", "!^\\+(1|12)!\\1!", "+1234")
+    assert "groups ['12']" in out.stdout
+
+
+def test_help_teaches() -> None:
+    out = run("enum", "--help")
+    assert out.returncode == 0
+    assert "RFC 3403" in out.stdout and "examples:" in out.stdout
+
+
+def test_serve_answers_dns_and_stops() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with subprocess.Popen(
+        [sys.executable, "-m", "enumlab.cli", "serve", str(ZONES), "--port", str(port),
+         "--duration", "20"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    ) as proc:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()
+        assert f"127.0.0.1:{port}" in banner and "no recursion" in banner
+        deadline = time.monotonic() + 10
+        while True:
+            out = run("enum", "+61355500911", "--server", f"127.0.0.1:{port}")
+            if out.returncode == 0 or time.monotonic() > deadline:
+                break
+        proc.terminate()
+        proc.wait(timeout=10)
+        assert out.returncode == 0, out.stderr
