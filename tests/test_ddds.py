@@ -243,3 +243,14 @@ def test_zone_lookup_gives_the_same_result_as_sockets(resolver: Resolver) -> Non
         a = resolve_enum(number, memory, rng=np.random.default_rng(3)).uris
         b = resolve_enum(number, resolver, rng=np.random.default_rng(3)).uris
         assert a == b, number
+
+
+def test_exception_blocks_exactly_99_numbers_of_its_thousand(lab_server: EmbeddedServer) -> None:
+    # the figure notebook 02 quotes: +612555023xx but +61255502345
+    memory = ZoneLookup(lab_server.authority)
+    from enumlab import to_enum_domain
+
+    failing = [i for i in range(1000)
+               if memory.query(to_enum_domain(f"+61255502{i:03d}"), "NAPTR").rcode == "NXDOMAIN"]
+    assert len(failing) == 99
+    assert failing[0] == 300 and failing[-1] == 399 and 345 not in failing
