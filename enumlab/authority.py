@@ -256,8 +256,9 @@ class Authority:
         limit = self.udp_limit(query)
         if len(full) <= limit:
             return full
-        # RFC 2181 s9 / RFC 1035 s4.1.1: send what the channel allows and set TC. Like BIND,
-        # enumlab sends an empty answer with TC=1 so the client retries over TCP.
+        # RFC 1035 s4.1.1 / RFC 2181 s9: set TC when the answer does not fit. BIND 9.18 fills
+        # the message with the records that fit; enumlab sends header + question only. Both are
+        # legal, and a client must not use a truncated RRset either way: it retries over TCP.
         response.answer.clear()
         response.authority.clear()
         response.additional.clear()

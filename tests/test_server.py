@@ -128,7 +128,7 @@ def test_truncation_follows_the_clients_udp_size(lab_server, edns: int | None,
     msg = ask(lab_server, "9.9.9.0.0.5.5.5.3.1.6.e164.arpa.", edns=edns)
     assert bool(msg.flags & dns.flags.TC) is expect_tc
     if expect_tc:
-        assert not msg.answer  # BIND-style: empty answer, retry over TCP
+        assert not msg.answer  # header + question only: the client must retry over TCP
     else:
         assert len(msg.answer[0]) == 12
 
