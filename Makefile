@@ -6,6 +6,8 @@
 SHELL := /bin/bash
 VENV ?= .venv
 LAB_PORT ?= 5353
+# Jupyter refuses to run as root without --allow-root (CI and lab machines run as root).
+JUPYTER_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # Inside an active conda environment (see environment.yml) use it; otherwise a local venv.
 ifdef CONDA_PREFIX
 PY := $(CONDA_PREFIX)/bin/python
@@ -37,7 +39,8 @@ lab: setup
 	@$(PY) -m enumlab.cli serve --port $(LAB_PORT) > .lab-dns.log 2>&1 & echo $$! > .lab-dns.pid; \
 	  trap 'kill $$(cat .lab-dns.pid) 2>/dev/null; rm -f .lab-dns.pid' EXIT INT TERM; \
 	  sleep 1; cat .lab-dns.log; \
-	  $(PY) -m jupyterlab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1
+	  kill -0 $$(cat .lab-dns.pid) 2>/dev/null || { echo 'enumlab: the DNS lab did not start (see above); try make lab LAB_PORT=5354' >&2; exit 1; }; \
+	  $(PY) -m jupyterlab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 $(JUPYTER_ROOT)
 
 serve: setup
 	$(PY) -m enumlab.cli serve --port $(LAB_PORT)

@@ -225,3 +225,15 @@ def test_overall_match_agrees_with_glibc(head: str, body: str, tail: str, subjec
     expr = SubstitutionExpression.parse(f"!{ere}!x!")
     ours = expr.search(subject)
     assert (ours[:2] if ours else None) == _GLIBC.search(ere, subject), ere
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="!/\\()[]{}^$.*+?|:1a2-i", max_size=40), st.text(max_size=20))
+def test_parser_never_crashes_on_arbitrary_text(text: str, aus: str) -> None:
+    # Whatever a zone holds, the outcome is a parsed expression or a RegexpError, never a crash.
+    try:
+        expr = SubstitutionExpression.parse(text)
+    except RegexpError:
+        return
+    result = expr.apply(aus)
+    assert result is None or isinstance(result, str)
