@@ -20,8 +20,9 @@ import numpy as np
 
 from .ddds import resolve_enum
 from .e164 import DEFAULT_SUFFIX, normalize
-from .errors import EnumlabError, ProcedureError
+from .errors import EnumlabError, InputError, ProcedureError
 from .naptr_regexp import OUTPUT_MODES, SubstitutionExpression
+from .policies import POLICY_NAMES, get_policy
 from .resolver import Resolver
 from .server import DEFAULT_ZONE_DIR, EmbeddedServer
 
@@ -148,6 +149,91 @@ def cmd_regexp(args: argparse.Namespace) -> int:
     return EXIT_OK if data["match"] is not None else EXIT_EMPTY
 
 
+# -- enumlab simulate -----------------------------------------------------------------------
+
+def _resolve_target(name: str, targets: list[str]) -> str:
+    """A target by its full name or an unambiguous part of it (``server1``)."""
+    if name in targets:
+        return name
+    matches = [t for t in targets if name in t]
+    if len(matches) != 1:
+        raise InputError(f"{name!r} matches {len(matches)} targets of {', '.join(targets)}",
+                         subject=name)
+    return matches[0]
+
+
+def _failures(args: argparse.Namespace, targets: list[str]) -> dict[str, float]:
+    out = {_resolve_target(t, targets): 1.0 for t in args.down}
+    for spec in args.fail:
+        name, _, prob = spec.rpartition("=")
+        try:
+            out[_resolve_target(name, targets)] = float(prob)
+        except ValueError as exc:
+            raise InputError(f"--fail wants TARGET=P, not {spec!r}", subject=spec) from exc
+    return out
+
+
+def _print_report(title: str, data: dict[str, Any]) -> None:
+    print(title)
+    print(f"  {'target':<58} {'observed':>9} {'share':>8} {'expected':>9} {'95% CI':>17}")
+    for row in data["targets"]:
+        ci = f"{row['ci_low']:.4f}-{row['ci_high']:.4f}"
+        print(f"  {row['target']:<58} {row['observed']:>9} {row['observed_share']:>8.4f} "
+              f"{row['expected_share']:>9.4f} {ci:>17}")
+    chi2, g = data["chi2"], data["g_test"]
+    print(f"  chi-square {chi2['statistic']:.3f} (p={chi2['p_value']:.3g})   "
+          f"G-test {g['statistic']:.3f} (p={g['p_value']:.3g})   "
+          f"max |deviation| {data['max_abs_deviation']:.4f}")
+    if data["impossible"]:
+        print(f"  impossible under this policy: {', '.join(data['impossible'])}")
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from . import simulate as sim
+    from .stats import compare, observed_counts
+
+    rng = np.random.default_rng(args.seed)
+    with lab_resolver(args) as resolver:
+        rs = sim.record_set(args.target, resolver)
+        failures = _failures(args, rs.targets)
+        names = POLICY_NAMES if args.policy == "all" else (args.policy,)
+        results = []
+        for name in names:
+            policy = get_policy(name, rs.kind)
+            if args.observed:
+                counts = observed_counts(args.observed, rs.targets)
+                expected = policy.expected(rs, [failures.get(t, 0.0) for t in rs.targets])
+                report = compare(counts, expected, labels=[*rs.targets, sim.NONE])
+                data = {"policy": policy.name, "n": report.n, **report.to_dict()}
+            elif args.live:
+                result = sim.simulate_live(args.target, args.n, resolver, name, rng,
+                                           down=[t for t, p in failures.items() if p >= 1],
+                                           progress=not args.json)
+                data = result.to_dict()
+            else:
+                result = sim.simulate(rs, args.n, policy, rng, failures=failures)
+                data = result.to_dict()
+            results.append(data)
+    if args.plot:
+        from . import plot
+
+        last = results[-1]
+        report = compare([r["observed"] for r in last["targets"]],
+                         [r["expected_share"] for r in last["targets"]],
+                         labels=[r["target"] for r in last["targets"]])
+        plot.save(plot.actual_vs_expected(report, title=f"{args.target} under {last['policy']}"),
+                  str(args.plot))
+    if args.json:
+        _emit_json(results[0] if len(results) == 1 else results)
+        return EXIT_OK
+    for data in results:
+        source = "observed data" if args.observed else f"{data['n']} selections"
+        _print_report(f"{args.target}: policy {data['policy']}, {source}", data)
+    if args.plot:
+        print(f"plot written to {args.plot}")
+    return EXIT_OK
+
+
 # -- enumlab serve --------------------------------------------------------------------------
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -220,6 +306,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("aus", help="the string to apply it to, e.g. +61355500912")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_regexp)
+
+    p = sub.add_parser(
+        "simulate", help="does a NAPTR/SRV set really split traffic 25/25/50? simulate and test",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Select a target N times under a selection policy and compare the observed "
+                    "split with the exact expected one\n(chi-square, G-test, Wilson intervals). "
+                    "Policies disagree on the same records:\n"
+                    "  rfc3403    PREFERENCE is a rank (RFC 3403 s4.1)\n"
+                    "  all-orders RFC sort, failover into later ORDERs\n"
+                    "  weighted   PREFERENCE as a weight (the seed blog)\n"
+                    "  3gpp       weight = 65535 - PREFERENCE (TS 29.303 annex C.1)\n"
+                    "  srv        RFC 2782 priority/weight running sum\n"
+                    "  dnspython  dnspython's own processing order\n"
+                    "  first      always the first record (ties: answer order)",
+        epilog="examples:\n"
+               "  enumlab simulate +61355500913 -n 100000 --policy weighted\n"
+               "  enumlab simulate +61355500913 --policy all\n"
+               "  enumlab simulate +61355500914 --policy all-orders --down server1\n"
+               "  enumlab simulate +61355500913 --policy weighted --fail server3=0.2 --plot s.png\n"
+               "  enumlab simulate +61355500913 --observed calls.csv   (a 'target' column)",
+    )
+    p.add_argument("target", metavar="NUMBER_OR_NAME",
+                   help="E.164 number (ENUM), _service._proto.domain (SRV) or a NAPTR name")
+    p.add_argument("-n", type=int, default=100_000, help="selections to simulate (100000)")
+    p.add_argument("--policy", default="rfc3403", choices=[*POLICY_NAMES, "all"],
+                   help="selection policy, or 'all' to compare every policy")
+    p.add_argument("--down", nargs="*", default=[], metavar="TARGET",
+                   help="targets that are down (full name or a unique part, e.g. server1)")
+    p.add_argument("--fail", nargs="*", default=[], metavar="TARGET=P",
+                   help="targets down with probability P per request")
+    p.add_argument("--seed", type=int, help="random seed (reproducible runs)")
+    p.add_argument("--live", action="store_true",
+                   help="resolve over DNS for every selection (slow; the whole path)")
+    p.add_argument("--observed", type=Path, metavar="CSV",
+                   help="test observed choices (CSV with a 'target' column) instead of simulating")
+    p.add_argument("--plot", type=Path, metavar="FILE.png", help="write actual-vs-expected bars")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_dns_options(p)
+    p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser(
         "serve", help="run the embedded authoritative DNS server on zone files",

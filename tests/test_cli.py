@@ -113,3 +113,39 @@ def test_serve_answers_dns_and_stops() -> None:
         proc.terminate()
         proc.wait(timeout=10)
         assert out.returncode == 0, out.stderr
+
+
+def test_simulate_json_schema_and_verdicts() -> None:
+    out = run("simulate", "+61355500913", "-n", "100000", "--policy", "weighted", "--seed", "1",
+              "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["policy"] == "weighted" and data["n"] == 100000
+    assert set(data["targets"][0]) == {"target", "observed", "observed_share", "expected_share",
+                                       "ci_low", "ci_high"}
+    assert sum(t["observed"] for t in data["targets"]) == 100000
+    assert data["chi2"]["p_value"] > 0.001 and set(data["g_test"]) == {"statistic", "p_value"}
+
+
+def test_simulate_all_policies_and_down_by_short_name() -> None:
+    out = run("simulate", "+61355500914", "--policy", "all", "--down", "server1", "-n", "1000",
+              "--json", "--seed", "2")
+    by_policy = {d["policy"]: d for d in json.loads(out.stdout)}
+    assert by_policy["rfc3403"]["targets"][-1]["target"] == "(none)"
+    assert by_policy["rfc3403"]["targets"][-1]["observed"] == 1000
+    assert by_policy["all-orders"]["targets"][1]["observed"] == 1000
+
+
+def test_simulate_observed_csv_and_plot(tmp_path) -> None:
+    csv = tmp_path / "calls.csv"
+    lines = (["sip:service@server1.enum.nickvsnetworking.com"] * 260
+             + ["sip:service@server2.enum.nickvsnetworking.com"] * 240
+             + ["sip:service@server3.enum.nickvsnetworking.com"] * 500)
+    csv.write_text("target\n" + "\n".join(lines) + "\n")
+    png = tmp_path / "split.png"
+    out = run("simulate", "+61355500913", "--policy", "weighted", "--observed", str(csv),
+              "--plot", str(png))
+    assert out.returncode == 0, out.stderr
+    assert "chi-square" in out.stdout and png.stat().st_size > 5000
+    out = run("simulate", "+61355500913", "--down", "server", "-n", "10")
+    assert out.returncode == 2 and "matches 3 targets" in out.stderr
