@@ -52,7 +52,7 @@ def actual_vs_expected(report: SplitReport, *, title: str = "", ax: Axes | None 
                     and report.expected_share[i] == 0)]
     x = np.arange(len(keep))
     share = report.observed_share[keep]
-    err = np.vstack([share - report.ci_low[keep], report.ci_high[keep] - share])
+    err = np.maximum(np.vstack([share - report.ci_low[keep], report.ci_high[keep] - share]), 0)
     ax.bar(x - 0.2, share, 0.4, yerr=err, capsize=3, color="#4c72b0", label="observed (95% CI)")
     ax.bar(x + 0.2, report.expected_share[keep], 0.4, color="#bbbbbb", label="expected")
     ax.set_xticks(x, [short_label(report.labels[i]) for i in keep])

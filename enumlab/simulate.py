@@ -246,7 +246,17 @@ def record_set(records_or_name: Sequence[NaptrRecord | SrvRecord | Entry] | Reco
     answer.raise_for_rcode()
     if not answer.records:
         raise InputError(f"{name} has no {rdtype} records", subject=name)
-    return RecordSet.from_records(list(answer.records))  # type: ignore[arg-type]
+    # DNS gives no order inside an RRset: list the entries canonically so that runs compare
+    records = sorted(answer.records, key=_record_sort_key)
+    return RecordSet.from_records(records)  # type: ignore[arg-type]
+
+
+def _record_sort_key(rec: Any) -> tuple[Any, ...]:
+    if isinstance(rec, SrvRecord):
+        return (rec.priority, rec.weight, rec.target, rec.port)
+    if isinstance(rec, NaptrRecord):
+        return (rec.order, rec.preference, rec.replacement)
+    return (str(rec),)
 
 
 def simulate_live(
