@@ -234,6 +234,77 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- enumlab sip ----------------------------------------------------------------------------
+
+def _print_targets(targets: list[Any], indent: str = "  ") -> None:
+    if not targets:
+        print(f"{indent}no target: nothing to send the request to")
+    for i, t in enumerate(targets, 1):
+        extra = f"  priority {t.priority} weight {t.weight}" if t.priority is not None else ""
+        print(f"{indent}{i}. {t.transport:<4} {t.host}:{t.port} -> {t.address}{extra}"
+              f"  [{t.source}]")
+
+
+def cmd_sip(args: argparse.Namespace) -> int:
+    from .sip_location import locate_sip_server
+    from .sip_uri import parse_sip_uri
+
+    uri = parse_sip_uri(args.uri)
+    transports = [t for t in args.transports.split(",") if t]
+    rng = np.random.default_rng(args.seed)
+    with lab_resolver(args) as resolver:
+        location = locate_sip_server(uri, resolver, transports=transports, rng=rng,
+                                     prefer_ipv6=args.prefer_ipv6)
+        without = (locate_sip_server(uri.without_port(), resolver, transports=transports,
+                                     rng=rng, prefer_ipv6=args.prefer_ipv6)
+                   if location.skipped_srv else None)
+    if args.json:
+        data = location.to_dict()
+        if without is not None:
+            data["without_port"] = without.to_dict()
+        _emit_json(data)
+        return EXIT_OK if location.targets else EXIT_EMPTY
+    if args.trace:
+        print(location.trace.format())
+        print()
+    print(f"{uri.text}: try in this order")
+    _print_targets(location.targets)
+    if without is not None:
+        print(f"\nSRV was skipped: the URI carries port {uri.port}, so RFC 3263 s4.2 allows "
+              "only an A/AAAA lookup of the host.")
+        print(f"Without the port, {without.uri} resolves to:")
+        _print_targets(without.targets)
+        missed = {(t.host, t.port) for t in without.targets} - {
+            (t.host, t.port) for t in location.targets}
+        if missed:
+            print(f"The port hides {len(missed)} target(s) of the SRV pool: "
+                  + ", ".join(f"{h}:{p}" for h, p in sorted(missed)))
+    return EXIT_OK if location.targets else EXIT_EMPTY
+
+
+# -- enumlab doctor -------------------------------------------------------------------------
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import diagnose, read_resolv_conf
+
+    resolv = read_resolv_conf(args.resolv_conf)
+    with lab_resolver(args) as authoritative:
+        report = diagnose(args.domain, authoritative, resolv, timeout=args.timeout)
+    if args.json:
+        _emit_json(report.to_dict())
+    else:
+        print(f"{resolv.path}: nameservers {', '.join(resolv.nameservers) or '(none)'}; "
+              f"search {' '.join(resolv.search) or '(none)'}; ndots {resolv.ndots}")
+        for c in report.comparisons:
+            mark = "ok " if c.matches else "BAD"
+            got = c.error or f"{c.system_rcode} {len(c.system or [])} record(s)"
+            print(f"  {mark} {c.nameserver:<15} {c.rdtype:<5} {c.name:<50} {got} "
+                  f"(authoritative: {len(c.authoritative)})")
+        for finding in report.findings:
+            print(("OK: " if report.ok else "PROBLEM: ") + finding)
+    return EXIT_OK if report.ok else EXIT_EMPTY
+
+
 # -- enumlab serve --------------------------------------------------------------------------
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -345,6 +416,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _add_dns_options(p)
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser(
+        "sip", help="SIP URI -> transport, host, port, address (RFC 3263, RFC 2782)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Locate the SIP servers for a URI as RFC 3263 says: transport= or a numeric "
+                    "host decide at once;\na port means A/AAAA only (no NAPTR, no SRV); "
+                    "otherwise NAPTR -> SRV -> A/AAAA, or SRV per transport,\nor A/AAAA with "
+                    "5060/5061. SRV records are ordered by RFC 2782 (priority, weighted draw).",
+        epilog="examples:\n"
+               "  enumlab sip sip:ims.mnc001.mcc001.3gppnetwork.org --trace\n"
+               "  enumlab sip sip:scscf.mnc001.mcc001.3gppnetwork.org:6060   the I-CSCF pitfall\n"
+               "  enumlab sip 'sip:[2001:db8::1]:5070;transport=tcp' --json",
+    )
+    p.add_argument("uri", help="sip: or sips: URI")
+    p.add_argument("--transports", default="udp,tcp,tls",
+                   help="transports the client supports (default udp,tcp,tls; also sctp)")
+    p.add_argument("--prefer-ipv6", action="store_true", help="list AAAA before A")
+    p.add_argument("--seed", type=int, help="seed for the RFC 2782 weighted draw")
+    p.add_argument("--trace", action="store_true", help="show every query and decision")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_dns_options(p)
+    p.set_defaults(func=cmd_sip)
+
+    p = sub.add_parser(
+        "doctor", help="does the system resolver (resolv.conf) see what the zone holds?",
+        description="Read resolv.conf, ask each nameserver it names the NAPTR/SRV/A questions a "
+                    "SIP server asks for the domain, ask the authoritative server the same, and "
+                    "name any mismatch in one sentence (the seed's P-CSCF lesson: Kamailio "
+                    "resolves through resolv.conf).",
+        epilog="example: enumlab doctor --domain ims.mnc001.mcc001.3gppnetwork.org",
+    )
+    p.add_argument("--domain", required=True, help="the SIP domain to check")
+    p.add_argument("--resolv-conf", default="/etc/resolv.conf", metavar="PATH",
+                   help="resolver configuration to read (default /etc/resolv.conf)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_dns_options(p)
+    p.set_defaults(func=cmd_doctor, timeout=1.0)
 
     p = sub.add_parser(
         "serve", help="run the embedded authoritative DNS server on zone files",

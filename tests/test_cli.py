@@ -149,3 +149,29 @@ def test_simulate_observed_csv_and_plot(tmp_path) -> None:
     assert "chi-square" in out.stdout and png.stat().st_size > 5000
     out = run("simulate", "+61355500913", "--down", "server", "-n", "10")
     assert out.returncode == 2 and "matches 3 targets" in out.stderr
+
+
+def test_sip_json_schema_and_the_port_pitfall() -> None:
+    out = run("sip", "sip:scscf.mnc001.mcc001.3gppnetwork.org:6060", "--json", "--seed", "1")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["uri"] == "sip:scscf.mnc001.mcc001.3gppnetwork.org:6060"
+    assert data["skipped_srv"] is True
+    assert set(data["targets"][0]) >= {"transport", "host", "port", "address", "priority",
+                                       "weight"}
+    assert data["targets"][0]["transport"] == "UDP"
+    assert {t["host"] for t in data["without_port"]["targets"]} == {
+        "scscf1.mnc001.mcc001.3gppnetwork.org", "scscf2.mnc001.mcc001.3gppnetwork.org"}
+    text = run("sip", "sip:scscf.mnc001.mcc001.3gppnetwork.org:6060").stdout
+    assert "SRV was skipped" in text and "hides 2 target(s)" in text
+
+
+def test_sip_bad_uri_and_doctor_with_a_wrong_resolv_conf(tmp_path) -> None:
+    out = run("sip", "sip:[::1")
+    assert out.returncode == 2 and "unterminated IPv6" in out.stderr
+    conf = tmp_path / "resolv.conf"
+    conf.write_text("nameserver 127.0.0.53\n")  # loopback only: nothing leaves the machine
+    out = run("doctor", "--domain", "ims.mnc001.mcc001.3gppnetwork.org", "--resolv-conf",
+              str(conf))
+    assert out.returncode == 1
+    assert f"PROBLEM: {conf} points to 127.0.0.53, which cannot be reached" in out.stdout
