@@ -175,3 +175,25 @@ def test_sip_bad_uri_and_doctor_with_a_wrong_resolv_conf(tmp_path) -> None:
               str(conf))
     assert out.returncode == 1
     assert f"PROBLEM: {conf} points to 127.0.0.53, which cannot be reached" in out.stdout
+
+
+def test_epc_json_schema_for_the_seed_lookup() -> None:
+    out = run("epc", "--apn", "ims", "--mcc", "001", "--mnc", "01", "--policy", "rfc3403",
+              "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["fqdn"] == "ims.apn.epc.mnc001.mcc001.3gppnetwork.org."
+    assert set(data["candidates"][0]) >= {"replacement", "order", "preference", "services",
+                                          "flag", "kept", "reason"}
+    assert data["selected"]["node"] == "topon.lb1.pgw01.epc.mnc001.mcc001.3gppnetwork.org"
+    assert data["selected"]["addresses"] == ["192.0.2.102", "2001:db8::102"]
+    assert any(c["kept"] is False and "x-s5-gtp" in c["reason"] for c in data["candidates"])
+
+
+def test_epc_from_imsi_tac_and_errors() -> None:
+    out = run("epc", "--tac", "0x0001", "--imsi", "001010000000001", "--mnc-digits", "2")
+    assert out.returncode == 0 and "selected: topon.s11." in out.stdout
+    out = run("epc", "--apn", "ims", "--imsi", "001010000000001")
+    assert out.returncode == 2 and "--mnc-digits" in out.stderr
+    out = run("epc", "--apn", "rac7", "--mcc", "001", "--mnc", "01")
+    assert out.returncode == 2 and "APN-NI 'rac7'" in out.stderr
