@@ -17,7 +17,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 endif
 
-.PHONY: setup system-tools python-deps lab serve test check lint typecheck bench clean
+.PHONY: setup system-tools python-deps lab serve test check lint typecheck bench kamailio-check clean
 
 setup: system-tools python-deps
 
@@ -58,6 +58,10 @@ test: setup check
 
 bench: setup
 	$(PY) benchmarks/run.py
+
+# Kamailio's enum module vs enumlab, in a network namespace (root): prints the comparison table.
+kamailio-check: setup
+	$(PY) -m enumlab.kamailio check
 
 clean:
 	rm -rf $(VENV) .conda-installed .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -100,6 +100,9 @@ options {{
 """)
         return conf
 
+    def zone_names(self) -> list[str]:
+        return [origin for origin, _ in self.accepted]
+
     def start(self) -> BindServer:
         self._check_zones()
         if not self.accepted:

@@ -369,11 +369,20 @@ def cmd_epc(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     zones = args.zone_dir or default_zone_dir()
-    server = EmbeddedServer(zones, host=args.host, port=args.port, max_udp_size=args.max_udp)
+    server: Any
+    if args.engine == "bind":
+        from .bind import BindServer
+
+        server = BindServer(zones, host=args.host, port=args.port, max_udp_size=args.max_udp)
+    else:
+        server = EmbeddedServer(zones, host=args.host, port=args.port, max_udp_size=args.max_udp)
     with server:
-        print(f"enumlab: serving {', '.join(server.zone_names())} from {zones} on "
+        print(f"enumlab: {args.engine} serving {', '.join(server.zone_names())} from {zones} on "
               f"{server.address} (UDP+TCP, authoritative only, no recursion). Ctrl-C stops.",
               flush=True)
+        if args.engine == "bind" and server.rejected:
+            for origin, why in server.rejected.items():
+                print(f"  named-checkzone refused {origin}: {why.splitlines()[0]}", flush=True)
         print(f"  try: dig @{server.host} -p {server.port} NAPTR "
               "3.1.9.0.0.5.5.5.3.1.6.e164.arpa.", flush=True)
         deadline = time.monotonic() + args.duration if args.duration else None
@@ -568,6 +577,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-udp", type=int, default=4096,
                    help="largest UDP answer even when a client offers more (default 4096)")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--engine", choices=["embedded", "bind"], default="embedded",
+                   help="embedded (default, zero set-up) or bind (named from bind9)")
     p.set_defaults(func=cmd_serve)
     return parser
 

@@ -28,6 +28,8 @@ disagreement is the lesson: the seed blog's 100/100/200 is 25/25/50 when PREFERE
                shuffled; SRV weighted with weight 0 counted as 0.1 and r continuous.
 ``first``      A proxy that always takes the first record in (ORDER, PREFERENCE) order; a tie
                goes to whichever record the answer listed first (Open5GS-style).
+``kamailio``   Kamailio's enum module: the same stable sort (ties by answer order), every
+               usable record of every ORDER forked as a branch (see :mod:`enumlab.peers`).
 =============  ===============================================================================
 """
 
@@ -252,6 +254,9 @@ POLICIES: dict[str, SelectionPolicy] = {
                         _group, "weights", True, _dnspython_weight),
         SelectionPolicy("first", "first record in (ORDER, PREFERENCE) order, answer order "
                         "breaks ties", _naptr_rank, "first-listed", True),
+        SelectionPolicy("kamailio", "Kamailio enum_query(): stable sort by (ORDER, PREFERENCE), "
+                        "R-URI = first, later ORDERs forked as branches", _naptr_rank,
+                        "first-listed", True),
     )
 }
 
@@ -267,7 +272,8 @@ def get_policy(name: str, kind: Kind = "naptr") -> SelectionPolicy:
                          subject=name) from None
 
 
-POLICY_NAMES = ("rfc3403", "all-orders", "weighted", "3gpp", "srv", "dnspython", "first")
+POLICY_NAMES = ("rfc3403", "all-orders", "weighted", "3gpp", "srv", "dnspython", "first",
+                "kamailio")
 
 NaptrPolicy = Callable[[Sequence[NaptrRecord], np.random.Generator], list[NaptrRecord]]
 

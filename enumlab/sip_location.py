@@ -131,7 +131,9 @@ class _Locator:
                               "target '.': the service is decidedly not available here "
                               "(RFC 2782)", depth=depth)
             return True
-        usable = [r for r in records if r.target != "."]
+        # canonical order first: a seeded draw must not depend on the RRset order a server sent
+        usable = sorted((r for r in records if r.target != "."),
+                        key=lambda r: (r.priority, r.weight, r.target, r.port))
         rs = RecordSet(tuple(Entry(f"{i}", r.priority, r.weight) for i, r in enumerate(usable)),
                        "srv")
         for i in get_policy("srv", "srv").processing_order(rs, self.rng):
@@ -206,7 +208,9 @@ class _Locator:
         if answer.rcode not in ("NOERROR", "NXDOMAIN"):
             answer.raise_for_rcode()
         usable: list[tuple[NaptrRecord, str]] = []
-        for rec in (r for r in answer.records if isinstance(r, NaptrRecord)):
+        naptrs = sorted((r for r in answer.records if isinstance(r, NaptrRecord)),
+                        key=lambda r: (r.key, r.to_text()))
+        for rec in naptrs:
             transport = NAPTR_SERVICES.get(rec.services.upper())
             if transport is None:
                 self.trace.record(rec.to_text(), "dropped", f"{rec.services!r} is not a SIP "

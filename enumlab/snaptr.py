@@ -235,7 +235,10 @@ class _Walk:
         for bad in answer.invalid:
             self.trace.record(bad.text, "dropped", bad.reason, depth=depth)
         eligible: list[Candidate] = []
-        for rec in (r for r in answer.records if isinstance(r, NaptrRecord)):
+        # canonical order first: a seeded draw must not depend on the RRset order a server sent
+        naptrs = sorted((r for r in answer.records if isinstance(r, NaptrRecord)),
+                        key=lambda r: (r.key, r.to_text()))
+        for rec in naptrs:
             cand = Candidate(rec, name, True, "")
             self.result.candidates.append(cand)
             flag = rec.flags.lower()
@@ -286,7 +289,8 @@ class _Walk:
             return
         srv = self.lookup.query(rec.replacement, "SRV")
         self.trace.query(srv, depth + 1)
-        records = [r for r in srv.records if isinstance(r, SrvRecord) and r.target != "."]
+        records = sorted((r for r in srv.records if isinstance(r, SrvRecord) and r.target != "."),
+                         key=lambda r: (r.priority, r.weight, r.target, r.port))
         if not records:
             self.drop(cand, f"flag s but no SRV records at {rec.replacement}", depth)
             return

@@ -1,0 +1,246 @@
+"""Kamailio's ENUM module against enumlab, for real: BIND and Kamailio in a network namespace.
+
+``python -m enumlab.kamailio check`` (``make kamailio-check``) creates a network namespace whose
+``/etc/resolv.conf`` (``/etc/netns/<ns>/resolv.conf``) points at a BIND serving ``data/zones``
+on the namespace's own 127.0.0.1:53 -- Kamailio has no DNS setting of its own, it uses the
+system resolver (the seed's resolv.conf lesson). Inside, Kamailio runs ``enum_query()`` on every
+INVITE and answers 302 with the rewritten URI as Contact, or 404. enumlab sends an INVITE for
+every ENUM number of the lab zone and compares Kamailio's answer with
+
+* enumlab's RFC 6116/3403 procedure (first candidate), and
+* enumlab's emulation of Kamailio (:func:`enumlab.peers.kamailio_enum_query`).
+
+All traffic stays inside the namespace. Needs root, ``ip`` (iproute2), ``named`` (bind9) and
+``kamailio`` with its ``enum`` module (Debian package kamailio).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import dns.zone
+
+from .bind import BindServer, find_program
+from .ddds import resolve_enum
+from .e164 import from_enum_domain
+from .errors import EnumlabError, LabServerError, ProcedureError
+from .peers import kamailio_enum_query
+from .resolver import Resolver
+from .server import DEFAULT_ZONE_DIR
+
+CONFIG = DEFAULT_ZONE_DIR.parent / "kamailio" / "enum.cfg"
+MODULE_DIRS = ("/usr/lib/x86_64-linux-gnu/kamailio/modules", "/usr/lib/aarch64-linux-gnu/"
+               "kamailio/modules", "/usr/lib/kamailio/modules", "/usr/local/lib64/kamailio/modules")
+
+
+def lab_numbers(zone_file: Path = DEFAULT_ZONE_DIR / "e164.arpa.zone") -> list[str]:
+    """Every number the ENUM zone answers for, plus wildcard samples and neighbours of the
+    ported exception (which RFC 4592 turns into NXDOMAIN)."""
+    zone = dns.zone.from_file(str(zone_file), relativize=False)
+    numbers: set[str] = set()
+    for name in zone.nodes:
+        text = name.to_text()
+        if text.startswith("*."):
+            base = text[2:]
+            for digits in ("234", "999", "000"):
+                numbers.add(from_enum_domain(".".join(reversed(digits)) + "." + base))
+            continue
+        try:
+            numbers.add(from_enum_domain(text))
+        except EnumlabError:
+            continue  # routing.e164.arpa. helpers and the like
+    numbers.update({"+61255502346", "+61255502300", "+4930123456"})
+    return sorted(numbers)
+
+
+@dataclass
+class Row:
+    number: str
+    kamailio_status: int
+    kamailio_uri: str | None
+    emulated: list[str]
+    rfc_first: str | None
+    rfc_error: str
+    agrees_with_emulation: bool
+    agrees_with_rfc: bool
+    deterministic: bool
+
+
+def _invite(number: str, port: int = 5060, timeout: float = 3.0) -> tuple[int, str | None]:
+    """Send one INVITE to Kamailio on 127.0.0.1 and return (status, Contact URI)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(timeout)
+        local = sock.getsockname()[1]
+        call = uuid.uuid4().hex
+        msg = (f"INVITE sip:{number}@127.0.0.1 SIP/2.0\r\n"
+               f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK{call[:16]};rport\r\n"
+               "Max-Forwards: 70\r\n"
+               f"From: <sip:probe@127.0.0.1>;tag={call[16:24]}\r\n"
+               f"To: <sip:{number}@127.0.0.1>\r\n"
+               f"Call-ID: {call}@127.0.0.1\r\nCSeq: 1 INVITE\r\n"
+               f"Contact: <sip:probe@127.0.0.1:{local}>\r\nContent-Length: 0\r\n\r\n")
+        sock.sendto(msg.encode(), ("127.0.0.1", port))
+        while True:
+            data = sock.recv(65535).decode(errors="replace")
+            status = int(data.split(" ", 2)[1])
+            if status >= 200:
+                break
+    contact = None
+    for line in data.split("\r\n"):
+        if line.lower().startswith(("contact:", "m:")):
+            value = line.split(":", 1)[1].strip()
+            contact = value[1:value.index(">")] if value.startswith("<") else value
+    return status, contact
+
+
+def _start_kamailio(workdir: Path) -> subprocess.Popen[str]:
+    kamailio = find_program("kamailio", "kamailio")
+    modules = next((d for d in MODULE_DIRS if Path(d, "enum.so").exists()), None)
+    if modules is None:
+        raise LabServerError("Kamailio's enum module (enum.so) was not found: install the "
+                             "Debian package kamailio", subject="enum.so")
+    cfg = workdir / "kamailio.cfg"
+    cfg.write_text(CONFIG.read_text().replace("__MODULE_PATH__", modules))
+    check = subprocess.run([kamailio, "-c", "-f", str(cfg)], capture_output=True, text=True)
+    if check.returncode != 0:
+        raise LabServerError(f"kamailio -c refused the config:\n{check.stderr[-2000:]}",
+                             subject=str(cfg))
+    proc = subprocess.Popen([kamailio, "-DD", "-E", "-f", str(cfg), "-P",
+                             str(workdir / "kamailio.pid"), "-Y", str(workdir), "-w",
+                             str(workdir)], stdout=subprocess.DEVNULL,
+                            stderr=open(workdir / "kamailio.log", "w"), text=True)  # noqa: SIM115
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LabServerError("kamailio exited at start:\n"
+                                 + (workdir / "kamailio.log").read_text()[-2000:],
+                                 subject=str(cfg))
+        try:
+            status, _ = _invite("+0", timeout=0.3)  # not E.164 for enum_query: a quick 404
+            if status:
+                return proc
+        except (OSError, ValueError, IndexError):
+            time.sleep(0.2)
+    proc.kill()
+    raise LabServerError("kamailio did not answer on 127.0.0.1:5060", subject=str(cfg))
+
+
+def compare_inside_namespace(zones: Path = DEFAULT_ZONE_DIR) -> list[Row]:
+    """Run inside a namespace whose resolv.conf points at 127.0.0.1: BIND, Kamailio, compare."""
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="enumlab-kamailio-") as tmp, \
+            BindServer(zones, port=53) as bind:
+        proc = _start_kamailio(Path(tmp))
+        try:
+            resolver = Resolver(bind.host, bind.port)
+            for number in lab_numbers(zones / "e164.arpa.zone"):
+                status, contact = _invite(number)
+                emulated = [b.uri for b in kamailio_enum_query(number, resolver)]
+                try:
+                    rfc = resolve_enum(number, resolver)
+                    rfc_first = rfc.uris[0] if rfc.uris else None
+                    error = ""
+                    tied = [c.uri for c in rfc.candidates
+                            if rfc.candidates and c.record.key == rfc.candidates[0].record.key]
+                except ProcedureError as exc:
+                    rfc_first, error, tied = None, str(exc), []
+                emulated_first = [b for b in kamailio_enum_query(number, resolver)]
+                top = [b.uri for b in emulated_first if emulated_first
+                       and (b.order, b.preference) == (emulated_first[0].order,
+                                                       emulated_first[0].preference)]
+                deterministic = len(top) <= 1
+                rows.append(Row(
+                    number, status, contact if status == 302 else None, emulated, rfc_first,
+                    error,
+                    agrees_with_emulation=(contact in top) if status == 302 else not emulated,
+                    agrees_with_rfc=((contact in tied) if status == 302 else rfc_first is None),
+                    deterministic=deterministic))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    return rows
+
+
+def run_check(zones: Path = DEFAULT_ZONE_DIR) -> list[Row]:
+    """Create the namespace, run :func:`compare_inside_namespace` in it, clean up."""
+    ip = find_program("ip", "iproute2")
+    if os.geteuid() != 0:
+        raise LabServerError("the Kamailio check creates a network namespace: run it as root",
+                             subject="root")
+    find_program("named", "bind9")
+    find_program("kamailio", "kamailio")
+    ns = f"enumlab-kam{os.getpid()}"
+    etc = Path("/etc/netns") / ns
+    subprocess.run([ip, "netns", "add", ns], check=True)
+    try:
+        subprocess.run([ip, "-n", ns, "link", "set", "lo", "up"], check=True)
+        etc.mkdir(parents=True, exist_ok=True)
+        (etc / "resolv.conf").write_text("nameserver 127.0.0.1\n")
+        out = subprocess.run([ip, "netns", "exec", ns, sys.executable, "-m", "enumlab.kamailio",
+                              "inside", "--zones", str(zones)], capture_output=True, text=True,
+                             timeout=600)
+        if out.returncode != 0:
+            raise LabServerError(f"the namespace run failed:\n{out.stderr[-3000:]}", subject=ns)
+        return [Row(**row) for row in json.loads(out.stdout)]
+    finally:
+        subprocess.run([ip, "netns", "del", ns], check=False)
+        shutil.rmtree(etc, ignore_errors=True)
+
+
+def format_table(rows: list[Row]) -> str:
+    lines = [f"{'number':<16} {'kamailio':<62} {'emu':<4} {'rfc':<4} enumlab RFC first candidate"]
+    for r in rows:
+        got = f"{r.kamailio_status} {r.kamailio_uri or ''}"
+        lines.append(f"{r.number:<16} {got:<62} {'ok' if r.agrees_with_emulation else 'DIFF':<4} "
+                     f"{'ok' if r.agrees_with_rfc else 'diff':<4} "
+                     f"{r.rfc_first or r.rfc_error or '(none)'}")
+    same = sum(r.agrees_with_rfc for r in rows)
+    emu = sum(r.agrees_with_emulation for r in rows)
+    lines.append(f"\n{len(rows)} numbers: Kamailio agrees with the RFC procedure on {same}, with "
+                 f"enumlab's kamailio emulation on {emu}.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m enumlab.kamailio", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=["check", "inside"],
+                        help="check: create the namespace and compare; inside: (internal)")
+    parser.add_argument("--zones", type=Path, default=DEFAULT_ZONE_DIR)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        if args.mode == "inside":
+            rows = compare_inside_namespace(args.zones)
+            json.dump([asdict(r) for r in rows], sys.stdout)
+            return 0
+        rows = run_check(args.zones)
+    except EnumlabError as exc:
+        print(f"enumlab kamailio: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps([asdict(r) for r in rows], indent=2))
+    else:
+        print(format_table(rows))
+    return 0 if all(r.agrees_with_emulation for r in rows) else 1
+
+
+def rows_to_dicts(rows: list[Row]) -> list[dict[str, Any]]:
+    return [asdict(r) for r in rows]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
