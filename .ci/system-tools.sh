@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Install the system programs enumlab's lab and tests use, when they are missing:
-#   named (bind9), dig (bind9-dnsutils), tshark, kamailio (+ enum module), dnsperf, ip (iproute2).
+#   named (bind9), dig (bind9-dnsutils), tshark, kamailio (+ enum module), dnsperf, ip (iproute2),
+#   and for re-making the lab captures: iptables, kdig (knot-dnsutils).
 # As root on Debian/Ubuntu this uses apt; otherwise it names the packages to install (or use
 # environment.yml with conda-forge). In CI (CI=true) a tool that cannot be installed is an error.
 set -u
 declare -A PKG=(
   [named]=bind9 [dig]=bind9-dnsutils [tshark]=tshark [kamailio]=kamailio
-  [dnsperf]=dnsperf [ip]=iproute2
+  [dnsperf]=dnsperf [ip]=iproute2 [iptables]=iptables [kdig]=knot-dnsutils
+  [dumpcap]=wireshark-common
 )
 missing=()
 for tool in "${!PKG[@]}"; do

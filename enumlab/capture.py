@@ -1,0 +1,349 @@
+"""Reading captures: tshark for bulk export, pyshark for one packet's detail.
+
+Bulk loading runs ``tshark -2 -T fields`` once over the file (two passes, so IP reassembly and
+DNS decoding are complete) and parses its tab-separated output in chunks into a DataFrame with
+fixed, typed columns -- far faster than iterating pyshark packet objects. Every field is
+exported with all its occurrences; the *last* one is the innermost header (DNS inside GTP-U) or
+the packet quoted by an ICMP error, the *first* one the outer header.
+
+pyshark is kept for what it is good at -- one packet in full detail -- and runs in a worker
+thread with its own event loop, so it works inside a Jupyter kernel (whose loop is already
+running) with nothing for the user to do, and tshark is always closed.
+
+Errors: a missing tshark (:class:`ToolMissingError`, naming the Debian package), a missing
+file, a file that is not a capture, a capture with no DNS (:class:`CaptureError`). A capture cut
+short in the middle of a packet keeps everything read before the damage and says so in
+``warnings``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError, ToolMissingError
+
+CHUNK_ROWS = 100_000
+DISPLAY_FILTER = ("dns || udp.port == 53 || tcp.port == 53 || ip.flags.mf == 1 || "
+                  "ip.frag_offset > 0 || ipv6.fraghdr || icmp || icmpv6.type == 1 || "
+                  "icmpv6.type == 2")
+
+# (tshark field, column, kind): kind "int" / "float" / "str" / "bool", "first" or "last"
+FIELDS: list[tuple[str, str, str, str]] = [
+    ("frame.number", "frame", "int", "last"),
+    ("frame.time_epoch", "time", "float", "last"),
+    ("frame.len", "frame_len", "int", "last"),
+    ("ip.src", "src4_all", "str", "all"),
+    ("ip.dst", "dst4_all", "str", "all"),
+    ("ipv6.src", "src6", "str", "last"),
+    ("ipv6.dst", "dst6", "str", "last"),
+    ("ip.len", "ip_len", "int", "last"),
+    ("ipv6.plen", "ipv6_plen", "int", "last"),
+    ("ip.id", "ip_id", "str", "last"),
+    ("ip.flags.mf", "ip_mf", "bool", "first"),
+    ("ip.frag_offset", "ip_frag_offset", "int", "first"),
+    ("ip.reassembled_in", "reassembled_in", "int", "first"),
+    ("ip.fragment.count", "fragment_count", "int", "first"),
+    ("ipv6.fraghdr.ident", "ip6_frag_id", "str", "first"),
+    ("ipv6.fraghdr.more", "ip6_mf", "bool", "first"),
+    ("ipv6.fraghdr.offset", "ip6_frag_offset", "int", "first"),
+    ("ipv6.reassembled.in", "reassembled_in6", "int", "first"),
+    ("ipv6.fragment.count", "fragment_count6", "int", "first"),
+    ("udp.srcport", "udp_sport", "int", "last"),
+    ("udp.dstport", "udp_dport", "int", "last"),
+    ("udp.length", "udp_len", "int", "last"),
+    ("tcp.srcport", "tcp_sport", "int", "last"),
+    ("tcp.dstport", "tcp_dport", "int", "last"),
+    ("tcp.flags.syn", "syn", "bool", "last"),
+    ("tcp.flags.ack", "ack", "bool", "last"),
+    ("tcp.flags.reset", "rst", "bool", "last"),
+    ("tcp.stream", "tcp_stream", "int", "last"),
+    ("dns.id", "dns_id", "str", "last"),
+    ("dns.flags.response", "response", "bool", "last"),
+    ("dns.flags.truncated", "tc", "bool", "last"),
+    ("dns.flags.rcode", "rcode", "int", "last"),
+    ("dns.qry.name", "qname", "str", "last"),
+    ("dns.qry.type", "qtype", "int", "last"),
+    ("dns.count.answers", "answers", "int", "last"),
+    ("dns.rr.udp_payload_size", "edns_size", "int", "last"),
+    ("dns.resp.z.do", "do_bit", "bool", "last"),
+    ("dns.length", "dns_tcp_len", "int", "last"),
+    ("icmp.type", "icmp_type", "int", "first"),
+    ("icmp.code", "icmp_code", "int", "first"),
+    ("icmp.mtu", "icmp_mtu", "int", "first"),
+    ("icmpv6.type", "icmp6_type", "int", "first"),
+    ("icmpv6.code", "icmp6_code", "int", "first"),
+    ("icmpv6.mtu", "icmp6_mtu", "int", "first"),
+    ("gtp.teid", "gtp_teid", "str", "first"),
+]
+
+
+class CaptureError(InputError):
+    """A capture file that is missing, unreadable, not a capture, or holds no DNS."""
+
+
+@dataclass
+class LoadedCapture:
+    """Packets of one capture (one row per packet of interest) and what went wrong reading it."""
+
+    path: str
+    packets: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+    capture_filter: str | None = None
+    total_frames: int = 0
+
+
+def find_tshark() -> str:
+    path = shutil.which("tshark")
+    if path is None:
+        raise ToolMissingError("tshark is not installed: install the Debian package tshark "
+                               "(or wireshark from conda-forge)", subject="tshark")
+    return path
+
+
+_BENIGN = ("Running as user", "This could be dangerous", " This could be dangerous")
+_BOOL = {"1": True, "0": False, "True": True, "False": False}
+
+
+def _typed(raw: pd.DataFrame) -> pd.DataFrame:
+    """tshark's text columns -> typed columns, vectorised (first/last occurrence picked)."""
+    columns: dict[str, Any] = {}
+    for i, (_, name, kind, which) in enumerate(FIELDS):
+        col = raw[i] if i in raw.columns else pd.Series([None] * len(raw), dtype="object")
+        text = col.astype("string")
+        has_list = text.str.contains(",", regex=False).fillna(False)
+        if has_list.any():
+            parts = text[has_list].str.split(",")
+            text = text.copy()
+            text[has_list] = parts.str[0] if which == "first" else parts.str[-1]
+        if kind == "str":
+            columns[name] = text
+        elif kind == "bool":
+            columns[name] = text.map(_BOOL).astype("boolean")
+        elif kind == "float":
+            columns[name] = pd.to_numeric(text, errors="coerce").astype("Float64")
+        else:
+            is_hex = text.str.startswith("0x").fillna(False)
+            values = pd.to_numeric(text.where(~is_hex), errors="coerce")
+            if is_hex.any():
+                values[is_hex] = text[is_hex].map(lambda v: int(v, 16))
+            columns[name] = values.astype("Int64")
+    return pd.DataFrame(columns)
+
+
+def _frame(rows: list[list[str]]) -> pd.DataFrame:
+    return _typed(pd.DataFrame(rows, dtype="object")) if rows else _typed(
+        pd.DataFrame(columns=range(len(FIELDS)), dtype="object"))
+
+
+def iter_chunks(path: str | Path, *, chunk_rows: int = CHUNK_ROWS,
+                on_rows: Callable[[int], None] | None = None,
+                display_filter: str = DISPLAY_FILTER) -> Iterator[pd.DataFrame | str]:
+    """Yield DataFrames of up to ``chunk_rows`` packets; a final ``str`` is tshark's complaint
+    about damage, if any (the packets before it have been yielded)."""
+    tshark = find_tshark()
+    p = Path(path)
+    if not p.is_file():
+        raise CaptureError(f"capture {p} does not exist", subject=str(p))
+    cmd = [tshark, "-r", str(p), "-2", "-n", "-Y", display_filter, "-T", "fields",
+           "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=,", "-E", "quote=n"]
+    for name, *_ in FIELDS:
+        cmd += ["-e", name]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            bufsize=1 << 20)
+    assert proc.stdout is not None and proc.stderr is not None
+    err_lines: list[str] = []
+    drain = threading.Thread(target=lambda: err_lines.extend(proc.stderr), daemon=True)  # type: ignore[arg-type]
+    drain.start()
+    try:
+        reader = pd.read_csv(proc.stdout, sep="\t", header=None, dtype=str, quoting=3,
+                             na_filter=False, chunksize=chunk_rows, engine="c",
+                             names=range(len(FIELDS)))
+        try:
+            for raw in reader:
+                if on_rows:
+                    on_rows(len(raw))
+                yield _typed(raw.replace("", None))
+        except pd.errors.EmptyDataError:
+            pass
+    finally:
+        proc.stdout.close()
+        proc.wait()
+        drain.join(timeout=5)
+        proc.stderr.close()
+    err = "".join(line for line in err_lines if not line.startswith(_BENIGN))
+    if proc.returncode != 0 or err.strip():
+        message = err.strip().splitlines()[-1] if err.strip() else f"tshark exit {proc.returncode}"
+        if "isn't a capture file" in err or "unknown file format" in err.lower() or (
+                "doesn't exist" in err):
+            raise CaptureError(f"{p}: not a capture file tshark can read ({message})",
+                               subject=str(p))
+        yield message
+
+
+def load_capture(path: str | Path, *, progress: bool = False,
+                 chunk_rows: int = CHUNK_ROWS) -> LoadedCapture:
+    """Load the DNS-relevant packets of a pcap/pcapng (see module docs)."""
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(desc=f"reading {Path(path).name}", unit="pkt")
+    frames: list[pd.DataFrame] = []
+    warnings: list[str] = []
+    try:
+        for chunk in iter_chunks(path, chunk_rows=chunk_rows,
+                                 on_rows=bar.update if bar else None):
+            if isinstance(chunk, str):
+                warnings.append(f"the capture is damaged; kept the packets read before it: "
+                                f"{chunk}")
+            else:
+                frames.append(chunk)
+    finally:
+        if bar:
+            bar.close()
+    packets = pd.concat(frames, ignore_index=True) if frames else _frame([])
+    packets = _derive(packets)
+    loaded = LoadedCapture(str(path), packets, warnings, read_capture_filter(path),
+                           int(packets["frame"].max()) if len(packets) else 0)
+    if not packets["qname"].notna().any() and not warnings:
+        raise CaptureError(f"{path}: no DNS packets in this capture", subject=str(path))
+    return loaded
+
+
+def _derive(p: pd.DataFrame) -> pd.DataFrame:
+    """Family-neutral columns: src/dst, fragments, ports, transport, DNS size, ICMP."""
+    out = p.copy()
+    # last occurrence: the innermost header (GTP-U) or the packet an ICMP error quotes
+    out["src4"] = out["src4_all"].str.split(",").str[-1].astype("string")
+    out["dst4"] = out["dst4_all"].str.split(",").str[-1].astype("string")
+    out["outer_src4"] = out["src4_all"].str.split(",").str[0].astype("string")
+    v6 = out["src6"].notna()
+    out["family"] = pd.array(np.where(v6, "ipv6", "ipv4"), dtype="string")
+    out["src"] = out["src6"].where(v6, out["src4"])
+    out["dst"] = out["dst6"].where(v6, out["dst4"])
+    out["ip_size"] = (out["ipv6_plen"] + 40).where(v6, out["ip_len"])
+    out["is_fragment"] = (out["ip_mf"].fillna(False) | (out["ip_frag_offset"].fillna(0) > 0)
+                          | out["ip6_frag_id"].notna())
+    out["frag_first"] = out["is_fragment"] & (out["ip_frag_offset"].fillna(0) == 0) & (
+        out["ip6_frag_offset"].fillna(0) == 0)
+    out["frag_key"] = out["ip6_frag_id"].where(v6, out["ip_id"])
+    out["reassembled"] = out["reassembled_in"].fillna(out["reassembled_in6"])
+    out["fragments"] = out["fragment_count"].fillna(out["fragment_count6"])
+    is_tcp = out["tcp_sport"].notna()
+    out["transport"] = pd.array(np.where(is_tcp, "tcp", "udp"), dtype="string")
+    out["sport"] = out["tcp_sport"].where(is_tcp, out["udp_sport"])
+    out["dport"] = out["tcp_dport"].where(is_tcp, out["udp_dport"])
+    out["dns_size"] = out["dns_tcp_len"].where(is_tcp, out["udp_len"] - 8)
+    out["icmp_kind"] = pd.array([None] * len(out), dtype="string")
+    frag_needed = (out["icmp_type"] == 3) & (out["icmp_code"] == 4)
+    ptb = out["icmp6_type"] == 2
+    port_unreach = ((out["icmp_type"] == 3) & (out["icmp_code"] == 3)) | (
+        (out["icmp6_type"] == 1) & (out["icmp6_code"] == 4))
+    out.loc[frag_needed.fillna(False), "icmp_kind"] = "fragmentation-needed"
+    out.loc[ptb.fillna(False), "icmp_kind"] = "packet-too-big"
+    out.loc[port_unreach.fillna(False), "icmp_kind"] = "port-unreachable"
+    out["icmp_mtu_any"] = out["icmp_mtu"].fillna(out["icmp6_mtu"])
+    return out
+
+
+def read_capture_filter(path: str | Path) -> str | None:
+    """The capture filter recorded in a pcapng Interface Description Block (option if_filter),
+    or None (classic pcap has no such field)."""
+    try:
+        data = Path(path).read_bytes()[:1 << 20]
+    except OSError:
+        return None
+    if data[:4] != b"\x0a\x0d\x0d\x0a" or len(data) < 12:
+        return None
+    endian = "<" if data[8:12] == b"\x4d\x3c\x2b\x1a" else ">"
+    pos = 0
+    while pos + 12 <= len(data):
+        btype, blen = struct.unpack_from(endian + "II", data, pos)
+        if blen < 12 or pos + blen > len(data):
+            return None
+        if btype == 1:  # Interface Description Block
+            opt = pos + 16
+            end = pos + blen - 4
+            while opt + 4 <= end:
+                code, olen = struct.unpack_from(endian + "HH", data, opt)
+                if code == 0:
+                    break
+                if code == 11 and olen > 1:  # if_filter: one type byte, then the filter
+                    return data[opt + 5: opt + 4 + olen].decode(errors="replace").strip("\x00")
+                opt += 4 + ((olen + 3) & ~3)
+        pos += blen
+    return None
+
+
+def packet_detail(path: str | Path, frame: int) -> str:
+    """One packet, every layer and field, as text -- through pyshark, notebook-safe."""
+    result: dict[str, Any] = {}
+
+    def work() -> None:
+        import asyncio
+
+        import pyshark
+
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        capture = pyshark.FileCapture(str(path), display_filter=f"frame.number == {frame}",
+                                      eventloop=loop)
+        try:
+            packets = [str(pkt) for pkt in capture]
+            result["text"] = packets[0] if packets else ""
+        except Exception as exc:  # reported to the caller as a CaptureError below
+            result["error"] = exc
+        finally:
+            capture.close()
+            loop.close()
+
+    find_tshark()
+    if not Path(path).is_file():
+        raise CaptureError(f"capture {path} does not exist", subject=str(path))
+    worker = threading.Thread(target=work, name="enumlab-pyshark")
+    worker.start()
+    worker.join()
+    if "error" in result:
+        raise CaptureError(f"{path}: pyshark could not read frame {frame}: {result['error']}",
+                           subject=str(path)) from result["error"]
+    if not result.get("text"):
+        raise CaptureError(f"{path} has no frame {frame}", subject=frame)
+    return str(result["text"])
+
+
+def naive_pyshark_count(path: str | Path, limit: int | None = None) -> int:
+    """Iterate packets one by one with pyshark (the slow way; a benchmark baseline)."""
+    count: dict[str, int] = {"n": 0}
+
+    def work() -> None:
+        import asyncio
+
+        import pyshark
+
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        capture = pyshark.FileCapture(str(path), eventloop=loop, keep_packets=False)
+        try:
+            for pkt in capture:
+                _ = pkt.highest_layer
+                count["n"] += 1
+                if limit and count["n"] >= limit:
+                    break
+        finally:
+            capture.close()
+            loop.close()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+    return count["n"]
