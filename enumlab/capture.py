@@ -18,9 +18,11 @@ short in the middle of a packet keeps everything read before the damage and says
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import struct
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -202,14 +204,14 @@ def load_capture(path: str | Path, *, progress: bool = False,
     warnings: list[str] = []
     try:
         for chunk in iter_chunks(path, chunk_rows=chunk_rows,
-                                 on_rows=bar.update if bar else None):
+                                 on_rows=bar.update if bar is not None else None):
             if isinstance(chunk, str):
                 warnings.append(f"the capture is damaged; kept the packets read before it: "
                                 f"{chunk}")
             else:
                 frames.append(chunk)
     finally:
-        if bar:
+        if bar is not None:
             bar.close()
     packets = pd.concat(frames, ignore_index=True) if frames else _frame([])
     packets = _derive(packets)
@@ -285,65 +287,56 @@ def read_capture_filter(path: str | Path) -> str | None:
     return None
 
 
+def _pyshark_child(*args: str, timeout: float = 600) -> str:
+    """Run pyshark in a child Python process: its asyncio loop and tshark child are then
+    nobody else's business (a Jupyter kernel's loop is already running)."""
+    out = subprocess.run([sys.executable, "-m", "enumlab.capture", *args], capture_output=True,
+                         text=True, timeout=timeout)
+    if out.returncode != 0:
+        raise CaptureError(f"pyshark failed on {args[1]}: {out.stderr.strip()[-500:]}",
+                           subject=args[1])
+    return out.stdout
+
+
 def packet_detail(path: str | Path, frame: int) -> str:
     """One packet, every layer and field, as text -- through pyshark, notebook-safe."""
-    result: dict[str, Any] = {}
-
-    def work() -> None:
-        import asyncio
-
-        import pyshark
-
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        capture = pyshark.FileCapture(str(path), display_filter=f"frame.number == {frame}",
-                                      eventloop=loop)
-        try:
-            packets = [str(pkt) for pkt in capture]
-            result["text"] = packets[0] if packets else ""
-        except Exception as exc:  # reported to the caller as a CaptureError below
-            result["error"] = exc
-        finally:
-            capture.close()
-            loop.close()
-
     find_tshark()
     if not Path(path).is_file():
         raise CaptureError(f"capture {path} does not exist", subject=str(path))
-    worker = threading.Thread(target=work, name="enumlab-pyshark")
-    worker.start()
-    worker.join()
-    if "error" in result:
-        raise CaptureError(f"{path}: pyshark could not read frame {frame}: {result['error']}",
-                           subject=str(path)) from result["error"]
-    if not result.get("text"):
+    text = _pyshark_child("detail", str(path), str(int(frame)))
+    if not text.strip():
         raise CaptureError(f"{path} has no frame {frame}", subject=frame)
-    return str(result["text"])
+    return text
 
 
-def naive_pyshark_count(path: str | Path, limit: int | None = None) -> int:
-    """Iterate packets one by one with pyshark (the slow way; a benchmark baseline)."""
-    count: dict[str, int] = {"n": 0}
+def naive_pyshark_count(path: str | Path, limit: int = 0) -> int:
+    """Iterate packets one by one with pyshark, the slow way (a benchmark baseline)."""
+    return int(_pyshark_child("count", str(path), str(limit)).strip() or 0)
 
-    def work() -> None:
-        import asyncio
 
-        import pyshark
+def _child_main(argv: list[str]) -> int:
+    import pyshark
 
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        capture = pyshark.FileCapture(str(path), eventloop=loop, keep_packets=False)
-        try:
-            for pkt in capture:
-                _ = pkt.highest_layer
-                count["n"] += 1
-                if limit and count["n"] >= limit:
-                    break
-        finally:
+    mode, path, number = argv[0], argv[1], int(argv[2])
+    display_filter = f"frame.number == {number}" if mode == "detail" else None
+    capture = pyshark.FileCapture(path, display_filter=display_filter, keep_packets=False)
+    count = 0
+    try:
+        for pkt in capture:
+            if mode == "detail":
+                print(pkt)
+                break
+            _ = pkt.highest_layer
+            count += 1
+            if number and count >= number:
+                break
+    finally:
+        with contextlib.suppress(Exception):  # pyshark reports tshark's exit as a crash
             capture.close()
-            loop.close()
+    if mode == "count":
+        print(count)
+    return 0
 
-    worker = threading.Thread(target=work)
-    worker.start()
-    worker.join()
-    return count["n"]
+
+if __name__ == "__main__":
+    sys.exit(_child_main(sys.argv[1:]))

@@ -365,6 +365,31 @@ def cmd_epc(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- enumlab pcap ---------------------------------------------------------------------------
+
+def cmd_pcap(args: argparse.Namespace) -> int:
+    from .capture import packet_detail
+    from .pcap_report import analyze, format_summary, save_transactions, write_html
+
+    if args.detail is not None:
+        print(packet_detail(args.file, args.detail))
+        return EXIT_OK
+    analysis = analyze(args.file, mtu=args.mtu, progress=not args.json)
+    for out in (args.csv, args.parquet):
+        if out:
+            save_transactions(analysis, out)
+    if args.html:
+        write_html(analysis, args.html)
+    if args.json:
+        _emit_json(analysis.summary)
+    else:
+        print(format_summary(analysis.summary))
+        for label, out in (("CSV", args.csv), ("Parquet", args.parquet), ("HTML", args.html)):
+            if out:
+                print(f"{label} written to {out}")
+    return EXIT_OK
+
+
 # -- enumlab serve --------------------------------------------------------------------------
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -565,6 +590,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _add_dns_options(p)
     p.set_defaults(func=cmd_doctor, timeout=1.0)
+
+    p = sub.add_parser(
+        "pcap", help="post-mortem of a DNS capture: TC, TCP fallback, EDNS0, fragments, ICMP",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Read a pcap/pcapng with tshark, pair every DNS query with its answer, and "
+                    "classify each transaction:\nok, truncated_tcp_ok, truncated_no_retry, "
+                    "truncated_tcp_failed, unanswered, fragments_lost, error_rcode.\nSizes are "
+                    "checked against 512, 1232, 1400, 1472 and --mtu; ICMP too-big errors are "
+                    "linked to the answers they quote.",
+        epilog="examples:\n"
+               "  enumlab pcap data/captures/truncation_tcp_fallback.pcapng\n"
+               "  enumlab pcap capture.pcapng --mtu 1400 --html report.html --csv txns.csv\n"
+               "  enumlab pcap data/captures/fragments_lost.pcapng --json\n"
+               "  enumlab pcap capture.pcapng --detail 5     one packet in full (pyshark)",
+    )
+    p.add_argument("file", help="pcap or pcapng file")
+    p.add_argument("--mtu", type=int, help="path MTU to check responses against (e.g. a GTP "
+                   "tunnel's 1400)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--html", metavar="REPORT.html", help="write a one-file HTML report")
+    p.add_argument("--csv", metavar="TRANSACTIONS.csv", help="write one row per transaction")
+    p.add_argument("--parquet", metavar="TRANSACTIONS.parquet",
+                   help="write the transactions as Parquet (typed; for DuckDB/pandas)")
+    p.add_argument("--detail", type=int, metavar="FRAME", help="show one frame in full")
+    p.set_defaults(func=cmd_pcap)
 
     p = sub.add_parser(
         "serve", help="run the embedded authoritative DNS server on zone files",

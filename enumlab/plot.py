@@ -6,6 +6,7 @@ matplotlib is imported here and nowhere else in enumlab.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -113,3 +114,50 @@ def save(ax: Axes, path: str) -> None:
     assert figure is not None
     figure.savefig(path, dpi=120)
     plt.close(figure)  # type: ignore[arg-type]
+
+
+def response_sizes(transactions: Any, *, mtu: int | None = None, ax: Axes | None = None) -> Axes:
+    """Histogram of DNS response sizes with the 512, 1232, 1472 and path-MTU lines."""
+    ax = _axes(ax)
+    sizes = transactions["dns_size"].dropna().astype(int)
+    ax.hist(sizes, bins=min(40, max(5, len(sizes))), color="#4c72b0")
+    lines = {"512 (RFC 1035)": 512, "1232 (Flag Day 2020)": 1232, "1472 (IPv4, 1500 path)": 1472}
+    if mtu:
+        lines[f"MTU {mtu} - 28"] = mtu - 28
+    for (label, x), color in zip(lines.items(), ["red", "orange", "purple", "black"],
+                                 strict=False):
+        ax.axvline(x, color=color, ls="--", lw=1, label=label)
+    ax.set_xlabel("DNS response size (bytes)")
+    ax.set_ylabel("responses")
+    ax.set_title("response sizes")
+    ax.legend(fontsize="x-small")
+    return ax
+
+
+def outcome_timeline(transactions: Any, *, ax: Axes | None = None) -> Axes:
+    """Each transaction as a dot: time on x, outcome on y."""
+    ax = _axes(ax)
+    if len(transactions):
+        t0 = float(transactions["query_time"].min())
+        outcomes = list(transactions["outcome"].cat.categories)
+        y = transactions["outcome"].cat.codes
+        ax.scatter(transactions["query_time"] - t0, y, s=18, c=y, cmap="tab10", vmin=0, vmax=9)
+        ax.set_yticks(range(len(outcomes)), outcomes, fontsize="small")
+    ax.set_xlabel("seconds since the first query")
+    ax.set_title("outcome timeline")
+    return ax
+
+
+def fallback_latency(transactions: Any, *, ax: Axes | None = None) -> Axes:
+    """Distribution of TC=1 -> TCP answer latency."""
+    ax = _axes(ax)
+    latency = transactions["fallback_latency_ms"].dropna().astype(float)
+    if len(latency):
+        ax.hist(latency, bins=min(30, max(3, len(latency))), color="#55a868")
+    else:
+        ax.text(0.5, 0.5, "no TCP fallback in this capture", ha="center", va="center",
+                transform=ax.transAxes)
+    ax.set_xlabel("TCP fallback latency (ms)")
+    ax.set_ylabel("transactions")
+    ax.set_title("TC=1 -> answer over TCP")
+    return ax

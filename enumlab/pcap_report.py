@@ -1,0 +1,111 @@
+"""The post-mortem of a capture: analysis in one call, and the report (text, JSON, HTML, CSV,
+Parquet)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .capture import LoadedCapture, load_capture
+from .dns_transactions import build_transactions, capture_warnings, summarize
+
+
+@dataclass
+class PcapAnalysis:
+    capture: LoadedCapture
+    transactions: pd.DataFrame
+    summary: dict[str, Any]
+    mtu: int | None = None
+
+
+def analyze(path: str | Path, *, mtu: int | None = None, progress: bool = False) -> PcapAnalysis:
+    """Load a capture and classify every DNS transaction in it."""
+    loaded = load_capture(path, progress=progress)
+    txns = build_transactions(loaded.packets, mtu=mtu)
+    warnings = loaded.warnings + capture_warnings(loaded.packets, txns, loaded.capture_filter,
+                                                  mtu)
+    summary = summarize(loaded.packets, txns, total_frames=loaded.total_frames,
+                        warnings=warnings, mtu=mtu)
+    summary["capture"] = str(path)
+    summary["capture_filter"] = loaded.capture_filter
+    return PcapAnalysis(loaded, txns, summary, mtu)
+
+
+def save_transactions(analysis: PcapAnalysis, path: str | Path) -> Path:
+    """CSV or Parquet by extension (Parquet keeps the dtypes, for DuckDB/pandas later)."""
+    p = Path(path)
+    if p.suffix == ".parquet":
+        frame = analysis.transactions.copy()
+        frame["outcome"] = frame["outcome"].astype("string")
+        frame.to_parquet(p, index=False)
+    else:
+        analysis.transactions.to_csv(p, index=False)
+    return p
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    lines = [f"{s['capture']}: {s['packets']} frames, {s['dns_packets']} DNS messages, "
+             f"{s['transactions']} transactions"]
+    lines.append("  outcomes: " + ", ".join(f"{k} {v}" for k, v in s["outcomes"].items() if v))
+    fb = s["tcp_fallback"]
+    lat = fb["latency_ms"]
+    lines.append(f"  truncated (TC=1): {s['truncated']} ({s['truncation_rate']:.1%}); TCP "
+                 f"fallback ok {fb['ok']}, failed {fb['failed']}, never tried {fb['none']}"
+                 + (f"; fallback latency median {lat['median']:.1f} ms, p95 {lat['p95']:.1f} ms"
+                    if lat["median"] is not None else ""))
+    lines.append(f"  fragmented responses: {s['fragmented_responses']}; with lost fragments: "
+                 f"{s['fragments_lost']}; ICMP: {s['icmp']['count']} "
+                 f"{s['icmp']['by_kind'] or ''} MTUs {s['icmp']['mtus'] or '-'}")
+    if s["largest_response"]:
+        lr = s["largest_response"]
+        lines.append(f"  largest response: {lr['dns_size']} bytes ({lr['qname']}, "
+                     f"{lr['transport'].upper()}, frame {lr['frame']})")
+    lines.append("  UDP responses over 512/1232/1400/1472 bytes: "
+                 + "/".join(str(s["responses_over"][k]) for k in ("512", "1232", "1400", "1472"))
+                 + "".join(f"; over {k}: {v}" for k, v in s["responses_over"].items()
+                           if k.startswith("mtu_")))
+    lines.append(f"  EDNS0 sizes offered: {s['edns_sizes']}")
+    if s["top_truncated_names"]:
+        lines.append(f"  names truncated most: {s['top_truncated_names']}")
+    for warning in s["warnings"]:
+        lines.append(f"  WARNING: {warning}")
+    return "\n".join(lines)
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def write_html(analysis: PcapAnalysis, path: str | Path) -> Path:
+    """A one-file HTML report: summary, warnings, the three plots, every transaction."""
+    from . import plot
+
+    s = analysis.summary
+    t = analysis.transactions
+    figures = [plot.response_sizes(t, mtu=analysis.mtu).figure,
+               plot.outcome_timeline(t).figure, plot.fallback_latency(t).figure]
+    images = "".join(f'<img src="data:image/png;base64,{_png(f)}">' for f in figures)
+    warnings = "".join(f"<li>{html.escape(w)}</li>" for w in s["warnings"]) or "<li>none</li>"
+    table = t.head(2000).to_html(index=False, na_rep="", classes="txns")
+    doc = f"""<!doctype html><html><head><meta charset="utf-8">
+<title>enumlab capture report: {html.escape(Path(s['capture']).name)}</title>
+<style>body{{font-family:sans-serif;margin:2em}} img{{max-width:32%;margin-right:1%}}
+table.txns{{border-collapse:collapse;font-size:12px}} .txns td,.txns th{{border:1px solid #ccc;
+padding:2px 4px}} pre{{background:#f6f6f6;padding:1em}}</style></head><body>
+<h1>DNS capture report</h1><pre>{html.escape(format_summary(s))}</pre>
+<h2>Warnings</h2><ul>{warnings}</ul><h2>Plots</h2>{images}
+<h2>Transactions ({len(t)})</h2>{table}</body></html>"""
+    p = Path(path)
+    p.write_text(doc)
+    return p
