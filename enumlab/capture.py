@@ -2,9 +2,9 @@
 
 Bulk loading runs ``tshark -2 -T fields`` once over the file (two passes, so IP reassembly and
 DNS decoding are complete) and parses its tab-separated output in chunks into a DataFrame with
-fixed, typed columns -- far faster than iterating pyshark packet objects. Every field is
-exported with all its occurrences; the *last* one is the innermost header (DNS inside GTP-U) or
-the packet quoted by an ICMP error, the *first* one the outer header.
+fixed, typed columns -- far faster than iterating pyshark packet objects. Each field is exported
+at its *last* occurrence in the packet: the innermost header (DNS inside GTP-U) or the packet
+quoted by an ICMP error.
 
 pyshark is kept for what it is good at -- one packet in full detail -- and runs in a worker
 thread with its own event loop, so it works inside a Jupyter kernel (whose loop is already
@@ -19,6 +19,8 @@ short in the middle of a packet keeps everything read before the damage and says
 from __future__ import annotations
 
 import contextlib
+import io
+import queue
 import shutil
 import struct
 import subprocess
@@ -34,7 +36,7 @@ import pandas as pd
 
 from .errors import InputError, ToolMissingError
 
-CHUNK_ROWS = 100_000
+CHUNK_ROWS = 20_000
 DISPLAY_FILTER = ("dns || udp.port == 53 || tcp.port == 53 || ip.flags.mf == 1 || "
                   "ip.frag_offset > 0 || ipv6.fraghdr || icmp || icmpv6.type == 1 || "
                   "icmpv6.type == 2")
@@ -44,8 +46,8 @@ FIELDS: list[tuple[str, str, str, str]] = [
     ("frame.number", "frame", "int", "last"),
     ("frame.time_epoch", "time", "float", "last"),
     ("frame.len", "frame_len", "int", "last"),
-    ("ip.src", "src4_all", "str", "all"),
-    ("ip.dst", "dst4_all", "str", "all"),
+    ("ip.src", "src4", "str", "last"),
+    ("ip.dst", "dst4", "str", "last"),
     ("ipv6.src", "src6", "str", "last"),
     ("ipv6.dst", "dst6", "str", "last"),
     ("ip.len", "ip_len", "int", "last"),
@@ -113,38 +115,69 @@ def find_tshark() -> str:
 
 
 _BENIGN = ("Running as user", "This could be dangerous", " This could be dangerous")
-_BOOL = {"1": True, "0": False, "True": True, "False": False}
 
 
 def _typed(raw: pd.DataFrame) -> pd.DataFrame:
-    """tshark's text columns -> typed columns, vectorised (first/last occurrence picked)."""
+    """Parsed columns -> the documented dtypes (numbers arrive as float64 with NaN)."""
     columns: dict[str, Any] = {}
-    for i, (_, name, kind, which) in enumerate(FIELDS):
+    for i, (_, name, kind, _which) in enumerate(FIELDS):
         col = raw[i] if i in raw.columns else pd.Series([None] * len(raw), dtype="object")
-        text = col.astype("string")
-        has_list = text.str.contains(",", regex=False).fillna(False)
-        if has_list.any():
-            parts = text[has_list].str.split(",")
-            text = text.copy()
-            text[has_list] = parts.str[0] if which == "first" else parts.str[-1]
         if kind == "str":
-            columns[name] = text
+            columns[name] = col.astype("string")
         elif kind == "bool":
-            columns[name] = text.map(_BOOL).astype("boolean")
+            columns[name] = pd.to_numeric(col, errors="coerce").astype("Float64").astype(
+                "boolean")
         elif kind == "float":
-            columns[name] = pd.to_numeric(text, errors="coerce").astype("Float64")
+            columns[name] = pd.to_numeric(col, errors="coerce").astype("Float64")
         else:
-            is_hex = text.str.startswith("0x").fillna(False)
-            values = pd.to_numeric(text.where(~is_hex), errors="coerce")
-            if is_hex.any():
-                values[is_hex] = text[is_hex].map(lambda v: int(v, 16))
-            columns[name] = values.astype("Int64")
+            columns[name] = pd.to_numeric(col, errors="coerce").astype("Int64")
     return pd.DataFrame(columns)
+
+
+def _read_dtypes() -> dict[int, str]:
+    """Let pandas' C reader parse numbers itself: the slow part is Python string objects."""
+    return {i: ("object" if kind == "str" else "float64") for i, (_, _, kind, _) in
+            enumerate(FIELDS)}
 
 
 def _frame(rows: list[list[str]]) -> pd.DataFrame:
     return _typed(pd.DataFrame(rows, dtype="object")) if rows else _typed(
         pd.DataFrame(columns=range(len(FIELDS)), dtype="object"))
+
+
+class _DrainedPipe(io.RawIOBase):
+    """tshark's stdout drained by a thread into a bounded queue of blocks: tshark never waits
+    for enumlab's analysis (they run on two cores), and memory stays bounded."""
+
+    BLOCK = 1 << 20
+
+    def __init__(self, stream: Any, max_blocks: int = 128) -> None:
+        self.blocks: queue.Queue[bytes] = queue.Queue(max_blocks)
+        self.pending = b""
+        self.thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _pump(self, stream: Any) -> None:
+        try:
+            while block := stream.read(self.BLOCK):
+                self.blocks.put(block)
+        finally:
+            self.blocks.put(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self.pending:
+            block = self.blocks.get()
+            if not block:
+                self.blocks.put(b"")
+                return 0
+            self.pending = block
+        n = min(len(buffer), len(self.pending))
+        buffer[:n] = self.pending[:n]
+        self.pending = self.pending[n:]
+        return n
 
 
 def iter_chunks(path: str | Path, *, chunk_rows: int = CHUNK_ROWS,
@@ -157,24 +190,27 @@ def iter_chunks(path: str | Path, *, chunk_rows: int = CHUNK_ROWS,
     if not p.is_file():
         raise CaptureError(f"capture {p} does not exist", subject=str(p))
     cmd = [tshark, "-r", str(p), "-2", "-n", "-Y", display_filter, "-T", "fields",
-           "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=,", "-E", "quote=n"]
+           "-E", "separator=\t", "-E", "occurrence=l", "-E", "quote=n"]
     for name, *_ in FIELDS:
         cmd += ["-e", name]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            bufsize=1 << 20)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
+    stdout = io.BufferedReader(_DrainedPipe(proc.stdout), buffer_size=1 << 20)
     err_lines: list[str] = []
-    drain = threading.Thread(target=lambda: err_lines.extend(proc.stderr), daemon=True)  # type: ignore[arg-type]
+    drain = threading.Thread(
+        target=lambda: err_lines.extend(line.decode(errors="replace") for line in proc.stderr),  # type: ignore[union-attr]
+        daemon=True)
     drain.start()
     try:
-        reader = pd.read_csv(proc.stdout, sep="\t", header=None, dtype=str, quoting=3,
-                             na_filter=False, chunksize=chunk_rows, engine="c",
-                             names=range(len(FIELDS)))
+        reader = pd.read_csv(stdout, sep="\t", encoding="utf-8", encoding_errors="replace",
+                             header=None, dtype=_read_dtypes(), quoting=3,
+                             keep_default_na=False, na_values=[""],
+                             chunksize=chunk_rows, engine="c", names=range(len(FIELDS)))
         try:
             for raw in reader:
                 if on_rows:
                     on_rows(len(raw))
-                yield _typed(raw.replace("", None))
+                yield _typed(raw)
         except pd.errors.EmptyDataError:
             pass
     finally:
@@ -192,9 +228,13 @@ def iter_chunks(path: str | Path, *, chunk_rows: int = CHUNK_ROWS,
         yield message
 
 
-def load_capture(path: str | Path, *, progress: bool = False,
-                 chunk_rows: int = CHUNK_ROWS) -> LoadedCapture:
-    """Load the DNS-relevant packets of a pcap/pcapng (see module docs)."""
+def load_capture(path: str | Path, *, progress: bool = False, chunk_rows: int = CHUNK_ROWS,
+                 on_chunk: Callable[[pd.DataFrame], None] | None = None) -> LoadedCapture:
+    """Load the DNS-relevant packets of a pcap/pcapng (see module docs).
+
+    ``on_chunk`` sees each chunk of derived packets as soon as it is parsed -- while tshark is
+    still writing the next one -- so analysis can overlap decoding.
+    """
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -209,12 +249,14 @@ def load_capture(path: str | Path, *, progress: bool = False,
                 warnings.append(f"the capture is damaged; kept the packets read before it: "
                                 f"{chunk}")
             else:
-                frames.append(chunk)
+                derived = _derive(chunk)
+                if on_chunk is not None:
+                    on_chunk(derived)
+                frames.append(derived)
     finally:
         if bar is not None:
             bar.close()
-    packets = pd.concat(frames, ignore_index=True) if frames else _frame([])
-    packets = _derive(packets)
+    packets = pd.concat(frames, ignore_index=True) if frames else _derive(_frame([]))
     loaded = LoadedCapture(str(path), packets, warnings, read_capture_filter(path),
                            int(packets["frame"].max()) if len(packets) else 0)
     if not packets["qname"].notna().any() and not warnings:
@@ -224,11 +266,7 @@ def load_capture(path: str | Path, *, progress: bool = False,
 
 def _derive(p: pd.DataFrame) -> pd.DataFrame:
     """Family-neutral columns: src/dst, fragments, ports, transport, DNS size, ICMP."""
-    out = p.copy()
-    # last occurrence: the innermost header (GTP-U) or the packet an ICMP error quotes
-    out["src4"] = out["src4_all"].str.split(",").str[-1].astype("string")
-    out["dst4"] = out["dst4_all"].str.split(",").str[-1].astype("string")
-    out["outer_src4"] = out["src4_all"].str.split(",").str[0].astype("string")
+    out = p  # each chunk is fresh from the parser: no copy needed
     v6 = out["src6"].notna()
     out["family"] = pd.array(np.where(v6, "ipv6", "ipv4"), dtype="string")
     out["src"] = out["src6"].where(v6, out["src4"])

@@ -26,9 +26,10 @@ NOERROR and NXDOMAIN), ``ok``.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, cast
 
 import dns.rcode
@@ -98,50 +99,80 @@ def _v(x: Any) -> Any:
     return x
 
 
-def build_transactions(packets: pd.DataFrame, *, mtu: int | None = None) -> pd.DataFrame:
-    """One row per DNS transaction (columns: :data:`COLUMNS`)."""
-    is_icmp = packets["icmp_type"].notna() | packets["icmp6_type"].notna()
-    dns_rows = packets[packets["qname"].notna() & packets["response"].notna() & ~is_icmp]
-    txns: list[_Txn] = []
-    open_by_question: dict[tuple[Any, ...], _Txn] = {}
-    by_exact: dict[tuple[Any, ...], list[_Txn]] = defaultdict(list)
-    rows = cast(Iterable[Any], dns_rows.sort_values("frame").itertuples(index=False))
-    for row in rows:
+class TransactionBuilder:
+    """Pairs queries and answers chunk by chunk (so it can run while tshark still writes);
+    :meth:`finish` then links fragments, ICMP and TCP fallbacks and builds the table."""
+
+    def __init__(self) -> None:
+        self.txns: list[_Txn] = []
+        self.open_by_question: dict[tuple[Any, ...], _Txn] = {}
+        self.by_exact: dict[tuple[Any, ...], list[_Txn]] = defaultdict(list)
+
+    def feed(self, packets: pd.DataFrame) -> None:
+        is_icmp = packets["icmp_type"].notna() | packets["icmp6_type"].notna()
+        dns_rows = packets[packets["qname"].notna() & packets["response"].notna() & ~is_icmp]
+        for row in _rows(dns_rows, _PAIRING_COLUMNS):  # tshark writes frames in order
+            self._pair(row)
+
+    def _pair(self, row: Any) -> None:
         qname = str(row.qname).lower().rstrip(".")
+        exact = (row.transport, row.src, row.sport, row.dst, row.dport, row.dns_id, qname,
+                 row.qtype)
         if not row.response:
-            question = (row.transport, row.src, row.dst, row.dns_id, qname, _v(row.qtype))
-            earlier = open_by_question.get(question)
+            question = (row.transport, row.src, row.dst, row.dns_id, qname, row.qtype)
+            earlier = self.open_by_question.get(question)
             if (earlier is not None and earlier.response is None
                     and row.time - earlier.query_time <= RETRY_WINDOW):
                 earlier.retransmissions += 1
-                by_exact[(row.transport, row.src, _v(row.sport), row.dst, _v(row.dport),
-                          row.dns_id, qname, _v(row.qtype))].append(earlier)
-                continue
-            txn = _Txn(len(txns), str(row.family), str(row.transport), str(row.src),
-                       _v(row.sport), str(row.dst), _v(row.dport), str(row.dns_id), qname,
-                       _v(row.qtype), int(row.frame), float(row.time), _v(row.edns_size),
-                       _v(row.do_bit))
-            txns.append(txn)
-            open_by_question[question] = txn
-            by_exact[(row.transport, row.src, _v(row.sport), row.dst, _v(row.dport),
-                      row.dns_id, qname, _v(row.qtype))].append(txn)
-            continue
-        key = (row.transport, row.dst, _v(row.dport), row.src, _v(row.sport), row.dns_id, qname,
-               _v(row.qtype))
-        candidates = [t for t in by_exact.get(key, []) if t.response is None]
-        if not candidates:
-            continue  # an answer to a query the capture did not see: reported in warnings
-        target = candidates[0]
+                self.by_exact[exact].append(earlier)
+                return
+            txn = _Txn(len(self.txns), str(row.family), str(row.transport), str(row.src),
+                       row.sport, str(row.dst), row.dport, str(row.dns_id), qname, row.qtype,
+                       int(row.frame), float(row.time), row.edns_size, row.do_bit)
+            self.txns.append(txn)
+            self.open_by_question[question] = txn
+            self.by_exact[exact].append(txn)
+            return
+        key = (row.transport, row.dst, row.dport, row.src, row.sport, row.dns_id, qname,
+               row.qtype)
+        target = next((t for t in self.by_exact.get(key, ()) if t.response is None), None)
+        if target is None:
+            return  # an answer to a query the capture did not see: reported in warnings
         target.response = {
-            "frame": int(row.frame), "time": float(row.time), "rcode": _v(row.rcode),
-            "answers": _v(row.answers), "tc": bool(row.tc) if _v(row.tc) is not None else None,
-            "dns_size": _v(row.dns_size), "ip_size": _v(row.ip_size),
-            "fragments": _v(row.fragments),
+            "frame": int(row.frame), "time": float(row.time), "rcode": row.rcode,
+            "answers": row.answers, "tc": bool(row.tc) if row.tc is not None else None,
+            "dns_size": row.dns_size, "ip_size": row.ip_size, "fragments": row.fragments,
         }
-    _link_fragments(packets, txns)
-    _link_icmp(packets[is_icmp], txns)
-    _follow_truncation(packets, txns)
-    return _to_frame(txns, mtu)
+
+    def finish(self, packets: pd.DataFrame, *, mtu: int | None = None) -> pd.DataFrame:
+        is_icmp = packets["icmp_type"].notna() | packets["icmp6_type"].notna()
+        _link_fragments(packets, self.txns)
+        _link_icmp(packets[is_icmp], self.txns)
+        _follow_truncation(packets, self.txns)
+        return _to_frame(self.txns, mtu)
+
+
+def build_transactions(packets: pd.DataFrame, *, mtu: int | None = None) -> pd.DataFrame:
+    """One row per DNS transaction (columns: :data:`COLUMNS`)."""
+    builder = TransactionBuilder()
+    builder.feed(packets)
+    return builder.finish(packets, mtu=mtu)
+
+
+_PAIRING_COLUMNS = ("frame", "time", "qname", "response", "transport", "src", "dst", "sport",
+                    "dport", "dns_id", "qtype", "family", "edns_size", "do_bit", "rcode",
+                    "answers", "tc", "dns_size", "ip_size", "fragments")
+
+
+_PairingRow: Any = namedtuple("_PairingRow", _PAIRING_COLUMNS)  # type: ignore[misc]
+
+
+def _rows(frame: pd.DataFrame, columns: tuple[str, ...]) -> Iterable[Any]:
+    """Rows as namedtuples of plain Python values (missing -> None, converted in C)."""
+    row_type: Any = _PairingRow if columns == _PAIRING_COLUMNS else namedtuple(  # type: ignore[misc]
+        "_Row", columns)
+    lists = [cast(Any, frame[c]).to_numpy(dtype=object, na_value=None).tolist() for c in columns]
+    return map(row_type._make, zip(*lists, strict=True))
 
 
 def _open_query(txns: list[_Txn], client: str, server: str, when: float) -> _Txn | None:
@@ -173,7 +204,7 @@ def _link_fragments(packets: pd.DataFrame, txns: list[_Txn]) -> None:
 
 
 def _link_icmp(icmp: pd.DataFrame, txns: list[_Txn]) -> None:
-    for row in cast(Iterable[Any], icmp.itertuples(index=False)):
+    for row in _rows(icmp, ("frame", "time", "src", "dst", "icmp_kind", "icmp_mtu_any")):
         kind = _v(row.icmp_kind)
         if kind is None:
             continue
@@ -191,39 +222,50 @@ def _link_icmp(icmp: pd.DataFrame, txns: list[_Txn]) -> None:
                             + f" (frame {int(row.frame)})")
 
 
+def _times_by(frame: pd.DataFrame, keys: tuple[str, str]) -> dict[tuple[Any, Any], list[Any]]:
+    out: dict[tuple[Any, Any], list[Any]] = defaultdict(list)
+    for a, b, t, port in zip(frame[keys[0]].tolist(), frame[keys[1]].tolist(),
+                             frame["time"].tolist(), frame["sport" if keys[0] == "src" else
+                                                                "dport"].tolist(), strict=True):
+        out[(_v(a), _v(b))].append((float(t), _v(port)))
+    return out
+
+
 def _follow_truncation(packets: pd.DataFrame, txns: list[_Txn]) -> None:
+    truncated = [t for t in txns if t.transport == "udp" and t.response is not None
+                 and t.response.get("tc")]
+    if not truncated:
+        return
     tcp = packets[packets["transport"] == "tcp"]
-    syns = tcp[tcp["syn"].fillna(False) & ~tcp["ack"].fillna(False) & (tcp["dport"] == 53)]
-    synacks = tcp[tcp["syn"].fillna(False) & tcp["ack"].fillna(False) & (tcp["sport"] == 53)]
-    rsts = tcp[tcp["rst"].fillna(False) & (tcp["sport"] == 53)]
-    tcp_txns = [t for t in txns if t.transport == "tcp"]
-    for t in txns:
-        if t.transport != "udp" or t.response is None or not t.response.get("tc"):
-            continue
-        start = t.response["time"]
-        follow = [u for u in tcp_txns if u.client == t.client and u.server == t.server
-                  and u.qname == t.qname and u.qtype == t.qtype
-                  and start <= u.query_time <= start + FALLBACK_WINDOW]
+    syn = tcp["syn"].fillna(False)
+    ack = tcp["ack"].fillna(False)
+    syns = _times_by(tcp[syn & ~ack & (tcp["dport"] == 53)], ("src", "dst"))
+    synacks = _times_by(tcp[syn & ack & (tcp["sport"] == 53)], ("dst", "src"))
+    rsts = _times_by(tcp[tcp["rst"].fillna(False) & (tcp["sport"] == 53)], ("dst", "src"))
+    tcp_by_question: dict[tuple[Any, ...], list[_Txn]] = defaultdict(list)
+    for u in txns:
+        if u.transport == "tcp":
+            tcp_by_question[(u.client, u.server, u.qname, u.qtype)].append(u)
+    for t in truncated:
+        start = t.response["time"]  # type: ignore[index]
+        end = start + FALLBACK_WINDOW
+        follow = [u for u in tcp_by_question.get((t.client, t.server, t.qname, t.qtype), [])
+                  if start <= u.query_time <= end]
         answered = [u for u in follow if u.response is not None]
         if answered:
             t.tcp_fallback = "ok"
             t.fallback_latency_ms = round((answered[0].response["time"] - start) * 1000, 3)  # type: ignore[index]
             continue
-        tried = syns[(syns["src"] == t.client) & (syns["dst"] == t.server)
-                     & (syns["time"] >= start) & (syns["time"] <= start + FALLBACK_WINDOW)]
-        if follow or not tried.empty:
-            t.tcp_fallback = "failed"
-            reasons = []
-            ports = set(tried["sport"].dropna().astype(int))
-            if not rsts[(rsts["dst"] == t.client) & rsts["dport"].isin(ports)].empty:
-                reasons.append("connection refused (RST)")
-            elif synacks[(synacks["dst"] == t.client) & synacks["dport"].isin(ports)].empty:
-                reasons.append("SYN unanswered")
-            else:
-                reasons.append("no answer over TCP")
-            t.icmp.append("tcp: " + ", ".join(reasons))
-        else:
+        tried = [port for when, port in syns.get((t.client, t.server), []) if start <= when <= end]
+        if not follow and not tried:
             t.tcp_fallback = "none"
+            continue
+        t.tcp_fallback = "failed"
+        refused = [p for when, p in rsts.get((t.client, t.server), []) if p in tried]
+        accepted = [p for when, p in synacks.get((t.client, t.server), []) if p in tried]
+        reason = ("connection refused (RST)" if refused else
+                  "no answer over TCP" if accepted else "SYN unanswered")
+        t.icmp.append("tcp: " + reason)
 
 
 def _outcome(t: _Txn) -> str:
@@ -240,51 +282,75 @@ def _outcome(t: _Txn) -> str:
     return "ok"
 
 
+@cache
+def _qtype_text(value: int) -> str:
+    return dns.rdatatype.to_text(dns.rdatatype.RdataType.make(value))
+
+
+@cache
+def _rcode_text(value: int) -> str:
+    return dns.rcode.to_text(dns.rcode.Rcode.make(value))
+
+
 def _to_frame(txns: list[_Txn], mtu: int | None) -> pd.DataFrame:
-    rows = []
-    for t in txns:
-        r = t.response or {}
-        size = r.get("dns_size")
-        offered = max(512, t.edns_size) if t.edns_size else 512
-        udp = t.transport == "udp"
-        rows.append({
-            "transaction": t.index, "family": t.family, "transport": t.transport,
-            "client": t.client, "client_port": t.client_port, "server": t.server,
-            "server_port": t.server_port, "dns_id": t.dns_id, "qname": t.qname,
-            "qtype": dns.rdatatype.to_text(dns.rdatatype.RdataType.make(t.qtype))
-            if t.qtype is not None else None,
-            "query_frame": t.query_frame, "query_time": t.query_time,
-            "response_frame": r.get("frame"), "response_time": r.get("time"),
-            "rtt_ms": round((r["time"] - t.query_time) * 1000, 3) if r else None,
-            "rcode": dns.rcode.to_text(r["rcode"]) if r.get("rcode") is not None else None,
-            "answers": r.get("answers"), "tc": r.get("tc"), "dns_size": size,
-            "ip_size": r.get("ip_size") if not r.get("fragments") else None,
-            "edns_size": t.edns_size, "do_bit": t.do_bit,
-            "retransmissions": t.retransmissions,
-            "fragmented": bool(r.get("fragments")) if r else None,
-            "fragments": r.get("fragments"), "fragments_lost": t.fragments_lost,
-            "fragments_seen": t.fragments_seen or None,
-            "icmp": "; ".join(t.icmp) or None, "icmp_mtu": t.icmp_mtu,
-            "tcp_fallback": t.tcp_fallback or None,
-            "fallback_latency_ms": t.fallback_latency_ms,
-            "over_512": size > 512 if size is not None else None,
-            "over_1232": size > 1232 if size is not None else None,
-            "over_1400": size > 1400 if size is not None else None,
-            "over_path_1500": size > PATH_1500[t.family] if size is not None else None,
-            "over_mtu": (size + (48 if t.family == "ipv6" else 28) > mtu)
-            if size is not None and mtu else None,
-            "over_offered": size > offered if size is not None and udp else None,
-            "cut_512_no_tc": (udp and size == 512 and not r.get("tc"))
-            if size is not None else None,
-            "outcome": _outcome(t),
-        })
-    frame = pd.DataFrame(rows, columns=list(COLUMNS))
-    for name, dtype in COLUMNS.items():
-        if dtype == "category":
-            frame[name] = pd.Categorical(frame[name], categories=OUTCOMES)
-        else:
-            frame[name] = frame[name].astype(dtype)  # type: ignore[call-overload]
-    return frame
+    """Columns built as lists, then the size checks vectorised."""
+    empty: dict[str, Any] = {}
+    resp = [t.response or empty for t in txns]
+    col: dict[str, Any] = {
+        "transaction": [t.index for t in txns],
+        "family": [t.family for t in txns],
+        "transport": [t.transport for t in txns],
+        "client": [t.client for t in txns],
+        "client_port": [t.client_port for t in txns],
+        "server": [t.server for t in txns],
+        "server_port": [t.server_port for t in txns],
+        "dns_id": [t.dns_id for t in txns],
+        "qname": [t.qname for t in txns],
+        "qtype": [_qtype_text(t.qtype) if t.qtype is not None else None for t in txns],
+        "query_frame": [t.query_frame for t in txns],
+        "query_time": [t.query_time for t in txns],
+        "response_frame": [r.get("frame") for r in resp],
+        "response_time": [r.get("time") for r in resp],
+        "rtt_ms": [round((r["time"] - t.query_time) * 1000, 3) if r else None
+                   for t, r in zip(txns, resp, strict=True)],
+        "rcode": [_rcode_text(r["rcode"]) if r.get("rcode") is not None else None
+                  for r in resp],
+        "answers": [r.get("answers") for r in resp],
+        "tc": [r.get("tc") for r in resp],
+        "dns_size": [r.get("dns_size") for r in resp],
+        "ip_size": [r.get("ip_size") if not r.get("fragments") else None for r in resp],
+        "edns_size": [t.edns_size for t in txns],
+        "do_bit": [t.do_bit for t in txns],
+        "retransmissions": [t.retransmissions for t in txns],
+        "fragmented": [bool(r.get("fragments")) if r else None for r in resp],
+        "fragments": [r.get("fragments") for r in resp],
+        "fragments_lost": [t.fragments_lost for t in txns],
+        "fragments_seen": [t.fragments_seen or None for t in txns],
+        "icmp": ["; ".join(t.icmp) or None for t in txns],
+        "icmp_mtu": [t.icmp_mtu for t in txns],
+        "tcp_fallback": [t.tcp_fallback or None for t in txns],
+        "fallback_latency_ms": [t.fallback_latency_ms for t in txns],
+        "outcome": [_outcome(t) for t in txns],
+    }
+    frame = pd.DataFrame({name: pd.array(col[name], dtype=dtype) if name in col and dtype !=
+                          "category" else col.get(name) for name, dtype in COLUMNS.items()
+                          if name in col})
+    size = frame["dns_size"].astype("Float64")
+    udp = frame["transport"] == "udp"
+    path_limit = frame["family"].map(PATH_1500).astype("Float64")
+    offered = frame["edns_size"].astype("Float64").clip(lower=512).fillna(512)
+    frame["over_512"] = (size > 512).astype("boolean")
+    frame["over_1232"] = (size > 1232).astype("boolean")
+    frame["over_1400"] = (size > 1400).astype("boolean")
+    frame["over_path_1500"] = (size > path_limit).astype("boolean")
+    overhead = frame["family"].map({"ipv4": 28, "ipv6": 48}).astype("Float64")
+    frame["over_mtu"] = ((size + overhead) > mtu).astype("boolean") if mtu else pd.array(
+        [None] * len(frame), dtype="boolean")
+    frame["over_offered"] = (size > offered).where(udp).astype("boolean")
+    frame["cut_512_no_tc"] = ((size == 512) & ~frame["tc"].fillna(False)).where(udp).astype(
+        "boolean")
+    frame["outcome"] = pd.Categorical(col["outcome"], categories=OUTCOMES)
+    return frame[list(COLUMNS)]
 
 
 def capture_warnings(packets: pd.DataFrame, txns: pd.DataFrame, capture_filter: str | None,

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from .capture import LoadedCapture, load_capture
-from .dns_transactions import build_transactions, capture_warnings, summarize
+from .dns_transactions import TransactionBuilder, capture_warnings, summarize
 
 
 @dataclass
@@ -26,8 +26,9 @@ class PcapAnalysis:
 
 def analyze(path: str | Path, *, mtu: int | None = None, progress: bool = False) -> PcapAnalysis:
     """Load a capture and classify every DNS transaction in it."""
-    loaded = load_capture(path, progress=progress)
-    txns = build_transactions(loaded.packets, mtu=mtu)
+    builder = TransactionBuilder()
+    loaded = load_capture(path, progress=progress, on_chunk=builder.feed)
+    txns = builder.finish(loaded.packets, mtu=mtu)
     warnings = loaded.warnings + capture_warnings(loaded.packets, txns, loaded.capture_filter,
                                                   mtu)
     summary = summarize(loaded.packets, txns, total_frames=loaded.total_frames,
