@@ -59,7 +59,7 @@ COLUMNS: dict[str, str] = {
 }
 
 
-@dataclass
+@dataclass(slots=True)
 class _Txn:
     index: int
     family: str
@@ -111,11 +111,12 @@ class TransactionBuilder:
     def feed(self, packets: pd.DataFrame) -> None:
         is_icmp = packets["icmp_type"].notna() | packets["icmp6_type"].notna()
         dns_rows = packets[packets["qname"].notna() & packets["response"].notna() & ~is_icmp]
+        dns_rows = dns_rows.assign(qname=dns_rows["qname"].str.lower().str.rstrip("."))
         for row in _rows(dns_rows, _PAIRING_COLUMNS):  # tshark writes frames in order
             self._pair(row)
 
     def _pair(self, row: Any) -> None:
-        qname = str(row.qname).lower().rstrip(".")
+        qname = row.qname
         exact = (row.transport, row.src, row.sport, row.dst, row.dport, row.dns_id, qname,
                  row.qtype)
         if not row.response:
@@ -126,9 +127,9 @@ class TransactionBuilder:
                 earlier.retransmissions += 1
                 self.by_exact[exact].append(earlier)
                 return
-            txn = _Txn(len(self.txns), str(row.family), str(row.transport), str(row.src),
-                       row.sport, str(row.dst), row.dport, str(row.dns_id), qname, row.qtype,
-                       int(row.frame), float(row.time), row.edns_size, row.do_bit)
+            txn = _Txn(len(self.txns), row.family, row.transport, row.src, row.sport, row.dst,
+                       row.dport, row.dns_id, qname, row.qtype, row.frame, row.time,
+                       row.edns_size, row.do_bit)
             self.txns.append(txn)
             self.open_by_question[question] = txn
             self.by_exact[exact].append(txn)
@@ -139,7 +140,7 @@ class TransactionBuilder:
         if target is None:
             return  # an answer to a query the capture did not see: reported in warnings
         target.response = {
-            "frame": int(row.frame), "time": float(row.time), "rcode": row.rcode,
+            "frame": row.frame, "time": row.time, "rcode": row.rcode,
             "answers": row.answers, "tc": bool(row.tc) if row.tc is not None else None,
             "dns_size": row.dns_size, "ip_size": row.ip_size, "fragments": row.fragments,
         }
