@@ -26,7 +26,7 @@ NOERROR and NXDOMAIN), ``ok``.
 
 from __future__ import annotations
 
-from collections import defaultdict, namedtuple
+from collections import defaultdict, deque, namedtuple
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -76,6 +76,7 @@ class _Txn:
     edns_size: int | None
     do_bit: bool | None
     retransmissions: int = 0
+    response_frame: int | None = None
     response: dict[str, Any] | None = None
     fragments_lost: bool = False
     fragments_seen: int = 0
@@ -106,46 +107,56 @@ class TransactionBuilder:
     def __init__(self) -> None:
         self.txns: list[_Txn] = []
         self.open_by_question: dict[tuple[Any, ...], _Txn] = {}
-        self.by_exact: dict[tuple[Any, ...], list[_Txn]] = defaultdict(list)
+        # unanswered transactions per exact (transport, ports, addresses, ID, question) key
+        self.waiting: dict[tuple[Any, ...], deque[_Txn]] = defaultdict(deque)
 
     def feed(self, packets: pd.DataFrame) -> None:
+        """Pair the DNS messages of one chunk (frames arrive in order from tshark)."""
         is_icmp = packets["icmp_type"].notna() | packets["icmp6_type"].notna()
-        dns_rows = packets[packets["qname"].notna() & packets["response"].notna() & ~is_icmp]
-        dns_rows = dns_rows.assign(qname=dns_rows["qname"].str.lower().str.rstrip("."))
-        for row in _rows(dns_rows, _PAIRING_COLUMNS):  # tshark writes frames in order
-            self._pair(row)
-
-    def _pair(self, row: Any) -> None:
-        qname = row.qname
-        exact = (row.transport, row.src, row.sport, row.dst, row.dport, row.dns_id, qname,
-                 row.qtype)
-        if not row.response:
-            question = (row.transport, row.src, row.dst, row.dns_id, qname, row.qtype)
-            earlier = self.open_by_question.get(question)
-            if (earlier is not None and earlier.response is None
-                    and row.time - earlier.query_time <= RETRY_WINDOW):
-                earlier.retransmissions += 1
-                self.by_exact[exact].append(earlier)
-                return
-            txn = _Txn(len(self.txns), row.family, row.transport, row.src, row.sport, row.dst,
-                       row.dport, row.dns_id, qname, row.qtype, row.frame, row.time,
-                       row.edns_size, row.do_bit)
-            self.txns.append(txn)
-            self.open_by_question[question] = txn
-            self.by_exact[exact].append(txn)
-            return
-        key = (row.transport, row.dst, row.dport, row.src, row.sport, row.dns_id, qname,
-               row.qtype)
-        target = next((t for t in self.by_exact.get(key, ()) if t.response is None), None)
-        if target is None:
-            return  # an answer to a query the capture did not see: reported in warnings
-        target.response = {
-            "frame": row.frame, "time": row.time, "rcode": row.rcode,
-            "answers": row.answers, "tc": bool(row.tc) if row.tc is not None else None,
-            "dns_size": row.dns_size, "ip_size": row.ip_size, "fragments": row.fragments,
-        }
+        rows = packets[packets["qname"].notna() & packets["response"].notna() & ~is_icmp]
+        rows = rows.assign(qname=rows["qname"].str.lower().str.rstrip("."))
+        cols = [cast(Any, rows[c]).to_numpy(dtype=object, na_value=None).tolist()
+                for c in _FEED_COLUMNS]
+        txns, open_by_question, waiting = self.txns, self.open_by_question, self.waiting
+        for (frame, time, qname, response, transport, src, dst, sport, dport, dns_id, qtype,
+             family, edns_size, do_bit) in zip(*cols, strict=True):
+            if not response:
+                exact = (transport, src, sport, dst, dport, dns_id, qname, qtype)
+                question = (transport, src, dst, dns_id, qname, qtype)
+                earlier = open_by_question.get(question)
+                if (earlier is not None and earlier.response_frame is None
+                        and time - earlier.query_time <= RETRY_WINDOW):
+                    earlier.retransmissions += 1
+                    queue = waiting[exact]
+                    if earlier not in queue:
+                        queue.append(earlier)
+                    continue
+                txn = _Txn(len(txns), family, transport, src, sport, dst, dport, dns_id, qname,
+                           qtype, frame, time, edns_size, do_bit)
+                txns.append(txn)
+                open_by_question[question] = txn
+                waiting[exact].append(txn)
+                continue
+            queue = waiting.get((transport, dst, dport, src, sport, dns_id, qname, qtype), deque())
+            while queue and queue[0].response_frame is not None:
+                queue.popleft()  # answered through another port it was retried from
+            if not queue:
+                continue  # an answer to a query the capture did not see: reported in warnings
+            queue.popleft().response_frame = frame
 
     def finish(self, packets: pd.DataFrame, *, mtu: int | None = None) -> pd.DataFrame:
+        answered = [t for t in self.txns if t.response_frame is not None]
+        if answered:
+            by_frame: Any = packets.drop_duplicates("frame").set_index("frame")
+            found = by_frame.loc[[t.response_frame for t in answered], list(_RESPONSE_FIELDS)]
+            values = [cast(Any, found[c]).to_numpy(dtype=object, na_value=None).tolist()
+                      for c in _RESPONSE_FIELDS]
+            for t, (time, rcode, answers, tc, dns_size, ip_size, fragments) in zip(
+                    answered, zip(*values, strict=True), strict=True):
+                t.response = {"frame": t.response_frame, "time": time, "rcode": rcode,
+                              "answers": answers, "tc": bool(tc) if tc is not None else None,
+                              "dns_size": dns_size, "ip_size": ip_size,
+                              "fragments": fragments}
         is_icmp = packets["icmp_type"].notna() | packets["icmp6_type"].notna()
         _link_fragments(packets, self.txns)
         _link_icmp(packets[is_icmp], self.txns)
@@ -160,18 +171,12 @@ def build_transactions(packets: pd.DataFrame, *, mtu: int | None = None) -> pd.D
     return builder.finish(packets, mtu=mtu)
 
 
-_PAIRING_COLUMNS = ("frame", "time", "qname", "response", "transport", "src", "dst", "sport",
-                    "dport", "dns_id", "qtype", "family", "edns_size", "do_bit", "rcode",
-                    "answers", "tc", "dns_size", "ip_size", "fragments")
-
-
-_PairingRow: Any = namedtuple("_PairingRow", _PAIRING_COLUMNS)  # type: ignore[misc]
-
-
+_FEED_COLUMNS = ("frame", "time", "qname", "response", "transport", "src", "dst", "sport",
+                 "dport", "dns_id", "qtype", "family", "edns_size", "do_bit")
+_RESPONSE_FIELDS = ("time", "rcode", "answers", "tc", "dns_size", "ip_size", "fragments")
 def _rows(frame: pd.DataFrame, columns: tuple[str, ...]) -> Iterable[Any]:
     """Rows as namedtuples of plain Python values (missing -> None, converted in C)."""
-    row_type: Any = _PairingRow if columns == _PAIRING_COLUMNS else namedtuple(  # type: ignore[misc]
-        "_Row", columns)
+    row_type: Any = namedtuple("_Row", columns)  # type: ignore[misc]
     lists = [cast(Any, frame[c]).to_numpy(dtype=object, na_value=None).tolist() for c in columns]
     return map(row_type._make, zip(*lists, strict=True))
 
