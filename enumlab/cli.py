@@ -79,6 +79,18 @@ def _emit_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
+def _json_or_trace(args: argparse.Namespace, result: Any, found: bool) -> int | None:
+    """``--json`` prints the result (trace included) and ends the command; ``--trace`` prints
+    the trace before the human-readable result."""
+    if args.json:
+        _emit_json(result.to_dict())
+        return EXIT_OK if found else EXIT_EMPTY
+    if args.trace:
+        print(result.trace.format())
+        print()
+    return None
+
+
 # -- enumlab enum ---------------------------------------------------------------------------
 
 def cmd_enum(args: argparse.Namespace) -> int:
@@ -95,15 +107,9 @@ def cmd_enum(args: argparse.Namespace) -> int:
             if args.trace and exc.partial is not None:
                 print(exc.partial.trace.format(), file=sys.stderr)
             raise
-    if args.json:
-        data = result.to_dict()
-        if not args.trace:
-            data["trace"] = result.trace.to_list()
-        _emit_json(data)
-        return EXIT_OK if result.candidates else EXIT_EMPTY
-    if args.trace:
-        print(result.trace.format())
-        print()
+    done = _json_or_trace(args, result, bool(result.candidates))
+    if done is not None:
+        return done
     print(f"{result.number} -> {result.domain} ({result.service})")
     if not result.candidates:
         print("  no usable NAPTR rule: nothing to route to")
@@ -340,15 +346,9 @@ def cmd_epc(args: argparse.Namespace) -> int:
                                network_capability=args.network_capability, policy=args.policy,
                                rng=rng, prefer_ipv6=args.prefer == "ipv6",
                                reference_node=args.reference)
-    if args.json:
-        data = result.to_dict()
-        if not args.trace:
-            data["trace"] = result.trace.to_list()
-        _emit_json(data)
-        return EXIT_OK if result.selected else EXIT_EMPTY
-    if args.trace:
-        print(result.trace.format())
-        print()
+    done = _json_or_trace(args, result, result.selected is not None)
+    if done is not None:
+        return done
     print(f"{result.fqdn}: {result.app_service}:{result.app_protocol} (policy {args.policy})")
     for c in sorted(result.candidates, key=lambda c: c.record.key):
         mark = "kept   " if c.kept else "dropped"
