@@ -19,6 +19,7 @@ short in the middle of a packet keeps everything read before the damage and says
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import queue
 import shutil
@@ -104,6 +105,7 @@ class LoadedCapture:
     warnings: list[str] = field(default_factory=list)
     capture_filter: str | None = None
     total_frames: int = 0
+    dns_packets: int = 0
 
 
 def find_tshark() -> str:
@@ -195,6 +197,8 @@ def iter_chunks(path: str | Path, *, chunk_rows: int = CHUNK_ROWS,
         cmd += ["-e", name]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
+    with contextlib.suppress(OSError, AttributeError):  # Linux: let tshark run 1 MB ahead
+        fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
     stdout = io.BufferedReader(_DrainedPipe(proc.stdout), buffer_size=1 << 20)
     err_lines: list[str] = []
     drain = threading.Thread(
@@ -229,11 +233,14 @@ def iter_chunks(path: str | Path, *, chunk_rows: int = CHUNK_ROWS,
 
 
 def load_capture(path: str | Path, *, progress: bool = False, chunk_rows: int = CHUNK_ROWS,
-                 on_chunk: Callable[[pd.DataFrame], None] | None = None) -> LoadedCapture:
+                 on_chunk: Callable[[pd.DataFrame], None] | None = None,
+                 keep_packets: bool = True) -> LoadedCapture:
     """Load the DNS-relevant packets of a pcap/pcapng (see module docs).
 
     ``on_chunk`` sees each chunk of derived packets as soon as it is parsed -- while tshark is
-    still writing the next one -- so analysis can overlap decoding.
+    still writing the next one -- so analysis can overlap decoding. With ``keep_packets=False``
+    the chunks are not kept (memory stays bounded by what ``on_chunk`` keeps) and ``packets``
+    is empty; ``total_frames`` and ``dns_packets`` are still counted.
     """
     bar = None
     if progress:
@@ -242,6 +249,7 @@ def load_capture(path: str | Path, *, progress: bool = False, chunk_rows: int = 
         bar = tqdm(desc=f"reading {Path(path).name}", unit="pkt")
     frames: list[pd.DataFrame] = []
     warnings: list[str] = []
+    total_frames = dns_packets = 0
     try:
         for chunk in iter_chunks(path, chunk_rows=chunk_rows,
                                  on_rows=bar.update if bar is not None else None):
@@ -250,16 +258,20 @@ def load_capture(path: str | Path, *, progress: bool = False, chunk_rows: int = 
                                 f"{chunk}")
             else:
                 derived = _derive(chunk)
+                if len(derived):
+                    total_frames = max(total_frames, int(derived["frame"].max()))
+                    dns_packets += int(derived["qname"].notna().sum())
                 if on_chunk is not None:
                     on_chunk(derived)
-                frames.append(derived)
+                if keep_packets:
+                    frames.append(derived)
     finally:
         if bar is not None:
             bar.close()
     packets = pd.concat(frames, ignore_index=True) if frames else _derive(_frame([]))
     loaded = LoadedCapture(str(path), packets, warnings, read_capture_filter(path),
-                           int(packets["frame"].max()) if len(packets) else 0)
-    if not packets["qname"].notna().any() and not warnings:
+                           total_frames, dns_packets)
+    if dns_packets == 0 and not warnings:
         raise CaptureError(f"{path}: no DNS packets in this capture", subject=str(path))
     return loaded
 

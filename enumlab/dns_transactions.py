@@ -77,7 +77,6 @@ class _Txn:
     do_bit: bool | None
     retransmissions: int = 0
     response_frame: int | None = None
-    response: dict[str, Any] | None = None
     fragments_lost: bool = False
     fragments_seen: int = 0
     icmp: list[str] = field(default_factory=list)
@@ -109,11 +108,27 @@ class TransactionBuilder:
         self.open_by_question: dict[tuple[Any, ...], _Txn] = {}
         # unanswered transactions per exact (transport, ports, addresses, ID, question) key
         self.waiting: dict[tuple[Any, ...], deque[_Txn]] = defaultdict(deque)
+        # the only packets later phases need: answers, fragments, ICMP, TCP SYN/RST
+        self.kept_parts: list[pd.DataFrame] = []
+        self.biggest_unfragmented = 0
+
+    @property
+    def kept(self) -> pd.DataFrame:
+        return pd.concat(self.kept_parts, ignore_index=True) if self.kept_parts else pd.DataFrame()
 
     def feed(self, packets: pd.DataFrame) -> None:
         """Pair the DNS messages of one chunk (frames arrive in order from tshark)."""
         is_icmp = packets["icmp_type"].notna() | packets["icmp6_type"].notna()
-        rows = packets[packets["qname"].notna() & packets["response"].notna() & ~is_icmp]
+        is_dns = packets["qname"].notna() & packets["response"].notna() & ~is_icmp
+        control = packets["syn"].fillna(False) | packets["rst"].fillna(False)
+        keep = (is_dns & packets["response"].fillna(False)) | packets["is_fragment"] | is_icmp | (
+            control & (packets["transport"] == "tcp"))
+        self.kept_parts.append(packets.loc[keep, [c for c in KEPT_COLUMNS
+                                                  if c in packets.columns]])
+        whole = packets.loc[~packets["is_fragment"], "ip_size"].max()
+        if pd.notna(whole):
+            self.biggest_unfragmented = max(self.biggest_unfragmented, int(whole))
+        rows = packets[is_dns]
         rows = rows.assign(qname=rows["qname"].str.lower().str.rstrip("."))
         cols = [cast(Any, rows[c]).to_numpy(dtype=object, na_value=None).tolist()
                 for c in _FEED_COLUMNS]
@@ -144,24 +159,27 @@ class TransactionBuilder:
                 continue  # an answer to a query the capture did not see: reported in warnings
             queue.popleft().response_frame = frame
 
-    def finish(self, packets: pd.DataFrame, *, mtu: int | None = None) -> pd.DataFrame:
-        answered = [t for t in self.txns if t.response_frame is not None]
-        if answered:
-            by_frame: Any = packets.drop_duplicates("frame").set_index("frame")
-            found = by_frame.loc[[t.response_frame for t in answered], list(_RESPONSE_FIELDS)]
-            values = [cast(Any, found[c]).to_numpy(dtype=object, na_value=None).tolist()
-                      for c in _RESPONSE_FIELDS]
-            for t, (time, rcode, answers, tc, dns_size, ip_size, fragments) in zip(
-                    answered, zip(*values, strict=True), strict=True):
-                t.response = {"frame": t.response_frame, "time": time, "rcode": rcode,
-                              "answers": answers, "tc": bool(tc) if tc is not None else None,
-                              "dns_size": dns_size, "ip_size": ip_size,
-                              "fragments": fragments}
+    def finish(self, packets: pd.DataFrame | None = None, *, mtu: int | None = None
+               ) -> pd.DataFrame:
+        """Attach answers, link fragments, ICMP and TCP fallbacks, build the table. Without
+        ``packets`` it uses what :meth:`feed` kept."""
+        if packets is None:
+            packets = self.kept
+        txns = self.txns
         is_icmp = packets["icmp_type"].notna() | packets["icmp6_type"].notna()
-        _link_fragments(packets, self.txns)
-        _link_icmp(packets[is_icmp], self.txns)
-        _follow_truncation(packets, self.txns)
-        return _to_frame(self.txns, mtu)
+        is_answer = packets["qname"].notna() & (packets["response"] == True) & ~is_icmp  # noqa: E712
+        answers: Any = packets.loc[is_answer, ["frame", *_RESPONSE_FIELDS]].drop_duplicates(
+            "frame").set_index("frame")
+        resp = answers.reindex(pd.array([t.response_frame for t in txns], dtype="Int64"))
+        resp.index = range(len(txns))
+        times = resp["time"].to_numpy(dtype=object, na_value=None).tolist()
+        truncated = (resp["tc"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+                     & np.array([t.transport == "udp" for t in txns], dtype=bool))
+        _link_fragments(packets, txns)
+        _link_icmp(packets[is_icmp], txns)
+        _follow_truncation(packets, txns,
+                           [(txns[i], times[i]) for i in np.flatnonzero(truncated)])
+        return _to_frame(txns, resp, mtu)
 
 
 def build_transactions(packets: pd.DataFrame, *, mtu: int | None = None) -> pd.DataFrame:
@@ -171,6 +189,10 @@ def build_transactions(packets: pd.DataFrame, *, mtu: int | None = None) -> pd.D
     return builder.finish(packets, mtu=mtu)
 
 
+KEPT_COLUMNS = ("frame", "time", "family", "src", "dst", "transport", "sport", "dport", "syn",
+                "ack", "rst", "is_fragment", "frag_first", "frag_key", "reassembled",
+                "fragments", "icmp_type", "icmp6_type", "icmp_kind", "icmp_mtu_any", "qname",
+                "response", "rcode", "answers", "tc", "dns_size", "ip_size")
 _FEED_COLUMNS = ("frame", "time", "qname", "response", "transport", "src", "dst", "sport",
                  "dport", "dns_id", "qtype", "family", "edns_size", "do_bit")
 _RESPONSE_FIELDS = ("time", "rcode", "answers", "tc", "dns_size", "ip_size", "fragments")
@@ -200,7 +222,7 @@ def _link_fragments(packets: pd.DataFrame, txns: list[_Txn]) -> None:
         if group["reassembled"].notna().any():
             continue  # tshark completed this datagram: its DNS row carries the fragment count
         first: Any = group.iloc[0]
-        txn = _open_query([t for t in txns if t.response is None], str(first["dst"]),
+        txn = _open_query([t for t in txns if t.response_frame is None], str(first["dst"]),
                           str(first["src"]), float(first["time"]))
         if txn is None:
             txn = _open_query(txns, str(first["dst"]), str(first["src"]), float(first["time"]))
@@ -237,9 +259,9 @@ def _times_by(frame: pd.DataFrame, keys: tuple[str, str]) -> dict[tuple[Any, Any
     return out
 
 
-def _follow_truncation(packets: pd.DataFrame, txns: list[_Txn]) -> None:
-    truncated = [t for t in txns if t.transport == "udp" and t.response is not None
-                 and t.response.get("tc")]
+def _follow_truncation(packets: pd.DataFrame, txns: list[_Txn],
+                       truncated: list[tuple[_Txn, float]]) -> None:
+    """Classify each TC=1 UDP answer (given with its arrival time) by what the client did."""
     if not truncated:
         return
     tcp = packets[packets["transport"] == "tcp"]
@@ -252,15 +274,16 @@ def _follow_truncation(packets: pd.DataFrame, txns: list[_Txn]) -> None:
     for u in txns:
         if u.transport == "tcp":
             tcp_by_question[(u.client, u.server, u.qname, u.qtype)].append(u)
-    for t in truncated:
-        start = t.response["time"]  # type: ignore[index]
+    answer_time = dict(zip(packets["frame"].tolist(), packets["time"].tolist(), strict=True))
+    for t, start in truncated:
         end = start + FALLBACK_WINDOW
         follow = [u for u in tcp_by_question.get((t.client, t.server, t.qname, t.qtype), [])
                   if start <= u.query_time <= end]
-        answered = [u for u in follow if u.response is not None]
+        answered = [u for u in follow if u.response_frame is not None]
         if answered:
             t.tcp_fallback = "ok"
-            t.fallback_latency_ms = round((answered[0].response["time"] - start) * 1000, 3)  # type: ignore[index]
+            finished = answer_time[answered[0].response_frame]
+            t.fallback_latency_ms = round((finished - start) * 1000, 3)
             continue
         tried = [port for when, port in syns.get((t.client, t.server), []) if start <= when <= end]
         if not follow and not tried:
@@ -274,20 +297,6 @@ def _follow_truncation(packets: pd.DataFrame, txns: list[_Txn]) -> None:
         t.icmp.append("tcp: " + reason)
 
 
-def _outcome(t: _Txn) -> str:
-    r = t.response
-    if t.fragments_lost or (t.icmp_too_big and r is not None and r.get("fragments")):
-        return "fragments_lost"
-    if t.transport == "udp" and r is not None and r.get("tc"):
-        return {"ok": "truncated_tcp_ok", "failed": "truncated_tcp_failed"}.get(
-            t.tcp_fallback, "truncated_no_retry")
-    if r is None or t.icmp_too_big:
-        return "unanswered"
-    if r.get("rcode") not in (0, 3, None):
-        return "error_rcode"
-    return "ok"
-
-
 @cache
 def _qtype_text(value: int) -> str:
     return dns.rdatatype.to_text(dns.rdatatype.RdataType.make(value))
@@ -298,49 +307,53 @@ def _rcode_text(value: int) -> str:
     return dns.rcode.to_text(dns.rcode.Rcode.make(value))
 
 
-def _to_frame(txns: list[_Txn], mtu: int | None) -> pd.DataFrame:
-    """Columns built as lists, then the size checks vectorised."""
-    empty: dict[str, Any] = {}
-    resp = [t.response or empty for t in txns]
-    col: dict[str, Any] = {
-        "transaction": [t.index for t in txns],
-        "family": [t.family for t in txns],
-        "transport": [t.transport for t in txns],
-        "client": [t.client for t in txns],
-        "client_port": [t.client_port for t in txns],
-        "server": [t.server for t in txns],
-        "server_port": [t.server_port for t in txns],
-        "dns_id": [t.dns_id for t in txns],
-        "qname": [t.qname for t in txns],
-        "qtype": [_qtype_text(t.qtype) if t.qtype is not None else None for t in txns],
-        "query_frame": [t.query_frame for t in txns],
-        "query_time": [t.query_time for t in txns],
-        "response_frame": [r.get("frame") for r in resp],
-        "response_time": [r.get("time") for r in resp],
-        "rtt_ms": [round((r["time"] - t.query_time) * 1000, 3) if r else None
-                   for t, r in zip(txns, resp, strict=True)],
-        "rcode": [_rcode_text(r["rcode"]) if r.get("rcode") is not None else None
-                  for r in resp],
-        "answers": [r.get("answers") for r in resp],
-        "tc": [r.get("tc") for r in resp],
-        "dns_size": [r.get("dns_size") for r in resp],
-        "ip_size": [r.get("ip_size") if not r.get("fragments") else None for r in resp],
-        "edns_size": [t.edns_size for t in txns],
-        "do_bit": [t.do_bit for t in txns],
-        "retransmissions": [t.retransmissions for t in txns],
-        "fragmented": [bool(r.get("fragments")) if r else None for r in resp],
-        "fragments": [r.get("fragments") for r in resp],
-        "fragments_lost": [t.fragments_lost for t in txns],
-        "fragments_seen": [t.fragments_seen or None for t in txns],
-        "icmp": ["; ".join(t.icmp) or None for t in txns],
-        "icmp_mtu": [t.icmp_mtu for t in txns],
-        "tcp_fallback": [t.tcp_fallback or None for t in txns],
-        "fallback_latency_ms": [t.fallback_latency_ms for t in txns],
-        "outcome": [_outcome(t) for t in txns],
-    }
-    frame = pd.DataFrame({name: pd.array(col[name], dtype=dtype) if name in col and dtype !=
-                          "category" else col.get(name) for name, dtype in COLUMNS.items()
-                          if name in col})
+def _to_frame(txns: list[_Txn], resp: pd.DataFrame, mtu: int | None) -> pd.DataFrame:
+    """The table: query-side columns from the transactions, answer columns from ``resp`` (one
+    row per transaction, aligned); size checks and outcomes vectorised."""
+    n = len(txns)
+
+    def column(values: list[Any], dtype: str) -> Any:
+        return pd.array(values, dtype=dtype)  # type: ignore[call-overload]
+
+    frame = pd.DataFrame({
+        "transaction": np.arange(n, dtype="int64"),
+        "family": column([t.family for t in txns], "string"),
+        "transport": column([t.transport for t in txns], "string"),
+        "client": column([t.client for t in txns], "string"),
+        "client_port": column([t.client_port for t in txns], "Int64"),
+        "server": column([t.server for t in txns], "string"),
+        "server_port": column([t.server_port for t in txns], "Int64"),
+        "dns_id": column([t.dns_id for t in txns], "string"),
+        "qname": column([t.qname for t in txns], "string"),
+        "qtype": column([_qtype_text(t.qtype) if t.qtype is not None else None for t in txns],
+                        "string"),
+        "query_frame": column([t.query_frame for t in txns], "Int64"),
+        "query_time": np.array([t.query_time for t in txns], dtype="float64"),
+        "response_frame": column([t.response_frame for t in txns], "Int64"),
+    })
+    frame["response_time"] = resp["time"].astype("Float64").to_numpy()
+    frame["rtt_ms"] = ((frame["response_time"] - frame["query_time"]) * 1000).round(3)
+    frame["rcode"] = column([_rcode_text(int(r)) if pd.notna(r) else None
+                             for r in resp["rcode"].tolist()], "string")
+    frame["answers"] = resp["answers"].astype("Int64").to_numpy()
+    frame["tc"] = resp["tc"].astype("boolean").to_numpy()
+    frame["dns_size"] = resp["dns_size"].astype("Int64").to_numpy()
+    fragments = resp["fragments"].astype("Int64")
+    frame["ip_size"] = resp["ip_size"].astype("Int64").where(fragments.isna()).to_numpy()
+    frame["edns_size"] = column([t.edns_size for t in txns], "Int64")
+    frame["do_bit"] = column([t.do_bit for t in txns], "boolean")
+    frame["retransmissions"] = np.array([t.retransmissions for t in txns], dtype="int64")
+    answered = frame["response_frame"].notna().to_numpy()
+    has_fragments = fragments.fillna(0).to_numpy(dtype=float) > 0
+    frame["fragmented"] = pd.array([bool(f) if a else None for a, f in
+                                    zip(answered, has_fragments, strict=True)], dtype="boolean")
+    frame["fragments"] = fragments.to_numpy()
+    frame["fragments_lost"] = pd.array([t.fragments_lost for t in txns], dtype="boolean")
+    frame["fragments_seen"] = column([t.fragments_seen or None for t in txns], "Int64")
+    frame["icmp"] = column(["; ".join(t.icmp) or None for t in txns], "string")
+    frame["icmp_mtu"] = column([t.icmp_mtu for t in txns], "Int64")
+    frame["tcp_fallback"] = column([t.tcp_fallback or None for t in txns], "string")
+    frame["fallback_latency_ms"] = column([t.fallback_latency_ms for t in txns], "Float64")
     size = frame["dns_size"].astype("Float64")
     udp = frame["transport"] == "udp"
     path_limit = frame["family"].map(PATH_1500).astype("Float64")
@@ -351,16 +364,36 @@ def _to_frame(txns: list[_Txn], mtu: int | None) -> pd.DataFrame:
     frame["over_path_1500"] = (size > path_limit).astype("boolean")
     overhead = frame["family"].map({"ipv4": 28, "ipv6": 48}).astype("Float64")
     frame["over_mtu"] = ((size + overhead) > mtu).astype("boolean") if mtu else pd.array(
-        [None] * len(frame), dtype="boolean")
+        [None] * n, dtype="boolean")
     frame["over_offered"] = (size > offered).where(udp).astype("boolean")
     frame["cut_512_no_tc"] = ((size == 512) & ~frame["tc"].fillna(False)).where(udp).astype(
         "boolean")
-    frame["outcome"] = pd.Categorical(col["outcome"], categories=OUTCOMES)
+    frame["outcome"] = pd.Categorical(_outcomes(frame, txns), categories=OUTCOMES)
     return frame[list(COLUMNS)]
 
 
+def _outcomes(frame: pd.DataFrame, txns: list[_Txn]) -> Any:
+    """Outcome per transaction, in the module docstring's precedence."""
+    too_big = np.array([t.icmp_too_big for t in txns], dtype=bool)
+    answered = frame["response_frame"].notna().to_numpy()
+    fragmented = frame["fragments"].fillna(0).to_numpy(dtype=float) > 0
+    lost = frame["fragments_lost"].fillna(False).to_numpy(dtype=bool) | (
+        too_big & answered & fragmented)
+    truncated = ((frame["transport"] == "udp").to_numpy(dtype=bool)
+                 & frame["tc"].fillna(False).to_numpy(dtype=bool))
+    fallback = frame["tcp_fallback"].fillna("").to_numpy(dtype=object)
+    rcode = frame["rcode"].fillna("NOERROR").to_numpy(dtype=object)
+    bad_rcode = ~np.isin(rcode, ["NOERROR", "NXDOMAIN"])
+    return np.select(
+        [lost, truncated & (fallback == "ok"), truncated & (fallback == "failed"), truncated,
+         ~answered | too_big, bad_rcode],
+        ["fragments_lost", "truncated_tcp_ok", "truncated_tcp_failed", "truncated_no_retry",
+         "unanswered", "error_rcode"], default="ok")
+
+
 def capture_warnings(packets: pd.DataFrame, txns: pd.DataFrame, capture_filter: str | None,
-                     mtu: int | None = None) -> list[str]:
+                     mtu: int | None = None, *, biggest_unfragmented: int | None = None
+                     ) -> list[str]:
     """What the capture itself cannot show, in plain sentences."""
     out: list[str] = []
     frags = packets[packets["is_fragment"]]
@@ -371,7 +404,8 @@ def capture_warnings(packets: pd.DataFrame, txns: pd.DataFrame, capture_filter: 
     if not frags.empty and non_first.empty:
         out.append("the capture holds first fragments but not one non-first fragment: either "
                    "they were all lost or the capture cannot see them (a port-53 filter)")
-    biggest = packets.loc[~packets["is_fragment"], "ip_size"].max()
+    biggest = (biggest_unfragmented if biggest_unfragmented is not None
+               else packets.loc[~packets["is_fragment"], "ip_size"].max())
     limit = max(1500, mtu or 0)
     if pd.notna(biggest) and int(biggest) > limit:
         out.append(f"a {int(biggest)}-byte IP datagram travelled unfragmented, larger than any "
@@ -388,7 +422,8 @@ def capture_warnings(packets: pd.DataFrame, txns: pd.DataFrame, capture_filter: 
 
 
 def summarize(packets: pd.DataFrame, txns: pd.DataFrame, *, total_frames: int,
-              warnings: list[str], mtu: int | None = None) -> dict[str, Any]:
+              warnings: list[str], mtu: int | None = None, dns_packets: int | None = None
+              ) -> dict[str, Any]:
     """The report's numbers (see the issue's JSON contract)."""
     counts = txns["outcome"].value_counts()
     fallback = txns[txns["tcp_fallback"].isin(["ok", "failed"])]
@@ -404,7 +439,8 @@ def summarize(packets: pd.DataFrame, txns: pd.DataFrame, *, total_frames: int,
     truncated_names = txns[txns["tc"].fillna(False)]["qname"].value_counts().head(10)
     return {
         "packets": int(total_frames),
-        "dns_packets": int(packets["qname"].notna().sum()),
+        "dns_packets": int(packets["qname"].notna().sum()) if dns_packets is None
+        else dns_packets,
         "transactions": len(txns),
         "outcomes": {name: int(counts.get(name, 0)) for name in OUTCOMES},
         "truncated": int(txns["tc"].fillna(False).sum()),

@@ -4,6 +4,7 @@ Parquet)."""
 from __future__ import annotations
 
 import base64
+import gc
 import html
 import io
 from dataclasses import dataclass
@@ -26,13 +27,28 @@ class PcapAnalysis:
 
 def analyze(path: str | Path, *, mtu: int | None = None, progress: bool = False) -> PcapAnalysis:
     """Load a capture and classify every DNS transaction in it."""
+    # Pairing allocates an object per transaction and nothing cyclic: the cyclic collector would
+    # only rescan them over and over, so it pauses for the analysis.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _analyze(path, mtu=mtu, progress=progress)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _analyze(path: str | Path, *, mtu: int | None, progress: bool) -> PcapAnalysis:
     builder = TransactionBuilder()
-    loaded = load_capture(path, progress=progress, on_chunk=builder.feed)
-    txns = builder.finish(loaded.packets, mtu=mtu)
-    warnings = loaded.warnings + capture_warnings(loaded.packets, txns, loaded.capture_filter,
-                                                  mtu)
-    summary = summarize(loaded.packets, txns, total_frames=loaded.total_frames,
-                        warnings=warnings, mtu=mtu)
+    loaded = load_capture(path, progress=progress, on_chunk=builder.feed, keep_packets=False)
+    kept = builder.kept  # answers, fragments, ICMP and TCP SYN/RST only: memory stays bounded
+    loaded.packets = kept
+    txns = builder.finish(kept, mtu=mtu)
+    warnings = loaded.warnings + capture_warnings(
+        kept, txns, loaded.capture_filter, mtu,
+        biggest_unfragmented=builder.biggest_unfragmented)
+    summary = summarize(kept, txns, total_frames=loaded.total_frames, warnings=warnings, mtu=mtu,
+                        dns_packets=loaded.dns_packets)
     summary["capture"] = str(path)
     summary["capture_filter"] = loaded.capture_filter
     return PcapAnalysis(loaded, txns, summary, mtu)
