@@ -28,7 +28,6 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import dns.zone
 
@@ -237,9 +236,6 @@ def main(argv: list[str] | None = None) -> int:
         print(format_table(rows))
     return 0 if all(r.agrees_with_emulation for r in rows) else 1
 
-
-def rows_to_dicts(rows: list[Row]) -> list[dict[str, Any]]:
-    return [asdict(r) for r in rows]
 
 
 if __name__ == "__main__":
