@@ -76,9 +76,29 @@ class BindServer:
                                         capture_output=True, text=True)
                 self.rejected[origin] = (detail.stdout + detail.stderr).strip()
 
+    def _listen(self) -> str:
+        """127.0.0.1 also listens on ::1 (and ::1 on 127.0.0.1) when the host has IPv6."""
+        if self.host in (LOOPBACK, "::1"):
+            v6 = "{ ::1; }" if _has_ipv6_loopback() else "{ none; }"
+            return (f"listen-on port {self.port} {{ 127.0.0.1; }};\n"
+                    f"    listen-on-v6 port {self.port} {v6};")
+        if ":" in self.host:
+            return f"listen-on {{ none; }};\n    listen-on-v6 port {self.port} {{ {self.host}; }};"
+        return f"listen-on port {self.port} {{ {self.host}; }};\n    listen-on-v6 {{ none; }};"
+
+    def _check_port_free(self) -> None:
+        for family, kind in ((socket.AF_INET6 if ":" in self.host else socket.AF_INET,
+                              socket.SOCK_DGRAM),
+                             (socket.AF_INET6 if ":" in self.host else socket.AF_INET,
+                              socket.SOCK_STREAM)):
+            with socket.socket(family, kind) as probe:
+                try:
+                    probe.bind((self.host, self.port))
+                except OSError as exc:
+                    raise LabServerError(f"cannot start named: {self.host} port {self.port} is "
+                                         f"taken ({exc.strerror})", subject=self.address) from exc
+
     def _config(self, workdir: Path) -> Path:
-        listen = "listen-on-v6" if ":" in self.host else "listen-on"
-        other = "listen-on" if ":" in self.host else "listen-on-v6"
         zones = "\n".join(
             f'zone "{origin}" {{ type primary; file "{path}"; }};' for origin, path in self.accepted
         )
@@ -87,8 +107,7 @@ class BindServer:
 options {{
     directory "{workdir}";
     pid-file "{workdir}/named.pid";
-    {listen} port {self.port} {{ {self.host}; }};
-    {other} {{ none; }};
+    {self._listen()}
     recursion no;
     allow-transfer {{ none; }};
     max-udp-size {self.max_udp_size};
@@ -104,6 +123,7 @@ options {{
         return [origin for origin, _ in self.accepted]
 
     def start(self) -> BindServer:
+        self._check_port_free()
         self._check_zones()
         if not self.accepted:
             raise LabServerError(f"named-checkzone refused every zone in {self.zone_dir}: "
@@ -151,6 +171,15 @@ options {{
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
 
 
 def _origin_of(path: Path) -> str:

@@ -22,7 +22,7 @@ import dns.rdatatype
 import numpy as np
 import pytest
 
-from enumlab import EmbeddedServer, Resolver, resolve_enum
+from enumlab import EmbeddedServer, LabServerError, Resolver, resolve_enum
 from enumlab.authority import load_zone, zone_files
 from enumlab.bind import BindServer
 from enumlab.epc_fqdn import Plmn, apn_fqdn, tai_fqdn
@@ -164,3 +164,15 @@ def test_bind_engine_reports_a_broken_zone_with_named_words(tmp_path: Path) -> N
     with BindServer(tmp_path) as bind:
         assert bind.zone_names() == ["ok.test."]
         assert bind.rejected.get("bad.test.")
+
+
+def test_bind_engine_listens_on_both_loopbacks_and_reports_a_taken_port(tmp_path: Path) -> None:
+    require_tool("named", "bind9")
+    (tmp_path / "ok.test.zone").write_text(
+        "$ORIGIN ok.test.\n$TTL 60\n@ SOA ns1 h 1 1 1 1 1\n@ NS ns1\nns1 A 127.0.0.1\n")
+    with BindServer(tmp_path) as bind:
+        q = dns.message.make_query("ok.test.", "SOA")
+        assert dns.query.udp(q, "127.0.0.1", port=bind.port, timeout=3).answer
+        assert dns.query.tcp(q, "::1", port=bind.port, timeout=3).answer
+        with pytest.raises(LabServerError, match=f"port {bind.port} is taken"):
+            BindServer(tmp_path, port=bind.port).start()
