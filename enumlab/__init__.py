@@ -12,6 +12,7 @@ from .enumservice import Enumservice, ServiceField, parse_service_field
 from .errors import (
     DnsError,
     EnumlabError,
+    ForgedAnswerError,
     InputError,
     InvalidNumberError,
     LabServerError,
@@ -45,6 +46,7 @@ __all__ = [
     "EnumlabError",
     "Enumservice",
     "Exchange",
+    "ForgedAnswerError",
     "InputError",
     "InvalidNumberError",
     "InvalidRecord",

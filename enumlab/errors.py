@@ -16,6 +16,7 @@ them, with ``raise ... from exc``.
     ├── ProcedureError             a resolution procedure could not complete
     │   └── LoopError              a rewrite loop or too many non-terminal steps
     ├── DnsError                   the DNS exchange itself failed
+    │   ├── ForgedAnswerError      a reply that does not answer the query (id, question, owner)
     │   ├── NameNotFoundError      NXDOMAIN where a name was required
     │   ├── ServerFailureError     SERVFAIL, REFUSED or another error rcode
     │   ├── QueryTimeoutError      no answer in time
@@ -27,6 +28,18 @@ them, with ``raise ... from exc``.
 from __future__ import annotations
 
 from typing import Any
+
+SHOWN_LIMIT = 80
+
+
+def shown(value: Any, limit: int = SHOWN_LIMIT) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for error messages about user input: a
+    1 MB argument is named by its start and its length, not echoed whole."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = len(value) if isinstance(value, (str, bytes)) else len(text)
+    return f"{text[: limit - 1]}... ({size:,} characters)"
 
 
 class EnumlabError(Exception):
@@ -78,6 +91,12 @@ class DnsError(EnumlabError):
     def __init__(self, message: str, *, subject: Any = None, trace: Any = None) -> None:
         super().__init__(message, subject=subject)
         self.trace = trace
+
+
+class ForgedAnswerError(DnsError):
+    """A reply that does not answer the query: wrong id, QR=0, another question, TC=1 over
+    TCP, or answer records owned by a name that is neither the query name nor on its CNAME
+    chain (RFC 5452 s9.1, RFC 1034 s4.3.2, RFC 2181 s5.4.1). Never used, always reported."""
 
 
 class NameNotFoundError(DnsError):

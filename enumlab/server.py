@@ -5,6 +5,14 @@ port), answers from :class:`~enumlab.authority.Authority`, truncates UDP answers
 bytes or the client's EDNS0 size with TC=1 (so clients retry over TCP, RFC 7766), answers
 FORMERR to malformed queries and REFUSED outside its zones, and never recurses.
 
+It holds up under abuse the way BIND does: an exception while answering one query gives that
+query SERVFAIL and a log line, never a dead thread; the answer cache is bounded in bytes; over
+TCP (RFC 7766 s6.2.3) a connection gets ``tcp_initial`` seconds for its first message and
+``tcp_idle`` between messages, every message must arrive whole within ``tcp_message``
+seconds of its first byte (a client sending one byte every few seconds is cut off), at most
+``tcp_clients`` connections are served at once (BIND's tcp-clients, default 150; more are
+closed at once), and the listen backlog is BIND's 1024.
+
 Use it as a context manager::
 
     with EmbeddedServer("data/zones") as server:
@@ -14,42 +22,26 @@ Use it as a context manager::
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import socketserver
 import struct
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from .authority import DEFAULT_MAX_UDP, Authority
-from .errors import LabServerError
+from .errors import InputError, LabServerError
 
 LOOPBACK = "127.0.0.1"
-_CACHE_LIMIT = 50_000
-_TCP_IDLE_TIMEOUT = 10.0  # RFC 7766 s6.2.3 suggests seconds, not minutes
 DEFAULT_ZONE_DIR = Path(__file__).resolve().parent.parent / "data" / "zones"
-
-
-class _AnswerCache:
-    """Maps a query's wire form (minus its ID) to the response's: zones are read-only."""
-
-    def __init__(self, authority: Authority) -> None:
-        self.authority = authority
-        self.entries: dict[tuple[bool, bytes], bytes | None] = {}
-        self.lock = threading.Lock()
-
-    def answer(self, wire: bytes, udp: bool) -> bytes | None:
-        key = (udp, wire[2:])
-        cached = self.entries.get(key, b"")
-        if cached == b"":
-            cached = self.authority.handle_wire(wire, udp=udp)
-            with self.lock:
-                if len(self.entries) >= _CACHE_LIMIT:
-                    self.entries.clear()
-                self.entries[key] = cached
-        if cached is None:
-            return None
-        return wire[:2] + cached[2:]
+TCP_CLIENTS = 150  # BIND's tcp-clients default
+TCP_BACKLOG = 1024  # BIND's tcp-listen-queue ceiling
+TCP_INITIAL = 10.0  # seconds for the first message (BIND tcp-initial-timeout: 30 s)
+TCP_IDLE = 10.0  # seconds between messages (BIND tcp-idle-timeout: 30 s)
+TCP_MESSAGE = 5.0  # seconds for one message, from its first byte to its last
+log = logging.getLogger("enumlab.server")
 
 
 class _TcpHandler(socketserver.BaseRequestHandler):
@@ -57,40 +49,76 @@ class _TcpHandler(socketserver.BaseRequestHandler):
 
     def handle(self) -> None:
         sock: socket.socket = self.request
-        sock.settimeout(_TCP_IDLE_TIMEOUT)
-        with contextlib.suppress(OSError):
-            while True:
-                head = _recv_exact(sock, 2)
-                if head is None:
-                    return
-                (length,) = struct.unpack("!H", head)
-                wire = _recv_exact(sock, length)
-                if wire is None:
-                    return
-                reply = self.server.cache.answer(wire, udp=False)
-                if reply is None:
-                    continue
-                sock.sendall(struct.pack("!H", len(reply)) + reply)
+        srv = self.server
+        if not srv.slots.acquire(blocking=False):
+            srv.refused += 1
+            return  # over tcp-clients: close at once (finish() closes the socket)
+        try:
+            wait = srv.tcp_initial
+            with contextlib.suppress(OSError):
+                while True:
+                    head = _recv_until(sock, 2, time.monotonic() + wait, first=True,
+                                       whole=srv.tcp_message)
+                    if head is None:
+                        return
+                    (length,) = struct.unpack("!H", head[0])
+                    wire = _recv_until(sock, length, head[1], first=False, whole=0)
+                    if wire is None:
+                        return
+                    reply = srv.authority.handle_wire(wire[0], udp=False)
+                    if reply is not None:
+                        sock.sendall(struct.pack("!H", len(reply)) + reply)
+                    wait = srv.tcp_idle
+        finally:
+            srv.slots.release()
+
+
+def _recv_until(sock: socket.socket, n: int, deadline: float, *, first: bool, whole: float
+                ) -> tuple[bytes, float] | None:
+    """``n`` bytes before ``deadline``; once the first byte is in, the message deadline
+    becomes ``whole`` seconds from then. None on timeout or close."""
+    buf = b""
+    while len(buf) < n:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(n - len(buf))
+        except TimeoutError:
+            return None
+        if not chunk:
+            return None
+        if first and not buf:
+            deadline = time.monotonic() + whole
+        buf += chunk
+    return buf, deadline
 
 
 class _TcpServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = TCP_BACKLOG
 
-    def __init__(self, address: tuple[str, int], family: int, cache: _AnswerCache) -> None:
+    def __init__(self, address: tuple[str, int], family: int, authority: Authority,
+                 server: EmbeddedServer) -> None:
         self.address_family = family
-        self.cache = cache
+        self.authority = authority
+        self.slots = threading.BoundedSemaphore(server.tcp_clients)
+        self.tcp_initial = server.tcp_initial
+        self.tcp_idle = server.tcp_idle
+        self.tcp_message = server.tcp_message
+        self.refused = 0
         super().__init__(address, _TcpHandler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.warning("TCP client %s: %s", client_address, "connection error")
 
-def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
-    buf = b""
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            return None
-        buf += chunk
-    return buf
+
+def _check_port(port: object) -> int:
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise InputError(f"port must be 0..65535, not {port!r}", subject=port)
+    return port
 
 
 class EmbeddedServer:
@@ -103,17 +131,28 @@ class EmbeddedServer:
         host: str = LOOPBACK,
         port: int = 0,
         max_udp_size: int = DEFAULT_MAX_UDP,
+        tcp_clients: int = TCP_CLIENTS,
+        tcp_initial: float = TCP_INITIAL,
+        tcp_idle: float = TCP_IDLE,
+        tcp_message: float = TCP_MESSAGE,
+        progress: bool | None = None,
+        udp_threads: int = 1,
     ) -> None:
+        from .resolver import check_ip_literal
+
+        self.host = check_ip_literal(host)
+        self.requested_port = _check_port(port)
         if isinstance(zones, Authority):
             self.authority = zones
         else:
-            self.authority = Authority.from_directory(zones, max_udp_size=max_udp_size)
-        self.host = host
-        self.requested_port = port
+            self.authority = Authority.from_directory(zones, max_udp_size=max_udp_size,
+                                                      progress=progress)
         self.port = 0
-        self.family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._cache = _AnswerCache(self.authority)
-        self._udp: socket.socket | None = None
+        self.family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        self.tcp_clients = tcp_clients
+        self.tcp_initial, self.tcp_idle, self.tcp_message = tcp_initial, tcp_idle, tcp_message
+        self.udp_threads = max(1, udp_threads)
+        self._udp: list[socket.socket] = []
         self._tcp: _TcpServer | None = None
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
@@ -124,18 +163,30 @@ class EmbeddedServer:
         host = f"[{self.host}]" if self.family == socket.AF_INET6 else self.host
         return f"{host}:{self.port}"
 
+    @property
+    def tcp_refused(self) -> int:
+        """TCP connections closed at once because ``tcp_clients`` were busy."""
+        return self._tcp.refused if self._tcp is not None else 0
+
     def start(self) -> EmbeddedServer:
-        if self._udp is not None:
+        if self._udp:
             raise LabServerError("server already started", subject=self.address)
         last_error: OSError | None = None
         for _ in range(20 if self.requested_port == 0 else 1):
-            udp = socket.socket(self.family, socket.SOCK_DGRAM)
+            udp: list[socket.socket] = []
             try:
-                udp.bind((self.host, self.requested_port))
-                port = udp.getsockname()[1]
-                tcp = _TcpServer((self.host, port), self.family, self._cache)
+                port = self.requested_port
+                for _ in range(self.udp_threads):
+                    sock = socket.socket(self.family, socket.SOCK_DGRAM)
+                    udp.append(sock)
+                    if self.udp_threads > 1:
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                    sock.bind((self.host, port))
+                    port = sock.getsockname()[1]
+                tcp = _TcpServer((self.host, port), self.family, self.authority, self)
             except OSError as exc:
-                udp.close()
+                for sock in udp:
+                    sock.close()
                 last_error = exc
                 continue
             break
@@ -144,50 +195,66 @@ class EmbeddedServer:
                 f"cannot listen on {self.host} port {self.requested_port}: {last_error}",
                 subject=f"{self.host}:{self.requested_port}",
             ) from last_error
-        udp.settimeout(0.2)
+        for sock in udp:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+            # Blocking, with no timeout: a timeout makes CPython poll() before every recvfrom
+            # and sendto, doubling the system calls per query. stop() wakes the thread.
+            sock.settimeout(None)
         self._udp, self._tcp, self.port = udp, tcp, port
         self._stopping.clear()
+        # Several UDP sockets on one port (SO_REUSEPORT), one thread each: the kernel spreads
+        # clients over them, and while one thread waits in a system call (which releases the
+        # GIL) another answers -- socket calls, not answering, are most of a query's cost.
         self._threads = [
-            threading.Thread(target=self._serve_udp, name=f"enumlab-udp-{port}", daemon=True),
-            threading.Thread(target=tcp.serve_forever, kwargs={"poll_interval": 0.2},
-                             name=f"enumlab-tcp-{port}", daemon=True),
+            threading.Thread(target=self._serve_udp, args=(sock,), name=f"enumlab-udp-{port}",
+                             daemon=True) for sock in udp
         ]
+        self._threads.append(threading.Thread(target=tcp.serve_forever,
+                                              kwargs={"poll_interval": 0.2},
+                                              name=f"enumlab-tcp-{port}", daemon=True))
         for thread in self._threads:
             thread.start()
         return self
 
-    def _serve_udp(self) -> None:
-        sock = self._udp
-        assert sock is not None
-        answer = self._cache.answer
-        while not self._stopping.is_set():
+    def _serve_udp(self, sock: socket.socket) -> None:
+        answer = self.authority.handle_wire
+        recv, send = sock.recvfrom, sock.sendto
+        stopping = self._stopping.is_set
+        while not stopping():
             try:
-                wire, peer = sock.recvfrom(65535)
-            except TimeoutError:
-                continue
+                wire, peer = recv(65535)
             except OSError:
-                return
-            reply = answer(wire, True)
+                if stopping():
+                    return
+                continue  # e.g. ECONNREFUSED from an earlier send: not ours to die on
+            reply = answer(wire, udp=True)  # never raises (SERVFAIL on any failure)
             if reply is not None:
-                with contextlib.suppress(OSError):
-                    sock.sendto(reply, peer)
+                try:
+                    send(reply, peer)
+                except OSError as exc:
+                    log.warning("UDP reply to %s not sent: %s", peer, exc)
 
     def stop(self) -> None:
         self._stopping.set()
+        for _ in self._udp:  # wake each blocked recvfrom with a datagram too short to answer
+            with contextlib.suppress(OSError), socket.socket(self.family,
+                                                             socket.SOCK_DGRAM) as waker:
+                waker.sendto(b"\x00", (self.host, self.port))
         if self._tcp is not None:
             self._tcp.shutdown()
             self._tcp.server_close()
         for thread in self._threads:
             thread.join(timeout=2)
-        if self._udp is not None:
-            self._udp.close()
-        self._udp, self._tcp, self._threads = None, None, []
+        for sock in self._udp:
+            sock.close()
+        self._udp, self._tcp, self._threads = [], None, []
 
     def __enter__(self) -> EmbeddedServer:
-        return self if self._udp is not None else self.start()
+        return self if self._udp else self.start()
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
     def zone_names(self) -> list[str]:
-        return [z.origin.to_text() for z in self.authority.zones]
+        return [z.origin for z in self.authority.zones]
