@@ -222,11 +222,9 @@ class Resolution:
 class Rendered:
     """A response in wire form minus ID and question: header words and the sections."""
 
-    head: bytes  # flags (RD clear) + QDCOUNT..ARCOUNT
-    head_rd: bytes  # the same with RD set (copied from the query, RFC 1035 s4.1.1)
+    heads: tuple[bytes, ...]  # flags + counts, for each (RD, CD) copied from the query
     rest: bytes
-    tc_head: bytes
-    tc_head_rd: bytes
+    tc_heads: tuple[bytes, ...]
     tc_rest: bytes
 
     @property
@@ -255,10 +253,11 @@ class Authority:
 
     @classmethod
     def from_directory(cls, directory: str | Path, *, max_udp_size: int = DEFAULT_MAX_UDP,
-                       allow_include_outside: bool = False, progress: bool | None = None
-                       ) -> Authority:
+                       allow_include_outside: bool = False, progress: bool | None = None,
+                       cache_bytes: int = DEFAULT_CACHE_BYTES) -> Authority:
         return cls((load_zone(p, allow_include_outside=allow_include_outside, progress=progress)
-                    for p in zone_files(directory)), max_udp_size=max_udp_size)
+                    for p in zone_files(directory)), max_udp_size=max_udp_size,
+                   cache_bytes=cache_bytes)
 
     # -- resolution (RFC 1034 s4.3.2, RFC 4592) ----------------------------------------------
 
@@ -438,17 +437,17 @@ class Authority:
         if base + len(buf) > MAX_MESSAGE:
             raise OverflowError(f"answer of {base + len(buf)} bytes exceeds 65,535")
         flags = 0x8000 | (0x0400 if res.aa else 0) | res.rcode
-        head = struct.pack("!HHHHH", flags, 1, an, ns, ar)
-        head_rd = struct.pack("!HHHHH", flags | 0x0100, 1, an, ns, ar)
-        tc_flags = flags | 0x0200
-        tc_ar = 1 if opt else 0
-        return Rendered(head, head_rd, bytes(buf),
-                        struct.pack("!HHHHH", tc_flags, 1, 0, 0, tc_ar),
-                        struct.pack("!HHHHH", tc_flags | 0x0100, 1, 0, 0, tc_ar), opt)
+        bits = (0, 0x0100, 0x0010, 0x0110)  # index: RD | CD << 1
+        heads = tuple(struct.pack("!HHHHH", flags | b, 1, an, ns, ar) for b in bits)
+        tc_heads = tuple(struct.pack("!HHHHH", flags | 0x0200 | b, 1, 0, 0, 1 if opt else 0)
+                         for b in bits)
+        return Rendered(heads, bytes(buf), tc_heads, opt)
 
     def _remember(self, table: dict[Any, Rendered], key: object, rendered: Rendered,
                   size: int) -> None:
         """Bounded in bytes (``cache_bytes``): when full, start again, never grow."""
+        if size > self.cache_bytes:
+            return
         if self._cached_bytes + size > self.cache_bytes:
             self._questions.clear()
             self._templates.clear()
@@ -504,7 +503,7 @@ class Authority:
                         exc)
             if len(wire) < 12 or wire[2] & 0x80:
                 return None
-            return _bare_error(wire, 2)
+            return _error(wire, 2, _question_bytes(wire))
 
     def _fast(self, wire: bytes, udp: bool) -> bytes | None:
         """Plain queries without a message object: most of the traffic, most of the speed."""
@@ -532,6 +531,11 @@ class Authority:
                 return None
             if n != qend + 11 + ((wire[qend + 9] << 8) | wire[qend + 10]):
                 return None
+            at = qend + 11
+            while at < n:  # options (RFC 6891 s6.1.2): each code, length, data, exactly
+                at += 4 + ((wire[at + 2] << 8) | wire[at + 3]) if at + 4 <= n else n + 1
+            if at != n:
+                return None
             payload = (wire[qend + 3] << 8) | wire[qend + 4]
         elif n != qend:
             return None
@@ -539,69 +543,85 @@ class Authority:
         rendered = self.rendered_for(qname.lower(), qtype, opt)
         if rendered is None:
             return None
-        question = wire[12:qend]
-        rd = wire[2] & 1
-        if udp and qend + len(rendered.rest) > self.udp_limit(payload):
-            # RFC 1035 s4.1.1 / RFC 2181 s9: TC when the answer does not fit. BIND 9.18 fills
-            # the message with the RRsets that fit; enumlab sends header + question (+ OPT).
-            # Both are legal; a client must not use a truncated RRset either way.
-            return (wire[:2] + (rendered.tc_head_rd if rd else rendered.tc_head) + question
-                    + rendered.tc_rest)
-        return wire[:2] + (rendered.head_rd if rd else rendered.head) + question + rendered.rest
+        return self._reply(wire, wire[12:qend], rendered, udp, payload)
 
     def _full(self, wire: bytes, udp: bool) -> bytes | None:
-        """Every query the fast path leaves: parsed by dnspython, checked, then answered."""
+        """Every query the fast path leaves: parsed by dnspython, checked, then answered.
+
+        Odd queries get what BIND 9.18 gives them (tests/test_server_abuse.py compares the
+        two on each): opcodes other than QUERY, NOTIFY and UPDATE -> NOTIMP without the
+        question; NOTIFY -> NOERROR for a served zone's apex (RFC 1996 s4.7), else NOTAUTH;
+        UPDATE -> REFUSED for a served zone (no updates here), else NOTAUTH; QDCOUNT other than
+        1 -> FORMERR; a question whose records after it are broken (two OPTs, a bad option
+        length, an unknown TSIG key) -> FORMERR with the question; trailing bytes after the
+        last record are ignored; QCLASS ANY/NONE/0 -> FORMERR, other classes REFUSED;
+        QTYPE OPT/TSIG/TKEY and the meta range 128-250 -> FORMERR, MAILA/MAILB -> NOTIMP,
+        AXFR/IXFR -> REFUSED for a served zone apex, else NOTAUTH (transfers are never given).
+        """
         import dns.exception
         import dns.flags
         import dns.message
-        import dns.opcode
         import dns.rcode
-        import dns.rdataclass
-        import dns.rdatatype
 
-        if len(wire) < 12:
-            return None
-        if wire[2] & 0x80:
-            return None  # never answer a response
+        if len(wire) < 12 or wire[2] & 0x80:
+            return None  # too short for a header, or a response: never answered
+        opcode = (wire[2] >> 3) & 0xF
+        if opcode not in (0, 4, 5):
+            return _error(wire, 4, None)  # NOTIMP
+        question = _question_bytes(wire)
+        if question is None:
+            return _error(wire, 1, None)  # FORMERR
         try:
-            query = dns.message.from_wire(wire)
+            query = dns.message.from_wire(wire, ignore_trailing=True)
         except dns.message.ShortHeader:
             return None
         except (dns.exception.DNSException, ValueError, IndexError, struct.error):
-            return _bare_error(wire, 1)  # FORMERR
-        payload = query.payload if query.edns >= 0 else None
-        response = dns.message.make_response(query, our_payload=self.max_udp_size)
-        response.flags &= ~(dns.flags.AA | dns.flags.RA)
-        if query.opcode() != dns.opcode.QUERY:
-            response.set_rcode(dns.rcode.NOTIMP)
-            return response.to_wire()
-        if len(query.question) != 1:
-            response.set_rcode(dns.rcode.FORMERR)
-            return response.to_wire()
+            return _error(wire, 1, question)  # FORMERR, question echoed as BIND does
         if query.edns > 0:
+            response = dns.message.make_response(query, our_payload=self.max_udp_size)
             response.set_rcode(dns.rcode.BADVERS)  # RFC 6891 s6.1.3
-            return response.to_wire()
-        question = query.question[0]
-        qtype = int(question.rdtype)
-        if qtype in (_OPT, 250, 249) or (128 <= qtype <= 250 and qtype not in (_AXFR, _IXFR)):
-            # OPT/TSIG/TKEY and other meta types are no questions (RFC 6891 s6.1.1, RFC 6895)
-            response.set_rcode(dns.rcode.FORMERR)
-            return response.to_wire()
-        if question.rdclass != dns.rdataclass.IN or qtype in (_AXFR, _IXFR):
-            response.set_rcode(dns.rcode.REFUSED)
-            return response.to_wire()
-        qname = question.name.to_wire()
-        assert qname is not None
-        rendered = self.rendered_for(qname.lower(), qtype, payload is not None)
+            return _with_cd(wire, response.to_wire())
+        qtype, qclass = struct.unpack("!HH", question[-4:])
+        qname = question[:-4].lower()
+        apex = qname in self._by_origin
+        served = self.zone_for(qname) is not None
+        rcode: int | None = None
+        aa = False
+        if opcode == 4:  # NOTIFY
+            rcode, aa = (0, True) if apex else (9, False)
+        elif opcode == 5:  # UPDATE
+            rcode = 5 if served else 9
+        elif qclass in (0, 254, 255):
+            rcode = 1
+        elif qclass != 1:
+            rcode = 5
+        elif qtype in (_OPT, 249, 250) or 128 <= qtype <= 250:
+            rcode = 1  # OPT/TSIG/TKEY and meta types are no questions (RFC 6895 s3.1)
+        elif qtype in (253, 254):
+            rcode = 4  # MAILB/MAILA: obsolete (RFC 883), NOTIMP as BIND
+        elif qtype in (_AXFR, _IXFR):
+            rcode = 5 if apex else 9
+        if rcode is not None:
+            response = dns.message.make_response(query, our_payload=self.max_udp_size)
+            response.set_rcode(dns.rcode.Rcode(rcode))
+            if aa:
+                response.flags |= dns.flags.AA
+            return _with_cd(wire, response.to_wire())
+        payload = query.payload if query.edns >= 0 else None
+        rendered = self.rendered_for(qname, qtype, payload is not None)
         if rendered is None:
-            response.set_rcode(dns.rcode.REFUSED)
-            return response.to_wire()
-        qbytes = qname + struct.pack("!HH", qtype, 1)
-        rd = wire[2] & 1
-        if udp and 12 + len(qbytes) + len(rendered.rest) > self.udp_limit(payload):
-            return (wire[:2] + (rendered.tc_head_rd if rd else rendered.tc_head) + qbytes
-                    + rendered.tc_rest)
-        return wire[:2] + (rendered.head_rd if rd else rendered.head) + qbytes + rendered.rest
+            return _error(wire, 5, question, opt=self._opt if payload is not None else b"")
+        return self._reply(wire, question, rendered, udp, payload)
+
+    def _reply(self, wire: bytes, question: bytes, rendered: Rendered, udp: bool,
+               payload: int | None) -> bytes:
+        flag_bits = (wire[2] & 1) | ((wire[3] & 0x10) >> 3)  # RD, CD copied (RFC 4035 s3.1.6)
+        if udp and 12 + len(question) + len(rendered.rest) > self.udp_limit(payload):
+            # RFC 1035 s4.1.1 / RFC 2181 s9: TC when the answer does not fit. BIND 9.18 fills
+            # the message with the RRsets that fit; enumlab sends header + question (+ OPT).
+            # Both are legal; a client must not use a truncated RRset either way.
+            return wire[:2] + rendered.tc_heads[flag_bits] + question + rendered.tc_rest
+        return wire[:2] + rendered.heads[flag_bits] + question + rendered.rest
 
     # -- in memory -------------------------------------------------------------------------
 
@@ -622,11 +642,35 @@ def _name_end(wire: bytes, i: int) -> int:
     return i + 1
 
 
-def _bare_error(wire: bytes, rcode: int) -> bytes:
-    """Header-only error response (FORMERR / SERVFAIL) for a query we cannot parse further."""
+def _question_bytes(wire: bytes) -> bytes | None:
+    """The one question of a query, as sent (case kept); None unless QDCOUNT is 1 and the
+    name is well formed: labels of at most 63 bytes, no compression, at most 255 bytes."""
+    if len(wire) < 12 or wire[4:6] != b"\x00\x01":
+        return None
+    i, n = 12, len(wire)
+    while i < n and wire[i]:
+        if wire[i] > 63:
+            return None
+        i += wire[i] + 1
+    if i >= n or i - 11 > 255 or i + 5 > n:
+        return None
+    return wire[12 : i + 5]
+
+
+def _error(wire: bytes, rcode: int, question: bytes | None, *, opt: bytes = b"") -> bytes:
+    """An error response built from the raw query: opcode, RD and CD copied, the question
+    echoed when there is one (FORMERR / SERVFAIL / NOTIMP / REFUSED)."""
     qid, qflags = struct.unpack("!HH", wire[:4])
-    flags = 0x8000 | (qflags & 0x7800) | (qflags & 0x0100) | rcode
-    return struct.pack("!HHHHHH", qid, flags, 0, 0, 0, 0)
+    flags = 0x8000 | (qflags & 0x7800) | (qflags & 0x0110) | rcode
+    return struct.pack("!HHHHHH", qid, flags, 1 if question else 0, 0, 0, 1 if opt else 0) \
+        + (question or b"") + opt
+
+
+def _with_cd(query: bytes, response: bytes) -> bytes:
+    """dnspython's make_response copies RD only; BIND also copies CD (RFC 4035 s3.1.6)."""
+    if query[3] & 0x10:
+        return response[:3] + bytes((response[3] | 0x10,)) + response[4:]
+    return response
 
 
 class ZoneLookup:

@@ -213,7 +213,11 @@ class Resolver:
                     sock.settimeout(remaining)
                     data = sock.recv(65535)
                     if len(data) < 12 or data[:2] != wire[:2]:
-                        continue  # not ours: keep waiting (RFC 5452 s9.1)
+                        # not ours: keep waiting (RFC 5452 s9.1), and say so if nothing comes
+                        ignored.append(f"a {len(data)}-byte datagram with another DNS id"
+                                       if len(data) >= 12 else "a datagram shorter than a "
+                                       "DNS header")
+                        continue
                     try:
                         response = self._parse(data, query, name)
                     except ServerFailureError as exc:

@@ -28,8 +28,8 @@ from enumlab.bind import BindServer
 from enumlab.epc_fqdn import Plmn, apn_fqdn, tai_fqdn
 from enumlab.kamailio import lab_numbers
 from enumlab.sip_location import locate_sip_server
-from enumlab.zonefile import type_text, wire_to_text
 from enumlab.snaptr import snaptr_select
+from enumlab.zonefile import type_text, wire_to_text
 
 from .conftest import ZONES, require_tool
 
