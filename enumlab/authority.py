@@ -100,6 +100,7 @@ class ServedZone:
         origin = self.origin_wire
         nodes = self.nodes
         where = str(self.path) if self.path else "zone"
+        sets: dict[int, set[bytes]] = {}
         for rec in records:
             key = rec.owner.lower()
             node = nodes.get(key)
@@ -114,8 +115,12 @@ class ServedZone:
                 node[rec.rdtype] = RRset(rec.owner, rec.rdtype, rec.ttl, [rec.rdata], rec.line)
             else:
                 # RFC 2181 s5: an RRset holds no duplicates; s5.2: one TTL (the lowest wins,
-                # as dnspython and BIND's loader do).
-                if rec.rdata not in rrset.rdatas:
+                # as dnspython and BIND's loader do). A set per big RRset keeps this linear.
+                seen = sets.get(id(rrset))
+                if seen is None:
+                    seen = sets[id(rrset)] = set(rrset.rdatas)
+                if rec.rdata not in seen:
+                    seen.add(rec.rdata)
                     rrset.rdatas.append(rec.rdata)
                 rrset.ttl = min(rrset.ttl, rec.ttl)
         apex = nodes.get(origin)
@@ -177,12 +182,9 @@ def load_zone(path: str | Path, *, allow_include_outside: bool = False,
     stem = path.name
     for suffix in ZONE_SUFFIXES:
         stem = stem.removesuffix(suffix)
-    origin, records = read_zone_file(path, None, allow_include_outside=allow_include_outside,
+    # the file name gives the origin until a $ORIGIN says otherwise (as named-checkzone)
+    origin, records = read_zone_file(path, stem + ".", allow_include_outside=allow_include_outside,
                                      progress=progress)
-    if origin is None:
-        origin, records = read_zone_file(path, stem + ".",
-                                         allow_include_outside=allow_include_outside,
-                                         progress=progress)
     assert origin is not None
     return ServedZone.from_records(origin, records, path)
 

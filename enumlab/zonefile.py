@@ -294,6 +294,7 @@ class ZoneFileReader:
         self.progress = progress
         self.records: list[ZoneRecord] = []
         self.origin: bytes | None = None
+        self._ttls: tuple[int | None, int | None] = (None, None)
 
     # -- errors ---------------------------------------------------------------------------
 
@@ -358,8 +359,7 @@ class ZoneFileReader:
         records = self.records
         append = records.append
         file = str(path)
-        default_ttl: int | None = None
-        last_ttl: int | None = None
+        default_ttl, last_ttl = self._ttls  # an included file starts with the includer's
         owner: bytes | None = None
         lines = iter(enumerate(text.split("\n"), 1))
         special = _SPECIAL.search
@@ -400,6 +400,7 @@ class ZoneFileReader:
                         raise where("$TTL takes one TTL")
                     default_ttl = parse_ttl(values[1])
                 elif directive == "$INCLUDE":
+                    self._ttls = (default_ttl, last_ttl)
                     self._include(path, values, origin, depth, where)
                 else:
                     raise where(f"{first} is not supported (only $ORIGIN, $TTL, $INCLUDE)")
