@@ -49,9 +49,11 @@ class BindServer:
 
     def __init__(self, zones: str | Path, *, host: str = LOOPBACK, port: int = 0,
                  max_udp_size: int = 4096) -> None:
+        from .resolver import check_ip_literal
+
         self.zone_dir = Path(zones)
-        self.host = host
-        self.port = port or _free_port(host)
+        self.host = check_ip_literal(host)
+        self.port = port or _free_port(self.host)
         self.max_udp_size = max_udp_size
         self.named = find_program("named", "bind9")
         self.checkzone = find_program("named-checkzone", "bind9-utils")
@@ -63,6 +65,16 @@ class BindServer:
     @property
     def address(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        """The running named's process id (None when stopped)."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def workdir(self) -> str | None:
+        """named's temporary directory (named.conf, pid file); removed by stop()."""
+        return self._workdir.name if self._workdir is not None else None
 
     def _check_zones(self) -> None:
         for path in zone_files(self.zone_dir):

@@ -9,21 +9,23 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
 from .ddds import resolve_enum
 from .e164 import DEFAULT_SUFFIX, normalize
-from .errors import EnumlabError, InputError, ProcedureError
+from .errors import EnumlabError, InputError, ProcedureError, shown
 from .naptr_regexp import OUTPUT_MODES, SubstitutionExpression
 from .policies import POLICY_NAMES, get_policy
-from .resolver import Resolver
+from .resolver import Resolver, check_ip_literal, check_timeout, parse_server
 from .server import DEFAULT_ZONE_DIR, EmbeddedServer
 
 EXIT_OK, EXIT_EMPTY, EXIT_ERROR = 0, 1, 2
@@ -48,11 +50,64 @@ def edns_size(text: str) -> int | None:
     return value
 
 
+def _int_in(low: int, high: int, what: str) -> Callable[[str], int]:
+    """An argparse type: an integer ``low..high`` (written in decimal or 0x hex)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 0) if text.lower().startswith("0x") else int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a whole number, not "
+                                             f"{shown(text)}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{what} must be {low}..{high}, not {value}")
+        return value
+    parse.__name__ = what
+    return parse
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds above 0 (not nan, inf, 0 or -1)."""
+    try:
+        return check_timeout(float(text))
+    except (ValueError, InputError):
+        raise argparse.ArgumentTypeError(
+            f"must be a finite number of seconds above 0, not {shown(text)}") from None
+
+
+def server_address(text: str) -> str:
+    """An argparse type: an IP literal with an optional port (never a host name)."""
+    try:
+        parse_server(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def ip_literal(text: str) -> str:
+    try:
+        return check_ip_literal(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"a probability 0..1, not {shown(text)}")
+    return value
+
+
+SEED = _int_in(0, 2**63 - 1, "seed")
+
+
 @contextlib.contextmanager
 def lab_resolver(args: argparse.Namespace) -> Iterator[Resolver]:
     """A resolver for ``--server``, or for an embedded server started on the lab zones."""
     options: dict[str, Any] = {"edns": args.edns, "timeout": args.timeout}
-    if args.server:
+    if args.server is not None:  # '' is an error (parse_server), never "use the lab"
         yield Resolver.from_address(args.server, **options)
         return
     with EmbeddedServer(args.zones or default_zone_dir()) as server:
@@ -61,8 +116,9 @@ def lab_resolver(args: argparse.Namespace) -> Iterator[Resolver]:
 
 def _add_dns_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("DNS")
-    g.add_argument("--server", metavar="HOST[:PORT]",
-                   help="DNS server to ask (never resolv.conf). Default: start the embedded "
+    g.add_argument("--server", metavar="IP[:PORT]", type=server_address,
+                   help="DNS server to ask, an IP address: 127.0.0.1:5353, [::1]:5353 (never "
+                        "resolv.conf, never a host name). Default: start the embedded "
                         "lab server on --zones, in-process, on a free loopback port")
     g.add_argument("--zones", metavar="DIR", type=Path,
                    help="zone directory for the embedded server (default: data/zones or "
@@ -70,7 +126,7 @@ def _add_dns_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--edns", type=edns_size, default=None, metavar="SIZE",
                    help="EDNS0 UDP payload to advertise: none (default, 512-byte limit), "
                         "1232, 4096, ...")
-    g.add_argument("--timeout", type=float, default=2.0, metavar="SECONDS",
+    g.add_argument("--timeout", type=positive_seconds, default=2.0, metavar="SECONDS",
                    help="per-query timeout (default 2)")
 
 
@@ -173,9 +229,10 @@ def _failures(args: argparse.Namespace, targets: list[str]) -> dict[str, float]:
     for spec in args.fail:
         name, _, prob = spec.rpartition("=")
         try:
-            out[_resolve_target(name, targets)] = float(prob)
-        except ValueError as exc:
-            raise InputError(f"--fail wants TARGET=P, not {spec!r}", subject=spec) from exc
+            out[_resolve_target(name, targets)] = probability(prob)
+        except argparse.ArgumentTypeError as exc:
+            raise InputError(f"--fail wants TARGET=P with P in 0..1, not {shown(spec)}",
+                             subject=spec) from exc
     return out
 
 
@@ -401,32 +458,65 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server = BindServer(zones, host=args.host, port=args.port, max_udp_size=args.max_udp)
     else:
         server = EmbeddedServer(zones, host=args.host, port=args.port, max_udp_size=args.max_udp)
-    with server:
-        print(f"enumlab: {args.engine} serving {', '.join(server.zone_names())} from {zones} on "
-              f"{server.address} (UDP+TCP, authoritative only, no recursion). Ctrl-C stops.",
-              flush=True)
-        if args.engine == "bind" and server.rejected:
-            for origin, why in server.rejected.items():
-                print(f"  named-checkzone refused {origin}: {why.splitlines()[0]}", flush=True)
-        print(f"  try: dig @{server.host} -p {server.port} NAPTR "
-              "3.1.9.0.0.5.5.5.3.1.6.e164.arpa.", flush=True)
-        deadline = time.monotonic() + args.duration if args.duration else None
-        with contextlib.suppress(KeyboardInterrupt):
-            while deadline is None or time.monotonic() < deadline:
-                time.sleep(0.2)
+    stop_signals = (signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.getsignal(sig) for sig in stop_signals}
+
+    def stop(signum: int, frame: object) -> None:
+        raise _StopServing(signum)
+
+    for sig in stop_signals:  # stop cleanly (named stopped, its directory removed) on these too
+        signal.signal(sig, stop)
+    try:
+        with server:
+            print(f"enumlab: {args.engine} serving {', '.join(server.zone_names())} from "
+                  f"{zones} on {server.address} (UDP+TCP, authoritative only, no recursion). "
+                  "Ctrl-C stops.", flush=True)
+            if args.engine == "bind":
+                print(f"  named pid {server.pid}, working directory {server.workdir}",
+                      flush=True)
+                for origin, why in server.rejected.items():
+                    print(f"  named-checkzone refused {origin}: {why.splitlines()[0]}",
+                          flush=True)
+            print(f"  try: dig @{server.host} -p {server.port} NAPTR "
+                  "3.1.9.0.0.5.5.5.3.1.6.e164.arpa.", flush=True)
+            deadline = time.monotonic() + args.duration if args.duration else None
+            with contextlib.suppress(KeyboardInterrupt):
+                while deadline is None or time.monotonic() < deadline:
+                    time.sleep(0.2)
+    except _StopServing as stopped:
+        print(f"enumlab: stopped by {signal.Signals(stopped.signum).name}", flush=True)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return EXIT_OK
+
+
+class _StopServing(BaseException):
+    """Raised by the SIGTERM/SIGHUP handler of ``enumlab serve`` to leave its with-block."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
 # -- parser ---------------------------------------------------------------------------------
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (exit 2): ``enumlab enum: error: ... (see --help)``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="enumlab",
         description="Learn, validate and debug the DNS that telecom networks route by.",
         epilog="Every command that needs DNS starts the embedded lab server on data/zones "
                "unless --server is given. Run 'enumlab COMMAND --help' for each command.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=_Parser)
 
     p = sub.add_parser(
         "enum", help="E.164 number -> ENUM domain -> NAPTR -> URIs (RFC 6116)",
@@ -455,7 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "s3.2, default); replacement = the replacement alone (Kamailio)")
     p.add_argument("--all-orders", action="store_true",
                    help="also list later ORDERs as fallbacks (not RFC 3403, which forbids it)")
-    p.add_argument("--seed", type=int, help="seed for shuffling exact (order, preference) ties")
+    p.add_argument("--seed", type=SEED, help="seed for shuffling exact (order, preference) ties")
     p.add_argument("--trace", action="store_true", help="show every query and record decision")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _add_dns_options(p)
@@ -494,14 +584,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("target", metavar="NUMBER_OR_NAME",
                    help="E.164 number (ENUM), _service._proto.domain (SRV) or a NAPTR name")
-    p.add_argument("-n", type=int, default=100_000, help="selections to simulate (100000)")
+    p.add_argument("-n", type=_int_in(1, 10**10, "-n"), default=100_000,
+                   help="selections to simulate (100000)")
     p.add_argument("--policy", default="rfc3403", choices=[*POLICY_NAMES, "all"],
                    help="selection policy, or 'all' to compare every policy")
     p.add_argument("--down", nargs="*", default=[], metavar="TARGET",
                    help="targets that are down (full name or a unique part, e.g. server1)")
     p.add_argument("--fail", nargs="*", default=[], metavar="TARGET=P",
                    help="targets down with probability P per request")
-    p.add_argument("--seed", type=int, help="random seed (reproducible runs)")
+    p.add_argument("--seed", type=SEED, help="random seed (reproducible runs)")
     p.add_argument("--live", action="store_true",
                    help="resolve over DNS for every selection (slow; the whole path)")
     p.add_argument("--observed", type=Path, metavar="CSV",
@@ -527,7 +618,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--apn", help="APN Network Identifier, e.g. ims or internet")
-    what.add_argument("--tac", type=lambda t: int(t, 0), help="tracking area code, e.g. 0x0001")
+    what.add_argument("--tac", type=_int_in(0, 0xFFFF, "TAC"),
+                      help="tracking area code (16 bits, TS 23.003 s19.4.2.3), e.g. 0x0001")
     what.add_argument("--fqdn", help="any FQDN to run S-NAPTR on")
     p.add_argument("--mcc", help="home MCC (3 digits)")
     p.add_argument("--mnc", help="home MNC (2 or 3 digits)")
@@ -548,7 +640,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rank topon candidates by closeness to this node (e.g. the SGW)")
     p.add_argument("--prefer", choices=["ipv4", "ipv6"], default="ipv4",
                    help="address family listed first")
-    p.add_argument("--seed", type=int, help="seed for the weighted draw")
+    p.add_argument("--seed", type=SEED, help="seed for the weighted draw")
     p.add_argument("--trace", action="store_true", help="show every query and decision")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _add_dns_options(p)
@@ -570,7 +662,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--transports", default="udp,tcp,tls",
                    help="transports the client supports (default udp,tcp,tls; also sctp)")
     p.add_argument("--prefer-ipv6", action="store_true", help="list AAAA before A")
-    p.add_argument("--seed", type=int, help="seed for the RFC 2782 weighted draw")
+    p.add_argument("--seed", type=SEED, help="seed for the RFC 2782 weighted draw")
     p.add_argument("--trace", action="store_true", help="show every query and decision")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _add_dns_options(p)
@@ -606,14 +698,15 @@ def build_parser() -> argparse.ArgumentParser:
                "  enumlab pcap capture.pcapng --detail 5     one packet in full (pyshark)",
     )
     p.add_argument("file", help="pcap or pcapng file")
-    p.add_argument("--mtu", type=int, help="path MTU to check responses against (e.g. a GTP "
-                   "tunnel's 1400)")
+    p.add_argument("--mtu", type=_int_in(68, 65535, "MTU"),
+                   help="path MTU to check responses against (e.g. a GTP tunnel's 1400)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--html", metavar="REPORT.html", help="write a one-file HTML report")
     p.add_argument("--csv", metavar="TRANSACTIONS.csv", help="write one row per transaction")
     p.add_argument("--parquet", metavar="TRANSACTIONS.parquet",
                    help="write the transactions as Parquet (typed; for DuckDB/pandas)")
-    p.add_argument("--detail", type=int, metavar="FRAME", help="show one frame in full")
+    p.add_argument("--detail", type=_int_in(1, 2**32, "frame number"), metavar="FRAME",
+                   help="show one frame in full")
     p.set_defaults(func=cmd_pcap)
 
     p = sub.add_parser(
@@ -622,28 +715,49 @@ def build_parser() -> argparse.ArgumentParser:
                     "Authoritative only: it never recurses and REFUSEs names outside its zones.",
     )
     p.add_argument("zone_dir", nargs="?", type=Path, help="zone directory (default data/zones)")
-    p.add_argument("--port", type=int, default=5353, help="port (default 5353; 0 = any free)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--max-udp", type=int, default=4096,
+    p.add_argument("--port", type=_int_in(0, 65535, "port"), default=5353,
+                   help="port (default 5353; 0 = any free)")
+    p.add_argument("--host", type=ip_literal, default="127.0.0.1",
+                   help="IP address to bind (default 127.0.0.1: loopback only)")
+    p.add_argument("--max-udp", type=_int_in(512, 65535, "UDP size"), default=4096,
                    help="largest UDP answer even when a client offers more (default 4096)")
-    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--duration", type=positive_seconds, help="stop after this many seconds")
     p.add_argument("--engine", choices=["embedded", "bind"], default="embedded",
                    help="embedded (default, zero set-up) or bind (named from bind9)")
     p.set_defaults(func=cmd_serve)
     return parser
 
 
+def _not_utf8(argv: Sequence[str]) -> str | None:
+    """Python hands undecodable argv bytes over as lone surrogates (PEP 383)."""
+    for i, arg in enumerate(argv, 1):
+        bad = next((ch for ch in arg if "\udc80" <= ch <= "\udcff"), None)
+        if bad is not None:
+            return (f"argument {i} is not valid UTF-8 (byte 0x{ord(bad) - 0xDC00:02x}): "
+                    f"{shown(arg.encode('utf-8', 'surrogateescape').decode('utf-8', 'replace'))}")
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    problem = _not_utf8(argv)
+    if problem is not None:
+        print(f"enumlab: error: {problem}", file=sys.stderr)
+        return EXIT_ERROR
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
     except EnumlabError as exc:
-        print(f"enumlab {args.command}: error: {exc}", file=sys.stderr)
+        message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        print(f"enumlab {args.command}: error: {message}", file=sys.stderr)
         return EXIT_ERROR
     except BrokenPipeError:
         return EXIT_OK
+    except KeyboardInterrupt:
+        print(f"enumlab {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -42,9 +42,9 @@ class Plmn:
     mnc: str
 
     def __post_init__(self) -> None:
-        if not (len(self.mcc) == 3 and self.mcc.isdigit()):
+        if not (len(self.mcc) == 3 and self.mcc.isascii() and self.mcc.isdigit()):
             raise EpcFqdnError("MCC", self.mcc, "must be 3 digits")
-        if not (len(self.mnc) in (2, 3) and self.mnc.isdigit()):
+        if not (len(self.mnc) in (2, 3) and self.mnc.isascii() and self.mnc.isdigit()):
             raise EpcFqdnError("MNC", self.mnc, "must be 2 or 3 digits")
 
     @property
@@ -72,7 +72,7 @@ def plmn_from_imsi(imsi: str, mnc_digits: int) -> Plmn:
     SIM, or the operator's numbering plan). enumlab never guesses.
     """
     text = imsi.strip()
-    if not text.isdigit() or not 6 <= len(text) <= 15:
+    if not (text.isascii() and text.isdigit()) or not 6 <= len(text) <= 15:
         raise EpcFqdnError("IMSI", imsi, "must be 6 to 15 digits")
     if mnc_digits not in (2, 3):
         raise EpcFqdnError("MNC length", mnc_digits, "must be 2 or 3")

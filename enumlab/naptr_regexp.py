@@ -59,6 +59,11 @@ _PERL_HINTS = {
 }
 
 
+def _ascii_digits(text: str) -> bool:
+    """0-9 only (``str.isdigit`` also takes Unicode digits, which RE2 and POSIX do not)."""
+    return text.isascii() and text.isdigit()
+
+
 @dataclass(frozen=True)
 class SubstitutionExpression:
     """A parsed, compiled NAPTR REGEXP field. Build it with :meth:`parse`."""
@@ -275,7 +280,7 @@ class _EreTranslator:
             raise self.fail("'{' starts an interval that is never closed")
         self.pos += 1
         low, comma, high = body.partition(",")
-        if not low.isdigit() or (high and not high.isdigit()):
+        if not _ascii_digits(low) or (high and not _ascii_digits(high)):
             raise self.fail(f"invalid interval {{{body}}}")
         lo = int(low)
         hi = int(high) if high else None

@@ -184,7 +184,7 @@ def _split_presentation(text: str) -> list[str]:
                 break
             if ch == "\\":
                 digits = text[i + 1 : i + 4]
-                if len(digits) == 3 and digits.isdigit():
+                if len(digits) == 3 and digits.isascii() and digits.isdigit():
                     buf.append(chr(int(digits)))
                     i += 4
                     continue
