@@ -56,3 +56,14 @@ def write_zone(directory: Path, origin: str, body: str) -> Path:
         f"@ IN NS ns1.{origin}\nns1 IN A 127.0.0.1\n{body}\n"
     )
     return path
+
+
+def network_interfaces() -> list[str]:
+    """Interfaces of this process's network namespace (/proc/net/dev is per namespace)."""
+    lines = Path("/proc/net/dev").read_text().splitlines()[2:]
+    return sorted(line.split(":")[0].strip() for line in lines)
+
+
+def ipv4_routes() -> list[str]:
+    """The main IPv4 routing table of this namespace (no default route = no way out)."""
+    return Path("/proc/net/route").read_text().splitlines()[1:]

@@ -180,7 +180,7 @@ def test_bind_engine_stops_named_and_removes_its_directory(sig: signal.Signals) 
 
 
 def test_embedded_engine_stops_on_sigterm() -> None:
-    proc, lines = _start_serve()
+    proc, _ = _start_serve()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
     assert "stopped by SIGTERM" in _drain(proc)

@@ -70,7 +70,11 @@ def in_ns(ns: str, *args: str, **kw: object) -> subprocess.CompletedProcess[str]
 
 
 def doctor(ns: str) -> tuple[int, dict[str, object]]:
-    out = in_ns(ns, "doctor", "--domain", DOMAIN, "--json", "--zones", str(ZONES))
+    # the namespace's own resolv.conf (ip netns exec mounts /etc/netns/NS/resolv.conf over
+    # /etc/resolv.conf), named explicitly: a test never reads the machine's real one
+    resolv = str(Path("/etc/netns") / ns / "resolv.conf")
+    out = in_ns(ns, "doctor", "--domain", DOMAIN, "--json", "--zones", str(ZONES),
+                "--resolv-conf", resolv)
     assert out.stdout, out.stderr
     return out.returncode, json.loads(out.stdout)
 
@@ -97,7 +101,8 @@ def test_doctor_names_a_resolv_conf_that_points_at_nothing(netns: str) -> None:
     code, report = doctor(netns)
     assert code == 1 and report["ok"] is False
     finding = report["findings"][0]  # type: ignore[index]
-    assert finding.startswith("/etc/resolv.conf points to 127.0.0.53, which cannot be reached")
+    assert finding.startswith(f"/etc/netns/{netns}/resolv.conf points to 127.0.0.53, which "
+                              "cannot be reached")
     assert f"cannot resolve {DOMAIN}; the records exist on 127.0.0.1:" in finding
 
 
