@@ -89,33 +89,27 @@ def parse_ttl(text: str) -> int | None:
     return value if value <= 0x7FFFFFFF else None  # RFC 2181 s8
 
 
+_ESCAPE = re.compile(rb"\\(\d{3}|.)", re.DOTALL)
+
+
 def _unescape(text: str, where: Callable[[str], ZoneError]) -> bytes:
     """Master-file escapes: ``\\X`` is X, ``\\DDD`` the byte DDD (RFC 1035 s5.1)."""
-    if "\\" not in text:
-        try:
-            return text.encode("ascii")
-        except UnicodeEncodeError:
-            return text.encode("utf-8")
-    out = bytearray()
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch != "\\":
-            out += ch.encode("utf-8")
-            i += 1
-            continue
-        if i + 1 >= n:
-            raise where(f"dangling backslash in {text!r}")
-        if text[i + 1 : i + 4].isdigit() and len(text[i + 1 : i + 4]) == 3:
-            value = int(text[i + 1 : i + 4])
+    data = text.encode("utf-8")
+    if b"\\" not in data:
+        return data
+    if data.endswith(b"\\") and (len(data) - len(data.rstrip(b"\\"))) % 2:
+        raise where(f"dangling backslash in {text!r}")
+
+    def byte(m: re.Match[bytes]) -> bytes:
+        esc = m.group(1)
+        if len(esc) == 3:
+            value = int(esc)
             if value > 255:
-                raise where(f"escape \\{text[i + 1 : i + 4]} is not a byte")
-            out.append(value)
-            i += 4
-        else:
-            out += text[i + 1].encode("utf-8")
-            i += 2
-    return bytes(out)
+                raise where(f"escape \\{esc.decode()} is not a byte")
+            return bytes((value,))
+        return esc
+
+    return _ESCAPE.sub(byte, data)
 
 
 def name_to_wire(text: str, origin: bytes | None, where: Callable[[str], ZoneError]) -> bytes:
