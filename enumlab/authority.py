@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import struct
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,6 +253,7 @@ class Authority:
         self._questions: dict[tuple[bytes, int, bool], Rendered] = {}
         self._templates: dict[tuple[object, int, bool], Rendered] = {}
         self._cached_bytes = 0
+        self._cache_lock = threading.Lock()
 
     @classmethod
     def from_directory(cls, directory: str | Path, *, max_udp_size: int = DEFAULT_MAX_UDP,
@@ -450,12 +452,13 @@ class Authority:
         """Bounded in bytes (``cache_bytes``): when full, start again, never grow."""
         if size > self.cache_bytes:
             return
-        if self._cached_bytes + size > self.cache_bytes:
-            self._questions.clear()
-            self._templates.clear()
-            self._cached_bytes = 0
-        table[key] = rendered
-        self._cached_bytes += size
+        with self._cache_lock:  # UDP and TCP threads share the cache
+            if self._cached_bytes + size > self.cache_bytes:
+                self._questions.clear()
+                self._templates.clear()
+                self._cached_bytes = 0
+            table[key] = rendered
+            self._cached_bytes += size
 
     def rendered_for(self, qname: bytes, qtype: int, edns: bool) -> Rendered | None:
         """The rendered answer for a question (cached); None when outside our zones."""

@@ -457,7 +457,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         server = BindServer(zones, host=args.host, port=args.port, max_udp_size=args.max_udp)
     else:
-        server = EmbeddedServer(zones, host=args.host, port=args.port, max_udp_size=args.max_udp)
+        server = EmbeddedServer(zones, host=args.host, port=args.port, max_udp_size=args.max_udp,
+                                workers=args.workers)
     stop_signals = (signal.SIGTERM, signal.SIGHUP)
     previous = {sig: signal.getsignal(sig) for sig in stop_signals}
 
@@ -477,6 +478,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 for origin, why in server.rejected.items():
                     print(f"  named-checkzone refused {origin}: {why.splitlines()[0]}",
                           flush=True)
+            elif server.worker_pids:
+                print(f"  UDP answered by {server.workers} processes: pid {os.getpid()} and "
+                      f"workers {', '.join(map(str, server.worker_pids))}", flush=True)
             print(f"  try: dig @{server.host} -p {server.port} NAPTR "
                   "3.1.9.0.0.5.5.5.3.1.6.e164.arpa.", flush=True)
             deadline = time.monotonic() + args.duration if args.duration else None
@@ -722,6 +726,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-udp", type=_int_in(512, 65535, "UDP size"), default=4096,
                    help="largest UDP answer even when a client offers more (default 4096)")
     p.add_argument("--duration", type=positive_seconds, help="stop after this many seconds")
+    p.add_argument("--workers", type=_int_in(1, 64, "workers"), default=min(2, os.cpu_count() or 1),
+                   help="embedded engine: processes answering UDP on the port (SO_REUSEPORT), "
+                        "like BIND's one thread per core (default: min(2, cores))")
     p.add_argument("--engine", choices=["embedded", "bind"], default="embedded",
                    help="embedded (default, zero set-up) or bind (named from bind9)")
     p.set_defaults(func=cmd_serve)

@@ -11,7 +11,9 @@ TCP (RFC 7766 s6.2.3) a connection gets ``tcp_initial`` seconds for its first me
 ``tcp_idle`` between messages, every message must arrive whole within ``tcp_message``
 seconds of its first byte (a client sending one byte every few seconds is cut off), at most
 ``tcp_clients`` connections are served at once (BIND's tcp-clients, default 150; more are
-closed at once), and the listen backlog is BIND's 1024.
+closed at once), and the listen backlog is BIND's 1024. With ``workers=N`` (``enumlab serve
+--workers``) N processes answer UDP on the same port (SO_REUSEPORT), as BIND runs a thread per
+core; the workers are forked before any thread starts and stopped by PID with the server.
 
 Use it as a context manager::
 
@@ -22,14 +24,17 @@ Use it as a context manager::
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
+import os
+import signal
 import socket
 import socketserver
 import struct
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .authority import DEFAULT_MAX_UDP, Authority
 from .errors import InputError, LabServerError
@@ -115,6 +120,12 @@ class _TcpServer(socketserver.ThreadingTCPServer):
         log.warning("TCP client %s: %s", client_address, "connection error")
 
 
+def _die_with_parent() -> None:
+    """Linux prctl(PR_SET_PDEATHSIG, SIGTERM): a worker never outlives its server."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+
+
 def _check_port(port: object) -> int:
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise InputError(f"port must be 0..65535, not {port!r}", subject=port)
@@ -136,7 +147,7 @@ class EmbeddedServer:
         tcp_idle: float = TCP_IDLE,
         tcp_message: float = TCP_MESSAGE,
         progress: bool | None = None,
-        udp_threads: int = 1,
+        workers: int = 1,
     ) -> None:
         from .resolver import check_ip_literal
 
@@ -151,7 +162,10 @@ class EmbeddedServer:
         self.family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         self.tcp_clients = tcp_clients
         self.tcp_initial, self.tcp_idle, self.tcp_message = tcp_initial, tcp_idle, tcp_message
-        self.udp_threads = max(1, udp_threads)
+        if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
+            raise InputError(f"workers must be 1..64, not {workers!r}", subject=workers)
+        self.workers = workers
+        self.worker_pids: list[int] = []
         self._udp: list[socket.socket] = []
         self._tcp: _TcpServer | None = None
         self._threads: list[threading.Thread] = []
@@ -176,10 +190,10 @@ class EmbeddedServer:
             udp: list[socket.socket] = []
             try:
                 port = self.requested_port
-                for _ in range(self.udp_threads):
+                for _ in range(self.workers):
                     sock = socket.socket(self.family, socket.SOCK_DGRAM)
                     udp.append(sock)
-                    if self.udp_threads > 1:
+                    if self.workers > 1:
                         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
                     sock.bind((self.host, port))
                     port = sock.getsockname()[1]
@@ -201,21 +215,44 @@ class EmbeddedServer:
             # Blocking, with no timeout: a timeout makes CPython poll() before every recvfrom
             # and sendto, doubling the system calls per query. stop() wakes the thread.
             sock.settimeout(None)
-        self._udp, self._tcp, self.port = udp, tcp, port
         self._stopping.clear()
-        # Several UDP sockets on one port (SO_REUSEPORT), one thread each: the kernel spreads
-        # clients over them, and while one thread waits in a system call (which releases the
-        # GIL) another answers -- socket calls, not answering, are most of a query's cost.
+        # workers > 1: one process per UDP socket on the same port (SO_REUSEPORT), forked
+        # before any thread starts; the kernel spreads clients over them. Socket calls, not
+        # answering, are most of a query's cost, and one Python process runs on one core.
+        for sock in udp[1:]:
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child never returns
+                self._worker(sock, [other for other in udp if other is not sock], tcp)
+            self.worker_pids.append(pid)
+            sock.close()
+        self._udp, self._tcp, self.port = udp[:1], tcp, port
         self._threads = [
-            threading.Thread(target=self._serve_udp, args=(sock,), name=f"enumlab-udp-{port}",
-                             daemon=True) for sock in udp
+            threading.Thread(target=self._serve_udp, args=(udp[0],), name=f"enumlab-udp-{port}",
+                             daemon=True),
+            threading.Thread(target=tcp.serve_forever, kwargs={"poll_interval": 0.2},
+                             name=f"enumlab-tcp-{port}", daemon=True),
         ]
-        self._threads.append(threading.Thread(target=tcp.serve_forever,
-                                              kwargs={"poll_interval": 0.2},
-                                              name=f"enumlab-tcp-{port}", daemon=True))
         for thread in self._threads:
             thread.start()
         return self
+
+    def _worker(self, sock: socket.socket, others: list[socket.socket], tcp: _TcpServer
+                ) -> NoReturn:
+        """A forked UDP worker: answers on its own socket until its parent stops it."""
+        code = 0
+        try:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us, by PID
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            _die_with_parent()
+            for other in others:
+                other.close()
+            tcp.socket.close()
+            self._serve_udp(sock)
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
 
     def _serve_udp(self, sock: socket.socket) -> None:
         answer = self.authority.handle_wire
@@ -237,6 +274,12 @@ class EmbeddedServer:
 
     def stop(self) -> None:
         self._stopping.set()
+        for pid in self.worker_pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        self.worker_pids = []
         for _ in self._udp:  # wake each blocked recvfrom with a datagram too short to answer
             with contextlib.suppress(OSError), socket.socket(self.family,
                                                              socket.SOCK_DGRAM) as waker:

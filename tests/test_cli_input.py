@@ -179,8 +179,30 @@ def test_bind_engine_stops_named_and_removes_its_directory(sig: signal.Signals) 
     assert not workdir.exists()  # ... and its temp dir behind
 
 
-def test_embedded_engine_stops_on_sigterm() -> None:
-    proc, _ = _start_serve()
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=10) == 0
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def test_embedded_engine_answers_from_every_worker_and_stops_them() -> None:
+    import dns.message
+    import dns.query
+
+    proc, lines = _start_serve("--workers", "2")
+    text = "".join(lines)
+    port = int(re.search(r"127\.0\.0\.1:(\d+)", text).group(1))  # type: ignore[union-attr]
+    worker = int(re.search(r"workers (\d+)", text).group(1))  # type: ignore[union-attr]
+    try:
+        before = _cpu_ticks(worker)
+        query = dns.message.make_query("3.1.9.0.0.5.5.5.3.1.6.e164.arpa.", "NAPTR")
+        for _ in range(1500):  # a new source port each time: SO_REUSEPORT spreads them
+            assert dns.query.udp(query, "127.0.0.1", port=port, timeout=2).answer
+        assert _cpu_ticks(worker) > before  # the forked worker answered some of them
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
     assert "stopped by SIGTERM" in _drain(proc)
+    deadline = time.monotonic() + 5
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(worker)  # stopped by PID with its parent

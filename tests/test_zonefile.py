@@ -209,3 +209,16 @@ def test_a_hundred_thousand_naptrs_at_one_name_fail_fast_not_forever(zone_dir: P
     write_zone(zone_dir, "one.test", body)
     with pytest.raises(ZoneError, match="65,535"):  # did not load in 300 s before issue 12
         Authority.from_directory(zone_dir)
+
+
+def test_big_zone_files_show_a_progress_bar(zone_dir: Path, monkeypatch, capsys) -> None:
+    import enumlab.zonefile as zonefile
+
+    monkeypatch.setattr(zonefile, "PROGRESS_MIN_BYTES", 100)
+    body = "\n".join(f"n{i} IN A 192.0.2.{i % 250 + 1}" for i in range(30_000))
+    write_zone(zone_dir, "bar.test", body)
+    authority = Authority.from_directory(zone_dir, progress=True)
+    assert "loading bar.test.zone" in capsys.readouterr().err
+    assert len(authority.zones[0].nodes) == 30_002  # apex, ns1 and the 30,000
+    Authority.from_directory(zone_dir, progress=False)
+    assert "loading" not in capsys.readouterr().err
