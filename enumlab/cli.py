@@ -431,7 +431,14 @@ def cmd_pcap(args: argparse.Namespace) -> int:
     if args.detail is not None:
         print(packet_detail(args.file, args.detail))
         return EXIT_OK
-    analysis = analyze(args.file, mtu=args.mtu, progress=not args.json)
+    capture = Path(args.file)
+    if capture.is_dir() or not capture.exists():  # said before any progress bar is drawn
+        from .capture import CaptureError
+
+        what = "is a directory, not a capture file" if capture.is_dir() else "does not exist"
+        raise CaptureError(f"capture {capture} {what}", subject=str(capture))
+    # a progress bar only on a terminal: no carriage-return noise in logs or pipes
+    analysis = analyze(args.file, mtu=args.mtu, progress=not args.json and sys.stderr.isatty())
     for out in (args.csv, args.parquet):
         if out:
             save_transactions(analysis, out)

@@ -21,6 +21,7 @@ import dns.message
 import dns.rcode
 import dns.rdatatype
 
+from .dns_tcp import recv_exact
 from .errors import (
     DnsError,
     ForgedAnswerError,
@@ -256,8 +257,8 @@ class Resolver:
             with socket.create_connection((self.host, self.port), timeout=self.timeout) as sock:
                 sock.sendall(struct.pack("!H", len(wire)) + wire)
                 deadline = time.monotonic() + self.timeout  # for the whole reply, not per recv
-                head = _recv_exact(sock, 2, deadline)
-                data = _recv_exact(sock, struct.unpack("!H", head)[0], deadline)
+                head, _ = recv_exact(sock, 2, deadline)
+                data, _ = recv_exact(sock, struct.unpack("!H", head)[0], deadline)
         except TimeoutError as exc:
             raise QueryTimeoutError(
                 f"no TCP answer from {self.server} for {name} {rdtype} in {self.timeout:g}s",
@@ -271,22 +272,6 @@ class Resolver:
         elapsed = (time.perf_counter() - start) * 1000
         return response, Exchange(self.server, "tcp", len(wire), len(data), False,
                                   round(elapsed, 3), self.edns)
-
-
-def _recv_exact(sock: socket.socket, n: int, deadline: float) -> bytes:
-    buf = b""
-    while len(buf) < n:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError
-        sock.settimeout(remaining)
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise ConnectionResetError("connection closed mid-message")
-        buf += chunk
-    return buf
-
-
 
 
 def mismatch(query: dns.message.Message, response: dns.message.Message) -> str | None:

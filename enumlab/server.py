@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from .authority import DEFAULT_MAX_UDP, Authority
+from .dns_tcp import recv_exact
 from .errors import InputError, LabServerError
 
 LOOPBACK = "127.0.0.1"
@@ -62,42 +63,19 @@ class _TcpHandler(socketserver.BaseRequestHandler):
             wait = srv.tcp_initial
             with contextlib.suppress(OSError):
                 while True:
-                    head = _recv_until(sock, 2, time.monotonic() + wait, first=True,
-                                       whole=srv.tcp_message)
-                    if head is None:
-                        return
-                    (length,) = struct.unpack("!H", head[0])
-                    wire = _recv_until(sock, length, head[1], first=False, whole=0)
-                    if wire is None:
-                        return
-                    reply = srv.authority.handle_wire(wire[0], udp=False)
+                    try:
+                        head, deadline = recv_exact(sock, 2, time.monotonic() + wait,
+                                                    message_seconds=srv.tcp_message)
+                        (length,) = struct.unpack("!H", head)
+                        wire, _ = recv_exact(sock, length, deadline)
+                    except (TimeoutError, ConnectionResetError):
+                        return  # idle too long, too slow, or gone: close
+                    reply = srv.authority.handle_wire(wire, udp=False)
                     if reply is not None:
                         sock.sendall(struct.pack("!H", len(reply)) + reply)
                     wait = srv.tcp_idle
         finally:
             srv.slots.release()
-
-
-def _recv_until(sock: socket.socket, n: int, deadline: float, *, first: bool, whole: float
-                ) -> tuple[bytes, float] | None:
-    """``n`` bytes before ``deadline``; once the first byte is in, the message deadline
-    becomes ``whole`` seconds from then. None on timeout or close."""
-    buf = b""
-    while len(buf) < n:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return None
-        sock.settimeout(remaining)
-        try:
-            chunk = sock.recv(n - len(buf))
-        except TimeoutError:
-            return None
-        if not chunk:
-            return None
-        if first and not buf:
-            deadline = time.monotonic() + whole
-        buf += chunk
-    return buf, deadline
 
 
 class _TcpServer(socketserver.ThreadingTCPServer):

@@ -61,6 +61,8 @@ def run(*args: str | bytes, timeout: float = 60) -> subprocess.CompletedProcess[
         (("epc", "--tac", "abc", "--mcc", "001", "--mnc", "01"), "TAC must be a whole number"),
         (("epc", "--apn", "ims", "--mcc", "٠٠١", "--mnc", "01"), "MCC"),
         (("pcap", "x.pcap", "--mtu", "10"), "MTU must be 68..65535"),
+        (("pcap", "/nonexistent.pcap"), "does not exist"),  # no progress bar before it
+        (("pcap", str(ZONES)), "is a directory, not a capture file"),
         (("pcap", "x.pcap", "--detail", "0"), "frame number must be"),
         (("sip", "sip:x@example.com", "--server", "example.com"), "not an IP address"),
         (("doctor", "--domain", "x.test", "--resolv-conf", "/nonexistent", "--timeout", "0"),
