@@ -9,7 +9,7 @@ Zones are BIND-format files read by :mod:`enumlab.zonefile`. Answers follow RFC 
 * otherwise the *closest encloser* is the longest existing ancestor; if ``*.<closest encloser>``
   exists it is the *source of synthesis* (RFC 4592 s3.3.1) and answers with the query name as
   owner; a source of synthesis that is itself an empty non-terminal (it exists only because
-  ``x.*.<ce>`` does) gives NODATA, as BIND does (RFC 4592 s4.4); with no wildcard, NXDOMAIN;
+  ``x.*.<ce>`` does) gives NODATA, as BIND does (RFC 4592 s4.9); with no wildcard, NXDOMAIN;
 * CNAMEs are followed inside the served zones; names at or below a zone cut get a referral;
 * negative answers carry the zone's SOA with TTL min(SOA TTL, MINIMUM) (RFC 2308 s3).
 

@@ -68,7 +68,7 @@ def rfc4592_server(zone_dir: Path):
         ("*.sub.example.", "TXT", "NOERROR", "wild-sub"),  # the wildcard owner itself
         ("sub2.example.", "TXT", "NOERROR", None),  # ENT: x.*.sub2 exists
         # *.sub2 exists only as an empty non-terminal (x.*.sub2 owns data): it is still the
-        # source of synthesis, with no data, so NODATA -- as BIND answers (RFC 4592 s4.4)
+        # source of synthesis, with no data, so NODATA -- as BIND answers (RFC 4592 s4.9)
         ("y.sub2.example.", "TXT", "NOERROR", None),
         ("*.sub2.example.", "TXT", "NOERROR", None),
         ("x.*.sub2.example.", "TXT", "NOERROR", "below-a-star"),
