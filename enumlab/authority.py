@@ -33,11 +33,15 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ZoneError
 from .lookup import Answer, Exchange
 from .zonefile import ZoneRecord, is_subdomain, read_zone_file, type_text, wire_to_text
+
+if TYPE_CHECKING:
+    import dns.message
+    import dns.rcode
 
 ZONE_SUFFIXES = (".zone", ".db")
 CLASSIC_UDP_LIMIT = 512  # RFC 1035 section 4.2.1
@@ -249,9 +253,10 @@ class Authority:
         self._by_origin = {z.origin_wire: z for z in self.zones}
         self._names = self._index_names()
         self._opt = b"\x00" + struct.pack("!HHIH", _OPT, self.max_udp_size, 0, 0)
+        self._opt_do = b"\x00" + struct.pack("!HHIH", _OPT, self.max_udp_size, 0x8000, 0)
         self.cache_bytes = cache_bytes
-        self._questions: dict[tuple[bytes, int, bool], Rendered] = {}
-        self._templates: dict[tuple[object, int, bool], Rendered] = {}
+        self._questions: dict[tuple[bytes, int, int], Rendered] = {}
+        self._templates: dict[tuple[object, int, int], Rendered] = {}
         self._cached_bytes = 0
         self._cache_lock = threading.Lock()
 
@@ -377,8 +382,11 @@ class Authority:
 
     # -- rendering ---------------------------------------------------------------------------
 
-    def render(self, res: Resolution, qlen: int, edns: bool) -> Rendered:
-        """Wire form of ``res`` for any query name of ``qlen`` bytes ending in ``res.shared``."""
+    def render(self, res: Resolution, qlen: int, edns: int) -> Rendered:
+        """Wire form of ``res`` for any query name of ``qlen`` bytes ending in ``res.shared``.
+
+        ``edns``: 0 no OPT record, 1 an OPT, 2 an OPT with the DO bit, copied from the query
+        (RFC 3225 s3: the DO bit of the query MUST be copied in the response)."""
         buf = bytearray()
         base = 12 + qlen + 4
         table: dict[bytes, int] = {}
@@ -434,7 +442,7 @@ class Authority:
         an = section(res.answer)
         ns = section(res.authority)
         ar = section(res.additional)
-        opt = self._opt if edns else b""
+        opt = (self._opt_do if edns == 2 else self._opt) if edns else b""
         if opt:
             buf.extend(opt)
             ar += 1
@@ -460,7 +468,7 @@ class Authority:
             table[key] = rendered
             self._cached_bytes += size
 
-    def rendered_for(self, qname: bytes, qtype: int, edns: bool) -> Rendered | None:
+    def rendered_for(self, qname: bytes, qtype: int, edns: int) -> Rendered | None:
         """The rendered answer for a question (cached); None when outside our zones."""
         qkey = (qname, qtype, edns)
         hit = self._questions.get(qkey)
@@ -542,10 +550,13 @@ class Authority:
             if at != n:
                 return None
             payload = (wire[qend + 3] << 8) | wire[qend + 4]
+            edns = 2 if wire[qend + 7] & 0x80 else 1
         elif n != qend:
             return None
+        else:
+            edns = 0
         qname = wire[12 : end + 1]
-        rendered = self.rendered_for(qname.lower(), qtype, opt)
+        rendered = self.rendered_for(qname.lower(), qtype, edns)
         if rendered is None:
             return None
         return self._reply(wire, wire[12:qend], rendered, udp, payload)
@@ -583,9 +594,7 @@ class Authority:
         except (dns.exception.DNSException, ValueError, IndexError, struct.error):
             return _error(wire, 1, question)  # FORMERR, question echoed as BIND does
         if query.edns > 0:
-            response = dns.message.make_response(query, our_payload=self.max_udp_size)
-            response.set_rcode(dns.rcode.BADVERS)  # RFC 6891 s6.1.3
-            return _with_cd(wire, response.to_wire())
+            return self._respond(wire, query, dns.rcode.BADVERS)  # RFC 6891 s6.1.3
         qtype, qclass = struct.unpack("!HH", question[-4:])
         qname = question[:-4].lower()
         apex = qname in self._by_origin
@@ -607,16 +616,31 @@ class Authority:
         elif qtype in (_AXFR, _IXFR):
             rcode = 5 if apex else 9
         if rcode is not None:
-            response = dns.message.make_response(query, our_payload=self.max_udp_size)
-            response.set_rcode(dns.rcode.Rcode(rcode))
-            if aa:
-                response.flags |= dns.flags.AA
-            return _with_cd(wire, response.to_wire())
+            return self._respond(wire, query, dns.rcode.Rcode(rcode), aa=aa)
         payload = query.payload if query.edns >= 0 else None
-        rendered = self.rendered_for(qname, qtype, payload is not None)
+        edns = 0 if payload is None else 2 if query.ednsflags & dns.flags.DO else 1
+        rendered = self.rendered_for(qname, qtype, edns)
         if rendered is None:
             return _error(wire, 5, question, opt=self._opt if payload is not None else b"")
         return self._reply(wire, question, rendered, udp, payload)
+
+    def _respond(self, wire: bytes, query: dns.message.Message, rcode: dns.rcode.Rcode, *,
+                 aa: bool = False) -> bytes:
+        """An answer without records, built by dnspython: question echoed, RD, CD and DO
+        copied (RFC 1035 s4.1.1, RFC 4035 s3.1.6, RFC 3225 s3), our EDNS payload."""
+        import dns.flags
+        import dns.message
+
+        response = dns.message.make_response(query, our_payload=self.max_udp_size)
+        response.set_rcode(rcode)
+        if aa:
+            response.flags |= dns.flags.AA
+        if query.edns >= 0 and response.edns >= 0:
+            response.ednsflags |= query.ednsflags & dns.flags.DO
+        data = response.to_wire()
+        if wire[3] & 0x10:  # dnspython copies RD only
+            data = data[:3] + bytes((data[3] | 0x10,)) + data[4:]
+        return data
 
     def _reply(self, wire: bytes, question: bytes, rendered: Rendered, udp: bool,
                payload: int | None) -> bytes:
@@ -669,13 +693,6 @@ def _error(wire: bytes, rcode: int, question: bytes | None, *, opt: bytes = b"")
     flags = 0x8000 | (qflags & 0x7800) | (qflags & 0x0110) | rcode
     return struct.pack("!HHHHHH", qid, flags, 1 if question else 0, 0, 0, 1 if opt else 0) \
         + (question or b"") + opt
-
-
-def _with_cd(query: bytes, response: bytes) -> bytes:
-    """dnspython's make_response copies RD only; BIND also copies CD (RFC 4035 s3.1.6)."""
-    if query[3] & 0x10:
-        return response[:3] + bytes((response[3] | 0x10,)) + response[4:]
-    return response
 
 
 class ZoneLookup:

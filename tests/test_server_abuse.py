@@ -93,7 +93,11 @@ ODD_QUERIES = {
     "AD and Z set": q(flags=0x0060),
     "ANY at the root": q(b"\x00", 255),
     "upper case": q(apex("3.1.9.0.0.5.5.5.3.1.6.E164.ARPA.")),
-    "DO bit": q(ar=1, tail=opt(ttl=0x8000)),
+    "DO bit (copied, RFC 3225 s3)": q(ar=1, tail=opt(ttl=0x8000)),
+    "DO bit on a name that does not exist": q(apex("nope.e164.arpa."), ar=1,
+                                              tail=opt(ttl=0x8000)),
+    "DO bit with EDNS version 1": q(ar=1, tail=opt(ttl=0x00018000)),
+    "DO bit, QTYPE MAILB": q(qtype=253, ar=1, tail=opt(ttl=0x8000)),
     "EDNS COOKIE option": q(ar=1, tail=opt(options=struct.pack("!HH", 10, 8) + b"12345678")),
     "EDNS option longer than its OPT": q(ar=1, tail=opt(options=struct.pack("!HH", 10, 20)
                                                          + b"12345678")),
@@ -122,7 +126,7 @@ def summary(data: bytes | None) -> str:
     return (f"{dns.rcode.to_text(m.rcode())} opcode={m.opcode()} id={m.id} "
             f"flags={dns.flags.to_text(m.flags & ~dns.flags.TC)} qd={len(m.question)} "
             f"an={sum(len(r) for r in m.answer)} ns={sum(len(r) for r in m.authority)} "
-            f"edns={m.edns}")
+            f"edns={m.edns} do={bool(m.ednsflags & dns.flags.DO)}")
 
 
 def udp_ask(port: int, wire: bytes) -> bytes | None:
