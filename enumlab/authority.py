@@ -567,7 +567,8 @@ class Authority:
         Odd queries get what BIND 9.18 gives them (tests/test_server_abuse.py compares the
         two on each): opcodes other than QUERY, NOTIFY and UPDATE -> NOTIMP without the
         question; NOTIFY -> NOERROR for a served zone's apex (RFC 1996 s4.7), else NOTAUTH;
-        UPDATE -> REFUSED for a served zone (no updates here), else NOTAUTH; QDCOUNT other than
+        UPDATE -> REFUSED for a served zone (no updates here), else NOTAUTH, FORMERR when its zone
+        section is not of type SOA (RFC 2136 s3.1.1); QDCOUNT other than
         1 -> FORMERR; a question whose records after it are broken (two OPTs, a bad option
         length, an unknown TSIG key) -> FORMERR with the question; trailing bytes after the
         last record are ignored; QCLASS ANY/NONE/0 -> FORMERR, other classes REFUSED;
@@ -603,8 +604,8 @@ class Authority:
         aa = False
         if opcode == 4:  # NOTIFY
             rcode, aa = (0, True) if apex else (9, False)
-        elif opcode == 5:  # UPDATE
-            rcode = 5 if served else 9
+        elif opcode == 5:  # UPDATE: the zone section must name type SOA (RFC 2136 s3.1.1)
+            rcode = 1 if qtype != _SOA else 5 if served else 9
         elif qclass in (0, 254, 255):
             rcode = 1
         elif qclass != 1:

@@ -56,26 +56,20 @@ class _TcpHandler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         sock: socket.socket = self.request
         srv = self.server
-        if not srv.slots.acquire(blocking=False):
-            srv.refused += 1
-            return  # over tcp-clients: close at once (finish() closes the socket)
-        try:
-            wait = srv.tcp_initial
-            with contextlib.suppress(OSError):
-                while True:
-                    try:
-                        head, deadline = recv_exact(sock, 2, time.monotonic() + wait,
-                                                    message_seconds=srv.tcp_message)
-                        (length,) = struct.unpack("!H", head)
-                        wire, _ = recv_exact(sock, length, deadline)
-                    except (TimeoutError, ConnectionResetError):
-                        return  # idle too long, too slow, or gone: close
-                    reply = srv.authority.handle_wire(wire, udp=False)
-                    if reply is not None:
-                        sock.sendall(struct.pack("!H", len(reply)) + reply)
-                    wait = srv.tcp_idle
-        finally:
-            srv.slots.release()
+        wait = srv.tcp_initial
+        with contextlib.suppress(OSError):
+            while True:
+                try:
+                    head, deadline = recv_exact(sock, 2, time.monotonic() + wait,
+                                                message_seconds=srv.tcp_message)
+                    (length,) = struct.unpack("!H", head)
+                    wire, _ = recv_exact(sock, length, deadline)
+                except (TimeoutError, ConnectionResetError):
+                    return  # idle too long, too slow, or gone: close
+                reply = srv.authority.handle_wire(wire, udp=False)
+                if reply is not None:
+                    sock.sendall(struct.pack("!H", len(reply)) + reply)
+                wait = srv.tcp_idle
 
 
 class _TcpServer(socketserver.ThreadingTCPServer):
@@ -93,6 +87,25 @@ class _TcpServer(socketserver.ThreadingTCPServer):
         self.tcp_message = server.tcp_message
         self.refused = 0
         super().__init__(address, _TcpHandler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Over tcp-clients: close at once in the accepting thread, no handler thread at all
+        (so handler threads are bounded by tcp_clients, like BIND's clients)."""
+        if not self.slots.acquire(blocking=False):
+            self.refused += 1
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.warning("TCP client %s: %s", client_address, "connection error")
