@@ -116,14 +116,31 @@ def save(ax: Axes, path: str) -> None:
     plt.close(figure)  # type: ignore[arg-type]
 
 
+def visible_bins(values: Any, *, low: float | None = None, high: float | None = None,
+                 count: int = 40) -> Any:
+    """Bin edges about 1/``count`` of the plotted range wide (the data's range widened to
+    ``low``/``high``), never narrower, so a single value or equal values make a visible bar."""
+    lo = float(min(values.min(), low if low is not None else values.min()))
+    hi = float(max(values.max(), high if high is not None else values.max()))
+    span = hi - lo
+    width = span / count if span > 0 else max(abs(hi) * 0.05, 1.0)
+    start = float(values.min()) - width / 2
+    stop = float(values.max()) + width
+    return np.arange(start, stop + width / 2, width)
+
+
 def response_sizes(transactions: Any, *, mtu: int | None = None, ax: Axes | None = None) -> Axes:
     """Histogram of DNS response sizes with the 512, 1232, 1472 and path-MTU lines."""
     ax = _axes(ax)
     sizes = transactions["dns_size"].dropna().astype(int)
-    ax.hist(sizes, bins=min(40, max(5, len(sizes))), color="#4c72b0")
     lines = {"512 (RFC 1035)": 512, "1232 (Flag Day 2020)": 1232, "1472 (IPv4, 1500 path)": 1472}
     if mtu:
         lines[f"MTU {mtu} - 28"] = mtu - 28
+    if len(sizes):
+        # bins sized to the axis (which spans the reference lines too), so that one size, or
+        # all sizes equal, is a visible bar and not a 0.2-byte sliver
+        ax.hist(sizes, bins=visible_bins(sizes, low=min(lines.values()),
+                                         high=max(lines.values()), count=60), color="#4c72b0")
     for (label, x), color in zip(lines.items(), ["red", "orange", "purple", "black"],
                                  strict=False):
         ax.axvline(x, color=color, ls="--", lw=1, label=label)
@@ -153,7 +170,7 @@ def fallback_latency(transactions: Any, *, ax: Axes | None = None) -> Axes:
     ax = _axes(ax)
     latency = transactions["fallback_latency_ms"].dropna().astype(float)
     if len(latency):
-        ax.hist(latency, bins=min(30, max(3, len(latency))), color="#55a868")
+        ax.hist(latency, bins=visible_bins(latency, low=0.0, count=30), color="#55a868")
     else:
         ax.text(0.5, 0.5, "no TCP fallback in this capture", ha="center", va="center",
                 transform=ax.transAxes)
