@@ -62,8 +62,21 @@ def save_transactions(analysis: PcapAnalysis, path: str | Path) -> Path:
         frame["outcome"] = frame["outcome"].astype("string")
         frame.to_parquet(p, index=False)
     else:
-        analysis.transactions.to_csv(p, index=False)
+        with_human_times(analysis.transactions).to_csv(p, index=False)
     return p
+
+
+def with_human_times(frame: Any) -> Any:
+    """The table with an ISO 8601 UTC column beside each epoch-seconds column (``query_time``
+    -> ``query_time_utc``, microseconds), for people; the epoch stays for programs."""
+    import pandas as pd
+
+    out = frame.copy()
+    for column in [c for c in frame.columns if c.endswith("_time")]:
+        stamps = pd.to_datetime(frame[column].astype("Float64"), unit="s", utc=True)
+        human = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ").astype("string")
+        out.insert(out.columns.get_loc(column) + 1, f"{column}_utc", human)
+    return out
 
 
 def format_summary(s: dict[str, Any]) -> str:
@@ -114,7 +127,8 @@ def write_html(analysis: PcapAnalysis, path: str | Path) -> Path:
                plot.outcome_timeline(t).figure, plot.fallback_latency(t).figure]
     images = "".join(f'<img src="data:image/png;base64,{_png(f)}">' for f in figures)
     warnings = "".join(f"<li>{html.escape(w)}</li>" for w in s["warnings"]) or "<li>none</li>"
-    table = t.head(2000).to_html(index=False, na_rep="", classes="txns")
+    table = with_human_times(t.head(2000)).to_html(index=False, na_rep="", classes="txns",
+                                                   float_format=lambda v: f"{v:.6f}")
     doc = f"""<!doctype html><html><head><meta charset="utf-8">
 <title>enumlab capture report: {html.escape(Path(s['capture']).name)}</title>
 <style>body{{font-family:sans-serif;margin:2em}} img{{max-width:32%;margin-right:1%}}

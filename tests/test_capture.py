@@ -117,9 +117,15 @@ def test_parquet_csv_and_html(tmp_path: Path) -> None:
     assert len(back) == 4 and str(back["client_port"].dtype) == "Int64"
     assert list(back["outcome"]) == list(analysis.transactions["outcome"].astype(str))
     csv = pd.read_csv(save_transactions(analysis, tmp_path / "t.csv"))
-    assert list(csv.columns) == list(COLUMNS)
+    human = [c for c in csv.columns if c.endswith("_time_utc")]
+    assert human == ["query_time_utc", "response_time_utc"]  # ISO 8601 beside each epoch
+    assert [c for c in csv.columns if c not in human] == list(COLUMNS)
+    first = analysis.transactions["query_time"].iloc[0]
+    expected = pd.Timestamp(first, unit="s", tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert csv["query_time_utc"].iloc[0] == expected
     page = write_html(analysis, tmp_path / "r.html").read_text()
     assert page.count("data:image/png;base64,") == 3 and "packet-too-big" in page
+    assert "e+09" not in page and expected in page  # no 1.795776e+09 for a time
 
 
 def test_capture_filter_is_read_from_pcapng() -> None:
