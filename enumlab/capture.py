@@ -308,11 +308,64 @@ def _derive(p: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+_PCAP_MAGICS = {b"\xa1\xb2\xc3\xd4": ">", b"\xd4\xc3\xb2\xa1": "<",
+                b"\xa1\xb2\x3c\x4d": ">", b"\x4d\x3c\xb2\xa1": "<"}  # micro- and nanosecond
+_MAX_RECORD = 256 << 20
+
+
+def count_frames(path: str | Path) -> int | None:
+    """How many frames the file holds, read from its record headers (not from the rows a
+    display filter kept): pcap record headers, or pcapng Enhanced / Simple / obsolete Packet
+    Blocks (types 6, 3, 2) across every section. Streams the file (gzip too); a record cut by
+    the end of the file is not counted. None when the format is not pcap or pcapng."""
+    import gzip
+
+    try:
+        with open(path, "rb") as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+        opener = gzip.open if gzipped else open
+        with opener(path, "rb") as f:  # type: ignore[operator]
+            magic = f.read(4)
+            if magic in _PCAP_MAGICS:
+                endian = _PCAP_MAGICS[magic]
+                if len(f.read(20)) < 20:
+                    return 0
+                count = 0
+                while len(head := f.read(16)) == 16:
+                    (caplen,) = struct.unpack(endian + "I", head[8:12])
+                    if caplen > _MAX_RECORD or len(f.read(caplen)) < caplen:
+                        break
+                    count += 1
+                return count
+            if magic != b"\x0a\x0d\x0d\x0a":
+                return None
+            f.seek(0)
+            count, endian = 0, "<"
+            while len(head := f.read(8)) == 8:
+                if head[:4] == b"\x0a\x0d\x0d\x0a":  # a Section Header Block: byte order
+                    bom = f.read(4)
+                    if len(bom) < 4:
+                        break
+                    endian = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">"
+                    (blen,) = struct.unpack(endian + "I", head[4:8])
+                    body, packet = blen - 12, False
+                else:
+                    kind, blen = struct.unpack(endian + "II", head)
+                    body, packet = blen - 8, kind in (2, 3, 6)
+                if blen < 12 or blen % 4 or blen > _MAX_RECORD or len(f.read(body)) < body:
+                    break  # damaged or cut: count only whole blocks
+                count += packet
+            return count
+    except (OSError, EOFError, struct.error, gzip.BadGzipFile):
+        return None
+
+
 def read_capture_filter(path: str | Path) -> str | None:
     """The capture filter recorded in a pcapng Interface Description Block (option if_filter),
     or None (classic pcap has no such field)."""
     try:
-        data = Path(path).read_bytes()[:1 << 20]
+        with open(path, "rb") as f:
+            data = f.read(1 << 20)  # the IDB follows the SHB: never the whole capture
     except OSError:
         return None
     if data[:4] != b"\x0a\x0d\x0d\x0a" or len(data) < 12:

@@ -369,6 +369,9 @@ def _to_frame(txns: list[_Txn], resp: pd.DataFrame, mtu: int | None) -> pd.DataF
     frame["cut_512_no_tc"] = ((size == 512) & ~frame["tc"].fillna(False)).where(udp).astype(
         "boolean")
     frame["outcome"] = pd.Categorical(_outcomes(frame, txns), categories=OUTCOMES)
+    # one definition of "lost fragments" for the column, the outcome and the summary's counter
+    # (an ICMP too-big for a fragmented answer counts too): they can no longer disagree
+    frame["fragments_lost"] = (frame["outcome"] == "fragments_lost").astype("boolean")
     return frame[list(COLUMNS)]
 
 

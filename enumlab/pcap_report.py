@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from .capture import LoadedCapture, load_capture
+from .capture import LoadedCapture, count_frames, load_capture
 from .dns_transactions import TransactionBuilder, capture_warnings, summarize
 
 
@@ -47,7 +47,10 @@ def _analyze(path: str | Path, *, mtu: int | None, progress: bool) -> PcapAnalys
     warnings = loaded.warnings + capture_warnings(
         kept, txns, loaded.capture_filter, mtu,
         biggest_unfragmented=builder.biggest_unfragmented)
-    summary = summarize(kept, txns, total_frames=loaded.total_frames, warnings=warnings, mtu=mtu,
+    # frames counted from the file itself, not the highest frame number a filter kept
+    frames = count_frames(path)
+    summary = summarize(kept, txns, total_frames=frames if frames is not None else
+                        loaded.total_frames, warnings=warnings, mtu=mtu,
                         dns_packets=loaded.dns_packets)
     summary["capture"] = str(path)
     summary["capture_filter"] = loaded.capture_filter

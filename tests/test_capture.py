@@ -209,3 +209,10 @@ def test_the_capture_script_remakes_captures_that_match_their_labels(tmp_path: P
         s = analyze(tmp_path / name).summary
         assert s["outcomes"] == {o: label["outcomes"].get(o, 0) for o in OUTCOMES}, name
     assert not shutil.which("nonexistent-tool")
+
+
+@pytest.mark.parametrize("path", sorted(CAPTURES.glob("*.pcap*")), ids=lambda p: p.name)
+def test_lost_fragment_counters_agree(path: Path) -> None:
+    # issue 11: the summary said "outcomes: fragments_lost 1" and "with lost fragments: 0"
+    summary = analyze(path).summary
+    assert summary["fragments_lost"] == summary["outcomes"].get("fragments_lost", 0)
