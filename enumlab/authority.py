@@ -557,9 +557,17 @@ class Authority:
             edns = 0
         qname = wire[12 : end + 1]
         rendered = self.rendered_for(qname.lower(), qtype, edns)
-        if rendered is None:
-            return None
+        if rendered is None:  # outside every zone -- or a malformed name (the full path's)
+            if _question_bytes(wire) != wire[12:qend]:
+                return None
+            return self._refused(wire, wire[12:qend], edns)
         return self._reply(wire, wire[12:qend], rendered, udp, payload)
+
+    def _refused(self, wire: bytes, question: bytes, edns: int) -> bytes:
+        """REFUSED for a name outside every served zone (we never recurse), question echoed,
+        OPT (with DO copied) when the query had one."""
+        opt = (self._opt_do if edns == 2 else self._opt) if edns else b""
+        return _error(wire, 5, question, opt=opt)
 
     def _full(self, wire: bytes, udp: bool) -> bytes | None:
         """Every query the fast path leaves: parsed by dnspython, checked, then answered.
@@ -588,6 +596,8 @@ class Authority:
         question = _question_bytes(wire)
         if question is None:
             return _error(wire, 1, None)  # FORMERR
+        if opcode == 5 and question[-2:] in (b"\x00\x00", b"\x00\xfe", b"\x00\xff"):
+            return _error(wire, 1, None)  # UPDATE for a meta class: FORMERR, no zone (BIND)
         try:
             query = dns.message.from_wire(wire, ignore_trailing=True)
         except dns.message.ShortHeader:
@@ -622,7 +632,7 @@ class Authority:
         edns = 0 if payload is None else 2 if query.ednsflags & dns.flags.DO else 1
         rendered = self.rendered_for(qname, qtype, edns)
         if rendered is None:
-            return _error(wire, 5, question, opt=self._opt if payload is not None else b"")
+            return self._refused(wire, question, edns)
         return self._reply(wire, question, rendered, udp, payload)
 
     def _respond(self, wire: bytes, query: dns.message.Message, rcode: dns.rcode.Rcode, *,

@@ -28,7 +28,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from enumlab import EmbeddedServer, Resolver, ZoneError
-from enumlab.authority import Authority, _question_bytes
+from enumlab.authority import Authority
 from enumlab.bind import BindServer
 
 from .conftest import ZONES, require_tool, write_zone
@@ -81,6 +81,8 @@ ODD_QUERIES = {
     "UPDATE for another zone": q(apex("example.org."), 6, opcode=5),
     "UPDATE with a zone type other than SOA": q(apex("e164.arpa."), 262, opcode=5),
     "UPDATE with a zone type A, another zone": q(apex("example.org."), 1, opcode=5),
+    "UPDATE with zone class ANY": q(apex("e164.arpa."), 6, 255, opcode=5),
+    "UPDATE with zone class ANY, another zone": q(apex("example.org."), 6, 255, opcode=5),
     "QDCOUNT 0": q(qd=0),
     "QDCOUNT 2": q(qd=2, tail=NAME + struct.pack("!HH", 35, 1)),
     "EDNS version 1": q(ar=1, tail=opt(ttl=0x00010000)),
@@ -101,6 +103,10 @@ ODD_QUERIES = {
                                               tail=opt(ttl=0x8000)),
     "DO bit with EDNS version 1": q(ar=1, tail=opt(ttl=0x00018000)),
     "DO bit, QTYPE MAILB": q(qtype=253, ar=1, tail=opt(ttl=0x8000)),
+    "DO bit, a name outside every zone": q(apex("example.org."), 1, ar=1,
+                                           tail=opt(ttl=0x8000)),
+    "EDNS, a name outside every zone": q(apex("example.org."), 1, ar=1, tail=opt()),
+    "a name outside every zone": q(apex("example.org."), 1),
     "EDNS COOKIE option": q(ar=1, tail=opt(options=struct.pack("!HH", 10, 8) + b"12345678")),
     "EDNS option longer than its OPT": q(ar=1, tail=opt(options=struct.pack("!HH", 10, 20)
                                                          + b"12345678")),
@@ -383,11 +389,12 @@ def _both_paths(wire: bytes, udp: bool) -> None:
     assert reply[2] & 0x80  # a response
     if udp:
         assert len(reply) <= 4096
-    zone = _question_bytes(reply)
-    if (reply[2] >> 3) & 0xF == 5 and zone is not None and zone[-4:-2] != b"\x00\x06":
-        # an UPDATE whose zone section is not SOA gets FORMERR with it echoed, as BIND does
-        # (compared above); dnspython's UpdateMessage refuses to parse such a reply
-        assert reply[3] & 0xF == 1
+    if (reply[2] >> 3) & 0xF == 5:
+        # UPDATE replies echo the zone section as sent, as BIND's do (compared above, odd
+        # zone types and classes included); dnspython's UpdateMessage parser refuses many of
+        # them, so check the header instead: one zone, no records, an error rcode
+        assert reply[4:12] in (b"\x00\x01" + b"\x00" * 6, b"\x00" * 8)
+        assert reply[3] & 0xF in (1, 5, 9)
         return
     message = dns.message.from_wire(reply)  # always well formed
     fast = FUZZ_AUTHORITY._fast(wire, udp)
