@@ -23,6 +23,7 @@ import dns.query
 
 from .authority import zone_files
 from .errors import LabServerError, ToolMissingError
+from .resolver import check_ip_literal
 from .server import LOOPBACK
 
 _START_TIMEOUT = 15.0
@@ -49,8 +50,6 @@ class BindServer:
 
     def __init__(self, zones: str | Path, *, host: str = LOOPBACK, port: int = 0,
                  max_udp_size: int = 4096) -> None:
-        from .resolver import check_ip_literal
-
         self.zone_dir = Path(zones)
         self.host = check_ip_literal(host)
         self.port = port or _free_port(self.host)

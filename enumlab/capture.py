@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import io
+import os
 import queue
 import shutil
 import struct
@@ -316,7 +317,8 @@ _MAX_RECORD = 256 << 20
 def count_frames(path: str | Path) -> int | None:
     """How many frames the file holds, read from its record headers (not from the rows a
     display filter kept): pcap record headers, or pcapng Enhanced / Simple / obsolete Packet
-    Blocks (types 6, 3, 2) across every section. Streams the file (gzip too); a record cut by
+    Blocks (types 6, 3, 2) across every section. Reads headers only, seeking over packet data
+    (a gzip file is streamed); a record cut by
     the end of the file is not counted. None when the format is not pcap or pcapng."""
     import gzip
 
@@ -325,6 +327,16 @@ def count_frames(path: str | Path) -> int | None:
             gzipped = raw.read(2) == b"\x1f\x8b"
         opener = gzip.open if gzipped else open
         with opener(path, "rb") as f:  # type: ignore[operator]
+            size = None if gzipped else os.fstat(f.fileno()).st_size
+
+            def skip(n: int) -> bool:
+                """Step over ``n`` bytes of packet data (seek, not read, when not gzipped);
+                False when the file ends first."""
+                if size is None:
+                    return len(f.read(n)) == n
+                f.seek(n, 1)
+                return bool(f.tell() <= size)
+
             magic = f.read(4)
             if magic in _PCAP_MAGICS:
                 endian = _PCAP_MAGICS[magic]
@@ -333,7 +345,7 @@ def count_frames(path: str | Path) -> int | None:
                 count = 0
                 while len(head := f.read(16)) == 16:
                     (caplen,) = struct.unpack(endian + "I", head[8:12])
-                    if caplen > _MAX_RECORD or len(f.read(caplen)) < caplen:
+                    if caplen > _MAX_RECORD or not skip(caplen):
                         break
                     count += 1
                 return count
@@ -352,7 +364,7 @@ def count_frames(path: str | Path) -> int | None:
                 else:
                     kind, blen = struct.unpack(endian + "II", head)
                     body, packet = blen - 8, kind in (2, 3, 6)
-                if blen < 12 or blen % 4 or blen > _MAX_RECORD or len(f.read(body)) < body:
+                if blen < 12 or blen % 4 or blen > _MAX_RECORD or not skip(body):
                     break  # damaged or cut: count only whole blocks
                 count += packet
             return count

@@ -39,6 +39,7 @@ from typing import Any, NoReturn
 from .authority import DEFAULT_MAX_UDP, Authority
 from .dns_tcp import recv_exact
 from .errors import InputError, LabServerError
+from .resolver import check_ip_literal
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_ZONE_DIR = Path(__file__).resolve().parent.parent / "data" / "zones"
@@ -140,8 +141,6 @@ class EmbeddedServer:
         progress: bool | None = None,
         workers: int = 1,
     ) -> None:
-        from .resolver import check_ip_literal
-
         self.host = check_ip_literal(host)
         self.requested_port = _check_port(port)
         if isinstance(zones, Authority):
