@@ -438,7 +438,12 @@ def cmd_pcap(args: argparse.Namespace) -> int:
         what = "is a directory, not a capture file" if capture.is_dir() else "does not exist"
         raise CaptureError(f"capture {capture} {what}", subject=str(capture))
     # a progress bar only on a terminal: no carriage-return noise in logs or pipes
-    analysis = analyze(args.file, mtu=args.mtu, progress=not args.json and sys.stderr.isatty())
+    analysis = analyze(args.file, mtu=args.mtu, progress=not args.json and sys.stderr.isatty(),
+                       engine=args.engine, ports=tuple(args.port or ()))
+    if args.messages:
+        from .pcap_report import save_messages
+
+        save_messages(analysis, args.messages)
     for out in (args.csv, args.parquet):
         if out:
             save_transactions(analysis, out)
@@ -448,7 +453,8 @@ def cmd_pcap(args: argparse.Namespace) -> int:
         _emit_json(analysis.summary)
     else:
         print(format_summary(analysis.summary))
-        for label, out in (("CSV", args.csv), ("Parquet", args.parquet), ("HTML", args.html)):
+        for label, out in (("CSV", args.csv), ("Parquet", args.parquet), ("HTML", args.html),
+                           ("message table", args.messages)):
             if out:
                 print(f"{label} written to {out}")
     return EXIT_OK
@@ -697,16 +703,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "pcap", help="post-mortem of a DNS capture: TC, TCP fallback, EDNS0, fragments, ICMP",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Read a pcap/pcapng with tshark, pair every DNS query with its answer, and "
-                    "classify each transaction:\nok, truncated_tcp_ok, truncated_no_retry, "
-                    "truncated_tcp_failed, unanswered, fragments_lost, error_rcode.\nSizes are "
-                    "checked against 512, 1232, 1400, 1472 and --mtu; ICMP too-big errors are "
-                    "linked to the answers they quote.",
+        description="Read a pcap/pcapng (or .gz), decode every DNS message -- UDP, TCP "
+                    "(several per segment), reassembled\nfragments, GTP-U/GRE/Teredo tunnels, "
+                    "VLANs -- pair every query with its answer, and classify each\n"
+                    "transaction: ok, truncated_tcp_ok, truncated_no_retry, "
+                    "truncated_tcp_failed, unanswered,\nfragments_lost, error_rcode. Sizes are "
+                    "checked against 512, 1232, 1400, 1472 and --mtu; ICMP too-big\nerrors are "
+                    "linked to the answers they quote.\n\nEngines: 'native' (default; numpy, "
+                    "compiled by numba for big files) or 'tshark' (Wireshark's\ndissector, the "
+                    "oracle; used automatically for link types the native decoder lacks).",
         epilog="examples:\n"
                "  enumlab pcap data/captures/truncation_tcp_fallback.pcapng\n"
                "  enumlab pcap capture.pcapng --mtu 1400 --html report.html --csv txns.csv\n"
                "  enumlab pcap data/captures/fragments_lost.pcapng --json\n"
-               "  enumlab pcap capture.pcapng --detail 5     one packet in full (pyshark)",
+               "  enumlab pcap capture.pcapng --detail 5     one packet in full (pyshark)\n"
+               "  enumlab pcap lab.pcap --port 8053          DNS on a non-standard port too\n"
+               "  enumlab pcap big.pcap --messages msgs.parquet   the message table itself",
     )
     p.add_argument("file", help="pcap or pcapng file")
     p.add_argument("--mtu", type=_int_in(68, 65535, "MTU"),
@@ -718,6 +730,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the transactions as Parquet (typed; for DuckDB/pandas)")
     p.add_argument("--detail", type=_int_in(1, 2**32, "frame number"), metavar="FRAME",
                    help="show one frame in full")
+    p.add_argument("--engine", choices=("auto", "native", "tshark"), default="auto",
+                   help="decoder: native (auto picks it unless a link type needs tshark) or "
+                        "tshark")
+    p.add_argument("--port", type=_int_in(1, 65535, "port"), action="append", metavar="N",
+                   help="a UDP/TCP port that carries DNS besides 53 (repeatable)")
+    p.add_argument("--messages", metavar="MESSAGES.csv|.parquet",
+                   help="write the message table (one row per DNS message)")
     p.set_defaults(func=cmd_pcap)
 
     p = sub.add_parser(

@@ -1,20 +1,22 @@
-"""DNS transactions from captured packets: pairing, truncation follow-up, fragments, ICMP.
+"""DNS transactions from a capture's message table: pairing, truncation follow-up, fragments,
+ICMP.
 
 One row per DNS transaction (a query and its response, or a query that got none), with fixed,
-typed columns -- see :data:`COLUMNS`. The logic is enumlab's; tshark (through
-:mod:`enumlab.capture`) only decodes and reassembles.
+typed columns -- see :data:`COLUMNS` -- built from the tables of :mod:`enumlab.capture` (one
+row per DNS message; fragments, ICMP errors and TCP control beside it).
 
 * Pairing: client address/port, server address/port, transport, DNS ID, QNAME, QTYPE. A query
-  repeated before its answer (same client, server, ID and question) is a *retransmission* of
-  the same transaction, whichever source port the client used.
+  repeated before its answer (same client, server, ID and question) within
+  :data:`RETRY_WINDOW` is a *retransmission* of the same transaction, whichever source port the
+  client used. Vectorised: a question asked once and answered at most once (nearly all of them)
+  is paired by sorting; only questions seen several times go through the sequential rule.
 * Truncation follow-up: a UDP answer with TC=1 followed, from the same client within 10 s, by
   the same question over TCP to the same server is ``truncated_tcp_ok`` (with the fallback
   latency) when that TCP query is answered, ``truncated_tcp_failed`` when the TCP attempt gets
   RST, no SYN-ACK or no answer, and ``truncated_no_retry`` when the client never tries TCP
   (RFC 1035 s4.2.1, RFC 7766 s5: it should).
-* Fragments: a response whose IP fragments were all seen is ``fragmented``; first fragments
-  that never completed (tshark leaves such sets undecoded) are matched to the open query of
-  that client and server: ``fragments_lost``.
+* Fragments: a response reassembled from fragments is ``fragmented``; a fragment set that never
+  completed is matched to the open query of that client and server: ``fragments_lost``.
 * ICMP: fragmentation-needed (IPv4 type 3 code 4) and Packet Too Big (ICMPv6 type 2) are linked
   to the response they quote, with the MTU they report -- such a response did not arrive;
   port-unreachable is linked to the query it quotes.
@@ -26,14 +28,10 @@ NOERROR and NXDOMAIN), ``ok``.
 
 from __future__ import annotations
 
-from collections import defaultdict, deque, namedtuple
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections import defaultdict, deque
 from functools import cache
 from typing import Any, cast
 
-import dns.rcode
-import dns.rdatatype
 import numpy as np
 import pandas as pd
 
@@ -59,301 +57,338 @@ COLUMNS: dict[str, str] = {
 }
 
 
-@dataclass(slots=True)
-class _Txn:
-    index: int
-    family: str
-    transport: str
-    client: str
-    client_port: int | None
-    server: str
-    server_port: int | None
-    dns_id: str
-    qname: str
-    qtype: int | None
-    query_frame: int
-    query_time: float
-    edns_size: int | None
-    do_bit: bool | None
-    retransmissions: int = 0
-    response_frame: int | None = None
-    fragments_lost: bool = False
-    fragments_seen: int = 0
-    icmp: list[str] = field(default_factory=list)
-    icmp_mtu: int | None = None
-    icmp_too_big: bool = False
-    tcp_fallback: str = ""
-    fallback_latency_ms: float | None = None
+@cache
+def _hex_ids() -> np.ndarray:
+    return np.array([f"0x{i:04x}" for i in range(65536)], dtype=object)
 
 
-def _v(x: Any) -> Any:
-    """A plain Python value (None for missing) from a pandas/numpy scalar."""
-    if x is pd.NA or x is None or (isinstance(x, float) and np.isnan(x)):
-        return None
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.bool_):
-        return bool(x)
-    if isinstance(x, np.floating):
-        return float(x)
-    return x
-
-
-class TransactionBuilder:
-    """Pairs queries and answers chunk by chunk (so it can run while tshark still writes);
-    :meth:`finish` then links fragments, ICMP and TCP fallbacks and builds the table."""
-
-    def __init__(self) -> None:
-        self.txns: list[_Txn] = []
-        self.open_by_question: dict[tuple[Any, ...], _Txn] = {}
-        # unanswered transactions per exact (transport, ports, addresses, ID, question) key
-        self.waiting: dict[tuple[Any, ...], deque[_Txn]] = defaultdict(deque)
-        # the only packets later phases need: answers, fragments, ICMP, TCP SYN/RST
-        self.kept_parts: list[pd.DataFrame] = []
-        self.biggest_unfragmented = 0
-
-    @property
-    def kept(self) -> pd.DataFrame:
-        return pd.concat(self.kept_parts, ignore_index=True) if self.kept_parts else pd.DataFrame()
-
-    def feed(self, packets: pd.DataFrame) -> None:
-        """Pair the DNS messages of one chunk (frames arrive in order from tshark)."""
-        is_icmp = packets["icmp_type"].notna() | packets["icmp6_type"].notna()
-        is_dns = packets["qname"].notna() & packets["response"].notna() & ~is_icmp
-        control = packets["syn"].fillna(False) | packets["rst"].fillna(False)
-        keep = (is_dns & packets["response"].fillna(False)) | packets["is_fragment"] | is_icmp | (
-            control & (packets["transport"] == "tcp"))
-        self.kept_parts.append(packets.loc[keep, [c for c in KEPT_COLUMNS
-                                                  if c in packets.columns]])
-        whole = packets.loc[~packets["is_fragment"], "ip_size"].max()
-        if pd.notna(whole):
-            self.biggest_unfragmented = max(self.biggest_unfragmented, int(whole))
-        rows = packets[is_dns]
-        rows = rows.assign(qname=rows["qname"].str.lower().str.rstrip("."))
-        cols = [cast(Any, rows[c]).to_numpy(dtype=object, na_value=None).tolist()
-                for c in _FEED_COLUMNS]
-        txns, open_by_question, waiting = self.txns, self.open_by_question, self.waiting
-        for (frame, time, qname, response, transport, src, dst, sport, dport, dns_id, qtype,
-             family, edns_size, do_bit) in zip(*cols, strict=True):
-            if not response:
-                exact = (transport, src, sport, dst, dport, dns_id, qname, qtype)
-                question = (transport, src, dst, dns_id, qname, qtype)
-                earlier = open_by_question.get(question)
-                if (earlier is not None and earlier.response_frame is None
-                        and time - earlier.query_time <= RETRY_WINDOW):
-                    earlier.retransmissions += 1
-                    queue = waiting[exact]
-                    if earlier not in queue:
-                        queue.append(earlier)
-                    continue
-                txn = _Txn(len(txns), family, transport, src, sport, dst, dport, dns_id, qname,
-                           qtype, frame, time, edns_size, do_bit)
-                txns.append(txn)
-                open_by_question[question] = txn
-                waiting[exact].append(txn)
-                continue
-            queue = waiting.get((transport, dst, dport, src, sport, dns_id, qname, qtype), deque())
-            while queue and queue[0].response_frame is not None:
-                queue.popleft()  # answered through another port it was retried from
-            if not queue:
-                continue  # an answer to a query the capture did not see: reported in warnings
-            queue.popleft().response_frame = frame
-
-    def finish(self, packets: pd.DataFrame | None = None, *, mtu: int | None = None
-               ) -> pd.DataFrame:
-        """Attach answers, link fragments, ICMP and TCP fallbacks, build the table. Without
-        ``packets`` it uses what :meth:`feed` kept."""
-        if packets is None:
-            packets = self.kept
-        txns = self.txns
-        is_icmp = packets["icmp_type"].notna() | packets["icmp6_type"].notna()
-        is_answer = packets["qname"].notna() & (packets["response"] == True) & ~is_icmp  # noqa: E712
-        answers: Any = packets.loc[is_answer, ["frame", *_RESPONSE_FIELDS]].drop_duplicates(
-            "frame").set_index("frame")
-        resp = answers.reindex(pd.array([t.response_frame for t in txns], dtype="Int64"))
-        resp.index = range(len(txns))
-        times = resp["time"].to_numpy(dtype=object, na_value=None).tolist()
-        truncated = (resp["tc"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-                     & np.array([t.transport == "udp" for t in txns], dtype=bool))
-        _link_fragments(packets, txns)
-        _link_icmp(packets[is_icmp], txns)
-        _follow_truncation(packets, txns,
-                           [(txns[i], times[i]) for i in np.flatnonzero(truncated)])
-        return _to_frame(txns, resp, mtu)
-
-
-def build_transactions(packets: pd.DataFrame, *, mtu: int | None = None) -> pd.DataFrame:
-    """One row per DNS transaction (columns: :data:`COLUMNS`)."""
-    builder = TransactionBuilder()
-    builder.feed(packets)
-    return builder.finish(packets, mtu=mtu)
-
-
-KEPT_COLUMNS = ("frame", "time", "family", "src", "dst", "transport", "sport", "dport", "syn",
-                "ack", "rst", "is_fragment", "frag_first", "frag_key", "reassembled",
-                "fragments", "icmp_type", "icmp6_type", "icmp_kind", "icmp_mtu_any", "qname",
-                "response", "rcode", "answers", "tc", "dns_size", "ip_size")
-_FEED_COLUMNS = ("frame", "time", "qname", "response", "transport", "src", "dst", "sport",
-                 "dport", "dns_id", "qtype", "family", "edns_size", "do_bit")
-_RESPONSE_FIELDS = ("time", "rcode", "answers", "tc", "dns_size", "ip_size", "fragments")
-def _rows(frame: pd.DataFrame, columns: tuple[str, ...]) -> Iterable[Any]:
-    """Rows as namedtuples of plain Python values (missing -> None, converted in C)."""
-    row_type: Any = namedtuple("_Row", columns)  # type: ignore[misc]
-    lists = [cast(Any, frame[c]).to_numpy(dtype=object, na_value=None).tolist() for c in columns]
-    return map(row_type._make, zip(*lists, strict=True))
-
-
-def _open_query(txns: list[_Txn], client: str, server: str, when: float) -> _Txn | None:
-    """The latest transaction from ``client`` to ``server`` that started before ``when``."""
-    best = None
-    for t in txns:
-        if (t.client == client and t.server == server and t.query_time <= when + 1e-6
-                and (best is None or t.query_time >= best.query_time)):
-            best = t
-    return best
-
-
-def _link_fragments(packets: pd.DataFrame, txns: list[_Txn]) -> None:
-    frags = packets[packets["is_fragment"] & packets["qname"].isna()
-                    & packets["icmp_type"].isna() & packets["icmp6_type"].isna()]
-    if frags.empty:
-        return
-    for (_src, _dst, _key), group in frags.groupby(["src", "dst", "frag_key"], dropna=False):
-        if group["reassembled"].notna().any():
-            continue  # tshark completed this datagram: its DNS row carries the fragment count
-        first: Any = group.iloc[0]
-        txn = _open_query([t for t in txns if t.response_frame is None], str(first["dst"]),
-                          str(first["src"]), float(first["time"]))
-        if txn is None:
-            txn = _open_query(txns, str(first["dst"]), str(first["src"]), float(first["time"]))
-        if txn is not None:
-            txn.fragments_lost = True
-            txn.fragments_seen += len(group)
-
-
-def _link_icmp(icmp: pd.DataFrame, txns: list[_Txn]) -> None:
-    for row in _rows(icmp, ("frame", "time", "src", "dst", "icmp_kind", "icmp_mtu_any")):
-        kind = _v(row.icmp_kind)
-        if kind is None:
-            continue
-        if kind == "port-unreachable":  # quotes a query: client -> server
-            txn = _open_query(txns, str(row.src), str(row.dst), float(row.time))
-        else:  # quotes (a fragment of) a response: server -> client
-            txn = _open_query(txns, str(row.dst), str(row.src), float(row.time))
-            if txn is not None:
-                txn.icmp_too_big = True
-                if _v(row.icmp_mtu_any) is not None:
-                    txn.icmp_mtu = int(row.icmp_mtu_any)
-        if txn is not None:
-            mtu = _v(row.icmp_mtu_any)
-            txn.icmp.append(f"{kind}" + (f" mtu {int(mtu)}" if mtu is not None else "")
-                            + f" (frame {int(row.frame)})")
-
-
-def _times_by(frame: pd.DataFrame, keys: tuple[str, str]) -> dict[tuple[Any, Any], list[Any]]:
-    out: dict[tuple[Any, Any], list[Any]] = defaultdict(list)
-    for a, b, t, port in zip(frame[keys[0]].tolist(), frame[keys[1]].tolist(),
-                             frame["time"].tolist(), frame["sport" if keys[0] == "src" else
-                                                                "dport"].tolist(), strict=True):
-        out[(_v(a), _v(b))].append((float(t), _v(port)))
+def _codes(*series: Any) -> list[np.ndarray]:
+    """Integer codes shared by several columns of labels (NA -> -1)."""
+    joined = pd.concat([pd.Series(s).reset_index(drop=True).astype(object) for s in series],
+                       ignore_index=True)
+    codes, _ = pd.factorize(joined, use_na_sentinel=True)
+    out, start = [], 0
+    for s in series:
+        out.append(codes[start:start + len(s)].astype(np.int64))
+        start += len(s)
     return out
 
 
-def _follow_truncation(packets: pd.DataFrame, txns: list[_Txn],
-                       truncated: list[tuple[_Txn, float]]) -> None:
-    """Classify each TC=1 UDP answer (given with its arrival time) by what the client did."""
-    if not truncated:
+def _int(col: Any, missing: int = -1) -> np.ndarray:
+    return cast(np.ndarray, col.astype("Int64").fillna(missing).to_numpy(dtype=np.int64))
+
+
+def pair_messages(messages: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(query row, response row or -1, retransmissions) per transaction, in query order, for
+    the DNS (not mDNS / LLMNR) messages that have a decodable question."""
+    m = messages
+    usable = ((m["protocol"] == "dns") & m["qname_ok"].fillna(False) & m["qr"].notna()).to_numpy(
+        dtype=bool)
+    rows = np.flatnonzero(usable)
+    if not len(rows):
+        z = np.zeros(0, dtype=np.int64)
+        return z, z, z
+    sub = m.iloc[rows]
+    qr = sub["qr"].to_numpy(dtype=bool)
+    src, dst = _codes(sub["src"], sub["dst"])
+    client = np.where(qr, dst, src)
+    server = np.where(qr, src, dst)
+    client_port = np.where(qr, sub["dport"].to_numpy(), sub["sport"].to_numpy())
+    server_port = np.where(qr, sub["sport"].to_numpy(), sub["dport"].to_numpy())
+    (qname,) = _codes(sub["qname"])
+    transport = (sub["transport"] == "tcp").to_numpy(dtype=np.int64)
+    dns_id = _int(sub["dns_id"])
+    qtype = _int(sub["qtype"])
+    time = sub["time"].to_numpy(dtype=np.float64)
+    order = np.lexsort((np.arange(len(rows)), qtype, qname, dns_id, server, client, transport))
+    keys = np.stack([transport, client, server, dns_id, qname, qtype], axis=1)[order]
+    new_group = np.ones(len(order), dtype=bool)
+    new_group[1:] = (keys[1:] != keys[:-1]).any(axis=1)
+    group = np.cumsum(new_group) - 1
+    n_groups = int(group[-1]) + 1
+    is_q = ~qr[order]
+    queries_per = np.bincount(group, weights=is_q, minlength=n_groups)
+    responses_per = np.bincount(group, weights=~is_q, minlength=n_groups)
+    simple_group = (queries_per == 1) & (responses_per <= 1)
+    # in a simple group the query must come first and the ports must match
+    first = np.flatnonzero(new_group)
+    g_of_first = group[first]
+    size = np.bincount(group, minlength=n_groups)
+    two = simple_group & (size == 2)
+    a = order[first[two[g_of_first]]]
+    b = order[first[two[g_of_first]] + 1]
+    ok2 = (~qr[a] & qr[b] & (client_port[a] == client_port[b]) & (server_port[a] == server_port[b])
+           & (time[b] >= time[a]))
+    bad = np.flatnonzero(two)[~ok2]
+    simple_group[bad] = False
+    simple_rows = simple_group[group]
+    q_idx: list[np.ndarray] = []
+    r_idx: list[np.ndarray] = []
+    retx: list[np.ndarray] = []
+    # simple groups: one query, at most one answer
+    sq = order[simple_rows & is_q]
+    resp_of_group = np.full(n_groups, -1, dtype=np.int64)
+    sr = simple_rows & ~is_q
+    resp_of_group[group[sr]] = order[sr]
+    q_idx.append(sq)
+    r_idx.append(resp_of_group[group[simple_rows & is_q]])
+    retx.append(np.zeros(len(sq), dtype=np.int64))
+    # the rest: the sequential rule, in capture order
+    rest = np.sort(order[~simple_rows])
+    if len(rest):
+        cq, cr, cx = _pair_sequential(rest, qr, transport, client, server, client_port,
+                                      server_port, dns_id, qname, qtype, time)
+        q_idx.append(cq)
+        r_idx.append(cr)
+        retx.append(cx)
+    qi = np.concatenate(q_idx)
+    ri = np.concatenate(r_idx)
+    rx = np.concatenate(retx)
+    by_time = np.lexsort((qi, time[qi]))
+    qi, ri, rx = qi[by_time], ri[by_time], rx[by_time]
+    return rows[qi], np.where(ri >= 0, rows[np.maximum(ri, 0)], -1), rx
+
+
+def _pair_sequential(rest: np.ndarray, qr: np.ndarray, *cols: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    transport, client, server, client_port, server_port, dns_id, qname, qtype, time = cols
+    txns: list[list[int]] = []  # [query row, response row, retransmissions, time]
+    open_by_question: dict[tuple[int, ...], list[Any]] = {}
+    waiting: dict[tuple[int, ...], deque[list[Any]]] = defaultdict(deque)
+    for i in rest.tolist():
+        question = (int(transport[i]), int(client[i]), int(server[i]), int(dns_id[i]),
+                    int(qname[i]), int(qtype[i]))
+        exact = (*question, int(client_port[i]), int(server_port[i]))
+        if not qr[i]:
+            earlier = open_by_question.get(question)
+            if (earlier is not None and earlier[1] < 0
+                    and time[i] - earlier[3] <= RETRY_WINDOW):
+                earlier[2] += 1
+                queue = waiting[exact]
+                if not any(t is earlier for t in queue):
+                    queue.append(earlier)
+                continue
+            txn = [i, -1, 0, float(time[i])]
+            txns.append(txn)
+            open_by_question[question] = txn
+            waiting[exact].append(txn)
+            continue
+        queue = waiting.get(exact, deque())
+        while queue and queue[0][1] >= 0:
+            queue.popleft()  # answered through another port it was retried from
+        if queue:
+            queue.popleft()[1] = i
+    arr = np.array([t[:3] for t in txns], dtype=np.int64).reshape(-1, 3)
+    return arr[:, 0], arr[:, 1], arr[:, 2]
+
+
+class _Open:
+    """'The latest transaction from this client to this server that started before t'."""
+
+    def __init__(self, client: np.ndarray, server: np.ndarray, time: np.ndarray,
+                 answered: np.ndarray) -> None:
+        self.by_pair: dict[tuple[str, str], np.ndarray] = {}
+        frame = pd.DataFrame({"c": client, "s": server, "t": time, "i": np.arange(len(time))})
+        for (c, s), g in frame.groupby(["c", "s"], sort=False):
+            self.by_pair[(str(c), str(s))] = g.sort_values(["t", "i"])["i"].to_numpy()
+        self.time = time
+        self.answered = answered
+
+    def latest(self, client: str, server: str, when: float, *, unanswered: bool = False
+               ) -> int | None:
+        idx = self.by_pair.get((client, server))
+        if idx is None:
+            return None
+        times = self.time[idx]
+        k = int(np.searchsorted(times, when + 1e-6, side="right"))
+        for j in range(k - 1, -1, -1):
+            if not unanswered or not self.answered[idx[j]]:
+                return int(idx[j])
+        return None
+
+
+def build_transactions(tables: Any, *, mtu: int | None = None) -> pd.DataFrame:
+    """One row per DNS transaction (columns: :data:`COLUMNS`) from a capture's tables."""
+    m = tables.messages
+    qi, ri, retx = pair_messages(m)
+    n = len(qi)
+    q = m.iloc[qi].reset_index(drop=True)
+    answered = ri >= 0
+    r = m.iloc[np.maximum(ri, 0)].reset_index(drop=True) if len(m) else q
+
+    def resp(col: str, dtype: str) -> Any:
+        """A response-side column, NA where the query got no answer."""
+        if not n:
+            return pd.Series(pd.array([], dtype=dtype))  # type: ignore[call-overload]
+        return r[col].astype(dtype).where(pd.Series(answered))
+
+    t = pd.DataFrame({
+        "transaction": np.arange(n, dtype=np.int64),
+        "family": q["family"].astype("string"),
+        "transport": q["transport"].astype("string"),
+        "client": q["src"].astype("string"), "client_port": q["sport"].astype("Int64"),
+        "server": q["dst"].astype("string"), "server_port": q["dport"].astype("Int64"),
+        "dns_id": pd.array(_hex_ids()[_int(q["dns_id"], 0)] if n else [], dtype="string"),
+        "qname": q["qname"].astype("string"),
+        "qtype": pd.array(_texts(_qtype_text, _int(q["qtype"])), dtype="string"),
+        "query_frame": q["frame"].astype("Int64"),
+        "query_time": q["time"].to_numpy(dtype=np.float64),
+    })
+    t["response_frame"] = resp("frame", "Int64")
+    t["response_time"] = resp("time", "Float64")
+    t["rtt_ms"] = ((t["response_time"] - t["query_time"]) * 1000).round(3)
+    rcodes = _int(r["rcode"]) if n else np.zeros(0, np.int64)
+    rcode_text: Any = _texts(_rcode_text, rcodes)
+    where: Any = np.where
+    t["rcode"] = pd.array(where(answered, rcode_text, None), dtype="string")
+    t["answers"] = resp("ancount", "Int64")
+    t["tc"] = resp("tc", "boolean")
+    t["dns_size"] = resp("dns_size", "Int64")
+    frags = resp("ip_fragments", "Int64")
+    t["ip_size"] = resp("ip_size", "Int64").where(frags.fillna(0) == 0)
+    t["edns_size"] = q["edns_size"].astype("Int64")
+    t["do_bit"] = q["edns_do"].astype("boolean")
+    t["retransmissions"] = retx
+    t["fragmented"] = (frags > 0).astype("boolean")
+    t["fragments"] = frags.where(frags > 0)
+    links = _Links(n)
+    if n:
+        opens = _Open(t["client"].to_numpy(dtype=object), t["server"].to_numpy(dtype=object),
+                      t["query_time"].to_numpy(), answered)
+        _link_fragments(tables.fragments, opens, links)
+        _link_icmp(tables.icmp, opens, links)
+        _follow_truncation(tables.tcp, t, links)
+    t["fragments_lost"] = pd.array(links.lost, dtype="boolean")
+    t["fragments_seen"] = pd.array(where(links.seen > 0, links.seen, None), dtype="Int64")
+    t["icmp"] = pd.array(["; ".join(x) if x else None for x in links.icmp] if links.any_icmp
+                         else [None] * n, dtype="string")
+    t["icmp_mtu"] = pd.array(links.mtu, dtype="Int64")
+    t["tcp_fallback"] = pd.array(links.fallback, dtype="string")
+    t["fallback_latency_ms"] = pd.array(links.latency, dtype="Float64")
+    return _sizes_and_outcomes(t, links, mtu)
+
+
+class _Links:
+    def __init__(self, n: int) -> None:
+        self.lost = np.zeros(n, dtype=bool)
+        self.seen = np.zeros(n, dtype=np.int64)
+        self.too_big = np.zeros(n, dtype=bool)
+        self.icmp: list[list[str]] = []  # made on the first note
+        self.n = n
+        self.any_icmp = False
+        self.mtu: list[Any] = [None] * n
+        self.fallback: list[Any] = [None] * n
+        self.latency: list[Any] = [None] * n
+
+    def note(self, i: int, text: str) -> None:
+        if not self.any_icmp:
+            self.icmp = [[] for _ in range(self.n)]
+            self.any_icmp = True
+        self.icmp[i].append(text)
+
+
+def _link_fragments(fragments: pd.DataFrame, opens: _Open, links: _Links) -> None:
+    lost = fragments[~fragments["complete"].fillna(False)]
+    if lost.empty:
         return
-    tcp = packets[packets["transport"] == "tcp"]
-    syn = tcp["syn"].fillna(False)
-    ack = tcp["ack"].fillna(False)
-    syns = _times_by(tcp[syn & ~ack & (tcp["dport"] == 53)], ("src", "dst"))
-    synacks = _times_by(tcp[syn & ack & (tcp["sport"] == 53)], ("dst", "src"))
-    rsts = _times_by(tcp[tcp["rst"].fillna(False) & (tcp["sport"] == 53)], ("dst", "src"))
-    tcp_by_question: dict[tuple[Any, ...], list[_Txn]] = defaultdict(list)
-    for u in txns:
-        if u.transport == "tcp":
-            tcp_by_question[(u.client, u.server, u.qname, u.qtype)].append(u)
-    answer_time = dict(zip(packets["frame"].tolist(), packets["time"].tolist(), strict=True))
-    for t, start in truncated:
+    for (_src, _dst, _id), group in lost.groupby(["src", "dst", "ip_id"], sort=False):
+        first: Any = group.iloc[0]
+        client, server, when = str(first["dst"]), str(first["src"]), float(first["time"])
+        i = opens.latest(client, server, when, unanswered=True)
+        if i is None:
+            i = opens.latest(client, server, when)
+        if i is not None:
+            links.lost[i] = True
+            links.seen[i] += len(group)
+
+
+def _link_icmp(icmp: pd.DataFrame, opens: _Open, links: _Links) -> None:
+    row: Any
+    for row in icmp.itertuples(index=False):
+        kind = str(row.kind)
+        if pd.isna(row.quoted_src) or kind not in ("port-unreachable", "fragmentation-needed",
+                                                    "packet-too-big"):
+            continue
+        if kind == "port-unreachable":  # quotes a query: client -> server
+            i = opens.latest(str(row.quoted_src), str(row.quoted_dst), float(row.time))
+        else:  # quotes (a fragment of) a response: server -> client
+            i = opens.latest(str(row.quoted_dst), str(row.quoted_src), float(row.time))
+            if i is not None:
+                links.too_big[i] = True
+                if not pd.isna(row.mtu):
+                    links.mtu[i] = int(row.mtu)
+        if i is not None:
+            mtu = "" if pd.isna(row.mtu) else f" mtu {int(row.mtu)}"
+            links.note(i, f"{kind}{mtu} (frame {int(row.frame)})")
+
+
+def _follow_truncation(tcp: pd.DataFrame, t: pd.DataFrame, links: _Links) -> None:
+    """Classify each TC=1 UDP answer by what the client did next."""
+    truncated = np.flatnonzero((t["tc"].fillna(False) & (t["transport"] == "udp")).to_numpy(
+        dtype=bool))
+    if not len(truncated):
+        return
+    syn = tcp["syn"] & ~tcp["ack"]
+    synack = tcp["syn"] & tcp["ack"]
+    over_tcp = t[t["transport"] == "tcp"]
+    query_time = t["query_time"].to_numpy(dtype=np.float64)
+    response_time = t["response_time"].astype("float64").to_numpy(dtype=np.float64)
+    by_question: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    for i, c, s, qn, qt in zip(over_tcp.index, over_tcp["client"], over_tcp["server"],
+                               over_tcp["qname"], over_tcp["qtype"], strict=True):
+        by_question[(c, s, qn, qt)].append(int(i))
+    for i in truncated.tolist():
+        row: Any = t.iloc[i]
+        start = float(row["response_time"])
         end = start + FALLBACK_WINDOW
-        follow = [u for u in tcp_by_question.get((t.client, t.server, t.qname, t.qtype), [])
-                  if start <= u.query_time <= end]
-        answered = [u for u in follow if u.response_frame is not None]
+        follow = [u for u in by_question.get((row["client"], row["server"], row["qname"],
+                                              row["qtype"]), [])
+                  if start <= query_time[u] <= end]
+        answered = [u for u in follow if response_time[u] == response_time[u]]  # not NaN
         if answered:
-            t.tcp_fallback = "ok"
-            finished = answer_time[answered[0].response_frame]
-            t.fallback_latency_ms = round((finished - start) * 1000, 3)
+            links.fallback[i] = "ok"
+            links.latency[i] = round((response_time[answered[0]] - start) * 1000, 3)
             continue
-        tried = [port for when, port in syns.get((t.client, t.server), []) if start <= when <= end]
+        window = (tcp["time"] >= start) & (tcp["time"] <= end)
+        to_server = window & (tcp["src"] == row["client"]) & (tcp["dst"] == row["server"])
+        tried = set(tcp.loc[to_server & syn & (tcp["dport"] == row["server_port"]),
+                            "sport"].tolist())
         if not follow and not tried:
-            t.tcp_fallback = "none"
+            links.fallback[i] = "none"
             continue
-        t.tcp_fallback = "failed"
-        refused = [p for when, p in rsts.get((t.client, t.server), []) if p in tried]
-        accepted = [p for when, p in synacks.get((t.client, t.server), []) if p in tried]
+        links.fallback[i] = "failed"
+        back = window & (tcp["src"] == row["server"]) & (tcp["dst"] == row["client"]) & (
+            tcp["sport"] == row["server_port"])
+        refused = set(tcp.loc[back & tcp["rst"], "dport"].tolist()) & tried
+        accepted = set(tcp.loc[back & synack, "dport"].tolist()) & tried
         reason = ("connection refused (RST)" if refused else
                   "no answer over TCP" if accepted else "SYN unanswered")
-        t.icmp.append("tcp: " + reason)
+        links.note(i, "tcp: " + reason)
 
 
 @cache
 def _qtype_text(value: int) -> str:
+    import dns.rdatatype
+
     return dns.rdatatype.to_text(dns.rdatatype.RdataType.make(value))
 
 
 @cache
 def _rcode_text(value: int) -> str:
+    import dns.rcode
+
     return dns.rcode.to_text(dns.rcode.Rcode.make(value))
 
 
-def _to_frame(txns: list[_Txn], resp: pd.DataFrame, mtu: int | None) -> pd.DataFrame:
-    """The table: query-side columns from the transactions, answer columns from ``resp`` (one
-    row per transaction, aligned); size checks and outcomes vectorised."""
-    n = len(txns)
+def _texts(fn: Any, values: np.ndarray) -> np.ndarray:
+    """``fn`` applied once per distinct value (-1 -> None)."""
+    uniq, inverse = np.unique(values, return_inverse=True)
+    text = np.array([fn(int(v)) if v >= 0 else None for v in uniq], dtype=object)
+    return text[inverse.ravel()] if len(values) else np.zeros(0, dtype=object)
 
-    def column(values: list[Any], dtype: str) -> Any:
-        return pd.array(values, dtype=dtype)  # type: ignore[call-overload]
 
-    frame = pd.DataFrame({
-        "transaction": np.arange(n, dtype="int64"),
-        "family": column([t.family for t in txns], "string"),
-        "transport": column([t.transport for t in txns], "string"),
-        "client": column([t.client for t in txns], "string"),
-        "client_port": column([t.client_port for t in txns], "Int64"),
-        "server": column([t.server for t in txns], "string"),
-        "server_port": column([t.server_port for t in txns], "Int64"),
-        "dns_id": column([t.dns_id for t in txns], "string"),
-        "qname": column([t.qname for t in txns], "string"),
-        "qtype": column([_qtype_text(t.qtype) if t.qtype is not None else None for t in txns],
-                        "string"),
-        "query_frame": column([t.query_frame for t in txns], "Int64"),
-        "query_time": np.array([t.query_time for t in txns], dtype="float64"),
-        "response_frame": column([t.response_frame for t in txns], "Int64"),
-    })
-    frame["response_time"] = resp["time"].astype("Float64").to_numpy()
-    frame["rtt_ms"] = ((frame["response_time"] - frame["query_time"]) * 1000).round(3)
-    frame["rcode"] = column([_rcode_text(int(r)) if pd.notna(r) else None
-                             for r in resp["rcode"].tolist()], "string")
-    frame["answers"] = resp["answers"].astype("Int64").to_numpy()
-    frame["tc"] = resp["tc"].astype("boolean").to_numpy()
-    frame["dns_size"] = resp["dns_size"].astype("Int64").to_numpy()
-    fragments = resp["fragments"].astype("Int64")
-    frame["ip_size"] = resp["ip_size"].astype("Int64").where(fragments.isna()).to_numpy()
-    frame["edns_size"] = column([t.edns_size for t in txns], "Int64")
-    frame["do_bit"] = column([t.do_bit for t in txns], "boolean")
-    frame["retransmissions"] = np.array([t.retransmissions for t in txns], dtype="int64")
-    answered = frame["response_frame"].notna().to_numpy()
-    has_fragments = fragments.fillna(0).to_numpy(dtype=float) > 0
-    frame["fragmented"] = pd.array([bool(f) if a else None for a, f in
-                                    zip(answered, has_fragments, strict=True)], dtype="boolean")
-    frame["fragments"] = fragments.to_numpy()
-    frame["fragments_lost"] = pd.array([t.fragments_lost for t in txns], dtype="boolean")
-    frame["fragments_seen"] = column([t.fragments_seen or None for t in txns], "Int64")
-    frame["icmp"] = column(["; ".join(t.icmp) or None for t in txns], "string")
-    frame["icmp_mtu"] = column([t.icmp_mtu for t in txns], "Int64")
-    frame["tcp_fallback"] = column([t.tcp_fallback or None for t in txns], "string")
-    frame["fallback_latency_ms"] = column([t.fallback_latency_ms for t in txns], "Float64")
+def _sizes_and_outcomes(frame: pd.DataFrame, links: _Links, mtu: int | None) -> pd.DataFrame:
+    n = len(frame)
     size = frame["dns_size"].astype("Float64")
     udp = frame["transport"] == "udp"
     path_limit = frame["family"].map(PATH_1500).astype("Float64")
@@ -368,72 +403,62 @@ def _to_frame(txns: list[_Txn], resp: pd.DataFrame, mtu: int | None) -> pd.DataF
     frame["over_offered"] = (size > offered).where(udp).astype("boolean")
     frame["cut_512_no_tc"] = ((size == 512) & ~frame["tc"].fillna(False)).where(udp).astype(
         "boolean")
-    frame["outcome"] = pd.Categorical(_outcomes(frame, txns), categories=OUTCOMES)
+    answered = frame["response_frame"].notna().to_numpy()
+    fragmented = frame["fragments"].fillna(0).to_numpy(dtype=float) > 0
+    lost = links.lost | (links.too_big & answered & fragmented)
+    truncated = (udp.to_numpy(dtype=bool) & frame["tc"].fillna(False).to_numpy(dtype=bool))
+    fallback = frame["tcp_fallback"].fillna("").to_numpy(dtype=object)
+    rcode = frame["rcode"].fillna("NOERROR").to_numpy(dtype=object)
+    bad_rcode = ~np.isin(rcode, ["NOERROR", "NXDOMAIN"])
+    outcome = np.select(
+        [lost, truncated & (fallback == "ok"), truncated & (fallback == "failed"), truncated,
+         ~answered | links.too_big, bad_rcode],
+        ["fragments_lost", "truncated_tcp_ok", "truncated_tcp_failed", "truncated_no_retry",
+         "unanswered", "error_rcode"], default="ok")
+    frame["outcome"] = pd.Categorical(outcome, categories=OUTCOMES)
     # one definition of "lost fragments" for the column, the outcome and the summary's counter
-    # (an ICMP too-big for a fragmented answer counts too): they can no longer disagree
     frame["fragments_lost"] = (frame["outcome"] == "fragments_lost").astype("boolean")
     return frame[list(COLUMNS)]
 
 
-def _outcomes(frame: pd.DataFrame, txns: list[_Txn]) -> Any:
-    """Outcome per transaction, in the module docstring's precedence."""
-    too_big = np.array([t.icmp_too_big for t in txns], dtype=bool)
-    answered = frame["response_frame"].notna().to_numpy()
-    fragmented = frame["fragments"].fillna(0).to_numpy(dtype=float) > 0
-    lost = frame["fragments_lost"].fillna(False).to_numpy(dtype=bool) | (
-        too_big & answered & fragmented)
-    truncated = ((frame["transport"] == "udp").to_numpy(dtype=bool)
-                 & frame["tc"].fillna(False).to_numpy(dtype=bool))
-    fallback = frame["tcp_fallback"].fillna("").to_numpy(dtype=object)
-    rcode = frame["rcode"].fillna("NOERROR").to_numpy(dtype=object)
-    bad_rcode = ~np.isin(rcode, ["NOERROR", "NXDOMAIN"])
-    return np.select(
-        [lost, truncated & (fallback == "ok"), truncated & (fallback == "failed"), truncated,
-         ~answered | too_big, bad_rcode],
-        ["fragments_lost", "truncated_tcp_ok", "truncated_tcp_failed", "truncated_no_retry",
-         "unanswered", "error_rcode"], default="ok")
-
-
-def capture_warnings(packets: pd.DataFrame, txns: pd.DataFrame, capture_filter: str | None,
-                     mtu: int | None = None, *, biggest_unfragmented: int | None = None
-                     ) -> list[str]:
+def capture_warnings(tables: Any, txns: pd.DataFrame, mtu: int | None = None) -> list[str]:
     """What the capture itself cannot show, in plain sentences."""
-    out: list[str] = []
-    frags = packets[packets["is_fragment"]]
-    non_first = frags[~frags["frag_first"]]
+    out: list[str] = list(tables.warnings)
+    frags = tables.fragments
+    non_first = frags[frags["offset"] > 0]
+    capture_filter = tables.capture_filter
     if capture_filter and "port" in capture_filter:
         out.append(f"the capture filter {capture_filter!r} drops every non-first IP fragment "
                    "(they carry no port): fragment losses cannot be told from the filter")
     if not frags.empty and non_first.empty:
         out.append("the capture holds first fragments but not one non-first fragment: either "
                    "they were all lost or the capture cannot see them (a port-53 filter)")
-    biggest = (biggest_unfragmented if biggest_unfragmented is not None
-               else packets.loc[~packets["is_fragment"], "ip_size"].max())
+    m = tables.messages
+    whole = m.loc[m["ip_fragments"] == 0, "ip_size"]
+    biggest = whole.max() if len(whole) else None
     limit = max(1500, mtu or 0)
-    if pd.notna(biggest) and int(biggest) > limit:
+    if biggest is not None and pd.notna(biggest) and int(biggest) > limit:
         out.append(f"a {int(biggest)}-byte IP datagram travelled unfragmented, larger than any "
                    "real MTU: a loopback capture, or segmentation/receive offload (GRO/TSO) on "
                    "the capturing host")
-    is_icmp = packets["icmp_type"].notna() | packets["icmp6_type"].notna()
-    responses = packets[packets["qname"].notna() & (packets["response"] == True) & ~is_icmp]  # noqa: E712
-    orphans = len(responses) - int(txns["response_frame"].notna().sum()) if len(txns) else len(
-        responses)
+    responses = int(((m["protocol"] == "dns") & m["qr"].fillna(False)
+                     & m["qname_ok"].fillna(False)).sum())
+    orphans = responses - int(txns["response_frame"].notna().sum())
     if orphans > 0:
         out.append(f"{orphans} response(s) answer queries the capture never saw: the capture "
                    "misses one direction or started mid-conversation")
     return out
 
 
-def summarize(packets: pd.DataFrame, txns: pd.DataFrame, *, total_frames: int,
-              warnings: list[str], mtu: int | None = None, dns_packets: int | None = None
+def summarize(tables: Any, txns: pd.DataFrame, *, warnings: list[str], mtu: int | None = None
               ) -> dict[str, Any]:
     """The report's numbers (see the issue's JSON contract)."""
     counts = txns["outcome"].value_counts()
     fallback = txns[txns["tcp_fallback"].isin(["ok", "failed"])]
     latency = txns["fallback_latency_ms"].dropna().astype(float)
     answered = txns[txns["dns_size"].notna()]
-    largest = answered.sort_values("dns_size", ascending=False).head(1)
-    icmp = packets[packets["icmp_kind"].notna()]
+    largest = answered.sort_values("dns_size", ascending=False, kind="stable").head(1)
+    icmp = tables.icmp
     udp = answered[answered["transport"] == "udp"]
     over = {name: int((udp["dns_size"] > limit).sum()) for name, limit in SIZE_LIMITS.items()}
     over["1472"] = int((udp["dns_size"] > 1472).sum())
@@ -441,9 +466,8 @@ def summarize(packets: pd.DataFrame, txns: pd.DataFrame, *, total_frames: int,
         over[f"mtu_{mtu}"] = int(udp["over_mtu"].fillna(False).sum())
     truncated_names = txns[txns["tc"].fillna(False)]["qname"].value_counts().head(10)
     return {
-        "packets": int(total_frames),
-        "dns_packets": int(packets["qname"].notna().sum()) if dns_packets is None
-        else dns_packets,
+        "packets": int(tables.total_frames),
+        "dns_packets": len(tables.messages),
         "transactions": len(txns),
         "outcomes": {name: int(counts.get(name, 0)) for name in OUTCOMES},
         "truncated": int(txns["tc"].fillna(False).sum()),
@@ -458,8 +482,8 @@ def summarize(packets: pd.DataFrame, txns: pd.DataFrame, *, total_frames: int,
         "fragmented_responses": int(txns["fragmented"].fillna(False).sum()),
         "fragments_lost": int(txns["fragments_lost"].fillna(False).sum()),
         "icmp": {"count": len(icmp),
-                 "by_kind": {str(k): int(v) for k, v in icmp["icmp_kind"].value_counts().items()},
-                 "mtus": sorted({int(m) for m in icmp["icmp_mtu_any"].dropna()})},
+                 "by_kind": {str(k): int(v) for k, v in icmp["kind"].value_counts().items()},
+                 "mtus": sorted({int(x) for x in icmp["mtu"].dropna()})},
         "largest_response": None if largest.empty else {
             "dns_size": int(largest["dns_size"].iloc[0]), "qname": largest["qname"].iloc[0],
             "transport": largest["transport"].iloc[0],

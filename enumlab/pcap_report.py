@@ -4,7 +4,6 @@ Parquet)."""
 from __future__ import annotations
 
 import base64
-import gc
 import html
 import io
 from dataclasses import dataclass
@@ -13,48 +12,30 @@ from typing import Any
 
 import pandas as pd
 
-from .capture import LoadedCapture, count_frames, load_capture
-from .dns_transactions import TransactionBuilder, capture_warnings, summarize
+from .capture import CaptureTables, load_capture
+from .dns_transactions import build_transactions, capture_warnings, summarize
 
 
 @dataclass
 class PcapAnalysis:
-    capture: LoadedCapture
+    capture: CaptureTables
     transactions: pd.DataFrame
     summary: dict[str, Any]
     mtu: int | None = None
 
 
-def analyze(path: str | Path, *, mtu: int | None = None, progress: bool = False) -> PcapAnalysis:
+def analyze(path: str | Path, *, mtu: int | None = None, progress: bool = False,
+            engine: str = "auto", ports: tuple[int, ...] = (), jit: bool | None = None
+            ) -> PcapAnalysis:
     """Load a capture and classify every DNS transaction in it."""
-    # Pairing allocates an object per transaction and nothing cyclic: the cyclic collector would
-    # only rescan them over and over, so it pauses for the analysis.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _analyze(path, mtu=mtu, progress=progress)
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _analyze(path: str | Path, *, mtu: int | None, progress: bool) -> PcapAnalysis:
-    builder = TransactionBuilder()
-    loaded = load_capture(path, progress=progress, on_chunk=builder.feed, keep_packets=False)
-    kept = builder.kept  # answers, fragments, ICMP and TCP SYN/RST only: memory stays bounded
-    loaded.packets = kept
-    txns = builder.finish(kept, mtu=mtu)
-    warnings = loaded.warnings + capture_warnings(
-        kept, txns, loaded.capture_filter, mtu,
-        biggest_unfragmented=builder.biggest_unfragmented)
-    # frames counted from the file itself, not the highest frame number a filter kept
-    frames = count_frames(path)
-    summary = summarize(kept, txns, total_frames=frames if frames is not None else
-                        loaded.total_frames, warnings=warnings, mtu=mtu,
-                        dns_packets=loaded.dns_packets)
+    tables = load_capture(path, engine=engine, ports=ports, progress=progress, jit=jit)
+    txns = build_transactions(tables, mtu=mtu)
+    warnings = capture_warnings(tables, txns, mtu)
+    summary = summarize(tables, txns, warnings=warnings, mtu=mtu)
     summary["capture"] = str(path)
-    summary["capture_filter"] = loaded.capture_filter
-    return PcapAnalysis(loaded, txns, summary, mtu)
+    summary["capture_filter"] = tables.capture_filter
+    summary["engine"] = tables.engine
+    return PcapAnalysis(tables, txns, summary, mtu)
 
 
 def save_transactions(analysis: PcapAnalysis, path: str | Path) -> Path:
@@ -66,6 +47,17 @@ def save_transactions(analysis: PcapAnalysis, path: str | Path) -> Path:
         frame.to_parquet(p, index=False)
     else:
         with_human_times(analysis.transactions).to_csv(p, index=False)
+    return p
+
+
+def save_messages(analysis: PcapAnalysis, path: str | Path) -> Path:
+    """The message table, CSV or Parquet by extension."""
+    p = Path(path)
+    frame = analysis.capture.messages
+    if p.suffix == ".parquet":
+        frame.to_parquet(p, index=False)
+    else:
+        with_human_times(frame).to_csv(p, index=False)
     return p
 
 

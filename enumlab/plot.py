@@ -6,7 +6,7 @@ matplotlib is imported here and nowhere else in enumlab.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -113,7 +113,7 @@ def save(ax: Axes, path: str) -> None:
     figure = ax.get_figure(root=True)
     assert figure is not None
     figure.savefig(path, dpi=120)
-    plt.close(figure)  # type: ignore[arg-type]
+    plt.close(cast(Any, figure))
 
 
 def visible_bins(values: Any, *, low: float | None = None, high: float | None = None,

@@ -172,8 +172,9 @@ def unanswered(out: Path) -> dict[str, Any]:
         dig(lab, f"@{lab.server.ipv4}", "-p", "5301", "+tries=1", "+time=1", "NAPTR", SMALL)
         lab.stop_capture(cap)
     return {"description": "a server that never answers (dig retries once), and a closed port "
-            "(ICMP port unreachable)", "transactions": 2, "outcomes": {"unanswered": 2},
-            "retransmissions": 1, "icmp": 1}
+            "(ICMP port unreachable); DNS on ports 5300/5301, so read with --port",
+            "transactions": 2, "outcomes": {"unanswered": 2}, "retransmissions": 1, "icmp": 1,
+            "ports": [5300, 5301]}
 
 
 def loopback(out: Path) -> dict[str, Any]:

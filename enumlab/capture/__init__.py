@@ -1,0 +1,93 @@
+"""Reading DNS captures: one row per DNS message, from either of two engines.
+
+Layers, one module each::
+
+    files        pcap / pcapng / .gz  -> record index (mmap, never read whole)
+    links        Ethernet + VLAN/QinQ, Linux cooked v1/v2, raw IP, NULL/LOOP, NFLOG -> IP
+    ip           IPv4 / IPv6 headers + extension headers; fragment reassembly
+    packets      the per-packet header walk: UDP / TCP / ICMP, GTP-U / Teredo / GRE / IP-in-IP
+    tcp          DNS-over-TCP stream reassembly and RFC 7766 framing
+    dns_message  DNS header, question, EDNS0 OPT
+    native       the native engine (kernels compiled by numba for big files: :mod:`.jit`)
+    tshark       the tshark engine: the same tables from tshark's dissection (the oracle)
+    table        the message table and the fragment / ICMP / TCP-control tables
+    detail       one packet in full detail through pyshark
+
+:func:`load_capture` picks the engine: native unless asked otherwise, tshark (with a line in the
+warnings) for link types the native decoder does not handle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .detail import naive_pyshark_count, packet_detail
+from .files import CaptureError, count_frames, read_capture_filter
+from .links import SUPPORTED as NATIVE_LINK_TYPES
+from .table import FRAGMENT_COLUMNS, ICMP_COLUMNS, MESSAGE_COLUMNS, TCP_COLUMNS, CaptureTables
+from .tshark import find_tshark
+
+ENGINES = ("auto", "native", "tshark")
+LoadedCapture = CaptureTables  # the name this object had before the message table
+
+__all__ = ["ENGINES", "FRAGMENT_COLUMNS", "ICMP_COLUMNS", "MESSAGE_COLUMNS", "NATIVE_LINK_TYPES",
+           "TCP_COLUMNS", "CaptureError", "CaptureTables", "LoadedCapture", "count_frames",
+           "find_tshark", "load_capture", "naive_pyshark_count", "packet_detail",
+           "read_capture_filter"]
+
+
+def load_capture(path: str | Path, *, engine: str = "auto", ports: tuple[int, ...] = (),
+                 progress: bool = False, jit: bool | None = None) -> CaptureTables:
+    """The tables of one capture (see module docs). ``ports``: UDP/TCP ports carrying DNS
+    besides 53 (e.g. 8053); ``jit``: force (True) or forbid (False) numba compilation."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}")
+    p = Path(path)
+    if p.is_dir():
+        raise CaptureError(f"capture {p} is a directory, not a capture file", subject=str(p))
+    if not p.is_file():
+        raise CaptureError(f"capture {p} does not exist", subject=str(p))
+    bar, tick = _progress(p, progress)
+    try:
+        if engine == "tshark":
+            tables = _tshark(p, ports, tick)
+        else:
+            from .native import read_native
+
+            tables = read_native(p, ports=ports, jit=jit, on_records=tick)
+            unsupported = sorted(set(tables.link_types) - NATIVE_LINK_TYPES)
+            if unsupported and engine == "auto":
+                names = ", ".join(str(t) for t in unsupported)
+                tables = _tshark(p, ports, None)
+                tables.warnings.insert(0, f"link type(s) {names} are not decoded natively: "
+                                          "the capture was read by tshark")
+            elif unsupported:
+                tables.warnings.insert(0, f"link type(s) {unsupported} are not decoded "
+                                          "natively: their frames were skipped")
+    finally:
+        if bar is not None:
+            bar.close()
+    if tables.messages.empty and not tables.warnings:
+        raise CaptureError(f"{p}: no DNS messages in this capture (ports 53, 5353, 5355"
+                           + "".join(f", {x}" for x in ports) + ")", subject=str(p))
+    return tables
+
+
+def _tshark(p: Path, ports: tuple[int, ...], tick: Callable[[int], None] | None
+            ) -> CaptureTables:
+    from .tshark import read_tshark
+
+    tables = read_tshark(p, ports=ports, on_records=tick)
+    tables.capture_filter = read_capture_filter(p)
+    return tables
+
+
+def _progress(p: Path, wanted: bool) -> tuple[Any, Callable[[int], None] | None]:
+    if not wanted:
+        return None, None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(desc=f"reading {p.name}", unit="pkt", unit_scale=True)
+    return bar, bar.update

@@ -1,0 +1,194 @@
+"""DNS messages (RFC 1035 s4.1): header, question, and the EDNS0 OPT record (RFC 6891 s6).
+
+One kernel call (:func:`decode_messages`) decodes a block of messages given as (offset,
+length) into a buffer and fills :data:`DCOL` integers per message. Nothing per message is a
+Python object: the QNAME is hashed while it is walked (FNV-1a over its case-folded wire form,
+63 bits), and its text is decoded afterwards only once per distinct hash
+(:func:`qname_text`). Answer and authority records are stepped over to reach the additional
+section, where the first OPT record gives the UDP payload size, the extended RCODE (high 8 bits
+of the 12-bit RCODE), the EDNS version, the DO bit and the option codes.
+
+``D_STATUS`` says how far decoding got: ``OK``; ``SHORT`` (under 12 bytes: no header);
+``BAD_NAME`` (a QNAME with a reserved label type, a forward or looping compression pointer, or
+over 255 bytes: RFC 1035 s3.1, s4.1.4); ``QUESTION_CUT`` (the message ends inside the
+question); ``RECORDS_CUT`` (the question is whole but a record runs past the end).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+OK, SHORT, BAD_NAME, QUESTION_CUT, RECORDS_CUT = range(5)
+STATUS_NAMES = {OK: "", SHORT: "shorter than a DNS header", BAD_NAME: "undecodable QNAME",
+                QUESTION_CUT: "cut inside the question", RECORDS_CUT: "a record runs past the end"}
+(D_ID, D_FLAGS, D_QD, D_AN, D_NS, D_AR, D_STATUS, D_QNAME_OFF, D_QHASH, D_QTYPE, D_QCLASS,
+ D_EDNS, D_EDNS_SIZE, D_EDNS_EXT, D_EDNS_VERSION, D_EDNS_DO, D_NOPTS, D_QNAME_WIRE) = range(18)
+DCOL = 18
+MAX_OPTS = 4  # option codes kept per message (the count is kept whole)
+FNV_OFFSET = 14695981039346656037 & 0x7FFFFFFFFFFFFFFF
+FNV_PRIME = 1099511628211
+MASK63 = 0x7FFFFFFFFFFFFFFF
+
+
+def decode_messages(buf: Any, off: Any, length: Any, out: Any, opts: Any) -> None:
+    """Decode ``len(off)`` messages (see module docs). ``opts`` is (n, MAX_OPTS), -1 filled."""
+    for i in range(len(off)):
+        m = off[i]
+        end = m + length[i]
+        out[i, D_QTYPE] = -1
+        out[i, D_QCLASS] = -1
+        out[i, D_QNAME_OFF] = -1
+        out[i, D_EDNS_SIZE] = -1
+        for k in range(opts.shape[1]):
+            opts[i, k] = -1
+        if length[i] < 12:
+            out[i, D_STATUS] = SHORT
+            if length[i] >= 2:
+                out[i, D_ID] = (buf[m] << 8) | buf[m + 1]
+            continue
+        out[i, D_ID] = (buf[m] << 8) | buf[m + 1]
+        out[i, D_FLAGS] = (buf[m + 2] << 8) | buf[m + 3]
+        qd = (buf[m + 4] << 8) | buf[m + 5]
+        an = (buf[m + 6] << 8) | buf[m + 7]
+        ns = (buf[m + 8] << 8) | buf[m + 9]
+        ar = (buf[m + 10] << 8) | buf[m + 11]
+        out[i, D_QD] = qd
+        out[i, D_AN] = an
+        out[i, D_NS] = ns
+        out[i, D_AR] = ar
+        p = m + 12
+        status = OK
+        # -- questions: the first one is hashed, the rest stepped over -----------------------
+        for qi in range(qd):
+            h = FNV_OFFSET
+            q = p
+            jumps = 0
+            wire = 0
+            after = -1  # where the question continues after a compression pointer
+            while True:
+                if q >= end:
+                    status = QUESTION_CUT
+                    break
+                ln = buf[q]
+                if ln == 0:
+                    h = ((h ^ 0) * FNV_PRIME) & MASK63
+                    wire += 1
+                    q += 1
+                    break
+                if ln & 0xC0 == 0xC0:
+                    if q + 1 >= end:
+                        status = QUESTION_CUT
+                        break
+                    target = m + (((ln & 0x3F) << 8) | buf[q + 1])
+                    if target >= q or jumps >= 16:
+                        status = BAD_NAME
+                        break
+                    if after < 0:
+                        after = q + 2
+                    jumps += 1
+                    q = target
+                    continue
+                if ln & 0xC0 != 0:
+                    status = BAD_NAME
+                    break
+                if q + 1 + ln > end:
+                    status = QUESTION_CUT
+                    break
+                wire += 1 + ln
+                if wire > 255:
+                    status = BAD_NAME
+                    break
+                h = ((h ^ ln) * FNV_PRIME) & MASK63
+                for k in range(q + 1, q + 1 + ln):
+                    c = buf[k]
+                    if c >= 65 and c <= 90:
+                        c += 32
+                    h = ((h ^ c) * FNV_PRIME) & MASK63
+                q += 1 + ln
+            if status != OK:
+                break
+            if after >= 0:
+                q = after
+            if q + 4 > end:
+                status = QUESTION_CUT
+                break
+            if qi == 0:
+                out[i, D_QNAME_OFF] = p
+                out[i, D_QHASH] = h
+                out[i, D_QNAME_WIRE] = wire
+                out[i, D_QTYPE] = (buf[q] << 8) | buf[q + 1]
+                out[i, D_QCLASS] = (buf[q + 2] << 8) | buf[q + 3]
+            p = q + 4
+        if status != OK:
+            out[i, D_STATUS] = status
+            continue
+        # -- answer, authority: stepped over; additional: the first OPT is read -------------
+        for r in range(an + ns + ar):
+            q = p
+            while True:  # owner name: labels, ending in a zero or a pointer
+                if q >= end:
+                    status = RECORDS_CUT
+                    break
+                ln = buf[q]
+                if ln == 0:
+                    q += 1
+                    break
+                if ln & 0xC0 == 0xC0:
+                    q += 2
+                    break
+                if ln & 0xC0 != 0:
+                    status = RECORDS_CUT
+                    break
+                q += 1 + ln
+            if status != OK or q + 10 > end:
+                status = RECORDS_CUT
+                break
+            rtype = (buf[q] << 8) | buf[q + 1]
+            rdlen = (buf[q + 8] << 8) | buf[q + 9]
+            if q + 10 + rdlen > end:
+                status = RECORDS_CUT
+                break
+            if r >= an + ns and rtype == 41 and out[i, D_EDNS] == 0 and q == p + 1:
+                out[i, D_EDNS] = 1
+                out[i, D_EDNS_SIZE] = (buf[q + 2] << 8) | buf[q + 3]
+                out[i, D_EDNS_EXT] = buf[q + 4]
+                out[i, D_EDNS_VERSION] = buf[q + 5]
+                out[i, D_EDNS_DO] = buf[q + 6] >> 7
+                o = q + 10
+                stop = o + rdlen
+                count = 0
+                while o + 4 <= stop:
+                    code = (buf[o] << 8) | buf[o + 1]
+                    olen = (buf[o + 2] << 8) | buf[o + 3]
+                    if count < opts.shape[1]:
+                        opts[i, count] = code
+                    count += 1
+                    o += 4 + olen
+                out[i, D_NOPTS] = count
+            p = q + 10 + rdlen
+        out[i, D_STATUS] = status
+
+
+def qname_text(msg: bytes, start: int) -> tuple[str, bool]:
+    """The QNAME at ``start`` of ``msg`` as lower-case text without the final dot (root:
+    ``<Root>``, as tshark writes it) and whether it decoded; bytes outside printable ASCII,
+    dots and backslashes inside labels are written as RFC 1035 s5.1 ``\\DDD``."""
+    labels: list[str] = []
+    q, jumps = start, 0
+    while q < len(msg):
+        ln = msg[q]
+        if ln == 0:
+            return (".".join(labels) if labels else "<Root>"), True
+        if ln & 0xC0 == 0xC0 and q + 1 < len(msg):
+            target = ((ln & 0x3F) << 8) | msg[q + 1]
+            if target >= q or jumps >= 16:
+                break
+            q, jumps = target, jumps + 1
+            continue
+        if ln & 0xC0 or q + 1 + ln > len(msg):
+            break
+        raw = msg[q + 1: q + 1 + ln].lower()
+        labels.append("".join(chr(c) if 33 <= c <= 126 and c not in (46, 92) else f"\\{c:03d}"
+                              for c in raw))
+        q += 1 + ln
+    return ".".join(labels), False

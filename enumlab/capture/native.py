@@ -1,0 +1,296 @@
+"""The native engine: record index -> per-packet header walk -> reassembly -> DNS decoding.
+
+The common path (Ethernet / VLAN / SLL / raw -> IP -> UDP -> DNS) is whole-array work: kernels
+(:mod:`.jit`) fill integer tables for a block of records at a time, and numpy gathers from
+them. The rare paths -- IP fragments, TCP streams -- are plain Python over their few packets,
+and what they rebuild (whole datagrams, DNS messages) goes back through the same kernels from
+a side buffer. Output: :class:`.table.CaptureTables`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import dns_message as dm
+from . import packets as pk
+from .files import RecordIndex, open_capture
+from .ip import FragmentSet, rebuild_ipv4, rebuild_ipv6
+from .jit import kernel, want_jit
+from .links import RAW, SUPPORTED
+from .tcp import FIN, RST, SYN, reassemble
+
+BLOCK = 1 << 18  # records per header-walk call
+
+
+@dataclass
+class _Messages:
+    """Columns of DNS messages from one source (direct UDP, reassembled UDP, TCP)."""
+
+    row: list[np.ndarray] = field(default_factory=list)  # packet row that completed it
+    first_row: list[np.ndarray] = field(default_factory=list)
+    pk: list[np.ndarray] = field(default_factory=list)  # per-packet integer columns
+    src: list[np.ndarray] = field(default_factory=list)
+    dst: list[np.ndarray] = field(default_factory=list)
+    dns: list[np.ndarray] = field(default_factory=list)
+    opts: list[np.ndarray] = field(default_factory=list)
+    buf_id: list[np.ndarray] = field(default_factory=list)  # 0 = file, 1 = side buffer
+    msg_off: list[np.ndarray] = field(default_factory=list)
+    msg_len: list[np.ndarray] = field(default_factory=list)
+    transport: list[np.ndarray] = field(default_factory=list)  # 0 udp, 1 tcp
+    fragments: list[np.ndarray] = field(default_factory=list)
+    order: list[np.ndarray] = field(default_factory=list)  # rank within the completing row
+
+
+@dataclass
+class Decoded:
+    index: RecordIndex
+    messages: _Messages
+    side: bytes
+    icmp: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    fragments: list[dict[str, Any]]
+    tcp_control: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, int]]
+    notes: list[str]
+    kinds: np.ndarray  # packets of each kind
+    unsupported_links: set[int]
+    jit: bool
+
+
+def _decode_dns(buf: Any, off: np.ndarray, length: np.ndarray, jit: bool
+                ) -> tuple[np.ndarray, np.ndarray]:
+    n = len(off)
+    out = np.zeros((n, dm.DCOL), dtype=np.int64)
+    opts = np.empty((n, dm.MAX_OPTS), dtype=np.int64)
+    if n:
+        kernel(dm.decode_messages, jit)(buf if jit else memoryview(buf), off, length, out, opts)
+    return out, opts
+
+
+def _walk(buf: Any, off: np.ndarray, cap: np.ndarray, link: np.ndarray, interest: np.ndarray,
+          jit: bool) -> tuple[np.ndarray, ...]:
+    n = len(off)
+    out = np.zeros((n, pk.NCOL), dtype=np.int64)
+    src = np.zeros((n, 16), dtype=np.uint8)
+    dst = np.zeros((n, 16), dtype=np.uint8)
+    qsrc = np.zeros((n, 16), dtype=np.uint8)
+    qdst = np.zeros((n, 16), dtype=np.uint8)
+    if n:
+        kernel(pk.walk_packets, jit)(buf if jit else memoryview(buf), off, cap, link, interest,
+                                     out, src, dst, qsrc, qdst)
+    return out, src, dst, qsrc, qdst
+
+
+def decode(path: Any, *, ports: tuple[int, ...] = (), jit: bool | None = None,
+           on_records: Callable[[int], None] | None = None) -> Decoded:
+    """Decode every packet of ``path`` (see module docs)."""
+    from pathlib import Path
+
+    size = Path(path).stat().st_size if Path(path).is_file() else 0
+    use_jit = want_jit(size, jit)
+    index = open_capture(path, jit=use_jit)
+    buf = index.buf
+    links = index.link_type
+    interest = pk.interest_table(ports)
+    msgs = _Messages()
+    icmp_parts: list[tuple[np.ndarray, ...]] = []
+    frag_rows: list[dict[str, Any]] = []
+    segments: list[tuple[int, tuple[Any, ...], int, int, bytes]] = []
+    control: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, int]] = []
+    kinds = np.zeros(8, dtype=np.int64)
+    seg_meta: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    unsupported = {int(t) for t in np.unique(links)} - SUPPORTED if len(links) else set()
+    for start in range(0, index.frames, BLOCK):
+        stop = min(start + BLOCK, index.frames)
+        rows = np.arange(start, stop, dtype=np.int64)
+        out, src, dst, qsrc, qdst = _walk(buf, index.offset[start:stop], index.caplen[start:stop],
+                                          links[start:stop], interest, use_jit)
+        kinds += np.bincount(out[:, pk.C_KIND], minlength=8)[:8]
+        _collect(buf, rows, out, src, dst, qsrc, qdst, msgs, icmp_parts, frag_rows, segments,
+                 control, seg_meta, 0, use_jit)
+        if on_records is not None:
+            on_records(stop - start)
+    side = bytearray()
+    notes: list[str] = []
+    # -- IP reassembly: rebuilt datagrams go through the header walk again -----------------
+    datagrams, frag_table = _reassemble(buf, index, frag_rows)
+    if datagrams:
+        offs, lens, done_rows, counts = [], [], [], []
+        for row, data, count in datagrams:
+            offs.append(len(side))
+            lens.append(len(data))
+            side += data
+            done_rows.append(row)
+            counts.append(count)
+        side_arr = np.frombuffer(bytes(side), dtype=np.uint8)
+        out, src, dst, qsrc, qdst = _walk(side_arr, np.array(offs, dtype=np.int64),
+                                          np.array(lens, dtype=np.int64),
+                                          np.full(len(offs), RAW, dtype=np.int32), interest,
+                                          False)
+        before = len(msgs.row)
+        _collect(side_arr, np.array(done_rows, dtype=np.int64), out, src, dst, qsrc, qdst, msgs,
+                 icmp_parts, [], segments, control, seg_meta, 1, False,
+                 fragments=np.array(counts, dtype=np.int64))
+        del before
+        segments.sort(key=lambda s: s[0])
+    # -- TCP streams -------------------------------------------------------------------------
+    if segments:
+        tcp = reassemble(segments)
+        notes += tcp.notes
+        if tcp.retransmitted_segments:
+            notes.append(f"{tcp.retransmitted_segments} retransmitted TCP segment(s) of DNS "
+                         "connections counted once")
+        if tcp.messages:
+            offs = []
+            for m in tcp.messages:
+                offs.append(len(side))
+                side += m.data
+            side_arr = np.frombuffer(bytes(side), dtype=np.uint8)
+            off = np.array(offs, dtype=np.int64)
+            length = np.array([len(m.data) for m in tcp.messages], dtype=np.int64)
+            dns, opts = _decode_dns(side_arr, off, length, False)
+            last = np.array([m.last_row for m in tcp.messages], dtype=np.int64)
+            first = np.array([m.first_row for m in tcp.messages], dtype=np.int64)
+            meta = _tcp_meta(tcp.messages, seg_meta)
+            msgs.row.append(last)
+            msgs.first_row.append(first)
+            msgs.pk.append(meta[0])
+            msgs.src.append(meta[1])
+            msgs.dst.append(meta[2])
+            msgs.dns.append(dns)
+            msgs.opts.append(opts)
+            msgs.buf_id.append(np.ones(len(off), dtype=np.int8))
+            msgs.msg_off.append(off)
+            msgs.msg_len.append(length)
+            msgs.transport.append(np.ones(len(off), dtype=np.int8))
+            msgs.fragments.append(np.zeros(len(off), dtype=np.int64))
+            msgs.order.append(np.arange(len(off), dtype=np.int64) + 1_000_000)
+    icmp = tuple(np.concatenate(c) for c in zip(*icmp_parts, strict=True)) if icmp_parts else (
+        np.zeros(0, np.int64), np.zeros((0, pk.NCOL), np.int64), *(
+            np.zeros((0, 16), np.uint8) for _ in range(4)))
+    return Decoded(index, msgs, bytes(side), icmp, frag_table, control, notes,  # type: ignore[arg-type]
+                   kinds, unsupported, use_jit)
+
+
+def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: np.ndarray,
+             qsrc: np.ndarray, qdst: np.ndarray, msgs: _Messages,
+             icmp_parts: list[tuple[np.ndarray, ...]], frag_rows: list[dict[str, Any]],
+             segments: list[tuple[int, tuple[Any, ...], int, int, bytes]],
+             control: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, int]],
+             seg_meta: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]], buf_id: int,
+             jit: bool, fragments: np.ndarray | None = None) -> None:
+    kind = out[:, pk.C_KIND]
+    udp = np.flatnonzero(kind == pk.UDP_DNS)
+    if len(udp):
+        off = out[udp, pk.C_PAYOFF]
+        length = out[udp, pk.C_PAYLEN]
+        dns, opts = _decode_dns(buf, off, length, jit)
+        msgs.row.append(rows[udp])
+        msgs.first_row.append(rows[udp])
+        msgs.pk.append(out[udp])
+        msgs.src.append(src[udp])
+        msgs.dst.append(dst[udp])
+        msgs.dns.append(dns)
+        msgs.opts.append(opts)
+        msgs.buf_id.append(np.full(len(udp), buf_id, dtype=np.int8))
+        msgs.msg_off.append(off)
+        msgs.msg_len.append(length)
+        msgs.transport.append(np.zeros(len(udp), dtype=np.int8))
+        msgs.fragments.append(fragments[udp] if fragments is not None
+                              else np.zeros(len(udp), dtype=np.int64))
+        msgs.order.append(np.zeros(len(udp), dtype=np.int64))
+    icmp = np.flatnonzero(kind == pk.ICMP_ERROR)
+    if len(icmp):
+        icmp_parts.append((rows[icmp], out[icmp], src[icmp], dst[icmp], qsrc[icmp], qdst[icmp]))
+    for i in np.flatnonzero(kind == pk.FRAGMENT).tolist():
+        o = out[i]
+        frag_rows.append({"row": int(rows[i]), "pk": o.copy(), "src": bytes(src[i]),
+                          "dst": bytes(dst[i]),
+                          "data": bytes(buf[o[pk.C_PAYOFF]:o[pk.C_L4END]]),
+                          "header": bytes(buf[o[pk.C_IPOFF]:o[pk.C_PAYOFF]]),
+                          "fixed": bytes(buf[o[pk.C_IPOFF]:o[pk.C_IPOFF] + 40])})
+    for i in np.flatnonzero(kind == pk.TCP_SEG).tolist():
+        o = out[i]
+        flags = int(o[pk.C_TCPFLAGS])
+        key = (bytes(src[i]), int(o[pk.C_SPORT]), bytes(dst[i]), int(o[pk.C_DPORT]))
+        payload = bytes(buf[o[pk.C_PAYOFF]:o[pk.C_PAYOFF] + o[pk.C_PAYLEN]])
+        segments.append((int(rows[i]), key, int(o[pk.C_SEQ]), flags, payload))
+        seg_meta[int(rows[i])] = (o.copy(), src[i].copy(), dst[i].copy())
+        if flags & (SYN | FIN | RST):
+            control.append((int(rows[i]), o.copy(), src[i].copy(), dst[i].copy(), flags))
+
+
+def _tcp_meta(messages: list[Any], seg_meta: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n = len(messages)
+    out = np.zeros((n, pk.NCOL), dtype=np.int64)
+    src = np.zeros((n, 16), dtype=np.uint8)
+    dst = np.zeros((n, 16), dtype=np.uint8)
+    for k, m in enumerate(messages):
+        o, s, d = seg_meta[m.last_row]
+        out[k] = o
+        src[k] = s
+        dst[k] = d
+        out[k, pk.C_WIRELEN] = len(m.data)
+        out[k, pk.C_PAYLEN] = len(m.data)
+    return out, src, dst
+
+
+def _reassemble(buf: Any, index: RecordIndex, rows: list[dict[str, Any]]
+                ) -> tuple[list[tuple[int, bytes, int]], list[dict[str, Any]]]:
+    """Fragments -> (completing row, rebuilt datagram, fragment count) and the fragment
+    table (one row per fragment, with its datagram's fate)."""
+    sets: dict[tuple[Any, ...], FragmentSet] = {}
+    order: list[FragmentSet] = []
+    datagrams: list[tuple[int, bytes, int]] = []
+    table: list[dict[str, Any]] = []
+    for r in rows:
+        o = r["pk"]
+        family = int(o[pk.C_FAMILY])
+        key = (family, r["src"], r["dst"], int(o[pk.C_IPID]),
+               int(o[pk.C_PROTO]) if family == 4 else 0)
+        s = sets.get(key)
+        if s is None or s.done_at is not None:
+            s = sets[key] = FragmentSet(key)
+            order.append(s)
+        offset = int(o[pk.C_FRAGOFF])
+        if offset == 0:
+            s.header = r["header"] if family == 4 else r["fixed"]
+            s.proto = int(o[pk.C_PROTO])
+        if s.add(r["row"], offset, bool(o[pk.C_MF]), r["data"]) and s.header:
+            payload = s.payload()
+            data = (rebuild_ipv4(s.header, payload) if family == 4
+                    else rebuild_ipv6(s.header, s.proto, payload))
+            datagrams.append((r["row"], data, len(s.rows)))
+        table.append({"row": r["row"], "set": id(s), "pk": o, "src": r["src"], "dst": r["dst"],
+                      "size": len(r["data"])})
+    by_id = {id(s): s for s in order}
+    for t in table:
+        s = by_id[t.pop("set")]
+        t["complete"] = s.done_at is not None and bool(s.header)
+        t["reassembled_row"] = s.done_at if t["complete"] else None
+        t["seen"] = len(s.rows)
+        t["duplicates"] = s.duplicates
+    return datagrams, table
+
+
+def read_native(path: Any, *, ports: tuple[int, ...] = (), jit: bool | None = None,
+                on_records: Callable[[int], None] | None = None) -> Any:
+    """The capture's tables (:class:`.table.CaptureTables`) from the native engine."""
+    from . import table
+
+    d = decode(path, ports=ports, jit=jit, on_records=on_records)
+    try:
+        warnings = list(d.notes)
+        if d.index.damage:
+            warnings.insert(0, f"the capture is damaged: {d.index.damage}")
+        links = np.bincount(d.index.link_type, minlength=1) if d.index.frames else np.zeros(0)
+        return table.CaptureTables(
+            str(path), "native", table.message_frame(d), table.fragment_frame(d),
+            table.icmp_frame(d), table.tcp_frame(d), d.index.frames,
+            d.index.capture_filter, warnings,
+            {int(t): int(c) for t, c in enumerate(links) if c})
+    finally:
+        d.index.close()
