@@ -43,14 +43,15 @@ SIZE_LIMITS = {"512": 512, "1232": 1232, "1400": 1400}
 PATH_1500 = {"ipv4": 1472, "ipv6": 1452}  # largest unfragmented UDP payload on a 1500 path
 
 COLUMNS: dict[str, str] = {
-    "transaction": "int64", "family": "string", "transport": "string", "client": "string",
-    "client_port": "Int64", "server": "string", "server_port": "Int64", "dns_id": "string",
-    "qname": "string", "qtype": "string", "query_frame": "Int64", "query_time": "float64",
-    "response_frame": "Int64", "response_time": "Float64", "rtt_ms": "Float64",
-    "rcode": "string", "answers": "Int64", "tc": "boolean", "dns_size": "Int64",
+    "transaction": "int64", "family": "category", "transport": "category",
+    "client": "category", "client_port": "Int64", "server": "category", "server_port": "Int64",
+    "dns_id": "category", "qname": "category", "qtype": "category", "query_frame": "Int64",
+    "query_time": "float64", "response_frame": "Int64", "response_time": "Float64",
+    "rtt_ms": "Float64", "rcode": "category", "answers": "Int64", "tc": "boolean",
+    "dns_size": "Int64",
     "ip_size": "Int64", "edns_size": "Int64", "do_bit": "boolean", "retransmissions": "int64",
     "fragmented": "boolean", "fragments": "Int64", "fragments_lost": "boolean",
-    "fragments_seen": "Int64", "icmp": "string", "icmp_mtu": "Int64", "tcp_fallback": "string",
+    "fragments_seen": "Int64", "icmp": "string", "icmp_mtu": "Int64", "tcp_fallback": "category",
     "fallback_latency_ms": "Float64", "over_512": "boolean", "over_1232": "boolean",
     "over_1400": "boolean", "over_path_1500": "boolean", "over_mtu": "boolean",
     "over_offered": "boolean", "cut_512_no_tc": "boolean", "outcome": "category",
@@ -63,7 +64,11 @@ def _hex_ids() -> np.ndarray:
 
 
 def _codes(*series: Any) -> list[np.ndarray]:
-    """Integer codes shared by several columns of labels (NA -> -1)."""
+    """Integer codes shared by several columns of labels (NA -> -1): the Categoricals' own
+    codes when they share their categories, else by hashing."""
+    if all(isinstance(s.dtype, pd.CategoricalDtype) for s in series) and all(
+            s.cat.categories.equals(series[0].cat.categories) for s in series):
+        return [s.cat.codes.to_numpy(dtype=np.int64) for s in series]
     joined = pd.concat([pd.Series(s).reset_index(drop=True).astype(object) for s in series],
                        ignore_index=True)
     codes, _ = pd.factorize(joined, use_na_sentinel=True)
@@ -224,13 +229,14 @@ def build_transactions(tables: Any, *, mtu: int | None = None) -> pd.DataFrame:
 
     t = pd.DataFrame({
         "transaction": np.arange(n, dtype=np.int64),
-        "family": q["family"].astype("string"),
-        "transport": q["transport"].astype("string"),
-        "client": q["src"].astype("string"), "client_port": q["sport"].astype("Int64"),
-        "server": q["dst"].astype("string"), "server_port": q["dport"].astype("Int64"),
-        "dns_id": pd.array(_hex_ids()[_int(q["dns_id"], 0)] if n else [], dtype="string"),
-        "qname": q["qname"].astype("string"),
-        "qtype": pd.array(_texts(_qtype_text, _int(q["qtype"])), dtype="string"),
+        "family": q["family"].astype("category"),
+        "transport": q["transport"].astype("category"),
+        "client": q["src"].astype("category"), "client_port": q["sport"].astype("Int64"),
+        "server": q["dst"].astype("category"), "server_port": q["dport"].astype("Int64"),
+        "dns_id": pd.Categorical.from_codes(_int(q["dns_id"], 0),
+                                            categories=pd.Index(_hex_ids(), dtype=object)),
+        "qname": q["qname"].astype("category"),
+        "qtype": pd.Categorical(_texts(_qtype_text, _int(q["qtype"]))),
         "query_frame": q["frame"].astype("Int64"),
         "query_time": q["time"].to_numpy(dtype=np.float64),
     })
@@ -240,7 +246,7 @@ def build_transactions(tables: Any, *, mtu: int | None = None) -> pd.DataFrame:
     rcodes = _int(r["rcode"]) if n else np.zeros(0, np.int64)
     rcode_text: Any = _texts(_rcode_text, rcodes)
     where: Any = np.where
-    t["rcode"] = pd.array(where(answered, rcode_text, None), dtype="string")
+    t["rcode"] = pd.Categorical(where(answered, rcode_text, None))
     t["answers"] = resp("ancount", "Int64")
     t["tc"] = resp("tc", "boolean")
     t["dns_size"] = resp("dns_size", "Int64")
@@ -260,12 +266,21 @@ def build_transactions(tables: Any, *, mtu: int | None = None) -> pd.DataFrame:
         _follow_truncation(tables.tcp, t, links)
     t["fragments_lost"] = pd.array(links.lost, dtype="boolean")
     t["fragments_seen"] = pd.array(where(links.seen > 0, links.seen, None), dtype="Int64")
-    t["icmp"] = pd.array(["; ".join(x) if x else None for x in links.icmp] if links.any_icmp
-                         else [None] * n, dtype="string")
-    t["icmp_mtu"] = pd.array(links.mtu, dtype="Int64")
-    t["tcp_fallback"] = pd.array(links.fallback, dtype="string")
-    t["fallback_latency_ms"] = pd.array(links.latency, dtype="Float64")
+    t["icmp"] = (pd.array(["; ".join(x) if x else None for x in links.icmp], dtype="string")
+                 if links.any_icmp else pd.Series(pd.NA, index=t.index, dtype="string"))
+    t["icmp_mtu"] = _sparse(links.mtu, "Int64", t.index)
+    t["tcp_fallback"] = pd.Categorical(links.fallback, categories=["ok", "failed", "none"])
+    t["fallback_latency_ms"] = _sparse(links.latency, "Float64", t.index)
     return _sizes_and_outcomes(t, links, mtu)
+
+
+def _sparse(values: list[Any], dtype: str, index: Any) -> Any:
+    """A mostly-missing column from a list with None (filled where set, fast)."""
+    out = pd.Series(pd.NA, index=index, dtype=cast(Any, dtype))
+    where = [i for i, v in enumerate(values) if v is not None]
+    if where:
+        out.iloc[where] = [values[i] for i in where]
+    return out
 
 
 class _Links:
@@ -323,37 +338,46 @@ def _link_icmp(icmp: pd.DataFrame, opens: _Open, links: _Links) -> None:
 
 
 def _follow_truncation(tcp: pd.DataFrame, t: pd.DataFrame, links: _Links) -> None:
-    """Classify each TC=1 UDP answer by what the client did next."""
+    """Classify each TC=1 UDP answer by what the client did next: the same question over TCP
+    to the same server within :data:`FALLBACK_WINDOW`, answered (``ok``, latency to the first
+    answered retry) or not (``failed``, with why), or no attempt (``none``)."""
     truncated = np.flatnonzero((t["tc"].fillna(False) & (t["transport"] == "udp")).to_numpy(
         dtype=bool))
     if not len(truncated):
         return
+    key = ["client", "server", "qname", "qtype"]
+    tc = pd.DataFrame({k: t[k].astype(object).to_numpy()[truncated] for k in key})
+    tc["i"] = truncated
+    tc["start"] = t["response_time"].astype("float64").to_numpy()[truncated]
+    over_tcp = np.flatnonzero((t["transport"] == "tcp").to_numpy(dtype=bool))
+    retry = pd.DataFrame({k: t[k].astype(object).to_numpy()[over_tcp] for k in key})
+    retry["u"] = over_tcp
+    retry["query_time"] = t["query_time"].to_numpy()[over_tcp]
+    retry["answer_time"] = t["response_time"].astype("float64").to_numpy()[over_tcp]
+    pairs = tc.merge(retry, on=key, how="inner")
+    pairs = pairs[(pairs["query_time"] >= pairs["start"])
+                  & (pairs["query_time"] <= pairs["start"] + FALLBACK_WINDOW)]
+    followed = set(pairs["i"].tolist())
+    answered = pairs[pairs["answer_time"].notna()].sort_values(["i", "u"], kind="stable")
+    first = answered.drop_duplicates("i")
+    for i, latency in zip(first["i"].tolist(), ((first["answer_time"] - first["start"]) * 1000)
+                          .round(3).tolist(), strict=True):
+        links.fallback[i] = "ok"
+        links.latency[i] = latency
+    rest = [i for i in truncated.tolist() if links.fallback[i] is None]
+    if not rest:
+        return
     syn = tcp["syn"] & ~tcp["ack"]
     synack = tcp["syn"] & tcp["ack"]
-    over_tcp = t[t["transport"] == "tcp"]
-    query_time = t["query_time"].to_numpy(dtype=np.float64)
-    response_time = t["response_time"].astype("float64").to_numpy(dtype=np.float64)
-    by_question: dict[tuple[Any, ...], list[int]] = defaultdict(list)
-    for i, c, s, qn, qt in zip(over_tcp.index, over_tcp["client"], over_tcp["server"],
-                               over_tcp["qname"], over_tcp["qtype"], strict=True):
-        by_question[(c, s, qn, qt)].append(int(i))
-    for i in truncated.tolist():
+    for i in rest:  # the failures: few, examined one by one
         row: Any = t.iloc[i]
         start = float(row["response_time"])
         end = start + FALLBACK_WINDOW
-        follow = [u for u in by_question.get((row["client"], row["server"], row["qname"],
-                                              row["qtype"]), [])
-                  if start <= query_time[u] <= end]
-        answered = [u for u in follow if response_time[u] == response_time[u]]  # not NaN
-        if answered:
-            links.fallback[i] = "ok"
-            links.latency[i] = round((response_time[answered[0]] - start) * 1000, 3)
-            continue
         window = (tcp["time"] >= start) & (tcp["time"] <= end)
         to_server = window & (tcp["src"] == row["client"]) & (tcp["dst"] == row["server"])
         tried = set(tcp.loc[to_server & syn & (tcp["dport"] == row["server_port"]),
                             "sport"].tolist())
-        if not follow and not tried:
+        if i not in followed and not tried:
             links.fallback[i] = "none"
             continue
         links.fallback[i] = "failed"
@@ -407,8 +431,8 @@ def _sizes_and_outcomes(frame: pd.DataFrame, links: _Links, mtu: int | None) -> 
     fragmented = frame["fragments"].fillna(0).to_numpy(dtype=float) > 0
     lost = links.lost | (links.too_big & answered & fragmented)
     truncated = (udp.to_numpy(dtype=bool) & frame["tc"].fillna(False).to_numpy(dtype=bool))
-    fallback = frame["tcp_fallback"].fillna("").to_numpy(dtype=object)
-    rcode = frame["rcode"].fillna("NOERROR").to_numpy(dtype=object)
+    fallback = frame["tcp_fallback"].astype(object).fillna("").to_numpy(dtype=object)
+    rcode = frame["rcode"].astype(object).fillna("NOERROR").to_numpy(dtype=object)
     bad_rcode = ~np.isin(rcode, ["NOERROR", "NXDOMAIN"])
     outcome = np.select(
         [lost, truncated & (fallback == "ok"), truncated & (fallback == "failed"), truncated,
@@ -464,7 +488,8 @@ def summarize(tables: Any, txns: pd.DataFrame, *, warnings: list[str], mtu: int 
     over["1472"] = int((udp["dns_size"] > 1472).sum())
     if mtu:
         over[f"mtu_{mtu}"] = int(udp["over_mtu"].fillna(False).sum())
-    truncated_names = txns[txns["tc"].fillna(False)]["qname"].value_counts().head(10)
+    truncated_names = txns.loc[txns["tc"].fillna(False), "qname"].astype(object).value_counts(
+    ).head(10)
     return {
         "packets": int(tables.total_frames),
         "dns_packets": len(tables.messages),

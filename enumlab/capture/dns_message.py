@@ -2,8 +2,8 @@
 
 One kernel call (:func:`decode_messages`) decodes a block of messages given as (offset,
 length) into a buffer and fills :data:`DCOL` integers per message. Nothing per message is a
-Python object: the QNAME is hashed while it is walked (FNV-1a over its case-folded wire form,
-63 bits), and its text is decoded afterwards only once per distinct hash
+Python object: the QNAME is hashed while it is walked (two 32-bit FNV-1a side by side over its
+case-folded wire form, 63 bits kept), and its text is decoded afterwards only once per distinct hash
 (:func:`qname_text`). Answer and authority records are stepped over to reach the additional
 section, where the first OPT record gives the UDP payload size, the extended RCODE (high 8 bits
 of the 12-bit RCODE), the EDNS version, the DO bit and the option codes.
@@ -25,9 +25,11 @@ STATUS_NAMES = {OK: "", SHORT: "shorter than a DNS header", BAD_NAME: "undecodab
  D_EDNS, D_EDNS_SIZE, D_EDNS_EXT, D_EDNS_VERSION, D_EDNS_DO, D_NOPTS, D_QNAME_WIRE) = range(18)
 DCOL = 18
 MAX_OPTS = 4  # option codes kept per message (the count is kept whole)
-FNV_OFFSET = 14695981039346656037 & 0x7FFFFFFFFFFFFFFF
-FNV_PRIME = 1099511628211
-MASK63 = 0x7FFFFFFFFFFFFFFF
+# two 32-bit FNV-1a hashes side by side: no product ever overflows 64 bits, so compiled and
+# interpreted kernels give the same value (a 64-bit FNV overflows, and numba wraps it)
+FNV_OFFSET_A, FNV_OFFSET_B = 2166136261, 3735928559
+FNV_PRIME_A, FNV_PRIME_B = 16777619, 16777259
+MASK32 = 0xFFFFFFFF
 
 
 def decode_messages(buf: Any, off: Any, length: Any, out: Any, opts: Any) -> None:
@@ -60,7 +62,8 @@ def decode_messages(buf: Any, off: Any, length: Any, out: Any, opts: Any) -> Non
         status = OK
         # -- questions: the first one is hashed, the rest stepped over -----------------------
         for qi in range(qd):
-            h = FNV_OFFSET
+            ha = FNV_OFFSET_A
+            hb = FNV_OFFSET_B
             q = p
             jumps = 0
             wire = 0
@@ -71,7 +74,8 @@ def decode_messages(buf: Any, off: Any, length: Any, out: Any, opts: Any) -> Non
                     break
                 ln = buf[q]
                 if ln == 0:
-                    h = ((h ^ 0) * FNV_PRIME) & MASK63
+                    ha = (ha * FNV_PRIME_A) & MASK32
+                    hb = (hb * FNV_PRIME_B) & MASK32
                     wire += 1
                     q += 1
                     break
@@ -98,12 +102,14 @@ def decode_messages(buf: Any, off: Any, length: Any, out: Any, opts: Any) -> Non
                 if wire > 255:
                     status = BAD_NAME
                     break
-                h = ((h ^ ln) * FNV_PRIME) & MASK63
+                ha = ((ha ^ ln) * FNV_PRIME_A) & MASK32
+                hb = ((hb ^ ln) * FNV_PRIME_B) & MASK32
                 for k in range(q + 1, q + 1 + ln):
                     c = buf[k]
                     if c >= 65 and c <= 90:
                         c += 32
-                    h = ((h ^ c) * FNV_PRIME) & MASK63
+                    ha = ((ha ^ c) * FNV_PRIME_A) & MASK32
+                    hb = ((hb ^ c) * FNV_PRIME_B) & MASK32
                 q += 1 + ln
             if status != OK:
                 break
@@ -114,7 +120,7 @@ def decode_messages(buf: Any, off: Any, length: Any, out: Any, opts: Any) -> Non
                 break
             if qi == 0:
                 out[i, D_QNAME_OFF] = p
-                out[i, D_QHASH] = h
+                out[i, D_QHASH] = ((ha & 0x7FFFFFFF) << 32) | hb
                 out[i, D_QNAME_WIRE] = wire
                 out[i, D_QTYPE] = (buf[q] << 8) | buf[q + 1]
                 out[i, D_QCLASS] = (buf[q + 2] << 8) | buf[q + 3]
@@ -167,6 +173,40 @@ def decode_messages(buf: Any, off: Any, length: Any, out: Any, opts: Any) -> Non
                 out[i, D_NOPTS] = count
             p = q + 10 + rdlen
         out[i, D_STATUS] = status
+
+
+def names_blob(buf: Any, start: Any, out: Any, slow: Any) -> int:
+    """Write the lower-case text of the uncompressed names at ``start`` into ``out``, each
+    followed by a newline ("" for the root); ``slow[i]`` = 1 where a name needs
+    :func:`qname_text` (a compression pointer, or a byte that must be escaped). Returns the
+    bytes written."""
+    w = 0
+    for i in range(len(start)):
+        q = start[i]
+        first = True
+        for _ in range(128):
+            ln = buf[q]
+            if ln == 0:
+                break
+            if ln >= 64:
+                slow[i] = 1
+                break
+            if not first:
+                out[w] = 46
+                w += 1
+            first = False
+            for k in range(q + 1, q + 1 + ln):
+                c = buf[k]
+                if c < 33 or c > 126 or c == 46 or c == 92:
+                    slow[i] = 1
+                if c >= 65 and c <= 90:
+                    c += 32
+                out[w] = c
+                w += 1
+            q += 1 + ln
+        out[w] = 10
+        w += 1
+    return w
 
 
 def qname_text(msg: bytes, start: int) -> tuple[str, bool]:

@@ -117,8 +117,9 @@ def decode(path: Any, *, ports: tuple[int, ...] = (), jit: bool | None = None,
     # -- IP reassembly: rebuilt datagrams go through the header walk again -----------------
     datagrams, frag_table = _reassemble(buf, index, frag_rows)
     if datagrams:
-        offs, lens, done_rows, counts = [], [], [], []
-        for row, data, count in datagrams:
+        offs, lens, done_rows, counts, outer = [], [], [], [], []
+        for row, data, count, carrier in datagrams:
+            outer.append(carrier)
             offs.append(len(side))
             lens.append(len(data))
             side += data
@@ -128,11 +129,17 @@ def decode(path: Any, *, ports: tuple[int, ...] = (), jit: bool | None = None,
         out, src, dst, qsrc, qdst = _walk(side_arr, np.array(offs, dtype=np.int64),
                                           np.array(lens, dtype=np.int64),
                                           np.full(len(offs), RAW, dtype=np.int32), interest,
-                                          False)
+                                          use_jit)
+        # what the rebuilt datagram lost: the link and tunnel of the fragment that completed it
+        carried = np.array(outer, dtype=np.int64).reshape(-1, 4)
+        for col, k in ((pk.C_VLAN, 0), (pk.C_ENCAP, 1), (pk.C_TUNNEL_ID, 2)):
+            keep = carried[:, k] if col != pk.C_ENCAP else np.maximum(out[:, col], carried[:, k])
+            out[:, col] = np.where(out[:, col] > 0, out[:, col], keep) if col == pk.C_ENCAP \
+                else np.where(out[:, col] >= 0, out[:, col], keep)
         before = len(msgs.row)
         _collect(side_arr, np.array(done_rows, dtype=np.int64), out, src, dst, qsrc, qdst, msgs,
-                 icmp_parts, [], segments, control, seg_meta, 1, False,
-                 fragments=np.array(counts, dtype=np.int64))
+                 icmp_parts, [], segments, control, seg_meta, 1, use_jit,
+                 fragments=np.array(counts, dtype=np.int64), first_rows=carried[:, 3])
         del before
         segments.sort(key=lambda s: s[0])
     # -- TCP streams -------------------------------------------------------------------------
@@ -150,7 +157,7 @@ def decode(path: Any, *, ports: tuple[int, ...] = (), jit: bool | None = None,
             side_arr = np.frombuffer(bytes(side), dtype=np.uint8)
             off = np.array(offs, dtype=np.int64)
             length = np.array([len(m.data) for m in tcp.messages], dtype=np.int64)
-            dns, opts = _decode_dns(side_arr, off, length, False)
+            dns, opts = _decode_dns(side_arr, off, length, use_jit)
             last = np.array([m.last_row for m in tcp.messages], dtype=np.int64)
             first = np.array([m.first_row for m in tcp.messages], dtype=np.int64)
             meta = _tcp_meta(tcp.messages, seg_meta)
@@ -180,7 +187,8 @@ def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: 
              segments: list[tuple[int, tuple[Any, ...], int, int, bytes]],
              control: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, int]],
              seg_meta: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]], buf_id: int,
-             jit: bool, fragments: np.ndarray | None = None) -> None:
+             jit: bool, fragments: np.ndarray | None = None,
+             first_rows: np.ndarray | None = None) -> None:
     kind = out[:, pk.C_KIND]
     udp = np.flatnonzero(kind == pk.UDP_DNS)
     if len(udp):
@@ -188,8 +196,8 @@ def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: 
         length = out[udp, pk.C_PAYLEN]
         dns, opts = _decode_dns(buf, off, length, jit)
         msgs.row.append(rows[udp])
-        msgs.first_row.append(rows[udp])
-        msgs.pk.append(out[udp])
+        msgs.first_row.append(rows[udp] if first_rows is None else first_rows[udp])
+        msgs.pk.append(out[udp][:, pk.MSG_COLS])
         msgs.src.append(src[udp])
         msgs.dst.append(dst[udp])
         msgs.dns.append(dns)
@@ -204,22 +212,38 @@ def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: 
     icmp = np.flatnonzero(kind == pk.ICMP_ERROR)
     if len(icmp):
         icmp_parts.append((rows[icmp], out[icmp], src[icmp], dst[icmp], qsrc[icmp], qdst[icmp]))
-    for i in np.flatnonzero(kind == pk.FRAGMENT).tolist():
-        o = out[i]
-        frag_rows.append({"row": int(rows[i]), "pk": o.copy(), "src": bytes(src[i]),
-                          "dst": bytes(dst[i]),
-                          "data": bytes(buf[o[pk.C_PAYOFF]:o[pk.C_L4END]]),
-                          "header": bytes(buf[o[pk.C_IPOFF]:o[pk.C_PAYOFF]]),
-                          "fixed": bytes(buf[o[pk.C_IPOFF]:o[pk.C_IPOFF] + 40])})
-    for i in np.flatnonzero(kind == pk.TCP_SEG).tolist():
-        o = out[i]
-        flags = int(o[pk.C_TCPFLAGS])
-        key = (bytes(src[i]), int(o[pk.C_SPORT]), bytes(dst[i]), int(o[pk.C_DPORT]))
-        payload = bytes(buf[o[pk.C_PAYOFF]:o[pk.C_PAYOFF] + o[pk.C_PAYLEN]])
-        segments.append((int(rows[i]), key, int(o[pk.C_SEQ]), flags, payload))
-        seg_meta[int(rows[i])] = (o.copy(), src[i].copy(), dst[i].copy())
-        if flags & (SYN | FIN | RST):
-            control.append((int(rows[i]), o.copy(), src[i].copy(), dst[i].copy(), flags))
+    view = memoryview(buf)
+    fi = np.flatnonzero(kind == pk.FRAGMENT)
+    if len(fi):
+        sub = out[fi]
+        ip_off, pay_off, end = (sub[:, c].tolist() for c in (pk.C_IPOFF, pk.C_PAYOFF,
+                                                            pk.C_L4END))
+        for r, o, s, d, a, b, e in zip(rows[fi].tolist(), sub, src[fi], dst[fi], ip_off,
+                                       pay_off, end, strict=True):
+            frag_rows.append({"row": r, "pk": o, "src": s.tobytes(), "dst": d.tobytes(),
+                              "data": view[b:e].tobytes(), "header": view[a:b].tobytes(),
+                              "fixed": view[a:a + 40].tobytes()})
+    ti = np.flatnonzero(kind == pk.TCP_SEG)
+    if len(ti):  # a few packets: plain Python from here, fed from whole-array gathers
+        from .table import addresses_codes
+
+        sub, s_src, s_dst = out[ti], src[ti], dst[ti]
+        fam = sub[:, pk.C_FAMILY]
+        codes, texts = addresses_codes(np.concatenate([fam, fam]), np.concatenate([s_src,
+                                                                                   s_dst]))
+        names = np.array(texts, dtype=object)[codes]
+        flags = sub[:, pk.C_TCPFLAGS]
+        keys = zip(names[:len(ti)].tolist(), sub[:, pk.C_SPORT].tolist(),
+                   names[len(ti):].tolist(), sub[:, pk.C_DPORT].tolist(), strict=True)
+        payloads = [view[a:a + n].tobytes() for a, n in zip(
+            sub[:, pk.C_PAYOFF].tolist(), sub[:, pk.C_PAYLEN].tolist(), strict=True)]
+        r = rows[ti].tolist()
+        segments.extend(zip(r, keys, sub[:, pk.C_SEQ].tolist(), flags.tolist(), payloads,
+                            strict=True))
+        seg_meta.update(zip(r, zip(sub, s_src, s_dst, strict=True), strict=True))
+        ctrl = np.flatnonzero(flags & (SYN | FIN | RST))
+        control.extend(zip(rows[ti][ctrl].tolist(), sub[ctrl], s_src[ctrl], s_dst[ctrl],
+                           flags[ctrl].tolist(), strict=True))
 
 
 def _tcp_meta(messages: list[Any], seg_meta: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -235,16 +259,19 @@ def _tcp_meta(messages: list[Any], seg_meta: dict[int, tuple[np.ndarray, np.ndar
         dst[k] = d
         out[k, pk.C_WIRELEN] = len(m.data)
         out[k, pk.C_PAYLEN] = len(m.data)
-    return out, src, dst
+    return out[:, pk.MSG_COLS], src, dst
+
+
+Datagram = tuple[int, bytes, int, tuple[int, int, int, int]]  # row, bytes, fragments, carrier
 
 
 def _reassemble(buf: Any, index: RecordIndex, rows: list[dict[str, Any]]
-                ) -> tuple[list[tuple[int, bytes, int]], list[dict[str, Any]]]:
+                ) -> tuple[list[Datagram], list[dict[str, Any]]]:
     """Fragments -> (completing row, rebuilt datagram, fragment count) and the fragment
     table (one row per fragment, with its datagram's fate)."""
     sets: dict[tuple[Any, ...], FragmentSet] = {}
     order: list[FragmentSet] = []
-    datagrams: list[tuple[int, bytes, int]] = []
+    datagrams: list[Datagram] = []
     table: list[dict[str, Any]] = []
     for r in rows:
         o = r["pk"]
@@ -263,7 +290,9 @@ def _reassemble(buf: Any, index: RecordIndex, rows: list[dict[str, Any]]
             payload = s.payload()
             data = (rebuild_ipv4(s.header, payload) if family == 4
                     else rebuild_ipv6(s.header, s.proto, payload))
-            datagrams.append((r["row"], data, len(s.rows)))
+            datagrams.append((r["row"], data, len(s.rows),
+                              (int(o[pk.C_VLAN]), int(o[pk.C_ENCAP]), int(o[pk.C_TUNNEL_ID]),
+                               min(s.rows))))
         table.append({"row": r["row"], "set": id(s), "pk": o, "src": r["src"], "dst": r["dst"],
                       "size": len(r["data"])})
     by_id = {id(s): s for s in order}

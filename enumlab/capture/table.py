@@ -19,26 +19,27 @@ MESSAGE_COLUMNS: dict[str, str] = {
     "frame": "int64",  # the frame whose arrival completed the message (1-based)
     "first_frame": "int64",  # the frame holding its first byte (TCP / fragments: earlier)
     "time": "float64",  # epoch seconds of ``frame``
-    "family": "string", "src": "string", "dst": "string", "sport": "int64", "dport": "int64",
-    "transport": "string",  # udp | tcp
-    "protocol": "string",  # dns | mdns | llmnr (by port)
+    "family": "category", "src": "category", "dst": "category", "sport": "int64",
+    "dport": "int64",
+    "transport": "category",  # udp | tcp
+    "protocol": "category",  # dns | mdns | llmnr (by port)
     "dns_id": "Int64", "qr": "boolean", "opcode": "Int64", "aa": "boolean", "tc": "boolean",
     "rd": "boolean", "ra": "boolean", "ad": "boolean", "cd": "boolean",
     "rcode": "Int64",  # 12-bit: the header's 4 bits plus EDNS0's extended RCODE (RFC 6891 s6.1.3)
     "qdcount": "Int64", "ancount": "Int64", "nscount": "Int64", "arcount": "Int64",
-    "qname": "string",  # lower-case, no final dot; NA when the message has no question
+    "qname": "category",  # lower-case, no final dot; NA when the message has no question
     "qname_ok": "boolean",  # False: a question whose name could not be decoded
     "qtype": "Int64", "qclass": "Int64",
     "edns": "boolean", "edns_size": "Int64", "edns_do": "boolean", "edns_version": "Int64",
-    "edns_options": "string",  # option codes, comma-separated ("" = OPT without options)
+    "edns_options": "category",  # option codes, comma-separated ("" = OPT without options)
     "dns_size": "int64",  # message length on the wire (UDP length - 8, or the TCP length prefix)
     "captured_size": "int64",  # how much of it the capture holds (less: snap length)
     "ip_size": "Int64",  # the (reassembled) IP datagram that carried it
     "ip_fragments": "int64",  # fragments it was reassembled from (0: not fragmented)
-    "encapsulation": "string",  # "" | gtpu | teredo | gre | ipip
+    "encapsulation": "category",  # "" | gtpu | teredo | gre | ipip
     "tunnel_id": "Int64",  # GTP-U TEID or GRE key
     "vlan": "Int64",  # the outermost 802.1Q VLAN id
-    "malformed": "string",  # "" or why decoding stopped
+    "malformed": "category",  # "" or why decoding stopped
 }
 FRAGMENT_COLUMNS: dict[str, str] = {
     "frame": "int64", "time": "float64", "family": "string", "src": "string", "dst": "string",
@@ -58,6 +59,7 @@ TCP_COLUMNS: dict[str, str] = {
     "sport": "int64", "dport": "int64", "syn": "boolean", "ack": "boolean", "fin": "boolean",
     "rst": "boolean",
 }
+_M = {c: i for i, c in enumerate(pk.MSG_COLS)}  # full column -> column kept per message
 PROTOCOLS = {pk.INTEREST_DNS: "dns", pk.INTEREST_MDNS: "mdns", pk.INTEREST_LLMNR: "llmnr"}
 
 
@@ -145,35 +147,42 @@ def message_frame(d: Any) -> Any:
         return frame_of({k: np.zeros(0, dtype=object if v in ("string",) else None)
                          for k, v in MESSAGE_COLUMNS.items()}, MESSAGE_COLUMNS)
     row = np.concatenate(m.row)
-    order = np.lexsort((np.concatenate(m.order), row))
+    rank = np.concatenate(m.order)
+    in_order = bool(np.all((row[1:] > row[:-1])
+                           | ((row[1:] == row[:-1]) & (rank[1:] >= rank[:-1]))))
+    order = slice(None) if in_order else np.lexsort((rank, row))
+
+    def cat(parts: list[np.ndarray]) -> np.ndarray:
+        joined = np.concatenate(parts)
+        return joined if in_order else joined[order]
+
     row = row[order]
-    P = np.concatenate(m.pk)[order]
-    D = np.concatenate(m.dns)[order]
-    opts = np.concatenate(m.opts)[order]
-    src_raw = np.concatenate(m.src)[order]
-    dst_raw = np.concatenate(m.dst)[order]
-    buf_id = np.concatenate(m.buf_id)[order]
-    msg_off = np.concatenate(m.msg_off)[order]
-    msg_len = np.concatenate(m.msg_len)[order]
-    transport = np.concatenate(m.transport)[order]
-    fragments = np.concatenate(m.fragments)[order]
-    first = np.concatenate(m.first_row)[order]
+    P = cat(m.pk)
+    D = cat(m.dns)
+    opts = cat(m.opts)
+    src_raw = cat(m.src)
+    dst_raw = cat(m.dst)
+    buf_id = cat(m.buf_id)
+    msg_off = cat(m.msg_off)
+    msg_len = cat(m.msg_len)
+    transport = cat(m.transport)
+    fragments = cat(m.fragments)
+    first = cat(m.first_row)
     n = len(row)
     status = D[:, dm.D_STATUS]
     short = status == dm.SHORT
     flags = D[:, dm.D_FLAGS]
-    family = P[:, pk.C_FAMILY]
+    family = P[:, _M[pk.C_FAMILY]]
     edns = D[:, dm.D_EDNS] == 1
     cols: dict[str, Any] = {
         "frame": row + 1, "first_frame": first + 1, "time": d.index.time[row],
-        "family": _strings(np.where(family == 4, "ipv4", "ipv6").astype(object)),
-        "src": _strings(addresses(family, src_raw)), "dst": _strings(addresses(family, dst_raw)),
-        "sport": P[:, pk.C_SPORT], "dport": P[:, pk.C_DPORT],
-        "transport": _strings(np.where(transport == 1, "tcp", "udp").astype(object)),
-        "protocol": _strings(np.array([PROTOCOLS.get(int(v), "dns") for v in range(4)],
-                                      dtype=object)[np.clip(P[:, pk.C_INTEREST], 0, 3)]),
+        "family": _cat((family == 6).astype(np.int64), ["ipv4", "ipv6"]),
+        "sport": P[:, _M[pk.C_SPORT]], "dport": P[:, _M[pk.C_DPORT]],
+        "transport": _cat(transport.astype(np.int64), ["udp", "tcp"]),
+        "protocol": _cat(np.clip(P[:, _M[pk.C_INTEREST]], 1, 3) - 1, ["dns", "mdns", "llmnr"]),
         "dns_id": _masked(D[:, dm.D_ID], msg_len < 2, "Int64"),
     }
+    cols["src"], cols["dst"] = address_pair(family, src_raw, dst_raw)
     for name, bit in (("qr", 15), ("aa", 10), ("tc", 9), ("rd", 8), ("ra", 7), ("ad", 5),
                       ("cd", 4)):
         cols[name] = _masked((flags >> bit) & 1, short, "boolean")
@@ -184,7 +193,7 @@ def message_frame(d: Any) -> Any:
                     ("arcount", dm.D_AR)):
         cols[name] = _masked(D[:, c], short, "Int64")
     has_q = D[:, dm.D_QNAME_OFF] >= 0
-    cols["qname"] = _strings(_qnames(d, D, has_q, buf_id, msg_off, msg_len))
+    cols["qname"] = _qnames(d, D, has_q, buf_id, msg_off, msg_len)
     wanted_q = ~short & (D[:, dm.D_QD] > 0)
     cols["qname_ok"] = _masked(has_q, ~wanted_q, "boolean")
     cols["qtype"] = _masked(D[:, dm.D_QTYPE], ~has_q, "Int64")
@@ -193,59 +202,130 @@ def message_frame(d: Any) -> Any:
     cols["edns_size"] = _masked(D[:, dm.D_EDNS_SIZE], ~edns, "Int64")
     cols["edns_do"] = _masked(D[:, dm.D_EDNS_DO], ~edns, "boolean")
     cols["edns_version"] = _masked(D[:, dm.D_EDNS_VERSION], ~edns, "Int64")
-    cols["edns_options"] = _strings(_options(opts, D[:, dm.D_NOPTS], edns))
-    cols["dns_size"] = P[:, pk.C_WIRELEN]
-    cols["captured_size"] = P[:, pk.C_PAYLEN]
-    cols["ip_size"] = _masked(P[:, pk.C_IPSIZE], np.zeros(n, bool), "Int64")
+    cols["edns_options"] = _options(opts, D[:, dm.D_NOPTS], edns)
+    cols["dns_size"] = P[:, _M[pk.C_WIRELEN]]
+    cols["captured_size"] = P[:, _M[pk.C_PAYLEN]]
+    cols["ip_size"] = _masked(P[:, _M[pk.C_IPSIZE]], np.zeros(n, bool), "Int64")
     cols["ip_fragments"] = fragments
-    cols["encapsulation"] = _strings(np.array([pk.ENCAP_NAMES[k] for k in range(5)],
-                                              dtype=object)[P[:, pk.C_ENCAP]])
-    cols["tunnel_id"] = _masked(P[:, pk.C_TUNNEL_ID], P[:, pk.C_TUNNEL_ID] < 0, "Int64")
-    cols["vlan"] = _masked(P[:, pk.C_VLAN], P[:, pk.C_VLAN] < 0, "Int64")
-    reasons = np.array([dm.STATUS_NAMES[k] for k in range(5)], dtype=object)[status]
-    cut = P[:, pk.C_PAYLEN] < P[:, pk.C_WIRELEN]
-    if cut.any():
-        reasons = reasons.copy()
-        reasons[cut] = [f"{r}; " if r else "" for r in reasons[cut]]
-        reasons[cut] += "cut by the capture's snap length"
-    cols["malformed"] = _strings(reasons)
+    cols["encapsulation"] = _cat(P[:, _M[pk.C_ENCAP]], [pk.ENCAP_NAMES[k] for k in range(5)])
+    cols["tunnel_id"] = _masked(P[:, _M[pk.C_TUNNEL_ID]], P[:, _M[pk.C_TUNNEL_ID]] < 0, "Int64")
+    cols["vlan"] = _masked(P[:, _M[pk.C_VLAN]], P[:, _M[pk.C_VLAN]] < 0, "Int64")
+    cut = (P[:, _M[pk.C_PAYLEN]] < P[:, _M[pk.C_WIRELEN]]).astype(np.int64)
+    snap = "cut by the capture's snap length"
+    reasons = [dm.STATUS_NAMES[k] for k in range(5)]
+    reasons += [f"{r}; {snap}" if r else snap for r in reasons]
+    cols["malformed"] = _cat(status + 5 * cut, reasons)
     return frame_of(cols, MESSAGE_COLUMNS)
 
 
 def _qnames(d: Any, D: np.ndarray, has_q: np.ndarray, buf_id: np.ndarray, msg_off: np.ndarray,
-            msg_len: np.ndarray) -> np.ndarray:
-    """QNAME text decoded once per distinct hash."""
+            msg_len: np.ndarray) -> Any:
+    """QNAME per message as a Categorical: text decoded once per distinct hash, and for all
+    distinct names at once (:func:`_names_text`)."""
+    import pandas as pd
+
     n = len(D)
-    out = np.full(n, None, dtype=object)
+    codes = np.full(n, -1, dtype=np.int64)
     idx = np.flatnonzero(has_q)
     if not len(idx):
-        return out
-    uniq, first, inverse = np.unique(D[idx, dm.D_QHASH], return_index=True,
-                                     return_inverse=True)
+        return pd.Categorical.from_codes(codes, categories=pd.Index([], dtype=object))
+    inverse, first = _factorize_rows(D[idx, dm.D_QHASH])
     side = np.frombuffer(d.side, dtype=np.uint8) if d.side else np.zeros(0, np.uint8)
-    text = np.empty(len(uniq), dtype=object)
-    for k, i in enumerate(idx[first].tolist()):
-        src = d.index.buf if buf_id[i] == 0 else side
-        msg = bytes(src[msg_off[i]: msg_off[i] + msg_len[i]])
-        text[k] = dm.qname_text(msg, int(D[i, dm.D_QNAME_OFF] - msg_off[i]))[0]
-    out[idx] = text[inverse.ravel()]
+    rows = idx[first]
+    text = np.empty(len(first), dtype=object)
+    for source, buf in ((0, d.index.buf), (1, side)):
+        pick = np.flatnonzero(buf_id[rows] == source)
+        if len(pick):
+            text[pick] = _names_text(buf, D[rows[pick], dm.D_QNAME_OFF],
+                                     D[rows[pick], dm.D_QNAME_WIRE], msg_off[rows[pick]],
+                                     msg_len[rows[pick]], d.jit)
+    # one hash per case-folded wire name, and escaping is one-to-one: the texts are distinct
+    codes[idx] = inverse.ravel()
+    return pd.Categorical.from_codes(codes, categories=pd.Index(text, dtype=object))
+
+
+def _names_text(buf: np.ndarray, start: np.ndarray, wire: np.ndarray, msg_off: np.ndarray,
+                msg_len: np.ndarray, jit: bool = False) -> np.ndarray:
+    """Lower-case text of names whose wire form sits at ``start`` (``wire`` bytes long), all
+    written at once by a kernel (:func:`.dns_message.names_blob`); a name with a compression
+    pointer or a byte that needs RFC 1035 ``\\DDD`` escaping goes through
+    :func:`.dns_message.qname_text`."""
+    from .jit import kernel
+
+    k = len(start)
+    blob = np.empty(int(wire.sum()) + k, dtype=np.uint8)
+    slow = np.zeros(k, dtype=np.uint8)
+    data: Any = buf if jit else memoryview(cast(Any, buf))
+    used = kernel(dm.names_blob, jit)(data, start, blob, slow)
+    out = np.array(blob[:used].tobytes().decode("latin-1").split("\n")[:-1], dtype=object)
+    out[out == ""] = "<Root>"
+    for i in np.flatnonzero(slow).tolist():
+        msg = bytes(buf[msg_off[i]: msg_off[i] + msg_len[i]])
+        out[i] = dm.qname_text(msg, int(start[i] - msg_off[i]))[0]
     return out
 
 
-def _options(opts: np.ndarray, count: np.ndarray, edns: np.ndarray) -> np.ndarray:
-    out = np.full(len(opts), None, dtype=object)
+def _options(opts: np.ndarray, count: np.ndarray, edns: np.ndarray) -> Any:
+    codes = np.full(len(opts), -1, dtype=np.int64)
     rows = np.flatnonzero(edns)
     if not len(rows):
-        return out
+        return _cat(codes, [])
     keyed = np.concatenate([opts[rows], count[rows, None]], axis=1)
-    uniq, inverse = np.unique(keyed, axis=0, return_inverse=True)
-    text = np.empty(len(uniq), dtype=object)
-    for k, u in enumerate(uniq.tolist()):
-        codes = [str(c) for c in u[:-1] if c >= 0]
-        extra = u[-1] - len(codes)
-        text[k] = ",".join(codes) + (f",+{extra} more" if extra > 0 else "")
-    out[rows] = text[inverse.ravel()]
-    return out
+    inverse, first = _factorize_rows(*(keyed[:, k] for k in range(keyed.shape[1])))
+    text = []
+    for u in keyed[first].tolist():
+        listed = [str(c) for c in u[:-1] if c >= 0]
+        extra = u[-1] - len(listed)
+        text.append(",".join(listed) + (f",+{extra} more" if extra > 0 else ""))
+    codes[rows] = inverse
+    return _cat(codes, text)
+
+
+def _cat(codes: np.ndarray, categories: list[str]) -> Any:
+    """A Categorical from integer codes (-1 = NA) into ``categories``."""
+    import pandas as pd
+
+    return pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype=object))
+
+
+def address_pair(family: np.ndarray, src: np.ndarray, dst: np.ndarray) -> tuple[Any, Any]:
+    """Source and destination addresses as two Categoricals over the same addresses,
+    each formatted once."""
+    n = len(family)
+    both = addresses_codes(np.concatenate([family, family]), np.concatenate([src, dst]))
+    return _cat(both[0][:n], both[1]), _cat(both[0][n:], both[1])
+
+
+def addresses_codes(family: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    n = len(family)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), []
+    halves = np.ascontiguousarray(raw).view(np.uint64).reshape(n, 2)
+    codes, first = _factorize_rows(family.astype(np.int64), halves[:, 0], halves[:, 1])
+    text = []
+    for i in first.tolist():
+        b = bytes(raw[i])
+        text.append(socket.inet_ntop(socket.AF_INET, b[:4]) if family[i] == 4 else
+                    socket.inet_ntop(socket.AF_INET6, b))
+    return codes, text
+
+
+def _factorize_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of equal rows across ``columns`` and the first row of each code, by hashing
+    (pandas.factorize: O(n), no sort)."""
+    import pandas as pd
+
+    combined = np.zeros(len(columns[0]), dtype=np.int64)
+    for col in columns:
+        codes, uniques = pd.factorize(col)
+        if len(columns) == 1:
+            combined = codes.astype(np.int64)
+            break
+        combined = combined * (len(uniques) + 1) + codes
+        combined, _ = pd.factorize(combined)  # keep the radix small
+    first = np.full(int(combined.max()) + 1 if len(combined) else 0, -1, dtype=np.int64)
+    first[combined[::-1]] = np.arange(len(combined) - 1, -1, -1)
+    return combined.astype(np.int64), first
 
 
 def _fam(v: np.ndarray) -> Any:

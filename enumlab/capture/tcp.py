@@ -21,7 +21,7 @@ SYN, FIN, RST, ACK = 0x02, 0x01, 0x04, 0x10
 
 @dataclass
 class TcpMessage:
-    first_row: int  # packet row that delivered the length prefix's first byte
+    first_row: int  # the earliest packet row that carried any byte of it
     last_row: int  # packet row whose arrival completed the message
     data: bytes
     direction: tuple[Any, ...]
@@ -110,8 +110,7 @@ def _deliver(d: _Direction, data: bytes, from_row: int, now_row: int, result: Tc
     if d.stuck_at is not None:
         d.next += len(data)
         return
-    if not d.buffer:
-        d.first_row = from_row
+    d.first_row = from_row if not d.buffer else min(d.first_row, from_row)
     d.buffer += data
     d.next += len(data)
     while len(d.buffer) >= 2:

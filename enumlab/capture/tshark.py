@@ -34,8 +34,8 @@ from .table import (
     icmp_kind,
 )
 
-LAYERS = ("frame eth vlan sll ip ipv6 udp tcp dns mdns llmnr gtp gre teredo icmp icmpv6 "
-          "_ws.malformed")
+LAYERS = ("frame eth vlan ieee8021ad sll ip ipv6 udp tcp tcp.segments dns mdns llmnr gtp gre "
+          "teredo icmp icmpv6 _ws.malformed")
 _BENIGN = ("Running as user", "This could be dangerous", " This could be dangerous")
 _DNS_LAYERS = ("dns", "mdns", "llmnr")
 
@@ -51,7 +51,7 @@ def find_tshark() -> str:
 def _packets(path: Path, ports: tuple[int, ...], errors: list[str]) -> Iterator[dict[str, Any]]:
     """Each packet's ``layers`` object, parsed one packet at a time from tshark's output."""
     cmd = [find_tshark(), "-r", str(path), "-2", "-n", "-T", "json", "--no-duplicate-keys",
-           "-J", LAYERS]
+           "-o", "tcp.reassemble_out_of_order:TRUE", "-J", LAYERS]
     for port in ports:
         cmd += ["-d", f"udp.port=={port},dns", "-d", f"tcp.port=={port},dns"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -175,7 +175,8 @@ def _message(number: int, time: float, layers: dict[str, Any], proto: str, dns: 
                  _list(layers.get("ip")) + _list(layers.get("ipv6"))) > 1 else "")
     tunnel = (_int(_find(layers.get("gtp"), "gtp.teid")) if encap == "gtpu" else
               _int(_find(layers.get("gre"), "gre.key")) if encap == "gre" else None)
-    vlan = _find(layers.get("vlan"), "vlan.id")
+    vlan = _find(layers.get("ieee8021ad"), "ieee8021ad.id") or _find(layers.get("vlan"),
+                                                                       "vlan.id")
     name = q.get("dns.qry.name") if q else None
     frag_count = _find(ip[4], "ip.fragment.count") or _find(ip[4], "ipv6.fragment.count")
     return {
@@ -242,12 +243,22 @@ def read_tshark(path: str | Path, *, ports: tuple[int, ...] = (),
                 icmps.append(row)
             continue
         _fragment(number, time, layers, frags)
+        segments = [int(x) for x in _all(layers.get("tcp.segments"), "tcp.segment")]
+        malformed = "_ws.malformed" in layers
         for proto in _DNS_LAYERS:
-            for dns in _list(layers.get(proto)):
+            for k, dns in enumerate(_list(layers.get(proto))):
                 if isinstance(dns, dict) and "dns.id" in dns:
-                    messages.append(_message(number, time, layers, proto, dns, ip,
-                                             int(fr.get("frame.len", 0)),
-                                             int(fr.get("frame.cap_len", 0))))
+                    row = _message(number, time, layers, proto, dns, ip,
+                                   int(fr.get("frame.len", 0)), int(fr.get("frame.cap_len", 0)))
+                    if k == 0 and segments:  # tshark lists the segments of the first PDU
+                        row["first_frame"] = min(segments)
+                    pieces = [int(x) for x in _all(ip[4], "ip.fragment")
+                              + _all(ip[4], "ipv6.fragment")]
+                    if pieces:
+                        row["first_frame"] = min(pieces)
+                    if malformed:
+                        row["malformed"] = "tshark: malformed packet"
+                    messages.append(row)
         if "tcp" in layers:
             t = _list(layers["tcp"])[-1]
             f = _int(t.get("tcp.flags")) or 0
