@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests import frames as F  # noqa: E402
+from tests import frames as F
 
 CLIENT, SERVER = "198.18.1.2", "198.18.2.2"
 EXCHANGES = 100
@@ -67,7 +67,7 @@ def block() -> tuple[list[bytes], list[int]]:
 
 def write(path: Path, packets_wanted: int) -> int:
     """Write a pcap of about ``packets_wanted`` packets (whole blocks); returns the count."""
-    packets, owner = block()
+    packets, _owner = block()
     records = []
     offsets = []
     pos = 0

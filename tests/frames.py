@@ -16,7 +16,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-ETHERNET, NULL, RAW, SLL, SLL2 = 1, 0, 101, 113, 276
+ETHERNET, NULL, RAW, SLL, SLL2, LOOP, NFLOG = 1, 0, 101, 113, 276, 108, 239
 
 
 def _checksum(data: bytes) -> int:
@@ -130,6 +130,11 @@ def gre(inner: bytes, *, key: int | None = None, v6: bool = False) -> bytes:
     return head + inner
 
 
+def teredo(inner_ipv6: bytes) -> bytes:
+    """A Teredo (RFC 4380) payload with an origin indication before the IPv6 packet."""
+    return b"\x00\x00" + b"\x12\x34" + b"\xc0\x00\x02\x01" + inner_ipv6
+
+
 def link(datagram: bytes, kind: int, *, vlans: Sequence[int] = ()) -> bytes:
     v6 = datagram[0] >> 4 == 6
     etype = 0x86DD if v6 else 0x0800
@@ -144,6 +149,13 @@ def link(datagram: bytes, kind: int, *, vlans: Sequence[int] = ()) -> bytes:
         return struct.pack("!HHIHBB8s", etype, 0, 2, 1, 0, 6, b"\x02\0\0\0\0\x01\0\0") + datagram
     if kind == NULL:
         return struct.pack("<I", 30 if v6 else 2) + datagram
+    if kind == LOOP:
+        return struct.pack(">I", 30 if v6 else 2) + datagram
+    if kind == NFLOG:  # header, a prefix TLV, then the payload TLV (type 9), host byte order
+        prefix = b"dns\0"
+        tlvs = struct.pack("<HH", 4 + len(prefix), 10) + prefix
+        tlvs += struct.pack("<HH", 4 + len(datagram), 9) + datagram + b"\0" * (-len(datagram) % 4)
+        return struct.pack("!BBH", 10 if v6 else 2, 0, 0) + tlvs
     return datagram  # RAW
 
 

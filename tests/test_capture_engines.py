@@ -114,13 +114,15 @@ def _cut(data: bytes, rng: random.Random, pieces: int) -> list[tuple[int, bytes]
 def scenarios(draw: Any) -> dict[str, Any]:
     return {
         "seed": draw(st.integers(0, 2**32 - 1)),
-        "link": draw(st.sampled_from([F.ETHERNET, F.SLL, F.SLL2, F.RAW, F.NULL])),
+        "link": draw(st.sampled_from([F.ETHERNET, F.SLL, F.SLL2, F.RAW, F.NULL, F.LOOP,
+                                      F.NFLOG])),
         "vlans": draw(st.sampled_from([(), (100,), (10, 20)])),
         "v6": draw(st.booleans()),
         "ext": draw(st.sampled_from([(), (0,), (0, 60)])),
         "format": draw(st.sampled_from(["pcap", "pcap-big-nano", "pcapng", "pcapng-big"])),
         "exchanges": draw(st.lists(st.sampled_from(["udp", "udp-big", "udp-lost", "tcp", "mdns",
-                                                    "malformed", "gtpu"]),
+                                                    "llmnr", "malformed", "gtpu", "gre",
+                                                    "teredo"]),
                                    min_size=1, max_size=5)),
     }
 
@@ -189,6 +191,17 @@ def build(s: dict[str, Any], path: Path) -> None:
             group = "ff02::fb" if v6 else "224.0.0.251"
             send(ipd(client, group, 17, F.udp(5353, 5353, F.query(f"host{n}.local", "A",
                                                                    ident=0, edns=None))))
+        elif kind == "llmnr":
+            group = "ff02::1:3" if v6 else "224.0.0.252"
+            send(ipd(client, group, 17, F.udp(port, 5355, F.query(f"host{n}", "A", ident=ident,
+                                                                   edns=None))))
+        elif kind == "gre":
+            inner = F.ipv4("10.45.0.2", SERVER4, 17, F.udp(port, 53, F.query(name, ident=ident)))
+            send(ipd(client, server, 47, F.gre(inner, key=0xBEEF)))
+        elif kind == "teredo":
+            inner = F.ipv6("2001::4136:e378:8000:63bf", "2001:db8::53", 17,
+                           F.udp(port, 53, F.query(name, ident=ident)))
+            send(F.ipv4("192.0.2.1", "198.51.100.9", 17, F.udp(3544, 3544, F.teredo(inner))))
         elif kind == "malformed":
             broken = F.query(name, ident=ident)[:rng.randint(13, 25)]
             send(ipd(client, server, 17, F.udp(port, 53, broken)))

@@ -108,7 +108,8 @@ def walk_pcap(buf: Any, pos: int, end: int, big: bool, scale: float, max_n: int,
               out_off: Any, out_cap: Any, out_orig: Any, out_time: Any) -> Any:
     """Index up to ``max_n`` pcap records from ``pos``; returns (count, next position, status):
     status 0 = more may follow, 1 = end of file, 2 = a record cut by the end of the file,
-    3 = a record longer than :data:`MAX_RECORD`."""
+    3 = a record longer than :data:`MAX_RECORD`, 4 = an all-zero record header (zero-filled
+    or sparse space: without this a 64 GiB hole would read as four billion empty records)."""
     n = 0
     status = 0
     while n < max_n:
@@ -129,6 +130,9 @@ def walk_pcap(buf: Any, pos: int, end: int, big: bool, scale: float, max_n: int,
                     | buf[pos + 12])
         if cap > 268435456:
             status = 3
+            break
+        if cap == 0 and orig == 0 and sec == 0 and frac == 0:
+            status = 4  # zero-filled: a sparse or pre-allocated region, not a record
             break
         if pos + 16 + cap > end:
             status = 2
@@ -246,7 +250,9 @@ def _inflate(path: Path) -> tuple[Any, Path]:
     with os.fdopen(fd, "wb") as tmp:
         try:
             with gzip.open(path, "rb") as src:
-                shutil.copyfileobj(src, tmp, 1 << 20)
+                # read1: whatever inflated so far, so a cut stream still gives its beginning
+                while block := src.read1(1 << 20):
+                    tmp.write(block)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             damage = exc
     return damage, Path(name)
@@ -284,6 +290,7 @@ def _idb(buf: Any, pos: int, blen: int, e: str) -> Interface:
 
 
 _DAMAGE = {2: "a record is cut by the end of the file", 3: "a record has an impossible length",
+           4: "the file is zero-filled from here (sparse or pre-allocated space)",
            5: "a packet names an interface no Interface Description Block described"}
 
 

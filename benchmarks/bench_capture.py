@@ -1,0 +1,128 @@
+"""Capture engine speed: enumlab pcap end to end vs dnsjit, raw tshark export and dpkt.
+
+Generated captures (benchmarks/capture_gen.py): 1 M packets -- UDP DNS with unique names, 2 %
+of answers TC=1 followed by a TCP retry, 1 % in IPv4 fragments -- and, unless
+ENUMLAB_BENCH_10M=0, 10 M packets. Measured in the same run, wall clock and peak RSS of each
+as a separate process:
+
+* ``enumlab pcap FILE --json`` (load + pair + classify, the CLI end to end);
+* dnsjit (DNS-OARC's C/LuaJIT engine) running benchmarks/dnsjit_pair.lua (header + question of
+  every message, pairing in a hash table);
+* ``tshark -2 -T fields`` exporting DNS fields to /dev/null (tshark's own decoding, the floor of
+  any tshark-based tool);
+* dpkt (pure Python) parsing every packet's DNS message;
+* start-up: ``enumlab pcap`` on a 2-packet capture (imports and set-up).
+
+Targets (issue 10): dnsjit wall / enumlab wall >= 1.0 and tshark wall / enumlab wall >= 15 on
+1 M packets; 10 M packets in <= 60 s with peak RSS <= 2 GB; start-up <= 0.5 s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+import capture_gen  # noqa: E402
+
+ENUMLAB = [sys.executable, "-m", "enumlab.cli"]
+DPKT = """
+import sys, dpkt
+n = 0
+with open(sys.argv[1], "rb") as f:
+    for ts, buf in dpkt.pcap.Reader(f):
+        eth = dpkt.ethernet.Ethernet(buf)
+        ip = eth.data
+        if isinstance(ip, dpkt.ip.IP) and isinstance(ip.data, (dpkt.udp.UDP, dpkt.tcp.TCP)):
+            try:
+                data = ip.data.data
+                dpkt.dns.DNS(data if isinstance(ip.data, dpkt.udp.UDP) else data[2:])
+                n += 1
+            except Exception:
+                pass
+print(n)
+"""
+
+
+# a fresh wrapper per measurement: its children's peak RSS is that one command's
+_WRAP = """
+import resource, subprocess, sys, time
+start = time.perf_counter()
+rc = subprocess.run(sys.argv[1:]).returncode
+wall = time.perf_counter() - start
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{wall} {r.ru_utime + r.ru_stime} {r.ru_maxrss}", file=sys.stderr)
+sys.exit(rc)
+"""
+
+
+def timed(cmd: list[str], *, limit: float = 1800) -> dict[str, Any]:
+    """Wall seconds, CPU seconds and peak RSS (MB) of one command."""
+    out = subprocess.run([sys.executable, "-c", _WRAP, *cmd], capture_output=True, text=True,
+                         timeout=limit)
+    if out.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed: {out.stderr[-500:]}")
+    wall, cpu, rss = out.stderr.strip().splitlines()[-1].split()
+    return {"wall_s": round(float(wall), 2), "cpu_s": round(float(cpu), 2),
+            "peak_rss_mb": round(int(rss) / 1024), "stdout": out.stdout}
+
+
+def run() -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="enumlab-bench-"))
+    try:
+        return _run(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run(tmp: Path) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    small = tmp / "tiny.pcapng"
+    shutil.copy(ROOT / "data" / "captures" / "loopback_capture.pcapng", small)
+    timed([*ENUMLAB, "pcap", str(small), "--json"])  # warm the file cache and numba's
+    startup = min(timed([*ENUMLAB, "pcap", str(small), "--json"])["wall_s"] for _ in range(3))
+    results["startup_s"] = {"enumlab_pcap_2_packets": startup, "target": 0.5}
+
+    one = tmp / "1m.pcap"
+    packets = capture_gen.write(one, 1_000_000)
+    timed([*ENUMLAB, "pcap", str(one), "--json"])  # compile the kernels once (cached on disk)
+    enumlab = timed([*ENUMLAB, "pcap", str(one), "--json"])
+    summary = json.loads(enumlab.pop("stdout"))
+    dnsjit = timed(["dnsjit", str(HERE / "dnsjit_pair.lua"), str(one)])
+    dnsjit_counts = json.loads(dnsjit.pop("stdout"))
+    tshark = timed(["tshark", "-r", str(one), "-2", "-n", "-T", "fields", "-e", "frame.number",
+                    "-e", "ip.src", "-e", "ip.dst", "-e", "udp.srcport", "-e", "tcp.srcport",
+                    "-e", "dns.id", "-e", "dns.flags.response", "-e", "dns.flags.truncated",
+                    "-e", "dns.qry.name", "-e", "dns.qry.type", "-e", "dns.rr.udp_payload_size",
+                    "-Y", "dns"])
+    tshark.pop("stdout")
+    dpkt = timed([sys.executable, "-c", DPKT, str(one)])
+    dpkt.pop("stdout")
+    results["1M"] = {
+        "packets": packets, "messages": summary["dns_packets"],
+        "transactions": summary["transactions"], "outcomes": {
+            k: v for k, v in summary["outcomes"].items() if v},
+        "dnsjit_messages": dnsjit_counts["messages"],
+        "enumlab": enumlab, "dnsjit": dnsjit, "tshark_fields": tshark, "dpkt": dpkt,
+        "ratio_dnsjit_over_enumlab": round(dnsjit["wall_s"] / enumlab["wall_s"], 2),
+        "ratio_tshark_over_enumlab": round(tshark["wall_s"] / enumlab["wall_s"], 2),
+        "ratio_dpkt_over_enumlab": round(dpkt["wall_s"] / enumlab["wall_s"], 2),
+        "targets": {"dnsjit_over_enumlab": 1.0, "tshark_over_enumlab": 15.0},
+    }
+    one.unlink()
+    if os.environ.get("ENUMLAB_BENCH_10M", "1") != "0":
+        ten = tmp / "10m.pcap"
+        packets = capture_gen.write(ten, 10_000_000)
+        big = timed([*ENUMLAB, "pcap", str(ten), "--json"], limit=1800)
+        s = json.loads(big.pop("stdout"))
+        results["10M"] = {"packets": packets, "transactions": s["transactions"], **big,
+                          "targets": {"wall_s": 60, "peak_rss_mb": 2048}}
+    return results

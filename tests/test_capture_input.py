@@ -1,0 +1,137 @@
+"""The native capture engine on bad and unusual files: a typed CaptureError naming the file
+and what is wrong, or a partial result that keeps every message read before the damage and
+says where it is -- never a traceback, never the whole file read into memory."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import pytest
+
+from enumlab.capture import CaptureError, load_capture
+from enumlab.capture.files import open_capture
+
+from . import frames as F
+from .conftest import ROOT
+
+CAPTURES = ROOT / "data" / "captures"
+C, S = "198.51.100.7", "192.0.2.53"
+
+
+def _exchanges(n: int) -> list[tuple[float, bytes]]:
+    out = []
+    for i in range(n):
+        q = F.query(f"{i}.8.5.5.5.1.6.e164.arpa", ident=i)
+        r = F.response(f"{i}.8.5.5.5.1.6.e164.arpa", ident=i)
+        out.append((1.0 + i, F.link(F.ipv4(C, S, 17, F.udp(3000 + i, 53, q)), F.ETHERNET)))
+        out.append((1.5 + i, F.link(F.ipv4(S, C, 17, F.udp(53, 3000 + i, r)), F.ETHERNET)))
+    return out
+
+
+@pytest.mark.parametrize(("content", "needle"), [
+    (b"", r"empty \(0 bytes\)"),
+    (b"\0" * 4096, "zeroed header"),
+    (b"GET / HTTP/1.1\r\n" * 20, "not a pcap or pcapng"),
+    (b"\xd4\xc3\xb2\xa1\x02\x00", "pcap file header cut short"),
+])
+def test_not_a_capture_is_a_typed_error_naming_the_file(tmp_path: Path, content: bytes,
+                                                        needle: str) -> None:
+    path = tmp_path / "bad.pcap"
+    path.write_bytes(content)
+    with pytest.raises(CaptureError, match=needle) as err:
+        load_capture(path)
+    assert str(path) in str(err.value) and err.value.subject == str(path)
+
+
+def test_directory_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(CaptureError, match="is a directory"):
+        load_capture(tmp_path)
+    with pytest.raises(CaptureError, match="does not exist"):
+        load_capture(tmp_path / "nope.pcap")
+
+
+@pytest.mark.parametrize("cut", [0.3, 0.5, 0.77, 0.99])
+def test_a_cut_capture_keeps_every_message_before_the_cut(tmp_path: Path, cut: float) -> None:
+    data = F.pcap(_exchanges(20), F.ETHERNET)
+    path = tmp_path / "cut.pcap"
+    path.write_bytes(data[: int(len(data) * cut)])
+    tables = load_capture(path)
+    whole = (len(data) * cut - 24) // (len(data[24:]) / 40)  # records entirely before the cut
+    assert len(tables.messages) in (whole, whole - 1, whole + 1)
+    assert tables.warnings and "damaged" in tables.warnings[0] and "byte" in tables.warnings[0]
+    assert list(tables.messages["frame"]) == list(range(1, len(tables.messages) + 1))
+
+
+def test_a_corrupt_record_length_stops_there_and_says_where(tmp_path: Path) -> None:
+    data = bytearray(F.pcap(_exchanges(10), F.ETHERNET))
+    first = 24 + 16 + struct.unpack_from("<I", data, 24 + 8)[0]  # second record's header
+    second = first + 16 + struct.unpack_from("<I", data, first + 8)[0]
+    struct.pack_into("<I", data, second + 8, 0x7FFFFFFF)  # third record: an absurd length
+    path = tmp_path / "corrupt.pcap"
+    path.write_bytes(bytes(data))
+    tables = load_capture(path)
+    assert len(tables.messages) == 2 and tables.total_frames == 2
+    assert f"at byte {second}" in tables.warnings[0] and "impossible length" in tables.warnings[0]
+
+
+def test_pcapng_damage_and_unknown_blocks(tmp_path: Path) -> None:
+    frames = [(t, 0, d) for t, d in _exchanges(5)]
+    path = tmp_path / "unknown.pcapng"
+    path.write_bytes(F.pcapng(frames, [F.ETHERNET], unknown_block=True,
+                              capture_filter="udp port 53"))
+    tables = load_capture(path)
+    assert len(tables.messages) == 10 and not tables.warnings
+    assert tables.capture_filter == "udp port 53"
+    data = path.read_bytes()
+    path.write_bytes(data[:-7])
+    tables = load_capture(path)
+    assert len(tables.messages) == 9 and "cut by the end of the file" in tables.warnings[0]
+
+
+def test_gzip_captures_are_read_and_a_cut_gzip_keeps_what_inflated(tmp_path: Path) -> None:
+    data = F.pcap(_exchanges(50), F.ETHERNET)
+    path = tmp_path / "c.pcap.gz"
+    path.write_bytes(gzip.compress(data))
+    assert len(load_capture(path).messages) == 100
+    packed = gzip.compress(data)
+    path.write_bytes(packed[: len(packed) // 2])
+    tables = load_capture(path)
+    assert 0 < len(tables.messages) < 100
+    assert any("gzip stream is damaged" in w for w in tables.warnings)
+
+
+def test_a_huge_sparse_file_is_mapped_not_read(tmp_path: Path) -> None:
+    """A 64 GiB file of zeros behind a valid pcap header: mapped, never read whole, the walk
+    stopped where the zeros start."""
+    import resource
+
+    path = tmp_path / "sparse.pcap"
+    head = F.pcap(_exchanges(3), F.ETHERNET)
+    with open(path, "wb") as f:
+        f.write(head)
+        f.truncate(64 << 30)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    index = open_capture(path)
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    # all-zero record headers are not taken for four billion empty packets
+    assert index.frames == 6 and index.damage is not None
+    assert "zero-filled" in index.damage and f"at byte {len(head)}" in index.damage
+    assert grown < 200_000  # KB: mapped, not read
+    index.close()
+    tables = load_capture(path)
+    assert len(tables.messages) == 6 and "zero-filled" in tables.warnings[0]
+
+
+def test_unsupported_link_type_falls_back_to_tshark_with_a_warning(tmp_path: Path) -> None:
+    from .conftest import require_tool
+
+    require_tool("tshark", "tshark")
+    frames = [(t, d[14:]) for t, d in _exchanges(2)]  # raw IP, labelled as link type 147
+    path = tmp_path / "user0.pcap"
+    path.write_bytes(F.pcap(frames, 147))
+    tables = load_capture(path, engine="auto")
+    assert tables.engine == "tshark" and "not decoded natively" in tables.warnings[0]
+    native = load_capture(path, engine="native")
+    assert native.messages.empty and "skipped" in native.warnings[0]
