@@ -23,7 +23,6 @@ import contextlib
 import gzip
 import mmap
 import os
-import shutil
 import struct
 import tempfile
 from dataclasses import dataclass, field
