@@ -54,7 +54,12 @@ COLUMNS: dict[str, str] = {
     "fragments_seen": "Int64", "icmp": "string", "icmp_mtu": "Int64", "tcp_fallback": "category",
     "fallback_latency_ms": "Float64", "over_512": "boolean", "over_1232": "boolean",
     "over_1400": "boolean", "over_path_1500": "boolean", "over_mtu": "boolean",
-    "over_offered": "boolean", "cut_512_no_tc": "boolean", "outcome": "category",
+    "over_offered": "boolean", "cut_512_no_tc": "boolean",
+    # what happened on the way (README: the outcome model)
+    "duplicate_responses": "int64", "retried": "boolean",
+    "first_answer_lost_in_fragments": "boolean", "icmp_too_big": "boolean",
+    "icmp_unreachable": "boolean", "icmp_reassembly_timeout": "boolean",
+    "outcome": "category",
 }
 
 
@@ -83,16 +88,19 @@ def _int(col: Any, missing: int = -1) -> np.ndarray:
     return cast(np.ndarray, col.astype("Int64").fillna(missing).to_numpy(dtype=np.int64))
 
 
-def pair_messages(messages: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(query row, response row or -1, retransmissions) per transaction, in query order, for
-    the DNS (not mDNS / LLMNR) messages that have a decodable question."""
+def pair_messages(messages: pd.DataFrame
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(query row, response row or -1, retransmissions, duplicate responses) per transaction,
+    in query order, for the DNS (not mDNS / LLMNR) messages that have a decodable question. A
+    duplicate is a second answer on the exact key of an answered transaction within
+    :data:`RETRY_WINDOW` of the first (a capture on two interfaces, a mirror port)."""
     m = messages
     usable = ((m["protocol"] == "dns") & m["qname_ok"].fillna(False) & m["qr"].notna()).to_numpy(
         dtype=bool)
     rows = np.flatnonzero(usable)
     if not len(rows):
         z = np.zeros(0, dtype=np.int64)
-        return z, z, z
+        return z, z, z, z
     sub = m.iloc[rows]
     qr = sub["qr"].to_numpy(dtype=bool)
     src, dst = _codes(sub["src"], sub["dst"])
@@ -138,28 +146,33 @@ def pair_messages(messages: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.nd
     q_idx.append(sq)
     r_idx.append(resp_of_group[group[simple_rows & is_q]])
     retx.append(np.zeros(len(sq), dtype=np.int64))
+    dups = [np.zeros(len(sq), dtype=np.int64)]
     # the rest: the sequential rule, in capture order
     rest = np.sort(order[~simple_rows])
     if len(rest):
-        cq, cr, cx = _pair_sequential(rest, qr, transport, client, server, client_port,
-                                      server_port, dns_id, qname, qtype, time)
+        cq, cr, cx, cd = _pair_sequential(rest, qr, transport, client, server, client_port,
+                                          server_port, dns_id, qname, qtype, time)
         q_idx.append(cq)
         r_idx.append(cr)
         retx.append(cx)
+        dups.append(cd)
     qi = np.concatenate(q_idx)
     ri = np.concatenate(r_idx)
     rx = np.concatenate(retx)
+    dx = np.concatenate(dups)
     by_time = np.lexsort((qi, time[qi]))
-    qi, ri, rx = qi[by_time], ri[by_time], rx[by_time]
-    return rows[qi], np.where(ri >= 0, rows[np.maximum(ri, 0)], -1), rx
+    qi, ri, rx, dx = qi[by_time], ri[by_time], rx[by_time], dx[by_time]
+    return rows[qi], np.where(ri >= 0, rows[np.maximum(ri, 0)], -1), rx, dx
 
 
 def _pair_sequential(rest: np.ndarray, qr: np.ndarray, *cols: np.ndarray
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     transport, client, server, client_port, server_port, dns_id, qname, qtype, time = cols
-    txns: list[list[int]] = []  # [query row, response row, retransmissions, time]
+    # [query row, response row, retransmissions, duplicates, query time, answer time]
+    txns: list[list[Any]] = []
     open_by_question: dict[tuple[int, ...], list[Any]] = {}
     waiting: dict[tuple[int, ...], deque[list[Any]]] = defaultdict(deque)
+    answered: dict[tuple[int, ...], list[Any]] = {}
     for i in rest.tolist():
         question = (int(transport[i]), int(client[i]), int(server[i]), int(dns_id[i]),
                     int(qname[i]), int(qtype[i]))
@@ -167,13 +180,13 @@ def _pair_sequential(rest: np.ndarray, qr: np.ndarray, *cols: np.ndarray
         if not qr[i]:
             earlier = open_by_question.get(question)
             if (earlier is not None and earlier[1] < 0
-                    and time[i] - earlier[3] <= RETRY_WINDOW):
+                    and time[i] - earlier[4] <= RETRY_WINDOW):
                 earlier[2] += 1
                 queue = waiting[exact]
                 if not any(t is earlier for t in queue):
                     queue.append(earlier)
                 continue
-            txn = [i, -1, 0, float(time[i])]
+            txn = [i, -1, 0, 0, float(time[i]), 0.0]
             txns.append(txn)
             open_by_question[question] = txn
             waiting[exact].append(txn)
@@ -182,9 +195,15 @@ def _pair_sequential(rest: np.ndarray, qr: np.ndarray, *cols: np.ndarray
         while queue and queue[0][1] >= 0:
             queue.popleft()  # answered through another port it was retried from
         if queue:
-            queue.popleft()[1] = i
-    arr = np.array([t[:3] for t in txns], dtype=np.int64).reshape(-1, 3)
-    return arr[:, 0], arr[:, 1], arr[:, 2]
+            txn = queue.popleft()
+            txn[1], txn[5] = i, float(time[i])
+            answered[exact] = txn
+            continue
+        first = answered.get(exact)
+        if first is not None and time[i] - first[5] <= RETRY_WINDOW:
+            first[3] += 1  # the same answer again
+    arr = np.array([t[:4] for t in txns], dtype=np.int64).reshape(-1, 4)
+    return arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3]
 
 
 class _Open:
@@ -215,7 +234,7 @@ class _Open:
 def build_transactions(tables: Any, *, mtu: int | None = None) -> pd.DataFrame:
     """One row per DNS transaction (columns: :data:`COLUMNS`) from a capture's tables."""
     m = tables.messages
-    qi, ri, retx = pair_messages(m)
+    qi, ri, retx, dups = pair_messages(m)
     n = len(qi)
     q = m.iloc[qi].reset_index(drop=True)
     answered = ri >= 0
@@ -255,6 +274,7 @@ def build_transactions(tables: Any, *, mtu: int | None = None) -> pd.DataFrame:
     t["edns_size"] = q["edns_size"].astype("Int64")
     t["do_bit"] = q["edns_do"].astype("boolean")
     t["retransmissions"] = retx
+    t["duplicate_responses"] = dups
     t["fragmented"] = (frags > 0).astype("boolean")
     t["fragments"] = frags.where(frags > 0)
     links = _Links(n)
@@ -288,6 +308,9 @@ class _Links:
         self.lost = np.zeros(n, dtype=bool)
         self.seen = np.zeros(n, dtype=np.int64)
         self.too_big = np.zeros(n, dtype=bool)
+        self.unreachable = np.zeros(n, dtype=bool)
+        self.reassembly_timeout = np.zeros(n, dtype=bool)
+        self.set_owner: dict[tuple[str, str, int], int] = {}  # lost fragment set -> txn
         self.icmp: list[list[str]] = []  # made on the first note
         self.n = n
         self.any_icmp = False
@@ -315,17 +338,40 @@ def _link_fragments(fragments: pd.DataFrame, opens: _Open, links: _Links) -> Non
         if i is not None:
             links.lost[i] = True
             links.seen[i] += len(group)
+            links.set_owner[(str(_src), str(_dst), int(_id))] = i
+
+
+UNREACHABLE = ("port-unreachable", "host-unreachable", "net-unreachable", "address-unreachable",
+               "admin-prohibited", "unreachable")
+TOO_BIG = ("fragmentation-needed", "packet-too-big")
+REASSEMBLY_TIMEOUT = "reassembly-time-exceeded"
 
 
 def _link_icmp(icmp: pd.DataFrame, opens: _Open, links: _Links) -> None:
+    """ICMP errors to the transaction they are about (RFC 792, RFC 1191, RFC 4443): an
+    unreachable quotes a query (client -> server); fragmentation-needed / Packet Too Big quote
+    (a fragment of) a response; reassembly time exceeded (IPv4 type 11 code 1, ICMPv6 type 3
+    code 1) is the client's own proof that fragments of a response were lost -- linked by the
+    quoted fragment's identification to its fragment set, else to the client's latest query
+    to that server."""
     row: Any
     for row in icmp.itertuples(index=False):
         kind = str(row.kind)
-        if pd.isna(row.quoted_src) or kind not in ("port-unreachable", "fragmentation-needed",
-                                                    "packet-too-big"):
+        if pd.isna(row.quoted_src) or kind not in (*UNREACHABLE, *TOO_BIG, REASSEMBLY_TIMEOUT):
             continue
-        if kind == "port-unreachable":  # quotes a query: client -> server
+        if kind in UNREACHABLE:  # quotes a query: client -> server
             i = opens.latest(str(row.quoted_src), str(row.quoted_dst), float(row.time))
+            if i is not None:
+                links.unreachable[i] = True
+        elif kind == REASSEMBLY_TIMEOUT:
+            key = (str(row.quoted_src), str(row.quoted_dst),
+                   -1 if pd.isna(row.quoted_ip_id) else int(row.quoted_ip_id))
+            i = links.set_owner.get(key)
+            if i is None:
+                i = opens.latest(str(row.quoted_dst), str(row.quoted_src), float(row.time),
+                                 unanswered=True)
+            if i is not None:
+                links.reassembly_timeout[i] = True
         else:  # quotes (a fragment of) a response: server -> client
             i = opens.latest(str(row.quoted_dst), str(row.quoted_src), float(row.time))
             if i is not None:
@@ -429,7 +475,15 @@ def _sizes_and_outcomes(frame: pd.DataFrame, links: _Links, mtu: int | None) -> 
         "boolean")
     answered = frame["response_frame"].notna().to_numpy()
     fragmented = frame["fragments"].fillna(0).to_numpy(dtype=float) > 0
-    lost = links.lost | (links.too_big & answered & fragmented)
+    # the outcome model (README): the final fate of the question, and flags for the way there
+    lost = ((links.lost | links.reassembly_timeout) & ~answered) | (
+        links.too_big & answered & fragmented)
+    frame["retried"] = pd.array(frame["retransmissions"].to_numpy() > 0, dtype="boolean")
+    frame["first_answer_lost_in_fragments"] = pd.array(
+        (links.lost | links.reassembly_timeout) & answered & ~links.too_big, dtype="boolean")
+    frame["icmp_too_big"] = pd.array(links.too_big, dtype="boolean")
+    frame["icmp_unreachable"] = pd.array(links.unreachable, dtype="boolean")
+    frame["icmp_reassembly_timeout"] = pd.array(links.reassembly_timeout, dtype="boolean")
     truncated = (udp.to_numpy(dtype=bool) & frame["tc"].fillna(False).to_numpy(dtype=bool))
     fallback = frame["tcp_fallback"].astype(object).fillna("").to_numpy(dtype=object)
     rcode = frame["rcode"].astype(object).fillna("NOERROR").to_numpy(dtype=object)
@@ -445,8 +499,78 @@ def _sizes_and_outcomes(frame: pd.DataFrame, links: _Links, mtu: int | None) -> 
     return frame[list(COLUMNS)]
 
 
+FLAGS = ("retried", "first_answer_lost_in_fragments", "icmp_too_big", "icmp_unreachable",
+         "icmp_reassembly_timeout")
+
+
+def message_counts(tables: Any, txns: pd.DataFrame) -> dict[str, Any]:
+    """Per-message figures: every message counts, paired or not (see the README's JSON
+    contract)."""
+    m = tables.messages
+    dns = m["protocol"] == "dns"
+    qr = m["qr"].fillna(False).to_numpy(dtype=bool)
+    udp = (m["transport"] == "udp").to_numpy(dtype=bool)
+    ok = m["qname_ok"].fillna(False).to_numpy(dtype=bool)
+    unicast = dns.to_numpy(dtype=bool)
+    responses = unicast & qr
+    queries = unicast & ~qr & m["qr"].notna().to_numpy(dtype=bool)
+    size = m["dns_size"].to_numpy()
+    paired = int(txns["response_frame"].notna().sum())
+    duplicates = int(txns["duplicate_responses"].sum()) if len(txns) else 0
+    orphan = max(0, int((responses & ok).sum()) - paired - duplicates)
+    frags = tables.fragments
+    sets = frags.drop_duplicates(["src", "dst", "ip_id", "reassembled_in"]) if len(frags) else frags
+    udp_resp = responses & udp
+    over = {name: int((udp_resp & (size > limit)).sum()) for name, limit in SIZE_LIMITS.items()}
+    v6 = (m["family"] == "ipv6").to_numpy(dtype=bool)
+    over["1472"] = int((udp_resp & ~v6 & (size > 1472)).sum() + (udp_resp & v6 & (size > 1452))
+                       .sum())
+    offered = m.loc[queries, "edns_size"].astype("Int64").value_counts(dropna=False)
+    return {
+        "queries": int(queries.sum()), "responses": int(responses.sum()),
+        "udp": {"queries": int((queries & udp).sum()), "responses": int(udp_resp.sum())},
+        "tcp": {"queries": int((queries & ~udp).sum()), "responses": int((responses & ~udp)
+                                                                         .sum())},
+        "no_question": int((unicast & (m["qdcount"].fillna(0) == 0).to_numpy(dtype=bool)).sum()),
+        "undecodable": int((unicast & ~m["qname_ok"].fillna(True).to_numpy(dtype=bool)).sum()),
+        "malformed": int((unicast & (m["malformed"].astype(object) != "").to_numpy(dtype=bool))
+                         .sum()),
+        "truncated": int((udp_resp & m["tc"].fillna(False).to_numpy(dtype=bool)).sum()),
+        "fragmented_responses": int((responses & (m["ip_fragments"] > 0).to_numpy(dtype=bool))
+                                    .sum()),
+        "over": over,
+        "edns_sizes_offered": {str(int(k)) if pd.notna(k) else "none": int(v)
+                               for k, v in cast(Any, offered).items()},
+        "orphan_responses": orphan, "duplicate_responses": duplicates,
+        "lost_fragment_datagrams": int((~sets["complete"].fillna(False)).sum()) if len(sets)
+        else 0,
+        "reassembled_datagrams": int(sets["complete"].fillna(False).sum()) if len(sets) else 0,
+    }
+
+
+def orphan_tcp_fallbacks(tables: Any, txns: pd.DataFrame) -> int:
+    """TC=1 UDP answers whose query the capture never saw, followed within
+    :data:`FALLBACK_WINDOW` by the same server answering the same name and type over TCP to the
+    same client: TCP fallbacks seen from the answering side."""
+    m = tables.messages
+    paired = set(txns["response_frame"].dropna().astype(int).tolist())
+    base = (m["protocol"] == "dns") & m["qr"].fillna(False) & m["qname_ok"].fillna(False)
+    tc = m[base & m["tc"].fillna(False) & (m["transport"] == "udp")
+           & ~m["frame"].isin(paired)]
+    if tc.empty:
+        return 0
+    key = ["src", "dst", "qname", "qtype"]
+    tcp = m[base & (m["transport"] == "tcp")][[*key, "time"]]
+    left = tc[[*key, "time", "frame"]].astype({k: object for k in key})
+    pairs = left.merge(tcp.astype({k: object for k in key}), on=key, suffixes=("", "_tcp"))
+    pairs = pairs[(pairs["time_tcp"] >= pairs["time"])
+                  & (pairs["time_tcp"] <= pairs["time"] + FALLBACK_WINDOW)]
+    return int(pairs["frame"].nunique())
+
+
 def capture_warnings(tables: Any, txns: pd.DataFrame, mtu: int | None = None) -> list[str]:
-    """What the capture itself cannot show, in plain sentences."""
+    """What the capture itself cannot show, or shows oddly, in plain sentences -- each only
+    when the capture's own evidence says so."""
     out: list[str] = list(tables.warnings)
     frags = tables.fragments
     non_first = frags[frags["offset"] > 0]
@@ -458,6 +582,7 @@ def capture_warnings(tables: Any, txns: pd.DataFrame, mtu: int | None = None) ->
         out.append("the capture holds first fragments but not one non-first fragment: either "
                    "they were all lost or the capture cannot see them (a port-53 filter)")
     m = tables.messages
+    # only datagrams that crossed the capture point whole (not reassembled, not ICMP quotes)
     whole = m.loc[m["ip_fragments"] == 0, "ip_size"]
     biggest = whole.max() if len(whole) else None
     limit = max(1500, mtu or 0)
@@ -465,46 +590,89 @@ def capture_warnings(tables: Any, txns: pd.DataFrame, mtu: int | None = None) ->
         out.append(f"a {int(biggest)}-byte IP datagram travelled unfragmented, larger than any "
                    "real MTU: a loopback capture, or segmentation/receive offload (GRO/TSO) on "
                    "the capturing host")
-    responses = int(((m["protocol"] == "dns") & m["qr"].fillna(False)
-                     & m["qname_ok"].fillna(False)).sum())
-    orphans = responses - int(txns["response_frame"].notna().sum())
-    if orphans > 0:
-        out.append(f"{orphans} response(s) answer queries the capture never saw: the capture "
-                   "misses one direction or started mid-conversation")
+    counts = message_counts(tables, txns)
+    if counts["duplicate_responses"]:
+        out.append(f"{counts['duplicate_responses']} duplicate response(s): the same answer "
+                   "arrived twice for one query (a capture on two interfaces or a mirror port, "
+                   "or a server answering a retransmission); counted once in the transactions")
+    orphans = counts["orphan_responses"]
+    if orphans:
+        if counts["queries"] == 0:
+            out.append(f"the capture holds {orphans} response(s) and not one query: it sees one "
+                       "direction only (an asymmetric path or a one-way mirror)")
+        else:
+            start = float(m["time"].min())
+            paired = set(txns["response_frame"].dropna().astype(int).tolist())
+            resp = m[(m["protocol"] == "dns") & m["qr"].fillna(False)
+                     & m["qname_ok"].fillna(False) & ~m["frame"].isin(paired)]
+            early = int((resp["time"] <= start + RETRY_WINDOW).sum())
+            if early:
+                out.append(f"{early} response(s) in the first {RETRY_WINDOW:.0f} s answer "
+                           "queries sent before the capture started")
+            if orphans - early > 0:
+                out.append(f"{orphans - early} response(s) answer queries the capture never saw "
+                           "(some queries took another path, or the capture dropped them)")
+    odd = counts["no_question"] + counts["undecodable"]
+    if odd or counts["malformed"]:
+        out.append(f"{counts['no_question']} message(s) without a question, "
+                   f"{counts['undecodable']} with an undecodable name, {counts['malformed']} "
+                   "malformed: counted in the message figures, not paired")
+    multicast = m["protocol"].astype(object).value_counts()
+    left = {p: int(multicast.get(p, 0)) for p in ("mdns", "llmnr") if multicast.get(p, 0)}
+    if left:
+        out.append(" and ".join(f"{n} {p.upper() if p == 'llmnr' else 'mDNS'}" for p, n in
+                                left.items())
+                   + " message(s) counted separately: the unicast DNS analysis leaves them aside")
     return out
 
 
 def summarize(tables: Any, txns: pd.DataFrame, *, warnings: list[str], mtu: int | None = None
               ) -> dict[str, Any]:
-    """The report's numbers (see the issue's JSON contract)."""
+    """The report's numbers (the README's JSON contract): per message and per transaction."""
     counts = txns["outcome"].value_counts()
     fallback = txns[txns["tcp_fallback"].isin(["ok", "failed"])]
     latency = txns["fallback_latency_ms"].dropna().astype(float)
     answered = txns[txns["dns_size"].notna()]
     largest = answered.sort_values("dns_size", ascending=False, kind="stable").head(1)
     icmp = tables.icmp
-    udp = answered[answered["transport"] == "udp"]
-    over = {name: int((udp["dns_size"] > limit).sum()) for name, limit in SIZE_LIMITS.items()}
-    over["1472"] = int((udp["dns_size"] > 1472).sum())
+    messages = message_counts(tables, txns)
+    over = dict(messages["over"])
     if mtu:
-        over[f"mtu_{mtu}"] = int(udp["over_mtu"].fillna(False).sum())
+        m = tables.messages
+        resp = m[(m["protocol"] == "dns") & m["qr"].fillna(False) & (m["transport"] == "udp")]
+        overhead = np.where((resp["family"] == "ipv6").to_numpy(dtype=bool), 48, 28)
+        over[f"mtu_{mtu}"] = int((resp["dns_size"].to_numpy() + overhead > mtu).sum())
     truncated_names = txns.loc[txns["tc"].fillna(False), "qname"].astype(object).value_counts(
     ).head(10)
+    protocols = tables.messages["protocol"].astype(object).value_counts()
+    udp_responses = messages["udp"]["responses"]
     return {
-        "packets": int(tables.total_frames),
-        "dns_packets": len(tables.messages),
+        "frames": int(tables.total_frames),
+        "packets": int(tables.total_frames),  # the same figure, by its earlier name
+        "dns_messages": len(tables.messages),
+        "dns_packets": len(tables.messages),  # the same figure, by its earlier name
+        "messages": {k: v for k, v in messages.items() if k not in ("over",)},
+        "protocols": {p: int(protocols.get(p, 0)) for p in ("dns", "mdns", "llmnr")},
         "transactions": len(txns),
         "outcomes": {name: int(counts.get(name, 0)) for name in OUTCOMES},
-        "truncated": int(txns["tc"].fillna(False).sum()),
-        "truncation_rate": round(float(txns["tc"].fillna(False).mean()), 4) if len(txns) else 0.0,
+        "flags": {f: int(txns[f].fillna(False).sum()) for f in FLAGS}
+        | {"duplicate_response": int((txns["duplicate_responses"] > 0).sum())},
+        "truncated": messages["truncated"],
+        "truncation_rate": round(messages["truncated"] / udp_responses, 4) if udp_responses
+        else 0.0,
         "tcp_fallback": {
             "ok": int((fallback["tcp_fallback"] == "ok").sum()),
             "failed": int((fallback["tcp_fallback"] == "failed").sum()),
             "none": int((txns["tcp_fallback"] == "none").sum()),
+            "seen_from_server_side": orphan_tcp_fallbacks(tables, txns),
             "latency_ms": {"median": float(latency.median()) if len(latency) else None,
                            "p95": float(latency.quantile(0.95)) if len(latency) else None},
         },
-        "fragmented_responses": int(txns["fragmented"].fillna(False).sum()),
+        "orphan_responses": messages["orphan_responses"],
+        "duplicate_responses": messages["duplicate_responses"],
+        "fragmented_responses": messages["fragmented_responses"],
+        "lost_fragment_datagrams": messages["lost_fragment_datagrams"],
+        "reassembled_datagrams": messages["reassembled_datagrams"],
         "fragments_lost": int(txns["fragments_lost"].fillna(False).sum()),
         "icmp": {"count": len(icmp),
                  "by_kind": {str(k): int(v) for k, v in icmp["kind"].value_counts().items()},
@@ -513,8 +681,7 @@ def summarize(tables: Any, txns: pd.DataFrame, *, warnings: list[str], mtu: int 
             "dns_size": int(largest["dns_size"].iloc[0]), "qname": largest["qname"].iloc[0],
             "transport": largest["transport"].iloc[0],
             "frame": int(largest["response_frame"].iloc[0])},
-        "edns_sizes": {str(int(k)) if pd.notna(k) else "none": int(v) for k, v in
-                       cast(Any, txns["edns_size"].value_counts(dropna=False)).items()},
+        "edns_sizes": messages["edns_sizes_offered"],
         "responses_over": over,
         "top_truncated_names": {str(k): int(v) for k, v in truncated_names.items()},
         "warnings": warnings,

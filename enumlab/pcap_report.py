@@ -75,27 +75,42 @@ def with_human_times(frame: Any) -> Any:
 
 
 def format_summary(s: dict[str, Any]) -> str:
-    lines = [f"{s['capture']}: {s['packets']} frames, {s['dns_packets']} DNS messages, "
-             f"{s['transactions']} transactions"]
-    lines.append("  outcomes: " + ", ".join(f"{k} {v}" for k, v in s["outcomes"].items() if v))
-    fb = s["tcp_fallback"]
-    lat = fb["latency_ms"]
-    lines.append(f"  truncated (TC=1): {s['truncated']} ({s['truncation_rate']:.1%}); TCP "
-                 f"fallback ok {fb['ok']}, failed {fb['failed']}, never tried {fb['none']}"
-                 + (f"; fallback latency median {lat['median']:.1f} ms, p95 {lat['p95']:.1f} ms"
-                    if lat["median"] is not None else ""))
-    lines.append(f"  fragmented responses: {s['fragmented_responses']}; with lost fragments: "
-                 f"{s['fragments_lost']}; ICMP: {s['icmp']['count']} "
-                 f"{s['icmp']['by_kind'] or ''} MTUs {s['icmp']['mtus'] or '-'}")
-    if s["largest_response"]:
-        lr = s["largest_response"]
-        lines.append(f"  largest response: {lr['dns_size']} bytes ({lr['qname']}, "
-                     f"{lr['transport'].upper()}, frame {lr['frame']})")
-    lines.append("  UDP responses over 512/1232/1400/1472 bytes: "
+    """The summary in lines: per message first (every message counts, paired or not), then per
+    transaction (outcomes and what happened on the way), then the warnings."""
+    m = s["messages"]
+    protocols = ", ".join(f"{k} {v}" for k, v in s["protocols"].items() if v) or "none"
+    lines = [f"{s['capture']}: {s['frames']} frames, {s['dns_messages']} DNS messages "
+             f"({protocols}), {s['transactions']} transactions"]
+    lines.append(f"  messages: {m['queries']} queries (UDP {m['udp']['queries']}, TCP "
+                 f"{m['tcp']['queries']}), {m['responses']} responses (UDP "
+                 f"{m['udp']['responses']}, TCP {m['tcp']['responses']}); orphan responses "
+                 f"{s['orphan_responses']}, duplicates {s['duplicate_responses']}")
+    lines.append(f"  responses with TC=1: {s['truncated']} ({s['truncation_rate']:.1%} of UDP "
+                 f"responses); reassembled from fragments: {s['fragmented_responses']}; "
+                 f"datagrams with lost fragments: {s['lost_fragment_datagrams']}")
+    lines.append("  UDP responses over 512/1232/1400/1472(v6 1452) bytes: "
                  + "/".join(str(s["responses_over"][k]) for k in ("512", "1232", "1400", "1472"))
                  + "".join(f"; over {k}: {v}" for k, v in s["responses_over"].items()
                            if k.startswith("mtu_")))
-    lines.append(f"  EDNS0 sizes offered: {s['edns_sizes']}")
+    lines.append(f"  EDNS0 sizes offered (per query sent): {s['edns_sizes']}")
+    lines.append("  transactions: " + (", ".join(f"{k} {v}" for k, v in s["outcomes"].items()
+                                                 if v) or "none"))
+    flags = {k: v for k, v in s["flags"].items() if v}
+    if flags:
+        lines.append("  on the way: " + ", ".join(f"{k} {v}" for k, v in flags.items()))
+    fb = s["tcp_fallback"]
+    lat = fb["latency_ms"]
+    lines.append(f"  TCP fallback after TC=1: ok {fb['ok']}, failed {fb['failed']}, never tried "
+                 f"{fb['none']}; seen from the server side (query not captured) "
+                 f"{fb['seen_from_server_side']}"
+                 + (f"; latency median {lat['median']:.1f} ms, p95 {lat['p95']:.1f} ms"
+                    if lat["median"] is not None else ""))
+    lines.append(f"  ICMP: {s['icmp']['count']} {s['icmp']['by_kind'] or ''} MTUs "
+                 f"{s['icmp']['mtus'] or '-'}")
+    if s["largest_response"]:
+        lr = s["largest_response"]
+        lines.append(f"  largest answer paired: {lr['dns_size']} bytes ({lr['qname']}, "
+                     f"{lr['transport'].upper()}, frame {lr['frame']})")
     if s["top_truncated_names"]:
         lines.append(f"  names truncated most: {s['top_truncated_names']}")
     for warning in s["warnings"]:

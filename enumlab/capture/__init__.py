@@ -71,7 +71,8 @@ def load_capture(path: str | Path, *, engine: str = "auto", ports: tuple[int, ..
             bar.close()
     if tables.messages.empty and not tables.warnings:
         raise CaptureError(f"{p}: no DNS messages in this capture (ports 53, 5353, 5355"
-                           + "".join(f", {x}" for x in ports) + ")", subject=str(p))
+                           + "".join(f", {x}" for x in ports) + "); DNS on another port? "
+                           "name it with --port N", subject=str(p))
     return tables
 
 

@@ -31,8 +31,8 @@ OTHER, UDP_DNS, TCP_SEG, FRAGMENT, ICMP_ERROR, UNSUPPORTED_LINK, MALFORMED = ran
 (C_KIND, C_FAMILY, C_PROTO, C_SPORT, C_DPORT, C_IPSIZE, C_IPOFF, C_PAYOFF, C_PAYLEN, C_WIRELEN,
  C_IPID, C_FRAGOFF, C_MF, C_SEQ, C_TCPFLAGS, C_ICMPTYPE, C_ICMPCODE, C_ICMPMTU, C_QFAMILY,
  C_QPROTO, C_QSPORT, C_QDPORT, C_QIPSIZE, C_QDNSID, C_ENCAP, C_TUNNEL_ID, C_VLAN, C_L4END,
- C_FRAGHDR, C_INTEREST) = range(30)
-NCOL = 30
+ C_FRAGHDR, C_INTEREST, C_QIPID) = range(31)
+NCOL = 31
 # the columns a DNS message keeps (the rest matter only while walking)
 MSG_COLS = (C_FAMILY, C_SPORT, C_DPORT, C_IPSIZE, C_WIRELEN, C_PAYLEN, C_INTEREST, C_ENCAP,
             C_TUNNEL_ID, C_VLAN)
@@ -64,9 +64,10 @@ def quoted(buf: Any, p: int, end: int, out: Any, qsrc: Any, qdst: Any, i: int) -
         return
     version = buf[p] >> 4
     if version == 4:
-        st, _ihl, _total, proto, _id, frag, _mf, q, stop = ipv4_header(buf, p, end)
+        st, _ihl, _total, proto, _ident, frag, _mf, q, stop = ipv4_header(buf, p, end)
         if st == -3 or p + 20 > end:
             return
+        out[i, C_QIPID] = (buf[p + 4] << 8) | buf[p + 5]
         out[i, C_QFAMILY] = 4
         out[i, C_QPROTO] = buf[p + 9]
         out[i, C_QIPSIZE] = (buf[p + 2] << 8) | buf[p + 3]
@@ -82,8 +83,10 @@ def quoted(buf: Any, p: int, end: int, out: Any, qsrc: Any, qdst: Any, i: int) -
         out[i, C_QIPSIZE] = 40 + ((buf[p + 4] << 8) | buf[p + 5])
         copy_addr(buf, p + 8, 16, qsrc, i)
         copy_addr(buf, p + 24, 16, qdst, i)
-        st, proto, q, stop, _pl, isfrag, _fid, foff, _mf, _fh = ipv6_header(buf, p, end)
+        st, proto, q, stop, _pl, isfrag, fid, foff, _mf, _fh = ipv6_header(buf, p, end)
         out[i, C_QPROTO] = proto
+        if isfrag:
+            out[i, C_QIPID] = fid
         stop = end
         if isfrag and foff != 0:
             return
@@ -109,6 +112,7 @@ def walk_packets(buf: Any, rec_off: Any, rec_cap: Any, rec_link: Any, interest: 
         end = p + rec_cap[i]
         out[i, C_VLAN] = -1
         out[i, C_QDNSID] = -1
+        out[i, C_QIPID] = -1
         out[i, C_TUNNEL_ID] = -1
         kind, p, vlan = link_payload(buf, p, end, rec_link[i])
         out[i, C_VLAN] = vlan

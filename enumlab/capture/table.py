@@ -52,6 +52,7 @@ ICMP_COLUMNS: dict[str, str] = {
     "type": "int64", "code": "int64", "kind": "string", "mtu": "Int64",
     "quoted_src": "string", "quoted_dst": "string", "quoted_protocol": "Int64",
     "quoted_sport": "Int64", "quoted_dport": "Int64", "quoted_ip_size": "Int64",
+    "quoted_ip_id": "Int64",  # IPv4 identification, or the IPv6 fragment header's
     "quoted_dns_id": "Int64",
 }
 TCP_COLUMNS: dict[str, str] = {
@@ -385,6 +386,7 @@ def icmp_frame(d: Any) -> Any:
         "quoted_sport": _masked(P[:, pk.C_QSPORT], ~qports, "Int64"),
         "quoted_dport": _masked(P[:, pk.C_QDPORT], ~qports, "Int64"),
         "quoted_ip_size": _masked(P[:, pk.C_QIPSIZE], ~quoted, "Int64"),
+        "quoted_ip_id": _masked(P[:, pk.C_QIPID], P[:, pk.C_QIPID] < 0, "Int64"),
         "quoted_dns_id": _masked(P[:, pk.C_QDNSID], P[:, pk.C_QDNSID] < 0, "Int64"),
     }
     return frame_of(cols, ICMP_COLUMNS)

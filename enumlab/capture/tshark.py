@@ -375,6 +375,9 @@ def _icmp(number: int, time: float, layers: dict[str, Any], key: str) -> dict[st
             else None,
             "quoted_dport": _int(_list(transport)[0].get(f"{tname}.dstport")) if transport
             else None,
-            "quoted_ip_size": isize, "quoted_dns_id": dns_id}
+            "quoted_ip_size": isize,
+            "quoted_ip_id": (_int(inner.get("ip.id")) if ifam == "ip" else
+                             _int(_find(inner, "ipv6.fraghdr.ident"))) if inner else None,
+            "quoted_dns_id": dns_id}
 
 
