@@ -203,3 +203,16 @@ def pcapng(frames: Iterable[tuple[float, int, bytes]], links: Sequence[int], *,
         out.append(_block(e, 6, struct.pack(e + "IIIII", iface, ticks >> 32, ticks & 0xFFFFFFFF,
                                             len(data), len(data)) + data))
     return b"".join(out)
+
+
+def icmp4(itype: int, code: int, quoted: bytes, *, mtu: int = 0) -> bytes:
+    """An ICMP error (RFC 792 / RFC 1191) quoting ``quoted`` (an IP datagram's first bytes)."""
+    rest = struct.pack("!HH", 0, mtu) if itype == 3 and code == 4 else b"\0\0\0\0"
+    body = struct.pack("!BBH", itype, code, 0) + rest + quoted
+    return body[:2] + struct.pack("!H", _checksum(body)) + body[4:]
+
+
+def icmp6(itype: int, code: int, quoted: bytes, *, mtu: int = 0) -> bytes:
+    """An ICMPv6 error (RFC 4443) quoting ``quoted`` (checksum left 0)."""
+    rest = struct.pack("!I", mtu) if itype == 2 else b"\0\0\0\0"
+    return struct.pack("!BBH", itype, code, 0) + rest + quoted

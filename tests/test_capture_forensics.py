@@ -1,0 +1,209 @@
+"""Capture forensics on the messy captures the field produces (frames built here by code,
+decoded by the native engine): every response counted, duplicates named as duplicates,
+ICMP linked to what it quotes, multicast counted apart, the outcome model's flags."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from enumlab.capture import load_capture
+from enumlab.pcap_report import analyze
+
+from . import frames as F
+
+C, S = "198.51.100.7", "192.0.2.53"
+T0 = 1_780_000_000.0
+
+
+def _write(tmp_path: Path, frames: list[tuple[float, bytes]], name: str = "c.pcap") -> Path:
+    path = tmp_path / name
+    path.write_bytes(F.pcap([(t, F.link(d, F.ETHERNET)) for t, d in frames], F.ETHERNET))
+    return path
+
+
+def _udp(src: str, dst: str, sport: int, dport: int, payload: bytes) -> bytes:
+    return F.ipv4(src, dst, 17, F.udp(sport, dport, payload))
+
+
+def _name(i: int) -> str:
+    return f"{i}.3.5.5.5.1.6.e164.arpa"
+
+
+def test_resolver_side_capture_counts_every_tc_answer_and_its_tcp_fallback(tmp_path: Path
+                                                                           ) -> None:
+    """7 TC=1 UDP answers whose queries the capture did not see, each followed 8-192 ms later
+    by the same server answering over TCP, and 10 UDP answers over 512 bytes (issue: enumlab
+    said truncated 0, fallback 0/0/0, 6 over 512)."""
+    frames: list[tuple[float, bytes]] = []
+    t = T0
+    for i in range(7):
+        frames.append((t, _udp(S, C, 53, 4000 + i, F.response(_name(i), ident=i, records=0,
+                                                              tc=True))))
+        t += (8 + 30 * i) / 1000
+        answer = F.response(_name(i), ident=100 + i, records=12)
+        frames.append((t, F.ipv4(S, C, 6, F.tcp(53, 5000 + i, 1, len(answer).to_bytes(2, "big")
+                                                + answer))))
+        t += 0.5
+    for i in range(10):
+        frames.append((t, _udp(S, C, 53, 6000 + i, F.response(_name(20 + i), ident=200 + i,
+                                                              records=12, edns=1232))))
+        t += 0.01
+    s = analyze(_write(tmp_path, frames)).summary
+    assert s["truncated"] == 7
+    assert s["tcp_fallback"]["seen_from_server_side"] == 7
+    assert s["responses_over"]["512"] == 10
+    assert s["orphan_responses"] == 7 + 7 + 10
+    assert any("not one query" in w for w in s["warnings"])
+
+
+def test_a_duplicated_answer_is_a_duplicate_not_a_missing_direction(tmp_path: Path) -> None:
+    q = F.query(_name(1), ident=9)
+    r = F.response(_name(1), ident=9)
+    frames = [(T0, _udp(C, S, 4000, 53, q)), (T0 + 0.01, _udp(S, C, 53, 4000, r)),
+              (T0 + 0.01001, _udp(S, C, 53, 4000, r))]
+    analysis = analyze(_write(tmp_path, frames))
+    s = analysis.summary
+    assert s["duplicate_responses"] == 1 and s["orphan_responses"] == 0
+    assert s["transactions"] == 1 and s["outcomes"]["ok"] == 1
+    assert s["flags"]["duplicate_response"] == 1
+    assert any("duplicate response" in w for w in s["warnings"])
+    assert not any("never saw" in w or "one direction" in w for w in s["warnings"])
+    assert int(analysis.transactions["duplicate_responses"].iloc[0]) == 1
+
+
+def test_a_fragmented_answer_without_its_query_is_still_counted(tmp_path: Path) -> None:
+    """One 1.7 kB response in two IPv4 fragments, its query not captured (issue: "fragmented
+    responses: 0" and nothing over 1472)."""
+    answer = F.udp(53, 4000, F.response(_name(2), ident=3, records=30, edns=4096))
+    assert 1600 < len(answer) < 1900
+    pieces = F.fragments_v4(S, C, 17, answer, 1480, ident=77)
+    frames = [(T0 + k / 1000, p) for k, p in enumerate(pieces)]
+    s = analyze(_write(tmp_path, frames)).summary
+    assert s["fragmented_responses"] == 1 and s["reassembled_datagrams"] == 1
+    assert s["responses_over"]["1472"] == 1
+    assert s["orphan_responses"] == 1 and s["transactions"] == 0
+
+
+def test_icmp_quoting_a_big_datagram_is_neither_dns_nor_offload(tmp_path: Path) -> None:
+    """A 576-byte ICMP frag-needed frame quoting a 1732-byte datagram (issue: it raised the
+    GRO/TSO warning, and the DNS inside the quote counted as a message)."""
+    q = F.query(_name(4), ident=5, edns=4096)
+    r = F.response(_name(4), ident=5, records=30, edns=4096)
+    big = _udp(S, C, 53, 4000, r)
+    assert len(big) > 1700
+    quoted = big[:548]  # what fits in a 576-byte ICMP datagram
+    icmp = F.ipv4("203.0.113.1", S, 1, F.icmp4(3, 4, quoted, mtu=1400))
+    assert len(icmp) == 576
+    frames = [(T0, _udp(C, S, 4000, 53, q)), (T0 + 0.01, icmp)]
+    analysis = analyze(_write(tmp_path, frames))
+    s = analysis.summary
+    assert s["dns_messages"] == 1  # the query only: a quote is not a message
+    assert s["icmp"]["by_kind"] == {"fragmentation-needed": 1} and s["icmp"]["mtus"] == [1400]
+    assert not any("GRO/TSO" in w for w in s["warnings"])
+    quoted_row = analysis.capture.icmp.iloc[0]
+    assert int(quoted_row["quoted_ip_size"]) == len(big) and int(quoted_row["quoted_dns_id"]) == 5
+    assert s["flags"]["icmp_too_big"] == 1
+
+
+def test_reassembly_timeouts_are_the_clients_proof_of_lost_fragments(tmp_path: Path) -> None:
+    """11 answers whose second fragment never came; the client's ICMP "fragment reassembly
+    time exceeded" (type 11 code 1) for each (issue: "ICMP: 0")."""
+    frames: list[tuple[float, bytes]] = []
+    t = T0
+    for i in range(11):
+        frames.append((t, _udp(C, S, 4100 + i, 53, F.query(_name(i), ident=i, edns=4096))))
+        answer = F.udp(53, 4100 + i, F.response(_name(i), ident=i, records=30, edns=4096))
+        first = F.fragments_v4(S, C, 17, answer, 1480, ident=1000 + i)[0]
+        frames.append((t + 0.01, first))
+        frames.append((t + 30.01, F.ipv4(C, S, 1, F.icmp4(11, 1, first[:28]))))
+        t += 40
+    s = analyze(_write(tmp_path, frames)).summary
+    assert s["icmp"]["by_kind"] == {"reassembly-time-exceeded": 11}
+    assert s["outcomes"]["fragments_lost"] == 11
+    assert s["flags"]["icmp_reassembly_timeout"] == 11
+    assert s["lost_fragment_datagrams"] == 11
+
+
+def test_mdns_only_and_mixed_captures(tmp_path: Path) -> None:
+    group = "224.0.0.251"
+    mdns = [(T0 + i, _udp(C, group, 5353, 5353, F.query(f"printer{i}.local", "A", ident=0,
+                                                        edns=None))) for i in range(4)]
+    only = analyze(_write(tmp_path, mdns, "mdns.pcap")).summary  # not "no DNS packets"
+    assert only["protocols"] == {"dns": 0, "mdns": 4, "llmnr": 0}
+    assert only["transactions"] == 0
+    assert any("4 mDNS message(s) counted separately" in w for w in only["warnings"])
+    mixed = mdns + [(T0 + 10, _udp(C, S, 4000, 53, F.query(_name(5), ident=1))),
+                    (T0 + 10.01, _udp(S, C, 53, 4000, F.response(_name(5), ident=1)))]
+    s = analyze(_write(tmp_path, mixed, "mixed.pcap")).summary
+    assert s["protocols"]["mdns"] == 4 and s["protocols"]["dns"] == 2
+    assert s["transactions"] == 1 and s["messages"]["queries"] == 1
+
+
+def test_retry_after_lost_fragments_is_ok_with_the_loss_flagged(tmp_path: Path) -> None:
+    """15 queries, each answer's first try lost in fragments, the retry answered whole: the
+    outcome is ok after a retry, flagged first_answer_lost_in_fragments (issue: it read as
+    fragments_lost, and no figure of queries sent)."""
+    frames: list[tuple[float, bytes]] = []
+    t = T0
+    for i in range(15):
+        q = F.query(_name(i), ident=i, edns=4096)
+        answer = F.udp(53, 4200 + i, F.response(_name(i), ident=i, records=30, edns=4096))
+        frames.append((t, _udp(C, S, 4200 + i, 53, q)))
+        frames.append((t + 0.01, F.fragments_v4(S, C, 17, answer, 1480, ident=2000 + i)[0]))
+        frames.append((t + 1.0, _udp(C, S, 4200 + i, 53, q)))  # the retransmission
+        for k, piece in enumerate(F.fragments_v4(S, C, 17, answer, 1480, ident=3000 + i)):
+            frames.append((t + 1.01 + k / 1000, piece))
+        t += 5
+    analysis = analyze(_write(tmp_path, frames))
+    s = analysis.summary
+    assert s["messages"]["queries"] == 30 and s["transactions"] == 15
+    assert s["outcomes"]["ok"] == 15 and s["outcomes"]["fragments_lost"] == 0
+    assert s["flags"]["retried"] == 15 and s["flags"]["first_answer_lost_in_fragments"] == 15
+    assert s["lost_fragment_datagrams"] == 15 and s["reassembled_datagrams"] == 15
+    assert s["edns_sizes"] == {"4096": 30}  # per query sent, retransmissions included
+
+
+def test_undecodable_messages_are_counted_with_a_warning(tmp_path: Path) -> None:
+    good = F.query(_name(6), ident=1)
+    no_question = good[:4] + b"\0\0" + good[6:12]  # qdcount 0, header only
+    bad_name = good[:12] + b"\xc0\xff" + good[14:]  # a forward compression pointer
+    frames = [(T0, _udp(C, S, 4000, 53, no_question)), (T0 + 1, _udp(C, S, 4001, 53, bad_name))]
+    tables = load_capture(_write(tmp_path, frames))
+    assert len(tables.messages) == 2
+    s = analyze(tmp_path / "c.pcap").summary
+    assert s["messages"]["no_question"] == 1 and s["messages"]["undecodable"] == 1
+    assert any("without a question" in w for w in s["warnings"])
+
+
+def test_json_contract_has_both_levels() -> None:
+    from .conftest import ROOT
+
+    out = subprocess.run([sys.executable, "-m", "enumlab.cli", "pcap",
+                          str(ROOT / "data" / "captures" / "ipv6_packet_too_big.pcapng"),
+                          "--json"], capture_output=True, text=True, timeout=120)
+    data: dict[str, Any] = json.loads(out.stdout)
+    for key in ("frames", "dns_messages", "transactions", "outcomes", "flags", "truncated",
+                "orphan_responses", "duplicate_responses", "fragmented_responses",
+                "lost_fragment_datagrams", "protocols", "messages"):
+        assert key in data, key
+    assert set(data["icmp"]) >= {"count", "by_kind"}
+    assert set(data["messages"]) >= {"queries", "responses", "udp", "tcp", "truncated"}
+
+
+@pytest.mark.parametrize("engine", ["native", "tshark"])
+def test_forensics_agree_across_engines(tmp_path: Path, engine: str) -> None:
+    from .conftest import require_tool
+
+    require_tool("tshark", "tshark")
+    q = F.query(_name(1), ident=9)
+    r = F.response(_name(1), ident=9)
+    frames = [(T0, _udp(C, S, 4000, 53, q)), (T0 + 0.01, _udp(S, C, 53, 4000, r)),
+              (T0 + 0.02, _udp(S, C, 53, 4000, r))]
+    s = analyze(_write(tmp_path, frames), engine=engine).summary
+    assert s["duplicate_responses"] == 1 and s["transactions"] == 1
