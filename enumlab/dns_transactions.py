@@ -338,7 +338,7 @@ def _link_fragments(fragments: pd.DataFrame, opens: _Open, links: _Links) -> Non
         if i is not None:
             links.lost[i] = True
             links.seen[i] += len(group)
-            links.set_owner[(str(_src), str(_dst), int(_id))] = i
+            links.set_owner[(str(_src), str(_dst), int(cast(Any, _id)))] = i
 
 
 UNREACHABLE = ("port-unreachable", "host-unreachable", "net-unreachable", "address-unreachable",

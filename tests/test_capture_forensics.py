@@ -138,8 +138,8 @@ def test_mdns_only_and_mixed_captures(tmp_path: Path) -> None:
     assert only["protocols"] == {"dns": 0, "mdns": 4, "llmnr": 0}
     assert only["transactions"] == 0
     assert any("4 mDNS message(s) counted separately" in w for w in only["warnings"])
-    mixed = mdns + [(T0 + 10, _udp(C, S, 4000, 53, F.query(_name(5), ident=1))),
-                    (T0 + 10.01, _udp(S, C, 53, 4000, F.response(_name(5), ident=1)))]
+    mixed = [*mdns, (T0 + 10, _udp(C, S, 4000, 53, F.query(_name(5), ident=1))),
+             (T0 + 10.01, _udp(S, C, 53, 4000, F.response(_name(5), ident=1)))]
     s = analyze(_write(tmp_path, mixed, "mixed.pcap")).summary
     assert s["protocols"]["mdns"] == 4 and s["protocols"]["dns"] == 2
     assert s["transactions"] == 1 and s["messages"]["queries"] == 1
