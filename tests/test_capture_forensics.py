@@ -207,3 +207,22 @@ def test_forensics_agree_across_engines(tmp_path: Path, engine: str) -> None:
               (T0 + 0.02, _udp(S, C, 53, 4000, r))]
     s = analyze(_write(tmp_path, frames), engine=engine).summary
     assert s["duplicate_responses"] == 1 and s["transactions"] == 1
+
+
+def test_icmpv6_reassembly_timeout_and_host_unreachable_are_linked(tmp_path: Path) -> None:
+    c6, s6 = "2001:db8::7", "2001:db8:53::53"
+    q = F.query(_name(8), ident=8, edns=4096)
+    answer = F.udp(53, 4300, F.response(_name(8), ident=8, records=30, edns=4096))
+    first = F.fragments_v6(s6, c6, 17, answer, 1232, ident=0xABCD)[0]
+    unreachable_query = _udp(C, S, 4400, 53, F.query(_name(9), ident=9))
+    frames = [(T0, F.ipv6(c6, s6, 17, F.udp(4300, 53, q))), (T0 + 0.01, first),
+              (T0 + 60.01, F.ipv6(c6, s6, 58, F.icmp6(3, 1, first[:88]))),
+              (T0 + 61, unreachable_query),
+              (T0 + 61.01, F.ipv4("192.0.2.1", C, 1, F.icmp4(3, 1, unreachable_query[:28])))]
+    analysis = analyze(_write(tmp_path, frames))
+    s = analysis.summary
+    icmp = analysis.capture.icmp
+    assert set(icmp["kind"]) == {"reassembly-time-exceeded", "host-unreachable"}
+    assert int(icmp.loc[icmp["family"] == "ipv6", "quoted_ip_id"].iloc[0]) == 0xABCD
+    assert s["flags"]["icmp_reassembly_timeout"] == 1 and s["flags"]["icmp_unreachable"] == 1
+    assert s["outcomes"]["fragments_lost"] == 1 and s["outcomes"]["unanswered"] == 1
