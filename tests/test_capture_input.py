@@ -135,3 +135,52 @@ def test_unsupported_link_type_falls_back_to_tshark_with_a_warning(tmp_path: Pat
     assert tables.engine == "tshark" and "not decoded natively" in tables.warnings[0]
     native = load_capture(path, engine="native")
     assert native.messages.empty and "skipped" in native.warnings[0]
+
+
+def test_pcapng_with_two_interfaces_of_different_link_types(tmp_path: Path) -> None:
+    """An Ethernet interface and a raw-IP one in one section: each packet decoded by its own
+    interface's link type, and its time by that interface's resolution."""
+    eth = [(t, 0, d) for t, d in _exchanges(3)]
+    raw = [(t + 0.25, 1, d[14:]) for t, d in _exchanges(3)]
+    path = tmp_path / "two.pcapng"
+    path.write_bytes(F.pcapng(sorted(eth + raw), [F.ETHERNET, F.RAW]))
+    tables = load_capture(path, engine="native")
+    assert len(tables.messages) == 12 and tables.link_types == {F.ETHERNET: 6, F.RAW: 6}
+    assert tables.messages["time"].is_monotonic_increasing
+
+
+def test_simple_packet_blocks_have_no_time_rather_than_an_invented_one(tmp_path: Path) -> None:
+    path = tmp_path / "spb.pcapng"
+    path.write_bytes(F.pcapng([(t, 0, d) for t, d in _exchanges(2)], [F.ETHERNET],
+                              simple=True))
+    tables = load_capture(path, engine="native")
+    assert len(tables.messages) == 4 and tables.messages["time"].isna().all()
+
+
+def _tcp_stream(queries: int) -> tuple[list[bytes], bytes]:
+    msgs = [F.query(f"{i}.tcp.e164.arpa", ident=i) for i in range(queries)]
+    blob = b"".join(len(m).to_bytes(2, "big") + m for m in msgs)
+    return msgs, blob
+
+
+def test_tcp_holes_and_mid_stream_starts_are_said_not_invented(tmp_path: Path) -> None:
+    _msgs, blob = _tcp_stream(6)
+    third = len(blob) // 3
+    pieces = [(0, blob[:third]), (third, blob[third:2 * third]), (2 * third, blob[2 * third:])]
+    frames = [(1.0, F.link(F.ipv4(C, S, 6, F.tcp(4000, 53, 100, flags=0x02)), F.ETHERNET))]
+    for k, (off, data) in enumerate(pieces):
+        if k == 1:
+            continue  # the middle segment never captured
+        frames.append((1.1 + k, F.link(F.ipv4(C, S, 6, F.tcp(4000, 53, 101 + off, data)),
+                                       F.ETHERNET)))
+    # a second connection whose SYN the capture missed
+    frames.append((5.0, F.link(F.ipv4(C, S, 6, F.tcp(4001, 53, 9000, blob[:60])), F.ETHERNET)))
+    path = tmp_path / "holes.pcap"
+    path.write_bytes(F.pcap(frames, F.ETHERNET))
+    tables = load_capture(path)
+    decoded = tables.messages
+    assert 1 <= len(decoded) < 6  # only the messages wholly before the hole, none invented
+    assert all(q.endswith(".tcp.e164.arpa") for q in decoded["qname"].astype(str))
+    notes = " ".join(tables.warnings)
+    assert "missing at stream offset" in notes and "not decoded" in notes
+    assert "mid-stream (no SYN)" in notes
