@@ -10,6 +10,7 @@ a side buffer. Output: :class:`.table.CaptureTables`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,16 +103,29 @@ def decode(path: Any, *, ports: tuple[int, ...] = (), jit: bool | None = None,
     kinds = np.zeros(8, dtype=np.int64)
     seg_meta: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     unsupported = {int(t) for t in np.unique(links)} - SUPPORTED if len(links) else set()
-    for start in range(0, index.frames, BLOCK):
+    starts = list(range(0, index.frames, BLOCK))
+
+    def walk(start: int) -> tuple[np.ndarray, ...]:
         stop = min(start + BLOCK, index.frames)
-        rows = np.arange(start, stop, dtype=np.int64)
-        out, src, dst, qsrc, qdst = _walk(buf, index.offset[start:stop], index.caplen[start:stop],
-                                          links[start:stop], interest, use_jit)
-        kinds += np.bincount(out[:, pk.C_KIND], minlength=8)[:8]
-        _collect(buf, rows, out, src, dst, qsrc, qdst, msgs, icmp_parts, frag_rows, segments,
-                 control, seg_meta, 0, use_jit)
-        if on_records is not None:
-            on_records(stop - start)
+        return _walk(buf, index.offset[start:stop], index.caplen[start:stop], links[start:stop],
+                     interest, use_jit)
+
+    # both cores: the compiled header walk of block k+1 runs (without the GIL) in a second
+    # thread while block k's messages are gathered and decoded here
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = pool.submit(walk, starts[0]) if starts and use_jit else None
+        for k, start in enumerate(starts):
+            stop = min(start + BLOCK, index.frames)
+            walked = ahead.result() if ahead is not None else walk(start)
+            ahead = (pool.submit(walk, starts[k + 1]) if use_jit and k + 1 < len(starts)
+                     else None)
+            out, src, dst, qsrc, qdst = walked
+            rows = np.arange(start, stop, dtype=np.int64)
+            kinds += np.bincount(out[:, pk.C_KIND], minlength=8)[:8]
+            _collect(buf, rows, out, src, dst, qsrc, qdst, msgs, icmp_parts, frag_rows,
+                     segments, control, seg_meta, 0, use_jit)
+            if on_records is not None:
+                on_records(stop - start)
     side = bytearray()
     notes: list[str] = []
     # -- IP reassembly: rebuilt datagrams go through the header walk again -----------------
