@@ -20,6 +20,7 @@ from enumlab.dns_transactions import COLUMNS, OUTCOMES, build_transactions
 from enumlab.pcap_report import analyze, save_transactions, write_html
 
 from .conftest import IN_CI, ROOT, require_tool
+from .test_capture_engines import compare as compare_engines
 
 CAPTURES = ROOT / "data" / "captures"
 LABELS = json.loads((CAPTURES / "labels.json").read_text())
@@ -222,6 +223,7 @@ def test_the_capture_script_remakes_captures_that_match_their_labels(tmp_path: P
     assert labels == LABELS  # the committed labels are what the script produces
     for name, label in labels.items():
         s = analyze(tmp_path / name, ports=ports_of(name)).summary
+        compare_engines(tmp_path / name, ports_of(name))  # the re-made traffic, both engines
         assert s["outcomes"] == {o: label["outcomes"].get(o, 0) for o in OUTCOMES}, name
     assert not shutil.which("nonexistent-tool")
 
