@@ -50,7 +50,7 @@ lab: setup
 	  echo "    stop  Ctrl-C here (stops JupyterLab and the DNS lab)"; echo; \
 	  $(PY) -m jupyterlab --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(JUPYTER_PORT) \
 	    --ServerApp.port_retries=0 --IdentityProvider.token=$$token --ServerApp.root_dir=. \
-	    --ServerApp.default_url=/lab/tree/notebooks $(JUPYTER_ROOT)
+	    --ServerApp.default_url=/lab/tree/notebooks --ServerApp.answer_yes=True $(JUPYTER_ROOT)
 
 serve: setup
 	$(PY) -m enumlab.cli serve --port $(LAB_PORT)
