@@ -151,6 +151,19 @@ def test_simulate_observed_csv_and_plot(tmp_path) -> None:
     assert out.returncode == 2 and "matches 3 targets" in out.stderr
 
 
+def test_the_shipped_call_log_is_a_split_no_chance_explains() -> None:
+    """The README's tour line on data/samples/calls.csv: 41/35/24 observed against 25/25/50."""
+    out = run("simulate", "+61355500913", "--policy", "weighted", "--observed",
+              "data/samples/calls.csv", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    rows = {t["target"].split("@")[1].split(".")[0]: t for t in data["targets"]
+            if "@" in t["target"]}
+    assert sum(r["observed"] for r in rows.values()) == 2000
+    assert rows["server3"]["expected_share"] == 0.5 and rows["server3"]["observed_share"] < 0.3
+    assert data["chi2"]["p_value"] < 1e-20
+
+
 def test_sip_json_schema_and_the_port_pitfall() -> None:
     out = run("sip", "sip:scscf.mnc001.mcc001.3gppnetwork.org:6060", "--json", "--seed", "1")
     assert out.returncode == 0, out.stderr
