@@ -178,3 +178,100 @@ def fallback_latency(transactions: Any, *, ax: Axes | None = None) -> Axes:
     ax.set_ylabel("transactions")
     ax.set_title("TC=1 -> answer over TCP")
     return ax
+
+
+# -- pictures of the flow ---------------------------------------------------------------------
+
+def ladder(trace: Any, *, client: str = "client", next_hop: str | None = None,
+           ax: Axes | None = None) -> Axes:
+    """A ladder (sequence) diagram of a resolution, drawn from its :class:`~enumlab.lookup.Trace`:
+    one lane for the client, one per DNS server it asked, and (``next_hop``, e.g. the chosen SIP
+    URI) one for where the call goes next. Each exchange is a query arrow and an answer arrow,
+    labelled with the question, transport and size; a TC=1 answer is red and followed by its
+    TCP retry (drawn dashed), as RFC 1035 s4.2.1 / RFC 7766 s5 want."""
+    steps = [s for s in trace if s.kind == "query"]
+    servers: list[str] = []
+    for s in steps:
+        for e in s.exchanges:
+            label = "zone data" if e["transport"] == "zone" else f"DNS {e['server']}"
+            if label not in servers:
+                servers.append(label)
+    lanes = [client, *servers] + ([next_hop] if next_hop else [])
+    rows = sum(2 * max(1, len(s.exchanges)) for s in steps) + (1 if next_hop else 0)
+    ax = _axes(ax, (max(6.5, 2.6 * len(lanes)), 0.55 * rows + 1.2))
+    x = {lane: i for i, lane in enumerate(lanes)}
+    for lane, i in x.items():
+        ax.plot([i, i], [0.5, -rows - 0.5], color="#999999", lw=1, zorder=0)
+        ax.text(i, 0.8, short_label(lane) if lane == next_hop else lane, ha="center",
+                va="bottom", fontsize=9, fontweight="bold")
+    y = 0.0
+
+    def arrow(a: str, b: str, text: str, *, color: str, style: str = "-") -> None:
+        nonlocal y
+        y -= 1
+        ax.annotate("", xy=(x[b], y), xytext=(x[a], y),
+                    arrowprops={"arrowstyle": "->", "color": color, "linestyle": style,
+                                "lw": 1.4})
+        ax.text((x[a] + x[b]) / 2, y + 0.12, text, ha="center", va="bottom", fontsize=7.5,
+                color=color)
+
+    for s in steps:
+        name = s.name.rstrip(".")
+        question = f"{s.rdtype} {name if len(name) <= 44 else '...' + name[-41:]}?"
+        for e in s.exchanges or [{"transport": "zone", "server": "", "query_size": 0,
+                                  "response_size": 0, "truncated": False}]:
+            lane = "zone data" if e["transport"] == "zone" else f"DNS {e['server']}"
+            tcp = e["transport"] == "tcp"
+            style = "--" if tcp else "-"
+            how = "" if e["transport"] == "zone" else f" ({e['transport'].upper()}, " \
+                f"{e['query_size']} B)"
+            arrow(client, lane, question + how, color="#1f77b4", style=style)
+            answer = (f"{s.rcode}, TC=1 {e['response_size']} B: retry over TCP"
+                      if e["truncated"] else
+                      f"{s.rcode}" + ("" if e["transport"] == "zone"
+                                      else f", {e['response_size']} B"))
+            arrow(lane, client, answer, color="#d62728" if e["truncated"] else "#2ca02c",
+                  style=style)
+    if next_hop:
+        arrow(client, next_hop, "SIP INVITE", color="#9467bd")
+    ax.set_xlim(-0.6, len(lanes) - 0.4)
+    ax.set_ylim(-rows - 0.8, 1.6)
+    ax.axis("off")
+    return ax
+
+
+def fragments_vs_mtu(dns_size: int, mtu: int, *, family: str = "ipv4",
+                     ax: Axes | None = None) -> Axes:
+    """How a UDP answer of ``dns_size`` bytes travels over a path of ``mtu`` bytes: one
+    datagram (IP + UDP headers + DNS), cut into fragments whose data are multiples of 8 bytes
+    (RFC 791 s3.2; IPv6 adds an 8-byte fragment header per fragment, RFC 8200 s4.5). Each
+    fragment is a bar, the first carries the UDP header; a line marks the MTU."""
+    header = 20 if family == "ipv4" else 40
+    frag_header = 0 if family == "ipv4" else 8
+    payload = dns_size + 8  # the UDP header travels in the first fragment
+    whole = header + payload
+    if whole <= mtu:
+        pieces = [payload]
+    else:
+        per = (mtu - header - frag_header) // 8 * 8
+        pieces = [min(per, payload - off) for off in range(0, payload, per)]
+    ax = _axes(ax, (6.5, 0.6 * len(pieces) + 1.4))
+    for i, size in enumerate(pieces):
+        row = -i
+        ax.barh(row, header + frag_header, color="#bbbbbb", edgecolor="black")
+        ax.barh(row, size, left=header + frag_header, color="#1f77b4" if i else "#ff7f0e",
+                edgecolor="black")
+        total = header + frag_header + size
+        ax.text(total + 15, row, f"{total} B" + (" (UDP header + DNS start)" if i == 0 and
+                                                 len(pieces) > 1 else ""), va="center",
+                fontsize=8)
+    ax.axvline(mtu, color="#d62728", ls="--", lw=1.2)
+    ax.text(mtu, -len(pieces) + 0.45, f" MTU {mtu}", color="#d62728", ha="left", fontsize=8)
+    ax.set_yticks([-i for i in range(len(pieces))],
+                  [f"fragment {i + 1}" if len(pieces) > 1 else "datagram"
+                   for i in range(len(pieces))])
+    ax.set_xlabel("bytes on the wire (IP header grey)")
+    ax.set_xlim(0, max(mtu, header + frag_header + max(pieces)) * 1.35)
+    ax.set_title(f"a {dns_size}-byte DNS answer over {family.upper()} at MTU {mtu}: "
+                 f"{len(pieces)} {'fragments' if len(pieces) > 1 else 'datagram'}", fontsize=9)
+    return ax
