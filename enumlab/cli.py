@@ -251,6 +251,31 @@ def _print_report(title: str, data: dict[str, Any]) -> None:
         print(f"  impossible under this policy: {', '.join(data['impossible'])}")
 
 
+def _print_comparison(target: str, results: list[dict[str, Any]], *, observed: bool) -> None:
+    """Every policy in one table: rows the targets, columns the policies, each cell the share
+    seen (simulated, or in the observed data) over the share the policy expects."""
+    from .plot import short_label
+    from .simulate import policy_table
+
+    seen = policy_table(results)
+    wanted = policy_table(results, column="expected_share")
+    source = "observed data" if observed else f"{results[0]['n']} selections per policy"
+    print(f"{target}: every policy, share seen / share the policy expects ({source})")
+    widths = {p: max(13, len(str(p)) + 2) for p in seen.columns}
+    print(f"  {'target':<12}" + "".join(f"{p:>{widths[p]}}" for p in seen.columns))
+    for name in seen.index:
+        cells = "".join(f"{seen.at[name, p]:.3f}/{wanted.at[name, p]:.3f}".rjust(widths[p])
+                        for p in seen.columns)
+        print(f"  {short_label(name):<12}{cells}")
+    print(f"  {'p (chi-sq)':<12}" + "".join(f"{r['chi2']['p_value']:>{widths[r['policy']]}.3g}"
+                                           for r in results))
+    impossible = {r["policy"]: r["impossible"] for r in results if r["impossible"]}
+    for policy, names in impossible.items():
+        print(f"  {policy}: impossible under it: {', '.join(short_label(n) for n in names)}")
+    print("  targets: " + "; ".join(f"{short_label(n)} = {n}" for n in seen.index
+                                    if short_label(n) != n))
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from . import simulate as sim
     from .stats import compare, observed_counts
@@ -289,7 +314,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json(results[0] if len(results) == 1 else results)
         return EXIT_OK
-    for data in results:
+    if len(results) > 1:
+        _print_comparison(args.target, results, observed=bool(args.observed))
+    for data in results if len(results) == 1 else ():
         source = "observed data" if args.observed else f"{data['n']} selections"
         _print_report(f"{args.target}: policy {data['policy']}, {source}", data)
     if args.plot:

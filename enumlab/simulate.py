@@ -305,3 +305,17 @@ def biased_weighted_indices(rs: RecordSet, n: int, rng: np.random.Generator) -> 
     cum = np.cumsum(w)
     r = rng.integers(1, int(cum[-1]), n)
     return np.searchsorted(cum, r, side="right")
+
+
+def policy_table(results: Sequence[Mapping[str, Any]], *, column: str = "observed_share"
+                 ) -> Any:
+    """Several policies' results (``SimulationResult.to_dict()`` or an observed-data report)
+    as one DataFrame: rows are the targets in record-set order (``(none)`` last), columns the
+    policies; ``column`` picks the figure (``observed_share``, ``expected_share``,
+    ``observed``)."""
+    import pandas as pd
+
+    frame = pd.DataFrame({r["policy"]: {t["target"]: t[column] for t in r["targets"]}
+                          for r in results}).fillna(0)  # a policy that never gives "(none)"
+    frame.index.name = "target"
+    return frame

@@ -151,6 +151,24 @@ def test_simulate_observed_csv_and_plot(tmp_path) -> None:
     assert out.returncode == 2 and "matches 3 targets" in out.stderr
 
 
+def test_simulate_all_policies_is_one_comparison_table() -> None:
+    from enumlab.policies import POLICY_NAMES
+
+    out = run("simulate", "+61355500913", "--policy", "all", "-n", "20000", "--seed", "3")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("+61355500913: every policy") and out.stdout.count("policy ") <= 1
+    header = lines[1].split()
+    assert header[0] == "target" and len(header) == 1 + len(POLICY_NAMES)  # a column each
+    rows = {line.split()[0]: line.split()[1:] for line in lines[2:5]}
+    assert list(rows) == ["server1", "server2", "server3"]  # the record set's order
+    weighted = header.index("weighted") - 1
+    seen, expected = (float(v) for v in rows["server3"][weighted].split("/"))
+    assert expected == 0.5 and abs(seen - 0.5) < 0.02  # 25/25/50 under preference-as-weight
+    rfc = header.index("rfc3403") - 1
+    assert rows["server3"][rfc] == "0.000/0.000"  # RFC 3403 never picks server3
+
+
 def test_the_shipped_call_log_is_a_split_no_chance_explains() -> None:
     """The README's tour line on data/samples/calls.csv: 41/35/24 observed against 25/25/50."""
     out = run("simulate", "+61355500913", "--policy", "weighted", "--observed",
