@@ -319,3 +319,25 @@ def policy_table(results: Sequence[Mapping[str, Any]], *, column: str = "observe
                           for r in results}).fillna(0)  # a policy that never gives "(none)"
     frame.index.name = "target"
     return frame
+
+
+def expected_table(rs: RecordSet, policies: Sequence[str], *, order: Sequence[str] = (),
+                   failures: Mapping[str, float] | None = None) -> Any:
+    """The share each policy expects for each target, as one DataFrame: rows the targets by
+    their short names (``server1``, ``melbourne``) -- in ``order`` when given (the order a text
+    uses), else the record set's, with ``(none)`` last when any policy can give no target --
+    and one column per policy."""
+    import pandas as pd
+
+    from .plot import short_label
+    from .policies import get_policy
+
+    down = [(failures or {}).get(t, 0.0) for t in rs.targets]
+    labels = [short_label(t) for t in rs.targets] + [NONE]
+    frame = pd.DataFrame({name: get_policy(name, rs.kind).expected(rs, down) for name in policies},
+                         index=pd.Index(labels, name="target"))
+    if not frame.loc[NONE].any():
+        frame = frame.drop(index=NONE)
+    if order:
+        frame = frame.loc[[*order, *[x for x in frame.index if x not in order]]]
+    return frame

@@ -163,3 +163,19 @@ def test_live_mode_resolves_every_time(lab_server) -> None:
     down = simulate_live("+61355500914", 20, resolver, "rfc3403", np.random.default_rng(1),
                          down=["sip:service@server1.enum.nickvsnetworking.com"], progress=False)
     assert down.observed[-1] == 20  # RFC 3403: server2's ORDER 20 is never used
+
+
+def test_expected_table_labels_rows_by_target_in_the_texts_order(resolver) -> None:  # type: ignore[no-untyped-def]
+    from enumlab.simulate import expected_table, record_set
+
+    cities = record_set("+61355500915", resolver)
+    table = expected_table(cities, ["weighted", "3gpp", "rfc3403"],
+                           order=["melbourne", "sydney", "brisbane", "perth"])
+    assert list(table.index) == ["melbourne", "sydney", "brisbane", "perth"]
+    assert list(table.columns) == ["weighted", "3gpp", "rfc3403"]
+    assert table.loc["melbourne", "weighted"] == pytest.approx(1 / 3)
+    assert table.loc["brisbane", "rfc3403"] == pytest.approx(0.5)  # the lower PREFERENCE wins
+    assert table.loc["melbourne", "rfc3403"] == 0
+    seed = expected_table(record_set("+61355500914", resolver), ["rfc3403"],
+                          failures={"sip:service@server1.enum.nickvsnetworking.com": 1.0})
+    assert seed.loc["(none)", "rfc3403"] == 1.0  # no ORDER failover: "(none)" appears
