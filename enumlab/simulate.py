@@ -48,6 +48,17 @@ class SimulationResult:
     def observed_share(self) -> np.ndarray:
         return self.observed / max(self.n, 1)
 
+    def shares(self) -> Any:
+        """One labelled row per target (short names, record-set order, ``(none)`` last: no
+        usable target): selections observed, the share observed and the share expected."""
+        import pandas as pd
+
+        from .plot import short_label
+
+        return pd.DataFrame({"observed": self.observed, "observed_share": self.observed_share,
+                             "expected_share": self.expected},
+                            index=pd.Index([short_label(t) for t in self.labels], name="target"))
+
     def to_dict(self) -> dict[str, Any]:
         from .stats import compare
 

@@ -179,3 +179,13 @@ def test_expected_table_labels_rows_by_target_in_the_texts_order(resolver) -> No
     seed = expected_table(record_set("+61355500914", resolver), ["rfc3403"],
                           failures={"sip:service@server1.enum.nickvsnetworking.com": 1.0})
     assert seed.loc["(none)", "rfc3403"] == 1.0  # no ORDER failover: "(none)" appears
+
+
+def test_simulation_shares_are_labelled_by_target(resolver) -> None:  # type: ignore[no-untyped-def]
+    from enumlab.simulate import record_set, simulate
+
+    rs = record_set("+61355500913", resolver)
+    table = simulate(rs, 10_000, "weighted", np.random.default_rng(1)).shares()
+    assert list(table.index) == ["server1", "server2", "server3", "(none)"]
+    assert table.loc["server3", "expected_share"] == pytest.approx(0.5)
+    assert int(table["observed"].sum()) == 10_000 and table.loc["(none)", "observed"] == 0
