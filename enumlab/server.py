@@ -161,6 +161,16 @@ class EmbeddedServer:
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
 
+    def dig_command(self, name: str, rdtype: str = "NAPTR", *, tcp: bool = False,
+                    edns: int | None = None) -> str:
+        """The ``dig`` command that asks this server the same question -- to try in a
+        terminal beside a notebook's live query (no EDNS by default, like enumlab's resolver;
+        ``+norecurse``: the server is authoritative only)."""
+        options = ["+norecurse", "+tcp" if tcp else "",
+                   f"+edns=0 +bufsize={edns}" if edns else "+noedns"]
+        return " ".join(x for x in ["dig", f"@{self.host}", "-p", str(self.port), rdtype, name,
+                                    *options] if x)
+
     @property
     def address(self) -> str:
         """``HOST:PORT`` as the CLI's ``--server`` takes it."""

@@ -555,5 +555,34 @@ def is_subdomain(name: bytes, parent: bytes) -> bool:
         name = name[name[0] + 1 :]
 
 
+def zone_excerpt(zones: str | Path, name: str, rdtype: str | None = None) -> str:
+    """The zone-file lines that answer ``name`` (and ``rdtype``): its own records, or -- when
+    it has none -- the wildcard of the closest ancestor that would synthesise them (RFC 4592),
+    each as ``file:line: text`` from the files in ``zones`` (a file or a directory)."""
+    where = Path(zones)
+    files = sorted(p for p in where.iterdir() if p.suffix in (".zone", ".db")) if where.is_dir() \
+        else [where]
+    wanted = name_to_wire(name if name.endswith(".") else name + ".", None,
+                          lambda m: ZoneError(m, subject=name)).lower()
+    code = type_code(rdtype) if rdtype else None
+    by_owner: dict[bytes, list[ZoneRecord]] = {}
+    for path in files:
+        for record in read_zone_file(path)[1]:
+            by_owner.setdefault(record.owner.lower(), []).append(record)
+    hits = by_owner.get(wanted)
+    if not hits:  # the wildcard of the closest ancestor that has one
+        parent = wanted
+        while parent != b"\x00" and not hits:
+            parent = parent[parent[0] + 1:]
+            hits = by_owner.get(b"\x01*" + parent)
+    chosen = [r for r in hits or [] if code is None or r.rdtype == code]
+    lines = []
+    cache: dict[str, list[str]] = {}
+    for r in chosen:
+        text = cache.setdefault(r.file, Path(r.file).read_text(errors="replace").splitlines())
+        lines.append(f"{Path(r.file).name}:{r.line}: {text[r.line - 1].strip()}")
+    return "\n".join(dict.fromkeys(lines)) or f"(no records for {name} in {where})"
+
+
 __all__ = ["ZoneFileReader", "ZoneRecord", "name_to_wire", "read_zone_file", "type_code",
-           "type_text", "wire_to_text"]
+           "type_text", "wire_to_text", "zone_excerpt"]

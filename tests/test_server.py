@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import subprocess
 from pathlib import Path
 
 import dns.flags
@@ -241,3 +242,37 @@ def test_stop_releases_the_port(zone_dir: Path) -> None:
     server.stop()
     again = EmbeddedServer(zone_dir, port=port).start()  # would fail if the port leaked
     again.stop()
+
+
+def test_dig_command_asks_the_same_question_and_gets_the_same_answer() -> None:
+    import shlex
+
+    from enumlab import Resolver
+
+    from .conftest import require_tool
+
+    require_tool("dig", "bind9-dnsutils")
+    name = "3.1.9.0.0.5.5.5.3.1.6.e164.arpa."
+    with EmbeddedServer() as server:
+        for tcp, edns in ((False, None), (True, None), (False, 1232)):
+            cmd = server.dig_command(name, "NAPTR", tcp=tcp, edns=edns)
+            assert cmd.startswith(f"dig @127.0.0.1 -p {server.port} NAPTR {name}")
+            out = subprocess.run(shlex.split(cmd), capture_output=True, text=True, timeout=20)
+            assert out.returncode == 0 and "status: NOERROR" in out.stdout
+            fields = [line.split() for line in out.stdout.splitlines() if line.startswith(name)]
+            records = sorted(f[4:] for f in fields if len(f) > 4 and f[3] == "NAPTR")
+            ours = sorted(r.to_text().split() for r in Resolver(server.host, server.port)
+                          .query(name, "NAPTR").records)
+            assert records == ours and len(ours) == 3
+            assert ("(TCP)" in out.stdout) == tcp
+
+
+def test_zone_excerpt_shows_the_lines_that_answer() -> None:
+    from enumlab.server import DEFAULT_ZONE_DIR
+    from enumlab.zonefile import zone_excerpt
+
+    own = zone_excerpt(DEFAULT_ZONE_DIR, "3.1.9.0.0.5.5.5.3.1.6.e164.arpa", "NAPTR").splitlines()
+    assert len(own) == 3 and all(line.startswith("e164.arpa.zone:") for line in own)
+    wild = zone_excerpt(DEFAULT_ZONE_DIR, "7.6.5.4.1.0.5.5.5.2.1.6.e164.arpa", "NAPTR")
+    assert "*.1.0.5.5.5.2.1.6" in wild  # answered by the block's wildcard (RFC 4592)
+    assert zone_excerpt(DEFAULT_ZONE_DIR, "nowhere.example", "NAPTR").startswith("(no records")
