@@ -275,3 +275,99 @@ def fragments_vs_mtu(dns_size: int, mtu: int, *, family: str = "ipv4",
     ax.set_title(f"a {dns_size}-byte DNS answer over {family.upper()} at MTU {mtu}: "
                  f"{len(pieces)} {'fragments' if len(pieces) > 1 else 'datagram'}", fontsize=9)
     return ax
+
+
+def enum_tree(zones: Any, parent: str, *, number_length: int | None = None,
+              ax: Axes | None = None) -> Axes:
+    """The ENUM tree below ``parent`` (e.g. ``2.0.5.5.5.2.1.6.e164.arpa``) as the zone files in
+    ``zones`` define it: names with records, wildcards, and the empty non-terminals an explicit
+    name creates above itself (RFC 4592 s2.2.2). An empty non-terminal under a wildcard's
+    parent is drawn red: below it the wildcard no longer answers. With ``number_length`` (digits
+    of the numbers, country code included) each such node says how many numbers of that length
+    it takes out of the wildcard's block."""
+    from pathlib import Path
+
+    from .errors import ZoneError
+    from .zonefile import name_to_wire, read_zone_file
+
+    def labels(wire: bytes) -> list[str]:
+        out, i = [], 0
+        while wire[i]:
+            out.append(wire[i + 1: i + 1 + wire[i]].decode(errors="replace").lower())
+            i += 1 + wire[i]
+        return out
+
+    where = Path(zones)
+    files = (sorted(p for p in where.iterdir() if p.suffix in (".zone", ".db"))
+             if where.is_dir() else [where])
+    top = labels(name_to_wire(parent.rstrip(".") + ".", None,
+                              lambda m: ZoneError(m, subject=parent)))
+    with_records: set[tuple[str, ...]] = set()
+    for path in files:
+        for record in read_zone_file(path)[1]:
+            name = labels(record.owner)
+            if len(name) > len(top) and name[len(name) - len(top):] == top:
+                with_records.add(tuple(reversed(name[: len(name) - len(top)])))
+    nodes: set[tuple[str, ...]] = {()}
+    for path_ in with_records:
+        nodes.update(path_[:k] for k in range(1, len(path_) + 1))
+    children: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+    for node in sorted(nodes, key=lambda n: (len(n), n)):
+        if node:
+            children.setdefault(node[:-1], []).append(node)
+    x: dict[tuple[str, ...], float] = {}
+    leaf = [0.0]
+
+    def place(node: tuple[str, ...]) -> float:
+        kids = children.get(node, [])
+        if not kids:
+            x[node] = leaf[0]
+            leaf[0] += 1
+        else:
+            x[node] = sum(place(k) for k in kids) / len(kids)
+        return x[node]
+
+    place(())
+    depth = max(len(n) for n in nodes)
+    ax = _axes(ax, (max(5.0, 1.3 * leaf[0] + 2), 1.25 * depth + 1.6))
+    prefix_digits = "".join(reversed([t for t in top if t.isdigit()]))
+    for node in nodes:
+        for kid in children.get(node, []):
+            ax.plot([x[node], x[kid]], [-len(node), -len(kid)], color="#888888", lw=1, zorder=1)
+    for node in sorted(nodes, key=len):
+        wildcard = bool(node) and node[-1] == "*"
+        sibling_wild = (*node[:-1], "*") in nodes if node else False
+        empty = bool(node) and node not in with_records
+        if not node:
+            kind, color = parent.rstrip("."), "#dddddd"
+        elif wildcard:
+            kind, color = "* wildcard", "#2ca02c"
+        elif empty:
+            kind, color = ("empty non-terminal", "#d62728") if sibling_wild else (
+                "empty non-terminal", "#ff9896")
+        else:
+            kind, color = "records", "#1f77b4"
+        text = node[-1] if node else kind
+        ax.text(x[node], -len(node), text, ha="center", va="center", fontsize=9,
+                color="white" if node and color not in ("#dddddd",) else "black",
+                bbox={"boxstyle": "round", "fc": color, "ec": "black"}, zorder=2)
+        if wildcard:
+            ax.text(x[node] + 0.25, -len(node), "wildcard: answers any name\nbelow that does not "
+                    "exist", ha="left", va="center", fontsize=7, color=color)
+        if node and not wildcard:
+            note = kind
+            if empty and sibling_wild and number_length:
+                digits = prefix_digits + "".join(node)
+                free = number_length - len(digits)
+                if 0 <= free <= 6:
+                    inside = [p for p in with_records if p[: len(node)] == node
+                              and len(prefix_digits) + len(p) == number_length]
+                    blocked = 10 ** free - len(inside)
+                    note += f"\n+{digits}{'x' * free}: {blocked} numbers\nno longer match *"
+            ax.text(x[node] + 0.25, -len(node), note, ha="left", va="center", fontsize=7,
+                    color=color if color != "#ff9896" else "#d62728")
+    ax.set_xlim(-1, leaf[0] + 1.5)
+    ax.set_ylim(-depth - 0.8, 0.8)
+    ax.axis("off")
+    ax.set_title(f"below {parent.rstrip('.')}", fontsize=9)
+    return ax

@@ -48,3 +48,17 @@ def test_fragments_vs_mtu_counts_fragments_as_rfc_791_cuts_them() -> None:
     # a 1,232-byte answer fits an IPv6 1,280 path exactly (RFC 8200's minimum MTU)
     assert "1 datagram" in plot.fragments_vs_mtu(1232, 1280, family="ipv6").get_title()
     plt.close("all")
+
+
+def test_enum_tree_finds_the_exceptions_empty_non_terminals_and_their_99_numbers() -> None:
+    from enumlab.server import DEFAULT_ZONE_DIR
+
+    ax = plot.enum_tree(DEFAULT_ZONE_DIR, "2.0.5.5.5.2.1.6.e164.arpa", number_length=11)
+    texts = _texts(ax)
+    assert "*" in texts and "3" in texts and "4" in texts and "5" in texts
+    assert any("+612555023xx: 99 numbers" in t for t in texts)  # the seed's ported exception
+    assert sum("empty non-terminal" in t for t in texts) == 2 and "records" in texts
+    # the +61255501x block has a wildcard and no exception: nothing blocked
+    other = _texts(plot.enum_tree(DEFAULT_ZONE_DIR, "1.0.5.5.5.2.1.6.e164.arpa", number_length=11))
+    assert not any("empty non-terminal" in t for t in other)
+    plt.close("all")
