@@ -21,7 +21,7 @@ from . import packets as pk
 from .files import RecordIndex, open_capture
 from .ip import FragmentSet, rebuild_ipv4, rebuild_ipv6
 from .jit import kernel, want_jit
-from .links import RAW, SUPPORTED
+from .links import RAW
 from .tcp import FIN, RST, SYN, reassemble
 
 BLOCK = 1 << 18  # records per header-walk call
@@ -55,8 +55,6 @@ class Decoded:
     fragments: list[dict[str, Any]]
     tcp_control: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, int]]
     notes: list[str]
-    kinds: np.ndarray  # packets of each kind
-    unsupported_links: set[int]
     jit: bool
 
 
@@ -100,9 +98,7 @@ def decode(path: Any, *, ports: tuple[int, ...] = (), jit: bool | None = None,
     frag_rows: list[dict[str, Any]] = []
     segments: list[tuple[int, tuple[Any, ...], int, int, bytes]] = []
     control: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, int]] = []
-    kinds = np.zeros(8, dtype=np.int64)
     seg_meta: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    unsupported = {int(t) for t in np.unique(links)} - SUPPORTED if len(links) else set()
     starts = list(range(0, index.frames, BLOCK))
 
     def walk(start: int) -> tuple[np.ndarray, ...]:
@@ -121,7 +117,6 @@ def decode(path: Any, *, ports: tuple[int, ...] = (), jit: bool | None = None,
                      else None)
             out, src, dst, qsrc, qdst = walked
             rows = np.arange(start, stop, dtype=np.int64)
-            kinds += np.bincount(out[:, pk.C_KIND], minlength=8)[:8]
             _collect(buf, rows, out, src, dst, qsrc, qdst, msgs, icmp_parts, frag_rows,
                      segments, control, seg_meta, 0, use_jit)
             if on_records is not None:
@@ -192,7 +187,7 @@ def decode(path: Any, *, ports: tuple[int, ...] = (), jit: bool | None = None,
         np.zeros(0, np.int64), np.zeros((0, pk.NCOL), np.int64), *(
             np.zeros((0, 16), np.uint8) for _ in range(4)))
     return Decoded(index, msgs, bytes(side), icmp, frag_table, control, notes,  # type: ignore[arg-type]
-                   kinds, unsupported, use_jit)
+                   use_jit)
 
 
 def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: np.ndarray,

@@ -101,20 +101,11 @@ class CaptureTables:
 
 def addresses(family: np.ndarray, raw: np.ndarray) -> np.ndarray:
     """Address text per row (object array), formatted once per distinct address."""
-    n = len(family)
-    if n == 0:
-        return np.zeros(0, dtype=object)
-    keyed = np.empty((n, 17), dtype=np.uint8)
-    keyed[:, 0] = family
-    keyed[:, 1:] = raw
-    view = np.ascontiguousarray(keyed).view(np.dtype((np.void, 17))).ravel()
-    uniq, inverse = np.unique(view, return_inverse=True)
-    text = np.empty(len(uniq), dtype=object)
-    for k, u in enumerate(uniq):
-        b = bytes(u)
-        text[k] = (socket.inet_ntop(socket.AF_INET, b[1:5]) if b[0] == 4 else
-                   socket.inet_ntop(socket.AF_INET6, b[1:17]) if b[0] == 6 else None)
-    return text[inverse.ravel()]
+    codes, text = addresses_codes(family, raw)
+    out: np.ndarray = np.array(text, dtype=object)[codes] if len(codes) else np.zeros(
+        0, dtype=object)
+    out[(family != 4) & (family != 6)] = None  # no address (an ICMP error quoting nothing)
+    return out
 
 
 def _masked(values: np.ndarray, missing: np.ndarray, dtype: str) -> Any:

@@ -301,13 +301,11 @@ def _fragment(number: int, time: float, layers: dict[str, Any], out: list[dict[s
         fh = _find(layer, "ipv6.fraghdr.ident")
         if fh is None:
             continue
-        tree = _find(layer, "ipv6.fraghdr") or {}
         offset = _int(_find(layer, "ipv6.fraghdr.offset")) or 0
         more = bool(_int(_find(layer, "ipv6.fraghdr.more")) or 0)
         plen = _int(layer.get("ipv6.plen")) or 0
         ext = 8  # the fragment header itself; other extension headers are counted below
         ext += sum(int(v) for v in _all(layer, "ipv6.hopopts.len_oct"))
-        del tree
         out.append({"frame": number, "time": time, "family": "ipv6", "src": layer.get("ipv6.src"),
                     "dst": layer.get("ipv6.dst"), "ip_id": _int(fh), "offset": offset * 8,
                     "more": more, "size": plen - ext,
