@@ -37,7 +37,16 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ZoneError
 from .lookup import Answer, Exchange
-from .zonefile import ZoneRecord, is_subdomain, read_zone_file, type_text, wire_to_text
+from .zonefile import (
+    ZoneRecord,
+    is_subdomain,
+    name_to_wire,
+    rdata_to_wire,
+    read_zone_file,
+    type_code,
+    type_text,
+    wire_to_text,
+)
 
 if TYPE_CHECKING:
     import dns.message
@@ -662,6 +671,38 @@ class Authority:
             # Both are legal; a client must not use a truncated RRset either way.
             return wire[:2] + rendered.tc_heads[flag_bits] + question + rendered.tc_rest
         return wire[:2] + rendered.heads[flag_bits] + question + rendered.rest
+
+    # -- editing ---------------------------------------------------------------------------
+
+    def with_rrset(self, name: str, rdtype: str, rdatas: Iterable[str], *,
+                   ttl: int | None = None) -> Authority:
+        """A new Authority whose zones are these, with the ``rdtype`` records at ``name``
+        replaced by ``rdatas`` (presentation form, e.g. ``'10 100 "u" "E2U+sip" "!^.*$!sip:a@b!"
+        .'``; none removes the RRset). The TTL is the old RRset's unless given, else the
+        zone's SOA minimum. Every rule of loading applies again (RFC 2181 s5, CNAME, sizes).
+        This one is left as it is, so a server can swap atomically (EmbeddedServer.load)."""
+        code = type_code(rdtype)
+        if code is None:
+            raise ZoneError(f"unknown record type {rdtype!r}", subject=rdtype)
+        owner = name_to_wire(name if name.endswith(".") else name + ".", None,
+                             lambda m: ZoneError(m, subject=name))
+        zone = self._deepest_origin(owner.lower())
+        if zone is None:
+            raise ZoneError(f"{name} is in none of the served zones", subject=name)
+        old = zone.nodes.get(owner.lower(), {}).get(code)
+        keep_ttl = ttl if ttl is not None else old.ttl if old else (
+            zone.soa.ttl if zone.soa else 3600)
+        where = f"{name} {rdtype}"
+        new = [rdata_to_wire(code, text, zone.origin_wire,
+                                lambda m: ZoneError(f"{where}: {m}", subject=where))
+               for text in rdatas]
+        records = [ZoneRecord(rrset.owner, rrset.ttl, t, rd, rrset.line, str(zone.path))
+                   for key, node in zone.nodes.items() for t, rrset in node.items()
+                   if not (key == owner.lower() and t == code) for rd in rrset.rdatas]
+        records += [ZoneRecord(owner, keep_ttl, code, rd, 0, "with_rrset") for rd in new]
+        edited = ServedZone.from_records(zone.origin_wire, records, zone.path)
+        return Authority([edited if z is zone else z for z in self.zones],
+                         max_udp_size=self.max_udp_size, cache_bytes=self.cache_bytes)
 
     # -- in memory -------------------------------------------------------------------------
 

@@ -40,12 +40,19 @@ class ResolvConf:
 
 
 def read_resolv_conf(path: str | Path = "/etc/resolv.conf") -> ResolvConf:
-    """Parse resolv.conf: ``nameserver``, ``search``/``domain`` (last one wins), ``options``."""
+    """Read and parse a resolv.conf file (see :func:`parse_resolv_conf`)."""
     p = Path(path)
     try:
         text = p.read_text()
     except OSError as exc:
         raise InputError(f"cannot read {p}: {exc.strerror}", subject=str(p)) from exc
+    return parse_resolv_conf(text, name=str(p))
+
+
+def parse_resolv_conf(text: str, *, name: str = "resolv.conf") -> ResolvConf:
+    """Parse resolv.conf(5) text: ``nameserver``, ``search``/``domain`` (last one wins),
+    ``options``. ``name`` is what findings call the file (a path, or a label such as
+    ``"the rebuilt P-CSCF's resolv.conf"``)."""
     nameservers: list[str] = []
     search: tuple[str, ...] = ()
     options: dict[str, str] = {}
@@ -61,16 +68,16 @@ def read_resolv_conf(path: str | Path = "/etc/resolv.conf") -> ResolvConf:
             search = tuple(values)
         elif key == "options":
             for opt in values:
-                name, _, value = opt.partition(":")
-                options[name] = value
+                option, _, value = opt.partition(":")
+                options[option] = value
         else:
             ignored.append(line)
-    def number(name: str, default: float) -> float:
+    def number(option: str, default: float) -> float:
         try:
-            return float(options[name]) if name in options else default
+            return float(options[option]) if option in options else default
         except ValueError:
             return default
-    return ResolvConf(str(p), tuple(nameservers), search, int(number("ndots", 1)),
+    return ResolvConf(name, tuple(nameservers), search, int(number("ndots", 1)),
                       number("timeout", 5.0), int(number("attempts", 2)), tuple(ignored))
 
 
@@ -130,8 +137,11 @@ def questions(domain: str) -> list[tuple[str, str]]:
 
 
 def diagnose(domain: str, authoritative: Resolver, resolv: ResolvConf, *,
-             timeout: float = 1.0) -> DoctorReport:
-    """Compare the system resolver's nameservers with the authoritative server for ``domain``."""
+             timeout: float = 1.0, port: int = 53) -> DoctorReport:
+    """Compare the system resolver's nameservers with the authoritative server for ``domain``.
+
+    ``port`` is for labs only: resolv.conf cannot name a port and glibc always asks port 53
+    (resolv.conf(5)); a lab resolver on loopback without root listens elsewhere."""
     report = DoctorReport(domain.rstrip("."), resolv, authoritative.server)
     asked = [(name, rdtype, authoritative.query(name, rdtype)) for name, rdtype in
              questions(domain)]
@@ -143,7 +153,8 @@ def diagnose(domain: str, authoritative: Resolver, resolv: ResolvConf, *,
                                "fix the zone first")
         return report
     for ns in resolv.effective_nameservers:
-        system = Resolver(ns, 53, timeout=timeout, recursion_desired=True)
+        system = Resolver(ns, port, timeout=timeout, recursion_desired=True)
+        where = ns if port == 53 else f"{ns} (port {port})"
         failure = ""
         for name, rdtype, auth in asked:
             try:
@@ -154,13 +165,13 @@ def diagnose(domain: str, authoritative: Resolver, resolv: ResolvConf, *,
                 comparison = Comparison(ns, name, rdtype, _texts(auth), None, "", str(exc))
             report.comparisons.append(comparison)
             if not comparison.matches and not failure:
-                failure = _sentence(resolv, ns, report.domain, comparison,
+                failure = _sentence(resolv, where, report.domain, comparison,
                                     authoritative.server)
         if failure:
             report.ok = False
             report.findings.append(failure)
         else:
-            report.findings.append(f"{resolv.path} points to {ns}, which gives the same "
+            report.findings.append(f"{resolv.path} points to {where}, which gives the same "
                                    f"answers for {report.domain} as {authoritative.server}")
     if not resolv.nameservers:
         report.findings.append(f"{resolv.path} names no nameserver, so glibc uses "

@@ -27,6 +27,15 @@ class Exchange:
     elapsed_ms: float
     edns_payload: int | None = None
 
+    def __str__(self) -> str:
+        """``UDP to 127.0.0.1:5353: query 60 B (EDNS0 1232) -> answer 1164 B in 2.0 ms``."""
+        if self.transport == "zone":
+            return "answered from zone data in memory"
+        edns = f" (EDNS0 {self.edns_payload})" if self.edns_payload else " (no EDNS0)"
+        tc = ", TC=1: truncated" if self.truncated else ""
+        return (f"{self.transport.upper()} to {self.server}: query {self.query_size} B{edns} "
+                f"-> answer {self.response_size} B{tc} in {self.elapsed_ms:.1f} ms")
+
 
 @dataclass(frozen=True)
 class Answer:

@@ -23,6 +23,19 @@ class PcapAnalysis:
     summary: dict[str, Any]
     mtu: int | None = None
 
+    def levels_table(self) -> pd.DataFrame:
+        """The same questions counted per message and per transaction, side by side: queries
+        (every one sent vs one per question), answers that arrived whole, answers lost in
+        fragments (datagrams vs transactions whose outcome is ``fragments_lost``)."""
+        s, t = self.summary, self.transactions
+        whole = int(t["response_frame"].notna().sum()) if len(t) else 0
+        rows = ["queries", "answers that arrived whole", "answers lost in fragments"]
+        return pd.DataFrame({
+            "per message": [s["messages"]["queries"], s["messages"]["responses"],
+                            s["lost_fragment_datagrams"]],
+            "per transaction": [s["transactions"], whole, s["outcomes"]["fragments_lost"]],
+        }, index=rows)
+
 
 def analyze(path: str | Path, *, mtu: int | None = None, progress: bool = False,
             engine: str = "auto", ports: tuple[int, ...] = (), jit: bool | None = None

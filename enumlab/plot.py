@@ -5,12 +5,14 @@ matplotlib is imported here and nowhere else in enumlab.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.patches import Rectangle
 
 from .stats import SplitReport, compare
 
@@ -370,4 +372,125 @@ def enum_tree(zones: Any, parent: str, *, number_length: int | None = None,
     ax.set_ylim(-depth - 0.8, 0.8)
     ax.axis("off")
     ax.set_title(f"below {parent.rstrip('.')}", fontsize=9)
+    return ax
+
+
+def _box(ax: Axes, xy: tuple[float, float], text: str, *, on: bool, fontsize: float = 8) -> Any:
+    return ax.text(*xy, text, ha="center", va="center", fontsize=fontsize, zorder=3,
+                   color="black" if on else "#777777",
+                   bbox={"boxstyle": "round,pad=0.35", "fc": "#ffd8a8" if on else "#f2f2f2",
+                         "ec": "#e8590c" if on else "#bbbbbb", "lw": 1.6 if on else 0.8})
+
+
+def _edge(ax: Axes, a: Any, b: Any, label: str, *, on: bool, rad: float = 0.0) -> None:
+    """An arrow from box ``a`` to box ``b`` (texts made by _box), clipped at their edges."""
+    (x0, y0), (x1, y1) = a.get_position(), b.get_position()
+    color = "#e8590c" if on else "#aaaaaa"
+    ax.annotate("", xy=(x1, y1), xytext=(x0, y0), zorder=2,
+                arrowprops={"arrowstyle": "-|>", "color": color, "lw": 2.2 if on else 0.9,
+                            "patchA": a.get_bbox_patch(), "patchB": b.get_bbox_patch(),
+                            "shrinkA": 2, "shrinkB": 2, "connectionstyle": f"arc3,rad={rad}"})
+    if label:
+        ax.text(x0 + (x1 - x0) * 0.42 + 0.05, y0 + (y1 - y0) * 0.42 + 0.06, label, fontsize=7,
+                color=color, ha="left", va="bottom", zorder=3)
+
+
+# where each node of sip_location.FLOW sits: decisions down the left, outcomes to the right
+_FLOW_AT = {"uri": (0.0, 0.0), "numeric?": (0.0, -1.0), "no_dns": (2.0, -1.0),
+            "port?": (0.0, -2.0), "a_port": (2.0, -2.0), "transport?": (0.0, -3.0),
+            "srv_transport": (2.0, -3.0), "naptr?": (0.0, -4.0), "srv_naptr": (2.0, -4.0),
+            "srv_each": (0.0, -5.3), "a_srv": (4.2, -3.5), "a_default": (4.2, -5.3)}
+
+
+def rfc3263_flow(location: Any, *, ax: Axes | None = None) -> Axes:
+    """The RFC 3263 s4 decision flow -- numeric host, port, ``transport=``, NAPTR, SRV,
+    A/AAAA -- with the path ``location`` (a :class:`~enumlab.sip_location.SipLocation`) took
+    drawn in orange: its boxes filled, its arrows thick. The title says where it ended."""
+    from .sip_location import FLOW
+
+    path = list(location.path)
+    taken = set(itertools.pairwise(path))
+    ax = _axes(ax, (8.6, 5.6))
+    boxes = {node: _box(ax, _FLOW_AT[node], location.uri if node == "uri" else text,
+                        on=node in path) for node, (text, _) in FLOW.items()}
+    for node, (_, edges) in FLOW.items():
+        for label, nxt in edges:
+            _edge(ax, boxes[node], boxes[nxt], label, on=(node, nxt) in taken)
+    end = FLOW[path[-1]][0].replace("\n", " ")
+    ax.set_title(f"RFC 3263: {location.uri} -> {end}: {len(location.targets)} target(s)",
+                 fontsize=9)
+    ax.set_xlim(-1.4, 5.4)
+    ax.set_ylim(-5.8, 0.5)
+    ax.axis("off")
+    return ax
+
+
+def s8_home_routing(selection: Any, *, ax: Axes | None = None) -> Axes:
+    """S8 home routing (TS 23.401 s4.3.8, TS 29.303 s5.x) drawn from a real S-NAPTR selection
+    (:class:`~enumlab.snaptr.SnaptrResult` for a PGW over ``x-s8-gtp``): the UE attaches in the
+    visited network; the visited MME asks the *home* network's DNS for the APN-FQDN's NAPTR
+    records and the chosen node's addresses (the queries of the trace, with their answers);
+    the address goes into the PGW S8 F-TEID of the Create Session Request, which the visited
+    SGW sends to the home PGW; user plane UE - eNodeB - SGW (S1-U) - PGW (S8-U)."""
+    from .snaptr import canonical_node_name
+
+    chosen = selection.selected
+    queries = [s for s in selection.trace if s.kind == "query"]
+    labels = selection.fqdn.rstrip(".").split(".")
+    plmn = ".".join(x for x in labels if x.startswith(("mnc", "mcc")))
+    ax = _axes(ax, (9.4, 5.0))
+    ax.add_patch(Rectangle((-0.5, -1.0), 4.2, 3.6, fc="#e7f5ff", ec="#74c0fc", zorder=0))
+    ax.add_patch(Rectangle((3.9, -1.0), 3.4, 3.6, fc="#fff4e6", ec="#ffc078", zorder=0))
+    ax.text(-0.4, 2.5, "visited PLMN", fontsize=8, va="top", color="#1864ab")
+    ax.text(4.0, 2.5, f"home PLMN ({plmn})", fontsize=8, va="top", color="#d9480f")
+    node = canonical_node_name(chosen.hostname)[0].split(".")[0] if chosen else ""
+    addresses = chosen.addresses(selection.prefer_ipv6) if chosen else []
+    at = {"UE": (0.0, 0.0), "eNodeB": (1.4, 0.0), "SGW": (3.0, 0.0), "MME": (3.0, 1.6),
+          "DNS": (5.6, 1.6), "PGW": (5.6, 0.0)}
+    names = {"UE": "UE", "eNodeB": "eNodeB", "SGW": "visited SGW", "MME": "visited MME",
+             "DNS": "home DNS", "PGW": "home PGW\n" + (f"{node}\n{', '.join(addresses[:2])}"
+                                                      if chosen else "none usable")}
+    for key, xy in at.items():
+        _box(ax, xy, names[key], on=True, fontsize=8)
+
+    def say(a: str, b: str, text: str, dy: float, color: str, *, style: str = "-",
+            above: bool = True) -> None:
+        (x0, y0), (x1, y1) = at[a], at[b]
+        ax.annotate("", xy=(x1, y1 + dy), xytext=(x0, y0 + dy), zorder=2,
+                    arrowprops={"arrowstyle": "-|>", "color": color, "lw": 1.3,
+                                "linestyle": style, "shrinkA": 32,
+                                "shrinkB": 62 if b == "PGW" else 32})
+        ax.text((x0 + x1) / 2, (y0 + y1) / 2 + dy + (0.06 if above else -0.06), text,
+                ha="center", va="bottom" if above else "top", fontsize=6.5, color=color)
+
+    def short(step: Any) -> str:
+        name = str(step.name).rstrip(".")
+        return name if step.rdtype == "NAPTR" else name.split(".epc.")[0]
+
+    step = 1
+    say("UE", "eNodeB", f"{step} attach, APN {labels[0]}", 0.15, "#1864ab")
+    asked = [f"{step + 1 + i} {q.rdtype} {short(q)}?" for i, q in enumerate(queries[:3])]
+    said = [f"{q.text.split(' -> ', 1)[1].split(' [')[0]}" for q in queries[:3]]
+    say("MME", "DNS", "\n".join(asked), 0.1, "#d9480f")
+    kept = f"keep {selection.app_service}:{selection.app_protocol} -> {node or 'nothing'}"
+    say("DNS", "MME", "\n".join([*said, kept]), -0.1, "#d9480f", above=False)
+    step += 1 + len(asked)
+    f_teid = addresses[0] if addresses else "?"
+    ax.annotate("", xy=at["MME"], xytext=at["eNodeB"], zorder=1,
+                arrowprops={"arrowstyle": "-|>", "color": "#1864ab", "lw": 1.0, "shrinkA": 22,
+                            "shrinkB": 32})
+    ax.text(2.25, 0.95, "S1-MME", fontsize=6.5, color="#1864ab", ha="right")
+    say("MME", "SGW", "", 0.0, "#2b8a3e")
+    ax.text(3.08, 0.8, f"{step} Create Session (S11)\nPGW S8 F-TEID {f_teid}", fontsize=6.5,
+            color="#2b8a3e", ha="left", va="center")
+    say("SGW", "PGW", f"{step + 1} Create Session over S8 (GTP-C)", 0.1, "#2b8a3e")
+    say("UE", "eNodeB", "radio", -0.2, "#868e96", style="--", above=False)
+    say("eNodeB", "SGW", "S1-U", -0.2, "#868e96", style="--", above=False)
+    say("SGW", "PGW", "S8-U: user plane, home routed", -0.2, "#868e96", style="--",
+        above=False)
+    ax.set_xlim(-0.6, 7.4)
+    ax.set_ylim(-1.1, 2.6)
+    ax.axis("off")
+    ax.set_title(f"S8 home routing: {selection.fqdn.rstrip('.')} -> "
+                 f"{chosen.hostname if chosen else 'nothing usable'}", fontsize=9)
     return ax

@@ -255,7 +255,6 @@ class EmbeddedServer:
             os._exit(code)
 
     def _serve_udp(self, sock: socket.socket) -> None:
-        answer = self.authority.handle_wire
         recv, send = sock.recvfrom, sock.sendto
         stopping = self._stopping.is_set
         while not stopping():
@@ -265,7 +264,8 @@ class EmbeddedServer:
                 if stopping():
                     return
                 continue  # e.g. ECONNREFUSED from an earlier send: not ours to die on
-            reply = answer(wire, udp=True)  # never raises (SERVFAIL on any failure)
+            # self.authority is read per query: load() may have swapped in new zones
+            reply = self.authority.handle_wire(wire, udp=True)  # never raises (SERVFAIL)
             if reply is not None:
                 try:
                     send(reply, peer)
@@ -298,6 +298,20 @@ class EmbeddedServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+    def load(self, zones: str | Path | Authority) -> EmbeddedServer:
+        """Serve other zones from now on, without a restart (a zone directory or an
+        :class:`Authority`, e.g. ``server.authority.with_rrset(...)``): the next query, UDP or
+        TCP, is answered from them. Only a one-process server can be reloaded."""
+        if self.worker_pids:
+            raise LabServerError("a server with worker processes cannot load new zones; "
+                                 "restart it", subject=self.address)
+        authority = zones if isinstance(zones, Authority) else Authority.from_directory(
+            zones, max_udp_size=self.authority.max_udp_size)
+        self.authority = authority
+        if self._tcp is not None:
+            self._tcp.authority = authority
+        return self
 
     def zone_names(self) -> list[str]:
         return [z.origin for z in self.authority.zones]

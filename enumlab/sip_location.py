@@ -43,6 +43,27 @@ SRV_PREFIX = {"UDP": "_sip._udp", "TCP": "_sip._tcp", "TLS": "_sips._tcp", "SCTP
 DEFAULT_PORT = {"UDP": 5060, "TCP": 5060, "SCTP": 5060, "TLS": 5061, "TLS-SCTP": 5061}
 SECURE = frozenset({"TLS", "TLS-SCTP"})
 
+# The RFC 3263 decision flow as data: node -> (text, [(label, next node), ...]). A
+# SipLocation's ``path`` lists the nodes its resolution went through; plot.rfc3263_flow draws
+# the flow with that path highlighted.
+FLOW: dict[str, tuple[str, list[tuple[str, str]]]] = {
+    "uri": ("SIP URI", [("", "numeric?")]),
+    "numeric?": ("host a numeric IP?", [("yes", "no_dns"), ("no", "port?")]),
+    "no_dns": ("no DNS: that IP,\nport or 5060/5061 (s4.1)", []),
+    "port?": ("port in the URI?", [("yes", "a_port"), ("no", "transport?")]),
+    "a_port": ("A/AAAA only, that port:\nno NAPTR, no SRV (s4.2)", []),
+    "transport?": ("transport= in the URI?", [("yes", "srv_transport"), ("no", "naptr?")]),
+    "srv_transport": ("SRV for that transport\n_sip._tcp... (s4.2)",
+                      [("found", "a_srv"), ("none", "a_default")]),
+    "naptr?": ("NAPTR: a usable SIP\nservice? (s4.1)",
+               [("yes", "srv_naptr"), ("no", "srv_each")]),
+    "srv_naptr": ("SRV at the NAPTR\nreplacement (s4.1)", [("", "a_srv")]),
+    "srv_each": ("SRV per supported\ntransport (s4.1)",
+                 [("found", "a_srv"), ("none", "a_default")]),
+    "a_srv": ("A/AAAA of each SRV target,\nRFC 2782 order", []),
+    "a_default": ("A/AAAA of the host,\n5060 (5061 TLS) (s4.2)", []),
+}
+
 
 @dataclass(frozen=True)
 class SipTarget:
@@ -71,10 +92,22 @@ class SipLocation:
     targets: list[SipTarget] = field(default_factory=list)
     skipped_srv: bool = False
     trace: Trace = field(default_factory=Trace)
+    path: list[str] = field(default_factory=lambda: ["uri"])  # nodes of FLOW, in order
 
     def to_dict(self) -> dict[str, Any]:
         return {"uri": self.uri, "targets": [t.to_dict() for t in self.targets],
-                "skipped_srv": self.skipped_srv, "trace": self.trace.to_list()}
+                "skipped_srv": self.skipped_srv, "path": self.path,
+                "trace": self.trace.to_list()}
+
+    def targets_table(self) -> Any:
+        """The targets as a DataFrame, one row per (transport, host, port, address), in the
+        order a client tries them (index 1, 2, ...)."""
+        import pandas as pd
+
+        columns = ["transport", "host", "port", "address", "priority", "weight", "source"]
+        frame = pd.DataFrame([t.to_dict() for t in self.targets], columns=columns)
+        frame.index = pd.RangeIndex(1, len(frame) + 1, name="try")
+        return frame
 
 
 def _transport_for_param(param: str, secure: bool) -> str:
@@ -172,30 +205,45 @@ class _Locator:
             transport = "TLS" if uri.secure else "UDP"
         else:
             transport = ""
+        path = self.result.path
+        path.append("numeric?")
         if uri.numeric_host:
+            path.append("no_dns")
             port = uri.port or DEFAULT_PORT[transport]
             self.result.targets.append(SipTarget(transport, uri.host, port, uri.host,
                                                  source="numeric"))
             return self.result
+        path.append("port?")
         if uri.port is not None:
+            path.append("a_port")
             self.result.skipped_srv = True
             self.trace.note(f"port {uri.port} in the URI: A/AAAA lookup only, NAPTR and SRV are "
                             "not queried (RFC 3263 s4.2)")
             self.a_only(transport, uri.port, "a/aaaa")
             return self.result
+        path.append("transport?")
         if transport:
+            path.append("srv_transport")
             name = f"{SRV_PREFIX[transport]}.{uri.host}."
-            if not self.srv(transport, name, 1, "srv"):
+            if self.srv(transport, name, 1, "srv"):
+                path.append("a_srv")
+            else:
+                path.append("a_default")
                 self.trace.note(f"no SRV at {name}: A/AAAA with port {DEFAULT_PORT[transport]}")
                 self.a_only(transport, DEFAULT_PORT[transport], "a/aaaa")
             return self.result
+        path.append("naptr?")
         if self.naptr(secure_only):
+            path.extend(["srv_naptr", "a_srv"])
             return self.result
+        path.append("srv_each")
         found_srv = False
         for t in secure_only:
             found_srv |= self.srv(t, f"{SRV_PREFIX[t]}.{uri.host}.", 1, "srv")
         if found_srv:
+            path.append("a_srv")
             return self.result
+        path.append("a_default")
         transport = "TLS" if uri.secure else "UDP"
         self.trace.note(f"no NAPTR and no SRV: A/AAAA of {uri.host}, {transport} port "
                         f"{DEFAULT_PORT[transport]} (RFC 3263 s4.2)")

@@ -184,6 +184,14 @@ class SnaptrResult:
         ranked = self.ranked
         return ranked[0] if ranked else None
 
+    def candidates_table(self) -> Any:
+        """Every NAPTR record met, one row each (several records may share a service field),
+        with its fate: kept or dropped and why, the node and port it led to."""
+        import pandas as pd
+
+        columns = ["order", "preference", "flag", "services", "kept", "reason", "node", "port"]
+        return pd.DataFrame([c.to_dict() for c in self.candidates], columns=columns)
+
     def to_dict(self) -> dict[str, Any]:
         chosen = self.selected
         return {
@@ -361,6 +369,22 @@ def snaptr_select(
         result.trace.note(f"topology: ranked by labels shared with {ref}; S-NAPTR order "
                           "breaks ties (TS 29.303 annex C.4)")
     return result
+
+
+def offers_table(records: Any, app_service: str, protocol: str) -> Any:
+    """The S-NAPTR records of an answer, one row each in (ORDER, PREFERENCE) order, with a
+    column saying whether SERVICES offer ``app_service`` with ``protocol`` (RFC 3958 s2.1:
+    case-insensitive, any order of app-protocols)."""
+    import pandas as pd
+
+    wanted = AppProtocol.parse(protocol)
+    rows = [{"order": r.order, "preference": r.preference, "flags": r.flags,
+             "services": r.services, "replacement": r.replacement,
+             f"offers {app_service}:{protocol}":
+                 ServiceParameters.parse(r.services).offers(app_service, wanted)}
+            for r in sorted(records, key=lambda r: (r.key, r.to_text()))
+            if isinstance(r, NaptrRecord) and not r.regexp]
+    return pd.DataFrame(rows)
 
 
 def collocated_pair(a: SnaptrResult, b: SnaptrResult) -> tuple[Candidate, Candidate] | None:

@@ -500,7 +500,7 @@ class ZoneFileReader:
                 return b"".join(_charstring(t, where) for t in v)
         except OSError as exc:  # inet_pton
             raise where(f"{type_text(rdtype)}: {' '.join(v)!r} is not an address") from exc
-        return _dnspython_rdata(rdtype, " ".join(raw), origin, where)
+        return rdata_to_wire(rdtype, " ".join(raw), origin, where)
 
 
 def _generic_rdata(v: list[str], where: Callable[[str], ZoneError]) -> bytes:
@@ -516,7 +516,7 @@ def _generic_rdata(v: list[str], where: Callable[[str], ZoneError]) -> bytes:
     return data
 
 
-def _dnspython_rdata(rdtype: int, text: str, origin: bytes | None,
+def rdata_to_wire(rdtype: int, text: str, origin: bytes | None,
                      where: Callable[[str], ZoneError]) -> bytes:
     import dns.exception
     import dns.name

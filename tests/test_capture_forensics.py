@@ -226,3 +226,13 @@ def test_icmpv6_reassembly_timeout_and_host_unreachable_are_linked(tmp_path: Pat
     assert int(icmp.loc[icmp["family"] == "ipv6", "quoted_ip_id"].iloc[0]) == 0xABCD
     assert s["flags"]["icmp_reassembly_timeout"] == 1 and s["flags"]["icmp_unreachable"] == 1
     assert s["outcomes"]["fragments_lost"] == 1 and s["outcomes"]["unanswered"] == 1
+
+
+def test_levels_table_counts_the_lost_fragments_capture_both_ways() -> None:
+    """dig asked twice and both answers lost their fragments: two of everything per message,
+    one transaction (notebook 06 step 6b)."""
+    captures = Path(__file__).resolve().parent.parent / "data" / "captures"
+    table = analyze(captures / "fragments_lost.pcapng").levels_table()
+    assert table.loc["queries"].tolist() == [2, 1]
+    assert table.loc["answers that arrived whole"].tolist() == [0, 0]
+    assert table.loc["answers lost in fragments"].tolist() == [2, 1]

@@ -32,6 +32,7 @@ def test_read_resolv_conf(tmp_path: Path) -> None:
     assert rc.search == ("b.example", "c.example")  # the last search/domain line wins
     assert (rc.ndots, rc.timeout, rc.attempts) == (5, 2.0, 3)
     assert rc.ignored == ("sortlist 10.0.0.0",)
+    assert rc.path == str(conf)  # options named ndots, timeout... never rename the file
     empty = tmp_path / "empty.conf"
     empty.write_text("")
     assert read_resolv_conf(empty).effective_nameservers == ("127.0.0.1",)
@@ -132,3 +133,25 @@ def test_doctor_is_satisfied_when_resolv_conf_points_at_the_lab(netns: str) -> N
     assert code == 0 and report["ok"] is True
     assert all(c["match"] for c in report["comparisons"])  # type: ignore[union-attr]
     assert any("ndots:5" in f for f in report["findings"])  # type: ignore[union-attr]
+
+
+def test_parsed_text_is_named_as_given_and_a_lab_port_is_said() -> None:
+    """The notebook's healthy and broken cases: resolv.conf text named by a label (no temp
+    path in any finding), the lab server asked on its own port and the port said."""
+    from enumlab import EmbeddedServer, Resolver
+    from enumlab.doctor import diagnose, parse_resolv_conf
+
+    with EmbeddedServer(ZONES) as lab:
+        auth = Resolver(lab.host, lab.port)
+        healthy = parse_resolv_conf("nameserver 127.0.0.1\n", name="the healthy resolv.conf")
+        report = diagnose(DOMAIN, auth, healthy, port=lab.port, timeout=1)
+        assert report.ok, report.findings
+        assert report.findings == [f"the healthy resolv.conf points to 127.0.0.1 (port "
+                                   f"{lab.port}), which gives the same answers for {DOMAIN} "
+                                   f"as {lab.host}:{lab.port}"]
+        broken = parse_resolv_conf("nameserver 127.0.0.53\n", name="the broken resolv.conf")
+        # nothing listens on 127.0.0.53 at the lab's port: no answer, named as such
+        bad = diagnose(DOMAIN, auth, broken, port=lab.port, timeout=0.3)
+        assert not bad.ok and bad.findings[0].startswith(
+            f"the broken resolv.conf points to 127.0.0.53 (port {lab.port}), which")
+        assert all("/tmp" not in f for f in bad.findings + report.findings)

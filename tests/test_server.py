@@ -276,3 +276,41 @@ def test_zone_excerpt_shows_the_lines_that_answer() -> None:
     wild = zone_excerpt(DEFAULT_ZONE_DIR, "7.6.5.4.1.0.5.5.5.2.1.6.e164.arpa", "NAPTR")
     assert "*.1.0.5.5.5.2.1.6" in wild  # answered by the block's wildcard (RFC 4592)
     assert zone_excerpt(DEFAULT_ZONE_DIR, "nowhere.example", "NAPTR").startswith("(no records")
+
+
+def test_load_swaps_zones_under_a_running_server_for_udp_and_tcp() -> None:
+    """with_rrset + load: the widgets' sliders rewrite a record set and the next query, UDP or
+    TCP, sees it; the old Authority is untouched (a swap, not an edit in place)."""
+    name = "3.1.9.0.0.5.5.5.3.1.6.e164.arpa."
+    with EmbeddedServer() as server:
+        before = server.authority
+        new = before.with_rrset(name, "NAPTR", [
+            '10 50 "u" "E2U+sip" "!^.*$!sip:a@one.example!" .',
+            '10 70 "u" "E2U+sip" "!^.*$!sip:b@two.example!" .'])
+        server.load(new)
+        for tcp in (False, True):
+            reply = ask(server, name, tcp=tcp)
+            texts = sorted(rd.to_text() for rr in reply.answer for rd in rr)
+            assert texts == ['10 50 "u" "E2U+sip" "!^.*$!sip:a@one.example!" .',
+                             '10 70 "u" "E2U+sip" "!^.*$!sip:b@two.example!" .']
+            assert reply.answer[0].ttl == 3600  # the old RRset's TTL is kept
+        # the neighbour and the wildcard blocks are served as before
+        assert rcode(ask(server, "2.1.9.0.0.5.5.5.3.1.6.e164.arpa.")) == "NOERROR"
+        old = dns.message.from_wire(before.answer_wire(name, "NAPTR"))
+        assert len(old.answer[0]) == 3  # the lab's 100/100/200 set, unchanged
+        # removing its only RRset removes the name: NXDOMAIN (no empty node is left behind)
+        server.load(new.with_rrset(name, "NAPTR", []))
+        assert rcode(ask(server, name)) == "NXDOMAIN"
+        # and back to a directory
+        server.load(Path(__file__).parent.parent / "data" / "zones")
+        assert len(ask(server, name).answer[0]) == 3
+
+
+def test_with_rrset_refuses_what_loading_refuses() -> None:
+    auth = Authority.from_directory(Path(__file__).parent.parent / "data" / "zones")
+    with pytest.raises(ZoneError, match="none of the served zones"):
+        auth.with_rrset("example.com.", "A", ["192.0.2.1"])
+    with pytest.raises(ZoneError, match="unknown record type"):
+        auth.with_rrset("3.1.9.0.0.5.5.5.3.1.6.e164.arpa.", "NAPTRX", [])
+    with pytest.raises(ZoneError, match="NAPTR"):
+        auth.with_rrset("3.1.9.0.0.5.5.5.3.1.6.e164.arpa.", "NAPTR", ['10 "u"'])
