@@ -5,6 +5,7 @@ renderer turns an executed notebook into a page readable without Jupyter."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -76,6 +77,12 @@ def test_notebook_01_renders_in_jupyterlab_in_headless_chromium(jupyter_lab, tmp
     assert "jp-Notebook" in dom and dom.count("jp-Cell ") + dom.count('jp-Cell"') >= 5
     assert "ENUM" in dom  # the notebook's own text
     assert not re.search(r'class="[^"]*\bjp-Dialog\b', dom)  # no error (or any) dialog over it
+    # the worked solutions are there but collapsed: JupyterLab draws a placeholder for each
+    # cell whose input is hidden (metadata jupyter.source_hidden), and none for the others
+    cells = json.loads((ROOT / "notebooks" / "01_enum_basics.ipynb").read_text())["cells"]
+    hidden = sum(bool(c["metadata"].get("jupyter", {}).get("source_hidden")) for c in cells)
+    placeholders = re.findall(r'class="[^"]*\bjp-InputPlaceholder\b[^"]*"', dom)
+    assert hidden >= 3 and len(placeholders) == hidden, (hidden, len(placeholders))
 
 
 def test_make_html_renders_an_executed_notebook(tmp_path: Path) -> None:
