@@ -62,6 +62,7 @@ _ROOT = b"\x00"
 _WILD = b"\x01*"
 _SOA, _NS, _CNAME, _A, _AAAA, _MX, _PTR, _DS, _OPT = 6, 2, 5, 1, 28, 15, 12, 43, 41
 _ANY, _AXFR, _IXFR = 255, 252, 251
+_SINGLETON = frozenset({_SOA, _CNAME})  # types of which a name holds at most one record
 # Question types the fast path leaves to the full path: meta and query-only types
 # (RFC 6895 s3.1: 128-255 and OPT), and DS, whose answer is on the parent side of a cut.
 _FAST_EXCLUDED = frozenset({0, _OPT, _DS, *range(128, 256)})
@@ -80,6 +81,7 @@ class RRset:
     ttl: int
     rdatas: list[bytes]
     line: int = 0
+    lines: list[int] | None = None  # each rdata's line, kept only when asked (zone checks)
 
     @property
     def size(self) -> int:
@@ -105,12 +107,12 @@ class ServedZone:
 
     @classmethod
     def from_records(cls, origin: bytes, records: Iterable[ZoneRecord],
-                     path: Path | None = None) -> ServedZone:
+                     path: Path | None = None, *, keep_lines: bool = False) -> ServedZone:
         zone = cls(origin.lower(), path)
-        zone._build(records)
+        zone._build(records, keep_lines)
         return zone
 
-    def _build(self, records: Iterable[ZoneRecord]) -> None:
+    def _build(self, records: Iterable[ZoneRecord], keep_lines: bool = False) -> None:
         origin = self.origin_wire
         nodes = self.nodes
         where = str(self.path) if self.path else "zone"
@@ -126,8 +128,15 @@ class ServedZone:
                 node = nodes[key] = {}
             rrset = node.get(rec.rdtype)
             if rrset is None:
-                node[rec.rdtype] = RRset(rec.owner, rec.rdtype, rec.ttl, [rec.rdata], rec.line)
+                node[rec.rdtype] = RRset(rec.owner, rec.rdtype, rec.ttl, [rec.rdata], rec.line,
+                                         [rec.line] if keep_lines else None)
             else:
+                if rec.rdtype in _SINGLETON and rec.rdata not in rrset.rdatas:
+                    # as BIND's loader: the second record of a singleton type is the error
+                    raise ZoneError(f"zone file {rec.file} line {rec.line}: "
+                                    f"{wire_to_text(rec.owner)} has more than one "
+                                    f"{type_text(rec.rdtype)} record (RFC 1034 s3.6.2, RFC "
+                                    "1035 s5.2)", subject=f"{rec.file}:{rec.line}")
                 # RFC 2181 s5: an RRset holds no duplicates; s5.2: one TTL (the lowest wins,
                 # as dnspython and BIND's loader do). A set per big RRset keeps this linear.
                 seen = sets.get(id(rrset))
@@ -136,6 +145,8 @@ class ServedZone:
                 if rec.rdata not in seen:
                     seen.add(rec.rdata)
                     rrset.rdatas.append(rec.rdata)
+                    if rrset.lines is not None:
+                        rrset.lines.append(rec.line)
                 rrset.ttl = min(rrset.ttl, rec.ttl)
         apex = nodes.get(origin)
         if apex is None or _SOA not in apex:
@@ -153,10 +164,12 @@ class ServedZone:
         for key, node in nodes.items():
             if _CNAME in node and len(node) > 1:
                 other = next(t for t in node if t != _CNAME)
+                # the later of the two lines, where BIND's loader meets the conflict
+                line = max(node[_CNAME].line, node[other].line)
                 raise ZoneError(
-                    f"zone file {where} line {node[_CNAME].line}: {wire_to_text(key)} has a "
+                    f"zone file {where} line {line}: {wire_to_text(key)} has a "
                     f"CNAME and other data ({type_text(other)}) (RFC 1034 s3.6.2)",
-                    subject=f"{where}:{node[_CNAME].line}")
+                    subject=f"{where}:{line}")
             for rrset in node.values():
                 # An answer that cannot fit one DNS message (65,535 bytes, RFC 1035 s4.2.2)
                 # can never be sent: refuse the zone, as BIND refuses it at load.
@@ -190,7 +203,7 @@ class ServedZone:
 
 
 def load_zone(path: str | Path, *, allow_include_outside: bool = False,
-              progress: bool | None = None) -> ServedZone:
+              progress: bool | None = None, keep_lines: bool = False) -> ServedZone:
     """Load one BIND zone file; origin from ``$ORIGIN`` or else from the file name."""
     path = Path(path)
     stem = path.name
@@ -200,7 +213,7 @@ def load_zone(path: str | Path, *, allow_include_outside: bool = False,
     origin, records = read_zone_file(path, stem + ".", allow_include_outside=allow_include_outside,
                                      progress=progress)
     assert origin is not None
-    return ServedZone.from_records(origin, records, path)
+    return ServedZone.from_records(origin, records, path, keep_lines=keep_lines)
 
 
 def zone_files(directory: str | Path) -> list[Path]:

@@ -453,6 +453,8 @@ class ZoneFileReader:
             raise where(f"$INCLUDE {values[1]} leaves the zone directory {self.root}: refused "
                         "(allow it explicitly with allow_include_outside=True)")
         inc_origin = name_to_wire(values[2], origin, where) if len(values) == 3 else origin
+        if not target.exists():
+            raise where(f"$INCLUDE {values[1]}: file not found")
         self._read_file(target, inc_origin, depth + 1)
 
     # -- rdata ----------------------------------------------------------------------------
