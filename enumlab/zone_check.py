@@ -962,11 +962,19 @@ def _expected(policy: str, rs: RecordSet) -> np.ndarray:
     return get_policy(policy, rs.kind).expected(rs)
 
 
-def check_zones(source: str | Path, *, progress: bool | None = None,
+def check_zones(source: str | Path | Authority, *, progress: bool | None = None,
                 all_sizes: bool = False) -> ZoneReport:
-    """Check every zone file in ``source`` (a directory, or one file). ``all_sizes`` keeps
-    every answer's size in the report, not only those over 512 bytes."""
+    """Check every zone file in ``source`` (a directory, or one file), or the zones an
+    :class:`Authority` serves (e.g. one edited with ``with_rrset``). ``all_sizes`` keeps every
+    answer's size in the report, not only those over 512 bytes."""
     started = time.perf_counter()
+    if isinstance(source, Authority):
+        report = ZoneReport("zones in memory", [z.origin for z in source.zones])
+        checker = _Checker(source, report, all_sizes=all_sizes)
+        for served in source.zones:
+            checker.zone(served)
+        report.seconds = time.perf_counter() - started
+        return report
     path = Path(source)
     if not path.exists():
         raise InputError(f"{path} does not exist", subject=str(path))

@@ -285,3 +285,23 @@ def test_answer_sizes_are_the_sizes_bind_sends(tmp_path: Path) -> None:
                 assert len(udp.to_wire()) == s.edns_size, (s.name, s.rdtype)
         assert compared > 80
 
+
+
+def test_zones_in_memory_are_checked_like_files() -> None:
+    """The notebook's fix, made with Authority.with_rrset, checked without a file."""
+    from enumlab.authority import Authority
+
+    lab = Authority.from_directory(ZONES)
+    assert [f.owner for f in check_zones(lab).findings if f.rule == "wildcard-blocked"] == [
+        "3.2.0.5.5.5.2.1.6.e164.arpa."]
+    record = '100 100 "u" "E2U+sip" "!^.*$!sip:block@example.com!" .'
+    fixed = lab.with_rrset("*.3.2.0.5.5.5.2.1.6.e164.arpa.", "NAPTR", [record]) \
+        .with_rrset("*.4.3.2.0.5.5.5.2.1.6.e164.arpa.", "NAPTR", [record])
+    report = check_zones(fixed)
+    assert report.source == "zones in memory"
+    assert not [f for f in report.findings if f.rule == "wildcard-blocked"]
+
+
+def test_readme_lists_every_rule() -> None:
+    readme = (ZONES.parent.parent / "README.md").read_text()
+    assert all(f"| `{rule}` |" in readme for rule in RULES)
