@@ -65,8 +65,11 @@ def block() -> tuple[list[bytes], list[int]]:
     return packets, owner
 
 
-def write(path: Path, packets_wanted: int) -> int:
-    """Write a pcap of about ``packets_wanted`` packets (whole blocks); returns the count."""
+def write(path: Path, packets_wanted: int, *, first_block: int = 0,
+          spacing: float = SPACING) -> int:
+    """Write a pcap of about ``packets_wanted`` packets (whole blocks); returns the count.
+    ``first_block``: continue a sequence (names and times go on from there), as the next file
+    of a rotated capture; ``spacing``: seconds between packets."""
     packets, _owner = block()
     records = []
     offsets = []
@@ -96,15 +99,15 @@ def write(path: Path, packets_wanted: int) -> int:
     start_time = 1_700_000_000.0
     with open(path, "wb") as f:
         f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        for first in range(0, n_blocks, per_chunk):
-            count = min(per_chunk, n_blocks - first)
+        for first in range(first_block, first_block + n_blocks, per_chunk):
+            count = min(per_chunk, first_block + n_blocks - first)
             chunk = np.tile(template, count).reshape(count, len(template))
             blocks = np.arange(first, first + count, dtype=np.int64)
             numbers = blocks[:, None] * EXCHANGES + downer[None, :]  # (count, n_digits)
             digit = (numbers // (10 ** (7 - dplace))[None, :]) % 10
             chunk[:, dpos] = (digit + 48).astype(np.uint8)
             index = blocks[:, None] * len(packets) + np.arange(len(packets))[None, :]
-            stamps = start_time + index * SPACING
+            stamps = start_time + index * spacing
             sec = np.floor(stamps).astype(np.uint32)
             usec = np.round((stamps - np.floor(stamps)) * 1e6).astype(np.uint32)
             for b, (field, values) in enumerate(((0, sec), (4, usec))):

@@ -453,19 +453,29 @@ def cmd_epc(args: argparse.Namespace) -> int:
 
 def cmd_pcap(args: argparse.Namespace) -> int:
     from .capture import packet_detail
+    from .capture_set import is_dataset
+
+    inputs = [str(x) for x in args.files]
+    dataset_out = args.parquet is not None and not args.parquet.endswith(".parquet")
+    one = (len(inputs) == 1 and Path(inputs[0]).is_file() and args.workers is None
+           and args.dask is None and not dataset_out and args.point_from is None)
+    if args.detail is not None:
+        if not one:
+            raise InputError("--detail shows one frame of one capture", subject=inputs)
+        print(packet_detail(inputs[0], args.detail))
+        return EXIT_OK
+    if len(inputs) == 1 and is_dataset(inputs[0]):
+        return _pcap_dataset(args, inputs[0])
+    if one:
+        return _pcap_one(args, inputs[0])
+    return _pcap_set(args, inputs, dataset_out)
+
+
+def _pcap_one(args: argparse.Namespace, file: str) -> int:
     from .pcap_report import analyze, format_summary, save_transactions, write_html
 
-    if args.detail is not None:
-        print(packet_detail(args.file, args.detail))
-        return EXIT_OK
-    capture = Path(args.file)
-    if capture.is_dir() or not capture.exists():  # said before any progress bar is drawn
-        from .capture import CaptureError
-
-        what = "is a directory, not a capture file" if capture.is_dir() else "does not exist"
-        raise CaptureError(f"capture {capture} {what}", subject=str(capture))
     # a progress bar only on a terminal: no carriage-return noise in logs or pipes
-    analysis = analyze(args.file, mtu=args.mtu, progress=not args.json and sys.stderr.isatty(),
+    analysis = analyze(file, mtu=args.mtu, progress=not args.json and sys.stderr.isatty(),
                        engine=args.engine, ports=tuple(args.port or ()))
     if args.messages:
         from .pcap_report import save_messages
@@ -484,6 +494,87 @@ def cmd_pcap(args: argparse.Namespace) -> int:
                            ("message table", args.messages)):
             if out:
                 print(f"{label} written to {out}")
+    return EXIT_OK
+
+
+def _pcap_set(args: argparse.Namespace, inputs: list[str], dataset_out: bool) -> int:
+    from .capture_set import analyze_set
+    from .pcap_report import PcapAnalysis, write_html
+
+    for flag, value in (("--csv", args.csv), ("--messages", args.messages)):
+        if value:
+            raise InputError(f"{flag} writes one capture's table; for a set of captures use "
+                             "--parquet DIR (a dataset) and enumlab query", subject=value)
+    if args.parquet and not dataset_out:
+        raise InputError(f"--parquet {args.parquet}: a set of captures is written as a dataset "
+                         "directory (a path not ending in .parquet)", subject=args.parquet)
+    if args.engine == "tshark":
+        raise InputError("a set of captures is read by the native engine", subject="tshark")
+    result = analyze_set(inputs, point_from=args.point_from or "one", window=args.window,
+                         workers=args.workers, dask=args.dask, ports=tuple(args.port or ()),
+                         mtu=args.mtu, parquet=args.parquet,
+                         keep_tables=bool(args.html) and not dataset_out,
+                         progress=not args.json and sys.stderr.isatty())
+    if args.html and dataset_out:  # the report from the dataset just written
+        _pcap_dataset(args, args.parquet, quiet=True)
+    elif args.html:
+        write_html(PcapAnalysis(None, result.transactions, result.summary, args.mtu), args.html)
+    return _set_printed(args, result)
+
+
+def _set_printed(args: argparse.Namespace, result: Any) -> int:
+    from .pcap_report import format_summary
+
+    if args.json:
+        _emit_json(result.summary)
+    else:
+        print(format_summary(result.summary))
+        per_point: dict[str, int] = {}
+        for f in result.summary["files"]:
+            per_point[f["point"]] = per_point.get(f["point"], 0) + 1
+        print("  files: " + ", ".join(f"{p} {n}" for p, n in per_point.items())
+              + f"; window {result.summary['window_s']:g} s")
+        for label, out in (("dataset", args.parquet), ("HTML", args.html)):
+            if out:
+                print(f"{label} written to {out}")
+    return EXIT_OK
+
+
+def _pcap_dataset(args: argparse.Namespace, root: str, *, quiet: bool = False) -> int:
+    """A second look at a dataset written by --parquet: no re-decoding."""
+    from .capture_set import read_dataset
+    from .pcap_report import PcapAnalysis, format_summary, write_html
+
+    summary = json.loads((Path(root) / "summary.json").read_text())
+    if args.html:
+        txns = read_dataset(root, "transactions")
+        write_html(PcapAnalysis(None, txns, summary, args.mtu), args.html)
+    if quiet:
+        return EXIT_OK
+    if args.json:
+        _emit_json(summary)
+    else:
+        print(format_summary(summary))
+        if args.html:
+            print(f"HTML written to {args.html}")
+    return EXIT_OK
+
+
+# -- enumlab query ----------------------------------------------------------------------------
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from .capture_set import query
+
+    frame = query(args.dataset, args.sql)
+    if args.json:
+        _emit_json(json.loads(frame.to_json(orient="records", date_format="iso")))
+    else:
+        import pandas as pd
+
+        with pd.option_context("display.max_rows", args.limit, "display.max_columns", None,
+                               "display.width", 160):
+            print(frame.to_string(index=False, max_rows=args.limit) if len(frame)
+                  else "(no rows)")
     return EXIT_OK
 
 
@@ -799,14 +890,31 @@ def build_parser() -> argparse.ArgumentParser:
                "  enumlab pcap lab.pcap --port 8053          DNS on a non-standard port too\n"
                "  enumlab pcap big.pcap --messages msgs.parquet   the message table itself",
     )
-    p.add_argument("file", help="pcap or pcapng file")
+    p.add_argument("files", nargs="+", metavar="FILE|DIR|GLOB",
+                   help="a capture; or many: files, directories, globs (rotated files, several "
+                        "capture points); or a dataset directory written by --parquet")
     p.add_argument("--mtu", type=_int_in(68, 65535, "MTU"),
                    help="path MTU to check responses against (e.g. a GTP tunnel's 1400)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--html", metavar="REPORT.html", help="write a one-file HTML report")
     p.add_argument("--csv", metavar="TRANSACTIONS.csv", help="write one row per transaction")
-    p.add_argument("--parquet", metavar="TRANSACTIONS.parquet",
-                   help="write the transactions as Parquet (typed; for DuckDB/pandas)")
+    p.add_argument("--parquet", metavar="FILE.parquet|DIR",
+                   help="one capture: the transactions as FILE.parquet; a DIR (or a set of "
+                        "captures): a dataset -- messages and transactions partitioned by "
+                        "capture point and hour, for enumlab query")
+    p.add_argument("--workers", type=_int_in(1, 256, "workers"),
+                   help="a set of captures: processes decoding files at once (default: every "
+                        "core)")
+    p.add_argument("--dask", metavar="ADDRESS",
+                   help="a set of captures: submit the files to the Dask cluster at ADDRESS "
+                        "(tcp://host:8786; start one with 'dask scheduler' and 'dask worker')")
+    p.add_argument("--point-from", metavar="dirname|REGEX",
+                   help="a set: which capture point a file belongs to: its directory's name, "
+                        "or a regular expression over its name (first group); default: one "
+                        "point")
+    p.add_argument("--window", type=positive_seconds, default=10.0,
+                   help="a set: seconds of the neighbouring files read around each file so "
+                        "nothing is lost at a rotation (default 10)")
     p.add_argument("--detail", type=_int_in(1, 2**32, "frame number"), metavar="FRAME",
                    help="show one frame in full")
     p.add_argument("--engine", choices=("auto", "native", "tshark"), default="auto",
@@ -817,6 +925,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--messages", metavar="MESSAGES.csv|.parquet",
                    help="write the message table (one row per DNS message)")
     p.set_defaults(func=cmd_pcap)
+
+    p = sub.add_parser(
+        "query", help="DuckDB SQL over a capture dataset (enumlab pcap ... --parquet DIR)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run SQL over a dataset written by 'enumlab pcap FILES --parquet DIR'. Two "
+                    "views read its Parquet\nfiles in place: 'messages' (one row per DNS "
+                    "message) and 'transactions' (one per\nquestion), each with the partition "
+                    "columns 'point' and 'hour'.",
+        epilog="examples:\n"
+               "  enumlab query day/ \"SELECT outcome, count(*) AS n FROM transactions GROUP BY "
+               "outcome\"\n"
+               "  enumlab query day/ \"SELECT point, date_trunc('minute', to_timestamp(time)) "
+               "AS minute,\n      avg(tc::int) AS tc_rate FROM messages WHERE qr AND transport "
+               "= 'udp'\n      GROUP BY ALL ORDER BY ALL\" --json")
+    p.add_argument("dataset", help="the dataset directory")
+    p.add_argument("sql", help="one SQL statement (DuckDB)")
+    p.add_argument("--json", action="store_true", help="rows as a JSON array")
+    p.add_argument("--limit", type=_int_in(1, 10**9, "limit"), default=200,
+                   help="rows printed in the table (default 200; --json prints all)")
+    p.set_defaults(func=cmd_query)
 
     p = sub.add_parser(
         "serve", help="run the embedded authoritative DNS server on zone files",

@@ -28,7 +28,7 @@ NOERROR and NXDOMAIN), ``ok``.
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from functools import cache
 from typing import Any, cast
 
@@ -503,53 +503,173 @@ FLAGS = ("retried", "first_answer_lost_in_fragments", "icmp_too_big", "icmp_unre
          "icmp_reassembly_timeout")
 
 
-def message_counts(tables: Any, txns: pd.DataFrame) -> dict[str, Any]:
-    """Per-message figures: every message counts, paired or not (see the README's JSON
-    contract)."""
-    m = tables.messages
-    dns = m["protocol"] == "dns"
+class SummaryParts:
+    """What one capture -- or one file of a rotated capture set -- adds to a summary: every
+    figure kept as a sum, a counter, a set, a maximum or a list of values, so the parts of a
+    set's files add up to exactly the summary of the whole set (:func:`merge_parts`,
+    :func:`summary_from`). A single capture is one part."""
+
+    def __init__(self) -> None:
+        self.n: Counter[str] = Counter()  # every additive figure, by name
+        self.edns_offered: Counter[str] = Counter()
+        self.protocols: Counter[str] = Counter()
+        self.outcomes: Counter[str] = Counter()
+        self.flags: Counter[str] = Counter()
+        self.icmp_kinds: Counter[str] = Counter()
+        self.icmp_mtus: set[int] = set()
+        self.latencies: list[float] = []
+        self.truncated_names: Counter[str] = Counter()
+        self.largest: tuple[int, int, str, str] | None = None  # size, -frame, qname, transport
+        self.biggest_whole: int | None = None
+        self.notes: list[str] = []  # the engines' own sentences
+        self.capture_filters: list[str] = []
+        self.frames = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def merge_parts(parts: list[SummaryParts]) -> SummaryParts:
+    """The parts of several files as one."""
+    out = SummaryParts()
+    for p in parts:
+        out.frames += p.frames
+        for name in ("n", "edns_offered", "protocols", "outcomes", "flags", "icmp_kinds",
+                     "truncated_names"):
+            getattr(out, name).update(getattr(p, name))
+        out.icmp_mtus |= p.icmp_mtus
+        out.latencies += p.latencies
+        if p.largest is not None and (out.largest is None or p.largest[:2] > out.largest[:2]):
+            out.largest = p.largest
+        if p.biggest_whole is not None:
+            out.biggest_whole = max(out.biggest_whole or 0, p.biggest_whole)
+        out.notes += [x for x in p.notes if x not in out.notes]
+        out.capture_filters += [x for x in p.capture_filters if x not in out.capture_filters]
+    return out
+
+
+def summary_parts(tables: Any, txns: pd.DataFrame, *, mtu: int | None = None,
+                  owned: tuple[int, int] | None = None, start: float | None = None
+                  ) -> SummaryParts:
+    """The figures of ``tables`` and ``txns``. ``owned`` (first, last frame): count only what
+    belongs to those frames -- messages, transactions by their query frame, fragment sets by
+    the frame that completed them (or their first fragment), ICMP errors -- while the rest of
+    the tables is still used as context (a TCP retry in the next file's first seconds).
+    ``start``: when the capture (set) began, for the "sent before the capture" sentence."""
+    m_all = tables.messages
+    if owned is None:
+        lo, hi = -1, np.iinfo(np.int64).max
+    else:
+        lo, hi = owned
+    frame_m = m_all["frame"].to_numpy()
+    m = m_all[(frame_m >= lo) & (frame_m <= hi)] if owned is not None else m_all
+    qf = txns["query_frame"].to_numpy(dtype=np.float64, na_value=np.nan)
+    t = txns[(qf >= lo) & (qf <= hi)] if owned is not None else txns
+    out = SummaryParts()
+    n = out.n
+    out.frames = int(tables.total_frames)
+    n["dns_messages"] = len(m)
+    dns = (m["protocol"] == "dns").to_numpy(dtype=bool)
     qr = m["qr"].fillna(False).to_numpy(dtype=bool)
     udp = (m["transport"] == "udp").to_numpy(dtype=bool)
     ok = m["qname_ok"].fillna(False).to_numpy(dtype=bool)
-    unicast = dns.to_numpy(dtype=bool)
-    responses = unicast & qr
-    queries = unicast & ~qr & m["qr"].notna().to_numpy(dtype=bool)
+    responses = dns & qr
+    queries = dns & ~qr & m["qr"].notna().to_numpy(dtype=bool)
     size = m["dns_size"].to_numpy()
-    paired = int(txns["response_frame"].notna().sum())
-    duplicates = int(txns["duplicate_responses"].sum()) if len(txns) else 0
-    orphan = max(0, int((responses & ok).sum()) - paired - duplicates)
-    frags = tables.fragments
-    sets = frags.drop_duplicates(["src", "dst", "ip_id", "reassembled_in"]) if len(frags) else frags
     udp_resp = responses & udp
-    over = {name: int((udp_resp & (size > limit)).sum()) for name, limit in SIZE_LIMITS.items()}
+    n["queries"], n["responses"] = int(queries.sum()), int(responses.sum())
+    n["udp_queries"], n["udp_responses"] = int((queries & udp).sum()), int(udp_resp.sum())
+    n["tcp_queries"], n["tcp_responses"] = int((queries & ~udp).sum()), int(
+        (responses & ~udp).sum())
+    n["responses_ok"] = int((responses & ok).sum())
+    n["paired"] = int(t["response_frame"].notna().sum())
+    n["duplicates"] = int(t["duplicate_responses"].sum()) if len(t) else 0
+    n["no_question"] = int((dns & (m["qdcount"].fillna(0) == 0).to_numpy(dtype=bool)).sum())
+    n["undecodable"] = int((dns & ~m["qname_ok"].fillna(True).to_numpy(dtype=bool)).sum())
+    n["malformed"] = int((dns & (m["malformed"].astype(object) != "").to_numpy(dtype=bool)).sum())
+    n["truncated"] = int((udp_resp & m["tc"].fillna(False).to_numpy(dtype=bool)).sum())
+    n["fragmented_responses"] = int((responses & (m["ip_fragments"] > 0).to_numpy(dtype=bool))
+                                    .sum())
+    for name, limit in SIZE_LIMITS.items():
+        n[f"over_{name}"] = int((udp_resp & (size > limit)).sum())
     v6 = (m["family"] == "ipv6").to_numpy(dtype=bool)
-    over["1472"] = int((udp_resp & ~v6 & (size > 1472)).sum() + (udp_resp & v6 & (size > 1452))
-                       .sum())
+    n["over_1472"] = int((udp_resp & ~v6 & (size > 1472)).sum() + (udp_resp & v6 & (size > 1452))
+                         .sum())
+    if mtu:
+        overhead = np.where(v6, 48, 28)
+        n["over_mtu"] = int((udp_resp & (size + overhead > mtu)).sum())
     offered = m.loc[queries, "edns_size"].astype("Int64").value_counts(dropna=False)
-    return {
-        "queries": int(queries.sum()), "responses": int(responses.sum()),
-        "udp": {"queries": int((queries & udp).sum()), "responses": int(udp_resp.sum())},
-        "tcp": {"queries": int((queries & ~udp).sum()), "responses": int((responses & ~udp)
-                                                                         .sum())},
-        "no_question": int((unicast & (m["qdcount"].fillna(0) == 0).to_numpy(dtype=bool)).sum()),
-        "undecodable": int((unicast & ~m["qname_ok"].fillna(True).to_numpy(dtype=bool)).sum()),
-        "malformed": int((unicast & (m["malformed"].astype(object) != "").to_numpy(dtype=bool))
-                         .sum()),
-        "truncated": int((udp_resp & m["tc"].fillna(False).to_numpy(dtype=bool)).sum()),
-        "fragmented_responses": int((responses & (m["ip_fragments"] > 0).to_numpy(dtype=bool))
-                                    .sum()),
-        "over": over,
-        "edns_sizes_offered": {str(int(k)) if pd.notna(k) else "none": int(v)
-                               for k, v in cast(Any, offered).items()},
-        "orphan_responses": orphan, "duplicate_responses": duplicates,
-        "lost_fragment_datagrams": int((~sets["complete"].fillna(False)).sum()) if len(sets)
-        else 0,
-        "reassembled_datagrams": int(sets["complete"].fillna(False).sum()) if len(sets) else 0,
-    }
+    out.edns_offered.update({str(int(k)) if pd.notna(k) else "none": int(v)
+                             for k, v in cast(Any, offered).items()})
+    out.protocols.update({str(k): int(v) for k, v in
+                          m["protocol"].astype(object).value_counts().items()})
+    frags = tables.fragments
+    if len(frags):
+        sets = frags.drop_duplicates(["src", "dst", "ip_id", "reassembled_in"])
+        done = sets["complete"].fillna(False).to_numpy(dtype=bool)
+        if owned is not None:  # a set belongs where it completed, or where it began
+            first = frags.groupby(["src", "dst", "ip_id", "reassembled_in"], dropna=False,
+                                  sort=False, observed=True)["frame"].transform("min")
+            at = np.where(done, sets["reassembled_in"].fillna(-1).to_numpy(dtype=np.int64),
+                          first.loc[sets.index].to_numpy(dtype=np.int64))
+            mine = (at >= lo) & (at <= hi)
+        else:
+            mine = np.ones(len(sets), dtype=bool)
+        n["reassembled_sets"] = int((done & mine).sum())
+        n["lost_sets"] = int((~done & mine).sum())
+        fframe = frags["frame"].to_numpy()
+        fm = (fframe >= lo) & (fframe <= hi)
+        n["fragments"] = int(fm.sum())
+        n["nonfirst_fragments"] = int((fm & (frags["offset"] > 0).to_numpy(dtype=bool)).sum())
+    whole = m.loc[m["ip_fragments"] == 0, "ip_size"].dropna()
+    out.biggest_whole = int(whole.max()) if len(whole) else None
+    # transactions
+    n["transactions"] = len(t)
+    out.outcomes.update({str(k): int(v) for k, v in t["outcome"].value_counts().items()})
+    for f in FLAGS:
+        out.flags[f] = int(t[f].fillna(False).sum())
+    out.flags["duplicate_response"] = int((t["duplicate_responses"] > 0).sum())
+    n["fallback_ok"] = int((t["tcp_fallback"] == "ok").sum())
+    n["fallback_failed"] = int((t["tcp_fallback"] == "failed").sum())
+    n["fallback_none"] = int((t["tcp_fallback"] == "none").sum())
+    out.latencies = t["fallback_latency_ms"].dropna().astype(float).tolist()
+    n["fragments_lost"] = int(t["fragments_lost"].fillna(False).sum())
+    answered = t[t["dns_size"].notna()]
+    if len(answered):
+        biggest = answered.sort_values("dns_size", ascending=False, kind="stable").iloc[0]
+        out.largest = (int(biggest["dns_size"]), -int(biggest["response_frame"]),
+                       str(biggest["qname"]), str(biggest["transport"]))
+    out.truncated_names.update({str(k): int(v) for k, v in t.loc[
+        t["tc"].fillna(False), "qname"].astype(object).value_counts().items()})
+    n["seen_from_server_side"] = sum(lo <= f <= hi
+                                     for f in _orphan_tcp_fallback_frames(tables, txns))
+    icmp = tables.icmp
+    iframe = icmp["frame"].to_numpy() if len(icmp) else np.zeros(0, np.int64)
+    icmp_mine = icmp[(iframe >= lo) & (iframe <= hi)] if len(icmp) else icmp
+    n["icmp"] = len(icmp_mine)
+    out.icmp_kinds.update({str(k): int(v) for k, v in icmp_mine["kind"].value_counts().items()})
+    out.icmp_mtus = {int(x) for x in icmp_mine["mtu"].dropna()}
+    # responses that answer queries sent before the capture began (its first RETRY_WINDOW s)
+    begin = float(m_all["time"].min()) if start is None and len(m_all) else start
+    if begin is not None and len(m):
+        # paired by any transaction: one owned by the previous file counts too
+        paired = set(txns["response_frame"].dropna().astype(int).tolist())
+        resp = m[(m["protocol"] == "dns") & m["qr"].fillna(False) & m["qname_ok"].fillna(False)
+                 & ~m["frame"].isin(paired)]
+        n["early_orphans"] = int((resp["time"] <= begin + RETRY_WINDOW).sum())
+    retransmitted = np.asarray(getattr(tables, "retransmitted_frames", []), dtype=np.int64)
+    n["retransmitted_segments"] = int(((retransmitted >= lo) & (retransmitted <= hi)).sum())
+    at = list(getattr(tables, "warning_frames", []))
+    at += [None] * (len(tables.warnings) - len(at))
+    out.notes = [w for w, f in zip(tables.warnings, at, strict=True)
+                 if f is None or lo <= f <= hi]
+    if tables.capture_filter:
+        out.capture_filters.append(tables.capture_filter)
+    return out
 
 
-def orphan_tcp_fallbacks(tables: Any, txns: pd.DataFrame) -> int:
-    """TC=1 UDP answers whose query the capture never saw, followed within
+def _orphan_tcp_fallback_frames(tables: Any, txns: pd.DataFrame) -> set[int]:
+    """Frames of TC=1 UDP answers whose query the capture never saw, followed within
     :data:`FALLBACK_WINDOW` by the same server answering the same name and type over TCP to the
     same client: TCP fallbacks seen from the answering side."""
     m = tables.messages
@@ -558,131 +678,131 @@ def orphan_tcp_fallbacks(tables: Any, txns: pd.DataFrame) -> int:
     tc = m[base & m["tc"].fillna(False) & (m["transport"] == "udp")
            & ~m["frame"].isin(paired)]
     if tc.empty:
-        return 0
+        return set()
     key = ["src", "dst", "qname", "qtype"]
     tcp = m[base & (m["transport"] == "tcp")][[*key, "time"]]
     left = tc[[*key, "time", "frame"]].astype({k: object for k in key})
     pairs = left.merge(tcp.astype({k: object for k in key}), on=key, suffixes=("", "_tcp"))
     pairs = pairs[(pairs["time_tcp"] >= pairs["time"])
                   & (pairs["time_tcp"] <= pairs["time"] + FALLBACK_WINDOW)]
-    return int(pairs["frame"].nunique())
+    return {int(x) for x in pairs["frame"].unique()}
 
 
-def capture_warnings(tables: Any, txns: pd.DataFrame, mtu: int | None = None) -> list[str]:
+def _warnings(p: SummaryParts, mtu: int | None) -> list[str]:
     """What the capture itself cannot show, or shows oddly, in plain sentences -- each only
     when the capture's own evidence says so."""
-    out: list[str] = list(tables.warnings)
-    frags = tables.fragments
-    non_first = frags[frags["offset"] > 0]
-    capture_filter = tables.capture_filter
-    if capture_filter and "port" in capture_filter:
-        out.append(f"the capture filter {capture_filter!r} drops every non-first IP fragment "
-                   "(they carry no port): fragment losses cannot be told from the filter")
-    if not frags.empty and non_first.empty:
+    n = p.n
+    out: list[str] = list(p.notes)
+    if n["streams_older_than_window"]:
+        out.append(f"{n['streams_older_than_window']} DNS-over-TCP connection(s) were open "
+                   "across a file boundary for longer than the window: their messages after "
+                   "the boundary are framed from the window's first segment (give a longer "
+                   "--window)")
+    if n["retransmitted_segments"]:
+        out.append(f"{n['retransmitted_segments']} retransmitted TCP segment(s) of DNS "
+                   "connections counted once")
+    for capture_filter in p.capture_filters:
+        if "port" in capture_filter:
+            out.append(f"the capture filter {capture_filter!r} drops every non-first IP "
+                       "fragment (they carry no port): fragment losses cannot be told from the "
+                       "filter")
+    if n["fragments"] and not n["nonfirst_fragments"]:
         out.append("the capture holds first fragments but not one non-first fragment: either "
                    "they were all lost or the capture cannot see them (a port-53 filter)")
-    m = tables.messages
-    # only datagrams that crossed the capture point whole (not reassembled, not ICMP quotes)
-    whole = m.loc[m["ip_fragments"] == 0, "ip_size"]
-    biggest = whole.max() if len(whole) else None
     limit = max(1500, mtu or 0)
-    if biggest is not None and pd.notna(biggest) and int(biggest) > limit:
-        out.append(f"a {int(biggest)}-byte IP datagram travelled unfragmented, larger than any "
-                   "real MTU: a loopback capture, or segmentation/receive offload (GRO/TSO) on "
-                   "the capturing host")
-    counts = message_counts(tables, txns)
-    if counts["duplicate_responses"]:
-        out.append(f"{counts['duplicate_responses']} duplicate response(s): the same answer "
-                   "arrived twice for one query (a capture on two interfaces or a mirror port, "
-                   "or a server answering a retransmission); counted once in the transactions")
-    orphans = counts["orphan_responses"]
+    if p.biggest_whole is not None and p.biggest_whole > limit:
+        out.append(f"a {p.biggest_whole}-byte IP datagram travelled unfragmented, larger than "
+                   "any real MTU: a loopback capture, or segmentation/receive offload (GRO/TSO) "
+                   "on the capturing host")
+    if n["duplicates"]:
+        out.append(f"{n['duplicates']} duplicate response(s): the same answer arrived twice for "
+                   "one query (a capture on two interfaces or a mirror port, or a server "
+                   "answering a retransmission); counted once in the transactions")
+    orphans = _orphans(p)
     if orphans:
-        if counts["queries"] == 0:
+        if n["queries"] == 0:
             out.append(f"the capture holds {orphans} response(s) and not one query: it sees one "
                        "direction only (an asymmetric path or a one-way mirror)")
         else:
-            start = float(m["time"].min())
-            paired = set(txns["response_frame"].dropna().astype(int).tolist())
-            resp = m[(m["protocol"] == "dns") & m["qr"].fillna(False)
-                     & m["qname_ok"].fillna(False) & ~m["frame"].isin(paired)]
-            early = int((resp["time"] <= start + RETRY_WINDOW).sum())
+            early = min(n["early_orphans"], orphans)
             if early:
                 out.append(f"{early} response(s) in the first {RETRY_WINDOW:.0f} s answer "
                            "queries sent before the capture started")
             if orphans - early > 0:
                 out.append(f"{orphans - early} response(s) answer queries the capture never saw "
                            "(some queries took another path, or the capture dropped them)")
-    odd = counts["no_question"] + counts["undecodable"]
-    if odd or counts["malformed"]:
-        out.append(f"{counts['no_question']} message(s) without a question, "
-                   f"{counts['undecodable']} with an undecodable name, {counts['malformed']} "
+    if n["no_question"] + n["undecodable"] or n["malformed"]:
+        out.append(f"{n['no_question']} message(s) without a question, "
+                   f"{n['undecodable']} with an undecodable name, {n['malformed']} "
                    "malformed: counted in the message figures, not paired")
-    multicast = m["protocol"].astype(object).value_counts()
-    left = {p: int(multicast.get(p, 0)) for p in ("mdns", "llmnr") if multicast.get(p, 0)}
+    left = {x: p.protocols[x] for x in ("mdns", "llmnr") if p.protocols.get(x)}
     if left:
-        out.append(" and ".join(f"{n} {p.upper() if p == 'llmnr' else 'mDNS'}" for p, n in
+        out.append(" and ".join(f"{c} {x.upper() if x == 'llmnr' else 'mDNS'}" for x, c in
                                 left.items())
                    + " message(s) counted separately: the unicast DNS analysis leaves them aside")
     return out
 
 
-def summarize(tables: Any, txns: pd.DataFrame, *, warnings: list[str], mtu: int | None = None
-              ) -> dict[str, Any]:
+def _orphans(p: SummaryParts) -> int:
+    return max(0, p.n["responses_ok"] - p.n["paired"] - p.n["duplicates"])
+
+
+def summary_from(p: SummaryParts, *, mtu: int | None = None) -> dict[str, Any]:
     """The report's numbers (the README's JSON contract): per message and per transaction."""
-    counts = txns["outcome"].value_counts()
-    fallback = txns[txns["tcp_fallback"].isin(["ok", "failed"])]
-    latency = txns["fallback_latency_ms"].dropna().astype(float)
-    answered = txns[txns["dns_size"].notna()]
-    largest = answered.sort_values("dns_size", ascending=False, kind="stable").head(1)
-    icmp = tables.icmp
-    messages = message_counts(tables, txns)
-    over = dict(messages["over"])
+    n = p.n
+    over = {k: n[f"over_{k}"] for k in ("512", "1232", "1400", "1472")}
     if mtu:
-        m = tables.messages
-        resp = m[(m["protocol"] == "dns") & m["qr"].fillna(False) & (m["transport"] == "udp")]
-        overhead = np.where((resp["family"] == "ipv6").to_numpy(dtype=bool), 48, 28)
-        over[f"mtu_{mtu}"] = int((resp["dns_size"].to_numpy() + overhead > mtu).sum())
-    truncated_names = txns.loc[txns["tc"].fillna(False), "qname"].astype(object).value_counts(
-    ).head(10)
-    protocols = tables.messages["protocol"].astype(object).value_counts()
-    udp_responses = messages["udp"]["responses"]
+        over[f"mtu_{mtu}"] = n["over_mtu"]
+    messages = {
+        "queries": n["queries"], "responses": n["responses"],
+        "udp": {"queries": n["udp_queries"], "responses": n["udp_responses"]},
+        "tcp": {"queries": n["tcp_queries"], "responses": n["tcp_responses"]},
+        "no_question": n["no_question"], "undecodable": n["undecodable"],
+        "malformed": n["malformed"], "truncated": n["truncated"],
+        "fragmented_responses": n["fragmented_responses"],
+        "edns_sizes_offered": dict(p.edns_offered),
+        "orphan_responses": _orphans(p), "duplicate_responses": n["duplicates"],
+        "lost_fragment_datagrams": n["lost_sets"], "reassembled_datagrams": n["reassembled_sets"],
+    }
+    latency = pd.Series(p.latencies, dtype=float)
+    udp_responses = n["udp_responses"]
+    largest = p.largest
+    top = sorted(p.truncated_names.items(), key=lambda kv: -kv[1])[:10]
     return {
-        "frames": int(tables.total_frames),
-        "packets": int(tables.total_frames),  # the same figure, by its earlier name
-        "dns_messages": len(tables.messages),
-        "dns_packets": len(tables.messages),  # the same figure, by its earlier name
-        "messages": {k: v for k, v in messages.items() if k not in ("over",)},
-        "protocols": {p: int(protocols.get(p, 0)) for p in ("dns", "mdns", "llmnr")},
-        "transactions": len(txns),
-        "outcomes": {name: int(counts.get(name, 0)) for name in OUTCOMES},
-        "flags": {f: int(txns[f].fillna(False).sum()) for f in FLAGS}
-        | {"duplicate_response": int((txns["duplicate_responses"] > 0).sum())},
-        "truncated": messages["truncated"],
-        "truncation_rate": round(messages["truncated"] / udp_responses, 4) if udp_responses
-        else 0.0,
+        "frames": p.frames,
+        "packets": p.frames,  # the same figure, by its earlier name
+        "dns_messages": n["dns_messages"],
+        "dns_packets": n["dns_messages"],  # the same figure, by its earlier name
+        "messages": messages,
+        "protocols": {x: p.protocols.get(x, 0) for x in ("dns", "mdns", "llmnr")},
+        "transactions": n["transactions"],
+        "outcomes": {name: p.outcomes.get(name, 0) for name in OUTCOMES},
+        "flags": {f: p.flags.get(f, 0) for f in (*FLAGS, "duplicate_response")},
+        "truncated": n["truncated"],
+        "truncation_rate": round(n["truncated"] / udp_responses, 4) if udp_responses else 0.0,
         "tcp_fallback": {
-            "ok": int((fallback["tcp_fallback"] == "ok").sum()),
-            "failed": int((fallback["tcp_fallback"] == "failed").sum()),
-            "none": int((txns["tcp_fallback"] == "none").sum()),
-            "seen_from_server_side": orphan_tcp_fallbacks(tables, txns),
+            "ok": n["fallback_ok"], "failed": n["fallback_failed"], "none": n["fallback_none"],
+            "seen_from_server_side": n["seen_from_server_side"],
             "latency_ms": {"median": float(latency.median()) if len(latency) else None,
                            "p95": float(latency.quantile(0.95)) if len(latency) else None},
         },
         "orphan_responses": messages["orphan_responses"],
-        "duplicate_responses": messages["duplicate_responses"],
-        "fragmented_responses": messages["fragmented_responses"],
-        "lost_fragment_datagrams": messages["lost_fragment_datagrams"],
-        "reassembled_datagrams": messages["reassembled_datagrams"],
-        "fragments_lost": int(txns["fragments_lost"].fillna(False).sum()),
-        "icmp": {"count": len(icmp),
-                 "by_kind": {str(k): int(v) for k, v in icmp["kind"].value_counts().items()},
-                 "mtus": sorted({int(x) for x in icmp["mtu"].dropna()})},
-        "largest_response": None if largest.empty else {
-            "dns_size": int(largest["dns_size"].iloc[0]), "qname": largest["qname"].iloc[0],
-            "transport": largest["transport"].iloc[0],
-            "frame": int(largest["response_frame"].iloc[0])},
-        "edns_sizes": messages["edns_sizes_offered"],
+        "duplicate_responses": n["duplicates"],
+        "fragmented_responses": n["fragmented_responses"],
+        "lost_fragment_datagrams": n["lost_sets"],
+        "reassembled_datagrams": n["reassembled_sets"],
+        "fragments_lost": n["fragments_lost"],
+        "icmp": {"count": n["icmp"], "by_kind": dict(p.icmp_kinds), "mtus": sorted(p.icmp_mtus)},
+        "largest_response": None if largest is None else {
+            "dns_size": largest[0], "qname": largest[2], "transport": largest[3],
+            "frame": -largest[1]},
+        "edns_sizes": dict(p.edns_offered),
         "responses_over": over,
-        "top_truncated_names": {str(k): int(v) for k, v in truncated_names.items()},
-        "warnings": warnings,
+        "top_truncated_names": dict(top),
+        "warnings": _warnings(p, mtu),
     }
+
+
+def summarize(tables: Any, txns: pd.DataFrame, *, mtu: int | None = None) -> dict[str, Any]:
+    """The summary of one capture (:func:`summary_parts` then :func:`summary_from`)."""
+    return summary_from(summary_parts(tables, txns, mtu=mtu), mtu=mtu)

@@ -13,12 +13,13 @@ from typing import Any
 import pandas as pd
 
 from .capture import CaptureTables, load_capture
-from .dns_transactions import build_transactions, capture_warnings, summarize
+from .dns_transactions import build_transactions, summarize
+from .errors import InputError
 
 
 @dataclass
 class PcapAnalysis:
-    capture: CaptureTables
+    capture: CaptureTables | None  # None: read back from a dataset, not decoded
     transactions: pd.DataFrame
     summary: dict[str, Any]
     mtu: int | None = None
@@ -43,8 +44,7 @@ def analyze(path: str | Path, *, mtu: int | None = None, progress: bool = False,
     """Load a capture and classify every DNS transaction in it."""
     tables = load_capture(path, engine=engine, ports=ports, progress=progress, jit=jit)
     txns = build_transactions(tables, mtu=mtu)
-    warnings = capture_warnings(tables, txns, mtu)
-    summary = summarize(tables, txns, warnings=warnings, mtu=mtu)
+    summary = summarize(tables, txns, mtu=mtu)
     summary["capture"] = str(path)
     summary["capture_filter"] = tables.capture_filter
     summary["engine"] = tables.engine
@@ -66,6 +66,9 @@ def save_transactions(analysis: PcapAnalysis, path: str | Path) -> Path:
 def save_messages(analysis: PcapAnalysis, path: str | Path) -> Path:
     """The message table, CSV or Parquet by extension."""
     p = Path(path)
+    if analysis.capture is None:
+        raise InputError("this analysis was read back from a dataset: its messages are in "
+                         "the dataset's messages/ directory", subject=str(path))
     frame = analysis.capture.messages
     if p.suffix == ".parquet":
         frame.to_parquet(p, index=False)

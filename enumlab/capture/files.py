@@ -338,6 +338,46 @@ def open_capture(path: str | Path, *, jit: bool = False,
     return index
 
 
+def stitch(parts: list[tuple[RecordIndex, np.ndarray]], path: str) -> RecordIndex:
+    """One record index over records of several captures, in the order given: ``parts`` are
+    (index, rows) -- e.g. the last seconds of the previous rotated file, a whole file, the
+    first seconds of the next. The bytes the records span are copied into one buffer (the
+    file itself once, the windows' few records beside it), so the engine reads the stitched
+    records as one capture: a TCP stream or a fragment set cut by a file boundary is whole
+    again. Interfaces keep their link types (the parts' lists, in order)."""
+    bufs: list[np.ndarray] = []
+    offsets, caplens, origlens, times, ifaces = [], [], [], [], []
+    interfaces: list[Interface] = []
+    base = 0
+    damage = []
+    for index, rows in parts:
+        rows = np.asarray(rows, dtype=np.int64)
+        if index.damage:
+            damage.append(f"{index.path}: {index.damage}")
+        if not len(rows):
+            interfaces.extend(index.interfaces)
+            continue
+        off = index.offset[rows]
+        cap = index.caplen[rows]
+        lo, hi = int(off.min()), int((off + cap).max())
+        bufs.append(np.asarray(index.buf[lo:hi]))
+        offsets.append(off - lo + base)
+        caplens.append(cap)
+        origlens.append(index.origlen[rows])
+        times.append(index.time[rows])
+        ifaces.append(index.iface[rows] + len(interfaces))
+        interfaces.extend(index.interfaces)
+        base += hi - lo
+
+    def cat(arrays: list[np.ndarray], dtype: Any) -> np.ndarray:
+        return np.concatenate(arrays) if arrays else np.zeros(0, dtype=dtype)
+
+    return RecordIndex(path, "stitched", cat(bufs, np.uint8), cat(offsets, np.int64),
+                       cat(caplens, np.int64), cat(origlens, np.int64), cat(times, np.float64),
+                       cat(ifaces, np.int32).astype(np.int32), interfaces,
+                       damage="; ".join(damage) or None)
+
+
 class _Unlink:
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -56,6 +56,9 @@ class Decoded:
     tcp_control: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, int]]
     notes: list[str]
     jit: bool
+    retransmitted_rows: list[int] = field(default_factory=list)
+    note_rows: list[int] = field(default_factory=list)  # the row each note is about
+    mid_stream_rows: list[int] = field(default_factory=list)
 
 
 def _decode_dns(buf: Any, off: np.ndarray, length: np.ndarray, jit: bool
@@ -89,7 +92,14 @@ def decode(path: Any, *, ports: tuple[int, ...] = (), jit: bool | None = None,
 
     size = Path(path).stat().st_size if Path(path).is_file() else 0
     use_jit = want_jit(size, jit)
-    index = open_capture(path, jit=use_jit)
+    return decode_index(open_capture(path, jit=use_jit), ports=ports, jit=use_jit,
+                        on_records=on_records)
+
+
+def decode_index(index: RecordIndex, *, ports: tuple[int, ...] = (), jit: bool | None = None,
+                 on_records: Callable[[int], None] | None = None) -> Decoded:
+    """Decode every packet of an open record index (a file's, or a stitched one)."""
+    use_jit = want_jit(len(index.buf), jit)
     buf = index.buf
     links = index.link_type
     interest = pk.interest_table(ports)
@@ -123,6 +133,9 @@ def decode(path: Any, *, ports: tuple[int, ...] = (), jit: bool | None = None,
                 on_records(stop - start)
     side = bytearray()
     notes: list[str] = []
+    note_rows: list[int] = []
+    mid_stream: list[int] = []
+    retransmitted: list[int] = []
     # -- IP reassembly: rebuilt datagrams go through the header walk again -----------------
     datagrams, frag_table = _reassemble(buf, index, frag_rows)
     if datagrams:
@@ -155,9 +168,9 @@ def decode(path: Any, *, ports: tuple[int, ...] = (), jit: bool | None = None,
     if segments:
         tcp = reassemble(segments)
         notes += tcp.notes
-        if tcp.retransmitted_segments:
-            notes.append(f"{tcp.retransmitted_segments} retransmitted TCP segment(s) of DNS "
-                         "connections counted once")
+        note_rows += tcp.note_rows
+        mid_stream = tcp.mid_stream_rows
+        retransmitted = tcp.retransmitted_rows
         if tcp.messages:
             offs = []
             for m in tcp.messages:
@@ -187,7 +200,7 @@ def decode(path: Any, *, ports: tuple[int, ...] = (), jit: bool | None = None,
         np.zeros(0, np.int64), np.zeros((0, pk.NCOL), np.int64), *(
             np.zeros((0, 16), np.uint8) for _ in range(4)))
     return Decoded(index, msgs, bytes(side), icmp, frag_table, control, notes,  # type: ignore[arg-type]
-                   use_jit)
+                   use_jit, retransmitted, note_rows, mid_stream)
 
 
 def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: np.ndarray,
@@ -317,18 +330,27 @@ def _reassemble(buf: Any, index: RecordIndex, rows: list[dict[str, Any]]
 def read_native(path: Any, *, ports: tuple[int, ...] = (), jit: bool | None = None,
                 on_records: Callable[[int], None] | None = None) -> Any:
     """The capture's tables (:class:`.table.CaptureTables`) from the native engine."""
+    return tables_of(decode(path, ports=ports, jit=jit, on_records=on_records), str(path))
+
+
+def tables_of(d: Decoded, path: str) -> Any:
+    """The tables of a decoded capture (the index is closed afterwards)."""
     from . import table
 
-    d = decode(path, ports=ports, jit=jit, on_records=on_records)
     try:
         warnings = list(d.notes)
+        frames: list[int | None] = [r + 1 for r in d.note_rows]
+        frames += [None] * (len(warnings) - len(frames))
         if d.index.damage:
             warnings.insert(0, f"the capture is damaged: {d.index.damage}")
+            frames.insert(0, None)
         links = np.bincount(d.index.link_type, minlength=1) if d.index.frames else np.zeros(0)
         return table.CaptureTables(
-            str(path), "native", table.message_frame(d), table.fragment_frame(d),
+            path, "native", table.message_frame(d), table.fragment_frame(d),
             table.icmp_frame(d), table.tcp_frame(d), d.index.frames,
             d.index.capture_filter, warnings,
-            {int(t): int(c) for t, c in enumerate(links) if c})
+            {int(t): int(c) for t, c in enumerate(links) if c},
+            [r + 1 for r in d.retransmitted_rows], frames,
+            [r + 1 for r in d.mid_stream_rows])
     finally:
         d.index.close()

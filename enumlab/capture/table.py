@@ -97,6 +97,9 @@ class CaptureTables:
     capture_filter: str | None = None
     warnings: list[str] = field(default_factory=list)
     link_types: dict[int, int] = field(default_factory=dict)  # link type -> frames
+    retransmitted_frames: list[int] = field(default_factory=list)  # TCP segments seen again
+    warning_frames: list[int | None] = field(default_factory=list)  # each warning's frame
+    mid_stream_frames: list[int] = field(default_factory=list)  # TCP streams seen without SYN
 
 
 def addresses(family: np.ndarray, raw: np.ndarray) -> np.ndarray:

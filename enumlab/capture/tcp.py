@@ -38,14 +38,18 @@ class _Direction:
     mid_stream: bool = False
     duplicates: int = 0
     stuck_at: int | None = None
+    last_row: int = -1
 
 
 @dataclass
 class TcpResult:
     messages: list[TcpMessage] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    note_rows: list[int] = field(default_factory=list)  # the packet row each note is about
+    mid_stream_rows: list[int] = field(default_factory=list)  # first row of streams with no SYN
     retransmitted_segments: int = 0
     streams: int = 0
+    retransmitted_rows: list[int] = field(default_factory=list)  # each one's packet row
 
 
 def _name(key: tuple[Any, ...]) -> str:
@@ -75,18 +79,24 @@ def reassemble(segments: list[tuple[int, tuple[Any, ...], int, int, bytes]]) -> 
             result.streams += 1
             result.notes.append(f"TCP {_name(key)}: the capture starts mid-stream (no SYN); "
                                 "messages framed from the first segment seen")
+            result.note_rows.append(row)
+            result.mid_stream_rows.append(row)
+        d.last_row = row
         if d.base is None:
             d.base = seq
         rel = (seq - d.base) & 0xFFFFFFFF
         if rel >= 0x80000000:  # before the stream's start: an old retransmission
             d.duplicates += 1
+            result.retransmitted_rows.append(row)
             continue
         if rel + len(payload) <= d.next:
             d.duplicates += 1
+            result.retransmitted_rows.append(row)
             continue
         if rel > d.next:
             if rel in d.pending:
                 d.duplicates += 1
+                result.retransmitted_rows.append(row)
             else:
                 d.pending[rel] = (payload, row)
             continue
@@ -101,6 +111,7 @@ def reassemble(segments: list[tuple[int, tuple[Any, ...], int, int, bytes]]) -> 
                     _deliver(d, data[d.next - r:], from_row, row, result)
                 else:
                     d.duplicates += 1
+                    result.retransmitted_rows.append(from_row)
     for d in streams.values():
         _close(d, result)
     return result
@@ -132,10 +143,12 @@ def _close(d: _Direction, result: TcpResult) -> None:
             f"TCP {_name(d.key)}: {min(d.pending) - gap_at} byte(s) missing at stream offset "
             f"{gap_at} (never captured); {after} byte(s) in {len(d.pending)} segment(s) after "
             "the gap not decoded: message boundaries cannot be known past it")
+        result.note_rows.append(d.last_row)
     elif d.buffer:
         size = (d.buffer[0] << 8) | d.buffer[1] if len(d.buffer) >= 2 else None
         what = f"a {size}-byte message" if size is not None else "a length prefix"
         result.notes.append(f"TCP {_name(d.key)}: the capture ends {len(d.buffer)} byte(s) "
                             f"into {what}: not decoded")
+        result.note_rows.append(d.last_row)
     d.pending.clear()
     d.buffer.clear()

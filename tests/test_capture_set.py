@@ -1,0 +1,305 @@
+"""Many captures as one (issue 15): a capture cut into rotated files at arbitrary packet
+boundaries -- inside a TCP stream, between a query and its answer, inside a fragment set --
+gives the same transactions and summary as the unsplit file, whether the files are read in
+this process, by two local workers, or by a real Dask cluster on loopback (one of whose workers
+is killed mid-run); the dataset it writes answers SQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from enumlab import InputError
+from enumlab.capture.files import open_capture
+from enumlab.capture_set import analyze_set, query, rotate
+from enumlab.cli import main
+from enumlab.pcap_report import analyze
+
+from .conftest import ROOT
+from .test_capture_engines import build, scenarios
+
+CAPTURES = ROOT / "data" / "captures"
+SHIPPED = sorted(p.name for p in CAPTURES.glob("*.pcap*"))
+IGNORED = {"capture", "capture_filter", "engine", "files", "window_s"}
+
+
+def frames_in(path: Path) -> int:
+    index = open_capture(path)
+    try:
+        return index.frames
+    finally:
+        index.close()
+
+
+def same_as_unsplit(path: Path, rotated: list[Path], *, ports: tuple[int, ...] = (),
+                    **options: Any) -> Any:
+    """Assert the set's summary and transactions are the unsplit capture's; return the set."""
+    one = analyze(path, ports=ports)
+    many = analyze_set(rotated, keep_tables=True, ports=ports, **options)
+    a = {k: v for k, v in one.summary.items() if k not in IGNORED}
+    b = {k: v for k, v in many.summary.items() if k not in IGNORED}
+    assert a == b
+    left = one.transactions.reset_index(drop=True)
+    right = many.transactions.drop(columns=["point"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(left, right[left.columns], check_dtype=False,
+                                  check_categorical=False)
+    # every message once, and the same message table (frames numbered across the files)
+    msgs = many.messages.drop(columns=["point"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(one.capture.messages.reset_index(drop=True), msgs,
+                                  check_dtype=False, check_categorical=False)
+    return many
+
+
+def cut_points(n: int, rng: random.Random, pieces: int) -> list[int]:
+    return sorted(rng.sample(range(1, n), min(pieces, n - 1))) if n > 1 else []
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_captures_cut_anywhere_read_as_one(name: str, tmp_path: Path) -> None:
+    src = CAPTURES / name
+    ports = (5300, 5301) if name == "unanswered.pcapng" else ()
+    n = frames_in(src)
+    rng = random.Random(name)
+    for trial in range(3):
+        cuts = cut_points(n, rng, rng.randint(1, 6))
+        files = rotate(src, tmp_path / f"t{trial}", cuts)
+        same_as_unsplit(src, files, ports=ports, workers=1)
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(scenario=scenarios(), data=st.data())
+def test_built_captures_cut_anywhere_read_as_one(scenario: dict[str, Any], data: Any,
+                                                 tmp_path_factory: pytest.TempPathFactory
+                                                 ) -> None:
+    """Pipelined TCP cut mid-segment list, fragments shuffled and lost, tunnels, mDNS: any cut."""
+    tmp = tmp_path_factory.mktemp("built")
+    src = tmp / "built.cap"
+    build(scenario, src)
+    n = frames_in(src)
+    cuts = data.draw(st.lists(st.integers(1, max(1, n - 1)), max_size=6, unique=True))
+    files = rotate(src, tmp / "rotated", sorted(cuts))
+    same_as_unsplit(src, files, workers=1)
+
+
+def test_two_local_workers_and_names_out_of_time_order(tmp_path: Path) -> None:
+    """Files are ordered by their first timestamp, not their names; two worker processes."""
+    src = CAPTURES / "truncation_tcp_fallback.pcapng"
+    n = frames_in(src)
+    cuts = [3, 9, 10, 17, 24]
+    assert n > cuts[-1]
+    names = [f"{chr(ord('z') - k)}-ring.pcapng" for k in range(len(cuts) + 1)]  # z, y, x...
+    files = rotate(src, tmp_path, cuts, names=names)
+    many = same_as_unsplit(src, list(reversed(files)), workers=2)
+    assert [Path(f["path"]).name for f in many.summary["files"]] == names  # time order
+    assert len({f.pid for f in many.files}) == 2  # really two processes
+    assert many.summary["files"][0]["first_frame"] == 1
+
+
+def test_two_capture_points_are_paired_apart(tmp_path: Path) -> None:
+    a, b = CAPTURES / "truncation_tcp_fallback.pcapng", CAPTURES / "fragments_lost.pcapng"
+    rotate(a, tmp_path / "resolver-a", [7, 20])
+    rotate(b, tmp_path / "resolver-b", [4])
+    many = analyze_set([tmp_path], point_from="dirname", keep_tables=True, workers=2)
+    one_a, one_b = analyze(a), analyze(b)
+    s = many.summary
+    assert s["transactions"] == one_a.summary["transactions"] + one_b.summary["transactions"]
+    assert s["frames"] == one_a.summary["frames"] + one_b.summary["frames"]
+    for key in ("ok", "truncated_tcp_ok", "fragments_lost"):
+        assert s["outcomes"][key] == one_a.summary["outcomes"][key] + one_b.summary[
+            "outcomes"][key]
+    by_point = many.transactions.groupby("point")["query_frame"].min().to_dict()
+    assert set(by_point) == {"resolver-a", "resolver-b"}
+    assert many.summary["files"][0]["first_frame"] == 1 and next(
+        f["first_frame"] for f in many.summary["files"] if f["point"] == "resolver-b") == 1
+
+
+def test_a_regex_names_the_capture_point(tmp_path: Path) -> None:
+    src = CAPTURES / "truncation_ignored.pcapng"
+    rotate(src, tmp_path, [4], names=["ns1_0001.pcapng", "ns1_0002.pcapng"])
+    many = analyze_set([str(tmp_path / "ns1_*.pcapng")], point_from=r"^(ns\d+)_",
+                       workers=1)
+    assert {f["point"] for f in many.summary["files"]} == {"ns1"}
+    with pytest.raises(InputError, match="does not match the file name"):
+        analyze_set([str(tmp_path / "ns1_*.pcapng")], point_from=r"^resolver-(\d)", workers=1)
+
+
+def test_bad_inputs_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no file matches"):
+        analyze_set([str(tmp_path / "*.pcap")], workers=1)
+    with pytest.raises(InputError, match="does not exist"):
+        analyze_set([tmp_path / "missing.pcap"], workers=1)
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="not an enumlab dataset"):
+        analyze_set([CAPTURES / "truncation_ignored.pcapng"], parquet=tmp_path, workers=1)
+    with pytest.raises(InputError, match="not an enumlab dataset"):
+        query(tmp_path, "SELECT 1")
+
+
+def test_dataset_answers_sql_and_the_report_reads_it_back(tmp_path: Path, capsys: Any) -> None:
+    src = CAPTURES / "truncation_tcp_fallback.pcapng"
+    files = rotate(src, tmp_path / "day", [6, 15, 22])
+    out = tmp_path / "dataset"
+    many = analyze_set(files, parquet=out, workers=2)
+    parts = sorted(p.relative_to(out).parts[:3] for p in out.rglob("*.parquet"))
+    assert {p[0] for p in parts} == {"messages", "transactions"}
+    assert all(p[1] == "point=all" and p[2].startswith("hour=20") for p in parts)
+    outcomes = query(out, "SELECT outcome, count(*) AS n FROM transactions GROUP BY outcome")
+    assert dict(zip(outcomes["outcome"], outcomes["n"], strict=True)) == {
+        k: v for k, v in many.summary["outcomes"].items() if v}
+    tc = query(out, "SELECT point, count(*) FILTER (WHERE tc) AS tc, count(*) AS n "
+                    "FROM messages WHERE qr AND transport = 'udp' GROUP BY point")
+    assert int(tc["tc"].iloc[0]) == many.summary["truncated"]
+    with pytest.raises(InputError, match="DuckDB"):
+        query(out, "SELECT nonsense FROM nowhere")
+    # the CLI: JSON rows, and the report from the dataset without decoding again
+    assert main(["query", str(out), "SELECT count(*) AS n FROM messages", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows == [{"n": many.summary["dns_messages"]}]
+    page = tmp_path / "report.html"
+    assert main(["pcap", str(out), "--html", str(page)]) == 0
+    assert "DNS capture report" in page.read_text() and "truncated_tcp_ok" in page.read_text()
+    capsys.readouterr()
+    assert main(["pcap", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["transactions"] == many.summary["transactions"]
+
+
+def test_cli_reads_a_directory_of_rotated_files(tmp_path: Path, capsys: Any) -> None:
+    src = CAPTURES / "ipv6_packet_too_big.pcapng"
+    rotate(src, tmp_path, [5, 11])
+    assert main(["pcap", str(tmp_path), "--workers", "2", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    one = analyze(src).summary
+    assert summary["outcomes"] == one["outcomes"] and summary["icmp"] == one["icmp"]
+    assert main(["pcap", str(tmp_path), "--csv", str(tmp_path / "x.csv")]) == 2
+    assert "use --parquet DIR" in capsys.readouterr().err
+
+
+# -- a real Dask cluster on loopback ---------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def dask_cluster(tmp_path: Path) -> Any:
+    """``dask scheduler`` and two ``dask worker`` processes (no nanny: a killed worker stays
+    dead) on 127.0.0.1; stopped by PID."""
+    from distributed import Client
+
+    dask = Path(sys.executable).parent / "dask"
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    log = open(tmp_path / "dask.log", "wb")  # noqa: SIM115 - closed below
+    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    procs = [subprocess.Popen([str(dask), "scheduler", "--host", "127.0.0.1", "--port",
+                               str(port), "--no-dashboard"], stdout=log, stderr=log, env=env,
+                              start_new_session=True)]
+    client = None
+    try:
+        for _ in range(2):
+            procs.append(subprocess.Popen([str(dask), "worker", address, "--host", "127.0.0.1",
+                                           "--nthreads", "1", "--no-nanny", "--no-dashboard",
+                                           "--memory-limit", "2GB"], stdout=log, stderr=log,
+                                          env=env, start_new_session=True))
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client = Client(address, timeout="5s", set_as_default=False)
+                client.wait_for_workers(2, timeout=30)
+                break
+            except (OSError, TimeoutError):
+                if time.monotonic() > deadline:
+                    raise AssertionError((tmp_path / "dask.log").read_text()[-2000:]) from None
+                time.sleep(0.5)
+        yield address, client, procs
+    finally:
+        if client is not None:
+            client.close()
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        log.close()
+
+
+def test_a_dask_cluster_gives_the_same_answers(dask_cluster: Any, tmp_path: Path) -> None:
+    address, client, _ = dask_cluster
+    src = CAPTURES / "truncation_tcp_fallback.pcapng"
+    files = rotate(src, tmp_path, [4, 12, 13, 25])
+    many = same_as_unsplit(src, files, dask=address)
+    workers = client.run(os.getpid)
+    assert {f.pid for f in many.files} <= set(workers.values())  # the cluster did the work
+
+
+def test_a_worker_killed_mid_run_is_retried_by_dask(dask_cluster: Any, tmp_path: Path) -> None:
+    """Enough work that tasks are running when one worker's process is killed: Dask runs
+    them again on the other, and the answer is unchanged."""
+    address, client, _ = dask_cluster
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from capture_gen import write
+
+    src = tmp_path / "big.pcap"
+    n = write(src, 120_000, spacing=1e-3)
+    files = rotate(src, tmp_path / "rotated", list(range(n // 8, n, n // 8)))
+    expected = analyze(src).summary
+    pids = client.run(os.getpid)  # worker address -> its process
+    killed: list[int] = []
+
+    def kill_when_busy() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed:
+            busy = [w for w, tasks in client.processing().items() if tasks]
+            if busy:
+                time.sleep(0.3)  # well inside the task
+                pid = pids[busy[0]]
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_when_busy)
+    killer.start()
+    many = analyze_set(files, dask=address, keep_tables=True)
+    killer.join()
+    assert killed, "no task was ever seen running"
+    assert len(client.scheduler_info()["workers"]) == 1  # one worker really is gone
+    assert killed[0] not in {f.pid for f in many.files}  # its work was done again elsewhere
+    got = {k: v for k, v in many.summary.items() if k not in IGNORED}
+    assert got == {k: v for k, v in expected.items() if k not in IGNORED}
+
+
+def test_an_address_where_no_scheduler_runs(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no Dask scheduler answers"):
+        analyze_set([CAPTURES / "truncation_ignored.pcapng"], dask=f"127.0.0.1:{_free_port()}")
+
+
+def test_rotate_keeps_every_record(tmp_path: Path) -> None:
+    src = CAPTURES / "gtpu_encapsulated.pcap"
+    files = rotate(src, tmp_path, [3, 10])
+    assert [frames_in(f) for f in files] == [3, 7, frames_in(src) - 10]
+    np.testing.assert_array_equal(
+        np.concatenate([open_capture(f).time for f in files]), open_capture(src).time)
+    shutil.rmtree(tmp_path)
