@@ -47,6 +47,7 @@ from .dns_transactions import SummaryParts, merge_parts, summary_from
 from .errors import InputError
 
 DEFAULT_WINDOW = 10.0  # seconds of each neighbour stitched around a file
+CHUNK_RECORDS = 200_000  # records a task owns at most: memory grows with this, not the file
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
 
 
@@ -73,6 +74,7 @@ class FileJob:
     before: tuple[tuple[CaptureFile, int], ...]  # (file, its first frame - 1), in order
     after: tuple[tuple[CaptureFile, int], ...]
     offset: int  # frames of the point before this file
+    rows: tuple[int, int]  # the records of the file this task owns: [lo, hi)
     window: float
     ports: tuple[int, ...]
     mtu: int | None
@@ -170,7 +172,7 @@ def point_of(path: Path, point_from: str) -> str:
 
 def survey(path: str, point: str) -> CaptureFile:
     """A file's frame count and first and last timestamps (its record index only)."""
-    index = open_capture(path)
+    index = _open(path, None)
     try:
         times = index.time[np.isfinite(index.time)]
         return CaptureFile(path, point, Path(path).stat().st_size, index.frames,
@@ -182,13 +184,15 @@ def survey(path: str, point: str) -> CaptureFile:
 
 def plan(files: Iterable[CaptureFile], *, window: float = DEFAULT_WINDOW,
          ports: tuple[int, ...] = (), mtu: int | None = None, parquet: str | None = None,
-         keep_tables: bool = False, jit: bool | None = None) -> list[FileJob]:
-    """One job per file: points apart, files of a point in the order of their first
-    timestamp (a file with no timestamp last), frames numbered across the point."""
+         keep_tables: bool = False, jit: bool | None = None,
+         chunk_records: int = CHUNK_RECORDS) -> list[FileJob]:
+    """Jobs of at most ``chunk_records`` records (one per file when files are smaller):
+    points apart, files of a point in the order of their first timestamp (a file with no
+    timestamp last), frames numbered across the point."""
     by_point: dict[str, list[CaptureFile]] = {}
     for f in files:
         by_point.setdefault(f.point, []).append(f)
-    jobs = []
+    jobs: list[FileJob] = []
     for point, members in sorted(by_point.items()):
         members.sort(key=lambda f: (not np.isfinite(f.first), f.first if np.isfinite(f.first)
                                     else 0.0, f.path))
@@ -200,8 +204,10 @@ def plan(files: Iterable[CaptureFile], *, window: float = DEFAULT_WINDOW,
                            if np.isfinite(f.first) and members[i].last >= f.first - window)
             after = tuple((members[i], offsets[i]) for i in range(k + 1, len(members))
                           if np.isfinite(f.last) and members[i].first <= f.last + window)
-            jobs.append(FileJob(point, k, f, before, after, offsets[k], window, ports, mtu,
-                                start, parquet, keep_tables, jit))
+            for lo in range(0, max(f.frames, 1), chunk_records):
+                hi = min(f.frames, lo + chunk_records)
+                jobs.append(FileJob(point, len(jobs), f, before, after, offsets[k], (lo, hi),
+                                    window, ports, mtu, start, parquet, keep_tables, jit))
     return jobs
 
 
@@ -214,24 +220,38 @@ def analyze_file(job: FileJob) -> FileResult:
     from .dns_transactions import build_transactions, summary_parts
 
     started = time.perf_counter()
-    own = open_capture(job.own.path)
+    own = _open(job.own.path, job.jit)
     opened = [own]
     parts: list[tuple[Any, np.ndarray]] = []
     frames: list[np.ndarray] = []
+    a, b = job.rows
+    times = own.time[a:b]
+    seen = times[np.isfinite(times)]
+    first_t = float(seen[0]) if len(seen) else float("nan")
+    last_t = float(seen[-1]) if len(seen) else float("nan")
+
+    def near(index: Any, rows: np.ndarray, *, before: bool) -> np.ndarray:
+        t = index.time[rows]
+        if before:
+            return rows[t >= first_t - job.window] if np.isfinite(first_t) else rows[:0]
+        return rows[t <= last_t + job.window] if np.isfinite(last_t) else rows[:0]
+
     try:
         for neighbour, first in job.before:
-            prev = open_capture(neighbour.path)
+            prev = _open(neighbour.path, job.jit)
             opened.append(prev)
-            rows = np.flatnonzero(prev.time >= job.own.first - job.window)
+            rows = near(prev, np.arange(prev.frames, dtype=np.int64), before=True)
             parts.append((prev, rows))
             frames.append(first + rows + 1)
-        rows = np.arange(own.frames, dtype=np.int64)
-        parts.append((own, rows))
-        frames.append(job.offset + rows + 1)
+        for rows in (near(own, np.arange(a, dtype=np.int64), before=True),
+                     np.arange(a, b, dtype=np.int64),
+                     near(own, np.arange(b, own.frames, dtype=np.int64), before=False)):
+            parts.append((own, rows))
+            frames.append(job.offset + rows + 1)
         for neighbour, first in job.after:
-            nxt = open_capture(neighbour.path)
+            nxt = _open(neighbour.path, job.jit)
             opened.append(nxt)
-            rows = np.flatnonzero(nxt.time <= job.own.last + job.window)
+            rows = near(nxt, np.arange(nxt.frames, dtype=np.int64), before=False)
             parts.append((nxt, rows))
             frames.append(first + rows + 1)
         index = stitch(parts, job.own.path)
@@ -241,14 +261,14 @@ def analyze_file(job: FileJob) -> FileResult:
     glob_frame = np.concatenate(frames)
     tables = tables_of(decode_index(index, ports=job.ports, jit=job.jit), job.own.path)
     _renumber(tables, glob_frame)
-    tables.total_frames = own.frames
+    tables.total_frames = b - a
     txns = build_transactions(tables, mtu=job.mtu)
-    lo, hi = job.offset + 1, job.offset + own.frames
+    lo, hi = job.offset + a + 1, job.offset + b
     parts_ = summary_parts(tables, txns, mtu=job.mtu, owned=(lo, hi),
                            start=job.start if np.isfinite(job.start) else None)
     # a TCP stream first seen in the window before this file, with no SYN there, and not at
     # the very start of the point's capture: open across the boundary longer than the window
-    window_start = min((first for _, first in job.before), default=job.offset) + 1
+    window_start = int(glob_frame[0])
     parts_.n["streams_older_than_window"] = sum(
         window_start <= f < lo and window_start > 1 for f in tables.mid_stream_frames)
     m = tables.messages
@@ -257,9 +277,16 @@ def analyze_file(job: FileJob) -> FileResult:
     owned = txns[(qf >= lo) & (qf <= hi)].reset_index(drop=True)
     if job.parquet:
         _write_partitions(Path(job.parquet), job, mine, owned)
-    return FileResult(job.own.path, job.point, parts_, own.frames, len(mine), len(owned),
+    return FileResult(job.own.path, job.point, parts_, b - a, len(mine), len(owned),
                       time.perf_counter() - started, _peak_rss_mb(), os.getpid(),
                       owned if job.keep_tables else None, mine if job.keep_tables else None)
+
+
+def _open(path: str, jit: bool | None) -> Any:
+    """A file's record index, walked by the compiled kernel when the file is big enough."""
+    from .capture.jit import want_jit
+
+    return open_capture(path, jit=want_jit(Path(path).stat().st_size, jit))
 
 
 def _renumber(tables: Any, glob_frame: np.ndarray) -> None:
@@ -308,7 +335,7 @@ def _hours(times: Any) -> Any:
 def _write_partitions(root: Path, job: FileJob, messages: Any, transactions: Any) -> None:
     """Parquet files under ``root/<table>/point=P/hour=H/``, one per (file, hour): each
     task writes only its own files, so tasks never collide."""
-    name = f"part-{job.position:05d}.parquet"
+    name = f"part-{job.position:06d}.parquet"
     for table, frame, clock in (("messages", messages, "time"),
                                 ("transactions", transactions, "query_time")):
         if not len(frame):
@@ -340,7 +367,8 @@ def analyze_set(inputs: Sequence[str | Path], *, point_from: str = "one",
                 window: float = DEFAULT_WINDOW, workers: int | None = None,
                 dask: str | None = None, ports: tuple[int, ...] = (), mtu: int | None = None,
                 parquet: str | Path | None = None, keep_tables: bool = False,
-                progress: bool | None = None, jit: bool | None = None) -> CaptureSetResult:
+                progress: bool | None = None, jit: bool | None = None,
+                chunk_records: int = CHUNK_RECORDS) -> CaptureSetResult:
     """Analyse many capture files as one set (see module docs): ``workers`` local processes
     (default: every core; 1 runs in this process), or the Dask cluster at ``dask``
     (``tcp://host:8786``) -- then the work, its retries and its data movement are Dask's."""
@@ -359,25 +387,22 @@ def analyze_set(inputs: Sequence[str | Path], *, point_from: str = "one",
                                                               strict=True)), [0] * len(paths))
         jobs = plan(surveyed, window=window, ports=ports, mtu=mtu,
                     parquet=str(parquet) if parquet is not None else None,
-                    keep_tables=keep_tables, jit=jit)
+                    keep_tables=keep_tables, jit=jit, chunk_records=chunk_records)
         by_path = {str(p): s for p, s in zip(paths, sizes, strict=True)}
+        shares = [by_path[j.own.path] * (j.rows[1] - j.rows[0]) // max(j.own.frames, 1)
+                  for j in jobs]
         bar = _bar(sum(sizes), len(jobs)) if show else None
-        results: list[FileResult] = run(analyze_file, jobs,
-                                         [by_path[j.own.path] for j in jobs], bar)
+        results: list[FileResult] = run(analyze_file, jobs, shares, bar)
     finally:
         if bar is not None:
             bar.close()
         if hasattr(run, "client"):
             run.client.close()
     summary = summary_from(merge_parts([r.parts for r in results]), mtu=mtu)
-    summary["capture"] = f"{len(jobs)} file(s), {len({j.point for j in jobs})} capture point(s)"
+    summary["capture"] = (f"{len(paths)} file(s), {len({j.point for j in jobs})} capture "
+                          "point(s)")
     summary["engine"] = "native"
-    summary["files"] = [{"path": j.own.path, "point": j.point, "frames": j.own.frames,
-                         "first": j.own.first, "last": j.own.last, "first_frame": j.offset + 1,
-                         "messages": r.messages, "transactions": r.transactions,
-                         "seconds": round(r.seconds, 3), "worker_pid": r.pid,
-                         "worker_peak_rss_mb": round(r.peak_rss_mb, 1)}
-                        for j, r in zip(jobs, results, strict=True)]
+    summary["files"] = _per_file(jobs, results)
     summary["window_s"] = window
     result = CaptureSetResult(summary, results)
     if keep_tables:
@@ -392,6 +417,23 @@ def analyze_set(inputs: Sequence[str | Path], *, point_from: str = "one",
     if parquet is not None:
         (Path(parquet) / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return result
+
+
+def _per_file(jobs: list[FileJob], results: list[FileResult]) -> list[dict[str, Any]]:
+    """One line per file (its tasks added up), in the set's order."""
+    out: dict[str, dict[str, Any]] = {}
+    for j, r in zip(jobs, results, strict=True):
+        f = out.setdefault(j.own.path, {
+            "path": j.own.path, "point": j.point, "frames": j.own.frames, "first": j.own.first,
+            "last": j.own.last, "first_frame": j.offset + 1, "tasks": 0, "messages": 0,
+            "transactions": 0, "seconds": 0.0, "worker_pids": [], "worker_peak_rss_mb": 0.0})
+        f["tasks"] += 1
+        f["messages"] += r.messages
+        f["transactions"] += r.transactions
+        f["seconds"] = round(f["seconds"] + r.seconds, 3)
+        f["worker_pids"] = sorted({*f["worker_pids"], r.pid})
+        f["worker_peak_rss_mb"] = round(max(f["worker_peak_rss_mb"], r.peak_rss_mb), 1)
+    return list(out.values())
 
 
 def _survey_job(args: tuple[str, str]) -> CaptureFile:
@@ -410,7 +452,7 @@ def _bar(total_bytes: int, files: int) -> Any:
     tqdm.monitor_interval = 0  # no monitor thread: worker processes are forked after this
     bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc="capture set",
                leave=False)
-    bar.set_postfix_str(f"0/{files} files")
+    bar.set_postfix_str(f"0/{files} tasks")
     bar.files = (0, files)  # type: ignore[attr-defined]
     return bar
 
@@ -421,7 +463,7 @@ def _tick(bar: Any, nbytes: int) -> None:
     done, total = bar.files
     bar.files = (done + 1, total)
     bar.update(nbytes)
-    bar.set_postfix_str(f"{done + 1}/{total} files")
+    bar.set_postfix_str(f"{done + 1}/{total} tasks")
 
 
 def _local_runner(workers: int) -> Any:

@@ -80,6 +80,8 @@ def test_shipped_captures_cut_anywhere_read_as_one(name: str, tmp_path: Path) ->
         cuts = cut_points(n, rng, rng.randint(1, 6))
         files = rotate(src, tmp_path / f"t{trial}", cuts)
         same_as_unsplit(src, files, ports=ports, workers=1)
+    # one file read in chunks of a few records: the same stitching inside the file
+    same_as_unsplit(src, [src], ports=ports, workers=1, chunk_records=rng.randint(2, 7))
 
 
 @settings(max_examples=25, deadline=None,
@@ -95,7 +97,8 @@ def test_built_captures_cut_anywhere_read_as_one(scenario: dict[str, Any], data:
     n = frames_in(src)
     cuts = data.draw(st.lists(st.integers(1, max(1, n - 1)), max_size=6, unique=True))
     files = rotate(src, tmp / "rotated", sorted(cuts))
-    same_as_unsplit(src, files, workers=1)
+    chunk = data.draw(st.integers(2, 50))
+    same_as_unsplit(src, files, workers=1, chunk_records=chunk)
 
 
 def test_two_local_workers_and_names_out_of_time_order(tmp_path: Path) -> None:
