@@ -22,11 +22,13 @@ import dns.message
 import dns.query
 
 from .authority import zone_files
-from .errors import LabServerError, ToolMissingError
+from .errors import InputError, LabServerError, ToolMissingError
 from .resolver import check_ip_literal
 from .server import LOOPBACK
 
 _START_TIMEOUT = 15.0
+# BIND's rrset-order (ARM "rrset-order"): the order of the records of one RRset in answers
+RRSET_ORDERS = ("random", "cyclic", "fixed", "none")
 
 
 def find_program(name: str, package: str) -> str:
@@ -49,7 +51,11 @@ class BindServer:
     """``named`` serving a zone directory on loopback; authoritative only."""
 
     def __init__(self, zones: str | Path, *, host: str = LOOPBACK, port: int = 0,
-                 max_udp_size: int = 4096) -> None:
+                 max_udp_size: int = 4096, rrset_order: str | None = None) -> None:
+        if rrset_order not in (None, *RRSET_ORDERS):
+            raise InputError(f"rrset-order must be one of {', '.join(RRSET_ORDERS)}, not "
+                             f"{rrset_order!r}", subject=rrset_order)
+        self.rrset_order = rrset_order
         self.zone_dir = Path(zones)
         self.host = check_ip_literal(host)
         self.port = port or _free_port(self.host)
@@ -125,6 +131,7 @@ options {{
     edns-udp-size {self.max_udp_size};
     minimal-responses yes;
     dnssec-validation no;
+    {f"rrset-order {{ order {self.rrset_order}; }};" if self.rrset_order else ""}
 }};
 {zones}
 """)

@@ -331,8 +331,9 @@ def _print_targets(targets: list[Any], indent: str = "  ") -> None:
         print(f"{indent}no target: nothing to send the request to")
     for i, t in enumerate(targets, 1):
         extra = f"  priority {t.priority} weight {t.weight}" if t.priority is not None else ""
+        role = ", failover: a less preferred transport" if getattr(t, "failover", False) else ""
         print(f"{indent}{i}. {t.transport:<4} {t.host}:{t.port} -> {t.address}{extra}"
-              f"  [{t.source}]")
+              f"  [{t.source}{role}]")
 
 
 def cmd_sip(args: argparse.Namespace) -> int:
@@ -344,9 +345,11 @@ def cmd_sip(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed)
     with lab_resolver(args) as resolver:
         location = locate_sip_server(uri, resolver, transports=transports, rng=rng,
-                                     prefer_ipv6=args.prefer_ipv6)
+                                     prefer_ipv6=args.prefer_ipv6,
+                                     all_transports=args.all_transports)
         without = (locate_sip_server(uri.without_port(), resolver, transports=transports,
-                                     rng=rng, prefer_ipv6=args.prefer_ipv6)
+                                     rng=rng, prefer_ipv6=args.prefer_ipv6,
+                                     all_transports=args.all_transports)
                    if location.skipped_srv else None)
     if args.json:
         data = location.to_dict()
@@ -848,6 +851,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("uri", help="sip: or sips: URI")
     p.add_argument("--transports", default="udp,tcp,tls",
                    help="transports the client supports (default udp,tcp,tls; also sctp)")
+    p.add_argument("--all-transports", action="store_true",
+                   help="after the most preferred transport's targets, list the less preferred "
+                        "NAPTR transports' too, marked failover (not RFC 3263)")
     p.add_argument("--prefer-ipv6", action="store_true", help="list AAAA before A")
     p.add_argument("--seed", type=SEED, help="seed for the RFC 2782 weighted draw")
     p.add_argument("--trace", action="store_true", help="show every query and decision")

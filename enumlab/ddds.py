@@ -146,8 +146,8 @@ class _EnumWalk:
             self.trace.note(f"{key} does not exist: no ENUM data here", depth)
             return
         answer.raise_for_rcode()
-        for bad in answer.invalid:
-            self.trace.record(bad.text, "dropped", bad.reason, depth=depth)
+        for bad in answer.invalid:  # kept in the trace, "in error", with why
+            self.trace.record(bad.text, "in error", bad.reason, depth=depth)
         naptrs = [r for r in answer.records if isinstance(r, NaptrRecord)]
         if not naptrs:
             self.trace.note(f"{key} has no NAPTR records", depth)

@@ -4,11 +4,14 @@
 ``/etc/resolv.conf`` (``/etc/netns/<ns>/resolv.conf``) points at a BIND serving ``data/zones``
 on the namespace's own 127.0.0.1:53 -- Kamailio has no DNS setting of its own, it uses the
 system resolver (the seed's resolv.conf lesson). Inside, Kamailio runs ``enum_query()`` on every
-INVITE and answers 302 with the rewritten URI as Contact, or 404. enumlab sends an INVITE for
-every ENUM number of the lab zone and compares Kamailio's answer with
+INVITE and answers 300 with its whole destination set as Contact (the rewritten Request-URI and
+every branch, with their q values), or 404. BIND serves the records in the zone's order
+(``rrset-order none``), so the order Kamailio sees is the order enumlab's emulation sees. enumlab
+sends an INVITE for every ENUM number of the lab zone and compares Kamailio's answer with
 
 * enumlab's RFC 6116/3403 procedure (first candidate), and
-* enumlab's emulation of Kamailio (:func:`enumlab.peers.kamailio_enum_query`).
+* enumlab's emulation of Kamailio (:func:`enumlab.peers.kamailio_enum_query`): every URI, in
+  order, with its q value.
 
 All traffic stays inside the namespace. Needs root, ``ip`` (iproute2), ``named`` (bind9) and
 ``kamailio`` with its ``enum`` module (Debian package kamailio).
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -68,17 +72,30 @@ def lab_numbers(zone_file: Path = DEFAULT_ZONE_DIR / "e164.arpa.zone") -> list[s
 class Row:
     number: str
     kamailio_status: int
-    kamailio_uri: str | None
-    emulated: list[str]
+    kamailio: list[tuple[str, float]]  # its destination set: (URI, q), R-URI first
+    emulated: list[tuple[str, float]]
     rfc_first: str | None
     rfc_error: str
     agrees_with_emulation: bool
     agrees_with_rfc: bool
-    deterministic: bool
+
+    @property
+    def kamailio_uri(self) -> str | None:
+        return self.kamailio[0][0] if self.kamailio else None
 
 
-def _invite(number: str, port: int = 5060, timeout: float = 3.0) -> tuple[int, str | None]:
-    """Send one INVITE to Kamailio on 127.0.0.1 and return (status, Contact URI)."""
+def _contacts(value: str) -> list[tuple[str, float]]:
+    """``<sip:a>;q=0.99, <sip:b;x=1>;q=0.98`` -> [(uri, q), ...] (q 1.0 when absent)."""
+    out = []
+    for m in re.finditer(r"<([^>]*)>([^<]*)", value):
+        q = re.search(r";\s*q=([0-9.]+)", m.group(2))
+        out.append((m.group(1), float(q.group(1)) if q else 1.0))
+    return out
+
+
+def _invite(number: str, port: int = 5060, timeout: float = 3.0
+            ) -> tuple[int, list[tuple[str, float]]]:
+    """Send one INVITE to Kamailio on 127.0.0.1: (status, destination set from the Contact)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         sock.settimeout(timeout)
@@ -97,12 +114,14 @@ def _invite(number: str, port: int = 5060, timeout: float = 3.0) -> tuple[int, s
             status = int(data.split(" ", 2)[1])
             if status >= 200:
                 break
-    contact = None
+    contacts: list[tuple[str, float]] = []
     for line in data.split("\r\n"):
         if line.lower().startswith(("contact:", "m:")):
-            value = line.split(":", 1)[1].strip()
-            contact = value[1:value.index(">")] if value.startswith("<") else value
-    return status, contact
+            # $ds can print its "Contact:" header more than once on one line: the first
+            value = line.split(":", 1)[1].split("Contact:")[0].strip()
+            contacts = _contacts(value)
+            break
+    return status, contacts
 
 
 def _start_kamailio(workdir: Path) -> subprocess.Popen[str]:
@@ -141,13 +160,13 @@ def compare_inside_namespace(zones: Path = DEFAULT_ZONE_DIR) -> list[Row]:
     """Run inside a namespace whose resolv.conf points at 127.0.0.1: BIND, Kamailio, compare."""
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="enumlab-kamailio-") as tmp, \
-            BindServer(zones, port=53) as bind:
+            BindServer(zones, port=53, rrset_order="none") as bind:
         proc = _start_kamailio(Path(tmp))
         try:
             resolver = Resolver(bind.host, bind.port)
             for number in lab_numbers(zones / "e164.arpa.zone"):
-                status, contact = _invite(number)
-                emulated = [b.uri for b in kamailio_enum_query(number, resolver)]
+                status, contacts = _invite(number)
+                emulated = [(b.uri, b.q) for b in kamailio_enum_query(number, resolver)]
                 try:
                     rfc = resolve_enum(number, resolver)
                     rfc_first = rfc.uris[0] if rfc.uris else None
@@ -156,17 +175,13 @@ def compare_inside_namespace(zones: Path = DEFAULT_ZONE_DIR) -> list[Row]:
                             if rfc.candidates and c.record.key == rfc.candidates[0].record.key]
                 except ProcedureError as exc:
                     rfc_first, error, tied = None, str(exc), []
-                emulated_first = [b for b in kamailio_enum_query(number, resolver)]
-                top = [b.uri for b in emulated_first if emulated_first
-                       and (b.order, b.preference) == (emulated_first[0].order,
-                                                       emulated_first[0].preference)]
-                deterministic = len(top) <= 1
+                first = contacts[0][0] if status == 300 and contacts else None
                 rows.append(Row(
-                    number, status, contact if status == 302 else None, emulated, rfc_first,
+                    number, status, contacts if status == 300 else [], emulated, rfc_first,
                     error,
-                    agrees_with_emulation=(contact in top) if status == 302 else not emulated,
-                    agrees_with_rfc=((contact in tied) if status == 302 else rfc_first is None),
-                    deterministic=deterministic))
+                    agrees_with_emulation=(contacts == emulated) if status == 300
+                    else not emulated,
+                    agrees_with_rfc=(first in tied) if status == 300 else rfc_first is None))
         finally:
             proc.terminate()
             proc.wait(timeout=10)
@@ -193,7 +208,9 @@ def run_check(zones: Path = DEFAULT_ZONE_DIR) -> list[Row]:
                              timeout=600)
         if out.returncode != 0:
             raise LabServerError(f"the namespace run failed:\n{out.stderr[-3000:]}", subject=ns)
-        return [Row(**row) for row in json.loads(out.stdout)]
+        return [Row(**{**row, "kamailio": [tuple(c) for c in row["kamailio"]],
+                       "emulated": [tuple(c) for c in row["emulated"]]})
+                for row in json.loads(out.stdout)]
     finally:
         subprocess.run([ip, "netns", "del", ns], check=False)
         shutil.rmtree(etc, ignore_errors=True)
@@ -202,7 +219,8 @@ def run_check(zones: Path = DEFAULT_ZONE_DIR) -> list[Row]:
 def format_table(rows: list[Row]) -> str:
     lines = [f"{'number':<16} {'kamailio':<62} {'emu':<4} {'rfc':<4} enumlab RFC first candidate"]
     for r in rows:
-        got = f"{r.kamailio_status} {r.kamailio_uri or ''}"
+        more = f" +{len(r.kamailio) - 1} branch(es)" if len(r.kamailio) > 1 else ""
+        got = f"{r.kamailio_status} {r.kamailio_uri or ''}{more}"
         lines.append(f"{r.number:<16} {got:<62} {'ok' if r.agrees_with_emulation else 'DIFF':<4} "
                      f"{'ok' if r.agrees_with_rfc else 'diff':<4} "
                      f"{r.rfc_first or r.rfc_error or '(none)'}")
@@ -235,7 +253,6 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(format_table(rows))
     return 0 if all(r.agrees_with_emulation for r in rows) else 1
-
 
 
 if __name__ == "__main__":

@@ -16,12 +16,20 @@ Kamailio's ``enum`` module, ``enum_query()`` (src/modules/enum/enum.c, 5.x):
   ignored; the substitution (glibc POSIX ERE) outputs the replacement alone;
 * the first usable record rewrites the Request-URI (q=0.99); every later usable record, in any
   ORDER, is appended as a branch with q lowered by 0.01 per (order, preference) step -- a fork
-  across ORDERs that RFC 3403 would not allow.
+  across ORDERs that RFC 3403 would not allow;
+* at most :data:`KAMAILIO_MAX_BRANCHES` URIs in all (the R-URI and 11 branches: 30 matching
+  records give 12);
+* a record carrying both a REGEXP and a REPLACEMENT (refused by RFC 3403 s4.1 and by enumlab's
+  record parser) is used: Kamailio applies its REGEXP.
+
+Checked against the real Kamailio 5.6 in a network namespace (:mod:`enumlab.kamailio`): the
+proxy answers 300 with its whole destination set (``$ds``), URIs and q values compared.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .e164 import DEFAULT_SUFFIX, normalize, to_enum_domain
 from .errors import RegexpError
@@ -30,6 +38,7 @@ from .naptr_regexp import SubstitutionExpression
 from .records import NaptrRecord
 
 MAX_Q = 1.0
+KAMAILIO_MAX_BRANCHES = 12  # MAX_BRANCHES in Kamailio's core (config.h)
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,10 @@ def kamailio_enum_query(number: str, lookup: Lookup, *, suffix: str = DEFAULT_SU
     answer = lookup.query(domain, "NAPTR")
     if answer.rcode != "NOERROR":
         return []
-    records = [r for r in answer.records if isinstance(r, NaptrRecord)]
+    records: list[Any] = [r for r in answer.records if isinstance(r, NaptrRecord)]
+    # records the RFC refuses for carrying both fields: Kamailio still reads their REGEXP
+    records += [_Raw(*bad.naptr_fields) for bad in answer.invalid
+                if bad.naptr_fields is not None and bad.naptr_fields[4]]
     records.sort(key=lambda r: (r.order << 16) + r.preference)  # stable, like its bubble sort
     out: list[KamailioBranch] = []
     q, current = MAX_Q - 0.01, -1
@@ -66,10 +78,24 @@ def kamailio_enum_query(number: str, lookup: Lookup, *, suffix: str = DEFAULT_SU
             q = round(q - 0.01, 2)
         current = priority
         out.append(KamailioBranch(uri, q, rec.order, rec.preference))
+        if len(out) == KAMAILIO_MAX_BRANCHES:
+            break
     return out
 
 
-def _sip_match(rec: NaptrRecord, service: str) -> bool:
+@dataclass(frozen=True)
+class _Raw:
+    """A NAPTR as Kamailio reads it, whatever RFC 3403 says of it."""
+
+    order: int
+    preference: int
+    flags: str
+    services: str
+    regexp: str
+    replacement: str
+
+
+def _sip_match(rec: Any, service: str) -> bool:
     if rec.flags.lower() != "u":
         return False
     services = rec.services.lower()

@@ -157,6 +157,10 @@ class InvalidRecord:
     rdtype: str
     text: str
     reason: str
+    # a NAPTR's six fields as they came (order, preference, flags, services, regexp,
+    # replacement): a peer that reads records the RFC refuses (Kamailio applies the REGEXP of
+    # a record that also has a REPLACEMENT) can still be modelled
+    naptr_fields: tuple[int, int, str, str, str, str] | None = None
 
 
 Record = NaptrRecord | SrvRecord | AddressRecord

@@ -9,7 +9,11 @@ client should try them (RFC 3263 section 4):
    seed's Kamailio I-CSCF pitfall: ``sip:scscf...:6060`` reaches the bare name's A record and
    never the S-CSCF pool behind ``_sip._udp.scscf...``;
 4. otherwise NAPTR (``SIP+D2U``, ``SIP+D2T``, ``SIPS+D2T``, ``SIP+D2S``, ``SIPS+D2S``) filtered to
-   the client's transports, in ORDER/PREFERENCE order, each leading to an SRV set (s4.1);
+   the client's transports, in ORDER/PREFERENCE order; the most preferred one gives the
+   transport and its SRV set (s4.1) -- the less preferred ones are listed only on request
+   (``all_transports``: a failover across transports that RFC 3263 does not ask for, labelled
+   ``failover`` in the targets; sip-dig stops at the first usable one too). A transport whose
+   SRV set yields nothing hands over to the next one;
 5. no usable NAPTR: an SRV query per supported transport; no SRV at all: A/AAAA with 5060
    (5061 for TLS). Once SRV records exist, the domain's own A record is never used.
 
@@ -76,7 +80,7 @@ class SipTarget:
     priority: int | None = None
     weight: int | None = None
     source: str = ""  # "naptr", "srv", "a/aaaa", "numeric"
-
+    failover: bool = False  # listed by all_transports: a less preferred transport
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("source")
@@ -104,7 +108,8 @@ class SipLocation:
         order a client tries them (index 1, 2, ...)."""
         import pandas as pd
 
-        columns = ["transport", "host", "port", "address", "priority", "weight", "source"]
+        columns = ["transport", "host", "port", "address", "priority", "weight", "source",
+                   "failover"]
         frame = pd.DataFrame([t.to_dict() for t in self.targets], columns=columns)
         frame.index = pd.RangeIndex(1, len(frame) + 1, name="try")
         return frame
@@ -120,7 +125,9 @@ def _transport_for_param(param: str, secure: bool) -> str:
 
 class _Locator:
     def __init__(self, uri: SipUri, lookup: Lookup, transports: list[str],
-                 rng: np.random.Generator, prefer_ipv6: bool) -> None:
+                 rng: np.random.Generator, prefer_ipv6: bool,
+                 all_transports: bool = False) -> None:
+        self.all_transports = all_transports
         self.uri = uri
         self.lookup = lookup
         self.supported = transports
@@ -150,7 +157,8 @@ class _Locator:
             self.result.targets.append(
                 SipTarget(transport, self.uri.host, port, address, source=source))
 
-    def srv(self, transport: str, name: str, depth: int, source: str) -> bool:
+    def srv(self, transport: str, name: str, depth: int, source: str,
+            failover: bool = False) -> bool:
         """Expand one SRV set into targets; True if the SRV set exists (even if unusable)."""
         answer = self.lookup.query(name, "SRV")
         self.trace.query(answer, depth)
@@ -182,7 +190,7 @@ class _Locator:
             for address in addresses:
                 self.result.targets.append(SipTarget(
                     transport, rec.target.rstrip("."), rec.port, address, rec.priority,
-                    rec.weight, source))
+                    rec.weight, source, failover))
         return True
 
     def run(self) -> SipLocation:
@@ -282,11 +290,27 @@ class _Locator:
 
 
         by_id = {id(rec): transport for rec, transport in usable}
+        chosen: str | None = None
         for rec in rfc3403_order([r for r, _ in usable], self.rng):
             transport = by_id[id(rec)]
-            self.trace.record(rec.to_text(), "kept", f"{transport}, SRV at the replacement",
-                              rec.replacement)
-            self.srv(transport, rec.replacement, 1, "naptr")
+            if chosen is not None and transport != chosen and not self.all_transports:
+                self.trace.record(rec.to_text(), "not considered",
+                                  f"{transport} is less preferred than {chosen}: RFC 3263 s4.1 "
+                                  "uses the most preferred supported transport (all_transports "
+                                  "/ --all-transports lists it as a failover)")
+                continue
+            failover = chosen is not None and transport != chosen
+            self.trace.record(rec.to_text(), "kept",
+                              f"{transport}, SRV at the replacement"
+                              + (" (failover: a less preferred transport, listed on request)"
+                                 if failover else ""), rec.replacement)
+            before = len(self.result.targets)
+            self.srv(transport, rec.replacement, 1, "naptr", failover)
+            if chosen is None and len(self.result.targets) > before:
+                chosen = transport
+            elif chosen is None:
+                self.trace.note(f"{transport}: no usable target at {rec.replacement}; the next "
+                                "NAPTR record is tried", 1)
         return True
 
 
@@ -297,8 +321,11 @@ def locate_sip_server(
     transports: tuple[str, ...] | list[str] = ("udp", "tcp", "tls"),
     rng: np.random.Generator | None = None,
     prefer_ipv6: bool = False,
+    all_transports: bool = False,
 ) -> SipLocation:
-    """Where to send a request for ``uri``: the ordered (transport, host, port, address) list."""
+    """Where to send a request for ``uri``: the ordered (transport, host, port, address) list.
+    ``all_transports`` also lists the SRV sets of less preferred NAPTR transports after the
+    chosen one, marked ``failover`` (not RFC 3263; what some clients do)."""
     parsed = uri if isinstance(uri, SipUri) else parse_sip_uri(uri)
     wanted = [t.strip().upper() for t in transports if t.strip()]
     unknown = [t for t in wanted if t not in DEFAULT_PORT]
@@ -306,5 +333,5 @@ def locate_sip_server(
         raise InputError(f"unknown transports {unknown}; use udp, tcp, tls, sctp",
                          subject=transports)
     locator = _Locator(parsed, lookup, wanted, rng if rng is not None else np.random.default_rng(),
-                       prefer_ipv6)
+                       prefer_ipv6, all_transports)
     return locator.run()

@@ -240,8 +240,8 @@ class _Walk:
         self.trace.query(answer, depth)
         if answer.rcode not in ("NOERROR", "NXDOMAIN"):
             answer.raise_for_rcode()
-        for bad in answer.invalid:
-            self.trace.record(bad.text, "dropped", bad.reason, depth=depth)
+        for bad in answer.invalid:  # kept in the trace, "in error", with why
+            self.trace.record(bad.text, "in error", bad.reason, depth=depth)
         eligible: list[Candidate] = []
         # canonical order first: a seeded draw must not depend on the RRset order a server sent
         naptrs = sorted((r for r in answer.records if isinstance(r, NaptrRecord)),

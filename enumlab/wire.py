@@ -82,7 +82,14 @@ def answer_from_message(
             try:
                 rec = record_from_rdata(rdata, owner, rrset.ttl)
             except (RecordError, UnicodeDecodeError) as exc:
-                invalid.append(InvalidRecord(owner, rdtype, rdata.to_text(), str(exc)))
+                fields = None
+                if isinstance(rdata, NAPTR):
+                    fields = (rdata.order, rdata.preference,
+                              *(x.decode("utf-8", "replace") for x in (
+                                  rdata.flags, rdata.service, rdata.regexp)),
+                              rdata.replacement.to_text())
+                invalid.append(InvalidRecord(owner, rdtype, rdata.to_text(), str(exc),
+                                             fields))  # type: ignore[arg-type]
                 continue
             if rec is not None:
                 records.append(rec)

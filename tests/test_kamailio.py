@@ -20,6 +20,7 @@ EXPLAINED = {
     "+61255503005": "non-terminal rules are never followed",
     "+61255503010": "services must be exactly e2u+sip: the RFC 3761 E2U+sip+h323 form is ignored",
     "+61255503012": "the output is the replacement alone, not the sed-style substitution",
+    "+61255503013": "a record with both REGEXP and REPLACEMENT is used: its REGEXP applied",
 }
 
 
@@ -35,13 +36,20 @@ def test_kamailio_enum_query_matches_the_emulation() -> None:
     assert out.stdout, out.stderr
     rows = json.loads(out.stdout)
     assert len(rows) >= 25
+    # every URI of Kamailio's destination set, in order, with its q value
     assert [r["number"] for r in rows if not r["agrees_with_emulation"]] == []
     departures = {r["number"] for r in rows if not r["agrees_with_rfc"]}
     assert departures == set(EXPLAINED)
     by_number = {r["number"]: r for r in rows}
+    # 30 matching records: the R-URI and 11 branches, q 0.99 down to 0.88
+    big = by_number["+61355500998"]["kamailio"]
+    assert len(big) == 12 and big[0][1] == 0.99 and big[-1][1] == 0.88
+    # ORDER 20 forked as a q=0.98 branch: the failover the blog describes
+    assert [q for _, q in by_number["+61355500914"]["kamailio"]] == [0.99, 0.98]
+    assert by_number["+61255503013"]["kamailio"][0][0].startswith("sip:both-fields@")
     # the seed's Kamailio post: a call to +61355500912 routes to one of the two servers
-    assert by_number["+61355500912"]["kamailio_status"] == 302
-    assert by_number["+61355500912"]["kamailio_uri"].endswith("enum.nickvsnetworking.com")
+    assert by_number["+61355500912"]["kamailio_status"] == 300
+    assert by_number["+61355500912"]["kamailio"][0][0].endswith("enum.nickvsnetworking.com")
     # a >512-byte answer reached Kamailio through the system resolver's TCP fallback
-    assert by_number["+61355500998"]["kamailio_status"] == 302
+    assert by_number["+61355500998"]["kamailio_status"] == 300
     assert out.returncode == 0

@@ -63,10 +63,23 @@ def locate(resolver: Resolver, uri: str, **kw: object) -> list[tuple[str, str, i
 
 
 def test_naptr_then_srv_then_addresses(resolver: Resolver) -> None:
+    # RFC 3263 s4.1: the most preferred supported transport (TCP, ORDER 10) and its SRV set
     got = locate(resolver, f"sip:ims.{D}")
-    assert [t[0] for t in got] == ["TCP"] * 3 + ["UDP"] * 3 + ["TLS"] * 2  # NAPTR order
+    assert [t[0] for t in got] == ["TCP"] * 3
     assert {t[1] for t in got} == {"pcscf1", "pcscf2"}
     assert ("TCP", "pcscf1", 5060, "2001:db8::11") in got  # AAAA kept too
+
+
+def test_other_transports_only_on_request_and_labelled(resolver: Resolver) -> None:
+    location = locate_sip_server(f"sip:ims.{D}", resolver, rng=np.random.default_rng(0),
+                                 all_transports=True)
+    assert [t.transport for t in location.targets] == ["TCP"] * 3 + ["UDP"] * 3 + ["TLS"] * 2
+    assert [t.failover for t in location.targets] == [False] * 3 + [True] * 5
+    assert all(t["failover"] == (t["transport"] != "TCP")
+               for t in location.to_dict()["targets"])
+    strict = locate_sip_server(f"sip:ims.{D}", resolver, rng=np.random.default_rng(0))
+    skipped = [s for s in strict.trace if s.verdict == "not considered"]
+    assert len(skipped) == 2 and all("RFC 3263 s4.1" in s.reason for s in skipped)
 
 
 def test_sips_uses_only_tls(resolver: Resolver) -> None:
