@@ -98,7 +98,7 @@ class _Raw:
 def _sip_match(rec: Any, service: str) -> bool:
     if rec.flags.lower() != "u":
         return False
-    services = rec.services.lower()
+    services = str(rec.services).lower()
     if not service:
         return services in ("e2u+sip", "sip+e2u")
     return services == f"e2u+{service.lower()}:sip"
