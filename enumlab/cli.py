@@ -149,9 +149,39 @@ def _json_or_trace(args: argparse.Namespace, result: Any, found: bool) -> int | 
 
 # -- enumlab enum ---------------------------------------------------------------------------
 
+def _client_result(args: argparse.Namespace, command: str, subject: str, **options: Any) -> int:
+    """``--client MODEL``: what that client does with the number or URI (enumlab.clients)."""
+    from .clients import get_model
+
+    model = get_model(args.client)
+    rng = np.random.default_rng(args.seed)
+    with lab_resolver(args) as resolver:
+        result = model.run(command, subject, resolver, rng=rng, **options)
+    if args.json:
+        _emit_json({**result.to_dict(), "basis": model.basis})
+        return EXIT_OK if result.targets else EXIT_EMPTY
+    if args.trace and len(result.trace):
+        print(result.trace.format())
+        print()
+    print(f"{result.subject} as {model.name} handles it ({model.title}; {model.basis}):")
+    if result.lines:
+        print("\n".join(result.lines))
+    elif not result.targets:
+        print("  nothing to route to")
+    else:
+        for i, t in enumerate(result.targets, 1):
+            q = f"  q={t.q:g}" if t.q is not None else ""
+            print(f"  {i}. {t.uri}{q}" + (f"  ({t.note})" if t.note else ""))
+    for note in result.notes:
+        print(f"  note: {note}")
+    return EXIT_OK if result.targets else EXIT_EMPTY
+
+
 def cmd_enum(args: argparse.Namespace) -> int:
     number = normalize(args.number, international=args.international,
                        country_code=args.country_code)
+    if args.client != "rfc":
+        return _client_result(args, "enum", number, suffix=args.suffix, service=args.service)
     rng = np.random.default_rng(args.seed)
     with lab_resolver(args) as resolver:
         try:
@@ -342,6 +372,11 @@ def cmd_sip(args: argparse.Namespace) -> int:
 
     uri = parse_sip_uri(args.uri)
     transports = [t for t in args.transports.split(",") if t]
+    if args.client == "sofia-sip":
+        return _client_result(args, "sip", uri.text)
+    if args.client != "rfc":
+        return _client_result(args, "sip", uri.text, transports=transports,
+                              prefer_ipv6=args.prefer_ipv6, all_transports=args.all_transports)
     rng = np.random.default_rng(args.seed)
     with lab_resolver(args) as resolver:
         location = locate_sip_server(uri, resolver, transports=transports, rng=rng,
@@ -427,6 +462,14 @@ def cmd_epc(args: argparse.Namespace) -> int:
 
     fqdn, node = _epc_fqdn(args)
     rng = np.random.default_rng(args.seed)
+    if args.client is not None:
+        from .clients import get_model, models_for
+
+        model = get_model(args.client)
+        if model.epc_policy is None:
+            raise InputError(f"client model {model.name!r} has no EPC behaviour; models for "
+                             f"epc: {', '.join(models_for('epc'))}", subject=model.name)
+        args.policy = model.epc_policy
     with lab_resolver(args) as resolver:
         result = snaptr_select(fqdn, resolver, node=node, interface=args.interface,
                                ue_usage_type=args.ue_usage_type,
@@ -735,6 +778,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "s3.2, default); replacement = the replacement alone (Kamailio)")
     p.add_argument("--all-orders", action="store_true",
                    help="also list later ORDERs as fallbacks (not RFC 3403, which forbids it)")
+    p.add_argument("--client", default="rfc", metavar="MODEL",
+                   choices=["rfc", "kamailio", "dnspython", "first", "asterisk", "freeswitch"],
+                   help="what a real client does with the records: rfc (default), kamailio "
+                        "(run here), dnspython, first, asterisk / freeswitch (from source)")
     p.add_argument("--seed", type=SEED, help="seed for shuffling exact (order, preference) ties")
     p.add_argument("--trace", action="store_true", help="show every query and record decision")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -824,8 +871,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interface", help="s5, s8, s11, s10, gp, gn, ... (default per node)")
     p.add_argument("--ue-usage-type", help="UE usage type for +ue- records (annex B.3)")
     p.add_argument("--network-capability", help="capability for +nc- records, e.g. nr")
-    p.add_argument("--policy", default="3gpp", choices=["3gpp", "rfc3403", "weighted"],
+    p.add_argument("--policy", default="3gpp",
+                   choices=["3gpp", "rfc3403", "weighted", "first", "dnspython"],
                    help="ordering within an ORDER (default 3gpp: TS 29.303 annex C.1)")
+    p.add_argument("--client", metavar="MODEL", choices=["rfc", "first", "dnspython", "kamailio",
+                                                        "sofia-sip", "glibc"],
+                   help="a client model instead of --policy: rfc (TS 29.303), first "
+                        "(Open5GS-style strict order), dnspython; others have no EPC model")
     p.add_argument("--reference", metavar="NODE",
                    help="rank topon candidates by closeness to this node (e.g. the SGW)")
     p.add_argument("--prefer", choices=["ipv4", "ipv6"], default="ipv4",
@@ -855,6 +907,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="after the most preferred transport's targets, list the less preferred "
                         "NAPTR transports' too, marked failover (not RFC 3263)")
     p.add_argument("--prefer-ipv6", action="store_true", help="list AAAA before A")
+    p.add_argument("--client", default="rfc", metavar="MODEL",
+                   choices=["rfc", "kamailio", "sofia-sip", "dnspython", "glibc", "first"],
+                   help="what a real client does with the records: rfc (default), sofia-sip "
+                        "(sip-dig's lines, run here), glibc (getaddrinfo order), dnspython, "
+                        "kamailio (SRV order from source), first")
     p.add_argument("--seed", type=SEED, help="seed for the RFC 2782 weighted draw")
     p.add_argument("--trace", action="store_true", help="show every query and decision")
     p.add_argument("--json", action="store_true", help="machine-readable output")
