@@ -66,6 +66,7 @@ class BindServer:
         self.rejected: dict[str, str] = {}
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self._proc: subprocess.Popen[str] | None = None
+        self.log = ""  # named's own log (stderr), kept when it stops
 
     @property
     def address(self) -> str:
@@ -178,6 +179,7 @@ options {{
                     self._proc.kill()
                     self._proc.wait()
             if self._proc.stderr:
+                self.log = self._proc.stderr.read()
                 self._proc.stderr.close()
             self._proc = None
         if self._workdir is not None:

@@ -306,11 +306,63 @@ def _print_comparison(target: str, results: list[dict[str, Any]], *, observed: b
                                     if short_label(n) != n))
 
 
+def _simulate_observed_pcap(args: argparse.Namespace) -> int:
+    """``simulate NAME --observed-pcap FILE``: where the capture's SIP requests went, grouped
+    by the DNS answer that decided them, tested against each policy or client model."""
+    from . import fleet as fl
+    from . import simulate as sim
+    from .observed_split import observed_split
+    from .plot import short_label
+
+    with lab_resolver(args) as resolver:
+        rs = sim.record_set(args.target, resolver)
+        seen = observed_split(args.observed_pcap, args.target, rs, resolver,
+                              method=args.method, dns_ports=tuple(args.dns_port))
+    readings: list[tuple[str, np.ndarray]] = []
+    if args.client:
+        for name in args.client:
+            readings.append((f"client {name}", fl.model_expected(name, rs)))
+    else:
+        names = POLICY_NAMES if args.policy == "all" else (args.policy,)
+        readings = [(f"policy {n}", np.asarray(get_policy(n, rs.kind).first_choice(rs)))
+                    for n in names]
+    reports = [(label, seen.test(exp, alpha=args.alpha)) for label, exp in readings]
+    per_call = {f"client {n}": not fl.predicts_clusters(n, rs.kind) for n in args.client or ()}
+    if args.json:
+        def verdict(label: str, r: Any) -> dict[str, Any]:
+            clustered = r.independence is not None and r.independence.p_value < args.alpha
+            per = per_call.get(label, False)
+            return {**r.to_dict(), "reading_decides_per_call": per,
+                    "consistent": bool(r.consistent() and not (per and clustered))}
+
+        _emit_json({**seen.to_dict(), "tests": {label: verdict(label, r)
+                                                for label, r in reports}})
+        return EXIT_OK
+    d = seen.to_dict()
+    print(f"{args.target}: {args.method.upper()} requests in {args.observed_pcap.name}")
+    print(f"  {d['requests']} to targets ({d['to_no_target']} to other addresses); "
+          f"{d['resolutions_seen']} DNS answers for the record set seen; {d['clusters']} "
+          "decisions (requests grouped by the answer before them)")
+    total = max(d["requests"], 1)
+    for t, c in d["counts"].items():
+        print(f"  {short_label(t):<14} {c:>8}  {c / total:.4f}")
+    for note in seen.notes:
+        print(f"  note: {note}")
+    print()
+    for label, report in reports:
+        exp = "/".join(f"{x:.3g}" for x in report.expected_share)
+        _print_clustered(f"against {label} (expected {exp})", report,
+                         per_call_model=per_call.get(label, False))
+    return EXIT_OK
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from . import simulate as sim
     from .stats import compare, observed_counts
 
     rng = np.random.default_rng(args.seed)
+    if args.observed_pcap is not None:
+        return _simulate_observed_pcap(args)
     with lab_resolver(args) as resolver:
         rs = sim.record_set(args.target, resolver)
         failures = _failures(args, rs.targets)
@@ -351,6 +403,124 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         _print_report(f"{args.target}: policy {data['policy']}, {source}", data)
     if args.plot:
         print(f"plot written to {args.plot}")
+    return EXIT_OK
+
+
+# -- enumlab fleet --------------------------------------------------------------------------
+
+def _print_clustered(title: str, report: Any, *, per_call_model: bool = False) -> None:
+    """One clustered test, explained. ``per_call_model``: the reading tested draws afresh for
+    every call, so calls that shared an answer must not cluster."""
+    d = report.to_dict()
+    print(f"  {title}:")
+    print(f"    naive chi-square on {d['calls']:,} calls: p = {d['naive_chi2']['p_value']:.3g}"
+          "  (assumes every call an independent draw)")
+    icc = "" if d["icc"] is None else f", ICC {d['icc']:.3f}"
+    print(f"    clustered: {d['clusters']:,} decisions (mean size {d['mean_cluster_size']:.1f}"
+          f" calls), design effect {d['design_effect']:.2f}{icc}, effective n "
+          f"{d['effective_n']:,.0f}")
+    epoch = d["epoch_level_chi2"]
+    once = (f";  each decision once: p = {epoch['p_value']:.3g} (purity {d['purity']:.3f})"
+            if epoch else "")
+    print(f"    Rao-Scott adjusted chi-square: p = {d['rao_scott_chi2']['p_value']:.3g}{once}")
+    if report.impossible:
+        print(f"    impossible under it: {', '.join(report.impossible)}")
+    for w in report.warnings():
+        print(f"    note: {w}")
+    naive_ok, ok = report.naive_consistent(), report.consistent()
+    clustered = report.independence is not None and report.independence.p_value < report.alpha
+    if report.independence is not None:
+        print(f"    independence of target and answer: p = {report.independence.p_value:.3g} "
+              + ("(calls that shared an answer went to the same target)" if clustered else
+                 "(no sign of clustering)"))
+    if per_call_model and clustered:
+        print("    => NOT this model: it decides per call, but the calls cluster by answer")
+    elif ok and not naive_ok:
+        print("    => consistent once clustering is counted; the naive test calls it biased")
+    elif ok:
+        print("    => consistent")
+    else:
+        print("    => NOT consistent, even counting the clustering")
+
+
+def fleet_models() -> list[str]:
+    from .fleet import MODELS
+
+    return list(MODELS)
+
+
+def cmd_fleet(args: argparse.Namespace) -> int:
+    from . import fleet as fl
+    from .plot import short_label
+    from .simulate import record_set
+
+    with lab_resolver(args) as resolver:
+        rs = record_set(args.target, resolver)
+        zone_ttl = fl.record_set_ttl(args.target, resolver, rs)
+    ttl = args.ttl if args.ttl is not None else float(zone_ttl or 300)
+    down = tuple(fl.parse_down(d, rs.targets) for d in args.down)
+    nxdomain = tuple(fl.parse_window(w, "--nxdomain") for w in args.nxdomain)
+    rate = args.rate if args.rate is not None else args.calls_per_day / 86_400
+    config = fl.FleetConfig(clients=fl.parse_clients(args.clients), rate=rate,
+                            duration=fl.parse_duration(args.duration), ttl=ttl,
+                            negative_ttl=args.negative_ttl, resolver=args.resolver,
+                            server_order=args.server_order,
+                            resolver_order=args.resolver_order, down=down,
+                            nxdomain=nxdomain, bins=args.bins)
+    result = fl.run_fleet(rs, config, seed=args.seed,
+                          progress=not args.json and sys.stderr.isatty())
+    configured = result.configured(args.configured)
+    if args.plot:
+        from . import plot
+
+        plot.save(plot.fleet_shares(result, configured=configured,
+                                    title=f"{args.target}: share per target over time"),
+                  str(args.plot))
+    if args.json:
+        _emit_json({"name": args.target, **result.to_dict(args.configured)})
+        return EXIT_OK
+    kinds = {"naptr": "NAPTR", "srv": "SRV", "a": "A/AAAA pool"}
+    ttl_from = "from the zone" if args.ttl is None and zone_ttl else "given"
+    print(f"fleet: {args.target}  ({len(rs.entries)} {kinds[rs.kind]} targets, TTL {ttl:g} s "
+          f"{ttl_from})")
+    clients = ", ".join(f"{n} {name}" for name, n in config.clients)
+    print(f"  clients: {clients}; {rate:.3g} calls/s for {config.duration:g} s = "
+          f"{result.calls:,} calls")
+    layout = ("each client asks the authoritative server" if config.resolver == "direct" else
+              f"one shared caching resolver (serves its copy: {config.resolver_order})")
+    print(f"  DNS: {layout}; server rrset-order {config.server_order}; "
+          f"{result.authoritative_queries:,} queries reached the server")
+    for o in down:
+        print(f"  down: {short_label(o.target)} from {o.start:g} s to {o.end:g} s")
+    for a, b in nxdomain:
+        print(f"  NXDOMAIN from {a:g} s to {b:g} s (negative TTL {config.negative_ttl:g} s)")
+    table = result.table(args.configured)
+    conf_name = args.configured or {"naptr": "rfc3403", "srv": "srv", "a": "equal"}[rs.kind]
+    print(f"\n  {'target':<12} {'calls':>11} {'share':>8} {'expected':>9} "
+          f"{'configured':>11}")
+    for label, row in table.iterrows():
+        print(f"  {label:<12} {int(row['calls']):>11,} {row['share']:>8.4f} "
+              f"{row['expected']:>9.4f} {row['configured']:>11.4f}")
+    print(f"  expected: what this fleet's clients give in the long run; configured: the "
+          f"records read as {conf_name}")
+    print("\n  per client model:")
+    for j, name in enumerate(result.models):
+        row = result.by_model[j]
+        shares = "  ".join(f"{short_label(lab)} {row[i] / max(row.sum(), 1):.3f}"
+                           for i, lab in enumerate(result.labels) if row[i])
+        dead = (f"; {result.first_down[j]:,} calls tried a dead target first"
+                if result.first_down[j] else "")
+        print(f"    {name:<10} {int(row.sum()):>11,} calls: {shares}{dead}")
+    print("\n  is the delivered split the expected one?")
+    _print_clustered("against the fleet's expected split", result.test(alpha=args.alpha))
+    _print_clustered(f"against the configured split ({conf_name})",
+                     result.test(configured, alpha=args.alpha))
+    print(f"\n  {result.calls:,} calls simulated in {result.seconds:.2f} s "
+          f"({result.calls_per_second / 1e6:.1f} M calls/s)")
+    for note in result.notes:
+        print(f"  note: {note}")
+    if args.plot:
+        print(f"  plot written to {args.plot}")
     return EXIT_OK
 
 
@@ -817,7 +987,9 @@ def build_parser() -> argparse.ArgumentParser:
                "  enumlab simulate +61355500913 --policy all\n"
                "  enumlab simulate +61355500914 --policy all-orders --down server1\n"
                "  enumlab simulate +61355500913 --policy weighted --fail server3=0.2 --plot s.png\n"
-               "  enumlab simulate +61355500913 --observed calls.csv   (a 'target' column)",
+               "  enumlab simulate +61355500913 --observed calls.csv   (a 'target' column)\n"
+               "  enumlab simulate pool.split.mnc001.mcc001.3gppnetwork.org \\\n"
+               "      --observed-pcap proxy.pcapng --client kamailio --client rfc",
     )
     p.add_argument("target", metavar="NUMBER_OR_NAME",
                    help="E.164 number (ENUM), _service._proto.domain (SRV) or a NAPTR name")
@@ -834,10 +1006,87 @@ def build_parser() -> argparse.ArgumentParser:
                    help="resolve over DNS for every selection (slow; the whole path)")
     p.add_argument("--observed", type=Path, metavar="CSV",
                    help="test observed choices (CSV with a 'target' column) instead of simulating")
+    p.add_argument("--observed-pcap", type=Path, metavar="FILE",
+                   help="test where a capture's SIP requests went (grouped by the DNS answer "
+                        "that decided them) instead of simulating")
+    p.add_argument("--method", default="INVITE", help="SIP method to count (INVITE)")
+    p.add_argument("--client", action="append", choices=sorted(fleet_models()),
+                   metavar="MODEL", help="with --observed-pcap: test against a client model "
+                   "(enumlab fleet's: rfc, sticky, kamailio, first, dnspython, weighted); "
+                   "repeatable")
+    p.add_argument("--dns-port", type=_int_in(1, 65535, "--dns-port"), action="append",
+                   default=[], metavar="N", help="with --observed-pcap: DNS on another port")
+    p.add_argument("--alpha", type=probability, default=0.05, help="test level (0.05)")
     p.add_argument("--plot", type=Path, metavar="FILE.png", help="write actual-vs-expected bars")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _add_dns_options(p)
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser(
+        "fleet", help="what a fleet of real clients, caches and failures do to a split",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Simulate a population of clients calling through DNS for a while: each "
+                    "client model picks targets\nits own way, caches answers for the TTL, and "
+                    "fails over (or not) when a target is down.\nReports the long-run split "
+                    "beside the configured one, per model, and tests it with statistics\nthat "
+                    "count clustered choices (one DNS answer deciding many calls).\n\n"
+                    "client models (--clients NAME:COUNT,...):\n"
+                    "  rfc        a fresh RFC 3403/2782 draw per call, RFC 3263 s4.3 failover\n"
+                    "  sticky     the same draw, made once per cached answer and kept for its "
+                    "TTL\n"
+                    "  kamailio   first record of the answer (ties by answer order); NAPTR per "
+                    "call,\n             SRV/A cached for the TTL; no failover (forward())\n"
+                    "  first      a naive proxy: first record, everything cached, no "
+                    "failover\n"
+                    "  dnspython  processing_order() per call (SRV weight 0 counted as 0.1)\n"
+                    "  weighted   the seed blog's reading (PREFERENCE as a weight) per call",
+        epilog="examples:\n"
+               "  enumlab fleet _sip._udp.lab.example --clients sticky:20 --duration 1d\n"
+               "  enumlab fleet +61355500913 --clients kamailio:10,rfc:5 --calls-per-day 1e6\n"
+               "  enumlab fleet pool.lab.example --clients kamailio:4 --ttl 60 \\\n"
+               "      --down 127.0.90.1@600-900 --plot shares.png\n"
+               "  enumlab fleet _sip._udp.lab.example --resolver shared --server-order cyclic "
+               "--json",
+    )
+    p.add_argument("target", metavar="NUMBER_OR_NAME",
+                   help="E.164 number (ENUM), _service._proto.domain (SRV), a NAPTR name, or a "
+                        "host name with several A/AAAA records (a pool)")
+    p.add_argument("--clients", default="rfc:10", metavar="MODEL:N,...",
+                   help="the fleet, e.g. kamailio:10,rfc:5 (default rfc:10)")
+    rate = p.add_mutually_exclusive_group()
+    rate.add_argument("--rate", type=float, metavar="CALLS/S",
+                      help="calls per second, the whole fleet")
+    rate.add_argument("--calls-per-day", type=float, default=1e6, metavar="N",
+                      help="the same as a daily volume (default 1e6)")
+    p.add_argument("--duration", default="1h", help="simulated time: 900, 15m, 6h, 1d (1h)")
+    p.add_argument("--ttl", type=positive_seconds, metavar="S",
+                   help="the record set's TTL (default: the zone's)")
+    p.add_argument("--negative-ttl", type=positive_seconds, default=60.0, metavar="S",
+                   help="how long NXDOMAIN is cached (RFC 2308; default 60)")
+    p.add_argument("--resolver", choices=("direct", "shared"), default="direct",
+                   help="direct: clients ask the server; shared: one caching resolver for all")
+    p.add_argument("--server-order", choices=("random", "cyclic", "none", "shuffle"),
+                   default="random",
+                   help="the server's rrset-order: BIND 9.18's random (its default), cyclic, "
+                        "none (stored order), or a uniform shuffle")
+    p.add_argument("--resolver-order", choices=("as-fetched", "random", "cyclic", "shuffle"),
+                   default="as-fetched", help="how a shared resolver orders its cached copy")
+    p.add_argument("--down", action="append", default=[], metavar="TARGET@START-END",
+                   help="a target down for a while, e.g. server1@600-900 (repeatable)")
+    p.add_argument("--nxdomain", action="append", default=[], metavar="START-END",
+                   help="the name answers NXDOMAIN for a while (negative caching)")
+    p.add_argument("--configured", choices=POLICY_NAMES, metavar="POLICY",
+                   help="how to read the records as the configured split (default: the RFC "
+                        "reading: rfc3403, srv, or equal shares for a pool)")
+    p.add_argument("--bins", type=_int_in(1, 10_000, "--bins"), default=96,
+                   help="time bins for the share over time (96)")
+    p.add_argument("--alpha", type=probability, default=0.05, help="test level (0.05)")
+    p.add_argument("--seed", type=SEED, help="random seed (reproducible runs)")
+    p.add_argument("--plot", type=Path, metavar="FILE.png",
+                   help="write the share per target over time")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_dns_options(p)
+    p.set_defaults(func=cmd_fleet)
 
     p = sub.add_parser(
         "epc", help="EPC node selection: APN/TAI -> S-NAPTR -> PGW/SGW/MME (TS 29.303)",

@@ -44,6 +44,9 @@ from .resolver import Resolver
 from .server import DEFAULT_ZONE_DIR
 
 CONFIG = DEFAULT_ZONE_DIR.parent / "kamailio" / "enum.cfg"
+FORWARD_CONFIG = DEFAULT_ZONE_DIR.parent / "kamailio" / "forward.cfg"
+POOL_NUMBER = "+61255503020"  # -> sip:service@pool.split...: four A records
+TIES_NUMBER = "+61255503021"  # -> three hosts, NAPTR preferences 100/100/200
 MODULE_DIRS = ("/usr/lib/x86_64-linux-gnu/kamailio/modules", "/usr/lib/aarch64-linux-gnu/"
                "kamailio/modules", "/usr/lib/kamailio/modules", "/usr/local/lib64/kamailio/modules")
 
@@ -124,14 +127,14 @@ def _invite(number: str, port: int = 5060, timeout: float = 3.0
     return status, contacts
 
 
-def _start_kamailio(workdir: Path) -> subprocess.Popen[str]:
+def _start_kamailio(workdir: Path, config: Path = CONFIG) -> subprocess.Popen[str]:
     kamailio = find_program("kamailio", "kamailio")
     modules = next((d for d in MODULE_DIRS if Path(d, "enum.so").exists()), None)
     if modules is None:
         raise LabServerError("Kamailio's enum module (enum.so) was not found: install the "
                              "Debian package kamailio", subject="enum.so")
     cfg = workdir / "kamailio.cfg"
-    cfg.write_text(CONFIG.read_text().replace("__MODULE_PATH__", modules))
+    cfg.write_text(config.read_text().replace("__MODULE_PATH__", modules))
     check = subprocess.run([kamailio, "-c", "-f", str(cfg)], capture_output=True, text=True)
     if check.returncode != 0:
         raise LabServerError(f"kamailio -c refused the config:\n{check.stderr[-2000:]}",
@@ -188,6 +191,107 @@ def compare_inside_namespace(zones: Path = DEFAULT_ZONE_DIR) -> list[Row]:
     return rows
 
 
+def _send_invite(sock: socket.socket, number: str) -> None:
+    local = sock.getsockname()[1]
+    call = uuid.uuid4().hex
+    sock.sendto((f"INVITE sip:{number}@127.0.0.1 SIP/2.0\r\n"
+                 f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK{call[:16]};rport\r\n"
+                 "Max-Forwards: 70\r\n"
+                 f"From: <sip:probe@127.0.0.1>;tag={call[16:24]}\r\n"
+                 f"To: <sip:{number}@127.0.0.1>\r\n"
+                 f"Call-ID: {call}@127.0.0.1\r\nCSeq: 1 INVITE\r\n"
+                 f"Contact: <sip:probe@127.0.0.1:{local}>\r\nContent-Length: 0\r\n\r\n"
+                 ).encode(), ("127.0.0.1", 5060))
+
+
+def fleet_zones(zones: Path, workdir: Path, pool_ttl: int) -> Path:
+    """A copy of ``zones`` whose pool host (+61255503020's) has TTL ``pool_ttl``: many cache
+    epochs in a short run."""
+    out = workdir / "zones"
+    shutil.copytree(zones, out)
+    zone = out / "mnc001.mcc001.3gppnetwork.org.zone"
+    zone.write_text(re.sub(r"(?m)^pool\.split(\s+)IN A", rf"pool.split {pool_ttl} IN A",
+                           zone.read_text()))
+    return out
+
+
+def fleet_capture_inside(zones: Path, pcap: Path, *, pool_calls: int, pool_rate: float,
+                         ties_calls: int, ties_rate: float) -> dict[str, float]:
+    """In the namespace: BIND (rrset-order random, its default), Kamailio forwarding INVITEs
+    with its DNS cache on, dumpcap on lo writing ``pcap``; ``pool_calls`` INVITEs for the pool
+    number at ``pool_rate`` per second, then ``ties_calls`` for the ties number."""
+    dumpcap = find_program("dumpcap", "wireshark-common")
+    times: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="enumlab-kamfleet-") as tmp, \
+            BindServer(zones, port=53, rrset_order="random"):
+        capture = subprocess.Popen([dumpcap, "-q", "-i", "lo", "-w", str(pcap), "-f", "udp"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not pcap.exists():
+                time.sleep(0.05)
+            time.sleep(0.5)
+            proc = _start_kamailio(Path(tmp), FORWARD_CONFIG)
+            try:
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                    sock.bind(("127.0.0.1", 0))
+                    for label, number, n, rate in (("pool", POOL_NUMBER, pool_calls, pool_rate),
+                                                   ("ties", TIES_NUMBER, ties_calls, ties_rate)):
+                        times[f"{label}_start"] = time.time()
+                        start = time.monotonic()
+                        for i in range(n):
+                            pause = start + i / rate - time.monotonic()
+                            if pause > 0:
+                                time.sleep(pause)
+                            _send_invite(sock, number)
+                        times[f"{label}_end"] = time.time()
+                time.sleep(0.5)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=10)
+        finally:
+            time.sleep(0.3)
+            capture.send_signal(2)
+            capture.wait(timeout=10)
+    return times
+
+
+def run_fleet_capture(pcap: Path, zones: Path = DEFAULT_ZONE_DIR, *, pool_ttl: int = 1,
+                      pool_calls: int = 600, pool_rate: float = 20.0, ties_calls: int = 300,
+                      ties_rate: float = 50.0) -> dict[str, float]:
+    """Make the capture of :func:`fleet_capture_inside` in a fresh namespace (pool TTL
+    shortened to ``pool_ttl``); returns the phases' start/end times (epoch seconds)."""
+    ip = find_program("ip", "iproute2")
+    if os.geteuid() != 0:
+        raise LabServerError("the Kamailio fleet run creates a network namespace: run it as "
+                             "root", subject="root")
+    for program, package in (("named", "bind9"), ("kamailio", "kamailio"),
+                             ("dumpcap", "wireshark-common")):
+        find_program(program, package)
+    ns = f"enumlab-kfl{os.getpid()}"
+    etc = Path("/etc/netns") / ns
+    with tempfile.TemporaryDirectory(prefix="enumlab-kfl-") as tmp:
+        lab = fleet_zones(zones, Path(tmp), pool_ttl)
+        subprocess.run([ip, "netns", "add", ns], check=True)
+        try:
+            subprocess.run([ip, "-n", ns, "link", "set", "lo", "up"], check=True)
+            etc.mkdir(parents=True, exist_ok=True)
+            (etc / "resolv.conf").write_text("nameserver 127.0.0.1\n")
+            out = subprocess.run(
+                [ip, "netns", "exec", ns, sys.executable, "-m", "enumlab.kamailio", "fleet-inside",
+                 "--zones", str(lab), "--pcap", str(pcap), "--calls",
+                 f"{pool_calls},{pool_rate},{ties_calls},{ties_rate}"],
+                capture_output=True, text=True, timeout=900)
+            if out.returncode != 0:
+                raise LabServerError(f"the namespace run failed:\n{out.stderr[-3000:]}",
+                                     subject=ns)
+            times: dict[str, float] = json.loads(out.stdout)
+            return times
+        finally:
+            subprocess.run([ip, "netns", "del", ns], check=False)
+            shutil.rmtree(etc, ignore_errors=True)
+
+
 def run_check(zones: Path = DEFAULT_ZONE_DIR) -> list[Row]:
     """Create the namespace, run :func:`compare_inside_namespace` in it, clean up."""
     ip = find_program("ip", "iproute2")
@@ -234,11 +338,32 @@ def format_table(rows: list[Row]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m enumlab.kamailio", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["check", "inside"],
-                        help="check: create the namespace and compare; inside: (internal)")
+    parser.add_argument("mode", choices=["check", "inside", "fleet", "fleet-inside"],
+                        help="check: create the namespace and compare; fleet: capture Kamailio "
+                             "forwarding INVITEs with its DNS cache on (--pcap); inside, "
+                             "fleet-inside: (internal)")
     parser.add_argument("--zones", type=Path, default=DEFAULT_ZONE_DIR)
+    parser.add_argument("--pcap", type=Path, help="fleet: where to write the capture")
+    parser.add_argument("--calls", default="600,20,300,50", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    if args.mode in ("fleet", "fleet-inside"):
+        if args.pcap is None:
+            parser.error("fleet needs --pcap FILE")
+        n1, r1, n2, r2 = (float(x) for x in args.calls.split(","))
+        try:
+            if args.mode == "fleet-inside":
+                json.dump(fleet_capture_inside(args.zones, args.pcap.resolve(),
+                                               pool_calls=int(n1), pool_rate=r1,
+                                               ties_calls=int(n2), ties_rate=r2), sys.stdout)
+                return 0
+            times = run_fleet_capture(args.pcap.resolve(), args.zones, pool_calls=int(n1),
+                                      pool_rate=r1, ties_calls=int(n2), ties_rate=r2)
+        except EnumlabError as exc:
+            print(f"enumlab kamailio: error: {exc}", file=sys.stderr)
+            return 2
+        print(json.dumps(times))
+        return 0
     try:
         if args.mode == "inside":
             rows = compare_inside_namespace(args.zones)

@@ -21,6 +21,13 @@ def short_label(label: str) -> str:
     """``sip:service@server1.enum.example.com`` -> ``server1``: keeps axis labels readable."""
     if "@" in label:
         return label.split("@", 1)[1].split(".", 1)[0].split(";")[0]
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(label)
+        return label  # an address is its own short name
+    except ValueError:
+        pass
     return label.rstrip(".").split(".")[0] if "." in label else label
 
 
@@ -109,6 +116,46 @@ def p_value_vs_n(indices: np.ndarray, expected: Sequence[float], *, alpha: float
     ax.legend(fontsize="small")
     return ax
 
+
+
+def fleet_shares(result: Any, *, configured: Any = None, title: str = "",
+                 ax: Axes | None = None) -> Axes:
+    """The share of calls each target got, per time bin of a fleet run
+    (:class:`enumlab.fleet.FleetResult`): one line per target, the configured share as a dashed
+    line of the same colour, outages shaded, ``(none)``/``(failed)`` in grey/red when they
+    occur. Where clustered clients sit behind long TTLs, the lines jump from bin to bin --
+    each jump is one resolution deciding many calls."""
+    ax = _axes(ax, (8, 3.6))
+    frame = result.shares_over_time()
+    width = result.config.duration / result.config.bins
+    x = frame.index.to_numpy() + width / 2
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    k = len(result.rs.entries)
+    for i, column in enumerate(frame.columns):
+        if column == "(none)":
+            ax.plot(x, frame[column], color="0.5", lw=1, label=column)
+            continue
+        if column == "(failed)":
+            ax.plot(x, frame[column], color="#c44e52", lw=1.2, label=column)
+            continue
+        colour = colours[i % len(colours)]
+        ax.plot(x, frame[column], color=colour, lw=1.2, label=column)
+        if configured is not None and i < k:
+            ax.axhline(float(configured[i]), color=colour, ls="--", lw=0.8)
+    for outage in result.config.down:
+        ax.axvspan(outage.start, min(outage.end, result.config.duration), color="0.85",
+                   zorder=0)
+        ax.text(outage.start, 1.02, f"{short_label(outage.target)} down", fontsize=7,
+                transform=ax.get_xaxis_transform(), va="bottom")
+    for start, end in result.config.nxdomain:
+        ax.axvspan(start, min(end, result.config.duration), color="#f2d7d5", zorder=0)
+    ax.set_xlim(0, result.config.duration)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("simulated time (s)")
+    ax.set_ylabel(f"share of calls per {width:g} s")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.set_title(title or "share per target over time (dashed: configured)", fontsize=9)
+    return ax
 
 def save(ax: Axes, path: str) -> None:
     """Write the figure holding ``ax`` to ``path`` (PNG, SVG, PDF by extension)."""

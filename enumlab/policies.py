@@ -45,7 +45,7 @@ import numpy as np
 from .errors import InputError
 from .records import NaptrRecord, SrvRecord
 
-Kind = Literal["naptr", "srv"]
+Kind = Literal["naptr", "srv", "a"]  # "a": a pool of A/AAAA addresses, no ranks
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,9 @@ class Entry:
 
 @dataclass(frozen=True)
 class RecordSet:
-    """The entries of one NAPTR or SRV set, in the order the answer listed them."""
+    """The entries of one NAPTR or SRV set (or an A/AAAA pool: ``kind="a"``, every entry
+    ``group`` 0 and ``value`` 0, a plain DNS round-robin), in the order the answer listed
+    them."""
 
     entries: tuple[Entry, ...]
     kind: Kind = "naptr"
@@ -264,7 +266,7 @@ POLICIES: dict[str, SelectionPolicy] = {
 def get_policy(name: str, kind: Kind = "naptr") -> SelectionPolicy:
     """Look a policy up by name; ``dnspython`` picks the NAPTR or SRV variant by ``kind``."""
     if name == "dnspython":
-        name = f"dnspython-{kind}"
+        name = f"dnspython-{'srv' if kind == 'srv' else 'naptr'}"
     try:
         return POLICIES[name]
     except KeyError:

@@ -255,11 +255,34 @@ def record_set(records_or_name: Sequence[NaptrRecord | SrvRecord | Entry] | Reco
     rdtype = "SRV" if name.startswith("_") else "NAPTR"
     answer = lookup.query(name, rdtype)
     answer.raise_for_rcode()
+    if not answer.records and rdtype == "NAPTR":
+        pool = address_pool(name, lookup)
+        if pool is not None:
+            return pool
     if not answer.records:
         raise InputError(f"{name} has no {rdtype} records", subject=name)
     # DNS gives no order inside an RRset: list the entries canonically so that runs compare
     records = sorted(answer.records, key=_record_sort_key)
     return RecordSet.from_records(records)  # type: ignore[arg-type]
+
+
+def address_pool(name: str, lookup: Lookup) -> RecordSet | None:
+    """The A and AAAA records of ``name`` as a record set of kind ``a`` (a round-robin pool:
+    no ranks, no weights; which address a client takes depends on the answer's order and the
+    client), or None when it has none. Addresses are listed in canonical (sorted) order, the
+    order BIND's ``rrset-order none`` serves."""
+    import ipaddress
+
+    from .records import AddressRecord
+
+    found = []
+    for rdtype in ("A", "AAAA"):
+        answer = lookup.query(name, rdtype)
+        found += [r.address for r in answer.records if isinstance(r, AddressRecord)]
+    if not found:
+        return None
+    found.sort(key=lambda a: (ipaddress.ip_address(a).version, ipaddress.ip_address(a)))
+    return RecordSet(tuple(Entry(a, 0, 0) for a in found), "a")
 
 
 def _record_sort_key(rec: Any) -> tuple[Any, ...]:

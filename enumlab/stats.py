@@ -221,3 +221,183 @@ def observed_counts(data: Any, targets: Sequence[str], *, column: str = "target"
         raise InputError(f"observed targets not in the record set: {', '.join(unknown[:5])}",
                          subject=unknown)
     return np.array([counts.get(label, 0) for label in labels], dtype=np.int64)
+
+
+# -- clustered choices ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ClusteredReport:
+    """Observed vs expected when calls come in clusters that share one decision.
+
+    A proxy that resolves once per TTL and sends every call of that epoch to the target the
+    answer put first makes each *epoch* one random draw, however many calls it carries. The
+    calls are then not independent, and the chi-square on calls (``naive``) -- which assumes
+    they are -- calls a perfectly correct split "biased" once enough calls pile up. The
+    Rao-Scott first-order correction (Rao & Scott 1981, J. Am. Stat. Assoc. 76:221) divides
+    the statistic by the mean design effect ``delta`` estimated from the clusters themselves;
+    ``effective_n`` = calls / delta is the number of independent draws the data is worth.
+    ``independence`` asks whether calls that shared a decision went to the same target more
+    often than independent draws would (chi-square test of independence of target and
+    cluster): it rejects a per-call model for clustered data. ``epoch_level`` counts each
+    cluster once, by the target most of its calls went to: exact
+    when clusters are pure (``purity`` = 1) and every cluster follows the same split; it is
+    left out (None) when some calls decided on their own, since a mix of single calls and
+    big clusters from different clients need not share one split.
+    """
+
+    labels: list[str]
+    observed: np.ndarray
+    expected_share: np.ndarray
+    clusters: int
+    mean_cluster_size: float  # sum(n_j^2) / N: the size the average call sees
+    design_effects: np.ndarray  # per target (nan where the expected share is 0 or 1)
+    mean_design_effect: float
+    icc: float
+    naive: TestResult
+    rao_scott: TestResult
+    epoch_level: TestResult | None
+    purity: float
+    independence: TestResult | None  # target vs cluster, over clusters of 2+ calls
+    impossible: list[str]
+    alpha: float = 0.05
+
+    @property
+    def n(self) -> int:
+        return int(self.observed.sum())
+
+    @property
+    def effective_n(self) -> float:
+        return self.n / self.mean_design_effect if self.mean_design_effect > 0 else float(self.n)
+
+    @property
+    def observed_share(self) -> np.ndarray:
+        return self.observed / max(self.n, 1)
+
+    def consistent(self, alpha: float | None = None) -> bool:
+        """True when the clustered (Rao-Scott) test does not reject at ``alpha``."""
+        return self.rao_scott.p_value >= (self.alpha if alpha is None else alpha)
+
+    def naive_consistent(self, alpha: float | None = None) -> bool:
+        return self.naive.p_value >= (self.alpha if alpha is None else alpha)
+
+    def warnings(self) -> list[str]:
+        out = []
+        if self.clusters < 30:
+            out.append(f"only {self.clusters} clusters (resolution epochs): the adjusted test "
+                       "is approximate; look at the epoch-level counts")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "targets": [{"target": label, "observed": int(self.observed[i]),
+                         "observed_share": float(self.observed_share[i]),
+                         "expected_share": float(self.expected_share[i]),
+                         "design_effect": _finite(self.design_effects[i])}
+                        for i, label in enumerate(self.labels)],
+            "calls": self.n, "clusters": self.clusters,
+            "mean_cluster_size": self.mean_cluster_size,
+            "design_effect": self.mean_design_effect, "icc": _finite(self.icc),
+            "effective_n": self.effective_n,
+            "naive_chi2": self.naive.to_dict(), "rao_scott_chi2": self.rao_scott.to_dict(),
+            "epoch_level_chi2": self.epoch_level.to_dict() if self.epoch_level else None,
+            "purity": self.purity,
+            "independence_chi2": self.independence.to_dict() if self.independence else None,
+            "impossible": self.impossible, "warnings": self.warnings(),
+        }
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def clustered_compare(cluster_counts: np.ndarray, expected_share: Sequence[float] | np.ndarray,
+                      *, singles: Sequence[int] | np.ndarray | None = None,
+                      labels: Sequence[str] | None = None, alpha: float = 0.05
+                      ) -> ClusteredReport:
+    """Test counts that come in clusters against expected shares.
+
+    ``cluster_counts`` has one row per cluster (a resolution epoch: the calls that shared one
+    DNS answer or one decision) and one column per target; ``singles`` adds calls that decided
+    on their own (clusters of one), given only as counts per target. The statistic is the
+    Pearson chi-square on calls divided by the Rao-Scott mean design effect
+
+        delta = N / (k - 1) * sum_i v_i / p_i,   v_i = m / (m - 1) * sum_j (y_ij - p^_i n_j)^2 / N^2
+
+    (the linearised variance of the share p^_i over m clusters), referred to chi-square with
+    k - 1 degrees of freedom. Targets whose expected share is 0 are left out; a call to one of
+    them makes the split impossible (p = 0).
+    """
+    counts = np.asarray(cluster_counts, dtype=float)
+    exp = np.asarray(expected_share, dtype=float)
+    if counts.ndim != 2 or counts.shape[1] != exp.shape[0]:
+        raise InputError("cluster counts need one column per target", subject=counts.shape)
+    if not np.isclose(exp.sum(), 1.0, atol=1e-6) or np.any(exp < 0):
+        raise InputError(f"expected shares must be >= 0 and sum to 1, not {exp.sum():.6f}",
+                         subject=exp)
+    k = exp.shape[0]
+    one = np.zeros(k) if singles is None else np.asarray(singles, dtype=float)
+    counts = counts[counts.sum(axis=1) > 0]
+    observed = counts.sum(axis=0) + one
+    n = float(observed.sum())
+    if n == 0:
+        raise InputError("no observations to test", subject=counts.shape)
+    names = list(labels) if labels is not None else [str(i) for i in range(k)]
+    sizes = counts.sum(axis=1)
+    singles_n = float(one.sum())
+    m = counts.shape[0] + int(singles_n)
+    p_hat = observed / n
+    possible = exp > 0
+    impossible = [names[i] for i in np.flatnonzero(~possible & (observed > 0))]
+    # linearised variance of each share over the clusters (singles: clusters of size 1)
+    resid2 = ((counts - p_hat[None, :] * sizes[:, None]) ** 2).sum(axis=0)
+    resid2 += one * (1 - p_hat) ** 2 + (singles_n - one) * p_hat ** 2
+    v = resid2 / (n * n) * (m / (m - 1) if m > 1 else 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        deffs = np.where(possible & (exp < 1), v * n / (exp * (1 - exp)), np.nan)
+    df = int(possible.sum()) - 1
+    if impossible:
+        naive = rs = TestResult(float("inf"), 0.0)
+        delta = float("nan")
+    elif df < 1:
+        naive = rs = TestResult(0.0, 1.0)
+        delta = 1.0
+    else:
+        x2 = float(np.sum((observed[possible] - n * exp[possible]) ** 2 / (n * exp[possible])))
+        delta = float(n / df * np.sum(v[possible] / exp[possible]))
+        naive = TestResult(x2, float(sps.chi2.sf(x2, df)))
+        adjusted = x2 / delta if delta > 0 else 0.0
+        rs = TestResult(adjusted, float(sps.chi2.sf(adjusted, df)))
+    # each cluster once, by its majority target
+    majority = np.zeros(k)
+    if counts.size:
+        np.add.at(majority, counts.argmax(axis=1), 1)
+    majority += one
+    purity = float((counts.max(axis=1).sum() + singles_n) / n) if n else 1.0
+    epoch: TestResult | None
+    if singles_n:
+        epoch = None
+    elif impossible:
+        epoch = TestResult(float("inf"), 0.0)
+    elif df < 1:
+        epoch = TestResult(0.0, 1.0)
+    else:
+        mm = majority.sum()
+        x2e = float(np.sum((majority[possible] - mm * exp[possible]) ** 2
+                           / (mm * exp[possible])))
+        epoch = TestResult(x2e, float(sps.chi2.sf(x2e, df)))
+    # do calls that shared a decision go to the same target more than independent draws
+    # would? (chi-square test of independence of target and cluster)
+    independence: TestResult | None = None
+    multi = counts[sizes >= 2]
+    if multi.shape[0] >= 2:
+        multi = multi[:, multi.sum(axis=0) > 0]
+        if multi.shape[1] < 2:
+            independence = TestResult(0.0, 1.0)
+        else:
+            ct = sps.chi2_contingency(multi, correction=False)
+            independence = TestResult(float(ct.statistic), float(ct.pvalue))
+    mean_size = float((np.sum(sizes ** 2) + singles_n) / n)
+    icc = (min(1.0, (delta - 1) / (mean_size - 1)) if mean_size > 1 and np.isfinite(delta)
+           else float("nan"))  # the moment estimate can pass 1 by noise
+    return ClusteredReport(names, observed.astype(np.int64), exp, m, mean_size, deffs, delta,
+                           icc, naive, rs, epoch, purity, independence, impossible, alpha)
