@@ -157,6 +157,26 @@ def _no_retry(ctx: dict[str, Any]) -> int:
     return int(summary["outcomes"]["truncated_no_retry"])
 
 
+def _kamailio_srv_shares(_: dict[str, Any]) -> list[float]:
+    from .fleet import model_expected
+    from .policies import Entry, RecordSet
+
+    rs = RecordSet(tuple(Entry(t, 10, w) for t, w in (("split1", 25), ("split2", 25),
+                                                       ("split3", 50))), "srv")
+    return [round(float(x), 4) for x in model_expected("kamailio", rs)[:3]]
+
+
+def _bind_pair(_: dict[str, Any]) -> float:
+    from .fleet import bind_random_orders
+
+    return float(sum(p for p, order in bind_random_orders(4) if order.index(0) < order.index(1)))
+
+
+def _effective_n(_: dict[str, Any]) -> int:
+    """20 sticky proxies, TTL 300 s, a whole day: one decision per proxy per TTL."""
+    return 20 * 86_400 // 300
+
+
 # -- comparisons ---------------------------------------------------------------------------
 
 def _same_name(given: Any, expected: Any) -> bool:
@@ -227,6 +247,18 @@ EXERCISES = {e.key: e for e in [
     Exercise("05-srv-split", "the shares RFC 2782 gives SRV weights 1/1/2 (three numbers)",
              _srv_split, "get_policy('srv', 'srv').expected(RecordSet(...)); the integer "
              "draw r in 0..sum makes it not exactly 25/25/50", _close_shares),
+    Exercise("07-kamailio-srv", "the shares a Kamailio-like client (dns_srv_lb=0) gives SRV "
+             "weights 25/25/50 (three numbers)", _kamailio_srv_shares,
+             "model_expected('kamailio', record_set) from enumlab.fleet: no draw at all -- "
+             "how does it sort SRV records?", _close_shares),
+    Exercise("07-bind-pair", "with BIND 9.18's rrset-order random and 4 records, the share "
+             "of answers where the stored 1st record comes before the stored 2nd",
+             _bind_pair, "bind_random_orders(4) lists every order with its probability",
+             _within(0.01)),
+    Exercise("07-effective-n", "20 sticky proxies, TTL 300 s, one day, any call rate above a "
+             "few per TTL: about how many independent decisions is the day worth",
+             _effective_n, "one decision per proxy per TTL; within 5% counts",
+             _within(0.05)),
     Exercise("06-edns", "the largest EDNS0 payload the IPv6 capture's path carries without "
              "fragments", _largest_unfragmented_edns,
              "the ICMPv6 Packet Too Big says the MTU; take away the IPv6 and UDP headers"),

@@ -9,9 +9,10 @@ hours. :func:`run_fleet` simulates that, call by call, exactly:
   from one client of the fleet chosen at random (every client the same call rate).
 * **Clients** follow a :class:`FleetModel` (:data:`MODELS`): ``rfc`` draws per call (RFC 3403
   s4.1 / RFC 2782 / RFC 3263 s4.3 failover), ``sticky`` draws the same way but once per cached
-  answer, ``kamailio`` takes the first record of the answer in (ORDER, PREFERENCE) order --
-  ties go to whichever record the answer listed first -- with NAPTR fetched per call and SRV/A
-  kept in its DNS cache for the TTL (measured against real Kamailio: ``tests/test_fleet.py``),
+  answer, ``kamailio`` never draws: it takes the first record after a stable sort by (ORDER,
+  PREFERENCE) for NAPTR and (PRIORITY, WEIGHT descending) for SRV -- ties go to whichever
+  record the answer listed first -- with NAPTR fetched per call and SRV/A kept in its DNS cache
+  for the TTL (measured against real Kamailio: ``tests/test_fleet.py``),
   ``first`` is a naive proxy doing the same with everything cached, ``dnspython`` and
   ``weighted`` draw per call under dnspython's and the seed blog's rules.
 * **DNS** between them: each client asks the authoritative server directly, or all share one
@@ -97,14 +98,16 @@ MODELS: dict[str, FleetModel] = {m.name: m for m in (
                "a proxy that resolves once per TTL and keeps the target it drew (RFC rules) "
                "for every call until the answer expires; RFC 3263 s4.3 failover"),
     FleetModel("kamailio", "answer-order", _RFC, frozenset({"srv", "a"}), False,
-               "Kamailio 5.6 enum_query() + forward() with use_dns_cache=on: NAPTR asked "
-               "again for every call (not cached, measured), stable sort by (ORDER, "
-               "PREFERENCE) so ties go to the answer's first record; the target's A records "
-               "kept in the DNS cache for the TTL and the first one used; no failover in "
-               "stateless forward()"),
+               "Kamailio 5.6 enum_query() + forward() with use_dns_cache=on and dns_srv_lb=0 "
+               "(measured in a namespace): NAPTR asked again for every call (not cached), "
+               "stable sort by (ORDER, PREFERENCE) so ties go to the answer's first record; "
+               "the target's SRV records kept for the TTL, sorted by PRIORITY then WEIGHT "
+               "descending, the first used (the heaviest takes every call); A records kept "
+               "for the TTL, the first used; no failover in stateless forward()"),
     FleetModel("first", "answer-order", _RFC, _ALL, False,
                "a naive proxy: resolves once per TTL, takes the first record in (ORDER, "
-               "PREFERENCE) / PRIORITY order, ties by answer order, never fails over"),
+               "PREFERENCE) / (PRIORITY, WEIGHT descending) order, ties by answer order, "
+               "never fails over"),
     FleetModel("dnspython", "per-call", {"naptr": "dnspython", "srv": "dnspython",
                                          "a": "dnspython"}, _ALL, True,
                "dnspython 2.x with a dns.resolver.Cache: processing_order() per call "
@@ -181,12 +184,15 @@ class FleetConfig:
 # -- what each model gives, exactly ----------------------------------------------------------
 
 def answer_rank(rs: RecordSet) -> list[tuple[int, ...]]:
-    """The sort key of an answer-order client: (ORDER, PREFERENCE) for NAPTR, PRIORITY for
-    SRV, nothing for an address pool."""
+    """The sort key of an answer-order client, stable over the answer's order: (ORDER,
+    PREFERENCE) for NAPTR; (PRIORITY, WEIGHT descending) for SRV -- Kamailio's resolver inserts
+    each SRV record before the first of a higher priority or of the same priority and a lower
+    weight (core/resolve.c), and with dns_srv_lb=0 uses the first, so the heaviest record of
+    the best priority takes every call; nothing for an address pool (the answer's order)."""
     if rs.kind == "naptr":
         return [(e.group, e.value) for e in rs.entries]
     if rs.kind == "srv":
-        return [(e.group,) for e in rs.entries]
+        return [(e.group, -e.value) for e in rs.entries]
     return [() for _ in rs.entries]
 
 

@@ -47,6 +47,7 @@ CONFIG = DEFAULT_ZONE_DIR.parent / "kamailio" / "enum.cfg"
 FORWARD_CONFIG = DEFAULT_ZONE_DIR.parent / "kamailio" / "forward.cfg"
 POOL_NUMBER = "+61255503020"  # -> sip:service@pool.split...: four A records
 TIES_NUMBER = "+61255503021"  # -> three hosts, NAPTR preferences 100/100/200
+SRV_NUMBER = "+61255503022"  # -> sip:service@srvpool.split...: SRV weights 25/25/50
 MODULE_DIRS = ("/usr/lib/x86_64-linux-gnu/kamailio/modules", "/usr/lib/aarch64-linux-gnu/"
                "kamailio/modules", "/usr/lib/kamailio/modules", "/usr/local/lib64/kamailio/modules")
 
@@ -219,7 +220,8 @@ def fleet_capture_inside(zones: Path, pcap: Path, *, pool_calls: int, pool_rate:
                          ties_calls: int, ties_rate: float) -> dict[str, float]:
     """In the namespace: BIND (rrset-order random, its default), Kamailio forwarding INVITEs
     with its DNS cache on, dumpcap on lo writing ``pcap``; ``pool_calls`` INVITEs for the pool
-    number at ``pool_rate`` per second, then ``ties_calls`` for the ties number."""
+    number at ``pool_rate`` per second, then ``ties_calls`` for the ties number and as many
+    for the SRV number, at ``ties_rate``."""
     dumpcap = find_program("dumpcap", "wireshark-common")
     times: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="enumlab-kamfleet-") as tmp, \
@@ -236,7 +238,8 @@ def fleet_capture_inside(zones: Path, pcap: Path, *, pool_calls: int, pool_rate:
                 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
                     sock.bind(("127.0.0.1", 0))
                     for label, number, n, rate in (("pool", POOL_NUMBER, pool_calls, pool_rate),
-                                                   ("ties", TIES_NUMBER, ties_calls, ties_rate)):
+                                                   ("ties", TIES_NUMBER, ties_calls, ties_rate),
+                                                   ("srv", SRV_NUMBER, ties_calls, ties_rate)):
                         times[f"{label}_start"] = time.time()
                         start = time.monotonic()
                         for i in range(n):
@@ -253,7 +256,21 @@ def fleet_capture_inside(zones: Path, pcap: Path, *, pool_calls: int, pool_rate:
             time.sleep(0.3)
             capture.send_signal(2)
             capture.wait(timeout=10)
+    pcap.chmod(0o644)  # dumpcap writes 0600; the capture is for everyone to read
     return times
+
+
+def fleet_capture_unavailable() -> str | None:
+    """Why :func:`run_fleet_capture` cannot run here (None when it can)."""
+    if os.geteuid() != 0:
+        return "it needs root (a network namespace)"
+    for program, package in (("ip", "iproute2"), ("named", "bind9"), ("kamailio", "kamailio"),
+                             ("dumpcap", "wireshark-common"), ("tshark", "tshark")):
+        try:
+            find_program(program, package)
+        except EnumlabError as exc:
+            return str(exc)
+    return None
 
 
 def run_fleet_capture(pcap: Path, zones: Path = DEFAULT_ZONE_DIR, *, pool_ttl: int = 1,

@@ -260,6 +260,7 @@ class ClusteredReport:
     independence: TestResult | None  # target vs cluster, over clusters of 2+ calls
     impossible: list[str]
     alpha: float = 0.05
+    design_effect_estimated: bool = True  # False: assumed all-or-nothing (see warnings)
 
     @property
     def n(self) -> int:
@@ -282,7 +283,11 @@ class ClusteredReport:
 
     def warnings(self) -> list[str]:
         out = []
-        if self.clusters < 30:
+        if not self.design_effect_estimated:
+            out.append("the design effect could not be estimated from these decisions; the "
+                       "test assumes each decision sent all its calls to one target "
+                       "(conservative)")
+        elif self.clusters < 30:
             out.append(f"only {self.clusters} clusters (resolution epochs): the adjusted test "
                        "is approximate; look at the epoch-level counts")
         return out
@@ -355,6 +360,7 @@ def clustered_compare(cluster_counts: np.ndarray, expected_share: Sequence[float
     with np.errstate(divide="ignore", invalid="ignore"):
         deffs = np.where(possible & (exp < 1), v * n / (exp * (1 - exp)), np.nan)
     df = int(possible.sum()) - 1
+    estimated = True
     if impossible:
         naive = rs = TestResult(float("inf"), 0.0)
         delta = float("nan")
@@ -364,8 +370,14 @@ def clustered_compare(cluster_counts: np.ndarray, expected_share: Sequence[float
     else:
         x2 = float(np.sum((observed[possible] - n * exp[possible]) ** 2 / (n * exp[possible])))
         delta = float(n / df * np.sum(v[possible] / exp[possible]))
+        if m < 2 or not delta > 0:
+            # one decision, or decisions that all split alike: the variance between them
+            # cannot be estimated; assume all-or-nothing decisions (the largest design
+            # effect clusters of this size can have) -- conservative
+            delta = max(float((np.sum(sizes ** 2) + singles_n) / n), 1.0)
+            estimated = False
         naive = TestResult(x2, float(sps.chi2.sf(x2, df)))
-        adjusted = x2 / delta if delta > 0 else 0.0
+        adjusted = x2 / delta
         rs = TestResult(adjusted, float(sps.chi2.sf(adjusted, df)))
     # each cluster once, by its majority target
     majority = np.zeros(k)
@@ -400,4 +412,5 @@ def clustered_compare(cluster_counts: np.ndarray, expected_share: Sequence[float
     icc = (min(1.0, (delta - 1) / (mean_size - 1)) if mean_size > 1 and np.isfinite(delta)
            else float("nan"))  # the moment estimate can pass 1 by noise
     return ClusteredReport(names, observed.astype(np.int64), exp, m, mean_size, deffs, delta,
-                           icc, naive, rs, epoch, purity, independence, impossible, alpha)
+                           icc, naive, rs, epoch, purity, independence, impossible, alpha,
+                           estimated)

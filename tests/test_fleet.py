@@ -87,11 +87,15 @@ def test_every_model_layout_and_order_gives_its_expected_split(down: bool) -> No
     assert failures == []
 
 
-def test_answer_order_clients_ignore_weights_and_cyclic_favours_the_record_after_a_gap() -> None:
-    """Clients that take the answer's first record give every record of the best rank the same
-    share whatever its weight (SRV 25/25/50 -> 1/3 each); under cyclic rotation the record
-    that follows a record of a worse rank is first more often (100/100/200 -> 2/3, 1/3)."""
-    assert np.allclose(model_expected("kamailio", SRV)[:3], [1 / 3, 1 / 3, 1 / 3])
+def test_first_record_clients_and_the_answer_order() -> None:
+    """Kamailio-like clients sort SRV by priority, then weight descending, and take the first:
+    the heaviest record takes everything (SRV 25/25/50 -> 0/0/1); records of equal rank go by
+    the answer's order -- a pool is split evenly by a fair shuffle; under cyclic rotation the
+    record that follows one of a worse rank is first more often (100/100/200 -> 2/3, 1/3)."""
+    assert np.allclose(model_expected("kamailio", SRV), [0, 0, 1, 0, 0, 0])
+    equal = RecordSet(tuple(Entry(t, 0, 10) for t in ("a:1", "b:1", "c:1")), "srv")
+    assert np.allclose(model_expected("kamailio", equal)[:3], [1 / 3] * 3)
+    assert np.allclose(model_expected("first", ADDRS, server_order="shuffle")[:4], [0.25] * 4)
     # RFC 2782: r drawn from 0..100 inclusive; r = 0 takes the first of a random arrangement
     third = 1 / 3
     assert np.allclose(model_expected("rfc", SRV)[:3],
@@ -370,7 +374,7 @@ def test_bind_rrset_order_is_what_the_server_order_model_assumes() -> None:
 def kamailio_capture(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, float]]:
     """Kamailio 5.6 with its DNS cache on, in a namespace, forwarding 500 INVITEs for the pool
     number (A records with TTL 1 s, BIND rrset-order random) at 20/s, then 300 for the ties
-    number at 50/s; dumpcap on lo."""
+    number and 300 for the SRV number at 50/s; dumpcap on lo."""
     _root()
     for program, package in (("ip", "iproute2"), ("named", "bind9"), ("kamailio", "kamailio"),
                              ("dumpcap", "wireshark-common"), ("tshark", "tshark")):
@@ -409,7 +413,7 @@ def test_kamailio_measured_split_is_consistent_with_the_kamailio_model_only(
     (1 client, 20 calls/s, TTL 1 s); the per-call RFC model is rejected (calls cluster by
     answer) and a naive first-record client behind rrset-order none is impossible. Ties: each
     INVITE had its own NAPTR answer (not cached), 50/50/0 as the model says; the seed blog's
-    25/25/50 reading is rejected."""
+    25/25/50 reading is rejected. SRV 25/25/50: all 300 to the weight-50 target."""
     from enumlab.observed_split import observed_split
 
     pcap, times = kamailio_capture
@@ -436,6 +440,17 @@ def test_kamailio_measured_split_is_consistent_with_the_kamailio_model_only(
     assert counts[next(t for t in ties_rs.targets if "tie3" in t)] == 0
     assert ties.test(model_expected("kamailio", ties_rs)).consistent(0.001)
     assert not ties.test(model_expected("weighted", ties_rs)).consistent(1e-6)
+
+    # SRV 25/25/50 behind Kamailio's default (dns_srv_lb=0): the heaviest takes every call,
+    # as its resolver's sort says; the RFC 2782 per-call draw is rejected
+    name = f"_sip._udp.srvpool.split.{D}"
+    srv_rs = record_set(name, resolver)
+    srv = observed_split(pcap, name, srv_rs, resolver)
+    assert len(srv.requests) == 300
+    assert list(srv.counts) == [0, 0, 300]
+    assert np.allclose(model_expected("kamailio", srv_rs)[:3], [0, 0, 1])
+    assert srv.test(model_expected("kamailio", srv_rs)).consistent()
+    assert not srv.test(model_expected("rfc", srv_rs)).naive_consistent(1e-6)
 
 
 def test_simulate_observed_pcap_command(kamailio_capture: tuple[Path, dict[str, float]],
