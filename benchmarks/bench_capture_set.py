@@ -73,11 +73,19 @@ def _cluster(log: Any) -> tuple[str, list[subprocess.Popen[bytes]]]:
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each process group we started; SIGKILL what is still there after 15 s (a worker
+    whose scheduler is gone can wait on it for a long time): workers first, then the
+    scheduler."""
+    procs = procs[::-1]
     for p in procs:
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGTERM)
     for p in procs:
-        p.wait(timeout=30)
+        try:
+            p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(timeout=15)
 
 
 def run() -> dict[str, object]:

@@ -5,10 +5,8 @@ The pure core (numbers, records, the NAPTR regexp engine, procedures, policies) 
 sockets; the edges (resolver, embedded server) talk real DNS; the CLI and notebooks are fronts.
 """
 
-from .authority import Authority, ZoneLookup
-from .ddds import EnumCandidate, EnumResult, resolve_enum
-from .e164 import from_enum_domain, normalize, to_enum_domain
-from .enumservice import Enumservice, ServiceField, parse_service_field
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     DnsError,
     EnumlabError,
@@ -27,11 +25,50 @@ from .errors import (
     ToolMissingError,
     ZoneError,
 )
-from .lookup import Answer, Exchange, Lookup, Trace, TraceStep
-from .naptr_regexp import SubstitutionExpression, apply_regexp
-from .records import AddressRecord, InvalidRecord, NaptrRecord, SrvRecord
-from .resolver import Resolver, parse_server
-from .server import EmbeddedServer
+
+# The rest is imported on first use (PEP 562): `enumlab pcap` on a small capture should not pay
+# for dnspython and the zone machinery it never touches.
+_LAZY = {
+    "Authority": "authority", "ZoneLookup": "authority",
+    "EnumCandidate": "ddds", "EnumResult": "ddds", "resolve_enum": "ddds",
+    "from_enum_domain": "e164", "normalize": "e164", "to_enum_domain": "e164",
+    "Enumservice": "enumservice", "ServiceField": "enumservice",
+    "parse_service_field": "enumservice",
+    "Answer": "lookup", "Exchange": "lookup", "Lookup": "lookup", "Trace": "lookup",
+    "TraceStep": "lookup",
+    "SubstitutionExpression": "naptr_regexp", "apply_regexp": "naptr_regexp",
+    "AddressRecord": "records", "InvalidRecord": "records", "NaptrRecord": "records",
+    "SrvRecord": "records",
+    "Resolver": "resolver", "parse_server": "resolver",
+    "EmbeddedServer": "server",
+}
+
+if TYPE_CHECKING:
+    from .authority import Authority, ZoneLookup
+    from .ddds import EnumCandidate, EnumResult, resolve_enum
+    from .e164 import from_enum_domain, normalize, to_enum_domain
+    from .enumservice import Enumservice, ServiceField, parse_service_field
+    from .lookup import Answer, Exchange, Lookup, Trace, TraceStep
+    from .naptr_regexp import SubstitutionExpression, apply_regexp
+    from .records import AddressRecord, InvalidRecord, NaptrRecord, SrvRecord
+    from .resolver import Resolver, parse_server
+    from .server import EmbeddedServer
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'enumlab' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __version__ = "0.1.0"
 

@@ -16,17 +16,23 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import numpy as np
 
-from .ddds import resolve_enum
 from .e164 import DEFAULT_SUFFIX, normalize
 from .errors import EnumlabError, InputError, ProcedureError, shown
-from .naptr_regexp import OUTPUT_MODES, SubstitutionExpression
+from .paths import DEFAULT_ZONE_DIR
 from .policies import POLICY_NAMES, get_policy
-from .resolver import Resolver, check_ip_literal, check_timeout, parse_server
-from .server import DEFAULT_ZONE_DIR, EmbeddedServer
+
+if TYPE_CHECKING:
+    from .resolver import Resolver
+
+# dnspython, the resolver, the embedded server and the regexp engine are imported where a
+# command needs them: `enumlab pcap` on a small capture starts without them
+OUTPUT_MODES: tuple[Literal["rfc3402", "replacement"], ...] = ("rfc3402", "replacement")
+# (enumlab.naptr_regexp.OUTPUT_MODES; tests/test_cli.py checks they are equal)
+FLEET_MODELS = ("rfc", "sticky", "kamailio", "first", "dnspython", "weighted")  # fleet.MODELS
 
 EXIT_OK, EXIT_EMPTY, EXIT_ERROR = 0, 1, 2
 
@@ -68,6 +74,8 @@ def _int_in(low: int, high: int, what: str) -> Callable[[str], int]:
 def positive_seconds(text: str) -> float:
     """An argparse type: a finite number of seconds above 0 (not nan, inf, 0 or -1)."""
     try:
+        from .resolver import check_timeout
+
         return check_timeout(float(text))
     except (ValueError, InputError):
         raise argparse.ArgumentTypeError(
@@ -77,6 +85,8 @@ def positive_seconds(text: str) -> float:
 def server_address(text: str) -> str:
     """An argparse type: an IP literal with an optional port (never a host name)."""
     try:
+        from .resolver import parse_server
+
         parse_server(text)
     except InputError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
@@ -85,6 +95,8 @@ def server_address(text: str) -> str:
 
 def ip_literal(text: str) -> str:
     try:
+        from .resolver import check_ip_literal
+
         return check_ip_literal(text)
     except InputError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
@@ -106,6 +118,9 @@ SEED = _int_in(0, 2**63 - 1, "seed")
 @contextlib.contextmanager
 def lab_resolver(args: argparse.Namespace) -> Iterator[Resolver]:
     """A resolver for ``--server``, or for an embedded server started on the lab zones."""
+    from .resolver import Resolver
+    from .server import EmbeddedServer
+
     options: dict[str, Any] = {"edns": args.edns, "timeout": args.timeout}
     if args.server is not None:  # '' is an error (parse_server), never "use the lab"
         yield Resolver.from_address(args.server, **options)
@@ -178,6 +193,8 @@ def _client_result(args: argparse.Namespace, command: str, subject: str, **optio
 
 
 def cmd_enum(args: argparse.Namespace) -> int:
+    from .ddds import resolve_enum
+
     number = normalize(args.number, international=args.international,
                        country_code=args.country_code)
     if args.client != "rfc":
@@ -210,6 +227,8 @@ def cmd_enum(args: argparse.Namespace) -> int:
 # -- enumlab regexp -------------------------------------------------------------------------
 
 def cmd_regexp(args: argparse.Namespace) -> int:
+    from .naptr_regexp import SubstitutionExpression
+
     expr = SubstitutionExpression.parse(args.regexp)
     aus = args.aus
     results = {mode: expr.apply(aus, output=mode) for mode in OUTPUT_MODES}
@@ -445,12 +464,6 @@ def _print_clustered(title: str, report: Any, *, per_call_model: bool = False) -
         print("    => consistent")
     else:
         print("    => NOT consistent, even counting the clustering")
-
-
-def fleet_models() -> list[str]:
-    from .fleet import MODELS
-
-    return list(MODELS)
 
 
 def cmd_fleet(args: argparse.Namespace) -> int:
@@ -801,6 +814,8 @@ def cmd_query(args: argparse.Namespace) -> int:
 # -- enumlab serve --------------------------------------------------------------------------
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from .server import EmbeddedServer
+
     zones = args.zone_dir or default_zone_dir()
     server: Any
     if args.engine == "bind":
@@ -1014,7 +1029,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="test where a capture's SIP requests went (grouped by the DNS answer "
                         "that decided them) instead of simulating")
     p.add_argument("--method", default="INVITE", help="SIP method to count (INVITE)")
-    p.add_argument("--client", action="append", choices=sorted(fleet_models()),
+    p.add_argument("--client", action="append", choices=sorted(FLEET_MODELS),
                    metavar="MODEL", help="with --observed-pcap: test against a client model "
                    "(enumlab fleet's: rfc, sticky, kamailio, first, dnspython, weighted); "
                    "repeatable")

@@ -39,10 +39,11 @@ from typing import Any, NoReturn
 from .authority import DEFAULT_MAX_UDP, Authority
 from .dns_tcp import recv_exact
 from .errors import InputError, LabServerError
+from .paths import DEFAULT_ZONE_DIR as _DEFAULT_ZONE_DIR
 from .resolver import check_ip_literal
 
 LOOPBACK = "127.0.0.1"
-DEFAULT_ZONE_DIR = Path(__file__).resolve().parent.parent / "data" / "zones"
+DEFAULT_ZONE_DIR = _DEFAULT_ZONE_DIR
 TCP_CLIENTS = 150  # BIND's tcp-clients default
 TCP_BACKLOG = 1024  # BIND's tcp-listen-queue ceiling
 TCP_INITIAL = 10.0  # seconds for the first message (BIND tcp-initial-timeout: 30 s)

@@ -228,3 +228,14 @@ def test_epc_from_imsi_tac_and_errors() -> None:
     assert out.returncode == 2 and "--mnc-digits" in out.stderr
     out = run("epc", "--apn", "rac7", "--mcc", "001", "--mnc", "01")
     assert out.returncode == 2 and "APN-NI 'rac7'" in out.stderr
+
+
+def test_cli_copies_of_choices_match_their_modules() -> None:
+    """The CLI keeps its own copies of two choice lists (so that it starts without importing
+    the modules they come from); they must not drift."""
+    from enumlab import cli
+    from enumlab.fleet import MODELS
+    from enumlab.naptr_regexp import OUTPUT_MODES
+
+    assert cli.OUTPUT_MODES == OUTPUT_MODES
+    assert set(cli.FLEET_MODELS) == set(MODELS)
