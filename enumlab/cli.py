@@ -23,7 +23,6 @@ import numpy as np
 from .e164 import DEFAULT_SUFFIX, normalize
 from .errors import EnumlabError, InputError, ProcedureError, shown
 from .paths import DEFAULT_ZONE_DIR
-from .policies import POLICY_NAMES, get_policy
 
 if TYPE_CHECKING:
     from .resolver import Resolver
@@ -33,6 +32,8 @@ if TYPE_CHECKING:
 OUTPUT_MODES: tuple[Literal["rfc3402", "replacement"], ...] = ("rfc3402", "replacement")
 # (enumlab.naptr_regexp.OUTPUT_MODES; tests/test_cli.py checks they are equal)
 FLEET_MODELS = ("rfc", "sticky", "kamailio", "first", "dnspython", "weighted")  # fleet.MODELS
+POLICY_NAMES = ("rfc3403", "all-orders", "weighted", "3gpp", "srv", "dnspython", "first",
+                "kamailio")  # enumlab.policies.POLICY_NAMES
 
 EXIT_OK, EXIT_EMPTY, EXIT_ERROR = 0, 1, 2
 
@@ -342,6 +343,8 @@ def _simulate_observed_pcap(args: argparse.Namespace) -> int:
         for name in args.client:
             readings.append((f"client {name}", fl.model_expected(name, rs)))
     else:
+        from .policies import get_policy
+
         names = POLICY_NAMES if args.policy == "all" else (args.policy,)
         readings = [(f"policy {n}", np.asarray(get_policy(n, rs.kind).first_choice(rs)))
                     for n in names]
@@ -385,6 +388,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     with lab_resolver(args) as resolver:
         rs = sim.record_set(args.target, resolver)
         failures = _failures(args, rs.targets)
+        from .policies import get_policy
+
         names = POLICY_NAMES if args.policy == "all" else (args.policy,)
         results = []
         for name in names:

@@ -236,6 +236,8 @@ def test_cli_copies_of_choices_match_their_modules() -> None:
     from enumlab import cli
     from enumlab.fleet import MODELS
     from enumlab.naptr_regexp import OUTPUT_MODES
+    from enumlab.policies import POLICY_NAMES
 
     assert cli.OUTPUT_MODES == OUTPUT_MODES
+    assert cli.POLICY_NAMES == POLICY_NAMES
     assert set(cli.FLEET_MODELS) == set(MODELS)

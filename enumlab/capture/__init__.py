@@ -21,13 +21,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .detail import naive_pyshark_count, packet_detail
 from .files import CaptureError, count_frames, read_capture_filter
 from .links import SUPPORTED as NATIVE_LINK_TYPES
 from .table import FRAGMENT_COLUMNS, ICMP_COLUMNS, MESSAGE_COLUMNS, TCP_COLUMNS, CaptureTables
-from .tshark import find_tshark
+
+if TYPE_CHECKING:
+    from .detail import naive_pyshark_count, packet_detail
+    from .tshark import find_tshark
+
+_LAZY = {"naive_pyshark_count": "detail", "packet_detail": "detail", "find_tshark": "tshark"}
+
+
+def __getattr__(name: str) -> Any:
+    """pyshark's and tshark's helpers load on first use (the native engine needs neither)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
 
 ENGINES = ("auto", "native", "tshark")
 LoadedCapture = CaptureTables  # the name this object had before the message table
