@@ -56,14 +56,9 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'enumlab' has no attribute {name!r}")
-    import importlib
+    from .lazy import attribute
 
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+    return attribute(__name__, _LAZY, name, globals())
 
 
 def __dir__() -> list[str]:

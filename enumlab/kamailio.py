@@ -278,63 +278,32 @@ def run_fleet_capture(pcap: Path, zones: Path = DEFAULT_ZONE_DIR, *, pool_ttl: i
                       ties_rate: float = 50.0) -> dict[str, float]:
     """Make the capture of :func:`fleet_capture_inside` in a fresh namespace (pool TTL
     shortened to ``pool_ttl``); returns the phases' start/end times (epoch seconds)."""
-    ip = find_program("ip", "iproute2")
-    if os.geteuid() != 0:
-        raise LabServerError("the Kamailio fleet run creates a network namespace: run it as "
-                             "root", subject="root")
+    from .netlab import run_in_resolver_namespace
+
     for program, package in (("named", "bind9"), ("kamailio", "kamailio"),
                              ("dumpcap", "wireshark-common")):
         find_program(program, package)
-    ns = f"enumlab-kfl{os.getpid()}"
-    etc = Path("/etc/netns") / ns
     with tempfile.TemporaryDirectory(prefix="enumlab-kfl-") as tmp:
         lab = fleet_zones(zones, Path(tmp), pool_ttl)
-        subprocess.run([ip, "netns", "add", ns], check=True)
-        try:
-            subprocess.run([ip, "-n", ns, "link", "set", "lo", "up"], check=True)
-            etc.mkdir(parents=True, exist_ok=True)
-            (etc / "resolv.conf").write_text("nameserver 127.0.0.1\n")
-            out = subprocess.run(
-                [ip, "netns", "exec", ns, sys.executable, "-m", "enumlab.kamailio", "fleet-inside",
-                 "--zones", str(lab), "--pcap", str(pcap), "--calls",
-                 f"{pool_calls},{pool_rate},{ties_calls},{ties_rate}"],
-                capture_output=True, text=True, timeout=900)
-            if out.returncode != 0:
-                raise LabServerError(f"the namespace run failed:\n{out.stderr[-3000:]}",
-                                     subject=ns)
-            times: dict[str, float] = json.loads(out.stdout)
-            return times
-        finally:
-            subprocess.run([ip, "netns", "del", ns], check=False)
-            shutil.rmtree(etc, ignore_errors=True)
+        out = run_in_resolver_namespace(
+            ["enumlab.kamailio", "fleet-inside", "--zones", str(lab), "--pcap", str(pcap),
+             "--calls", f"{pool_calls},{pool_rate},{ties_calls},{ties_rate}"],
+            tag="kfl", what="the Kamailio fleet run", timeout=900)
+    times: dict[str, float] = json.loads(out)
+    return times
 
 
 def run_check(zones: Path = DEFAULT_ZONE_DIR) -> list[Row]:
     """Create the namespace, run :func:`compare_inside_namespace` in it, clean up."""
-    ip = find_program("ip", "iproute2")
-    if os.geteuid() != 0:
-        raise LabServerError("the Kamailio check creates a network namespace: run it as root",
-                             subject="root")
+    from .netlab import run_in_resolver_namespace
+
     find_program("named", "bind9")
     find_program("kamailio", "kamailio")
-    ns = f"enumlab-kam{os.getpid()}"
-    etc = Path("/etc/netns") / ns
-    subprocess.run([ip, "netns", "add", ns], check=True)
-    try:
-        subprocess.run([ip, "-n", ns, "link", "set", "lo", "up"], check=True)
-        etc.mkdir(parents=True, exist_ok=True)
-        (etc / "resolv.conf").write_text("nameserver 127.0.0.1\n")
-        out = subprocess.run([ip, "netns", "exec", ns, sys.executable, "-m", "enumlab.kamailio",
-                              "inside", "--zones", str(zones)], capture_output=True, text=True,
-                             timeout=600)
-        if out.returncode != 0:
-            raise LabServerError(f"the namespace run failed:\n{out.stderr[-3000:]}", subject=ns)
-        return [Row(**{**row, "kamailio": [tuple(c) for c in row["kamailio"]],
-                       "emulated": [tuple(c) for c in row["emulated"]]})
-                for row in json.loads(out.stdout)]
-    finally:
-        subprocess.run([ip, "netns", "del", ns], check=False)
-        shutil.rmtree(etc, ignore_errors=True)
+    out = run_in_resolver_namespace(["enumlab.kamailio", "inside", "--zones", str(zones)],
+                                    tag="kam", what="the Kamailio check")
+    return [Row(**{**row, "kamailio": [tuple(c) for c in row["kamailio"]],
+                   "emulated": [tuple(c) for c in row["emulated"]]})
+            for row in json.loads(out)]
 
 
 def format_table(rows: list[Row]) -> str:

@@ -138,3 +138,35 @@ class NetLab:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def run_in_resolver_namespace(module_args: list[str], *, tag: str, what: str,
+                              timeout: float = 600) -> str:
+    """Run ``python -m <module_args>`` in a network namespace of its own (loopback only) whose
+    ``/etc/resolv.conf`` (``/etc/netns/<ns>/resolv.conf``) names 127.0.0.1 -- where the code
+    inside starts a lab BIND -- and return its stdout; remove the namespace afterwards.
+
+    Peers that read resolv.conf (Kamailio, sip-dig, glibc) are checked this way: they see the
+    lab's DNS and nothing else. Needs root and iproute2; ``what`` names the check in errors."""
+    import sys
+
+    ip = find_program("ip", "iproute2")
+    if os.geteuid() != 0:
+        raise LabServerError(f"{what} creates a network namespace: run it as root",
+                             subject="root")
+    ns = f"enumlab-{tag}{os.getpid()}"
+    etc = Path("/etc/netns") / ns
+    subprocess.run([ip, "netns", "add", ns], check=True)
+    try:
+        subprocess.run([ip, "-n", ns, "link", "set", "lo", "up"], check=True)
+        etc.mkdir(parents=True, exist_ok=True)
+        (etc / "resolv.conf").write_text("nameserver 127.0.0.1\n")
+        out = subprocess.run([ip, "netns", "exec", ns, sys.executable, "-m", *module_args],
+                             capture_output=True, text=True, timeout=timeout)
+        if out.returncode != 0:
+            raise LabServerError(f"{what} failed in the namespace:\n{out.stderr[-3000:]}",
+                                 subject=ns)
+        return out.stdout
+    finally:
+        subprocess.run([ip, "netns", "del", ns], check=False)
+        shutil.rmtree(etc, ignore_errors=True)

@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from .bind import BindServer, find_program
-from .errors import EnumlabError, LabServerError
+from .errors import EnumlabError
 from .server import DEFAULT_ZONE_DIR
 
 D = "mnc001.mcc001.3gppnetwork.org"
@@ -112,28 +110,12 @@ INSIDE = {"sip-dig": sip_dig_inside, "getaddrinfo": getaddrinfo_inside}
 def run(check: str, zones: Path = DEFAULT_ZONE_DIR) -> list[dict[str, Any]]:
     """Create a namespace (loopback, resolv.conf -> 127.0.0.1), run ``check`` inside it with
     its own BIND, remove everything, return the rows."""
-    ip = find_program("ip", "iproute2")
-    if os.geteuid() != 0:
-        raise LabServerError("the peer checks create a network namespace: run them as root",
-                             subject="root")
-    ns = f"enumlab-peer{os.getpid()}"
-    etc = Path("/etc/netns") / ns
-    subprocess.run([ip, "netns", "add", ns], check=True)
-    try:
-        subprocess.run([ip, "-n", ns, "link", "set", "lo", "up"], check=True)
-        etc.mkdir(parents=True, exist_ok=True)
-        (etc / "resolv.conf").write_text("nameserver 127.0.0.1\n")
-        out = subprocess.run([ip, "netns", "exec", ns, sys.executable, "-m", "enumlab.peerlab",
-                              check, "--inside", "--zones", str(zones)], capture_output=True,
-                             text=True, timeout=600)
-        if out.returncode != 0:
-            raise LabServerError(f"the {check} run in the namespace failed:\n"
-                                 f"{out.stderr[-3000:]}", subject=ns)
-        rows: list[dict[str, Any]] = json.loads(out.stdout)
-        return rows
-    finally:
-        subprocess.run([ip, "netns", "del", ns], check=False)
-        shutil.rmtree(etc, ignore_errors=True)
+    from .netlab import run_in_resolver_namespace
+
+    out = run_in_resolver_namespace(["enumlab.peerlab", check, "--inside", "--zones",
+                                     str(zones)], tag="peer", what=f"the {check} check")
+    rows: list[dict[str, Any]] = json.loads(out)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,14 +36,10 @@ _LAZY = {"naive_pyshark_count": "detail", "packet_detail": "detail", "find_tshar
 
 def __getattr__(name: str) -> Any:
     """pyshark's and tshark's helpers load on first use (the native engine needs neither)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
+    from ..lazy import attribute
 
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+    return attribute(__name__, _LAZY, name, globals())
+
 
 ENGINES = ("auto", "native", "tshark")
 LoadedCapture = CaptureTables  # the name this object had before the message table
