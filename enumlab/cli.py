@@ -538,7 +538,7 @@ def cmd_fleet(args: argparse.Namespace) -> int:
     _print_clustered(f"against the configured split ({conf_name})",
                      result.test(configured, alpha=args.alpha))
     print(f"\n  {result.calls:,} calls simulated in {result.seconds:.2f} s "
-          f"({result.calls_per_second / 1e6:.1f} M calls/s)")
+          f"({result.calls_per_second:,.0f} calls/s, the kernel's loading included)")
     for note in result.notes:
         print(f"  note: {note}")
     if args.plot:
@@ -1058,8 +1058,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "  rfc        a fresh RFC 3403/2782 draw per call, RFC 3263 s4.3 failover\n"
                     "  sticky     the same draw, made once per cached answer and kept for its "
                     "TTL\n"
-                    "  kamailio   first record of the answer (ties by answer order); NAPTR per "
-                    "call,\n             SRV/A cached for the TTL; no failover (forward())\n"
+                    "  kamailio   no draw: the first record by (ORDER, PREFERENCE) or (PRIORITY,"
+                    "\n             WEIGHT descending), ties by answer order; NAPTR per call, "
+                    "SRV/A cached\n             for the TTL; no failover (stateless "
+                    "forward())\n"
                     "  first      a naive proxy: first record, everything cached, no "
                     "failover\n"
                     "  dnspython  processing_order() per call (SRV weight 0 counted as 0.1)\n"

@@ -854,6 +854,10 @@ def run_fleet(rs: RecordSet, config: FleetConfig, *, seed: int | None = None,
         result.cluster_of_call = np.concatenate([x[2] for x in kept])
     if any(o.start < config.duration < o.end for o in config.down):
         result.notes.append("an outage runs past the end of the simulated time")
+    if config.nxdomain:
+        result.notes.append("the expected shares leave the NXDOMAIN windows out: the (none) "
+                            "calls are theirs, stretched by caching (up to a TTL late, a "
+                            "negative TTL long)")
     return result
 
 
