@@ -42,13 +42,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Literal
 
 import numpy as np
 
 from .capture.jit import helper, kernel, numba_available
 from .errors import InputError
-from .policies import Entry, RecordSet, SelectionPolicy, get_policy
+from .policies import RecordSet, SelectionPolicy, get_policy
 
 NONE = "(none)"  # no usable target: NXDOMAIN cached, or every eligible target down
 FAILED = "(failed)"  # sent to a target that was down, and no failover
@@ -199,6 +200,7 @@ def answer_rank(rs: RecordSet) -> list[tuple[int, ...]]:
 BIND_RANDOM_EXACT_UP_TO = 16  # records; beyond, lcm(1..k) orders are too many to list
 
 
+@cache
 def bind_random_orders(k: int) -> list[tuple[float, list[int]]]:
     """Every order BIND 9.18's ``rrset-order random`` can give ``k`` records, with its
     probability: the seed matters only modulo lcm(1..k) (see :func:`_bind_random_positions`);
@@ -294,6 +296,38 @@ def predicts_clusters(model: FleetModel | str, kind: str) -> bool:
     per-call draw, or an answer fetched for every call, makes each call its own decision."""
     m = MODELS[model] if isinstance(model, str) else model
     return m.rule == "sticky" or (m.rule == "answer-order" and kind in m.caches)
+
+
+def expected_by_model(rs: RecordSet, models: Sequence[str] | None = None, **order: Any
+                      ) -> Any:
+    """A DataFrame: one row per target (short names), one column per client model, the
+    long-run share :func:`model_expected` gives (``order``: ``server_order=...`` and the
+    resolver options)."""
+    import pandas as pd
+
+    from .plot import short_label
+
+    names = list(models) if models is not None else list(MODELS)
+    k = len(rs.entries)
+    return pd.DataFrame({m: model_expected(m, rs, **order)[:k] for m in names},
+                        index=pd.Index([short_label(t) for t in rs.targets], name="target"))
+
+
+def answer_orders_table(answers: Sequence[Sequence[str]], stored: Sequence[str]) -> Any:
+    """Real answers' record orders against BIND 9.18's ``random`` model: one row per order
+    (positions 1..k of the ``stored`` order), how often it was seen, its share, and the share
+    :func:`bind_random_orders` gives it (0 for an order the model never makes)."""
+    import pandas as pd
+
+    seen = pd.Series([tuple(list(stored).index(r) + 1 for r in a) for a in answers],
+                     dtype=object).value_counts()
+    model = {tuple(x + 1 for x in o): p for p, o in bind_random_orders(len(stored))}
+    rows = sorted(set(seen.index) | set(model))
+    return pd.DataFrame({"seen": [int(seen.get(o, 0)) for o in rows],
+                         "share seen": [float(seen.get(o, 0)) / max(len(answers), 1)
+                                        for o in rows],
+                         "model": [model.get(o, 0.0) for o in rows]},
+                        index=pd.Index([str(o) for o in rows], name="order"))
 
 
 def fleet_expected(rs: RecordSet, config: FleetConfig, *, with_outages: bool = True
@@ -654,6 +688,16 @@ class FleetResult:
                 if c not in (NONE, FAILED) or col.any()]
         return frame[keep]
 
+    def per_model_table(self) -> Any:
+        """One row per client model: its calls, the calls whose first try was a dead target
+        (delayed by a failover, or failed), and the calls that failed."""
+        import pandas as pd
+
+        return pd.DataFrame({"calls": self.by_model.sum(axis=1),
+                             "tried a dead target first": self.first_down,
+                             "failed": self.by_model[:, -1]},
+                            index=pd.Index(self.models, name="model"))
+
     def table(self, configured_policy: str | None = None) -> Any:
         """Per target: calls, the long-run share, the fleet's expected share and the
         configured one."""
@@ -675,14 +719,15 @@ class FleetResult:
     def to_dict(self, configured_policy: str | None = None) -> dict[str, Any]:
         k = len(self.rs.entries)
         configured = self.configured(configured_policy)
-        test_model = self.test()
+        expected = self.expected()
+        test_model = self.test(expected)
         test_conf = self.test(configured)
         return {
             "targets": self.rs.targets, "kind": self.rs.kind, "calls": self.calls,
             "config": _config_dict(self.config),
             "split": [{"target": lab, "calls": int(self.totals[i]),
                        "share": float(self.totals[i] / max(self.calls, 1)),
-                       "expected": float(self.expected()[i]),
+                       "expected": float(expected[i]),
                        "configured": float(configured[i]) if i < len(configured) else 0.0}
                       for i, lab in enumerate(self.labels)],
             "per_model": {name: {"calls": int(self.by_model[j].sum()),
@@ -943,6 +988,3 @@ def record_set_ttl(name: str, lookup: Any, rs: RecordSet) -> int | None:
     ttls = [r.ttl for a in answers for r in a.records if getattr(r, "ttl", 0)]
     return min(ttls) if ttls else None
 
-
-def entries_of(rs: RecordSet) -> list[Entry]:
-    return list(rs.entries)

@@ -146,6 +146,12 @@ class ObservedSplit:
                  .unstack(fill_value=0).reindex(columns=self.rs.targets, fill_value=0))
         return np.asarray(table.to_numpy(), dtype=np.int64)
 
+    def decisions(self) -> Any:
+        """One row per decision (the DNS answer a group of requests followed), in capture
+        order: how many requests it carried and the targets they went to."""
+        return self.requests.groupby("resolution", sort=False)["target"].agg(
+            requests="size", went_to=lambda t: ", ".join(sorted(set(t))))
+
     def test(self, expected: Sequence[float] | np.ndarray, alpha: float = 0.05) -> Any:
         from .stats import clustered_compare
 

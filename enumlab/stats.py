@@ -281,6 +281,15 @@ class ClusteredReport:
     def naive_consistent(self, alpha: float | None = None) -> bool:
         return self.naive.p_value >= (self.alpha if alpha is None else alpha)
 
+    def summary_row(self) -> dict[str, Any]:
+        """The figures a reader compares across readings, formatted: naive, Rao-Scott and
+        independence p-values, decisions, design effect."""
+        independence = self.independence.p_value if self.independence else float("nan")
+        return {"naive p": f"{self.naive.p_value:.2g}",
+                "Rao-Scott p": f"{self.rao_scott.p_value:.2f}",
+                "independence p": f"{independence:.2g}",
+                "decisions": self.clusters, "design effect": f"{self.mean_design_effect:.1f}"}
+
     def warnings(self) -> list[str]:
         out = []
         if not self.design_effect_estimated:

@@ -467,3 +467,125 @@ def test_simulate_observed_pcap_command(kamailio_capture: tuple[Path, dict[str, 
     out = capsys.readouterr().out
     assert "NOT consistent" in out and "tie3" in out
     assert main(["simulate", POOL, "--observed-pcap", str(pcap / "nope")]) == 2
+
+
+# -- observed splits from messy captures, frames built by code -----------------------------------
+
+def _invite(call: str, src: str, dst: str, port: int = 5060) -> bytes:
+    from . import frames as F
+
+    text = (f"INVITE sip:+61255503020@{dst} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {src}:5060;branch=z9hG4bK{call}\r\nMax-Forwards: 69\r\n"
+            f"From: <sip:a@{src}>;tag=1\r\nTo: <sip:+61255503020@{dst}>\r\n"
+            f"Call-ID: {call}\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n").encode()
+    return F.link(F.ipv4(src, dst, 17, F.udp(5060, port, text)), F.ETHERNET)
+
+
+def test_observed_split_on_a_messy_capture(tmp_path: Path, resolver: Resolver) -> None:
+    """Two proxies. Proxy A gets its A answers over UDP and sends calls after each; one INVITE
+    is retransmitted (counted once); one call fails over to a second address (counted at
+    both). Proxy B sends a call before any answer is in the capture, then gets its answer over
+    TCP in one segment with another DNS message (RFC 7766 pipelining). One INVITE goes to the
+    proxy itself (no target)."""
+    from enumlab.observed_split import NO_RESOLUTION, observed_split
+
+    from . import frames as F
+
+    require_tool("tshark", "tshark")
+    a, b, ns = "192.0.2.10", "192.0.2.11", "192.0.2.53"
+
+    def udp_dns(src: str, dst: str, sport: int, dport: int, msg: bytes) -> bytes:
+        return F.link(F.ipv4(src, dst, 17, F.udp(sport, dport, msg)), F.ETHERNET)
+
+    def tcp_seg(src: str, dst: str, sport: int, dport: int, seq: int, payload: bytes,
+                flags: int = 0x18) -> bytes:
+        return F.link(F.ipv4(src, dst, 6, F.tcp(sport, dport, seq, payload, flags=flags)),
+                      F.ETHERNET)
+
+    def framed(*msgs: bytes) -> bytes:
+        return b"".join(len(m).to_bytes(2, "big") + m for m in msgs)
+
+    pool = POOL + "."
+    frames = [
+        (1.0, udp_dns(a, ns, 40000, 53, F.query(pool, "A", ident=1))),
+        (1.001, udp_dns(ns, a, 53, 40000, F.response(pool, "A", ident=1, records=0))),
+        (1.1, _invite("c1", a, "127.0.90.2")),
+        (1.2, _invite("c1", a, "127.0.90.2")),  # a retransmission
+        (1.3, _invite("c2", a, "127.0.90.2")),
+        (1.4, _invite("c3", a, "127.0.90.2")),
+        (1.9, _invite("c3", a, "127.0.90.4")),  # c3 failed over
+        (2.0, _invite("b0", b, "127.0.90.1")),  # before B's answer is in the capture
+        (2.1, tcp_seg(b, ns, 41000, 53, 100, b"", flags=0x02)),
+        (2.101, tcp_seg(ns, b, 53, 41000, 500, b"", flags=0x12)),
+        (2.102, tcp_seg(b, ns, 41000, 53, 101, framed(F.query(pool, "A", ident=7),
+                                                      F.query(pool, "AAAA", ident=8)))),
+        (2.103, tcp_seg(ns, b, 53, 41000, 501, framed(F.response(pool, "A", ident=7, records=0),
+                                                      F.response(pool, "AAAA", ident=8,
+                                                                 records=0)))),
+        (2.2, _invite("b1", b, "127.0.90.3")),
+        (2.3, _invite("x1", a, "127.0.0.1")),  # to the proxy itself
+        (3.0, udp_dns(a, ns, 40001, 53, F.query(pool, "A", ident=2))),
+        (3.001, udp_dns(ns, a, 53, 40001, F.response(pool, "A", ident=2, records=0))),
+        (3.1, _invite("c4", a, "127.0.90.1")),
+    ]
+    path = tmp_path / "messy.pcap"
+    path.write_bytes(F.pcap(frames, F.ETHERNET))
+    rs = record_set(POOL, resolver)
+    seen = observed_split(path, POOL, rs, resolver)
+    req = seen.requests.set_index(["call_id", "dst"])
+    assert len(req) == 7 and seen.other == 1  # c1 once, c3 twice, x1 apart
+    assert dict(zip(rs.targets, seen.counts, strict=True)) == {
+        "127.0.90.1": 2, "127.0.90.2": 3, "127.0.90.3": 1, "127.0.90.4": 1}
+    assert req.loc[("b0", "127.0.90.1"), "resolution"] == NO_RESOLUTION
+    # B's two pipelined answers (A and AAAA, one segment) both count; b1 follows the later
+    assert seen.resolutions == 4
+    decided = req["resolution"]
+    assert decided[("c1", "127.0.90.2")] == decided[("c3", "127.0.90.4")] != NO_RESOLUTION
+    assert decided[("c4", "127.0.90.1")] != decided[("c1", "127.0.90.2")]
+    assert decided[("b1", "127.0.90.3")].startswith(f"{b} frame")
+    assert any("before any answer" in n for n in seen.notes)
+    assert seen.decisions()["requests"].sum() == 7
+
+
+def test_observed_split_bad_input_is_a_clear_error(tmp_path: Path, resolver: Resolver,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from enumlab.capture import CaptureError
+    from enumlab.observed_split import observed_split
+
+    require_tool("tshark", "tshark")
+    rs = record_set(POOL, resolver)
+    dns_only = ZONES.parent / "captures" / "truncation_tcp_fallback.pcapng"
+    with pytest.raises(InputError, match="no SIP INVITE"):
+        observed_split(dns_only, POOL, rs, resolver)
+    with pytest.raises(InputError, match="SIP method"):
+        observed_split(dns_only, POOL, rs, resolver, method="IN VITE")
+    with pytest.raises(CaptureError, match="does not exist"):
+        observed_split(tmp_path / "none.pcap", POOL, rs, resolver)
+    junk = tmp_path / "junk.pcap"
+    junk.write_bytes(b"not a capture at all")
+    with pytest.raises(CaptureError, match=r"junk\.pcap"):
+        observed_split(junk, POOL, rs, resolver)
+    assert main(["simulate", POOL, "--observed-pcap", str(dns_only), "--json"]) == 2
+    err = json.loads(capsys.readouterr().out)["error"]
+    assert err["kind"] == "InputError" and "truncation_tcp_fallback" in err["message"]
+
+
+def test_notebook_helpers_label_what_they_show() -> None:
+    from enumlab.fleet import answer_orders_table, expected_by_model
+
+    table = expected_by_model(SRV, ["rfc", "kamailio"])
+    assert list(table.columns) == ["rfc", "kamailio"] and list(table.index)[:1] == ["a:5060"]
+    assert table.loc["c:5060", "kamailio"] == 1.0
+    stored = ["r1", "r2", "r3", "r4"]
+    answers = [("r1", "r2", "r3", "r4"), ("r2", "r1", "r4", "r3"), ("r1", "r2", "r4", "r3")]
+    orders = answer_orders_table(answers, stored)
+    assert orders.loc["(1, 2, 3, 4)", "seen"] == 1 and orders["seen"].sum() == 3
+    assert orders.loc["(1, 2, 4, 3)", "model"] == 0.0  # an order BIND 9.18 never gives
+    assert (orders["model"] > 0).sum() == 12
+    result = run_fleet(ADDRS, FleetConfig(clients=(("kamailio", 2), ("rfc", 2)), rate=5,
+                                          duration=600, down=(Outage("10.0.0.1", 0, 300),)),
+                       seed=1)
+    per = result.per_model_table()
+    assert per["calls"].sum() == result.calls
+    assert per.loc["kamailio", "failed"] == per.loc["kamailio", "tried a dead target first"]
+    assert per.loc["rfc", "failed"] == 0
