@@ -30,10 +30,12 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict, deque
 from functools import cache
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
-import pandas as pd
+
+from .capture.table import MESSAGE_COLUMNS
+from .columns import Columns, factorize, shared_codes, texts_of
 
 OUTCOMES = ("ok", "truncated_tcp_ok", "truncated_no_retry", "truncated_tcp_failed",
             "unanswered", "fragments_lost", "error_rcode")
@@ -64,67 +66,65 @@ COLUMNS: dict[str, str] = {
 
 
 @cache
-def _hex_ids() -> Any:
-    """The 65,536 DNS ids as ``0x04d2`` text: one CategoricalDtype, built once, vectorised."""
+def _hex_id_texts() -> np.ndarray:
+    """The 65,536 DNS ids as ``0x04d2`` text (object array, index = id), built once,
+    vectorised."""
     ids = np.arange(65536)
     hexdigits = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
     chars = np.empty((65536, 6), dtype=np.uint8)
     chars[:, 0], chars[:, 1] = ord("0"), ord("x")
     for k in range(4):
         chars[:, 2 + k] = hexdigits[(ids >> (12 - 4 * k)) & 0xF]
-    text = chars.view("S6").ravel().astype("U6").astype(object)
-    return pd.CategoricalDtype(categories=pd.Index(text, dtype=object))
-
-
-def _codes(*series: Any) -> list[np.ndarray]:
-    """Integer codes shared by several columns of labels (NA -> -1): the Categoricals' own
-    codes when they share their categories, else by hashing."""
-    if all(isinstance(s.dtype, pd.CategoricalDtype) for s in series) and all(
-            s.cat.categories.equals(series[0].cat.categories) for s in series):
-        return [s.cat.codes.to_numpy(dtype=np.int64) for s in series]
-    joined = pd.concat([pd.Series(s).reset_index(drop=True).astype(object) for s in series],
-                       ignore_index=True)
-    codes, _ = pd.factorize(joined, use_na_sentinel=True)
-    out, start = [], 0
-    for s in series:
-        out.append(codes[start:start + len(s)].astype(np.int64))
-        start += len(s)
+    out: np.ndarray = chars.view("S6").ravel().astype("U6").astype(object)
     return out
 
 
-def _int(col: Any, missing: int = -1) -> np.ndarray:
-    return cast(np.ndarray, col.astype("Int64").fillna(missing).to_numpy(dtype=np.int64))
+def _messages(messages: Any) -> Columns:
+    """The message table as columns, whatever form it came in."""
+    return messages if isinstance(messages, Columns) else Columns.of_frame(messages,
+                                                                            MESSAGE_COLUMNS)
 
 
-def pair_messages(messages: pd.DataFrame
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def pair_messages(messages: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(query row, response row or -1, retransmissions, duplicate responses) per transaction,
     in query order, for the DNS (not mDNS / LLMNR) messages that have a decodable question. A
     duplicate is a second answer on the exact key of an answered transaction within
-    :data:`RETRY_WINDOW` of the first (a capture on two interfaces, a mirror port)."""
-    m = messages
-    usable = ((m["protocol"] == "dns") & m["qname_ok"].fillna(False) & m["qr"].notna()).to_numpy(
-        dtype=bool)
+    :data:`RETRY_WINDOW` of the first (a capture on two interfaces, a mirror port).
+    ``messages``: the message table (columns or DataFrame)."""
+    m = _messages(messages)
+    usable = ((m["protocol"] == m.code_of("protocol", "dns")) & m.filled("qname_ok", False)
+              & ~m.isna("qr"))
     rows = np.flatnonzero(usable)
     if not len(rows):
         z = np.zeros(0, dtype=np.int64)
         return z, z, z, z
-    sub = m.iloc[rows]
-    qr = sub["qr"].to_numpy(dtype=bool)
-    src, dst = _codes(sub["src"], sub["dst"])
+    qr = m["qr"][rows].astype(bool, copy=False)
+    (src_all, dst_all), _labels = shared_codes(m, "src", "dst")
+    src, dst = src_all[rows], dst_all[rows]
     client = np.where(qr, dst, src)
     server = np.where(qr, src, dst)
-    client_port = np.where(qr, sub["dport"].to_numpy(), sub["sport"].to_numpy())
-    server_port = np.where(qr, sub["sport"].to_numpy(), sub["dport"].to_numpy())
-    (qname,) = _codes(sub["qname"])
-    transport = (sub["transport"] == "tcp").to_numpy(dtype=np.int64)
-    dns_id = _int(sub["dns_id"])
-    qtype = _int(sub["qtype"])
-    time = sub["time"].to_numpy(dtype=np.float64)
-    order = np.lexsort((np.arange(len(rows)), qtype, qname, dns_id, server, client, transport))
-    keys = np.stack([transport, client, server, dns_id, qname, qtype], axis=1)[order]
-    new_group = np.ones(len(order), dtype=bool)
-    new_group[1:] = (keys[1:] != keys[:-1]).any(axis=1)
+    sport, dport = m["sport"][rows], m["dport"][rows]
+    client_port = np.where(qr, dport, sport)
+    server_port = np.where(qr, sport, dport)
+    qname = m["qname"][rows].astype(np.int64, copy=False)
+    transport = (m["transport"][rows] == m.code_of("transport", "tcp")).astype(np.int64, copy=False)
+    dns_id = m.filled("dns_id", -1)[rows].astype(np.int64, copy=False)
+    qtype = m.filled("qtype", -1)[rows].astype(np.int64, copy=False)
+    time = m["time"][rows].astype(np.float64, copy=False)
+    # the question's key in two integers: (transport, id, qtype) and (client, server) packed
+    # into one (35 + up to 28 bits), the QNAME code beside it; ties stay in capture order
+    small = (transport << 34) | ((dns_id + 1) << 17) | (qtype + 1)
+    width = int(max(client.max(), server.max())) + 2
+    if width < (1 << 14):
+        keys = [small | (((client + 1) * width + server + 1) << 35), qname]
+    else:
+        keys = [small, client, server, qname]
+    order = np.lexsort((np.arange(len(rows)), *reversed(keys)))
+    new_group = np.zeros(len(order), dtype=bool)
+    new_group[0] = True
+    for key in keys:
+        k = key[order]
+        new_group[1:] |= k[1:] != k[:-1]
     group = np.cumsum(new_group) - 1
     n_groups = int(group[-1]) + 1
     is_q = ~qr[order]
@@ -215,14 +215,18 @@ def _pair_sequential(rest: np.ndarray, qr: np.ndarray, *cols: np.ndarray
 
 
 class _Open:
-    """'The latest transaction from this client to this server that started before t'."""
+    """'The latest transaction from this client to this server that started before t'
+    (built on first use: only captures with lost fragments or ICMP errors need it)."""
 
-    def __init__(self, client: np.ndarray, server: np.ndarray, time: np.ndarray,
-                 answered: np.ndarray) -> None:
+    def __init__(self, client: np.ndarray, server: np.ndarray, labels: list[str],
+                 time: np.ndarray, answered: np.ndarray) -> None:
         self.by_pair: dict[tuple[str, str], np.ndarray] = {}
-        frame = pd.DataFrame({"c": client, "s": server, "t": time, "i": np.arange(len(time))})
-        for (c, s), g in frame.groupby(["c", "s"], sort=False):
-            self.by_pair[(str(c), str(s))] = g.sort_values(["t", "i"])["i"].to_numpy()
+        order = np.lexsort((np.arange(len(time)), time, server, client))
+        c, s = client[order], server[order]
+        cut = np.flatnonzero((c[1:] != c[:-1]) | (s[1:] != s[:-1])) + 1
+        for idx in np.split(order, cut):
+            if len(idx) and client[idx[0]] >= 0 and server[idx[0]] >= 0:
+                self.by_pair[(labels[client[idx[0]]], labels[server[idx[0]]])] = idx
         self.time = time
         self.answered = answered
 
@@ -239,75 +243,115 @@ class _Open:
         return None
 
 
-def build_transactions(tables: Any, *, mtu: int | None = None) -> pd.DataFrame:
-    """One row per DNS transaction (columns: :data:`COLUMNS`) from a capture's tables."""
-    m = tables.messages
+def build_transactions(tables: Any, *, mtu: int | None = None) -> Any:
+    """One row per DNS transaction (a DataFrame with :data:`COLUMNS`) from a capture's tables
+    (:func:`transaction_columns`, made a DataFrame)."""
+    return transaction_columns(tables, mtu=mtu).frame()
+
+
+def _categorical(fn: Any, values: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Codes and sorted categories of ``fn(value)`` (missing -> -1), as
+    ``pandas.Categorical(texts)`` makes them; ``fn`` called once per distinct value."""
+    codes = np.full(len(values), -1, dtype=np.int64)
+    have = np.flatnonzero(~missing & (values >= 0))
+    if not len(have):
+        return codes, []
+    uniq, inverse = np.unique(values[have], return_inverse=True)
+    texts = [fn(int(u)) for u in uniq.tolist()]
+    labels = sorted(set(texts))
+    lookup = {x: i for i, x in enumerate(labels)}
+    codes[have] = np.array([lookup[x] for x in texts], dtype=np.int64)[inverse.ravel()]
+    return codes, labels
+
+
+def transaction_columns(tables: Any, *, mtu: int | None = None) -> Columns:
+    """One row per DNS transaction (columns: :data:`COLUMNS`) from a capture's tables, as
+    numpy columns: pairing, the truncation follow-up, fragment and ICMP links, sizes and the
+    outcome (see module docs). Pandas is used only for the few rows of lost fragment sets,
+    ICMP errors and failed TCP fallbacks."""
+    m = tables.columns("messages")
     qi, ri, retx, dups = pair_messages(m)
     n = len(qi)
-    q = m.iloc[qi].reset_index(drop=True)
     answered = ri >= 0
-    r = m.iloc[np.maximum(ri, 0)].reset_index(drop=True) if len(m) else q
+    r = np.maximum(ri, 0)
+    unanswered = ~answered
+    v: dict[str, np.ndarray] = {}
+    miss: dict[str, np.ndarray] = {}
+    cats: dict[str, Any] = {}
 
-    def resp(col: str, dtype: str) -> Any:
-        """A response-side column, NA where the query got no answer."""
-        if not n:
-            return pd.Series(pd.array([], dtype=dtype))  # type: ignore[call-overload]
-        return r[col].astype(dtype).where(pd.Series(answered))
+    def q(col: str) -> np.ndarray:
+        picked: np.ndarray = m[col][qi]
+        return picked
 
-    t = pd.DataFrame({
-        "transaction": np.arange(n, dtype=np.int64),
-        "family": q["family"].astype("category"),
-        "transport": q["transport"].astype("category"),
-        "client": q["src"].astype("category"), "client_port": q["sport"].astype("Int64"),
-        "server": q["dst"].astype("category"), "server_port": q["dport"].astype("Int64"),
-        "dns_id": pd.Categorical.from_codes(_int(q["dns_id"], 0), dtype=_hex_ids()),
-        "qname": q["qname"].astype("category"),
-        "qtype": pd.Categorical(_texts(_qtype_text, _int(q["qtype"]))),
-        "query_frame": q["frame"].astype("Int64"),
-        "query_time": q["time"].to_numpy(dtype=np.float64),
-    })
-    t["response_frame"] = resp("frame", "Int64")
-    t["response_time"] = resp("time", "Float64")
-    t["rtt_ms"] = ((t["response_time"] - t["query_time"]) * 1000).round(3)
-    rcodes = _int(r["rcode"]) if n else np.zeros(0, np.int64)
-    rcode_text: Any = _texts(_rcode_text, rcodes)
-    where: Any = np.where
-    t["rcode"] = pd.Categorical(where(answered, rcode_text, None))
-    t["answers"] = resp("ancount", "Int64")
-    t["tc"] = resp("tc", "boolean")
-    t["dns_size"] = resp("dns_size", "Int64")
-    frags = resp("ip_fragments", "Int64")
-    t["ip_size"] = resp("ip_size", "Int64").where(frags.fillna(0) == 0)
-    t["edns_size"] = q["edns_size"].astype("Int64")
-    t["do_bit"] = q["edns_do"].astype("boolean")
-    t["retransmissions"] = retx
-    t["duplicate_responses"] = dups
-    t["fragmented"] = (frags > 0).astype("boolean")
-    t["fragments"] = frags.where(frags > 0)
+    def resp(col: str) -> tuple[np.ndarray, np.ndarray]:
+        """A response-side column, missing where the query got no answer."""
+        values = m[col][r] if len(m) else np.zeros(0, m[col].dtype)
+        gone = unanswered | (m.isna(col)[r] if len(m) else np.zeros(0, bool))
+        return values, gone
+
+    v["transaction"] = np.arange(n, dtype=np.int64)
+    for name, col in (("family", "family"), ("transport", "transport"), ("client", "src"),
+                      ("server", "dst"), ("qname", "qname")):
+        v[name], cats[name] = q(col).astype(np.int64, copy=False), m.categories[col]
+    v["client_port"], v["server_port"] = q("sport"), q("dport")
+    v["dns_id"] = m.filled("dns_id", 0)[qi].astype(np.int64, copy=False)
+    cats["dns_id"] = _hex_id_texts()
+    qtype = m.filled("qtype", -1)[qi].astype(np.int64, copy=False)
+    v["qtype"], cats["qtype"] = _categorical(_qtype_text, qtype, np.zeros(n, dtype=bool))
+    v["query_frame"], v["query_time"] = q("frame"), q("time").astype(np.float64, copy=False)
+    v["response_frame"], miss["response_frame"] = m["frame"][r] if n else np.zeros(0, np.int64), \
+        unanswered
+    response_time = m["time"][r].astype(np.float64, copy=False) if n else np.zeros(0)
+    v["response_time"], miss["response_time"] = response_time, unanswered
+    v["rtt_ms"] = np.round((response_time - v["query_time"]) * 1000, 3)
+    miss["rtt_ms"] = unanswered
+    rcodes = m.filled("rcode", -1)[r].astype(np.int64, copy=False) if n else np.zeros(0, np.int64)
+    v["rcode"], cats["rcode"] = _categorical(_rcode_text, rcodes, unanswered)
+    v["answers"], miss["answers"] = resp("ancount")
+    v["tc"], miss["tc"] = resp("tc")
+    v["dns_size"], miss["dns_size"] = resp("dns_size")
+    frags, frags_missing = resp("ip_fragments")
+    ip_size, ip_missing = resp("ip_size")
+    v["ip_size"], miss["ip_size"] = ip_size, ip_missing | (frags_missing | (frags != 0))
+    v["edns_size"], miss["edns_size"] = q("edns_size"), m.isna("edns_size")[qi]
+    v["do_bit"], miss["do_bit"] = q("edns_do"), m.isna("edns_do")[qi]
+    v["retransmissions"], v["duplicate_responses"] = retx, dups
+    v["fragmented"], miss["fragmented"] = frags > 0, frags_missing
+    v["fragments"], miss["fragments"] = frags, frags_missing | ~(frags > 0)
     links = _Links(n)
     if n:
-        opens = _Open(t["client"].to_numpy(dtype=object), t["server"].to_numpy(dtype=object),
-                      t["query_time"].to_numpy(), answered)
-        _link_fragments(tables.fragments, opens, links)
-        _link_icmp(tables.icmp, opens, links)
-        _follow_truncation(tables.tcp, t, links)
-    t["fragments_lost"] = pd.array(links.lost, dtype="boolean")
-    t["fragments_seen"] = pd.array(where(links.seen > 0, links.seen, None), dtype="Int64")
-    t["icmp"] = (pd.array(["; ".join(x) if x else None for x in links.icmp], dtype="string")
-                 if links.any_icmp else pd.Series(pd.NA, index=t.index, dtype="string"))
-    t["icmp_mtu"] = _sparse(links.mtu, "Int64", t.index)
-    t["tcp_fallback"] = pd.Categorical(links.fallback, categories=["ok", "failed", "none"])
-    t["fallback_latency_ms"] = _sparse(links.latency, "Float64", t.index)
-    return _sizes_and_outcomes(t, links, mtu)
+        (client, server), labels = shared_codes(
+            Columns({"a": "category", "b": "category"}, {"a": v["client"], "b": v["server"]},
+                    {}, {"a": cats["client"], "b": cats["server"]}), "a", "b")
+
+        def opens() -> _Open:
+            return _Open(client, server, labels, v["query_time"], answered)
+
+        _link_fragments(tables, opens, links)
+        _link_icmp(tables, opens, links)
+        _follow_truncation(tables, v, miss, m, links)
+    v["fragments_seen"], miss["fragments_seen"] = links.seen, links.seen <= 0
+    v["icmp"] = np.array(["; ".join(x) if x else None for x in links.icmp], dtype=object) \
+        if links.any_icmp else np.full(n, None, dtype=object)
+    v["icmp_mtu"], miss["icmp_mtu"] = _sparse(links.mtu, np.int64)
+    fallback = {"ok": 0, "failed": 1, "none": 2}
+    v["tcp_fallback"] = np.array([fallback.get(x, -1) if x else -1 for x in links.fallback],
+                                 dtype=np.int64).reshape(n)
+    cats["tcp_fallback"] = ["ok", "failed", "none"]
+    v["fallback_latency_ms"], miss["fallback_latency_ms"] = _sparse(links.latency, np.float64)
+    _sizes_and_outcomes(v, miss, cats, links, mtu)
+    return Columns(COLUMNS, v, miss, cats)
 
 
-def _sparse(values: list[Any], dtype: str, index: Any) -> Any:
-    """A mostly-missing column from a list with None (filled where set, fast)."""
-    out = pd.Series(pd.NA, index=index, dtype=cast(Any, dtype))
-    where = [i for i, v in enumerate(values) if v is not None]
+def _sparse(values: list[Any], dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A mostly-missing column from a list with None: values and missing mask."""
+    out = np.zeros(len(values), dtype=dtype)
+    where = [i for i, x in enumerate(values) if x is not None]
     if where:
-        out.iloc[where] = [values[i] for i in where]
-    return out
+        out[where] = [values[i] for i in where]
+    gone = np.ones(len(values), dtype=bool)
+    gone[where] = False
+    return out, gone
 
 
 class _Links:
@@ -324,6 +368,7 @@ class _Links:
         self.mtu: list[Any] = [None] * n
         self.fallback: list[Any] = [None] * n
         self.latency: list[Any] = [None] * n
+        self._opens: _Open | None = None
 
     def note(self, i: int, text: str) -> None:
         if not self.any_icmp:
@@ -332,20 +377,25 @@ class _Links:
         self.icmp[i].append(text)
 
 
-def _link_fragments(fragments: pd.DataFrame, opens: _Open, links: _Links) -> None:
-    lost = fragments[~fragments["complete"].fillna(False)]
-    if lost.empty:
+def _link_fragments(tables: Any, opens: Any, links: _Links) -> None:
+    f = tables.columns("fragments")
+    if not len(f) or f.filled("complete", False).all():
         return
+    fragments = tables.fragments
+    lost = fragments[~fragments["complete"].fillna(False)]
+    found = None
     for (_src, _dst, _id), group in lost.groupby(["src", "dst", "ip_id"], sort=False):
         first: Any = group.iloc[0]
         client, server, when = str(first["dst"]), str(first["src"]), float(first["time"])
-        i = opens.latest(client, server, when, unanswered=True)
+        found = found or opens()
+        i = found.latest(client, server, when, unanswered=True)
         if i is None:
-            i = opens.latest(client, server, when)
+            i = found.latest(client, server, when)
         if i is not None:
             links.lost[i] = True
             links.seen[i] += len(group)
-            links.set_owner[(str(_src), str(_dst), int(cast(Any, _id)))] = i
+            links.set_owner[(str(_src), str(_dst), int(_id))] = i
+    links._opens = found
 
 
 UNREACHABLE = ("port-unreachable", "host-unreachable", "net-unreachable", "address-unreachable",
@@ -354,20 +404,25 @@ TOO_BIG = ("fragmentation-needed", "packet-too-big")
 REASSEMBLY_TIMEOUT = "reassembly-time-exceeded"
 
 
-def _link_icmp(icmp: pd.DataFrame, opens: _Open, links: _Links) -> None:
+def _link_icmp(tables: Any, opens: Any, links: _Links) -> None:
     """ICMP errors to the transaction they are about (RFC 792, RFC 1191, RFC 4443): an
     unreachable quotes a query (client -> server); fragmentation-needed / Packet Too Big quote
     (a fragment of) a response; reassembly time exceeded (IPv4 type 11 code 1, ICMPv6 type 3
     code 1) is the client's own proof that fragments of a response were lost -- linked by the
     quoted fragment's identification to its fragment set, else to the client's latest query
     to that server."""
+    if not tables.rows("icmp"):
+        return
+    import pandas as pd
+
+    found = links._opens or opens()
     row: Any
-    for row in icmp.itertuples(index=False):
+    for row in tables.icmp.itertuples(index=False):
         kind = str(row.kind)
         if pd.isna(row.quoted_src) or kind not in (*UNREACHABLE, *TOO_BIG, REASSEMBLY_TIMEOUT):
             continue
         if kind in UNREACHABLE:  # quotes a query: client -> server
-            i = opens.latest(str(row.quoted_src), str(row.quoted_dst), float(row.time))
+            i = found.latest(str(row.quoted_src), str(row.quoted_dst), float(row.time))
             if i is not None:
                 links.unreachable[i] = True
         elif kind == REASSEMBLY_TIMEOUT:
@@ -375,12 +430,12 @@ def _link_icmp(icmp: pd.DataFrame, opens: _Open, links: _Links) -> None:
                    -1 if pd.isna(row.quoted_ip_id) else int(row.quoted_ip_id))
             i = links.set_owner.get(key)
             if i is None:
-                i = opens.latest(str(row.quoted_dst), str(row.quoted_src), float(row.time),
+                i = found.latest(str(row.quoted_dst), str(row.quoted_src), float(row.time),
                                  unanswered=True)
             if i is not None:
                 links.reassembly_timeout[i] = True
         else:  # quotes (a fragment of) a response: server -> client
-            i = opens.latest(str(row.quoted_dst), str(row.quoted_src), float(row.time))
+            i = found.latest(str(row.quoted_dst), str(row.quoted_src), float(row.time))
             if i is not None:
                 links.too_big[i] = True
                 if not pd.isna(row.mtu):
@@ -390,52 +445,67 @@ def _link_icmp(icmp: pd.DataFrame, opens: _Open, links: _Links) -> None:
             links.note(i, f"{kind}{mtu} (frame {int(row.frame)})")
 
 
-def _follow_truncation(tcp: pd.DataFrame, t: pd.DataFrame, links: _Links) -> None:
+def _follow_truncation(tables: Any, v: dict[str, np.ndarray], miss: dict[str, np.ndarray],
+                       m: Columns, links: _Links) -> None:
     """Classify each TC=1 UDP answer by what the client did next: the same question over TCP
     to the same server within :data:`FALLBACK_WINDOW`, answered (``ok``, latency to the first
     answered retry) or not (``failed``, with why), or no attempt (``none``)."""
-    truncated = np.flatnonzero((t["tc"].fillna(False) & (t["transport"] == "udp")).to_numpy(
-        dtype=bool))
+    udp_code, tcp_code = m.code_of("transport", "udp"), m.code_of("transport", "tcp")
+    tc = v["tc"].astype(bool, copy=False) & ~miss["tc"]
+    truncated = np.flatnonzero(tc & (v["transport"] == udp_code))
     if not len(truncated):
         return
-    key = ["client", "server", "qname", "qtype"]
-    tc = pd.DataFrame({k: t[k].astype(object).to_numpy()[truncated] for k in key})
-    tc["i"] = truncated
-    tc["start"] = t["response_time"].astype("float64").to_numpy()[truncated]
-    over_tcp = np.flatnonzero((t["transport"] == "tcp").to_numpy(dtype=bool))
-    retry = pd.DataFrame({k: t[k].astype(object).to_numpy()[over_tcp] for k in key})
-    retry["u"] = over_tcp
-    retry["query_time"] = t["query_time"].to_numpy()[over_tcp]
-    retry["answer_time"] = t["response_time"].astype("float64").to_numpy()[over_tcp]
-    pairs = tc.merge(retry, on=key, how="inner")
-    pairs = pairs[(pairs["query_time"] >= pairs["start"])
-                  & (pairs["query_time"] <= pairs["start"] + FALLBACK_WINDOW)]
-    followed = set(pairs["i"].tolist())
-    answered = pairs[pairs["answer_time"].notna()].sort_values(["i", "u"], kind="stable")
-    first = answered.drop_duplicates("i")
-    for i, latency in zip(first["i"].tolist(), ((first["answer_time"] - first["start"]) * 1000)
-                          .round(3).tolist(), strict=True):
-        links.fallback[i] = "ok"
-        links.latency[i] = latency
-    rest = [i for i in truncated.tolist() if links.fallback[i] is None]
+    over_tcp = np.flatnonzero(v["transport"] == tcp_code)
+    start = v["response_time"][truncated]
+    followed = np.zeros(len(truncated), dtype=bool)
+    if len(over_tcp):
+        keys = [v["client"], v["server"], v["qname"], v["qtype"]]
+        both = np.concatenate([truncated, over_tcp])
+        code, _ = factorize(*(k[both] for k in keys))
+        tc_code, retry_code = code[:len(truncated)], code[len(truncated):]
+        # retries sorted by (question, row): a truncated answer's retries are one run
+        by_code = np.lexsort((over_tcp, retry_code))
+        order, sorted_code = over_tcp[by_code], retry_code[by_code]
+        lo = np.searchsorted(sorted_code, tc_code, side="left")
+        hi = np.searchsorted(sorted_code, tc_code, side="right")
+        count = hi - lo
+        tc_of = np.repeat(np.arange(len(truncated)), count)
+        retry = order[np.repeat(lo, count) + (np.arange(int(count.sum()))
+                                              - np.repeat(np.cumsum(count) - count, count))]
+        qt = v["query_time"][retry]
+        inside = (qt >= start[tc_of]) & (qt <= start[tc_of] + FALLBACK_WINDOW)
+        tc_of, retry = tc_of[inside], retry[inside]
+        followed[tc_of] = True
+        got = ~miss["response_time"][retry]
+        tc_of, retry = tc_of[got], retry[got]
+        firsts = np.flatnonzero(np.r_[True, tc_of[1:] != tc_of[:-1]]) if len(tc_of) else \
+            np.zeros(0, np.int64)
+        for k, u in zip(tc_of[firsts].tolist(), retry[firsts].tolist(), strict=True):
+            i = int(truncated[k])
+            links.fallback[i] = "ok"
+            links.latency[i] = float(np.round((v["response_time"][u] - start[k]) * 1000, 3))
+    rest = [(k, int(i)) for k, i in enumerate(truncated.tolist()) if links.fallback[i] is None]
     if not rest:
         return
+    tcp = tables.tcp
     syn = tcp["syn"] & ~tcp["ack"]
     synack = tcp["syn"] & tcp["ack"]
-    for i in rest:  # the failures: few, examined one by one
-        row: Any = t.iloc[i]
-        start = float(row["response_time"])
-        end = start + FALLBACK_WINDOW
-        window = (tcp["time"] >= start) & (tcp["time"] <= end)
-        to_server = window & (tcp["src"] == row["client"]) & (tcp["dst"] == row["server"])
-        tried = set(tcp.loc[to_server & syn & (tcp["dport"] == row["server_port"]),
-                            "sport"].tolist())
-        if i not in followed and not tried:
+    labels = {"client": m.categories["src"], "server": m.categories["dst"]}
+    for k, i in rest:  # the failures: few, examined one by one
+        client = texts_of(labels["client"], v["client"][i:i + 1])[0]
+        server = texts_of(labels["server"], v["server"][i:i + 1])[0]
+        begin = float(v["response_time"][i])
+        end = begin + FALLBACK_WINDOW
+        window = (tcp["time"] >= begin) & (tcp["time"] <= end)
+        to_server = window & (tcp["src"] == client) & (tcp["dst"] == server)
+        server_port = int(v["server_port"][i])
+        tried = set(tcp.loc[to_server & syn & (tcp["dport"] == server_port), "sport"].tolist())
+        if not followed[k] and not tried:
             links.fallback[i] = "none"
             continue
         links.fallback[i] = "failed"
-        back = window & (tcp["src"] == row["server"]) & (tcp["dst"] == row["client"]) & (
-            tcp["sport"] == row["server_port"])
+        back = window & (tcp["src"] == server) & (tcp["dst"] == client) & (
+            tcp["sport"] == server_port)
         refused = set(tcp.loc[back & tcp["rst"], "dport"].tolist()) & tried
         accepted = set(tcp.loc[back & synack, "dport"].tolist()) & tried
         reason = ("connection refused (RST)" if refused else
@@ -460,50 +530,66 @@ def _rcode_text(value: int) -> str:
 def _texts(fn: Any, values: np.ndarray) -> np.ndarray:
     """``fn`` applied once per distinct value (-1 -> None)."""
     uniq, inverse = np.unique(values, return_inverse=True)
-    text = np.array([fn(int(v)) if v >= 0 else None for v in uniq], dtype=object)
+    text = np.empty(len(uniq), dtype=object)
+    text[:] = [fn(int(x)) if x >= 0 else None for x in uniq]
     return text[inverse.ravel()] if len(values) else np.zeros(0, dtype=object)
 
 
-def _sizes_and_outcomes(frame: pd.DataFrame, links: _Links, mtu: int | None) -> pd.DataFrame:
-    n = len(frame)
-    size = frame["dns_size"].astype("Float64")
-    udp = frame["transport"] == "udp"
-    path_limit = frame["family"].map(PATH_1500).astype("Float64")
-    offered = frame["edns_size"].astype("Float64").clip(lower=512).fillna(512)
-    frame["over_512"] = (size > 512).astype("boolean")
-    frame["over_1232"] = (size > 1232).astype("boolean")
-    frame["over_1400"] = (size > 1400).astype("boolean")
-    frame["over_path_1500"] = (size > path_limit).astype("boolean")
-    overhead = frame["family"].map({"ipv4": 28, "ipv6": 48}).astype("Float64")
-    frame["over_mtu"] = ((size + overhead) > mtu).astype("boolean") if mtu else pd.array(
-        [None] * n, dtype="boolean")
-    frame["over_offered"] = (size > offered).where(udp).astype("boolean")
-    frame["cut_512_no_tc"] = ((size == 512) & ~frame["tc"].fillna(False)).where(udp).astype(
-        "boolean")
-    answered = frame["response_frame"].notna().to_numpy()
-    fragmented = frame["fragments"].fillna(0).to_numpy(dtype=float) > 0
+def _code(labels: Any, label: str) -> int:
+    """The code of ``label`` in a category list (-2: absent, matches nothing)."""
+    listed = list(labels)
+    return listed.index(label) if label in listed else -2
+
+
+def _sizes_and_outcomes(v: dict[str, np.ndarray], miss: dict[str, np.ndarray],
+                        cats: dict[str, Any], links: _Links, mtu: int | None) -> None:
+    n = len(v["transaction"])
+    size = v["dns_size"].astype(np.float64, copy=False)
+    no_size = miss["dns_size"]
+    v4 = v["family"] == _code(cats["family"], "ipv4")
+    v6 = v["family"] == _code(cats["family"], "ipv6")
+    udp = v["transport"] == _code(cats["transport"], "udp")
+    offered = np.where(miss["edns_size"], 512, np.maximum(v["edns_size"], 512))
+    for name, limit in (("over_512", 512), ("over_1232", 1232), ("over_1400", 1400)):
+        v[name], miss[name] = size > limit, no_size
+    path_limit = np.where(v6, PATH_1500["ipv6"], PATH_1500["ipv4"])
+    v["over_path_1500"] = size > path_limit
+    miss["over_path_1500"] = no_size | (~v4 & ~v6)
+    overhead = np.where(v6, 48, 28)
+    if mtu:
+        v["over_mtu"], miss["over_mtu"] = size + overhead > mtu, no_size
+    else:
+        v["over_mtu"], miss["over_mtu"] = np.zeros(n, bool), np.ones(n, bool)
+    v["over_offered"], miss["over_offered"] = size > offered, no_size | ~udp
+    tc_filled = v["tc"].astype(bool, copy=False) & ~miss["tc"]
+    v["cut_512_no_tc"] = (size == 512) & ~tc_filled
+    miss["cut_512_no_tc"] = (no_size & ~tc_filled) | ~udp
+    answered = ~miss["response_frame"]
+    fragmented = v["fragments"] * ~miss["fragments"] > 0
     # the outcome model (README): the final fate of the question, and flags for the way there
     lost = ((links.lost | links.reassembly_timeout) & ~answered) | (
         links.too_big & answered & fragmented)
-    frame["retried"] = pd.array(frame["retransmissions"].to_numpy() > 0, dtype="boolean")
-    frame["first_answer_lost_in_fragments"] = pd.array(
-        (links.lost | links.reassembly_timeout) & answered & ~links.too_big, dtype="boolean")
-    frame["icmp_too_big"] = pd.array(links.too_big, dtype="boolean")
-    frame["icmp_unreachable"] = pd.array(links.unreachable, dtype="boolean")
-    frame["icmp_reassembly_timeout"] = pd.array(links.reassembly_timeout, dtype="boolean")
-    truncated = (udp.to_numpy(dtype=bool) & frame["tc"].fillna(False).to_numpy(dtype=bool))
-    fallback = frame["tcp_fallback"].astype(object).fillna("").to_numpy(dtype=object)
-    rcode = frame["rcode"].astype(object).fillna("NOERROR").to_numpy(dtype=object)
-    bad_rcode = ~np.isin(rcode, ["NOERROR", "NXDOMAIN"])
+    v["retried"] = v["retransmissions"] > 0
+    v["first_answer_lost_in_fragments"] = ((links.lost | links.reassembly_timeout) & answered
+                                           & ~links.too_big)
+    v["icmp_too_big"] = links.too_big
+    v["icmp_unreachable"] = links.unreachable
+    v["icmp_reassembly_timeout"] = links.reassembly_timeout
+    truncated = udp & tc_filled
+    fallback = np.array([x or "" for x in links.fallback], dtype=object).reshape(n) \
+        if n else np.zeros(0, dtype=object)
+    fine = [_code(cats["rcode"], x) for x in ("NOERROR", "NXDOMAIN")]
+    bad_rcode = (v["rcode"] >= 0) & ~np.isin(v["rcode"], fine)  # a missing rcode: NOERROR
     outcome = np.select(
         [lost, truncated & (fallback == "ok"), truncated & (fallback == "failed"), truncated,
          ~answered | links.too_big, bad_rcode],
-        ["fragments_lost", "truncated_tcp_ok", "truncated_tcp_failed", "truncated_no_retry",
-         "unanswered", "error_rcode"], default="ok")
-    frame["outcome"] = pd.Categorical(outcome, categories=OUTCOMES)
+        [OUTCOMES.index(x) for x in ("fragments_lost", "truncated_tcp_ok",
+                                     "truncated_tcp_failed", "truncated_no_retry",
+                                     "unanswered", "error_rcode")],
+        default=OUTCOMES.index("ok"))
+    v["outcome"], cats["outcome"] = outcome.astype(np.int64, copy=False), list(OUTCOMES)
     # one definition of "lost fragments" for the column, the outcome and the summary's counter
-    frame["fragments_lost"] = (frame["outcome"] == "fragments_lost").astype("boolean")
-    return frame[list(COLUMNS)]
+    v["fragments_lost"] = outcome == OUTCOMES.index("fragments_lost")
 
 
 FLAGS = ("retried", "first_answer_lost_in_fragments", "icmp_too_big", "icmp_unreachable",
@@ -555,144 +641,184 @@ def merge_parts(parts: list[SummaryParts]) -> SummaryParts:
     return out
 
 
-def summary_parts(tables: Any, txns: pd.DataFrame, *, mtu: int | None = None,
+def _counts(texts: np.ndarray) -> dict[str, int]:
+    """How often each label occurs (None -> "none"), most frequent first, ties in order of
+    first appearance."""
+    if not len(texts):
+        return {}
+    labels = np.array(["none" if x is None else str(x) for x in texts.tolist()], dtype=object)
+    uniq, first, count = np.unique(labels.astype(str), return_index=True, return_counts=True)
+    order = np.lexsort((first, -count))
+    return {str(uniq[k]): int(count[k]) for k in order.tolist()}
+
+
+def _transactions(txns: Any) -> Columns:
+    return txns if isinstance(txns, Columns) else Columns.of_frame(txns, COLUMNS)
+
+
+def summary_parts(tables: Any, txns: Any, *, mtu: int | None = None,
                   owned: tuple[int, int] | None = None, start: float | None = None
                   ) -> SummaryParts:
-    """The figures of ``tables`` and ``txns``. ``owned`` (first, last frame): count only what
-    belongs to those frames -- messages, transactions by their query frame, fragment sets by
-    the frame that completed them (or their first fragment), ICMP errors -- while the rest of
-    the tables is still used as context (a TCP retry in the next file's first seconds).
-    ``start``: when the capture (set) began, for the "sent before the capture" sentence."""
-    m_all = tables.messages
-    if owned is None:
-        lo, hi = -1, np.iinfo(np.int64).max
-    else:
-        lo, hi = owned
-    frame_m = m_all["frame"].to_numpy()
-    m = m_all[(frame_m >= lo) & (frame_m <= hi)] if owned is not None else m_all
-    qf = txns["query_frame"].to_numpy(dtype=np.float64, na_value=np.nan)
-    t = txns[(qf >= lo) & (qf <= hi)] if owned is not None else txns
+    """The figures of ``tables`` and ``txns`` (columns or a DataFrame). ``owned`` (first, last
+    frame): count only what belongs to those frames -- messages, transactions by their query
+    frame, fragment sets by the frame that completed them (or their first fragment), ICMP
+    errors -- while the rest of the tables is still used as context (a TCP retry in the next
+    file's first seconds). ``start``: when the capture (set) began, for the "sent before the
+    capture" sentence."""
+    m_all = tables.columns("messages")
+    t_all = _transactions(txns)
+    lo, hi = (-1, np.iinfo(np.int64).max) if owned is None else owned
+    frame_m = m_all["frame"]
+    m = m_all.take(np.flatnonzero((frame_m >= lo) & (frame_m <= hi))) if owned is not None \
+        else m_all
+    qf = t_all["query_frame"]
+    t = t_all.take(np.flatnonzero((qf >= lo) & (qf <= hi))) if owned is not None else t_all
     out = SummaryParts()
     n = out.n
     out.frames = int(tables.total_frames)
     n["dns_messages"] = len(m)
-    dns = (m["protocol"] == "dns").to_numpy(dtype=bool)
-    qr = m["qr"].fillna(False).to_numpy(dtype=bool)
-    udp = (m["transport"] == "udp").to_numpy(dtype=bool)
-    ok = m["qname_ok"].fillna(False).to_numpy(dtype=bool)
+    dns = m["protocol"] == m.code_of("protocol", "dns")
+    qr = m.filled("qr", False)
+    udp = m["transport"] == m.code_of("transport", "udp")
+    ok = m.filled("qname_ok", False)
     responses = dns & qr
-    queries = dns & ~qr & m["qr"].notna().to_numpy(dtype=bool)
-    size = m["dns_size"].to_numpy()
+    queries = dns & ~qr & ~m.isna("qr")
+    size = m["dns_size"]
     udp_resp = responses & udp
     n["queries"], n["responses"] = int(queries.sum()), int(responses.sum())
     n["udp_queries"], n["udp_responses"] = int((queries & udp).sum()), int(udp_resp.sum())
     n["tcp_queries"], n["tcp_responses"] = int((queries & ~udp).sum()), int(
         (responses & ~udp).sum())
     n["responses_ok"] = int((responses & ok).sum())
-    n["paired"] = int(t["response_frame"].notna().sum())
+    n["paired"] = int((~t.isna("response_frame")).sum())
     n["duplicates"] = int(t["duplicate_responses"].sum()) if len(t) else 0
-    n["no_question"] = int((dns & (m["qdcount"].fillna(0) == 0).to_numpy(dtype=bool)).sum())
-    n["undecodable"] = int((dns & ~m["qname_ok"].fillna(True).to_numpy(dtype=bool)).sum())
-    n["malformed"] = int((dns & (m["malformed"].astype(object) != "").to_numpy(dtype=bool)).sum())
-    n["truncated"] = int((udp_resp & m["tc"].fillna(False).to_numpy(dtype=bool)).sum())
-    n["fragmented_responses"] = int((responses & (m["ip_fragments"] > 0).to_numpy(dtype=bool))
-                                    .sum())
+    n["no_question"] = int((dns & (m.filled("qdcount", 0) == 0)).sum())
+    n["undecodable"] = int((dns & ~m.filled("qname_ok", True)).sum())
+    n["malformed"] = int((dns & (m["malformed"] != m.code_of("malformed", ""))).sum())
+    n["truncated"] = int((udp_resp & m.filled("tc", False)).sum())
+    n["fragmented_responses"] = int((responses & (m["ip_fragments"] > 0)).sum())
     for name, limit in SIZE_LIMITS.items():
         n[f"over_{name}"] = int((udp_resp & (size > limit)).sum())
-    v6 = (m["family"] == "ipv6").to_numpy(dtype=bool)
+    v6 = m["family"] == m.code_of("family", "ipv6")
     n["over_1472"] = int((udp_resp & ~v6 & (size > 1472)).sum() + (udp_resp & v6 & (size > 1452))
                          .sum())
     if mtu:
         overhead = np.where(v6, 48, 28)
         n["over_mtu"] = int((udp_resp & (size + overhead > mtu)).sum())
-    offered = m.loc[queries, "edns_size"].astype("Int64").value_counts(dropna=False)
-    out.edns_offered.update({str(int(k)) if pd.notna(k) else "none": int(v)
-                             for k, v in cast(Any, offered).items()})
-    out.protocols.update({str(k): int(v) for k, v in
-                          m["protocol"].astype(object).value_counts().items()})
-    frags = tables.fragments
-    if len(frags):
-        sets = frags.drop_duplicates(["src", "dst", "ip_id", "reassembled_in"])
-        done = sets["complete"].fillna(False).to_numpy(dtype=bool)
-        if owned is not None:  # a set belongs where it completed, or where it began
-            first = frags.groupby(["src", "dst", "ip_id", "reassembled_in"], dropna=False,
-                                  sort=False, observed=True)["frame"].transform("min")
-            at = np.where(done, sets["reassembled_in"].fillna(-1).to_numpy(dtype=np.int64),
-                          first.loc[sets.index].to_numpy(dtype=np.int64))
-            mine = (at >= lo) & (at <= hi)
-        else:
-            mine = np.ones(len(sets), dtype=bool)
-        n["reassembled_sets"] = int((done & mine).sum())
-        n["lost_sets"] = int((~done & mine).sum())
-        fframe = frags["frame"].to_numpy()
-        fm = (fframe >= lo) & (fframe <= hi)
-        n["fragments"] = int(fm.sum())
-        n["nonfirst_fragments"] = int((fm & (frags["offset"] > 0).to_numpy(dtype=bool)).sum())
-    whole = m.loc[m["ip_fragments"] == 0, "ip_size"].dropna()
-    out.biggest_whole = int(whole.max()) if len(whole) else None
+    offered = np.where(m.isna("edns_size"), -1, m["edns_size"])[queries]
+    sizes, counts = np.unique(offered, return_counts=True)
+    firsts = [int(np.argmax(offered == s)) for s in sizes.tolist()]
+    for k in np.lexsort((np.asarray(firsts), -counts)).tolist():
+        out.edns_offered[str(int(sizes[k])) if sizes[k] >= 0 else "none"] = int(counts[k])
+    out.protocols.update(m.counts("protocol"))
+    _fragment_parts(tables.columns("fragments"), out, lo, hi, owned is not None)
+    whole = (m["ip_fragments"] == 0) & ~m.isna("ip_size")
+    out.biggest_whole = int(m["ip_size"][whole].max()) if whole.any() else None
     # transactions
     n["transactions"] = len(t)
-    out.outcomes.update({str(k): int(v) for k, v in t["outcome"].value_counts().items()})
+    out.outcomes.update(t.counts("outcome"))
     for f in FLAGS:
-        out.flags[f] = int(t[f].fillna(False).sum())
+        out.flags[f] = int(t[f].astype(bool, copy=False).sum())
     out.flags["duplicate_response"] = int((t["duplicate_responses"] > 0).sum())
-    n["fallback_ok"] = int((t["tcp_fallback"] == "ok").sum())
-    n["fallback_failed"] = int((t["tcp_fallback"] == "failed").sum())
-    n["fallback_none"] = int((t["tcp_fallback"] == "none").sum())
-    out.latencies = t["fallback_latency_ms"].dropna().astype(float).tolist()
-    n["fragments_lost"] = int(t["fragments_lost"].fillna(False).sum())
-    answered = t[t["dns_size"].notna()]
-    if len(answered):
-        biggest = answered.sort_values("dns_size", ascending=False, kind="stable").iloc[0]
-        out.largest = (int(biggest["dns_size"]), -int(biggest["response_frame"]),
-                       str(biggest["qname"]), str(biggest["transport"]))
-    out.truncated_names.update({str(k): int(v) for k, v in t.loc[
-        t["tc"].fillna(False), "qname"].astype(object).value_counts().items()})
+    for name in ("ok", "failed", "none"):
+        n[f"fallback_{name}"] = int((t["tcp_fallback"] == t.code_of("tcp_fallback", name)).sum())
+    out.latencies = t["fallback_latency_ms"][~t.isna("fallback_latency_ms")].astype(float).tolist()
+    n["fragments_lost"] = int(t.filled("fragments_lost", False).sum())
+    sized = np.flatnonzero(~t.isna("dns_size"))
+    if len(sized):
+        at = int(sized[np.argmax(t["dns_size"][sized])])  # the first of the largest
+        out.largest = (int(t["dns_size"][at]), -int(t["response_frame"][at]),
+                       str(t.text("qname", np.array([at]))[0]),
+                       str(t.text("transport", np.array([at]))[0]))
+    tc_rows = np.flatnonzero(t.filled("tc", False))
+    out.truncated_names.update(t.counts("qname", tc_rows))
     n["seen_from_server_side"] = sum(lo <= f <= hi
-                                     for f in _orphan_tcp_fallback_frames(tables, txns))
-    icmp = tables.icmp
-    iframe = icmp["frame"].to_numpy() if len(icmp) else np.zeros(0, np.int64)
-    icmp_mine = icmp[(iframe >= lo) & (iframe <= hi)] if len(icmp) else icmp
-    n["icmp"] = len(icmp_mine)
-    out.icmp_kinds.update({str(k): int(v) for k, v in icmp_mine["kind"].value_counts().items()})
-    out.icmp_mtus = {int(x) for x in icmp_mine["mtu"].dropna()}
+                                     for f in _orphan_tcp_fallback_frames(m_all, t_all))
+    icmp = tables.columns("icmp")
+    mine = np.flatnonzero((icmp["frame"] >= lo) & (icmp["frame"] <= hi))
+    n["icmp"] = len(mine)
+    out.icmp_kinds.update(_counts(icmp["kind"][mine]))
+    out.icmp_mtus = {int(x) for x in icmp["mtu"][mine][~icmp.isna("mtu")[mine]]}
     # responses that answer queries sent before the capture began (its first RETRY_WINDOW s)
-    begin = float(m_all["time"].min()) if start is None and len(m_all) else start
+    times = m_all["time"]
+    seen = times[~np.isnan(times)]
+    begin = (float(seen.min()) if len(seen) else float("nan")) if start is None and len(
+        m_all) else start
     if begin is not None and len(m):
         # paired by any transaction: one owned by the previous file counts too
-        paired = set(txns["response_frame"].dropna().astype(int).tolist())
-        resp = m[(m["protocol"] == "dns") & m["qr"].fillna(False) & m["qname_ok"].fillna(False)
-                 & ~m["frame"].isin(paired)]
-        n["early_orphans"] = int((resp["time"] <= begin + RETRY_WINDOW).sum())
+        paired = t_all["response_frame"][~t_all.isna("response_frame")]
+        resp = dns & qr & ok & ~np.isin(m["frame"], paired)
+        n["early_orphans"] = int((resp & (m["time"] <= begin + RETRY_WINDOW)).sum())
     retransmitted = np.asarray(getattr(tables, "retransmitted_frames", []), dtype=np.int64)
     n["retransmitted_segments"] = int(((retransmitted >= lo) & (retransmitted <= hi)).sum())
-    at = list(getattr(tables, "warning_frames", []))
-    at += [None] * (len(tables.warnings) - len(at))
-    out.notes = [w for w, f in zip(tables.warnings, at, strict=True)
+    at_frames = list(getattr(tables, "warning_frames", []))
+    at_frames += [None] * (len(tables.warnings) - len(at_frames))
+    out.notes = [w for w, f in zip(tables.warnings, at_frames, strict=True)
                  if f is None or lo <= f <= hi]
     if tables.capture_filter:
         out.capture_filters.append(tables.capture_filter)
     return out
 
 
-def _orphan_tcp_fallback_frames(tables: Any, txns: pd.DataFrame) -> set[int]:
+def _fragment_parts(f: Columns, out: SummaryParts, lo: int, hi: int, owned: bool) -> None:
+    """Fragment sets reassembled or lost (a set counted where it completed, or where its
+    first fragment was), and the fragments in ``lo..hi``."""
+    n = out.n
+    if not len(f):
+        return
+    done_in = np.where(f.isna("reassembled_in"), -1, f["reassembled_in"])
+    key = list(zip(f["src"].tolist(), f["dst"].tolist(), f["ip_id"].tolist(),
+                   done_in.tolist(), strict=True))
+    first_row: dict[Any, int] = {}
+    first_frame: dict[Any, int] = {}
+    frames = f["frame"].tolist()
+    for i, k in enumerate(key):
+        first_row.setdefault(k, i)
+        first_frame[k] = min(first_frame.get(k, frames[i]), frames[i])
+    complete = f.filled("complete", False)
+    done = np.array([bool(complete[i]) for i in first_row.values()], dtype=bool)
+    if owned:
+        at = np.array([done_in[i] if d else first_frame[k]
+                       for (k, i), d in zip(first_row.items(), done, strict=True)],
+                      dtype=np.int64)
+        mine = (at >= lo) & (at <= hi)
+    else:
+        mine = np.ones(len(done), dtype=bool)
+    n["reassembled_sets"] = int((done & mine).sum())
+    n["lost_sets"] = int((~done & mine).sum())
+    fm = (f["frame"] >= lo) & (f["frame"] <= hi)
+    n["fragments"] = int(fm.sum())
+    n["nonfirst_fragments"] = int((fm & (f["offset"] > 0)).sum())
+
+
+def _orphan_tcp_fallback_frames(m: Columns, t: Columns) -> set[int]:
     """Frames of TC=1 UDP answers whose query the capture never saw, followed within
     :data:`FALLBACK_WINDOW` by the same server answering the same name and type over TCP to the
     same client: TCP fallbacks seen from the answering side."""
-    m = tables.messages
-    paired = set(txns["response_frame"].dropna().astype(int).tolist())
-    base = (m["protocol"] == "dns") & m["qr"].fillna(False) & m["qname_ok"].fillna(False)
-    tc = m[base & m["tc"].fillna(False) & (m["transport"] == "udp")
-           & ~m["frame"].isin(paired)]
-    if tc.empty:
+    paired = t["response_frame"][~t.isna("response_frame")]
+    base = ((m["protocol"] == m.code_of("protocol", "dns")) & m.filled("qr", False)
+            & m.filled("qname_ok", False))
+    tc = np.flatnonzero(base & m.filled("tc", False)
+                        & (m["transport"] == m.code_of("transport", "udp"))
+                        & ~np.isin(m["frame"], paired))
+    if not len(tc):
         return set()
-    key = ["src", "dst", "qname", "qtype"]
-    tcp = m[base & (m["transport"] == "tcp")][[*key, "time"]]
-    left = tc[[*key, "time", "frame"]].astype({k: object for k in key})
-    pairs = left.merge(tcp.astype({k: object for k in key}), on=key, suffixes=("", "_tcp"))
-    pairs = pairs[(pairs["time_tcp"] >= pairs["time"])
-                  & (pairs["time_tcp"] <= pairs["time"] + FALLBACK_WINDOW)]
-    return {int(x) for x in pairs["frame"].unique()}
+    tcp = np.flatnonzero(base & (m["transport"] == m.code_of("transport", "tcp")))
+    if not len(tcp):
+        return set()
+    (src, dst), _labels = shared_codes(m, "src", "dst")
+    qtype = m.filled("qtype", -1)
+    both = np.concatenate([tc, tcp])
+    code, _ = factorize(src[both], dst[both], m["qname"][both], qtype[both])
+    tc_code, tcp_code = code[:len(tc)], code[len(tc):]
+    times = m["time"]
+    found = set()
+    for k, c in enumerate(tc_code.tolist()):
+        when = times[tcp[tcp_code == c]]
+        t0 = times[tc[k]]
+        if ((when >= t0) & (when <= t0 + FALLBACK_WINDOW)).any():
+            found.add(int(m["frame"][tc[k]]))
+    return found
 
 
 def _warnings(p: SummaryParts, mtu: int | None) -> list[str]:
@@ -771,7 +897,7 @@ def summary_from(p: SummaryParts, *, mtu: int | None = None) -> dict[str, Any]:
         "orphan_responses": _orphans(p), "duplicate_responses": n["duplicates"],
         "lost_fragment_datagrams": n["lost_sets"], "reassembled_datagrams": n["reassembled_sets"],
     }
-    latency = pd.Series(p.latencies, dtype=float)
+    latency = np.asarray(p.latencies, dtype=float)
     udp_responses = n["udp_responses"]
     largest = p.largest
     top = sorted(p.truncated_names.items(), key=lambda kv: -kv[1])[:10]
@@ -790,8 +916,8 @@ def summary_from(p: SummaryParts, *, mtu: int | None = None) -> dict[str, Any]:
         "tcp_fallback": {
             "ok": n["fallback_ok"], "failed": n["fallback_failed"], "none": n["fallback_none"],
             "seen_from_server_side": n["seen_from_server_side"],
-            "latency_ms": {"median": float(latency.median()) if len(latency) else None,
-                           "p95": float(latency.quantile(0.95)) if len(latency) else None},
+            "latency_ms": {"median": float(np.median(latency)) if len(latency) else None,
+                           "p95": float(np.quantile(latency, 0.95)) if len(latency) else None},
         },
         "orphan_responses": messages["orphan_responses"],
         "duplicate_responses": n["duplicates"],
@@ -810,6 +936,6 @@ def summary_from(p: SummaryParts, *, mtu: int | None = None) -> dict[str, Any]:
     }
 
 
-def summarize(tables: Any, txns: pd.DataFrame, *, mtu: int | None = None) -> dict[str, Any]:
+def summarize(tables: Any, txns: Any, *, mtu: int | None = None) -> dict[str, Any]:
     """The summary of one capture (:func:`summary_parts` then :func:`summary_from`)."""
     return summary_from(summary_parts(tables, txns, mtu=mtu), mtu=mtu)

@@ -6,31 +6,43 @@ from __future__ import annotations
 import base64
 import html
 import io
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from .capture import CaptureTables, load_capture
-from .dns_transactions import build_transactions, summarize
+from .columns import Columns
+from .dns_transactions import summarize, transaction_columns
 from .errors import InputError
 
 
-@dataclass
 class PcapAnalysis:
-    capture: CaptureTables | None  # None: read back from a dataset, not decoded
-    transactions: pd.DataFrame
-    summary: dict[str, Any]
-    mtu: int | None = None
+    """One capture's analysis: its tables, the transactions, the summary. The transactions
+    are held as numpy columns and become a DataFrame the first time they are read (the CLI's
+    summary never needs one)."""
 
-    def levels_table(self) -> pd.DataFrame:
+    def __init__(self, capture: CaptureTables | None, transactions: Any,
+                 summary: dict[str, Any], mtu: int | None = None) -> None:
+        self.capture = capture  # None: read back from a dataset, not decoded
+        self._transactions = transactions  # Columns or DataFrame
+        self.summary = summary
+        self.mtu = mtu
+
+    @property
+    def transactions(self) -> Any:
+        """One row per DNS transaction (DataFrame, :data:`~enumlab.dns_transactions.COLUMNS`)."""
+        if isinstance(self._transactions, Columns):
+            self._transactions = self._transactions.frame()
+        return self._transactions
+
+    def levels_table(self) -> Any:
         """The same questions counted per message and per transaction, side by side: queries
         (every one sent vs one per question), answers that arrived whole, answers lost in
         fragments (datagrams vs transactions whose outcome is ``fragments_lost``)."""
         s, t = self.summary, self.transactions
         whole = int(t["response_frame"].notna().sum()) if len(t) else 0
         rows = ["queries", "answers that arrived whole", "answers lost in fragments"]
+        import pandas as pd
+
         return pd.DataFrame({
             "per message": [s["messages"]["queries"], s["messages"]["responses"],
                             s["lost_fragment_datagrams"]],
@@ -43,7 +55,7 @@ def analyze(path: str | Path, *, mtu: int | None = None, progress: bool = False,
             ) -> PcapAnalysis:
     """Load a capture and classify every DNS transaction in it."""
     tables = load_capture(path, engine=engine, ports=ports, progress=progress, jit=jit)
-    txns = build_transactions(tables, mtu=mtu)
+    txns = transaction_columns(tables, mtu=mtu)
     summary = summarize(tables, txns, mtu=mtu)
     summary["capture"] = str(path)
     summary["capture_filter"] = tables.capture_filter

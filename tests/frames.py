@@ -135,7 +135,9 @@ def teredo(inner_ipv6: bytes) -> bytes:
     return b"\x00\x00" + b"\x12\x34" + b"\xc0\x00\x02\x01" + inner_ipv6
 
 
-def link(datagram: bytes, kind: int, *, vlans: Sequence[int] = ()) -> bytes:
+def link(datagram: bytes, kind: int, *, vlans: Sequence[int] = (), big: bool = False) -> bytes:
+    """``datagram`` behind a link header of ``kind``; ``big``: the capture file is big-endian
+    (NFLOG writes its TLV headers in that host byte order)."""
     v6 = datagram[0] >> 4 == 6
     etype = 0x86DD if v6 else 0x0800
     if kind == ETHERNET:
@@ -153,8 +155,10 @@ def link(datagram: bytes, kind: int, *, vlans: Sequence[int] = ()) -> bytes:
         return struct.pack(">I", 30 if v6 else 2) + datagram
     if kind == NFLOG:  # header, a prefix TLV, then the payload TLV (type 9), host byte order
         prefix = b"dns\0"
-        tlvs = struct.pack("<HH", 4 + len(prefix), 10) + prefix
-        tlvs += struct.pack("<HH", 4 + len(datagram), 9) + datagram + b"\0" * (-len(datagram) % 4)
+        e = ">" if big else "<"
+        tlvs = struct.pack(e + "HH", 4 + len(prefix), 10) + prefix
+        tlvs += struct.pack(e + "HH", 4 + len(datagram), 9) + datagram + b"\0" * (
+            -len(datagram) % 4)
         return struct.pack("!BBH", 10 if v6 else 2, 0, 0) + tlvs
     return datagram  # RAW
 

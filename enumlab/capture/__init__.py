@@ -81,7 +81,7 @@ def load_capture(path: str | Path, *, engine: str = "auto", ports: tuple[int, ..
     finally:
         if bar is not None:
             bar.close()
-    if tables.messages.empty and not tables.warnings:
+    if not tables.rows("messages") and not tables.warnings:
         raise CaptureError(f"{p}: no DNS messages in this capture (ports 53, 5353, 5355"
                            + "".join(f", {x}" for x in ports) + "); DNS on another port? "
                            "name it with --port N", subject=str(p))

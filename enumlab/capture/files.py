@@ -54,6 +54,7 @@ class Interface:
     ts_offset: float = 0.0
     capture_filter: str | None = None
     name: str | None = None
+    big: bool = False  # the section's byte order (NFLOG's TLVs follow it)
 
 
 @dataclass
@@ -80,7 +81,10 @@ class RecordIndex:
     @property
     def link_type(self) -> np.ndarray:
         """Link type of every record (int32)."""
-        types = np.array([i.link_type for i in self.interfaces] or [-1], dtype=np.int32)
+        from .links import NFLOG, NFLOG_BIG
+
+        types = np.array([NFLOG_BIG if i.link_type == NFLOG and i.big else i.link_type
+                          for i in self.interfaces] or [-1], dtype=np.int32)
         out: np.ndarray = types[self.iface]
         return out
 
@@ -268,7 +272,7 @@ def _map(path: Path) -> tuple[Any, list[Any]]:
 
 def _idb(buf: Any, pos: int, blen: int, e: str) -> Interface:
     link_type, _reserved, snaplen = struct.unpack_from(e + "HHI", buf, pos + 8)
-    iface = Interface(link_type, snaplen)
+    iface = Interface(link_type, snaplen, big=e == ">")
     opt, stop = pos + 16, pos + blen - 4
     while opt + 4 <= stop:
         code, olen = struct.unpack_from(e + "HH", buf, opt)
@@ -400,7 +404,7 @@ def _index_pcap(p: Path, buf: Any, jit: bool, block: int) -> RecordIndex:
         raise CaptureError(f"{p}: pcap file header cut short ({len(buf)} bytes)", subject=str(p))
     e, scale = PCAP_MAGICS[bytes(buf[:4])]
     snaplen, link = struct.unpack_from(e + "II", buf, 16)
-    iface = Interface(link & 0xFFFF, snaplen, scale)
+    iface = Interface(link & 0xFFFF, snaplen, scale, big=e == ">")
     walk = kernel(walk_pcap, jit)
     data = buf if jit else memoryview(buf)
     parts: list[tuple[np.ndarray, ...]] = []

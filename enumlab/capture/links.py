@@ -15,6 +15,10 @@ from .jit import helper
 
 ETHERNET, NULL, RAW, RAW_12, RAW_14, LOOP, SLL, RAW4, RAW6, NFLOG, SLL2 = (
     1, 0, 101, 12, 14, 108, 113, 228, 229, 239, 276)
+# NFLOG's TLV headers are in the capturing host's byte order, which is the file's (libpcap and
+# wiretap byte-swap them for a reader on the other order): records of a big-endian file carry
+# this internal link code, reported as 239
+NFLOG_BIG = 0x10000 | NFLOG
 SUPPORTED = frozenset({ETHERNET, NULL, RAW, RAW_12, RAW_14, LOOP, SLL, RAW4, RAW6, NFLOG, SLL2})
 # what link_payload returns in its first slot
 IPV4, IPV6, NOT_IP, UNSUPPORTED, CUT = 4, 6, 0, -1, -2
@@ -98,14 +102,18 @@ def link_payload(buf: Any, p: int, end: int, link: int) -> Any:
         if family == 10 or family == 24 or family == 28 or family == 30:
             return IPV6, p + 4, -1
         return NOT_IP, p + 4, -1
-    if link == 239:  # NFLOG: family, version, resource id, then TLVs (host byte order)
+    if link == 239 or link == 65775:  # NFLOG: family, version, resource id, then TLVs
         if p + 4 > end:
             return CUT, p, -1
         family = buf[p]
         q = p + 4
         while q + 4 <= end:
-            tlv_len = buf[q] | (buf[q + 1] << 8)
-            tlv_type = buf[q + 2] | (buf[q + 3] << 8)
+            if link == 65775:  # NFLOG_BIG: the file (and the host that wrote it) big-endian
+                tlv_len = (buf[q] << 8) | buf[q + 1]
+                tlv_type = (buf[q + 2] << 8) | buf[q + 3]
+            else:
+                tlv_len = buf[q] | (buf[q + 1] << 8)
+                tlv_type = buf[q + 2] | (buf[q + 3] << 8)
             if tlv_len < 4:
                 return CUT, q, -1
             if tlv_type == 9:  # NFULA_PAYLOAD

@@ -33,10 +33,10 @@ class _Messages:
 
     row: list[np.ndarray] = field(default_factory=list)  # packet row that completed it
     first_row: list[np.ndarray] = field(default_factory=list)
-    pk: list[np.ndarray] = field(default_factory=list)  # per-packet integer columns
+    pk: list[np.ndarray] = field(default_factory=list)  # (MSG_COLS, n) per-packet integers
     src: list[np.ndarray] = field(default_factory=list)
     dst: list[np.ndarray] = field(default_factory=list)
-    dns: list[np.ndarray] = field(default_factory=list)
+    dns: list[np.ndarray] = field(default_factory=list)  # (DCOL, n): column-major
     opts: list[np.ndarray] = field(default_factory=list)
     buf_id: list[np.ndarray] = field(default_factory=list)  # 0 = file, 1 = side buffer
     msg_off: list[np.ndarray] = field(default_factory=list)
@@ -185,10 +185,10 @@ def decode_index(index: RecordIndex, *, ports: tuple[int, ...] = (), jit: bool |
             meta = _tcp_meta(tcp.messages, seg_meta)
             msgs.row.append(last)
             msgs.first_row.append(first)
-            msgs.pk.append(meta[0])
+            msgs.pk.append(np.ascontiguousarray(meta[0].T))
             msgs.src.append(meta[1])
             msgs.dst.append(meta[2])
-            msgs.dns.append(dns)
+            msgs.dns.append(np.ascontiguousarray(dns.T))
             msgs.opts.append(opts)
             msgs.buf_id.append(np.ones(len(off), dtype=np.int8))
             msgs.msg_off.append(off)
@@ -219,10 +219,10 @@ def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: 
         dns, opts = _decode_dns(buf, off, length, jit)
         msgs.row.append(rows[udp])
         msgs.first_row.append(rows[udp] if first_rows is None else first_rows[udp])
-        msgs.pk.append(out[udp][:, pk.MSG_COLS])
+        msgs.pk.append(np.ascontiguousarray(out[udp][:, pk.MSG_COLS].T))
         msgs.src.append(src[udp])
         msgs.dst.append(dst[udp])
-        msgs.dns.append(dns)
+        msgs.dns.append(np.ascontiguousarray(dns.T))
         msgs.opts.append(opts)
         msgs.buf_id.append(np.full(len(udp), buf_id, dtype=np.int8))
         msgs.msg_off.append(off)
@@ -344,10 +344,14 @@ def tables_of(d: Decoded, path: str) -> Any:
         if d.index.damage:
             warnings.insert(0, f"the capture is damaged: {d.index.damage}")
             frames.insert(0, None)
-        links = np.bincount(d.index.link_type, minlength=1) if d.index.frames else np.zeros(0)
+        from .links import NFLOG, NFLOG_BIG
+
+        types = d.index.link_type
+        links = np.bincount(np.where(types == NFLOG_BIG, NFLOG, types), minlength=1) \
+            if d.index.frames else np.zeros(0)
         return table.CaptureTables(
-            path, "native", table.message_frame(d), table.fragment_frame(d),
-            table.icmp_frame(d), table.tcp_frame(d), d.index.frames,
+            path, "native", table.message_columns(d), table.fragment_columns(d),
+            table.icmp_columns(d), table.tcp_columns(d), d.index.frames,
             d.index.capture_filter, warnings,
             {int(t): int(c) for t, c in enumerate(links) if c},
             [r + 1 for r in d.retransmitted_rows], frames,

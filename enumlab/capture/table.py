@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from ..columns import Columns, LazyTexts, factorize
 from . import dns_message as dm
 from . import packets as pk
 
@@ -83,16 +84,23 @@ def icmp_kind(family: int, itype: int, code: int) -> str:
     return "parameter-problem"
 
 
+_SPECS = {"messages": MESSAGE_COLUMNS, "fragments": FRAGMENT_COLUMNS, "icmp": ICMP_COLUMNS,
+          "tcp": TCP_COLUMNS}
+
+
 @dataclass
 class CaptureTables:
-    """What an engine read from one capture."""
+    """What an engine read from one capture. Each table is held as :class:`~enumlab.columns.
+    Columns` (what the analysis computes on) and becomes a pandas DataFrame the first time
+    ``messages`` / ``fragments`` / ``icmp`` / ``tcp`` is read; from then on the DataFrame is the
+    table (a caller may change it) and :meth:`columns` reads it back."""
 
     path: str
     engine: str  # "native" | "tshark"
-    messages: Any  # DataFrame, MESSAGE_COLUMNS
-    fragments: Any  # DataFrame, FRAGMENT_COLUMNS
-    icmp: Any  # DataFrame, ICMP_COLUMNS
-    tcp: Any  # DataFrame, TCP_COLUMNS
+    messages_: Any  # Columns or DataFrame, MESSAGE_COLUMNS
+    fragments_: Any  # FRAGMENT_COLUMNS
+    icmp_: Any  # ICMP_COLUMNS
+    tcp_: Any  # TCP_COLUMNS
     total_frames: int
     capture_filter: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -100,6 +108,41 @@ class CaptureTables:
     retransmitted_frames: list[int] = field(default_factory=list)  # TCP segments seen again
     warning_frames: list[int | None] = field(default_factory=list)  # each warning's frame
     mid_stream_frames: list[int] = field(default_factory=list)  # TCP streams seen without SYN
+
+    def _frame(self, name: str) -> Any:
+        held = getattr(self, name + "_")
+        if isinstance(held, Columns):
+            held = held.frame()
+            setattr(self, name + "_", held)
+        return held
+
+    def columns(self, name: str) -> Columns:
+        """One table (``messages``, ``fragments``, ``icmp``, ``tcp``) as numpy columns."""
+        held = getattr(self, name + "_")
+        return held if isinstance(held, Columns) else Columns.of_frame(held, _SPECS[name])
+
+    def rows(self, name: str) -> int:
+        return len(getattr(self, name + "_"))
+
+    @property
+    def messages(self) -> Any:
+        return self._frame("messages")
+
+    @messages.setter
+    def messages(self, value: Any) -> None:
+        self.messages_ = value
+
+    @property
+    def fragments(self) -> Any:
+        return self._frame("fragments")
+
+    @property
+    def icmp(self) -> Any:
+        return self._frame("icmp")
+
+    @property
+    def tcp(self) -> Any:
+        return self._frame("tcp")
 
 
 def addresses(family: np.ndarray, raw: np.ndarray) -> np.ndarray:
@@ -109,20 +152,6 @@ def addresses(family: np.ndarray, raw: np.ndarray) -> np.ndarray:
         0, dtype=object)
     out[(family != 4) & (family != 6)] = None  # no address (an ICMP error quoting nothing)
     return out
-
-
-def _masked(values: np.ndarray, missing: np.ndarray, dtype: str) -> Any:
-    import pandas as pd
-
-    if dtype == "boolean":
-        return pd.arrays.BooleanArray(values.astype(bool), missing.astype(bool))
-    return pd.arrays.IntegerArray(values.astype(np.int64), missing.astype(bool))
-
-
-def _strings(values: np.ndarray) -> Any:
-    import pandas as pd
-
-    return pd.array(values, dtype="string")
 
 
 def frame_of(columns: dict[str, Any], spec: dict[str, str]) -> Any:
@@ -136,115 +165,176 @@ def frame_of(columns: dict[str, Any], spec: dict[str, str]) -> Any:
 
 
 def message_frame(d: Any) -> Any:
-    """The message table of a :class:`.native.Decoded`."""
+    """The message table of a :class:`.native.Decoded` as a DataFrame."""
+    return message_columns(d).frame()
+
+
+def message_columns(d: Any) -> Columns:
+    """The message table of a :class:`.native.Decoded` as numpy columns (no pandas): integer
+    codes for addresses and names, QNAME text decoded only when read."""
     m = d.messages
     if not m.row:
-        return frame_of({k: np.zeros(0, dtype=object if v in ("string",) else None)
-                         for k, v in MESSAGE_COLUMNS.items()}, MESSAGE_COLUMNS)
+        return empty_columns(MESSAGE_COLUMNS)
     row = np.concatenate(m.row)
     rank = np.concatenate(m.order)
     in_order = bool(np.all((row[1:] > row[:-1])
                            | ((row[1:] == row[:-1]) & (rank[1:] >= rank[:-1]))))
-    order = slice(None) if in_order else np.lexsort((rank, row))
+    order = None if in_order else np.lexsort((rank, row))
+    # where each part's rows go: written there directly, no concatenated copy to reorder
+    where: list[Any] = []
+    if order is not None:
+        pos = np.empty(len(row), dtype=np.int64)
+        pos[order] = np.arange(len(row))
+        at = 0
+        for part in m.row:
+            where.append(pos[at:at + len(part)])
+            at += len(part)
 
-    def cat(parts: list[np.ndarray]) -> np.ndarray:
-        joined = np.concatenate(parts)
-        return joined if in_order else joined[order]
+    def cat(parts: list[np.ndarray], columns: bool = False) -> np.ndarray:
+        """Messages in frame order; ``columns``: parts are column-major ``(k, n)``."""
+        axis = -1 if columns else 0
+        if order is None:
+            return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=axis)
+        if columns:
+            out = np.empty((*parts[0].shape[:-1], len(row)), dtype=parts[0].dtype)
+            for part, to in zip(parts, where, strict=True):
+                out[..., to] = part
+        else:
+            out = np.empty((len(row), *parts[0].shape[1:]), dtype=parts[0].dtype)
+            for part, to in zip(parts, where, strict=True):
+                out[to] = part
+        return out
 
-    row = row[order]
-    P = cat(m.pk)
-    D = cat(m.dns)
-    opts = cat(m.opts)
-    src_raw = cat(m.src)
-    dst_raw = cat(m.dst)
+    row = row if order is None else row[order]
+    P = cat(m.pk, columns=True)  # (column, message): one contiguous row per column
+    D = cat(m.dns, columns=True)
+    n = len(row)
     buf_id = cat(m.buf_id)
     msg_off = cat(m.msg_off)
     msg_len = cat(m.msg_len)
-    transport = cat(m.transport)
-    fragments = cat(m.fragments)
-    first = cat(m.first_row)
-    n = len(row)
-    status = D[:, dm.D_STATUS]
+    status = D[dm.D_STATUS]
     short = status == dm.SHORT
-    flags = D[:, dm.D_FLAGS]
-    family = P[:, _M[pk.C_FAMILY]]
-    edns = D[:, dm.D_EDNS] == 1
-    cols: dict[str, Any] = {
-        "frame": row + 1, "first_frame": first + 1, "time": d.index.time[row],
-        "family": _cat((family == 6).astype(np.int64), ["ipv4", "ipv6"]),
-        "sport": P[:, _M[pk.C_SPORT]], "dport": P[:, _M[pk.C_DPORT]],
-        "transport": _cat(transport.astype(np.int64), ["udp", "tcp"]),
-        "protocol": _cat(np.clip(P[:, _M[pk.C_INTEREST]], 1, 3) - 1, ["dns", "mdns", "llmnr"]),
-        "dns_id": _masked(D[:, dm.D_ID], msg_len < 2, "Int64"),
+    flags = D[dm.D_FLAGS]
+    family = P[_M[pk.C_FAMILY]]
+    edns = D[dm.D_EDNS] == 1
+    no = np.zeros(n, dtype=bool)
+    values: dict[str, np.ndarray] = {
+        "frame": row + 1, "first_frame": cat(m.first_row) + 1, "time": d.index.time[row],
+        "family": (family == 6).astype(np.int64),
+        "sport": P[_M[pk.C_SPORT]], "dport": P[_M[pk.C_DPORT]],
+        "transport": cat(m.transport).astype(np.int64),
+        "protocol": np.clip(P[_M[pk.C_INTEREST]], 1, 3) - 1,
+        "dns_id": D[dm.D_ID],
     }
-    cols["src"], cols["dst"] = address_pair(family, src_raw, dst_raw)
+    missing: dict[str, np.ndarray] = {"dns_id": msg_len < 2}
+    categories: dict[str, Any] = {"family": ["ipv4", "ipv6"], "transport": ["udp", "tcp"],
+                                  "protocol": ["dns", "mdns", "llmnr"]}
+    both, labels = addresses_codes(np.concatenate([family, family]),
+                                   np.concatenate([cat(m.src), cat(m.dst)]))
+    values["src"], values["dst"] = both[:n], both[n:]
+    categories["src"] = categories["dst"] = labels
     for name, bit in (("qr", 15), ("aa", 10), ("tc", 9), ("rd", 8), ("ra", 7), ("ad", 5),
                       ("cd", 4)):
-        cols[name] = _masked((flags >> bit) & 1, short, "boolean")
-    cols["opcode"] = _masked((flags >> 11) & 0xF, short, "Int64")
-    rcode = (flags & 0xF) | np.where(edns, D[:, dm.D_EDNS_EXT] << 4, 0)
-    cols["rcode"] = _masked(rcode, short, "Int64")
+        values[name] = ((flags >> bit) & 1).astype(bool)
+        missing[name] = short
+    values["opcode"], missing["opcode"] = (flags >> 11) & 0xF, short
+    values["rcode"] = (flags & 0xF) | np.where(edns, D[dm.D_EDNS_EXT] << 4, 0)
+    missing["rcode"] = short
     for name, c in (("qdcount", dm.D_QD), ("ancount", dm.D_AN), ("nscount", dm.D_NS),
                     ("arcount", dm.D_AR)):
-        cols[name] = _masked(D[:, c], short, "Int64")
-    has_q = D[:, dm.D_QNAME_OFF] >= 0
-    cols["qname"] = _qnames(d, D, has_q, buf_id, msg_off, msg_len)
-    wanted_q = ~short & (D[:, dm.D_QD] > 0)
-    cols["qname_ok"] = _masked(has_q, ~wanted_q, "boolean")
-    cols["qtype"] = _masked(D[:, dm.D_QTYPE], ~has_q, "Int64")
-    cols["qclass"] = _masked(D[:, dm.D_QCLASS], ~has_q, "Int64")
-    cols["edns"] = _masked(edns, short, "boolean")
-    cols["edns_size"] = _masked(D[:, dm.D_EDNS_SIZE], ~edns, "Int64")
-    cols["edns_do"] = _masked(D[:, dm.D_EDNS_DO], ~edns, "boolean")
-    cols["edns_version"] = _masked(D[:, dm.D_EDNS_VERSION], ~edns, "Int64")
-    cols["edns_options"] = _options(opts, D[:, dm.D_NOPTS], edns)
-    cols["dns_size"] = P[:, _M[pk.C_WIRELEN]]
-    cols["captured_size"] = P[:, _M[pk.C_PAYLEN]]
-    cols["ip_size"] = _masked(P[:, _M[pk.C_IPSIZE]], np.zeros(n, bool), "Int64")
-    cols["ip_fragments"] = fragments
-    cols["encapsulation"] = _cat(P[:, _M[pk.C_ENCAP]], [pk.ENCAP_NAMES[k] for k in range(5)])
-    cols["tunnel_id"] = _masked(P[:, _M[pk.C_TUNNEL_ID]], P[:, _M[pk.C_TUNNEL_ID]] < 0, "Int64")
-    cols["vlan"] = _masked(P[:, _M[pk.C_VLAN]], P[:, _M[pk.C_VLAN]] < 0, "Int64")
-    cut = (P[:, _M[pk.C_PAYLEN]] < P[:, _M[pk.C_WIRELEN]]).astype(np.int64)
+        values[name], missing[name] = D[c], short
+    has_q = D[dm.D_QNAME_OFF] >= 0
+    values["qname"], categories["qname"] = _qnames(d, D, has_q, buf_id, msg_off, msg_len)
+    values["qname_ok"], missing["qname_ok"] = has_q, short | (D[dm.D_QD] == 0)
+    values["qtype"], missing["qtype"] = D[dm.D_QTYPE], ~has_q
+    values["qclass"], missing["qclass"] = D[dm.D_QCLASS], ~has_q
+    values["edns"], missing["edns"] = edns, short
+    values["edns_size"], missing["edns_size"] = D[dm.D_EDNS_SIZE], ~edns
+    values["edns_do"], missing["edns_do"] = D[dm.D_EDNS_DO].astype(bool), ~edns
+    values["edns_version"], missing["edns_version"] = D[dm.D_EDNS_VERSION], ~edns
+    values["edns_options"], categories["edns_options"] = _options(cat(m.opts),
+                                                                  D[dm.D_NOPTS], edns)
+    values["dns_size"] = P[_M[pk.C_WIRELEN]]
+    values["captured_size"] = P[_M[pk.C_PAYLEN]]
+    values["ip_size"], missing["ip_size"] = P[_M[pk.C_IPSIZE]], no
+    values["ip_fragments"] = cat(m.fragments)
+    values["encapsulation"] = P[_M[pk.C_ENCAP]]
+    categories["encapsulation"] = [pk.ENCAP_NAMES[k] for k in range(5)]
+    for name, c in (("tunnel_id", pk.C_TUNNEL_ID), ("vlan", pk.C_VLAN)):
+        values[name] = P[_M[c]]
+        missing[name] = values[name] < 0
+    cut = (P[_M[pk.C_PAYLEN]] < P[_M[pk.C_WIRELEN]]).astype(np.int64)
     snap = "cut by the capture's snap length"
     reasons = [dm.STATUS_NAMES[k] for k in range(5)]
-    reasons += [f"{r}; {snap}" if r else snap for r in reasons]
-    cols["malformed"] = _cat(status + 5 * cut, reasons)
-    return frame_of(cols, MESSAGE_COLUMNS)
+    values["malformed"] = status + 5 * cut
+    categories["malformed"] = reasons + [f"{r}; {snap}" if r else snap for r in reasons]
+    return Columns(MESSAGE_COLUMNS, values, missing, categories)
+
+
+def empty_columns(spec: dict[str, str]) -> Columns:
+    """A table of ``spec`` with no rows."""
+    values: dict[str, np.ndarray] = {}
+    for name, dtype in spec.items():
+        values[name] = np.zeros(0, dtype=object if dtype == "string" else np.float64
+                                if "float" in dtype.lower() else np.int64)
+    return Columns(spec, values, {}, {k: [] for k, v in spec.items() if v == "category"})
 
 
 def _qnames(d: Any, D: np.ndarray, has_q: np.ndarray, buf_id: np.ndarray, msg_off: np.ndarray,
-            msg_len: np.ndarray) -> Any:
-    """QNAME per message as a Categorical: text decoded once per distinct hash, and for all
-    distinct names at once (:func:`_names_text`)."""
-    import pandas as pd
-
-    n = len(D)
+            msg_len: np.ndarray) -> tuple[np.ndarray, LazyTexts]:
+    """QNAME codes per message (-1: none) and their texts, decoded lazily: one entry per
+    distinct hash, all written at once by a kernel (:func:`.dns_message.names_blob`)."""
+    n = D.shape[1]
     codes = np.full(n, -1, dtype=np.int64)
     idx = np.flatnonzero(has_q)
     if not len(idx):
-        return pd.Categorical.from_codes(codes, categories=pd.Index([], dtype=object))
-    inverse, first = _factorize_rows(D[idx, dm.D_QHASH])
+        return codes, LazyTexts(np.zeros(0, np.uint8))
+    inverse, first = factorize(D[dm.D_QHASH, idx])
     side = np.frombuffer(d.side, dtype=np.uint8) if d.side else np.zeros(0, np.uint8)
     rows = idx[first]
-    text = np.empty(len(first), dtype=object)
+    blobs: list[np.ndarray] = []
+    slow_all: dict[int, str] = {}
+    sources = buf_id[rows]
+    # the names in code order: from the file, or from the side buffer (TCP, reassembled)
+    pieces = np.zeros(len(rows), dtype=np.int64)
     for source, buf in ((0, d.index.buf), (1, side)):
-        pick = np.flatnonzero(buf_id[rows] == source)
+        pick = np.flatnonzero(sources == source)
         if len(pick):
-            text[pick] = _names_text(buf, D[rows[pick], dm.D_QNAME_OFF],
-                                     D[rows[pick], dm.D_QNAME_WIRE], msg_off[rows[pick]],
-                                     msg_len[rows[pick]], d.jit)
+            blob, slow = _names_blob(buf, D[dm.D_QNAME_OFF, rows[pick]],
+                                     D[dm.D_QNAME_WIRE, rows[pick]], d.jit)
+            blobs.append(blob)
+            pieces[pick] = len(blobs) - 1
+            for k in np.flatnonzero(slow).tolist():
+                r = rows[pick[k]]
+                msg = bytes(buf[msg_off[r]: msg_off[r] + msg_len[r]])
+                slow_all[int(pick[k])] = dm.qname_text(msg, int(D[dm.D_QNAME_OFF, r]
+                                                                 - msg_off[r]))[0]
+    if len(blobs) == 1:
+        blob = blobs[0]
+    else:  # interleave: the file's names and the side buffer's, back in code order
+        joined = np.concatenate(blobs)
+        base = np.cumsum([0] + [len(b) for b in blobs[:-1]])
+        seg_start = np.empty(len(rows), dtype=np.int64)
+        seg_len = np.empty(len(rows), dtype=np.int64)
+        for p, b in enumerate(blobs):
+            ends = np.flatnonzero(b == 10)
+            starts = np.concatenate([[0], ends[:-1] + 1])
+            pick = np.flatnonzero(pieces == p)
+            seg_start[pick] = starts + base[p]
+            seg_len[pick] = ends - starts + 1
+        offs = np.cumsum(seg_len) - seg_len
+        blob = joined[np.repeat(seg_start - offs, seg_len) + np.arange(int(seg_len.sum()))]
     # one hash per case-folded wire name, and escaping is one-to-one: the texts are distinct
-    codes[idx] = inverse.ravel()
-    return pd.Categorical.from_codes(codes, categories=pd.Index(text, dtype=object))
+    codes[idx] = inverse
+    return codes, LazyTexts(blob, slow_all, empty_as="<Root>")
 
 
-def _names_text(buf: np.ndarray, start: np.ndarray, wire: np.ndarray, msg_off: np.ndarray,
-                msg_len: np.ndarray, jit: bool = False) -> np.ndarray:
+def _names_blob(buf: np.ndarray, start: np.ndarray, wire: np.ndarray, jit: bool
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Lower-case text of names whose wire form sits at ``start`` (``wire`` bytes long), all
-    written at once by a kernel (:func:`.dns_message.names_blob`); a name with a compression
-    pointer or a byte that needs RFC 1035 ``\\DDD`` escaping goes through
-    :func:`.dns_message.qname_text`."""
+    written at once by a kernel (:func:`.dns_message.names_blob`), newline-separated; ``slow``
+    marks a name with a compression pointer or a byte that needs RFC 1035 ``\\DDD`` escaping
+    (decoded by :func:`.dns_message.qname_text`)."""
     from .jit import kernel
 
     k = len(start)
@@ -252,19 +342,15 @@ def _names_text(buf: np.ndarray, start: np.ndarray, wire: np.ndarray, msg_off: n
     slow = np.zeros(k, dtype=np.uint8)
     data: Any = buf if jit else memoryview(cast(Any, buf))
     used = kernel(dm.names_blob, jit)(data, start, blob, slow)
-    out = np.array(blob[:used].tobytes().decode("latin-1").split("\n")[:-1], dtype=object)
-    out[out == ""] = "<Root>"
-    for i in np.flatnonzero(slow).tolist():
-        msg = bytes(buf[msg_off[i]: msg_off[i] + msg_len[i]])
-        out[i] = dm.qname_text(msg, int(start[i] - msg_off[i]))[0]
-    return out
+    return blob[:used], slow
 
 
-def _options(opts: np.ndarray, count: np.ndarray, edns: np.ndarray) -> Any:
+def _options(opts: np.ndarray, count: np.ndarray, edns: np.ndarray
+             ) -> tuple[np.ndarray, list[str]]:
     codes = np.full(len(opts), -1, dtype=np.int64)
     rows = np.flatnonzero(edns)
     if not len(rows):
-        return _cat(codes, [])
+        return codes, []
     keyed = np.concatenate([opts[rows], count[rows, None]], axis=1)
     inverse, first = _factorize_rows(*(keyed[:, k] for k in range(keyed.shape[1])))
     text = []
@@ -273,22 +359,7 @@ def _options(opts: np.ndarray, count: np.ndarray, edns: np.ndarray) -> Any:
         extra = u[-1] - len(listed)
         text.append(",".join(listed) + (f",+{extra} more" if extra > 0 else ""))
     codes[rows] = inverse
-    return _cat(codes, text)
-
-
-def _cat(codes: np.ndarray, categories: list[str]) -> Any:
-    """A Categorical from integer codes (-1 = NA) into ``categories``."""
-    import pandas as pd
-
-    return pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype=object))
-
-
-def address_pair(family: np.ndarray, src: np.ndarray, dst: np.ndarray) -> tuple[Any, Any]:
-    """Source and destination addresses as two Categoricals over the same addresses,
-    each formatted once."""
-    n = len(family)
-    both = addresses_codes(np.concatenate([family, family]), np.concatenate([src, dst]))
-    return _cat(both[0][:n], both[1]), _cat(both[0][n:], both[1])
+    return codes, text
 
 
 def addresses_codes(family: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -306,28 +377,43 @@ def addresses_codes(family: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, li
 
 
 def _factorize_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Codes of equal rows across ``columns`` and the first row of each code, by hashing
-    (pandas.factorize: O(n), no sort)."""
-    import pandas as pd
-
-    combined = np.zeros(len(columns[0]), dtype=np.int64)
-    for col in columns:
-        codes, uniques = pd.factorize(col)
-        if len(columns) == 1:
-            combined = codes.astype(np.int64)
-            break
-        combined = combined * (len(uniques) + 1) + codes
-        combined, _ = pd.factorize(combined)  # keep the radix small
-    first = np.full(int(combined.max()) + 1 if len(combined) else 0, -1, dtype=np.int64)
-    first[combined[::-1]] = np.arange(len(combined) - 1, -1, -1)
-    return combined.astype(np.int64), first
+    """Codes of equal rows across ``columns`` (first appearance first) and the first row of
+    each code; a column that holds one value throughout is skipped."""
+    varying = [c for c in columns if len(c) and not (c == c[0]).all()]
+    if not varying:
+        n = len(columns[0])
+        return np.zeros(n, dtype=np.int64), np.zeros(1 if n else 0, dtype=np.int64)
+    return factorize(*varying)
 
 
-def _fam(v: np.ndarray) -> Any:
-    return _strings(np.where(v == 4, "ipv4", "ipv6").astype(object))
+class _Masked:
+    """A nullable column: values and a missing mask."""
+
+    def __init__(self, values: np.ndarray, missing: np.ndarray, dtype: str = "") -> None:
+        self.values, self.missing = values, np.asarray(missing, dtype=bool)
 
 
-def fragment_frame(d: Any) -> Any:
+def _objects(values: np.ndarray) -> np.ndarray:
+    return np.asarray(values, dtype=object)
+
+
+def _columns(cols: dict[str, Any], spec: dict[str, str]) -> Columns:
+    values: dict[str, np.ndarray] = {}
+    missing: dict[str, np.ndarray] = {}
+    for name in spec:
+        v = cols[name]
+        if isinstance(v, _Masked):
+            values[name], missing[name] = v.values, v.missing
+        else:
+            values[name] = np.asarray(v)
+    return Columns(spec, values, missing, {})
+
+
+def _fam(v: np.ndarray) -> np.ndarray:
+    return np.where(v == 4, "ipv4", "ipv6").astype(object)
+
+
+def fragment_columns(d: Any) -> Columns:
     rows = d.fragments
     n = len(rows)
     P = np.array([r["pk"] for r in rows], dtype=np.int64).reshape(n, pk.NCOL)
@@ -341,23 +427,23 @@ def fragment_frame(d: Any) -> Any:
                      for r in rows], dtype=np.int64)
     cols = {
         "frame": row + 1, "time": d.index.time[row] if n else np.zeros(0), "family": _fam(fam),
-        "src": _strings(addresses(fam, src)), "dst": _strings(addresses(fam, dst)),
+        "src": _objects(addresses(fam, src)), "dst": _objects(addresses(fam, dst)),
         "ip_id": P[:, pk.C_IPID], "offset": P[:, pk.C_FRAGOFF],
-        "more": _masked(P[:, pk.C_MF], np.zeros(n, bool), "boolean"),
+        "more": _Masked(P[:, pk.C_MF], np.zeros(n, bool), "boolean"),
         "size": np.array([r["size"] for r in rows], dtype=np.int64),
-        "protocol": _masked(P[:, pk.C_PROTO], ~first, "Int64"),
-        "sport": _masked(P[:, pk.C_SPORT], ~ports, "Int64"),
-        "dport": _masked(P[:, pk.C_DPORT], ~ports, "Int64"),
-        "complete": _masked(np.array([r["complete"] for r in rows], bool), np.zeros(n, bool),
+        "protocol": _Masked(P[:, pk.C_PROTO], ~first, "Int64"),
+        "sport": _Masked(P[:, pk.C_SPORT], ~ports, "Int64"),
+        "dport": _Masked(P[:, pk.C_DPORT], ~ports, "Int64"),
+        "complete": _Masked(np.array([r["complete"] for r in rows], bool), np.zeros(n, bool),
                             "boolean"),
-        "reassembled_in": _masked(done + 1, done < 0, "Int64"),
+        "reassembled_in": _Masked(done + 1, done < 0, "Int64"),
         "fragments_seen": np.array([r["seen"] for r in rows], dtype=np.int64),
         "duplicates": np.array([r["duplicates"] for r in rows], dtype=np.int64),
     }
-    return frame_of(cols, FRAGMENT_COLUMNS)
+    return _columns(cols, FRAGMENT_COLUMNS)
 
 
-def icmp_frame(d: Any) -> Any:
+def icmp_columns(d: Any) -> Columns:
     row, P, src, dst, qsrc, qdst = d.icmp
     fam = P[:, pk.C_FAMILY]
     qfam = P[:, pk.C_QFAMILY]
@@ -372,21 +458,21 @@ def icmp_frame(d: Any) -> Any:
     qdst_text = addresses(qfam, qdst)
     cols = {
         "frame": row + 1, "time": d.index.time[row], "family": _fam(fam),
-        "src": _strings(addresses(fam, src)), "dst": _strings(addresses(fam, dst)),
-        "type": P[:, pk.C_ICMPTYPE], "code": P[:, pk.C_ICMPCODE], "kind": _strings(kinds),
-        "mtu": _masked(P[:, pk.C_ICMPMTU], ~has_mtu, "Int64"),
-        "quoted_src": _strings(qsrc_text), "quoted_dst": _strings(qdst_text),
-        "quoted_protocol": _masked(P[:, pk.C_QPROTO], ~quoted, "Int64"),
-        "quoted_sport": _masked(P[:, pk.C_QSPORT], ~qports, "Int64"),
-        "quoted_dport": _masked(P[:, pk.C_QDPORT], ~qports, "Int64"),
-        "quoted_ip_size": _masked(P[:, pk.C_QIPSIZE], ~quoted, "Int64"),
-        "quoted_ip_id": _masked(P[:, pk.C_QIPID], P[:, pk.C_QIPID] < 0, "Int64"),
-        "quoted_dns_id": _masked(P[:, pk.C_QDNSID], P[:, pk.C_QDNSID] < 0, "Int64"),
+        "src": _objects(addresses(fam, src)), "dst": _objects(addresses(fam, dst)),
+        "type": P[:, pk.C_ICMPTYPE], "code": P[:, pk.C_ICMPCODE], "kind": _objects(kinds),
+        "mtu": _Masked(P[:, pk.C_ICMPMTU], ~has_mtu, "Int64"),
+        "quoted_src": _objects(qsrc_text), "quoted_dst": _objects(qdst_text),
+        "quoted_protocol": _Masked(P[:, pk.C_QPROTO], ~quoted, "Int64"),
+        "quoted_sport": _Masked(P[:, pk.C_QSPORT], ~qports, "Int64"),
+        "quoted_dport": _Masked(P[:, pk.C_QDPORT], ~qports, "Int64"),
+        "quoted_ip_size": _Masked(P[:, pk.C_QIPSIZE], ~quoted, "Int64"),
+        "quoted_ip_id": _Masked(P[:, pk.C_QIPID], P[:, pk.C_QIPID] < 0, "Int64"),
+        "quoted_dns_id": _Masked(P[:, pk.C_QDNSID], P[:, pk.C_QDNSID] < 0, "Int64"),
     }
-    return frame_of(cols, ICMP_COLUMNS)
+    return _columns(cols, ICMP_COLUMNS)
 
 
-def tcp_frame(d: Any) -> Any:
+def tcp_columns(d: Any) -> Columns:
     rows = sorted(d.tcp_control, key=lambda c: c[0])
     n = len(rows)
     P = np.array([c[1] for c in rows], dtype=np.int64).reshape(n, pk.NCOL)
@@ -398,11 +484,11 @@ def tcp_frame(d: Any) -> Any:
     none = np.zeros(n, bool)
     cols = {
         "frame": row + 1, "time": d.index.time[row] if n else np.zeros(0), "family": _fam(fam),
-        "src": _strings(addresses(fam, src)), "dst": _strings(addresses(fam, dst)),
+        "src": _objects(addresses(fam, src)), "dst": _objects(addresses(fam, dst)),
         "sport": P[:, pk.C_SPORT], "dport": P[:, pk.C_DPORT],
-        "syn": _masked((flags >> 1) & 1, none, "boolean"),
-        "ack": _masked((flags >> 4) & 1, none, "boolean"),
-        "fin": _masked(flags & 1, none, "boolean"),
-        "rst": _masked((flags >> 2) & 1, none, "boolean"),
+        "syn": _Masked((flags >> 1) & 1, none, "boolean"),
+        "ack": _Masked((flags >> 4) & 1, none, "boolean"),
+        "fin": _Masked(flags & 1, none, "boolean"),
+        "rst": _Masked((flags >> 2) & 1, none, "boolean"),
     }
-    return frame_of(cols, TCP_COLUMNS)
+    return _columns(cols, TCP_COLUMNS)

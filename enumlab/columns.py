@@ -1,0 +1,273 @@
+"""A table held as numpy arrays: what the capture engine and the transaction analysis compute on.
+
+A :class:`Columns` has a fixed spec (column -> pandas dtype, e.g.
+:data:`enumlab.capture.table.MESSAGE_COLUMNS`) and keeps each column in the cheapest exact form:
+
+* ``category``: integer codes (-1 = missing) and a category list -- which may be
+  :class:`LazyTexts`, text decoded only for the codes someone reads (a million distinct QNAMEs
+  are a million Python strings nobody needs for a summary);
+* ``Int64`` / ``boolean`` / ``Float64``: values and a ``missing`` mask;
+* ``string``: an object array (None = missing); plain ``int64`` / ``float64``: the array.
+
+:meth:`Columns.frame` makes the pandas DataFrame (with exactly these dtypes) when it is asked
+for, and :meth:`Columns.of_frame` reads one back, so the analysis has one implementation
+whichever engine made the table. Nothing here imports pandas until a frame is made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+import numpy as np
+
+NULLABLE = ("Int64", "boolean", "Float64")
+
+
+class LazyTexts:
+    """Category texts written into one blob (``\\n``-separated, in code order) and turned into
+    Python strings only when read; ``overrides`` replace single entries (names that needed
+    escaping, decoded one by one)."""
+
+    def __init__(self, blob: np.ndarray, overrides: dict[int, str] | None = None,
+                 empty_as: str = "") -> None:
+        self.blob = blob
+        self.ends = np.flatnonzero(blob == 10)
+        self.starts = np.concatenate([[0], self.ends[:-1] + 1]) if len(self.ends) else \
+            np.zeros(0, np.int64)
+        self.overrides = overrides or {}
+        self.empty_as = empty_as
+        self._all: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def take(self, codes: Sequence[int] | np.ndarray) -> list[str]:
+        """The texts of ``codes`` (each >= 0)."""
+        if self._all is not None:
+            return [self._all[int(c)] for c in codes]
+        raw = self.blob
+        out = []
+        for c in np.asarray(codes, dtype=np.int64).tolist():
+            if c in self.overrides:
+                out.append(self.overrides[c])
+                continue
+            text = raw[self.starts[c]:self.ends[c]].tobytes().decode("latin-1")
+            out.append(text or self.empty_as)
+        return out
+
+    def all(self) -> list[str]:
+        if self._all is None:
+            text = self.blob.tobytes().decode("latin-1").split("\n")[:-1]
+            if self.empty_as:
+                text = [t or self.empty_as for t in text]
+            for c, t in self.overrides.items():
+                text[c] = t
+            self._all = text
+        return self._all
+
+
+def texts_of(categories: Any, codes: np.ndarray) -> np.ndarray:
+    """Object array of the category text per code (-1 -> None)."""
+    codes = np.asarray(codes, dtype=np.int64)
+    out = np.full(len(codes), None, dtype=object)
+    have = codes >= 0
+    if not have.any():
+        return out
+    uniq, inverse = np.unique(codes[have], return_inverse=True)
+    if isinstance(categories, LazyTexts):
+        text = _objects(categories.take(uniq))
+    elif isinstance(categories, np.ndarray):
+        text = categories[uniq]
+    else:
+        text = _objects(list(categories))[uniq]
+    out[have] = text[inverse.ravel()]
+    return out
+
+
+def _objects(items: list[Any]) -> np.ndarray:
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
+
+
+def factorize(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of equal rows across integer ``keys``, numbered by first appearance (as
+    ``pandas.factorize``), and the first row of each code. Sort-based, no pandas."""
+    n = len(keys[0]) if keys else 0
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if len(keys) == 1:
+        uniq, inverse = np.unique(keys[0], return_inverse=True)
+        first = np.empty(len(uniq), dtype=np.int64)
+        first[inverse.ravel()[::-1]] = np.arange(n - 1, -1, -1)  # the last write: the first row
+    else:
+        order = np.lexsort(tuple(reversed(keys)))
+        new = np.zeros(n, dtype=bool)
+        new[0] = True
+        for k in keys:
+            s = k[order]
+            new[1:] |= s[1:] != s[:-1]
+        group = np.cumsum(new) - 1
+        inverse = np.empty(n, dtype=np.int64)
+        inverse[order] = group
+        first = order[np.flatnonzero(new)]  # lexsort is stable: the first row of each group
+    inverse = inverse.ravel().astype(np.int64, copy=False)
+    # renumber by first appearance
+    rank = np.empty(len(first), dtype=np.int64)
+    by_first = np.argsort(first, kind="stable")
+    rank[by_first] = np.arange(len(first))
+    return rank[inverse], np.sort(first)
+
+
+class Columns:
+    """One table as numpy arrays (see module docs)."""
+
+    def __init__(self, spec: dict[str, str], values: dict[str, np.ndarray],
+                 missing: dict[str, np.ndarray] | None = None,
+                 categories: dict[str, Any] | None = None) -> None:
+        self.spec = spec
+        self.values = values
+        self.missing = missing or {}
+        self.categories = categories or {}
+        first = next(iter(values.values()), None)
+        self.n = 0 if first is None else len(first)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.values[name]
+
+    def isna(self, name: str) -> np.ndarray:
+        """Missing mask of a column."""
+        dtype = self.spec[name]
+        if dtype == "category":
+            return cast(np.ndarray, self.values[name] < 0)
+        if dtype in NULLABLE:
+            return self.missing.get(name, np.zeros(self.n, dtype=bool))
+        if dtype == "string":
+            return np.array([v is None for v in self.values[name]], dtype=bool)
+        if dtype == "float64":
+            return cast(np.ndarray, np.isnan(self.values[name]))
+        return np.zeros(self.n, dtype=bool)
+
+    def filled(self, name: str, fill: Any) -> np.ndarray:
+        """Values with missing entries replaced by ``fill`` (a boolean column as bool)."""
+        v = self.values[name]
+        if self.spec[name] == "boolean":
+            v = v.astype(bool, copy=False)
+        miss = self.isna(name)
+        if not miss.any():
+            return v
+        out = v.copy()
+        out[miss] = fill
+        return out
+
+    def text(self, name: str, rows: np.ndarray | None = None) -> np.ndarray:
+        """A category column's text per row (object array, None = missing)."""
+        codes = self.values[name] if rows is None else self.values[name][rows]
+        return texts_of(self.categories[name], codes)
+
+    def counts(self, name: str, rows: np.ndarray | None = None) -> dict[str, int]:
+        """How often each label of a category column occurs (missing -> "none"), most
+        frequent first, ties in order of first appearance."""
+        codes = self.values[name] if rows is None else self.values[name][rows]
+        if not len(codes):
+            return {}
+        shifted = codes.astype(np.int64, copy=False) + 1  # 0: missing
+        count = np.bincount(shifted)
+        present = np.flatnonzero(count)
+        first = np.full(len(count), len(codes), dtype=np.int64)
+        first[shifted[::-1]] = np.arange(len(codes) - 1, -1, -1)
+        order = present[np.lexsort((first[present], -count[present]))]
+        labels = texts_of(self.categories[name], order - 1)
+        return {("none" if t is None else str(t)): int(count[k])
+                for t, k in zip(labels.tolist(), order.tolist(), strict=True)}
+
+    def code_of(self, name: str, label: str) -> int:
+        """The code of one category label (-2 when absent: matches no row)."""
+        cats = self.categories[name]
+        labels = cats.all() if isinstance(cats, LazyTexts) else list(cats)
+        try:
+            return labels.index(label)
+        except ValueError:
+            return -2
+
+    def take(self, rows: np.ndarray) -> Columns:
+        """The rows ``rows`` (an index array), categories shared."""
+        return Columns(self.spec, {k: v[rows] for k, v in self.values.items()},
+                       {k: v[rows] for k, v in self.missing.items()}, self.categories)
+
+    def frame(self) -> Any:
+        """The pandas DataFrame, with exactly the spec's dtypes."""
+        import pandas as pd
+
+        cols: dict[str, Any] = {}
+        for name, dtype in self.spec.items():
+            v = self.values[name]
+            if dtype == "category":
+                cats = self.categories[name]
+                labels = cats.all() if isinstance(cats, LazyTexts) else list(cats)
+                cols[name] = pd.Categorical.from_codes(
+                    v.astype(np.int64, copy=False), categories=pd.Index(labels, dtype=object))
+            elif dtype in NULLABLE:
+                miss = self.missing.get(name, np.zeros(self.n, dtype=bool)).astype(bool, copy=False)
+                if dtype == "boolean":
+                    cols[name] = pd.arrays.BooleanArray(v.astype(bool, copy=False), miss)
+                elif dtype == "Int64":
+                    cols[name] = pd.arrays.IntegerArray(v.astype(np.int64, copy=False), miss)
+                else:
+                    cols[name] = pd.arrays.FloatingArray(v.astype(np.float64, copy=False), miss)
+            elif dtype == "string":
+                cols[name] = pd.array(v, dtype="string")
+            else:
+                cols[name] = v.astype(dtype)
+        frame = pd.DataFrame(cols)
+        return frame
+
+    @classmethod
+    def of_frame(cls, frame: Any, spec: dict[str, str]) -> Columns:
+        """A DataFrame of ``spec`` read back as columns (no copy where pandas allows)."""
+        values: dict[str, np.ndarray] = {}
+        missing: dict[str, np.ndarray] = {}
+        categories: dict[str, Any] = {}
+        for name, dtype in spec.items():
+            s = frame[name]
+            if dtype == "category":
+                s = s.astype("category")
+                values[name] = s.cat.codes.to_numpy(dtype=np.int64)
+                categories[name] = list(s.cat.categories)
+            elif dtype in NULLABLE:
+                miss = s.isna().to_numpy(dtype=bool)
+                fill: Any = False if dtype == "boolean" else 0
+                values[name] = s.astype(dtype).to_numpy(
+                    dtype=bool if dtype == "boolean" else
+                    np.int64 if dtype == "Int64" else np.float64, na_value=fill)
+                missing[name] = miss
+            elif dtype == "string":
+                values[name] = s.astype(object).where(s.notna(), None).to_numpy(dtype=object)
+            else:
+                values[name] = s.to_numpy(dtype=dtype)
+        return cls(spec, values, missing, categories)
+
+
+def shared_codes(cols: Columns, *names: str) -> tuple[list[np.ndarray], list[str]]:
+    """Codes of several category columns over one shared label list (the columns' own codes
+    when they already share their categories)."""
+    cats = [cols.categories[n] for n in names]
+    if all(c is cats[0] for c in cats):
+        labels = cats[0].all() if isinstance(cats[0], LazyTexts) else list(cats[0])
+        return [cols.values[n].astype(np.int64, copy=False) for n in names], labels
+    lists = [c.all() if isinstance(c, LazyTexts) else list(c) for c in cats]
+    if all(x == lists[0] for x in lists):
+        return [cols.values[n].astype(np.int64, copy=False) for n in names], lists[0]
+    merged: dict[str, int] = {}
+    for labels in lists:
+        for label in labels:
+            merged.setdefault(label, len(merged))
+    out = []
+    for n, labels in zip(names, lists, strict=True):
+        remap = np.array([merged[x] for x in labels] + [-1], dtype=np.int64)
+        out.append(remap[cols.values[n]])  # code -1 -> the final -1
+    return out, list(merged)
