@@ -43,6 +43,10 @@ TSHARK_CANNOT = {
 # of a packet; a later message of that packet whose bytes all came earlier (out of order) has
 # no list, and tshark's first frame for it is the packet itself
 LATER_IN_PACKET = "later message of a packet: tshark gives no segment list"
+# and for the first message of a packet that completed several, tshark lists the segments of the
+# packet's whole reassembly: when an out-of-order segment holding a later message's bytes came
+# earlier, tshark's first frame for the first message is that segment, not where its bytes are
+FIRST_IN_PACKET = "first message of a packet: tshark lists the whole reassembly's segments"
 
 
 @pytest.fixture(autouse=True)
@@ -77,6 +81,11 @@ def compare(path: Path, ports: tuple[int, ...] = ()) -> None:
                 later = a["frame"].duplicated().to_numpy()
                 frame = _values(a, "frame")
                 x = [u if not (later[i] and y[i] == frame[i]) else y[i] for i, u in enumerate(x)]
+                # FIRST_IN_PACKET: the earliest segment of the packet's whole reassembly
+                shared = a["frame"].duplicated(keep=False).to_numpy()
+                lowest = a.groupby("frame")["first_frame"].transform("min").tolist()
+                x = [y[i] if shared[i] and not later[i] and y[i] == lowest[i] else u
+                     for i, u in enumerate(x)]
             if table == "messages" and column == "malformed":
                 # the engines word the damage differently; both must see it
                 x, y = [bool(v) for v in x], [bool(v) for v in y]
