@@ -712,6 +712,18 @@ def cmd_pcap(args: argparse.Namespace) -> int:
 def _pcap_one(args: argparse.Namespace, file: str) -> int:
     from .pcap_report import analyze, format_summary, save_transactions, write_html
 
+    tables_wanted = [flag for flag, v in (("--csv", args.csv), ("--parquet", args.parquet),
+                                          ("--html", args.html), ("--messages", args.messages))
+                     if v]
+    if args.pieces is not None and (tables_wanted or args.engine == "tshark"):
+        raise InputError(f"--pieces gives the summary only; {', '.join(tables_wanted)} "
+                         "write(s) whole tables: leave --pieces out" if tables_wanted else
+                         "--pieces reads with the native engine (tshark reads in memory)",
+                         subject=args.pieces)
+    if args.pieces is not None or (not tables_wanted and args.engine != "tshark"
+                                   and Path(file).stat().st_size >= STREAM_MIN_BYTES):
+        return _pcap_pieces(args, file)
+
     # a progress bar only on a terminal: no carriage-return noise in logs or pipes
     analysis = analyze(file, mtu=args.mtu, progress=not args.json and sys.stderr.isatty(),
                        engine=args.engine, ports=tuple(args.port or ()))
@@ -732,6 +744,35 @@ def _pcap_one(args: argparse.Namespace, file: str) -> int:
                            ("message table", args.messages)):
             if out:
                 print(f"{label} written to {out}")
+    return EXIT_OK
+
+
+STREAM_MIN_BYTES = 256 << 20  # from here one capture is analysed in pieces (the summary)
+
+
+def _pcap_pieces(args: argparse.Namespace, file: str) -> int:
+    """One big capture in bounded memory (:mod:`enumlab.capture_stream`)."""
+    from .capture_stream import PIECE_RECORDS, analyze_stream
+    from .pcap_report import format_summary
+
+    bar = None
+    if not args.json and sys.stderr.isatty():
+        from tqdm.auto import tqdm
+
+        bar = tqdm(desc=f"reading {Path(file).name}", unit="pkt", unit_scale=True)
+    try:
+        summary = analyze_stream(file, ports=tuple(args.port or ()), mtu=args.mtu,
+                                 piece_records=args.pieces or PIECE_RECORDS,
+                                 on_records=bar.update if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    if args.json:
+        _emit_json(summary)
+    else:
+        print(format_summary(summary))
+        print(f"  analysed in {summary['pieces']} piece(s) of at most "
+              f"{args.pieces or PIECE_RECORDS:,} records")
     return EXIT_OK
 
 
@@ -1262,6 +1303,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a UDP/TCP port that carries DNS besides 53 (repeatable)")
     p.add_argument("--messages", metavar="MESSAGES.csv|.parquet",
                    help="write the message table (one row per DNS message)")
+    p.add_argument("--pieces", type=_int_in(1, 2**40, "records per piece"), metavar="RECORDS",
+                   help="one capture, summary only: decode and analyse it in pieces of RECORDS "
+                        "records, in bounded memory, pieces analysed on every core (automatic, "
+                        "1,000,000, for a capture of 256 MB or more unless a table is written)")
     p.set_defaults(func=cmd_pcap)
 
     p = sub.add_parser(

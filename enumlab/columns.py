@@ -271,3 +271,50 @@ def shared_codes(cols: Columns, *names: str) -> tuple[list[np.ndarray], list[str
         remap = np.array([merged[x] for x in labels] + [-1], dtype=np.int64)
         out.append(remap[cols.values[n]])  # code -1 -> the final -1
     return out, list(merged)
+
+
+def concat(parts: Sequence[Columns]) -> Columns:
+    """Several tables of one spec as one (rows in the order given). Category columns keep one
+    label list: shared lists stay, label lists are united, and lazily decoded texts are joined
+    (a name in two parts then has two codes -- compare names by their key column, not their
+    code)."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    keys = [k for k in first.values if all(k in p.values for p in parts)]
+    values: dict[str, np.ndarray] = {}
+    missing: dict[str, np.ndarray] = {}
+    categories: dict[str, Any] = {}
+    for name in keys:
+        if first.spec.get(name) == "category":
+            values[name], categories[name] = _concat_codes(
+                [p.values[name] for p in parts], [p.categories[name] for p in parts])
+        else:
+            values[name] = np.concatenate([p.values[name] for p in parts])
+    for name in {k for p in parts for k in p.missing}:
+        missing[name] = np.concatenate([p.missing.get(name, np.zeros(p.n, dtype=bool))
+                                        for p in parts])
+    return Columns(first.spec, values, missing, categories)
+
+
+def _concat_codes(codes: list[np.ndarray], cats: list[Any]) -> tuple[np.ndarray, Any]:
+    if all(c is cats[0] for c in cats):
+        return np.concatenate(codes), cats[0]
+    if all(isinstance(c, LazyTexts) for c in cats):
+        out, overrides, at = [], {}, 0
+        for k, c in zip(codes, cats, strict=True):
+            out.append(np.where(k >= 0, k + at, -1))
+            overrides.update({i + at: t for i, t in c.overrides.items()})
+            at += len(c)
+        blob = np.concatenate([c.blob for c in cats])
+        return np.concatenate(out), LazyTexts(blob, overrides, cats[0].empty_as)
+    merged: dict[str, int] = {}
+    lists = [c.all() if isinstance(c, LazyTexts) else list(c) for c in cats]
+    for labels in lists:
+        for label in labels:
+            merged.setdefault(label, len(merged))
+    out = []
+    for k, labels in zip(codes, lists, strict=True):
+        remap = np.array([merged[x] for x in labels] + [-1], dtype=np.int64)
+        out.append(remap[k])
+    return np.concatenate(out), list(merged)

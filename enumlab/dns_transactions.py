@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .capture.table import MESSAGE_COLUMNS
+from .capture.table import MESSAGE_COLUMNS, QKEY
 from .columns import Columns, factorize, shared_codes, texts_of
 
 OUTCOMES = ("ok", "truncated_tcp_ok", "truncated_no_retry", "truncated_tcp_failed",
@@ -79,6 +79,13 @@ def _hex_id_texts() -> np.ndarray:
     return out
 
 
+def qname_keys(m: Columns) -> np.ndarray:
+    """One integer per distinct QNAME (-1: none): the engine's name hash where it gave one
+    (the same in every piece of a capture analysed in pieces), else the category code."""
+    key = m.values.get(QKEY)
+    return key if key is not None else m["qname"].astype(np.int64, copy=False)
+
+
 def _messages(messages: Any) -> Columns:
     """The message table as columns, whatever form it came in."""
     return messages if isinstance(messages, Columns) else Columns.of_frame(messages,
@@ -106,7 +113,7 @@ def pair_messages(messages: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     sport, dport = m["sport"][rows], m["dport"][rows]
     client_port = np.where(qr, dport, sport)
     server_port = np.where(qr, sport, dport)
-    qname = m["qname"][rows].astype(np.int64, copy=False)
+    qname = qname_keys(m)[rows]
     transport = (m["transport"][rows] == m.code_of("transport", "tcp")).astype(np.int64, copy=False)
     dns_id = m.filled("dns_id", -1)[rows].astype(np.int64, copy=False)
     qtype = m.filled("qtype", -1)[rows].astype(np.int64, copy=False)
@@ -290,6 +297,7 @@ def transaction_columns(tables: Any, *, mtu: int | None = None) -> Columns:
         return values, gone
 
     v["transaction"] = np.arange(n, dtype=np.int64)
+    v[QKEY] = qname_keys(m)[qi]
     for name, col in (("family", "family"), ("transport", "transport"), ("client", "src"),
                       ("server", "dst"), ("qname", "qname")):
         v[name], cats[name] = q(col).astype(np.int64, copy=False), m.categories[col]
@@ -459,7 +467,7 @@ def _follow_truncation(tables: Any, v: dict[str, np.ndarray], miss: dict[str, np
     start = v["response_time"][truncated]
     followed = np.zeros(len(truncated), dtype=bool)
     if len(over_tcp):
-        keys = [v["client"], v["server"], v["qname"], v["qtype"]]
+        keys = [v["client"], v["server"], v[QKEY], v["qtype"]]
         both = np.concatenate([truncated, over_tcp])
         code, _ = factorize(*(k[both] for k in keys))
         tc_code, retry_code = code[:len(truncated)], code[len(truncated):]
@@ -809,7 +817,7 @@ def _orphan_tcp_fallback_frames(m: Columns, t: Columns) -> set[int]:
     (src, dst), _labels = shared_codes(m, "src", "dst")
     qtype = m.filled("qtype", -1)
     both = np.concatenate([tc, tcp])
-    code, _ = factorize(src[both], dst[both], m["qname"][both], qtype[both])
+    code, _ = factorize(src[both], dst[both], qname_keys(m)[both], qtype[both])
     tc_code, tcp_code = code[:len(tc)], code[len(tc):]
     times = m["time"]
     found = set()

@@ -93,10 +93,35 @@ class RecordIndex:
         filters = [i.capture_filter for i in self.interfaces if i.capture_filter]
         return filters[0] if filters else None
 
+    def release(self, lo: int, hi: int) -> None:
+        """Hand the mapped pages of records ``lo..hi`` back to the kernel (``MADV_DONTNEED``):
+        they stay in the page cache, but no longer count in this process's memory. Reading
+        them again maps them again."""
+        if hi <= lo or not self.frames:
+            return
+        _drop(self._keep, int(self.offset[lo]), int(self.offset[hi - 1] + self.caplen[hi - 1]))
+
     def close(self) -> None:
         """Unmap the file (and remove an inflated temporary copy)."""
         self.buf = np.zeros(0, dtype=np.uint8)
         _close_all(self._keep)
+
+
+DROP_MIN_BYTES = 64 << 20  # a capture this big has its walked pages handed back
+
+
+def _drop(maps: list[Any], start: int, stop: int) -> None:
+    """Hand the mapped pages of bytes ``start..stop`` back to the kernel (``MADV_DONTNEED``):
+    walking a big capture's record headers touches every page of it, and a mapping's resident
+    pages count in the process's memory. They stay in the page cache; reading maps them
+    again."""
+    start &= ~(mmap.PAGESIZE - 1)
+    if stop <= start or not hasattr(mmap, "MADV_DONTNEED"):
+        return
+    for thing in maps:
+        if isinstance(thing, mmap.mmap):
+            with contextlib.suppress(OSError, ValueError):
+                thing.madvise(mmap.MADV_DONTNEED, start, min(stop, len(thing)) - start)
 
 
 def _close_all(things: list[Any]) -> None:
@@ -323,10 +348,11 @@ def open_capture(path: str | Path, *, jit: bool = False,
     keep[:0] = maps
     magic = bytes(buf[:4])
     try:
+        drop = maps if len(buf) >= DROP_MIN_BYTES else []
         if magic in PCAP_MAGICS:
-            index = _index_pcap(p, buf, jit, block_records)
+            index = _index_pcap(p, buf, jit, block_records, drop)
         elif magic == PCAPNG_MAGIC:
-            index = _index_pcapng(p, buf, jit, block_records)
+            index = _index_pcapng(p, buf, jit, block_records, drop)
         else:
             what = "a zeroed header" if not any(bytes(buf[:24])) else f"magic {magic.hex()}"
             raise CaptureError(f"{p}: not a pcap or pcapng capture ({what})", subject=str(p))
@@ -399,7 +425,7 @@ def _blocks(max_n: int) -> tuple[np.ndarray, ...]:
             np.empty(max_n, np.float64), np.empty(max_n, np.int32))
 
 
-def _index_pcap(p: Path, buf: Any, jit: bool, block: int) -> RecordIndex:
+def _index_pcap(p: Path, buf: Any, jit: bool, block: int, drop: list[Any]) -> RecordIndex:
     if len(buf) < 24:
         raise CaptureError(f"{p}: pcap file header cut short ({len(buf)} bytes)", subject=str(p))
     e, scale = PCAP_MAGICS[bytes(buf[:4])]
@@ -411,7 +437,9 @@ def _index_pcap(p: Path, buf: Any, jit: bool, block: int) -> RecordIndex:
     pos, status = 24, 0
     while status == 0:
         off, cap, orig, ts, ifc = _blocks(block)
+        was = pos
         n, pos, status = walk(data, pos, len(buf), e == ">", scale, block, off, cap, orig, ts)
+        _drop(drop, was, pos)
         ifc[:n] = 0
         parts.append((off[:n], cap[:n], orig[:n], ts[:n], ifc[:n]))
     off, cap, orig, ts, ifc = _grow(parts)
@@ -420,7 +448,7 @@ def _index_pcap(p: Path, buf: Any, jit: bool, block: int) -> RecordIndex:
     return RecordIndex(str(p), "pcap", buf, off, cap, orig, ts, ifc, [iface], damage=damage)
 
 
-def _index_pcapng(p: Path, buf: Any, jit: bool, block: int) -> RecordIndex:
+def _index_pcapng(p: Path, buf: Any, jit: bool, block: int, drop: list[Any]) -> RecordIndex:
     walk = kernel(walk_pcapng, jit)
     data = buf if jit else memoryview(buf)
     interfaces: list[Interface] = []
@@ -453,8 +481,10 @@ def _index_pcapng(p: Path, buf: Any, jit: bool, block: int) -> RecordIndex:
         status = 0
         while status == 0:
             off, cap, orig, ts, ifc = _blocks(block)
+            was = pos
             n, pos, status = walk(data, pos, end, e == ">", base, len(interfaces) - base, scales,
                                   offsets, block, off, cap, orig, ts, ifc)
+            _drop(drop, was, pos)
             parts.append((off[:n], cap[:n], orig[:n], ts[:n], ifc[:n]))
         if status == 1:
             break

@@ -53,7 +53,7 @@ class Decoded:
     side: bytes
     icmp: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     fragments: list[dict[str, Any]]
-    tcp_control: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, int]]
+    tcp_control: PacketRows
     notes: list[str]
     jit: bool
     retransmitted_rows: list[int] = field(default_factory=list)
@@ -96,23 +96,69 @@ def decode(path: Any, *, ports: tuple[int, ...] = (), jit: bool | None = None,
                         on_records=on_records)
 
 
+@dataclass
+class PacketRows:
+    """Packets kept for later as whole arrays, block by block (no object per packet): row,
+    the integer columns of the header walk, addresses, TCP flags."""
+
+    parts: list[tuple[np.ndarray, ...]] = field(default_factory=list)
+
+    def add(self, rows: np.ndarray, walked: np.ndarray, src: np.ndarray, dst: np.ndarray,
+            flags: np.ndarray) -> None:
+        if len(rows):
+            self.parts.append((rows, walked, src, dst, flags))
+
+    def __len__(self) -> int:
+        return sum(len(p[0]) for p in self.parts)
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """(rows, walked, src, dst, flags), in row order."""
+        if not self.parts:
+            return (np.zeros(0, np.int64), np.zeros((0, pk.NCOL), np.int64),
+                    np.zeros((0, 16), np.uint8), np.zeros((0, 16), np.uint8),
+                    np.zeros(0, np.int64))
+        joined = [np.concatenate(c) for c in zip(*self.parts, strict=True)]
+        order = np.argsort(joined[0], kind="stable")
+        self.parts = [tuple(c[order] for c in joined)]
+        return self.parts[0]
+
+
+@dataclass
+class Pending:
+    """What the header walk leaves for the second stage: the few packets that need whole-capture
+    context (IP fragments, TCP segments of DNS connections) and ICMP errors."""
+
+    icmp_parts: list[tuple[np.ndarray, ...]] = field(default_factory=list)
+    frag_rows: list[dict[str, Any]] = field(default_factory=list)
+    segments: list[tuple[int, tuple[Any, ...], int, int, bytes]] = field(default_factory=list)
+    control: PacketRows = field(default_factory=PacketRows)  # SYN / FIN / RST
+    seg_meta: PacketRows = field(default_factory=PacketRows)  # every TCP segment
+
+
 def decode_index(index: RecordIndex, *, ports: tuple[int, ...] = (), jit: bool | None = None,
                  on_records: Callable[[int], None] | None = None) -> Decoded:
     """Decode every packet of an open record index (a file's, or a stitched one)."""
     use_jit = want_jit(len(index.buf), jit)
+    msgs = _Messages()
+    pending = Pending()
+    walk_rows(index, 0, index.frames, ports=ports, jit=use_jit, messages=msgs, pending=pending,
+              on_records=on_records)
+    return finish(index, msgs, pending, ports=ports, jit=use_jit)
+
+
+def walk_rows(index: RecordIndex, lo: int, hi: int, *, ports: tuple[int, ...], jit: bool,
+              messages: _Messages, pending: Pending,
+              on_records: Callable[[int], None] | None = None) -> None:
+    """The header walk and DNS decoding of records ``lo..hi``: their UDP messages into
+    ``messages``, fragments, TCP segments and ICMP errors into ``pending``."""
+    use_jit = jit
     buf = index.buf
     links = index.link_type
     interest = pk.interest_table(ports)
-    msgs = _Messages()
-    icmp_parts: list[tuple[np.ndarray, ...]] = []
-    frag_rows: list[dict[str, Any]] = []
-    segments: list[tuple[int, tuple[Any, ...], int, int, bytes]] = []
-    control: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, int]] = []
-    seg_meta: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    starts = list(range(0, index.frames, BLOCK))
+    starts = list(range(lo, hi, BLOCK))
 
     def walk(start: int) -> tuple[np.ndarray, ...]:
-        stop = min(start + BLOCK, index.frames)
+        stop = min(start + BLOCK, hi)
         return _walk(buf, index.offset[start:stop], index.caplen[start:stop], links[start:stop],
                      interest, use_jit)
 
@@ -121,16 +167,28 @@ def decode_index(index: RecordIndex, *, ports: tuple[int, ...] = (), jit: bool |
     with ThreadPoolExecutor(max_workers=1) as pool:
         ahead = pool.submit(walk, starts[0]) if starts and use_jit else None
         for k, start in enumerate(starts):
-            stop = min(start + BLOCK, index.frames)
+            stop = min(start + BLOCK, hi)
             walked = ahead.result() if ahead is not None else walk(start)
             ahead = (pool.submit(walk, starts[k + 1]) if use_jit and k + 1 < len(starts)
                      else None)
             out, src, dst, qsrc, qdst = walked
             rows = np.arange(start, stop, dtype=np.int64)
-            _collect(buf, rows, out, src, dst, qsrc, qdst, msgs, icmp_parts, frag_rows,
-                     segments, control, seg_meta, 0, use_jit)
+            _collect(buf, rows, out, src, dst, qsrc, qdst, messages, pending.icmp_parts,
+                     pending.frag_rows, pending.segments, pending.control, pending.seg_meta, 0,
+                     use_jit)
             if on_records is not None:
                 on_records(stop - start)
+
+
+def finish(index: RecordIndex, msgs: _Messages, pending: Pending, *, ports: tuple[int, ...],
+           jit: bool) -> Decoded:
+    """The second stage: IP reassembly, TCP streams, and the decoded capture (``msgs``
+    completed with the messages they rebuild)."""
+    use_jit = jit
+    buf = index.buf
+    interest = pk.interest_table(ports)
+    icmp_parts, frag_rows, segments = pending.icmp_parts, pending.frag_rows, pending.segments
+    control, seg_meta = pending.control, pending.seg_meta
     side = bytearray()
     notes: list[str] = []
     note_rows: list[int] = []
@@ -207,8 +265,7 @@ def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: 
              qsrc: np.ndarray, qdst: np.ndarray, msgs: _Messages,
              icmp_parts: list[tuple[np.ndarray, ...]], frag_rows: list[dict[str, Any]],
              segments: list[tuple[int, tuple[Any, ...], int, int, bytes]],
-             control: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, int]],
-             seg_meta: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]], buf_id: int,
+             control: PacketRows, seg_meta: PacketRows, buf_id: int,
              jit: bool, fragments: np.ndarray | None = None,
              first_rows: np.ndarray | None = None) -> None:
     kind = out[:, pk.C_KIND]
@@ -262,26 +319,21 @@ def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: 
         r = rows[ti].tolist()
         segments.extend(zip(r, keys, sub[:, pk.C_SEQ].tolist(), flags.tolist(), payloads,
                             strict=True))
-        seg_meta.update(zip(r, zip(sub, s_src, s_dst, strict=True), strict=True))
+        seg_meta.add(rows[ti], sub, s_src, s_dst, flags)
         ctrl = np.flatnonzero(flags & (SYN | FIN | RST))
-        control.extend(zip(rows[ti][ctrl].tolist(), sub[ctrl], s_src[ctrl], s_dst[ctrl],
-                           flags[ctrl].tolist(), strict=True))
+        control.add(rows[ti][ctrl], sub[ctrl], s_src[ctrl], s_dst[ctrl], flags[ctrl])
 
 
-def _tcp_meta(messages: list[Any], seg_meta: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]
+def _tcp_meta(messages: list[Any], seg_meta: PacketRows
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    n = len(messages)
-    out = np.zeros((n, pk.NCOL), dtype=np.int64)
-    src = np.zeros((n, 16), dtype=np.uint8)
-    dst = np.zeros((n, 16), dtype=np.uint8)
-    for k, m in enumerate(messages):
-        o, s, d = seg_meta[m.last_row]
-        out[k] = o
-        src[k] = s
-        dst[k] = d
-        out[k, pk.C_WIRELEN] = len(m.data)
-        out[k, pk.C_PAYLEN] = len(m.data)
-    return out[:, pk.MSG_COLS], src, dst
+    """The header-walk columns and addresses of each TCP message's last segment."""
+    rows, walked, src, dst, _flags = seg_meta.arrays()
+    at = np.searchsorted(rows, np.array([m.last_row for m in messages], dtype=np.int64))
+    out = walked[at].copy()
+    size = np.array([len(m.data) for m in messages], dtype=np.int64)
+    out[:, pk.C_WIRELEN] = size
+    out[:, pk.C_PAYLEN] = size
+    return out[:, pk.MSG_COLS], src[at], dst[at]
 
 
 Datagram = tuple[int, bytes, int, tuple[int, int, int, int]]  # row, bytes, fragments, carrier

@@ -84,6 +84,7 @@ def icmp_kind(family: int, itype: int, code: int) -> str:
     return "parameter-problem"
 
 
+QKEY = "qname_key"  # an extra column of message tables: one integer per distinct QNAME
 _SPECS = {"messages": MESSAGE_COLUMNS, "fragments": FRAGMENT_COLUMNS, "icmp": ICMP_COLUMNS,
           "tcp": TCP_COLUMNS}
 
@@ -174,7 +175,9 @@ def message_columns(d: Any) -> Columns:
     codes for addresses and names, QNAME text decoded only when read."""
     m = d.messages
     if not m.row:
-        return empty_columns(MESSAGE_COLUMNS)
+        empty = empty_columns(MESSAGE_COLUMNS)
+        empty.values[QKEY] = np.zeros(0, dtype=np.int64)
+        return empty
     row = np.concatenate(m.row)
     rank = np.concatenate(m.order)
     in_order = bool(np.all((row[1:] > row[:-1])
@@ -245,6 +248,8 @@ def message_columns(d: Any) -> Columns:
         values[name], missing[name] = D[c], short
     has_q = D[dm.D_QNAME_OFF] >= 0
     values["qname"], categories["qname"] = _qnames(d, D, has_q, buf_id, msg_off, msg_len)
+    # beside the spec: the name's 63-bit hash, the same in every piece of a capture
+    values[QKEY] = np.where(has_q, D[dm.D_QHASH], -1)
     values["qname_ok"], missing["qname_ok"] = has_q, short | (D[dm.D_QD] == 0)
     values["qtype"], missing["qtype"] = D[dm.D_QTYPE], ~has_q
     values["qclass"], missing["qclass"] = D[dm.D_QCLASS], ~has_q
@@ -276,7 +281,8 @@ def empty_columns(spec: dict[str, str]) -> Columns:
     values: dict[str, np.ndarray] = {}
     for name, dtype in spec.items():
         values[name] = np.zeros(0, dtype=object if dtype == "string" else np.float64
-                                if "float" in dtype.lower() else np.int64)
+                                if "float" in dtype.lower() else bool if dtype == "boolean"
+                                else np.int64)
     return Columns(spec, values, {}, {k: [] for k, v in spec.items() if v == "category"})
 
 
@@ -473,13 +479,8 @@ def icmp_columns(d: Any) -> Columns:
 
 
 def tcp_columns(d: Any) -> Columns:
-    rows = sorted(d.tcp_control, key=lambda c: c[0])
-    n = len(rows)
-    P = np.array([c[1] for c in rows], dtype=np.int64).reshape(n, pk.NCOL)
-    src = np.array([c[2] for c in rows], dtype=np.uint8).reshape(n, 16)
-    dst = np.array([c[3] for c in rows], dtype=np.uint8).reshape(n, 16)
-    row = np.array([c[0] for c in rows], dtype=np.int64)
-    flags = np.array([c[4] for c in rows], dtype=np.int64)
+    row, P, src, dst, flags = d.tcp_control.arrays()
+    n = len(row)
     fam = P[:, pk.C_FAMILY]
     none = np.zeros(n, bool)
     cols = {

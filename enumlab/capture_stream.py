@@ -1,0 +1,290 @@
+"""One big capture in bounded memory: decoded once, piece by piece, and analysed piece by piece.
+
+The in-memory path (:func:`enumlab.pcap_report.analyze`) holds every message of a capture at
+once; for ten million packets that is gigabytes. Here memory holds a piece and its window:
+
+1. The record index is walked once (:mod:`.capture.files`). Each piece of ``piece_records``
+   records is decoded (:func:`.capture.native.walk_rows`) and its UDP DNS messages become a
+   message table (numpy columns) kept in a temporary directory; the file's pages are then
+   handed back to the kernel (``madvise``), so the mapping does not stay resident.
+2. The few packets that need whole-capture context -- IP fragments, TCP segments of DNS
+   connections -- and ICMP errors are kept (small) and rebuilt once, after the walk
+   (:func:`.capture.native.finish`): a reassembled datagram or a TCP message joins the piece
+   whose frame completed it, so a stream or a fragment set across a piece boundary is whole.
+3. Each piece is analysed with its context: the messages of the other pieces within
+   ``window`` seconds that ask the same names -- pairing, retransmissions (RFC 1035 s7.2 ids
+   are matched with the question), the TC=1 -> TCP follow-up (RFC 7766 s5) and its server-side
+   view all match on the name -- or every message of the window when the piece holds an ICMP
+   error or a lost fragment set (those are linked by client and server alone). The summary
+   counts only what the piece owns (:func:`.dns_transactions.summary_parts` with ``owned``) and
+   the pieces add up (:func:`.dns_transactions.merge_parts`): the same summary as the whole
+   capture analysed in memory -- tested on every shipped capture and on captures built by
+   code cut into pieces of a few records.
+
+Both cores: the pieces are analysed by worker processes (``workers``), the decoding is one pass
+in this process with the compiled header walk one block ahead in a thread.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import shutil
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .capture.files import CaptureError, RecordIndex, open_capture
+from .capture.jit import want_jit
+from .capture.table import QKEY, CaptureTables
+from .columns import Columns, concat
+from .dns_transactions import (
+    RETRY_WINDOW,
+    merge_parts,
+    summary_from,
+    summary_parts,
+    transaction_columns,
+)
+
+PIECE_RECORDS = 1_000_000  # records decoded and analysed at a time
+STREAM_MIN_RECORDS = 2_000_000  # from here `enumlab pcap FILE` analyses in pieces
+WINDOW = max(RETRY_WINDOW, 10.0)  # seconds of context around a piece (retries, TCP fallback)
+
+
+@dataclass
+class Piece:
+    """One piece of the capture: its records, its messages' time span, where its table is."""
+
+    lo: int  # first record (0-based)
+    hi: int  # one past the last
+    path: str  # the pickled message table
+    first: float  # time of its first message (inf: none)
+    last: float
+    messages: int
+    begins: float  # time of its first record (inf: none): the window is around the records
+    ends: float
+
+
+@dataclass
+class _Job:
+    """What a worker needs to analyse one piece."""
+
+    k: int
+    pieces: list[Piece]
+    side: str  # the pickled side tables, notes and late messages
+    window: float
+    mtu: int | None
+    start: float | None
+
+
+def stream_records(index: RecordIndex) -> bool:
+    """Whether ``enumlab pcap`` analyses this capture in pieces (a big one)."""
+    return index.frames >= STREAM_MIN_RECORDS
+
+
+def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | None = None,
+                   piece_records: int = PIECE_RECORDS, window: float = WINDOW,
+                   workers: int | None = None, jit: bool | None = None,
+                   on_records: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """The summary of one capture (the same figures as :func:`enumlab.pcap_report.analyze`),
+    in bounded memory (see module docs). ``workers``: processes analysing pieces (default: the
+    cores; 1: in this process)."""
+    from .capture import NATIVE_LINK_TYPES
+    from .capture.links import NFLOG, NFLOG_BIG
+    from .capture.native import Decoded, PacketRows, Pending, _Messages, finish, walk_rows
+    from .capture.table import fragment_columns, icmp_columns, message_columns, tcp_columns
+
+    if piece_records < 1:
+        raise ValueError("piece_records must be at least 1")
+    p = Path(path)
+    size = p.stat().st_size if p.is_file() else 0
+    use_jit = want_jit(size, jit)
+    index = open_capture(p, jit=use_jit)
+    tmp = Path(tempfile.mkdtemp(prefix="enumlab-pieces-"))
+    try:
+        types = index.link_type
+        unsupported = sorted(set(np.unique(np.where(types == NFLOG_BIG, NFLOG, types)).tolist())
+                             - NATIVE_LINK_TYPES)
+        if unsupported:
+            raise CaptureError(f"{p}: link type(s) {unsupported} are not decoded natively; "
+                               "analyse this capture in memory (--engine tshark)",
+                               subject=str(p))
+        pending = Pending()
+        pieces: list[Piece] = []
+        for lo in range(0, index.frames, piece_records):
+            hi = min(index.frames, lo + piece_records)
+            msgs = _Messages()
+            walk_rows(index, lo, hi, ports=ports, jit=use_jit, messages=msgs, pending=pending,
+                      on_records=on_records)
+            table = message_columns(Decoded(index, msgs, b"", _no_icmp(), [], PacketRows(),
+                                            [], use_jit))
+            pieces.append(_keep(table, lo, hi, index.time[lo:hi],
+                                tmp / f"piece-{len(pieces)}"))
+            del table, msgs
+            index.release(lo, hi)  # the mapped pages of these records go back to the kernel
+        late = finish(index, _Messages(), pending, ports=ports, jit=use_jit)
+        notes = list(late.notes)
+        frames: list[int | None] = [r + 1 for r in late.note_rows]
+        frames += [None] * (len(notes) - len(frames))
+        if index.damage:
+            notes.insert(0, f"the capture is damaged: {index.damage}")
+            frames.insert(0, None)
+        side: dict[str, Any] = {
+            "late": message_columns(late), "fragments": fragment_columns(late),
+            "icmp": icmp_columns(late), "tcp": tcp_columns(late), "notes": notes,
+            "note_frames": frames, "retransmitted": [r + 1 for r in late.retransmitted_rows],
+            "filter": index.capture_filter, "path": str(p)}
+        del late, pending
+        total = sum(x.messages for x in pieces) + side["late"].n
+        if total == 0 and not notes:
+            raise CaptureError(f"{p}: no DNS messages in this capture (ports 53, 5353, 5355"
+                               + "".join(f", {x}" for x in ports) + "); DNS on another port? "
+                               "name it with --port N", subject=str(p))
+        side_path = tmp / "side.pickle"
+        with open(side_path, "wb") as f:
+            pickle.dump(side, f, protocol=5)
+        firsts = [x.first for x in pieces if np.isfinite(x.first)]
+        late_t = side["late"]["time"]
+        late_t = late_t[np.isfinite(late_t)]
+        start = min(firsts + ([float(late_t.min())] if len(late_t) else []), default=None)
+        jobs = [_Job(k, pieces, str(side_path), window, mtu, start) for k in range(len(pieces))]
+        n = workers or os.cpu_count() or 1
+        if n == 1 or len(jobs) == 1:
+            parts = [_analyze_piece(j) for j in jobs]
+        else:
+            # fresh processes (spawn), not forks of this one: a fork's resident pages count
+            # in its memory too
+            with ProcessPoolExecutor(max_workers=min(n, len(jobs)),
+                                     mp_context=multiprocessing.get_context("spawn")) as pool:
+                parts = list(pool.map(_analyze_piece, jobs))
+        summary = summary_from(merge_parts(parts), mtu=mtu)
+        summary["capture"] = str(p)
+        summary["capture_filter"] = index.capture_filter
+        summary["engine"] = "native"
+        summary["pieces"] = len(pieces)
+        return summary
+    finally:
+        index.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _no_icmp() -> Any:
+    from .capture import packets as pk
+
+    return (np.zeros(0, np.int64), np.zeros((0, pk.NCOL), np.int64),
+            *(np.zeros((0, 16), np.uint8) for _ in range(4)))
+
+
+def _keep(table: Columns, lo: int, hi: int, record_times: np.ndarray, where: Path) -> Piece:
+    _save(table, where)
+    first, last = _span(table["time"])
+    begins, ends = _span(record_times)
+    return Piece(lo, hi, str(where), first, last, table.n, begins, ends)
+
+
+def _save(table: Columns, where: Path) -> None:
+    """A table as one ``.npy`` file per column (read back memory-mapped: a worker reads the
+    rows it takes, not the piece) and its categories pickled."""
+    where.mkdir()
+    for name, values in table.values.items():
+        np.save(where / f"v.{name}.npy", values, allow_pickle=values.dtype == object)
+    for name, missing in table.missing.items():
+        np.save(where / f"m.{name}.npy", missing)
+    with open(where / "categories.pickle", "wb") as f:
+        pickle.dump((table.spec, list(table.values), list(table.missing), table.categories), f,
+                    protocol=5)
+
+
+def _open(where: str, *, whole: bool = False) -> Columns:
+    base = Path(where)
+    with open(base / "categories.pickle", "rb") as f:
+        spec, names, masks, categories = pickle.load(f)
+
+    def read(path: Path) -> Any:
+        try:
+            return np.load(path, mmap_mode=None if whole else "r")
+        except ValueError:  # an object column (strings): read whole
+            return np.load(path, allow_pickle=True)
+
+    return Columns(spec, {n: read(base / f"v.{n}.npy") for n in names},
+                   {n: read(base / f"m.{n}.npy") for n in masks}, categories)
+
+
+def _span(times: np.ndarray) -> tuple[float, float]:
+    seen = times[np.isfinite(times)]
+    return (float(seen.min()), float(seen.max())) if len(seen) else (np.inf, -np.inf)
+
+
+def _load(path: str) -> Any:
+    with open(path, "rb") as f:
+        return pickle.load(f)
+
+
+def _rows_between(table: Columns, lo: float, hi: float) -> np.ndarray:
+    t = table["time"]
+    return np.flatnonzero((t >= lo) & (t <= hi))
+
+
+def _analyze_piece(job: _Job) -> Any:
+    """One piece's summary parts: its own messages (and the late ones it completed), with the
+    context of the window (see module docs)."""
+    piece = job.pieces[job.k]
+    side = _load(job.side)
+    late: Columns = side["late"]
+    own_parts = [_open(piece.path, whole=True)]
+    late_frames = late["frame"]
+    mine = np.flatnonzero((late_frames > piece.lo) & (late_frames <= piece.hi))
+    if len(mine):
+        own_parts.append(late.take(mine))
+    own = concat(own_parts) if len(own_parts) > 1 else own_parts[0]
+    first, last = _span(own["time"])  # a late message may precede the piece's first record
+    lo_t = min(first, piece.begins) - job.window
+    hi_t = max(last, piece.ends) + job.window
+    fragments = _within(side["fragments"], lo_t, hi_t)
+    icmp = _within(side["icmp"], lo_t, hi_t)
+    tcp = _within(side["tcp"], lo_t, hi_t)
+    # a lost fragment set or an ICMP error is linked by client and server alone: every message
+    # of the window is context then; otherwise the messages asking the same names
+    everything = bool(icmp.n) or bool(fragments.n and not fragments.filled("complete",
+                                                                           False).all())
+    names = own.values[QKEY]
+    context = []
+    for j, other in enumerate(job.pieces):
+        if j == job.k or other.last < lo_t or other.first > hi_t:
+            continue
+        table = _open(other.path)
+        rows = _rows_between(table, lo_t, hi_t)
+        if not everything:
+            rows = rows[np.isin(table.values[QKEY][rows], names)]
+        if len(rows):
+            context.append(table.take(rows))
+    rest = np.flatnonzero(((late_frames <= piece.lo) | (late_frames > piece.hi))
+                          & (late["time"] >= lo_t) & (late["time"] <= hi_t))
+    if not everything:
+        rest = rest[np.isin(late.values[QKEY][rest], names)]
+    if len(rest):
+        context.append(late.take(rest))
+    messages = concat([own, *context]) if context else own
+    frame = messages["frame"]
+    if len(frame) > 1 and (frame[1:] < frame[:-1]).any():
+        # frame order, as the whole capture's table (pairing reads it in that order)
+        messages = messages.take(np.argsort(frame, kind="stable"))
+    tables = CaptureTables(side["path"], "native", messages, fragments, icmp, tcp,
+                           piece.hi - piece.lo, side["filter"], list(side["notes"]), {},
+                           list(side["retransmitted"]), list(side["note_frames"]), [])
+    txns = transaction_columns(tables, mtu=job.mtu)
+    return summary_parts(tables, txns, mtu=job.mtu, owned=(piece.lo + 1, piece.hi),
+                         start=job.start)
+
+
+def _within(table: Columns, lo: float, hi: float) -> Columns:
+    return table.take(_rows_between(table, lo, hi)) if table.n else table
+
+
+__all__ = ["PIECE_RECORDS", "STREAM_MIN_RECORDS", "WINDOW", "analyze_stream", "stream_records"]

@@ -1,0 +1,118 @@
+"""One capture analysed in pieces (enumlab.capture_stream) gives exactly the summary of the
+whole capture analysed in memory: on every shipped capture, on captures built by code
+(hypothesis: VLANs, SLL, fragments in any order, TCP streams cut anywhere, mDNS, malformed
+DNS), cut into pieces as small as one record -- a TCP stream, a fragment set, a query and its
+answer, a TC=1 answer and its TCP retry all land in different pieces -- and on a capture cut
+mid-record. The CLI's --pieces prints the same JSON as the in-memory run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from enumlab.capture import CaptureError
+from enumlab.capture_stream import analyze_stream
+from enumlab.pcap_report import analyze
+
+from .conftest import ROOT
+from .test_capture_engines import EXAMPLES, build, scenarios
+
+CAPTURES = ROOT / "data" / "captures"
+LABELS = json.loads((CAPTURES / "labels.json").read_text())
+
+
+def same_summary(path: Path, pieces: int, ports: tuple[int, ...] = (), **kw: Any) -> None:
+    whole = analyze(path, ports=ports).summary
+    streamed = analyze_stream(path, ports=ports, piece_records=pieces, workers=1, **kw)
+    assert streamed["pieces"] >= 1
+    for key, value in whole.items():
+        assert streamed[key] == value, (path.name, pieces, key)
+
+
+@pytest.mark.parametrize("pieces", [1, 2, 7, 1000])
+@pytest.mark.parametrize("name", sorted(LABELS))
+def test_every_shipped_capture_in_pieces(name: str, pieces: int) -> None:
+    same_summary(CAPTURES / name, pieces, tuple(LABELS[name].get("ports", ())))
+
+
+@settings(max_examples=EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(scenario=scenarios(), pieces=st.integers(1, 12))
+def test_captures_built_by_code_in_pieces(scenario: dict[str, Any], pieces: int,
+                                          tmp_path: Path) -> None:
+    path = tmp_path / "built.cap"
+    build(scenario, path)
+    try:
+        whole = analyze(path).summary
+    except CaptureError as exc:  # nothing to summarise: the pieces say the same
+        with pytest.raises(CaptureError, match="no DNS messages"):
+            analyze_stream(path, piece_records=pieces, workers=1)
+        assert "no DNS messages" in str(exc)
+        return
+    streamed = analyze_stream(path, piece_records=pieces, workers=1)
+    for key, value in whole.items():
+        assert streamed[key] == value, key
+
+
+def test_pieces_in_worker_processes(tmp_path: Path) -> None:
+    """Pieces analysed by two spawned worker processes add up to the same summary."""
+    path = CAPTURES / "truncation_tcp_fallback.pcapng"
+    whole = analyze(path).summary
+    streamed = analyze_stream(path, piece_records=3, workers=2)
+    assert streamed["pieces"] > 2
+    assert {k: streamed[k] for k in whole} == whole
+
+
+def test_a_cut_capture_in_pieces(tmp_path: Path) -> None:
+    data = (CAPTURES / "truncation_tcp_fallback.pcapng").read_bytes()
+    path = tmp_path / "cut.pcapng"
+    path.write_bytes(data[: int(len(data) * 0.8)])
+    same_summary(path, 4)
+    assert any("damaged" in w for w in analyze_stream(path, piece_records=4,
+                                                      workers=1)["warnings"])
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "enumlab.cli", "pcap", *args],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+
+
+def test_cli_pieces_prints_the_same_json() -> None:
+    path = str(CAPTURES / "ipv6_packet_too_big.pcapng")
+    whole = json.loads(_cli(path, "--json").stdout)
+    run = _cli(path, "--json", "--pieces", "2")
+    assert run.returncode == 0, run.stderr
+    streamed = json.loads(run.stdout)
+    assert streamed.pop("pieces") > 1
+    assert streamed == whole
+    text = _cli(path, "--pieces", "2")
+    assert "analysed in" in text.stdout and "piece(s)" in text.stdout
+
+
+@pytest.mark.parametrize("extra, says", [
+    (["--csv", "out.csv"], "--pieces gives the summary only; --csv"),
+    (["--engine", "tshark"], "--pieces reads with the native engine"),
+])
+def test_cli_pieces_refuses_what_needs_whole_tables(extra: list[str], says: str,
+                                                    tmp_path: Path) -> None:
+    run = _cli(str(CAPTURES / "loopback_capture.pcapng"), "--pieces", "5",
+               *[str(tmp_path / x) if x.endswith(".csv") else x for x in extra])
+    assert run.returncode == 2 and says in run.stderr and "Traceback" not in run.stderr
+
+
+def test_stream_errors_name_the_file(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.pcap"
+    junk.write_bytes(b"not a capture at all" * 10)
+    with pytest.raises(CaptureError, match="junk.pcap"):
+        analyze_stream(junk, piece_records=2, workers=1)
+    with pytest.raises(CaptureError, match="no DNS messages"):
+        analyze_stream(CAPTURES / "unanswered.pcapng", piece_records=2, workers=1)
+    with pytest.raises(ValueError):
+        analyze_stream(CAPTURES / "loopback_capture.pcapng", piece_records=0)
