@@ -52,15 +52,39 @@ print(n)
 """
 
 
-# a fresh wrapper per measurement: its children's peak RSS is that one command's
+# a fresh wrapper per measurement: its children's peak RSS is that one command's (the largest
+# single process); beside it, the peak of the whole process tree's RSS, sampled from /proc every
+# 20 ms (a command with worker processes: their sum)
 _WRAP = """
-import resource, subprocess, sys, time
+import os, resource, subprocess, sys, time
+
+def tree_rss(root):
+    parent, rss = {}, {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+        except OSError:
+            continue
+        parent[int(pid)] = int(fields["PPid"])
+        rss[int(pid)] = int(fields.get("VmRSS", "0 kB").split()[0])
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo += [c for c, p in parent.items() if p == pid]
+    return total
+
 start = time.perf_counter()
-rc = subprocess.run(sys.argv[1:]).returncode
+proc = subprocess.Popen(sys.argv[1:])
+peak = 0
+while proc.poll() is None:
+    peak = max(peak, tree_rss(proc.pid))
+    time.sleep(0.02)
 wall = time.perf_counter() - start
 r = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(f"{wall} {r.ru_utime + r.ru_stime} {r.ru_maxrss}", file=sys.stderr)
-sys.exit(rc)
+print(f"{wall} {r.ru_utime + r.ru_stime} {r.ru_maxrss} {peak}", file=sys.stderr)
+sys.exit(proc.returncode)
 """
 
 
@@ -70,9 +94,10 @@ def timed(cmd: list[str], *, limit: float = 1800) -> dict[str, Any]:
                          timeout=limit)
     if out.returncode != 0:
         raise RuntimeError(f"{cmd[0]} failed: {out.stderr[-500:]}")
-    wall, cpu, rss = out.stderr.strip().splitlines()[-1].split()
+    wall, cpu, rss, tree = out.stderr.strip().splitlines()[-1].split()
     return {"wall_s": round(float(wall), 2), "cpu_s": round(float(cpu), 2),
-            "peak_rss_mb": round(int(rss) / 1024), "stdout": out.stdout}
+            "peak_rss_mb": round(int(rss) / 1024),
+            "peak_tree_rss_mb": round(int(tree) / 1024), "stdout": out.stdout}
 
 
 def run() -> dict[str, Any]:

@@ -27,13 +27,13 @@ in this process with the compiled header walk one block ahead in a thread.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import pickle
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,6 +128,8 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
                                 tmp / f"piece-{len(pieces)}"))
             del table, msgs
             index.release(lo, hi)  # the mapped pages of these records go back to the kernel
+        # the second stage reads record times only: the rest of the index goes first
+        index.offset = index.caplen = index.origlen = np.zeros(0, dtype=np.int64)
         late = finish(index, _Messages(), pending, ports=ports, jit=use_jit)
         notes = list(late.notes)
         frames: list[int | None] = [r + 1 for r in late.note_rows]
@@ -153,25 +155,37 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
         late_t = side["late"]["time"]
         late_t = late_t[np.isfinite(late_t)]
         start = min(firsts + ([float(late_t.min())] if len(late_t) else []), default=None)
+        capture_filter = index.capture_filter
+        index.close()
+        index.drop_arrays()  # what this process holds while the pieces are analysed: little
+        del side, late_t
+        _give_back_memory()
         jobs = [_Job(k, pieces, str(side_path), window, mtu, start) for k in range(len(pieces))]
-        n = workers or os.cpu_count() or 1
-        if n == 1 or len(jobs) == 1:
-            parts = [_analyze_piece(j) for j in jobs]
-        else:
-            # fresh processes (spawn), not forks of this one: a fork's resident pages count
-            # in its memory too
-            with ProcessPoolExecutor(max_workers=min(n, len(jobs)),
-                                     mp_context=multiprocessing.get_context("spawn")) as pool:
-                parts = list(pool.map(_analyze_piece, jobs))
+        n = min(workers or os.cpu_count() or 1, len(jobs))
+        parts = [_analyze_piece(j) for j in jobs] if n <= 1 else _in_workers(jobs, n, tmp, p)
         summary = summary_from(merge_parts(parts), mtu=mtu)
         summary["capture"] = str(p)
-        summary["capture_filter"] = index.capture_filter
+        summary["capture_filter"] = capture_filter
         summary["engine"] = "native"
         summary["pieces"] = len(pieces)
         return summary
     finally:
         index.close()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _give_back_memory() -> None:
+    """Return the freed heap to the kernel (glibc ``malloc_trim``): the walk's many small
+    objects leave the heap fragmented, and its size would count while the workers run."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name:
+        try:
+            ctypes.CDLL(name).malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
 
 
 def _no_icmp() -> Any:
@@ -283,8 +297,41 @@ def _analyze_piece(job: _Job) -> Any:
                          start=job.start)
 
 
+def _in_workers(jobs: list[_Job], n: int, tmp: Path, capture: Path) -> list[Any]:
+    """The pieces analysed by ``n`` fresh Python processes (``python -m
+    enumlab.capture_stream``): not forks, whose resident pages would count as theirs too, and
+    not multiprocessing's spawn, which imports the caller's main module again. Worker ``w``
+    takes pieces ``w, w + n, ...``; each process is waited for by its PID."""
+    with open(tmp / "jobs.pickle", "wb") as f:
+        pickle.dump(jobs, f, protocol=5)
+    procs = [subprocess.Popen([sys.executable, "-m", "enumlab.capture_stream", str(tmp), str(w),
+                               str(n)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             for w in range(n)]
+    failed = []
+    for proc in procs:
+        _out, err = proc.communicate()
+        if proc.returncode != 0:
+            failed.append(err.decode(errors="replace").strip().splitlines()[-1:] or ["?"])
+    if failed:
+        raise CaptureError(f"{capture}: a worker analysing its pieces failed: {failed[0][0]}",
+                           subject=str(capture))
+    return [_load(str(tmp / f"parts-{j.k}.pickle")) for j in jobs]
+
+
+def _worker(tmp: str, w: int, n: int) -> None:
+    jobs: list[_Job] = _load(str(Path(tmp) / "jobs.pickle"))
+    for job in jobs[w::n]:
+        parts = _analyze_piece(job)
+        with open(Path(tmp) / f"parts-{job.k}.pickle", "wb") as f:
+            pickle.dump(parts, f, protocol=5)
+
+
 def _within(table: Columns, lo: float, hi: float) -> Columns:
     return table.take(_rows_between(table, lo, hi)) if table.n else table
 
 
 __all__ = ["PIECE_RECORDS", "STREAM_MIN_RECORDS", "WINDOW", "analyze_stream", "stream_records"]
+
+
+if __name__ == "__main__":  # a worker process of _in_workers
+    _worker(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))

@@ -101,6 +101,13 @@ class RecordIndex:
             return
         _drop(self._keep, int(self.offset[lo]), int(self.offset[hi - 1] + self.caplen[hi - 1]))
 
+    def drop_arrays(self) -> None:
+        """Forget where the records are (after :meth:`close`, to free the index's memory)."""
+        empty = np.zeros(0, dtype=np.int64)
+        self.offset = self.caplen = self.origlen = empty
+        self.time = np.zeros(0, dtype=np.float64)
+        self.iface = np.zeros(0, dtype=np.int32)
+
     def close(self) -> None:
         """Unmap the file (and remove an inflated temporary copy)."""
         self.buf = np.zeros(0, dtype=np.uint8)

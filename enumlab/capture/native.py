@@ -105,8 +105,10 @@ class PacketRows:
 
     def add(self, rows: np.ndarray, walked: np.ndarray, src: np.ndarray, dst: np.ndarray,
             flags: np.ndarray) -> None:
+        """Keep ``rows``: of the header walk's columns, those a message keeps (MSG_COLS)."""
         if len(rows):
-            self.parts.append((rows, walked, src, dst, flags))
+            self.parts.append((rows, np.ascontiguousarray(walked[:, pk.MSG_COLS]), src, dst,
+                               flags))
 
     def __len__(self) -> int:
         return sum(len(p[0]) for p in self.parts)
@@ -114,7 +116,7 @@ class PacketRows:
     def arrays(self) -> tuple[np.ndarray, ...]:
         """(rows, walked, src, dst, flags), in row order."""
         if not self.parts:
-            return (np.zeros(0, np.int64), np.zeros((0, pk.NCOL), np.int64),
+            return (np.zeros(0, np.int64), np.zeros((0, len(pk.MSG_COLS)), np.int64),
                     np.zeros((0, 16), np.uint8), np.zeros((0, 16), np.uint8),
                     np.zeros(0, np.int64))
         joined = [np.concatenate(c) for c in zip(*self.parts, strict=True)]
@@ -329,11 +331,11 @@ def _tcp_meta(messages: list[Any], seg_meta: PacketRows
     """The header-walk columns and addresses of each TCP message's last segment."""
     rows, walked, src, dst, _flags = seg_meta.arrays()
     at = np.searchsorted(rows, np.array([m.last_row for m in messages], dtype=np.int64))
-    out = walked[at].copy()
+    out = walked[at].copy()  # MSG_COLS
     size = np.array([len(m.data) for m in messages], dtype=np.int64)
-    out[:, pk.C_WIRELEN] = size
-    out[:, pk.C_PAYLEN] = size
-    return out[:, pk.MSG_COLS], src[at], dst[at]
+    out[:, pk.MSG_COLS.index(pk.C_WIRELEN)] = size
+    out[:, pk.MSG_COLS.index(pk.C_PAYLEN)] = size
+    return out, src[at], dst[at]
 
 
 Datagram = tuple[int, bytes, int, tuple[int, int, int, int]]  # row, bytes, fragments, carrier

@@ -481,12 +481,12 @@ def icmp_columns(d: Any) -> Columns:
 def tcp_columns(d: Any) -> Columns:
     row, P, src, dst, flags = d.tcp_control.arrays()
     n = len(row)
-    fam = P[:, pk.C_FAMILY]
+    fam = P[:, _M[pk.C_FAMILY]]
     none = np.zeros(n, bool)
     cols = {
         "frame": row + 1, "time": d.index.time[row] if n else np.zeros(0), "family": _fam(fam),
         "src": _objects(addresses(fam, src)), "dst": _objects(addresses(fam, dst)),
-        "sport": P[:, pk.C_SPORT], "dport": P[:, pk.C_DPORT],
+        "sport": P[:, _M[pk.C_SPORT]], "dport": P[:, _M[pk.C_DPORT]],
         "syn": _Masked((flags >> 1) & 1, none, "boolean"),
         "ack": _Masked((flags >> 4) & 1, none, "boolean"),
         "fin": _Masked(flags & 1, none, "boolean"),
