@@ -27,6 +27,7 @@ in this process with the compiled header walk one block ahead in a thread.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import shutil
@@ -43,7 +44,7 @@ import numpy as np
 from .capture.files import CaptureError, RecordIndex, open_capture
 from .capture.jit import want_jit
 from .capture.table import QKEY, CaptureTables
-from .columns import Columns, concat
+from .columns import Columns, LazyTexts, concat
 from .dns_transactions import (
     RETRY_WINDOW,
     merge_parts,
@@ -52,7 +53,7 @@ from .dns_transactions import (
     transaction_columns,
 )
 
-PIECE_RECORDS = 1_000_000  # records decoded and analysed at a time
+PIECE_RECORDS = 250_000  # records decoded and analysed at a time (memory: a piece and its window)
 STREAM_MIN_RECORDS = 2_000_000  # from here `enumlab pcap FILE` analyses in pieces
 WINDOW = max(RETRY_WINDOW, 10.0)  # seconds of context around a piece (retries, TCP fallback)
 
@@ -182,10 +183,8 @@ def _give_back_memory() -> None:
 
     name = ctypes.util.find_library("c")
     if name:
-        try:
+        with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(name).malloc_trim(0)
-        except (OSError, AttributeError):
-            pass
 
 
 def _no_icmp() -> Any:
@@ -210,15 +209,25 @@ def _save(table: Columns, where: Path) -> None:
         np.save(where / f"v.{name}.npy", values, allow_pickle=values.dtype == object)
     for name, missing in table.missing.items():
         np.save(where / f"m.{name}.npy", missing)
+    small, texts = {}, {}
+    for name, cats in table.categories.items():
+        if isinstance(cats, LazyTexts):  # a blob of names: a file of its own, mapped on use
+            np.save(where / f"t.{name}.npy", np.asarray(cats.blob))
+            texts[name] = (cats.overrides, cats.empty_as)
+        else:
+            small[name] = cats
     with open(where / "categories.pickle", "wb") as f:
-        pickle.dump((table.spec, list(table.values), list(table.missing), table.categories), f,
+        pickle.dump((table.spec, list(table.values), list(table.missing), small, texts), f,
                     protocol=5)
 
 
 def _open(where: str, *, whole: bool = False) -> Columns:
     base = Path(where)
     with open(base / "categories.pickle", "rb") as f:
-        spec, names, masks, categories = pickle.load(f)
+        spec, names, masks, categories, texts = pickle.load(f)
+    for name, (overrides, empty_as) in texts.items():
+        categories[name] = LazyTexts(np.load(base / f"t.{name}.npy", mmap_mode="r"), overrides,
+                                     empty_as)
 
     def read(path: Path) -> Any:
         try:
@@ -267,7 +276,7 @@ def _analyze_piece(job: _Job) -> Any:
     # of the window is context then; otherwise the messages asking the same names
     everything = bool(icmp.n) or bool(fragments.n and not fragments.filled("complete",
                                                                            False).all())
-    names = own.values[QKEY]
+    names = np.unique(own.values[QKEY])
     context = []
     for j, other in enumerate(job.pieces):
         if j == job.k or other.last < lo_t or other.first > hi_t:
@@ -275,13 +284,13 @@ def _analyze_piece(job: _Job) -> Any:
         table = _open(other.path)
         rows = _rows_between(table, lo_t, hi_t)
         if not everything:
-            rows = rows[np.isin(table.values[QKEY][rows], names)]
+            rows = rows[_asked(table.values[QKEY][rows], names)]
         if len(rows):
             context.append(table.take(rows))
     rest = np.flatnonzero(((late_frames <= piece.lo) | (late_frames > piece.hi))
                           & (late["time"] >= lo_t) & (late["time"] <= hi_t))
     if not everything:
-        rest = rest[np.isin(late.values[QKEY][rest], names)]
+        rest = rest[_asked(late.values[QKEY][rest], names)]
     if len(rest):
         context.append(late.take(rest))
     messages = concat([own, *context]) if context else own
@@ -324,6 +333,15 @@ def _worker(tmp: str, w: int, n: int) -> None:
         parts = _analyze_piece(job)
         with open(Path(tmp) / f"parts-{job.k}.pickle", "wb") as f:
             pickle.dump(parts, f, protocol=5)
+
+
+def _asked(keys: np.ndarray, names: np.ndarray) -> np.ndarray:
+    """Which ``keys`` are among the sorted ``names`` (a binary search each, no sort of keys)."""
+    if not len(names) or not len(keys):
+        return np.zeros(len(keys), dtype=bool)
+    at = np.minimum(np.searchsorted(names, keys), len(names) - 1)
+    found: np.ndarray = names[at] == keys
+    return found
 
 
 def _within(table: Columns, lo: float, hi: float) -> Columns:

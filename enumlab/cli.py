@@ -1306,7 +1306,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pieces", type=_int_in(1, 2**40, "records per piece"), metavar="RECORDS",
                    help="one capture, summary only: decode and analyse it in pieces of RECORDS "
                         "records, in bounded memory, pieces analysed on every core (automatic, "
-                        "1,000,000, for a capture of 256 MB or more unless a table is written)")
+                        "250,000, for a capture of 256 MB or more unless a table is written)")
     p.set_defaults(func=cmd_pcap)
 
     p = sub.add_parser(

@@ -32,12 +32,21 @@ class LazyTexts:
     def __init__(self, blob: np.ndarray, overrides: dict[int, str] | None = None,
                  empty_as: str = "") -> None:
         self.blob = blob
-        self.ends = np.flatnonzero(blob == 10)
-        self.starts = np.concatenate([[0], self.ends[:-1] + 1]) if len(self.ends) else \
-            np.zeros(0, np.int64)
         self.overrides = overrides or {}
         self.empty_as = empty_as
         self._all: list[str] | None = None
+        self._ends: np.ndarray | None = None  # found on first use
+
+    @property
+    def ends(self) -> np.ndarray:
+        if self._ends is None:
+            self._ends = np.flatnonzero(np.asarray(self.blob) == 10)
+        return self._ends
+
+    @property
+    def starts(self) -> np.ndarray:
+        ends = self.ends
+        return np.concatenate([[0], ends[:-1] + 1]) if len(ends) else np.zeros(0, np.int64)
 
     def __len__(self) -> int:
         return len(self.ends)
@@ -47,18 +56,20 @@ class LazyTexts:
         if self._all is not None:
             return [self._all[int(c)] for c in codes]
         raw = self.blob
+        ends = self.ends
         out = []
         for c in np.asarray(codes, dtype=np.int64).tolist():
             if c in self.overrides:
                 out.append(self.overrides[c])
                 continue
-            text = raw[self.starts[c]:self.ends[c]].tobytes().decode("latin-1")
+            start = int(ends[c - 1]) + 1 if c > 0 else 0
+            text = raw[start:ends[c]].tobytes().decode("latin-1")
             out.append(text or self.empty_as)
         return out
 
     def all(self) -> list[str]:
         if self._all is None:
-            text = self.blob.tobytes().decode("latin-1").split("\n")[:-1]
+            text = np.asarray(self.blob).tobytes().decode("latin-1").split("\n")[:-1]
             if self.empty_as:
                 text = [t or self.empty_as for t in text]
             for c, t in self.overrides.items():
@@ -306,7 +317,7 @@ def _concat_codes(codes: list[np.ndarray], cats: list[Any]) -> tuple[np.ndarray,
             out.append(np.where(k >= 0, k + at, -1))
             overrides.update({i + at: t for i, t in c.overrides.items()})
             at += len(c)
-        blob = np.concatenate([c.blob for c in cats])
+        blob = np.concatenate([np.asarray(c.blob) for c in cats])
         return np.concatenate(out), LazyTexts(blob, overrides, cats[0].empty_as)
     merged: dict[str, int] = {}
     lists = [c.all() if isinstance(c, LazyTexts) else list(c) for c in cats]
