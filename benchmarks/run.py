@@ -33,7 +33,10 @@ def main(argv: list[str]) -> int:
         print(f"   ({time.perf_counter() - start:.1f}s)\n", flush=True)
     out = HERE / "results"
     out.mkdir(exist_ok=True)
-    (out / "latest.json").write_text(json.dumps(results, indent=2))
+    latest = out / "latest.json"
+    if selected and latest.exists():  # a selection updates its own figures, keeps the rest
+        results = {**json.loads(latest.read_text()), **results}
+    latest.write_text(json.dumps(results, indent=2))
     return 0
 
 
