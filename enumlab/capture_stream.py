@@ -7,10 +7,11 @@ once; for ten million packets that is gigabytes. Here memory holds a piece and i
    records is decoded (:func:`.capture.native.walk_rows`) and its UDP DNS messages become a
    message table (numpy columns) kept in a temporary directory; the file's pages are then
    handed back to the kernel (``madvise``), so the mapping does not stay resident.
-2. The few packets that need whole-capture context -- IP fragments, TCP segments of DNS
-   connections -- and ICMP errors are kept (small) and rebuilt once, after the walk
-   (:func:`.capture.native.finish`): a reassembled datagram or a TCP message joins the piece
-   whose frame completed it, so a stream or a fragment set across a piece boundary is whole.
+2. IP fragments and TCP segments of DNS connections go through the second stage piece by
+   piece (:class:`.capture.native.SecondStage`): what a piece completes -- a fragment set, a
+   TCP message -- is rebuilt with it and joins it (by the frame that completed it), and only
+   what is still open -- an incomplete fragment set, a stream's unframed bytes -- is carried
+   to the next piece, so a stream or a fragment set across a piece boundary is whole.
 3. Each piece is analysed with its context: the messages of the other pieces within
    ``window`` seconds that ask the same names -- pairing, retransmissions (RFC 1035 s7.2 ids
    are matched with the question), the TC=1 -> TCP follow-up (RFC 7766 s5) and its server-side
@@ -98,7 +99,7 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
     cores; 1: in this process)."""
     from .capture import NATIVE_LINK_TYPES
     from .capture.links import NFLOG, NFLOG_BIG
-    from .capture.native import Decoded, PacketRows, Pending, _Messages, finish, walk_rows
+    from .capture.native import Decoded, PacketRows, Pending, SecondStage, _Messages, walk_rows
     from .capture.table import fragment_columns, icmp_columns, message_columns, tcp_columns
 
     if piece_records < 1:
@@ -116,34 +117,42 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
             raise CaptureError(f"{p}: link type(s) {unsupported} are not decoded natively; "
                                "analyse this capture in memory (--engine tshark)",
                                subject=str(p))
-        pending = Pending()
+        stage = SecondStage(index, ports=ports, jit=use_jit)
         pieces: list[Piece] = []
+        late_parts: list[Columns] = []
         for lo in range(0, index.frames, piece_records):
             hi = min(index.frames, lo + piece_records)
             msgs = _Messages()
+            pending = Pending()
             walk_rows(index, lo, hi, ports=ports, jit=use_jit, messages=msgs, pending=pending,
                       on_records=on_records)
             table = message_columns(Decoded(index, msgs, b"", _no_icmp(), [], PacketRows(),
                                             [], use_jit))
             pieces.append(_keep(table, lo, hi, index.time[lo:hi],
                                 tmp / f"piece-{len(pieces)}"))
-            del table, msgs
+            # what this piece completes -- fragment sets, TCP messages -- rebuilt now: only
+            # what is still open is carried to the next piece
+            rebuilt = _Messages()
+            side_bytes = stage.feed(rebuilt, pending)
+            if rebuilt.row:
+                late_parts.append(message_columns(Decoded(
+                    index, rebuilt, side_bytes, _no_icmp(), [], PacketRows(), [], use_jit)))
+            del table, msgs, pending, rebuilt, side_bytes
             index.release(lo, hi)  # the mapped pages of these records go back to the kernel
-        # the second stage reads record times only: the rest of the index goes first
-        index.offset = index.caplen = index.origlen = np.zeros(0, dtype=np.int64)
-        late = finish(index, _Messages(), pending, ports=ports, jit=use_jit)
-        notes = list(late.notes)
-        frames: list[int | None] = [r + 1 for r in late.note_rows]
+        closed = stage.close(_Messages())
+        notes = list(closed.notes)
+        frames: list[int | None] = [r + 1 for r in closed.note_rows]
         frames += [None] * (len(notes) - len(frames))
         if index.damage:
             notes.insert(0, f"the capture is damaged: {index.damage}")
             frames.insert(0, None)
         side: dict[str, Any] = {
-            "late": message_columns(late), "fragments": fragment_columns(late),
-            "icmp": icmp_columns(late), "tcp": tcp_columns(late), "notes": notes,
-            "note_frames": frames, "retransmitted": [r + 1 for r in late.retransmitted_rows],
+            "late": concat(late_parts) if late_parts else message_columns(closed),
+            "fragments": fragment_columns(closed), "icmp": icmp_columns(closed),
+            "tcp": tcp_columns(closed), "notes": notes, "note_frames": frames,
+            "retransmitted": [r + 1 for r in closed.retransmitted_rows],
             "filter": index.capture_filter, "path": str(p)}
-        del late, pending
+        del closed, stage, late_parts
         total = sum(x.messages for x in pieces) + side["late"].n
         if total == 0 and not notes:
             raise CaptureError(f"{p}: no DNS messages in this capture (ports 53, 5353, 5355"

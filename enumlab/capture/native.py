@@ -22,7 +22,7 @@ from .files import RecordIndex, open_capture
 from .ip import FragmentSet, rebuild_ipv4, rebuild_ipv6
 from .jit import kernel, want_jit
 from .links import RAW
-from .tcp import FIN, RST, SYN, reassemble
+from .tcp import FIN, RST, SYN, Reassembler
 
 BLOCK = 1 << 18  # records per header-walk call
 
@@ -184,65 +184,81 @@ def walk_rows(index: RecordIndex, lo: int, hi: int, *, ports: tuple[int, ...], j
 
 def finish(index: RecordIndex, msgs: _Messages, pending: Pending, *, ports: tuple[int, ...],
            jit: bool) -> Decoded:
-    """The second stage: IP reassembly, TCP streams, and the decoded capture (``msgs``
-    completed with the messages they rebuild)."""
-    use_jit = jit
-    buf = index.buf
-    interest = pk.interest_table(ports)
-    icmp_parts, frag_rows, segments = pending.icmp_parts, pending.frag_rows, pending.segments
-    control, seg_meta = pending.control, pending.seg_meta
-    side = bytearray()
-    notes: list[str] = []
-    note_rows: list[int] = []
-    mid_stream: list[int] = []
-    retransmitted: list[int] = []
-    # -- IP reassembly: rebuilt datagrams go through the header walk again -----------------
-    datagrams, frag_table = _reassemble(buf, index, frag_rows)
-    if datagrams:
-        offs, lens, done_rows, counts, outer = [], [], [], [], []
-        for row, data, count, carrier in datagrams:
-            outer.append(carrier)
-            offs.append(len(side))
-            lens.append(len(data))
-            side += data
-            done_rows.append(row)
-            counts.append(count)
-        side_arr = np.frombuffer(bytes(side), dtype=np.uint8)
-        out, src, dst, qsrc, qdst = _walk(side_arr, np.array(offs, dtype=np.int64),
-                                          np.array(lens, dtype=np.int64),
-                                          np.full(len(offs), RAW, dtype=np.int32), interest,
-                                          use_jit)
-        # what the rebuilt datagram lost: the link and tunnel of the fragment that completed it
-        carried = np.array(outer, dtype=np.int64).reshape(-1, 4)
-        for col, k in ((pk.C_VLAN, 0), (pk.C_ENCAP, 1), (pk.C_TUNNEL_ID, 2)):
-            keep = carried[:, k] if col != pk.C_ENCAP else np.maximum(out[:, col], carried[:, k])
-            out[:, col] = np.where(out[:, col] > 0, out[:, col], keep) if col == pk.C_ENCAP \
-                else np.where(out[:, col] >= 0, out[:, col], keep)
-        before = len(msgs.row)
-        _collect(side_arr, np.array(done_rows, dtype=np.int64), out, src, dst, qsrc, qdst, msgs,
-                 icmp_parts, [], segments, control, seg_meta, 1, use_jit,
-                 fragments=np.array(counts, dtype=np.int64), first_rows=carried[:, 3])
-        del before
-        segments.sort(key=lambda s: s[0])
-    # -- TCP streams -------------------------------------------------------------------------
-    if segments:
-        tcp = reassemble(segments)
-        notes += tcp.notes
-        note_rows += tcp.note_rows
-        mid_stream = tcp.mid_stream_rows
-        retransmitted = tcp.retransmitted_rows
-        if tcp.messages:
+    """The second stage in one go: IP reassembly, TCP streams, and the decoded capture
+    (``msgs`` completed with the messages they rebuild)."""
+    stage = SecondStage(index, ports=ports, jit=jit)
+    side = stage.feed(msgs, pending)
+    return stage.close(msgs, side)
+
+
+class SecondStage:
+    """IP reassembly (RFC 791, RFC 8200) and DNS-over-TCP streams (RFC 7766), fed batch after
+    batch in capture order: a capture read in pieces keeps only what is still open between
+    them -- fragment sets not yet complete, streams' unframed bytes -- and each batch's rebuilt
+    messages come out with it. The fragment table, the TCP control rows, the ICMP errors and
+    the notes are handed over by :meth:`close`."""
+
+    def __init__(self, index: RecordIndex, *, ports: tuple[int, ...], jit: bool) -> None:
+        self.index = index
+        self.jit = jit
+        self.interest = pk.interest_table(ports)
+        self.fragments = _Fragments()
+        self.tcp = Reassembler()
+        self.control = PacketRows()
+        self.icmp_parts: list[tuple[np.ndarray, ...]] = []
+
+    def feed(self, msgs: _Messages, pending: Pending) -> bytes:
+        """Rebuild what ``pending`` (one batch) completes: messages into ``msgs``; returns the
+        side buffer their bytes are in (``buf_id`` 1)."""
+        use_jit, interest = self.jit, self.interest
+        segments, seg_meta = pending.segments, pending.seg_meta
+        self.icmp_parts += pending.icmp_parts
+        self.control.parts += pending.control.parts
+        side = bytearray()
+        # -- IP reassembly: rebuilt datagrams go through the header walk again -------------
+        datagrams = self.fragments.feed(pending.frag_rows)
+        if datagrams:
+            offs, lens, done_rows, counts, outer = [], [], [], [], []
+            for row, data, count, carrier in datagrams:
+                outer.append(carrier)
+                offs.append(len(side))
+                lens.append(len(data))
+                side += data
+                done_rows.append(row)
+                counts.append(count)
+            side_arr = np.frombuffer(bytes(side), dtype=np.uint8)
+            out, src, dst, qsrc, qdst = _walk(side_arr, np.array(offs, dtype=np.int64),
+                                              np.array(lens, dtype=np.int64),
+                                              np.full(len(offs), RAW, dtype=np.int32),
+                                              interest, use_jit)
+            # what the rebuilt datagram lost: the link and tunnel of the fragment completing it
+            carried = np.array(outer, dtype=np.int64).reshape(-1, 4)
+            for col, k in ((pk.C_VLAN, 0), (pk.C_ENCAP, 1), (pk.C_TUNNEL_ID, 2)):
+                keep = carried[:, k] if col != pk.C_ENCAP else np.maximum(out[:, col],
+                                                                          carried[:, k])
+                out[:, col] = np.where(out[:, col] > 0, out[:, col], keep) \
+                    if col == pk.C_ENCAP else np.where(out[:, col] >= 0, out[:, col], keep)
+            more = PacketRows()
+            _collect(side_arr, np.array(done_rows, dtype=np.int64), out, src, dst, qsrc, qdst,
+                     msgs, self.icmp_parts, [], segments, more, seg_meta, 1, use_jit,
+                     fragments=np.array(counts, dtype=np.int64), first_rows=carried[:, 3])
+            self.control.parts += more.parts
+            segments.sort(key=lambda s: s[0])
+        # -- TCP streams ---------------------------------------------------------------------
+        self.tcp.feed(segments)
+        messages = self.tcp.take()
+        if messages:
             offs = []
-            for m in tcp.messages:
+            for m in messages:
                 offs.append(len(side))
                 side += m.data
             side_arr = np.frombuffer(bytes(side), dtype=np.uint8)
             off = np.array(offs, dtype=np.int64)
-            length = np.array([len(m.data) for m in tcp.messages], dtype=np.int64)
+            length = np.array([len(m.data) for m in messages], dtype=np.int64)
             dns, opts = _decode_dns(side_arr, off, length, use_jit)
-            last = np.array([m.last_row for m in tcp.messages], dtype=np.int64)
-            first = np.array([m.first_row for m in tcp.messages], dtype=np.int64)
-            meta = _tcp_meta(tcp.messages, seg_meta)
+            last = np.array([m.last_row for m in messages], dtype=np.int64)
+            first = np.array([m.first_row for m in messages], dtype=np.int64)
+            meta = _tcp_meta(messages, seg_meta)
             msgs.row.append(last)
             msgs.first_row.append(first)
             msgs.pk.append(np.ascontiguousarray(meta[0].T))
@@ -256,11 +272,19 @@ def finish(index: RecordIndex, msgs: _Messages, pending: Pending, *, ports: tupl
             msgs.transport.append(np.ones(len(off), dtype=np.int8))
             msgs.fragments.append(np.zeros(len(off), dtype=np.int64))
             msgs.order.append(np.arange(len(off), dtype=np.int64) + 1_000_000)
-    icmp = tuple(np.concatenate(c) for c in zip(*icmp_parts, strict=True)) if icmp_parts else (
-        np.zeros(0, np.int64), np.zeros((0, pk.NCOL), np.int64), *(
-            np.zeros((0, 16), np.uint8) for _ in range(4)))
-    return Decoded(index, msgs, bytes(side), icmp, frag_table, control, notes,  # type: ignore[arg-type]
-                   use_jit, retransmitted, note_rows, mid_stream)
+        return bytes(side)
+
+    def close(self, msgs: _Messages, side: bytes = b"") -> Decoded:
+        """End every stream and fragment set; the decoded capture with ``msgs`` (and the side
+        buffer of the last :meth:`feed`) and the side tables."""
+        tcp = self.tcp.close()
+        icmp = tuple(np.concatenate(c) for c in zip(*self.icmp_parts, strict=True)) \
+            if self.icmp_parts else (
+                np.zeros(0, np.int64), np.zeros((0, pk.NCOL), np.int64),
+                *(np.zeros((0, 16), np.uint8) for _ in range(4)))
+        return Decoded(self.index, msgs, side, icmp, self.fragments.table(),  # type: ignore[arg-type]
+                       self.control, tcp.notes, self.jit, tcp.retransmitted_rows,
+                       tcp.note_rows, tcp.mid_stream_rows)
 
 
 def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: np.ndarray,
@@ -341,44 +365,55 @@ def _tcp_meta(messages: list[Any], seg_meta: PacketRows
 Datagram = tuple[int, bytes, int, tuple[int, int, int, int]]  # row, bytes, fragments, carrier
 
 
-def _reassemble(buf: Any, index: RecordIndex, rows: list[dict[str, Any]]
-                ) -> tuple[list[Datagram], list[dict[str, Any]]]:
-    """Fragments -> (completing row, rebuilt datagram, fragment count) and the fragment
-    table (one row per fragment, with its datagram's fate)."""
-    sets: dict[tuple[Any, ...], FragmentSet] = {}
-    order: list[FragmentSet] = []
-    datagrams: list[Datagram] = []
-    table: list[dict[str, Any]] = []
-    for r in rows:
-        o = r["pk"]
-        family = int(o[pk.C_FAMILY])
-        key = (family, r["src"], r["dst"], int(o[pk.C_IPID]),
-               int(o[pk.C_PROTO]) if family == 4 else 0)
-        s = sets.get(key)
-        if s is None or s.done_at is not None:
-            s = sets[key] = FragmentSet(key)
-            order.append(s)
-        offset = int(o[pk.C_FRAGOFF])
-        if offset == 0:
-            s.header = r["header"] if family == 4 else r["fixed"]
-            s.proto = int(o[pk.C_PROTO])
-        if s.add(r["row"], offset, bool(o[pk.C_MF]), r["data"]) and s.header:
-            payload = s.payload()
-            data = (rebuild_ipv4(s.header, payload) if family == 4
-                    else rebuild_ipv6(s.header, s.proto, payload))
-            datagrams.append((r["row"], data, len(s.rows),
-                              (int(o[pk.C_VLAN]), int(o[pk.C_ENCAP]), int(o[pk.C_TUNNEL_ID]),
-                               min(s.rows))))
-        table.append({"row": r["row"], "set": id(s), "pk": o, "src": r["src"], "dst": r["dst"],
-                      "size": len(r["data"])})
-    by_id = {id(s): s for s in order}
-    for t in table:
-        s = by_id[t.pop("set")]
-        t["complete"] = s.done_at is not None and bool(s.header)
-        t["reassembled_row"] = s.done_at if t["complete"] else None
-        t["seen"] = len(s.rows)
-        t["duplicates"] = s.duplicates
-    return datagrams, table
+class _Fragments:
+    """Fragment sets, fed in capture order: a completed set gives its datagram and drops its
+    bytes (a later fragment with the same identification starts a new set); the fragment table
+    (one row per fragment, with its datagram's fate) is made at the end."""
+
+    def __init__(self) -> None:
+        self.sets: dict[tuple[Any, ...], FragmentSet] = {}
+        self.rows: list[dict[str, Any]] = []
+
+    def feed(self, rows: list[dict[str, Any]]) -> list[Datagram]:
+        """Fragments -> the datagrams they complete: (completing row, rebuilt datagram,
+        fragment count, carrier)."""
+        datagrams: list[Datagram] = []
+        for r in rows:
+            o = r["pk"]
+            family = int(o[pk.C_FAMILY])
+            key = (family, r["src"], r["dst"], int(o[pk.C_IPID]),
+                   int(o[pk.C_PROTO]) if family == 4 else 0)
+            s = self.sets.get(key)
+            if s is None or s.done_at is not None:
+                s = self.sets[key] = FragmentSet(key)
+            offset = int(o[pk.C_FRAGOFF])
+            if offset == 0:
+                s.header = r["header"] if family == 4 else r["fixed"]
+                s.proto = int(o[pk.C_PROTO])
+            if s.add(r["row"], offset, bool(o[pk.C_MF]), r["data"]) and s.header:
+                payload = s.payload()
+                data = (rebuild_ipv4(s.header, payload) if family == 4
+                        else rebuild_ipv6(s.header, s.proto, payload))
+                datagrams.append((r["row"], data, len(s.rows),
+                                  (int(o[pk.C_VLAN]), int(o[pk.C_ENCAP]),
+                                   int(o[pk.C_TUNNEL_ID]), min(s.rows))))
+            if s.done_at is not None:
+                s.pieces = {}  # complete: its bytes are in the datagram now
+            self.rows.append({"row": r["row"], "set": s, "pk": o, "src": r["src"],
+                              "dst": r["dst"], "size": len(r["data"])})
+        return datagrams
+
+    def table(self) -> list[dict[str, Any]]:
+        table = []
+        for t in self.rows:
+            s = t.pop("set")
+            t["complete"] = s.done_at is not None and bool(s.header)
+            t["reassembled_row"] = s.done_at if t["complete"] else None
+            t["seen"] = len(s.rows)
+            t["duplicates"] = s.duplicates
+            table.append(t)
+        self.rows = []
+        return table
 
 
 def read_native(path: Any, *, ports: tuple[int, ...] = (), jit: bool | None = None,

@@ -60,61 +60,84 @@ def _name(key: tuple[Any, ...]) -> str:
 def reassemble(segments: list[tuple[int, tuple[Any, ...], int, int, bytes]]) -> TcpResult:
     """``segments``: (packet row, (src, sport, dst, dport), sequence number, TCP flags,
     payload), in capture order. Returns the DNS messages and what could not be framed."""
-    result = TcpResult()
-    streams: dict[tuple[Any, ...], _Direction] = {}
-    for row, key, seq, flags, payload in segments:
-        d = streams.get(key)
-        if flags & SYN:
-            if d is not None and (d.buffer or d.pending):
-                _close(d, result)
-            d = streams[key] = _Direction(key, base=(seq + 1) & 0xFFFFFFFF)
-            result.streams += 1
+    streams = Reassembler()
+    streams.feed(segments)
+    return streams.close()
+
+
+class Reassembler:
+    """The same, fed batch after batch (each in capture order, batches in order): a capture
+    read in pieces keeps only its open streams' state between them -- the bytes of a message
+    not yet complete, segments waiting for a gap to fill. :meth:`take` hands over the messages
+    completed so far; :meth:`close` ends every stream (what could not be framed is said)."""
+
+    def __init__(self) -> None:
+        self.result = TcpResult()
+        self.streams: dict[tuple[Any, ...], _Direction] = {}
+
+    def take(self) -> list[TcpMessage]:
+        """The messages completed since the last call."""
+        out, self.result.messages = self.result.messages, []
+        return out
+
+    def close(self) -> TcpResult:
+        for d in self.streams.values():
+            _close(d, self.result)
+        self.streams = {}
+        return self.result
+
+    def feed(self, segments: list[tuple[int, tuple[Any, ...], int, int, bytes]]) -> None:
+        result, streams = self.result, self.streams
+        for row, key, seq, flags, payload in segments:
+            d = streams.get(key)
+            if flags & SYN:
+                if d is not None and (d.buffer or d.pending):
+                    _close(d, result)
+                d = streams[key] = _Direction(key, base=(seq + 1) & 0xFFFFFFFF)
+                result.streams += 1
+                if not payload:
+                    continue
+                seq = (seq + 1) & 0xFFFFFFFF
             if not payload:
                 continue
-            seq = (seq + 1) & 0xFFFFFFFF
-        if not payload:
-            continue
-        if d is None:
-            d = streams[key] = _Direction(key, base=seq, mid_stream=True)
-            result.streams += 1
-            result.notes.append(f"TCP {_name(key)}: the capture starts mid-stream (no SYN); "
-                                "messages framed from the first segment seen")
-            result.note_rows.append(row)
-            result.mid_stream_rows.append(row)
-        d.last_row = row
-        if d.base is None:
-            d.base = seq
-        rel = (seq - d.base) & 0xFFFFFFFF
-        if rel >= 0x80000000:  # before the stream's start: an old retransmission
-            d.duplicates += 1
-            result.retransmitted_rows.append(row)
-            continue
-        if rel + len(payload) <= d.next:
-            d.duplicates += 1
-            result.retransmitted_rows.append(row)
-            continue
-        if rel > d.next:
-            if rel in d.pending:
+            if d is None:
+                d = streams[key] = _Direction(key, base=seq, mid_stream=True)
+                result.streams += 1
+                result.notes.append(f"TCP {_name(key)}: the capture starts mid-stream (no SYN); "
+                                    "messages framed from the first segment seen")
+                result.note_rows.append(row)
+                result.mid_stream_rows.append(row)
+            d.last_row = row
+            if d.base is None:
+                d.base = seq
+            rel = (seq - d.base) & 0xFFFFFFFF
+            if rel >= 0x80000000:  # before the stream's start: an old retransmission
                 d.duplicates += 1
                 result.retransmitted_rows.append(row)
-            else:
-                d.pending[rel] = (payload, row)
-            continue
-        _deliver(d, payload[d.next - rel:], row, row, result)
-        while d.pending:
-            ahead = [r for r in d.pending if r <= d.next]
-            if not ahead:
-                break
-            for r in sorted(ahead):
-                data, from_row = d.pending.pop(r)
-                if r + len(data) > d.next:
-                    _deliver(d, data[d.next - r:], from_row, row, result)
-                else:
+                continue
+            if rel + len(payload) <= d.next:
+                d.duplicates += 1
+                result.retransmitted_rows.append(row)
+                continue
+            if rel > d.next:
+                if rel in d.pending:
                     d.duplicates += 1
-                    result.retransmitted_rows.append(from_row)
-    for d in streams.values():
-        _close(d, result)
-    return result
+                    result.retransmitted_rows.append(row)
+                else:
+                    d.pending[rel] = (payload, row)
+                continue
+            _deliver(d, payload[d.next - rel:], row, row, result)
+            while d.pending:
+                ahead = [r for r in d.pending if r <= d.next]
+                if not ahead:
+                    break
+                for r in sorted(ahead):
+                    data, from_row = d.pending.pop(r)
+                    if r + len(data) > d.next:
+                        _deliver(d, data[d.next - r:], from_row, row, result)
+                    else:
+                        d.duplicates += 1
+                        result.retransmitted_rows.append(from_row)
 
 
 def _deliver(d: _Direction, data: bytes, from_row: int, now_row: int, result: TcpResult) -> None:
