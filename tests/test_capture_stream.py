@@ -110,7 +110,7 @@ def test_cli_pieces_refuses_what_needs_whole_tables(extra: list[str], says: str,
 def test_stream_errors_name_the_file(tmp_path: Path) -> None:
     junk = tmp_path / "junk.pcap"
     junk.write_bytes(b"not a capture at all" * 10)
-    with pytest.raises(CaptureError, match="junk.pcap"):
+    with pytest.raises(CaptureError, match=r"junk\.pcap"):
         analyze_stream(junk, piece_records=2, workers=1)
     with pytest.raises(CaptureError, match="no DNS messages"):
         analyze_stream(CAPTURES / "unanswered.pcapng", piece_records=2, workers=1)
