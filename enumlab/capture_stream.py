@@ -154,16 +154,19 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
             "filter": index.capture_filter, "path": str(p)}
         del closed, stage, late_parts
         total = sum(x.messages for x in pieces) + side["late"].n
+        late_t = side["late"]["time"]
+        late_t = late_t[np.isfinite(late_t)]
         if total == 0 and not notes:
             raise CaptureError(f"{p}: no DNS messages in this capture (ports 53, 5353, 5355"
                                + "".join(f", {x}" for x in ports) + "); DNS on another port? "
                                "name it with --port N", subject=str(p))
-        side_path = tmp / "side.pickle"
-        with open(side_path, "wb") as f:
+        side_path = tmp / "side"
+        side_path.mkdir()
+        for name in ("late", "fragments", "icmp", "tcp"):  # columns, read mapped by workers
+            _save(side.pop(name), side_path / name)
+        with open(side_path / "rest.pickle", "wb") as f:
             pickle.dump(side, f, protocol=5)
         firsts = [x.first for x in pieces if np.isfinite(x.first)]
-        late_t = side["late"]["time"]
-        late_t = late_t[np.isfinite(late_t)]
         start = min(firsts + ([float(late_t.min())] if len(late_t) else []), default=None)
         capture_filter = index.capture_filter
         index.close()
@@ -214,8 +217,15 @@ def _save(table: Columns, where: Path) -> None:
     """A table as one ``.npy`` file per column (read back memory-mapped: a worker reads the
     rows it takes, not the piece) and its categories pickled."""
     where.mkdir()
+    coded: dict[str, list[str]] = {}
     for name, values in table.values.items():
-        np.save(where / f"v.{name}.npy", values, allow_pickle=values.dtype == object)
+        if values.dtype == object:  # text (addresses, kinds): codes and their labels
+            have = np.array([v is not None for v in values.tolist()], dtype=bool)
+            labels, codes = np.unique(values[have].astype(str), return_inverse=True)
+            full = np.full(len(values), -1, dtype=np.int32)
+            full[have] = codes
+            values, coded[name] = full, labels.tolist()
+        np.save(where / f"v.{name}.npy", values)
     for name, missing in table.missing.items():
         np.save(where / f"m.{name}.npy", missing)
     small, texts = {}, {}
@@ -226,26 +236,49 @@ def _save(table: Columns, where: Path) -> None:
         else:
             small[name] = cats
     with open(where / "categories.pickle", "wb") as f:
-        pickle.dump((table.spec, list(table.values), list(table.missing), small, texts), f,
-                    protocol=5)
+        pickle.dump((table.spec, list(table.values), list(table.missing), small, texts, coded),
+                    f, protocol=5)
 
 
 def _open(where: str, *, whole: bool = False) -> Columns:
     base = Path(where)
     with open(base / "categories.pickle", "rb") as f:
-        spec, names, masks, categories, texts = pickle.load(f)
-    for name, (overrides, empty_as) in texts.items():
-        categories[name] = LazyTexts(np.load(base / f"t.{name}.npy", mmap_mode="r"), overrides,
-                                     empty_as)
-
-    def read(path: Path) -> Any:
+        spec, names, masks, categories, texts, coded = pickle.load(f)
+    def load(path: Path, mapped: bool) -> Any:
         try:
-            return np.load(path, mmap_mode=None if whole else "r")
-        except ValueError:  # an object column (strings): read whole
-            return np.load(path, allow_pickle=True)
+            return np.load(path, mmap_mode="r" if mapped else None)
+        except ValueError:  # nothing to map (no rows)
+            return np.load(path)
 
-    return Columns(spec, {n: read(base / f"v.{n}.npy") for n in names},
-                   {n: read(base / f"m.{n}.npy") for n in masks}, categories)
+    for name, (overrides, empty_as) in texts.items():
+        categories[name] = LazyTexts(load(base / f"t.{name}.npy", True), overrides, empty_as)
+
+    def read(name: str, kind: str = "v") -> Any:
+        values = load(base / f"{kind}.{name}.npy", not whole)
+        return _Coded(values, coded[name]) if kind == "v" and name in coded else values
+
+    return Columns(spec, {n: read(n) for n in names}, {n: read(n, "m") for n in masks},
+                   categories)
+
+
+class _Coded:
+    """A text column read back: codes, turned into text for the rows taken."""
+
+    dtype = np.dtype(object)
+
+    def __init__(self, codes: np.ndarray, labels: list[str]) -> None:
+        self.codes = codes
+        self.labels = np.array([*labels, None], dtype=object)  # code -1: missing
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, rows: Any) -> np.ndarray:
+        picked: np.ndarray = self.labels[np.asarray(self.codes[rows])]
+        return picked
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self[slice(None)]
 
 
 def _span(times: np.ndarray) -> tuple[float, float]:
@@ -267,8 +300,8 @@ def _analyze_piece(job: _Job) -> Any:
     """One piece's summary parts: its own messages (and the late ones it completed), with the
     context of the window (see module docs)."""
     piece = job.pieces[job.k]
-    side = _load(job.side)
-    late: Columns = side["late"]
+    side = _load(str(Path(job.side) / "rest.pickle"))
+    late = _open(str(Path(job.side) / "late"))
     own_parts = [_open(piece.path, whole=True)]
     late_frames = late["frame"]
     mine = np.flatnonzero((late_frames > piece.lo) & (late_frames <= piece.hi))
@@ -278,14 +311,14 @@ def _analyze_piece(job: _Job) -> Any:
     first, last = _span(own["time"])  # a late message may precede the piece's first record
     lo_t = min(first, piece.begins) - job.window
     hi_t = max(last, piece.ends) + job.window
-    fragments = _within(side["fragments"], lo_t, hi_t)
-    icmp = _within(side["icmp"], lo_t, hi_t)
-    tcp = _within(side["tcp"], lo_t, hi_t)
+    fragments, icmp, tcp = (_within(_open(str(Path(job.side) / name)), lo_t, hi_t)
+                            for name in ("fragments", "icmp", "tcp"))
     # a lost fragment set or an ICMP error is linked by client and server alone: every message
     # of the window is context then; otherwise the messages asking the same names
     everything = bool(icmp.n) or bool(fragments.n and not fragments.filled("complete",
                                                                            False).all())
     names = np.unique(own.values[QKEY])
+    seen = _bits(names)
     context = []
     for j, other in enumerate(job.pieces):
         if j == job.k or other.last < lo_t or other.first > hi_t:
@@ -293,13 +326,13 @@ def _analyze_piece(job: _Job) -> Any:
         table = _open(other.path)
         rows = _rows_between(table, lo_t, hi_t)
         if not everything:
-            rows = rows[_asked(table.values[QKEY][rows], names)]
+            rows = rows[_asked(table.values[QKEY][rows], names, seen)]
         if len(rows):
             context.append(table.take(rows))
     rest = np.flatnonzero(((late_frames <= piece.lo) | (late_frames > piece.hi))
                           & (late["time"] >= lo_t) & (late["time"] <= hi_t))
     if not everything:
-        rest = rest[_asked(late.values[QKEY][rest], names)]
+        rest = rest[_asked(late.values[QKEY][rest], names, seen)]
     if len(rest):
         context.append(late.take(rest))
     messages = concat([own, *context]) if context else own
@@ -344,17 +377,32 @@ def _worker(tmp: str, w: int, n: int) -> None:
             pickle.dump(parts, f, protocol=5)
 
 
-def _asked(keys: np.ndarray, names: np.ndarray) -> np.ndarray:
-    """Which ``keys`` are among the sorted ``names`` (a binary search each, no sort of keys)."""
+def _asked(keys: np.ndarray, names: np.ndarray, seen: np.ndarray | None = None) -> np.ndarray:
+    """Which ``keys`` are among the sorted ``names``: a bit table of the names' low bits
+    (``seen``, from :func:`_bits`) rules most keys out at once, a binary search settles the
+    rest."""
+    found = np.zeros(len(keys), dtype=bool)
     if not len(names) or not len(keys):
-        return np.zeros(len(keys), dtype=bool)
-    at = np.minimum(np.searchsorted(names, keys), len(names) - 1)
-    found: np.ndarray = names[at] == keys
+        return found
+    keys = np.asarray(keys)
+    maybe = np.flatnonzero(seen[keys & (len(seen) - 1)]) if seen is not None else \
+        np.arange(len(keys))
+    if len(maybe):
+        at = np.minimum(np.searchsorted(names, keys[maybe]), len(names) - 1)
+        found[maybe] = names[at] == keys[maybe]
     return found
 
 
+def _bits(names: np.ndarray) -> np.ndarray:
+    """A bit table (as booleans) over the low bits of ``names``: some 8 slots per name."""
+    size = 1 << max(10, int(len(names) * 8).bit_length())
+    seen = np.zeros(size, dtype=bool)
+    seen[names & (size - 1)] = True
+    return seen
+
+
 def _within(table: Columns, lo: float, hi: float) -> Columns:
-    return table.take(_rows_between(table, lo, hi)) if table.n else table
+    return table.take(_rows_between(table, lo, hi))
 
 
 __all__ = ["PIECE_RECORDS", "STREAM_MIN_RECORDS", "WINDOW", "analyze_stream", "stream_records"]
