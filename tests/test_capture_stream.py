@@ -116,3 +116,38 @@ def test_stream_errors_name_the_file(tmp_path: Path) -> None:
         analyze_stream(CAPTURES / "unanswered.pcapng", piece_records=2, workers=1)
     with pytest.raises(ValueError):
         analyze_stream(CAPTURES / "loopback_capture.pcapng", piece_records=0)
+
+
+_PEAK = """
+import json, resource, sys
+from enumlab.capture_stream import analyze_stream
+from enumlab.pcap_report import analyze
+path, how = sys.argv[1], sys.argv[2]
+s = analyze_stream(path, piece_records=50_000, workers=1) if how == "pieces" else \\
+    analyze(path).summary
+print(json.dumps({"rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  "transactions": s["transactions"]}))
+"""
+
+
+def test_memory_grows_with_the_piece_not_the_capture(tmp_path: Path) -> None:
+    """Four times the packets: the in-memory analysis needs hundreds of MB more, the analysis
+    in pieces of 50,000 records nearly nothing more (its index and the open streams' state)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import capture_gen
+
+    runs: dict[tuple[int, str], dict[str, int]] = {}
+    for packets in (200_000, 800_000):
+        path = tmp_path / f"{packets}.pcap"
+        capture_gen.write(path, packets)
+        for how in ("memory", "pieces"):
+            out = subprocess.run([sys.executable, "-c", _PEAK, str(path), how],
+                                 capture_output=True, text=True, timeout=600, cwd=ROOT)
+            assert out.returncode == 0, out.stderr[-2000:]
+            runs[(packets, how)] = json.loads(out.stdout.strip().splitlines()[-1])
+        assert runs[(packets, "memory")]["transactions"] == runs[(packets, "pieces")][
+            "transactions"] > 0
+    grew = {how: runs[(800_000, how)]["rss"] - runs[(200_000, how)]["rss"]
+            for how in ("memory", "pieces")}
+    assert grew["memory"] > 200 * 1024  # KB: the in-memory tables do grow with the capture
+    assert grew["pieces"] < grew["memory"] / 4, grew
