@@ -11,7 +11,9 @@ Both modes are tested to give identical tables.
 
 from __future__ import annotations
 
+import importlib.abc
 import os
+import sys
 import types
 from collections.abc import Callable
 from typing import Any
@@ -20,9 +22,35 @@ JIT_MIN_BYTES = 4 << 20  # below this a capture is decoded by the interpreter
 _compiled: dict[str, Any] = {}
 
 
+class _NoScipyYet(importlib.abc.MetaPathFinder):
+    """Refuses ``scipy`` while numba is imported: numba probes for a BLAS at import by loading
+    ``scipy.linalg`` (0.12 s, a third of its import), and the capture kernels use no linear
+    algebra. Only when scipy is not loaded yet; scipy imports normally afterwards."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "scipy" or name.startswith("scipy."):
+            raise ImportError(f"{name}: not while numba loads (enumlab.capture.jit)")
+
+
+def import_numba() -> Any:
+    """numba, imported without its BLAS probe (see :class:`_NoScipyYet`)."""
+    if "numba" in sys.modules or "scipy" in sys.modules:
+        import numba
+
+        return numba
+    blocker = _NoScipyYet()
+    sys.meta_path.insert(0, blocker)
+    try:
+        import numba
+        from numba.np import arraymath  # noqa: F401  (where the probe is)
+    finally:
+        sys.meta_path.remove(blocker)
+    return numba
+
+
 def numba_available() -> bool:
     try:
-        import numba  # noqa: F401
+        import_numba()
     except ImportError:
         return False
     return os.environ.get("ENUMLAB_NO_JIT", "") == ""
@@ -43,7 +71,7 @@ def kernel(fn: Callable[..., Any], jit: bool) -> Callable[..., Any]:
         return fn
     name = f"{fn.__module__}.{fn.__qualname__}"
     if name not in _compiled:
-        import numba
+        numba = import_numba()
 
         # helpers a kernel calls are compiled first and seen by it under their own names
         scope = dict(fn.__globals__)
