@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from .capture.files import CaptureError, RecordIndex, open_capture
+from .capture.files import CaptureError, open_capture
 from .capture.jit import want_jit
 from .capture.table import QKEY, CaptureTables
 from .columns import Columns, LazyTexts, concat
@@ -55,7 +55,7 @@ from .dns_transactions import (
 )
 
 PIECE_RECORDS = 250_000  # records decoded and analysed at a time (memory: a piece and its window)
-STREAM_MIN_RECORDS = 2_000_000  # from here `enumlab pcap FILE` analyses in pieces
+STREAM_MIN_BYTES = 256 << 20  # from here `enumlab pcap FILE` analyses in pieces (a summary)
 WINDOW = max(RETRY_WINDOW, 10.0)  # seconds of context around a piece (retries, TCP fallback)
 
 
@@ -83,11 +83,6 @@ class _Job:
     window: float
     mtu: int | None
     start: float | None
-
-
-def stream_records(index: RecordIndex) -> bool:
-    """Whether ``enumlab pcap`` analyses this capture in pieces (a big one)."""
-    return index.frames >= STREAM_MIN_RECORDS
 
 
 def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | None = None,
@@ -405,7 +400,7 @@ def _within(table: Columns, lo: float, hi: float) -> Columns:
     return table.take(_rows_between(table, lo, hi))
 
 
-__all__ = ["PIECE_RECORDS", "STREAM_MIN_RECORDS", "WINDOW", "analyze_stream", "stream_records"]
+__all__ = ["PIECE_RECORDS", "STREAM_MIN_BYTES", "WINDOW", "analyze_stream"]
 
 
 if __name__ == "__main__":  # a worker process of _in_workers

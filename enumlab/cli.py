@@ -710,6 +710,7 @@ def cmd_pcap(args: argparse.Namespace) -> int:
 
 
 def _pcap_one(args: argparse.Namespace, file: str) -> int:
+    from .capture_stream import STREAM_MIN_BYTES
     from .pcap_report import analyze, format_summary, save_transactions, write_html
 
     tables_wanted = [flag for flag, v in (("--csv", args.csv), ("--parquet", args.parquet),
@@ -745,9 +746,6 @@ def _pcap_one(args: argparse.Namespace, file: str) -> int:
             if out:
                 print(f"{label} written to {out}")
     return EXIT_OK
-
-
-STREAM_MIN_BYTES = 256 << 20  # from here one capture is analysed in pieces (the summary)
 
 
 def _pcap_pieces(args: argparse.Namespace, file: str) -> int:
@@ -1267,7 +1265,9 @@ def build_parser() -> argparse.ArgumentParser:
                "  enumlab pcap data/captures/fragments_lost.pcapng --json\n"
                "  enumlab pcap capture.pcapng --detail 5     one packet in full (pyshark)\n"
                "  enumlab pcap lab.pcap --port 8053          DNS on a non-standard port too\n"
-               "  enumlab pcap big.pcap --messages msgs.parquet   the message table itself",
+               "  enumlab pcap big.pcap --messages msgs.parquet   the message table itself\n"
+               "  enumlab pcap huge.pcap --pieces 250000     bounded memory, every core "
+               "(automatic from 256 MB)",
     )
     p.add_argument("files", nargs="+", metavar="FILE|DIR|GLOB",
                    help="a capture; or many: files, directories, globs (rotated files, several "

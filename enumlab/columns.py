@@ -198,8 +198,7 @@ class Columns:
 
     def code_of(self, name: str, label: str) -> int:
         """The code of one category label (-2 when absent: matches no row)."""
-        cats = self.categories[name]
-        labels = cats.all() if isinstance(cats, LazyTexts) else list(cats)
+        labels = labels_of(self.categories[name])
         try:
             return labels.index(label)
         except ValueError:
@@ -218,8 +217,7 @@ class Columns:
         for name, dtype in self.spec.items():
             v = self.values[name]
             if dtype == "category":
-                cats = self.categories[name]
-                labels = cats.all() if isinstance(cats, LazyTexts) else list(cats)
+                labels = labels_of(self.categories[name])
                 cols[name] = pd.Categorical.from_codes(
                     v.astype(np.int64, copy=False), categories=pd.Index(labels, dtype=object))
             elif dtype in NULLABLE:
@@ -267,20 +265,30 @@ def shared_codes(cols: Columns, *names: str) -> tuple[list[np.ndarray], list[str
     """Codes of several category columns over one shared label list (the columns' own codes
     when they already share their categories)."""
     cats = [cols.categories[n] for n in names]
+    codes = [cols.values[n].astype(np.int64, copy=False) for n in names]
     if all(c is cats[0] for c in cats):
-        labels = cats[0].all() if isinstance(cats[0], LazyTexts) else list(cats[0])
-        return [cols.values[n].astype(np.int64, copy=False) for n in names], labels
-    lists = [c.all() if isinstance(c, LazyTexts) else list(c) for c in cats]
+        return codes, labels_of(cats[0])
+    return _united(codes, [labels_of(c) for c in cats])
+
+
+def labels_of(categories: Any) -> list[str]:
+    """A category column's labels as a list (lazily decoded texts decoded)."""
+    return categories.all() if isinstance(categories, LazyTexts) else list(categories)
+
+
+def _united(codes: list[np.ndarray], lists: list[list[str]]) -> tuple[list[np.ndarray], list[str]]:
+    """Codes into several label lists, renumbered into one list that unites them (the codes
+    as they are when the lists are equal)."""
     if all(x == lists[0] for x in lists):
-        return [cols.values[n].astype(np.int64, copy=False) for n in names], lists[0]
+        return codes, lists[0]
     merged: dict[str, int] = {}
     for labels in lists:
         for label in labels:
             merged.setdefault(label, len(merged))
     out = []
-    for n, labels in zip(names, lists, strict=True):
+    for k, labels in zip(codes, lists, strict=True):
         remap = np.array([merged[x] for x in labels] + [-1], dtype=np.int64)
-        out.append(remap[cols.values[n]])  # code -1 -> the final -1
+        out.append(remap[k])  # code -1 -> the final -1
     return out, list(merged)
 
 
@@ -319,13 +327,5 @@ def _concat_codes(codes: list[np.ndarray], cats: list[Any]) -> tuple[np.ndarray,
             at += len(c)
         blob = np.concatenate([np.asarray(c.blob) for c in cats])
         return np.concatenate(out), LazyTexts(blob, overrides, cats[0].empty_as)
-    merged: dict[str, int] = {}
-    lists = [c.all() if isinstance(c, LazyTexts) else list(c) for c in cats]
-    for labels in lists:
-        for label in labels:
-            merged.setdefault(label, len(merged))
-    out = []
-    for k, labels in zip(codes, lists, strict=True):
-        remap = np.array([merged[x] for x in labels] + [-1], dtype=np.int64)
-        out.append(remap[k])
-    return np.concatenate(out), list(merged)
+    united, labels = _united(codes, [labels_of(c) for c in cats])
+    return np.concatenate(united), labels

@@ -557,14 +557,6 @@ def _rcode_text(value: int) -> str:
     return dns.rcode.to_text(dns.rcode.Rcode.make(value))
 
 
-def _texts(fn: Any, values: np.ndarray) -> np.ndarray:
-    """``fn`` applied once per distinct value (-1 -> None)."""
-    uniq, inverse = np.unique(values, return_inverse=True)
-    text = np.empty(len(uniq), dtype=object)
-    text[:] = [fn(int(x)) if x >= 0 else None for x in uniq]
-    return text[inverse.ravel()] if len(values) else np.zeros(0, dtype=object)
-
-
 def _code(labels: Any, label: str) -> int:
     """The code of ``label`` in a category list (-2: absent, matches nothing)."""
     listed = list(labels)

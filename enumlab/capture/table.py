@@ -165,11 +165,6 @@ def frame_of(columns: dict[str, Any], spec: dict[str, str]) -> Any:
     return frame
 
 
-def message_frame(d: Any) -> Any:
-    """The message table of a :class:`.native.Decoded` as a DataFrame."""
-    return message_columns(d).frame()
-
-
 def message_columns(d: Any) -> Columns:
     """The message table of a :class:`.native.Decoded` as numpy columns (no pandas): integer
     codes for addresses and names, QNAME text decoded only when read."""
@@ -395,7 +390,7 @@ def _factorize_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class _Masked:
     """A nullable column: values and a missing mask."""
 
-    def __init__(self, values: np.ndarray, missing: np.ndarray, dtype: str = "") -> None:
+    def __init__(self, values: np.ndarray, missing: np.ndarray) -> None:
         self.values, self.missing = values, np.asarray(missing, dtype=bool)
 
 
@@ -435,14 +430,13 @@ def fragment_columns(d: Any) -> Columns:
         "frame": row + 1, "time": d.index.time[row] if n else np.zeros(0), "family": _fam(fam),
         "src": _objects(addresses(fam, src)), "dst": _objects(addresses(fam, dst)),
         "ip_id": P[:, pk.C_IPID], "offset": P[:, pk.C_FRAGOFF],
-        "more": _Masked(P[:, pk.C_MF], np.zeros(n, bool), "boolean"),
+        "more": _Masked(P[:, pk.C_MF], np.zeros(n, bool)),
         "size": np.array([r["size"] for r in rows], dtype=np.int64),
-        "protocol": _Masked(P[:, pk.C_PROTO], ~first, "Int64"),
-        "sport": _Masked(P[:, pk.C_SPORT], ~ports, "Int64"),
-        "dport": _Masked(P[:, pk.C_DPORT], ~ports, "Int64"),
-        "complete": _Masked(np.array([r["complete"] for r in rows], bool), np.zeros(n, bool),
-                            "boolean"),
-        "reassembled_in": _Masked(done + 1, done < 0, "Int64"),
+        "protocol": _Masked(P[:, pk.C_PROTO], ~first),
+        "sport": _Masked(P[:, pk.C_SPORT], ~ports),
+        "dport": _Masked(P[:, pk.C_DPORT], ~ports),
+        "complete": _Masked(np.array([r["complete"] for r in rows], bool), np.zeros(n, bool)),
+        "reassembled_in": _Masked(done + 1, done < 0),
         "fragments_seen": np.array([r["seen"] for r in rows], dtype=np.int64),
         "duplicates": np.array([r["duplicates"] for r in rows], dtype=np.int64),
     }
@@ -466,14 +460,14 @@ def icmp_columns(d: Any) -> Columns:
         "frame": row + 1, "time": d.index.time[row], "family": _fam(fam),
         "src": _objects(addresses(fam, src)), "dst": _objects(addresses(fam, dst)),
         "type": P[:, pk.C_ICMPTYPE], "code": P[:, pk.C_ICMPCODE], "kind": _objects(kinds),
-        "mtu": _Masked(P[:, pk.C_ICMPMTU], ~has_mtu, "Int64"),
+        "mtu": _Masked(P[:, pk.C_ICMPMTU], ~has_mtu),
         "quoted_src": _objects(qsrc_text), "quoted_dst": _objects(qdst_text),
-        "quoted_protocol": _Masked(P[:, pk.C_QPROTO], ~quoted, "Int64"),
-        "quoted_sport": _Masked(P[:, pk.C_QSPORT], ~qports, "Int64"),
-        "quoted_dport": _Masked(P[:, pk.C_QDPORT], ~qports, "Int64"),
-        "quoted_ip_size": _Masked(P[:, pk.C_QIPSIZE], ~quoted, "Int64"),
-        "quoted_ip_id": _Masked(P[:, pk.C_QIPID], P[:, pk.C_QIPID] < 0, "Int64"),
-        "quoted_dns_id": _Masked(P[:, pk.C_QDNSID], P[:, pk.C_QDNSID] < 0, "Int64"),
+        "quoted_protocol": _Masked(P[:, pk.C_QPROTO], ~quoted),
+        "quoted_sport": _Masked(P[:, pk.C_QSPORT], ~qports),
+        "quoted_dport": _Masked(P[:, pk.C_QDPORT], ~qports),
+        "quoted_ip_size": _Masked(P[:, pk.C_QIPSIZE], ~quoted),
+        "quoted_ip_id": _Masked(P[:, pk.C_QIPID], P[:, pk.C_QIPID] < 0),
+        "quoted_dns_id": _Masked(P[:, pk.C_QDNSID], P[:, pk.C_QDNSID] < 0),
     }
     return _columns(cols, ICMP_COLUMNS)
 
@@ -487,9 +481,9 @@ def tcp_columns(d: Any) -> Columns:
         "frame": row + 1, "time": d.index.time[row] if n else np.zeros(0), "family": _fam(fam),
         "src": _objects(addresses(fam, src)), "dst": _objects(addresses(fam, dst)),
         "sport": P[:, _M[pk.C_SPORT]], "dport": P[:, _M[pk.C_DPORT]],
-        "syn": _Masked((flags >> 1) & 1, none, "boolean"),
-        "ack": _Masked((flags >> 4) & 1, none, "boolean"),
-        "fin": _Masked(flags & 1, none, "boolean"),
-        "rst": _Masked((flags >> 2) & 1, none, "boolean"),
+        "syn": _Masked((flags >> 1) & 1, none),
+        "ack": _Masked((flags >> 4) & 1, none),
+        "fin": _Masked(flags & 1, none),
+        "rst": _Masked((flags >> 2) & 1, none),
     }
     return _columns(cols, TCP_COLUMNS)
