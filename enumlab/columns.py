@@ -102,12 +102,104 @@ def _objects(items: list[Any]) -> np.ndarray:
     return out
 
 
+HASH_MIN_ROWS = 1 << 15  # from here, with numba already loaded, a hash table instead of a sort
+
+
+def hash_factorize(keys: np.ndarray, codes: np.ndarray, first: np.ndarray,
+                   table: np.ndarray) -> int:
+    """Kernel (compiled by numba): codes of equal columns of ``keys`` (``(k, n)`` int64),
+    numbered by first appearance, into ``codes``; the first row of each code into ``first``;
+    returns the number of codes. ``table`` (a power of two >= 2n entries, -1 filled) is an
+    open-addressing hash table of first rows: one pass, no sort."""
+    k, n = keys.shape
+    mask = len(table) - 1
+    groups = 0
+    for i in range(n):
+        h = np.uint64(0)
+        for c in range(k):
+            h = (h ^ np.uint64(keys[c, i])) * np.uint64(0x9E3779B97F4A7C15)
+            h = h ^ (h >> np.uint64(31))
+        slot = np.int64(h & np.uint64(mask))
+        while True:
+            j = table[slot]
+            if j < 0:
+                table[slot] = i
+                codes[i] = groups
+                first[groups] = i
+                groups += 1
+                break
+            same = True
+            for c in range(k):
+                if keys[c, j] != keys[c, i]:
+                    same = False
+                    break
+            if same:
+                codes[i] = codes[j]
+                break
+            slot = (slot + 1) & mask
+    return groups
+
+
+def _compiled_factorize(keys: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`hash_factorize` when numba is loaded already (a big capture's engine loaded it)
+    and the keys are many; else None (the sort below)."""
+    import sys
+
+    n = len(keys[0])
+    if n < HASH_MIN_ROWS or "numba" not in sys.modules:
+        return None
+    from .capture.jit import kernel, numba_available
+
+    if not numba_available():
+        return None
+    stacked = np.empty((len(keys), n), dtype=np.int64)
+    for row, key in zip(stacked, keys, strict=True):
+        row[:] = key
+    codes = np.empty(n, dtype=np.int64)
+    first = np.empty(n, dtype=np.int64)
+    table = np.full(1 << int(2 * n - 1).bit_length(), -1, dtype=np.int64)
+    groups = kernel(hash_factorize, True)(stacked, codes, first, table)
+    return codes, first[:groups].copy()
+
+
+def counting_order(codes: np.ndarray, starts: np.ndarray, order: np.ndarray) -> None:
+    """Kernel (compiled by numba): a stable counting sort -- ``order`` lists the rows of code 0,
+    then code 1, ... each in row order; ``starts[c]`` is where code ``c`` begins (consumed)."""
+    for i in range(len(codes)):
+        c = codes[i]
+        order[starts[c]] = i
+        starts[c] += 1
+
+
+def stable_order(codes: np.ndarray, n_codes: int) -> np.ndarray:
+    """``np.argsort(codes, kind="stable")`` for codes ``0..n_codes-1``: a counting sort in one
+    compiled pass (:func:`counting_order`) when numba is loaded and the rows are many."""
+    import sys
+
+    if len(codes) < HASH_MIN_ROWS or "numba" not in sys.modules:
+        return np.argsort(codes, kind="stable")
+    from .capture.jit import kernel, numba_available
+
+    if not numba_available():
+        return np.argsort(codes, kind="stable")
+    counts = np.bincount(codes, minlength=n_codes)
+    starts = np.cumsum(counts) - counts
+    order = np.empty(len(codes), dtype=np.int64)
+    kernel(counting_order, True)(codes, starts, order)
+    return order
+
+
 def factorize(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Codes of equal rows across integer ``keys``, numbered by first appearance (as
-    ``pandas.factorize``), and the first row of each code. Sort-based, no pandas."""
+    ``pandas.factorize``), and the first row of each code (ascending). A hash table in one
+    compiled pass for many rows when numba is loaded (:func:`hash_factorize`), else sort-based;
+    the same answer either way. No pandas."""
     n = len(keys[0]) if keys else 0
     if n == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    hashed = _compiled_factorize(keys)
+    if hashed is not None:
+        return hashed
     if len(keys) == 1:
         uniq, inverse = np.unique(keys[0], return_inverse=True)
         first = np.empty(len(uniq), dtype=np.int64)

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from .capture.table import MESSAGE_COLUMNS, QKEY
-from .columns import Columns, factorize, shared_codes, texts_of
+from .columns import Columns, factorize, shared_codes, stable_order, texts_of
 
 OUTCOMES = ("ok", "truncated_tcp_ok", "truncated_no_retry", "truncated_tcp_failed",
             "unanswered", "fragments_lost", "error_rcode")
@@ -126,14 +126,13 @@ def pair_messages(messages: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
         keys = [small | (((client + 1) * width + server + 1) << 35), qname]
     else:
         keys = [small, client, server, qname]
-    order = _group_order(keys)
-    new_group = np.zeros(len(order), dtype=bool)
-    new_group[0] = True
-    for key in keys:
-        k = key[order]
-        new_group[1:] |= k[1:] != k[:-1]
-    group = np.cumsum(new_group) - 1
-    n_groups = int(group[-1]) + 1
+    # groups of equal keys, numbered by first appearance; each group's rows in capture order
+    group_of, first_of = factorize(*keys)
+    n_groups = len(first_of)
+    order = stable_order(group_of, n_groups)
+    group = group_of[order]  # 0, 0, 1, 2, 2, ...: the groups one after another
+    new_group = np.ones(len(order), dtype=bool)
+    new_group[1:] = group[1:] != group[:-1]
     is_q = ~qr[order]
     queries_per = np.bincount(group[is_q], minlength=n_groups)
     responses_per = np.bincount(group[~is_q], minlength=n_groups)
@@ -180,26 +179,6 @@ def pair_messages(messages: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     by_time = np.argsort(time[qi], kind="stable")
     qi, ri, rx, dx = qi[by_time], ri[by_time], rx[by_time], dx[by_time]
     return rows[qi], np.where(ri >= 0, rows[np.maximum(ri, 0)], -1), rx, dx
-
-
-def _group_order(keys: list[np.ndarray]) -> np.ndarray:
-    """An order that puts equal key rows next to each other, each group's rows in capture
-    order (the order between groups does not matter): one stable sort of a 64-bit mix of the
-    keys -- a third of a lexicographic sort's time -- checked, and the lexicographic sort
-    itself if two different keys ever mixed to the same value."""
-    mixed = np.zeros(len(keys[0]), dtype=np.uint64)
-    for key in keys:
-        mixed = (mixed * np.uint64(0x9E3779B97F4A7C15)) ^ key.astype(np.uint64)
-    order = np.argsort(mixed, kind="stable")
-    same = mixed[order][1:] == mixed[order][:-1]
-    if same.any():
-        differ = np.zeros(len(same), dtype=bool)
-        for key in keys:
-            k = key[order]
-            differ |= k[1:] != k[:-1]
-        if (same & differ).any():  # a collision: the exact sort
-            return np.lexsort(tuple(reversed(keys)))
-    return order
 
 
 def _pair_sequential(rest: np.ndarray, qr: np.ndarray, *cols: np.ndarray
@@ -363,24 +342,24 @@ def transaction_columns(tables: Any, *, mtu: int | None = None) -> Columns:
     v["fragments_seen"], miss["fragments_seen"] = links.seen, links.seen <= 0
     v["icmp"] = np.array(["; ".join(x) if x else None for x in links.icmp], dtype=object) \
         if links.any_icmp else np.full(n, None, dtype=object)
-    v["icmp_mtu"], miss["icmp_mtu"] = _sparse(links.mtu, np.int64)
-    fallback = {"ok": 0, "failed": 1, "none": 2}
-    v["tcp_fallback"] = np.array([fallback.get(x, -1) if x else -1 for x in links.fallback],
-                                 dtype=np.int64).reshape(n)
+    v["icmp_mtu"], miss["icmp_mtu"] = _sparse(links.mtu, n, np.int64)
     cats["tcp_fallback"] = ["ok", "failed", "none"]
-    v["fallback_latency_ms"], miss["fallback_latency_ms"] = _sparse(links.latency, np.float64)
+    v["tcp_fallback"] = np.full(n, -1, dtype=np.int64)
+    for i, how in links.fallback.items():
+        v["tcp_fallback"][i] = cats["tcp_fallback"].index(how)
+    v["fallback_latency_ms"], miss["fallback_latency_ms"] = _sparse(links.latency, n, np.float64)
     _sizes_and_outcomes(v, miss, cats, links, mtu)
     return Columns(COLUMNS, v, miss, cats)
 
 
-def _sparse(values: list[Any], dtype: Any) -> tuple[np.ndarray, np.ndarray]:
-    """A mostly-missing column from a list with None: values and missing mask."""
-    out = np.zeros(len(values), dtype=dtype)
-    where = [i for i, x in enumerate(values) if x is not None]
-    if where:
-        out[where] = [values[i] for i in where]
-    gone = np.ones(len(values), dtype=bool)
-    gone[where] = False
+def _sparse(values: dict[int, Any], n: int, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A mostly-missing column of ``n`` rows from {row: value}: values and missing mask."""
+    out = np.zeros(n, dtype=dtype)
+    gone = np.ones(n, dtype=bool)
+    if values:
+        where = np.fromiter(values, dtype=np.int64, count=len(values))
+        out[where] = list(values.values())
+        gone[where] = False
     return out, gone
 
 
@@ -395,9 +374,10 @@ class _Links:
         self.icmp: list[list[str]] = []  # made on the first note
         self.n = n
         self.any_icmp = False
-        self.mtu: list[Any] = [None] * n
-        self.fallback: list[Any] = [None] * n
-        self.latency: list[Any] = [None] * n
+        # few rows have these: {transaction: value}
+        self.mtu: dict[int, int] = {}
+        self.fallback: dict[int, str] = {}  # ok / failed / none, for TC=1 UDP answers
+        self.latency: dict[int, float] = {}
         self._opens: _Open | None = None
 
     def note(self, i: int, text: str) -> None:
@@ -514,7 +494,7 @@ def _follow_truncation(tables: Any, v: dict[str, np.ndarray], miss: dict[str, np
             i = int(truncated[k])
             links.fallback[i] = "ok"
             links.latency[i] = float(np.round((v["response_time"][u] - start[k]) * 1000, 3))
-    rest = [(k, int(i)) for k, i in enumerate(truncated.tolist()) if links.fallback[i] is None]
+    rest = [(k, int(i)) for k, i in enumerate(truncated.tolist()) if i not in links.fallback]
     if not rest:
         return
     tcp = tables.tcp
@@ -598,12 +578,12 @@ def _sizes_and_outcomes(v: dict[str, np.ndarray], miss: dict[str, np.ndarray],
     v["icmp_unreachable"] = links.unreachable
     v["icmp_reassembly_timeout"] = links.reassembly_timeout
     truncated = udp & tc_filled
-    fallback = np.array([x or "" for x in links.fallback], dtype=object).reshape(n) \
-        if n else np.zeros(0, dtype=object)
+    fallback = v["tcp_fallback"]
+    ok, failed = (cats["tcp_fallback"].index(x) for x in ("ok", "failed"))
     fine = [_code(cats["rcode"], x) for x in ("NOERROR", "NXDOMAIN")]
     bad_rcode = (v["rcode"] >= 0) & ~np.isin(v["rcode"], fine)  # a missing rcode: NOERROR
     outcome = np.select(
-        [lost, truncated & (fallback == "ok"), truncated & (fallback == "failed"), truncated,
+        [lost, truncated & (fallback == ok), truncated & (fallback == failed), truncated,
          ~answered | links.too_big, bad_rcode],
         [OUTCOMES.index(x) for x in ("fragments_lost", "truncated_tcp_ok",
                                      "truncated_tcp_failed", "truncated_no_retry",
@@ -769,7 +749,10 @@ def summary_parts(tables: Any, txns: Any, *, mtu: int | None = None,
     if begin is not None and len(m):
         # paired by any transaction: one owned by the previous file counts too
         paired = t_all["response_frame"][~t_all.isna("response_frame")]
-        resp = dns & qr & ok & ~np.isin(m["frame"], paired)
+        frames = m["frame"]
+        marked = np.zeros(int(max(frames.max(), paired.max(initial=0))) + 1, dtype=bool)
+        marked[paired] = True  # a table by frame number: no sort (np.isin sorts both)
+        resp = dns & qr & ok & ~marked[frames]
         n["early_orphans"] = int((resp & (m["time"] <= begin + RETRY_WINDOW)).sum())
     retransmitted = np.asarray(getattr(tables, "retransmitted_frames", []), dtype=np.int64)
     n["retransmitted_segments"] = int(((retransmitted >= lo) & (retransmitted <= hi)).sum())

@@ -24,7 +24,7 @@ from .jit import kernel, want_jit
 from .links import RAW
 from .tcp import FIN, RST, SYN, Reassembler
 
-BLOCK = 1 << 18  # records per header-walk call
+BLOCK = 1 << 16  # records per header-walk call
 
 
 @dataclass
@@ -63,18 +63,22 @@ class Decoded:
 
 def _decode_dns(buf: Any, off: np.ndarray, length: np.ndarray, jit: bool
                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The messages' :data:`.dns_message.DCOL` integers, column-major ``(DCOL, n)`` (the
+    kernel writes row ``i`` of the transposed view: a column is contiguous), and options."""
     n = len(off)
-    out = np.zeros((n, dm.DCOL), dtype=np.int64)
+    columns = np.zeros((dm.DCOL, n), dtype=np.int64)
     opts = np.empty((n, dm.MAX_OPTS), dtype=np.int64)
     if n:
-        kernel(dm.decode_messages, jit)(buf if jit else memoryview(buf), off, length, out, opts)
-    return out, opts
+        kernel(dm.decode_messages, jit)(buf if jit else memoryview(buf), off, length,
+                                        columns.T, opts)
+    return columns, opts
 
 
 def _walk(buf: Any, off: np.ndarray, cap: np.ndarray, link: np.ndarray, interest: np.ndarray,
           jit: bool) -> tuple[np.ndarray, ...]:
     n = len(off)
-    out = np.zeros((n, pk.NCOL), dtype=np.int64)
+    # (packet, column) over column-major memory: a column is contiguous for the gathers
+    out = np.zeros((pk.NCOL, n), dtype=np.int64).T
     src = np.zeros((n, 16), dtype=np.uint8)
     dst = np.zeros((n, 16), dtype=np.uint8)
     qsrc = np.zeros((n, 16), dtype=np.uint8)
@@ -264,7 +268,7 @@ class SecondStage:
             msgs.pk.append(np.ascontiguousarray(meta[0].T))
             msgs.src.append(meta[1])
             msgs.dst.append(meta[2])
-            msgs.dns.append(np.ascontiguousarray(dns.T))
+            msgs.dns.append(dns)
             msgs.opts.append(opts)
             msgs.buf_id.append(np.ones(len(off), dtype=np.int8))
             msgs.msg_off.append(off)
@@ -302,10 +306,10 @@ def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: 
         dns, opts = _decode_dns(buf, off, length, jit)
         msgs.row.append(rows[udp])
         msgs.first_row.append(rows[udp] if first_rows is None else first_rows[udp])
-        msgs.pk.append(np.ascontiguousarray(out[udp][:, pk.MSG_COLS].T))
+        msgs.pk.append(_gather_columns(out, pk.MSG_COLS, udp))
         msgs.src.append(src[udp])
         msgs.dst.append(dst[udp])
-        msgs.dns.append(np.ascontiguousarray(dns.T))
+        msgs.dns.append(dns)
         msgs.opts.append(opts)
         msgs.buf_id.append(np.full(len(udp), buf_id, dtype=np.int8))
         msgs.msg_off.append(off)
@@ -348,6 +352,15 @@ def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: 
         seg_meta.add(rows[ti], sub, s_src, s_dst, flags)
         ctrl = np.flatnonzero(flags & (SYN | FIN | RST))
         control.add(rows[ti][ctrl], sub[ctrl], s_src[ctrl], s_dst[ctrl], flags[ctrl])
+
+
+def _gather_columns(out: np.ndarray, columns: tuple[int, ...], rows: np.ndarray) -> np.ndarray:
+    """``out[rows][:, columns].T`` -- a column-major ``(len(columns), len(rows))`` copy -- one
+    contiguous 1-D gather per column (a 2-D fancy gather is several times slower)."""
+    picked = np.empty((len(columns), len(rows)), dtype=out.dtype)
+    for j, c in enumerate(columns):
+        np.take(out[:, c], rows, out=picked[j])
+    return picked
 
 
 def _tcp_meta(messages: list[Any], seg_meta: PacketRows

@@ -188,24 +188,20 @@ def message_columns(d: Any) -> Columns:
             where.append(pos[at:at + len(part)])
             at += len(part)
 
-    def cat(parts: list[np.ndarray], columns: bool = False) -> np.ndarray:
-        """Messages in frame order; ``columns``: parts are column-major ``(k, n)``."""
-        axis = -1 if columns else 0
+    def cat(parts: list[np.ndarray]) -> np.ndarray:
+        """One column's parts, messages in frame order."""
         if order is None:
-            return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=axis)
-        if columns:
-            out = np.empty((*parts[0].shape[:-1], len(row)), dtype=parts[0].dtype)
-            for part, to in zip(parts, where, strict=True):
-                out[..., to] = part
-        else:
-            out = np.empty((len(row), *parts[0].shape[1:]), dtype=parts[0].dtype)
-            for part, to in zip(parts, where, strict=True):
-                out[to] = part
+            return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        out = np.empty((len(row), *parts[0].shape[1:]), dtype=parts[0].dtype)
+        for part, to in zip(parts, where, strict=True):
+            out[to] = part
         return out
 
     row = row if order is None else row[order]
-    P = cat(m.pk, columns=True)  # (column, message): one contiguous row per column
-    D = cat(m.dns, columns=True)
+    # the per-message integers: parts are column-major (column, message); a column is put
+    # together when first read, one 1-D copy (never the whole 2-D table at once)
+    P = _Joined(m.pk, cat)
+    D = _Joined(m.dns, cat)
     n = len(row)
     buf_id = cat(m.buf_id)
     msg_off = cat(m.msg_off)
@@ -242,7 +238,9 @@ def message_columns(d: Any) -> Columns:
                     ("arcount", dm.D_AR)):
         values[name], missing[name] = D[c], short
     has_q = D[dm.D_QNAME_OFF] >= 0
-    values["qname"], categories["qname"] = _qnames(d, D, has_q, buf_id, msg_off, msg_len)
+    values["qname"], categories["qname"] = _qnames(d, D[dm.D_QHASH], D[dm.D_QNAME_OFF],
+                                                   D[dm.D_QNAME_WIRE], has_q, buf_id, msg_off,
+                                                   msg_len)
     # beside the spec: the name's 63-bit hash, the same in every piece of a capture
     values[QKEY] = np.where(has_q, D[dm.D_QHASH], -1)
     values["qname_ok"], missing["qname_ok"] = has_q, short | (D[dm.D_QD] == 0)
@@ -281,16 +279,29 @@ def empty_columns(spec: dict[str, str]) -> Columns:
     return Columns(spec, values, {}, {k: [] for k, v in spec.items() if v == "category"})
 
 
-def _qnames(d: Any, D: np.ndarray, has_q: np.ndarray, buf_id: np.ndarray, msg_off: np.ndarray,
-            msg_len: np.ndarray) -> tuple[np.ndarray, LazyTexts]:
+class _Joined:
+    """Columns of column-major parts ``(k, n_i)``, each joined (``join``) on first read."""
+
+    def __init__(self, parts: list[np.ndarray], join: Any) -> None:
+        self.parts, self.join = parts, join
+        self.done: dict[int, np.ndarray] = {}
+
+    def __getitem__(self, column: int) -> np.ndarray:
+        if column not in self.done:
+            self.done[column] = self.join([p[column] for p in self.parts])
+        return self.done[column]
+
+
+def _qnames(d: Any, qhash: np.ndarray, qoff: np.ndarray, qwire: np.ndarray, has_q: np.ndarray,
+            buf_id: np.ndarray, msg_off: np.ndarray, msg_len: np.ndarray
+            ) -> tuple[np.ndarray, LazyTexts]:
     """QNAME codes per message (-1: none) and their texts, decoded lazily: one entry per
     distinct hash, all written at once by a kernel (:func:`.dns_message.names_blob`)."""
-    n = D.shape[1]
-    codes = np.full(n, -1, dtype=np.int64)
+    codes = np.full(len(qhash), -1, dtype=np.int64)
     idx = np.flatnonzero(has_q)
     if not len(idx):
         return codes, LazyTexts(np.zeros(0, np.uint8))
-    inverse, first = factorize(D[dm.D_QHASH, idx])
+    inverse, first = factorize(qhash[idx])
     side = np.frombuffer(d.side, dtype=np.uint8) if d.side else np.zeros(0, np.uint8)
     rows = idx[first]
     blobs: list[np.ndarray] = []
@@ -301,15 +312,13 @@ def _qnames(d: Any, D: np.ndarray, has_q: np.ndarray, buf_id: np.ndarray, msg_of
     for source, buf in ((0, d.index.buf), (1, side)):
         pick = np.flatnonzero(sources == source)
         if len(pick):
-            blob, slow = _names_blob(buf, D[dm.D_QNAME_OFF, rows[pick]],
-                                     D[dm.D_QNAME_WIRE, rows[pick]], d.jit)
+            blob, slow = _names_blob(buf, qoff[rows[pick]], qwire[rows[pick]], d.jit)
             blobs.append(blob)
             pieces[pick] = len(blobs) - 1
             for k in np.flatnonzero(slow).tolist():
                 r = rows[pick[k]]
                 msg = bytes(buf[msg_off[r]: msg_off[r] + msg_len[r]])
-                slow_all[int(pick[k])] = dm.qname_text(msg, int(D[dm.D_QNAME_OFF, r]
-                                                                 - msg_off[r]))[0]
+                slow_all[int(pick[k])] = dm.qname_text(msg, int(qoff[r] - msg_off[r]))[0]
     if len(blobs) == 1:
         blob = blobs[0]
     else:  # interleave: the file's names and the side buffer's, back in code order
@@ -348,16 +357,25 @@ def _names_blob(buf: np.ndarray, start: np.ndarray, wire: np.ndarray, jit: bool
 
 def _options(opts: np.ndarray, count: np.ndarray, edns: np.ndarray
              ) -> tuple[np.ndarray, list[str]]:
+    """Codes of the distinct EDNS option lists (the first codes kept, and the count)."""
     codes = np.full(len(opts), -1, dtype=np.int64)
     rows = np.flatnonzero(edns)
     if not len(rows):
         return codes, []
-    keyed = np.concatenate([opts[rows], count[rows, None]], axis=1)
-    inverse, first = _factorize_rows(*(keyed[:, k] for k in range(keyed.shape[1])))
+    kept = opts[rows]
+    # the key, exactly, in few integers: an option code is 16 bits (-1: none), 17 bits a slot
+    keys = [count[rows]]
+    for at in range(0, kept.shape[1], 3):
+        packed = np.zeros(len(rows), dtype=np.int64)
+        for j in range(at, min(at + 3, kept.shape[1])):
+            packed |= (kept[:, j] + 1) << (17 * (j - at))
+        keys.append(packed)
+    inverse, first = _factorize_rows(*keys)
     text = []
-    for u in keyed[first].tolist():
-        listed = [str(c) for c in u[:-1] if c >= 0]
-        extra = u[-1] - len(listed)
+    for listed_codes, total in zip(kept[first].tolist(), count[rows][first].tolist(),
+                                   strict=True):
+        listed = [str(c) for c in listed_codes if c >= 0]
+        extra = total - len(listed)
         text.append(",".join(listed) + (f",+{extra} more" if extra > 0 else ""))
     codes[rows] = inverse
     return codes, text
