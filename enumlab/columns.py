@@ -16,7 +16,7 @@ whichever engine made the table. Nothing here imports pandas until a frame is ma
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -94,6 +94,10 @@ def texts_of(categories: Any, codes: np.ndarray) -> np.ndarray:
         text = _objects(list(categories))[uniq]
     out[have] = text[inverse.ravel()]
     return out
+
+
+def _lazy(d: dict[str, Any]) -> ColumnDict:
+    return d if isinstance(d, ColumnDict) else ColumnDict(d)
 
 
 def _objects(items: list[Any]) -> np.ndarray:
@@ -223,18 +227,63 @@ def factorize(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rank[inverse], np.sort(first)
 
 
-class Columns:
-    """One table as numpy arrays (see module docs)."""
+class Later:
+    """A column (or a category list) computed when first read: most of a big capture's
+    message table is never read by a summary (the AA / RD / RA bits, VLAN, option lists...)."""
 
-    def __init__(self, spec: dict[str, str], values: dict[str, np.ndarray],
-                 missing: dict[str, np.ndarray] | None = None,
-                 categories: dict[str, Any] | None = None) -> None:
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self.make = make
+
+
+def once(make: Callable[[], Any]) -> Callable[[], Any]:
+    """``make`` called at most once (for two :class:`Later` entries made together)."""
+    made: list[Any] = []
+
+    def get() -> Any:
+        if not made:
+            made.append(make())
+        return made[0]
+
+    return get
+
+
+class ColumnDict(dict[str, Any]):
+    """A dict whose :class:`Later` entries are computed on first read and kept."""
+
+    def __getitem__(self, key: str) -> Any:
+        value = dict.__getitem__(self, key)
+        if isinstance(value, Later):
+            value = value.make()
+            dict.__setitem__(self, key, value)
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        if key not in self:
+            return default
+        return self[key]
+
+    def items(self) -> list[tuple[str, Any]]:  # type: ignore[override]
+        return [(k, self[k]) for k in self]
+
+    def values(self) -> list[Any]:  # type: ignore[override]
+        return [self[k] for k in self]
+
+
+class Columns:
+    """One table as numpy arrays (see module docs). A value, mask or category list may be a
+    :class:`Later`, computed when first read."""
+
+    def __init__(self, spec: dict[str, str], values: dict[str, Any],
+                 missing: dict[str, Any] | None = None,
+                 categories: dict[str, Any] | None = None, *, n: int | None = None) -> None:
         self.spec = spec
-        self.values = values
-        self.missing = missing or {}
-        self.categories = categories or {}
-        first = next(iter(values.values()), None)
-        self.n = 0 if first is None else len(first)
+        self.values: dict[str, np.ndarray] = _lazy(values)
+        self.missing: dict[str, np.ndarray] = _lazy(missing or {})
+        self.categories: dict[str, Any] = _lazy(categories or {})
+        if n is None:
+            first = next(iter(self.values.values()), None)
+            n = 0 if first is None else len(first)
+        self.n = n
 
     def __len__(self) -> int:
         return self.n

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .jit import helper
+
 OK, SHORT, BAD_NAME, QUESTION_CUT, RECORDS_CUT = range(5)
 STATUS_NAMES = {OK: "", SHORT: "shorter than a DNS header", BAD_NAME: "undecodable QNAME",
                 QUESTION_CUT: "cut inside the question", RECORDS_CUT: "a record runs past the end"}
@@ -32,147 +34,152 @@ FNV_PRIME_A, FNV_PRIME_B = 16777619, 16777259
 MASK32 = 0xFFFFFFFF
 
 
+@helper
+def decode_one(buf: Any, m: int, size: int, out: Any, opts: Any, i: int) -> None:
+    """Decode the message at ``m`` (``size`` bytes) into row ``i`` of ``out`` and ``opts``."""
+    end = m + size
+    out[i, D_QTYPE] = -1
+    out[i, D_QCLASS] = -1
+    out[i, D_QNAME_OFF] = -1
+    out[i, D_EDNS_SIZE] = -1
+    for k in range(opts.shape[1]):
+        opts[i, k] = -1
+    if size < 12:
+        out[i, D_STATUS] = SHORT
+        if size >= 2:
+            out[i, D_ID] = (buf[m] << 8) | buf[m + 1]
+        return
+    out[i, D_ID] = (buf[m] << 8) | buf[m + 1]
+    out[i, D_FLAGS] = (buf[m + 2] << 8) | buf[m + 3]
+    qd = (buf[m + 4] << 8) | buf[m + 5]
+    an = (buf[m + 6] << 8) | buf[m + 7]
+    ns = (buf[m + 8] << 8) | buf[m + 9]
+    ar = (buf[m + 10] << 8) | buf[m + 11]
+    out[i, D_QD] = qd
+    out[i, D_AN] = an
+    out[i, D_NS] = ns
+    out[i, D_AR] = ar
+    p = m + 12
+    status = OK
+    # -- questions: the first one is hashed, the rest stepped over -----------------------
+    for qi in range(qd):
+        ha = FNV_OFFSET_A
+        hb = FNV_OFFSET_B
+        q = p
+        jumps = 0
+        wire = 0
+        after = -1  # where the question continues after a compression pointer
+        while True:
+            if q >= end:
+                status = QUESTION_CUT
+                break
+            ln = buf[q]
+            if ln == 0:
+                ha = (ha * FNV_PRIME_A) & MASK32
+                hb = (hb * FNV_PRIME_B) & MASK32
+                wire += 1
+                q += 1
+                break
+            if ln & 0xC0 == 0xC0:
+                if q + 1 >= end:
+                    status = QUESTION_CUT
+                    break
+                target = m + (((ln & 0x3F) << 8) | buf[q + 1])
+                if target >= q or jumps >= 16:
+                    status = BAD_NAME
+                    break
+                if after < 0:
+                    after = q + 2
+                jumps += 1
+                q = target
+                continue
+            if ln & 0xC0 != 0:
+                status = BAD_NAME
+                break
+            if q + 1 + ln > end:
+                status = QUESTION_CUT
+                break
+            wire += 1 + ln
+            if wire > 255:
+                status = BAD_NAME
+                break
+            ha = ((ha ^ ln) * FNV_PRIME_A) & MASK32
+            hb = ((hb ^ ln) * FNV_PRIME_B) & MASK32
+            for k in range(q + 1, q + 1 + ln):
+                c = buf[k]
+                if c >= 65 and c <= 90:
+                    c += 32
+                ha = ((ha ^ c) * FNV_PRIME_A) & MASK32
+                hb = ((hb ^ c) * FNV_PRIME_B) & MASK32
+            q += 1 + ln
+        if status != OK:
+            break
+        if after >= 0:
+            q = after
+        if q + 4 > end:
+            status = QUESTION_CUT
+            break
+        if qi == 0:
+            out[i, D_QNAME_OFF] = p
+            out[i, D_QHASH] = ((ha & 0x7FFFFFFF) << 32) | hb
+            out[i, D_QNAME_WIRE] = wire
+            out[i, D_QTYPE] = (buf[q] << 8) | buf[q + 1]
+            out[i, D_QCLASS] = (buf[q + 2] << 8) | buf[q + 3]
+        p = q + 4
+    if status != OK:
+        out[i, D_STATUS] = status
+        return
+    # -- answer, authority: stepped over; additional: the first OPT is read -------------
+    for r in range(an + ns + ar):
+        q = p
+        while True:  # owner name: labels, ending in a zero or a pointer
+            if q >= end:
+                status = RECORDS_CUT
+                break
+            ln = buf[q]
+            if ln == 0:
+                q += 1
+                break
+            if ln & 0xC0 == 0xC0:
+                q += 2
+                break
+            if ln & 0xC0 != 0:
+                status = RECORDS_CUT
+                break
+            q += 1 + ln
+        if status != OK or q + 10 > end:
+            status = RECORDS_CUT
+            break
+        rtype = (buf[q] << 8) | buf[q + 1]
+        rdlen = (buf[q + 8] << 8) | buf[q + 9]
+        if q + 10 + rdlen > end:
+            status = RECORDS_CUT
+            break
+        if r >= an + ns and rtype == 41 and out[i, D_EDNS] == 0 and q == p + 1:
+            out[i, D_EDNS] = 1
+            out[i, D_EDNS_SIZE] = (buf[q + 2] << 8) | buf[q + 3]
+            out[i, D_EDNS_EXT] = buf[q + 4]
+            out[i, D_EDNS_VERSION] = buf[q + 5]
+            out[i, D_EDNS_DO] = buf[q + 6] >> 7
+            o = q + 10
+            stop = o + rdlen
+            count = 0
+            while o + 4 <= stop:
+                code = (buf[o] << 8) | buf[o + 1]
+                olen = (buf[o + 2] << 8) | buf[o + 3]
+                if count < opts.shape[1]:
+                    opts[i, count] = code
+                count += 1
+                o += 4 + olen
+            out[i, D_NOPTS] = count
+        p = q + 10 + rdlen
+    out[i, D_STATUS] = status
+
+
 def decode_messages(buf: Any, off: Any, length: Any, out: Any, opts: Any) -> None:
     """Decode ``len(off)`` messages (see module docs). ``opts`` is (n, MAX_OPTS), -1 filled."""
     for i in range(len(off)):
-        m = off[i]
-        end = m + length[i]
-        out[i, D_QTYPE] = -1
-        out[i, D_QCLASS] = -1
-        out[i, D_QNAME_OFF] = -1
-        out[i, D_EDNS_SIZE] = -1
-        for k in range(opts.shape[1]):
-            opts[i, k] = -1
-        if length[i] < 12:
-            out[i, D_STATUS] = SHORT
-            if length[i] >= 2:
-                out[i, D_ID] = (buf[m] << 8) | buf[m + 1]
-            continue
-        out[i, D_ID] = (buf[m] << 8) | buf[m + 1]
-        out[i, D_FLAGS] = (buf[m + 2] << 8) | buf[m + 3]
-        qd = (buf[m + 4] << 8) | buf[m + 5]
-        an = (buf[m + 6] << 8) | buf[m + 7]
-        ns = (buf[m + 8] << 8) | buf[m + 9]
-        ar = (buf[m + 10] << 8) | buf[m + 11]
-        out[i, D_QD] = qd
-        out[i, D_AN] = an
-        out[i, D_NS] = ns
-        out[i, D_AR] = ar
-        p = m + 12
-        status = OK
-        # -- questions: the first one is hashed, the rest stepped over -----------------------
-        for qi in range(qd):
-            ha = FNV_OFFSET_A
-            hb = FNV_OFFSET_B
-            q = p
-            jumps = 0
-            wire = 0
-            after = -1  # where the question continues after a compression pointer
-            while True:
-                if q >= end:
-                    status = QUESTION_CUT
-                    break
-                ln = buf[q]
-                if ln == 0:
-                    ha = (ha * FNV_PRIME_A) & MASK32
-                    hb = (hb * FNV_PRIME_B) & MASK32
-                    wire += 1
-                    q += 1
-                    break
-                if ln & 0xC0 == 0xC0:
-                    if q + 1 >= end:
-                        status = QUESTION_CUT
-                        break
-                    target = m + (((ln & 0x3F) << 8) | buf[q + 1])
-                    if target >= q or jumps >= 16:
-                        status = BAD_NAME
-                        break
-                    if after < 0:
-                        after = q + 2
-                    jumps += 1
-                    q = target
-                    continue
-                if ln & 0xC0 != 0:
-                    status = BAD_NAME
-                    break
-                if q + 1 + ln > end:
-                    status = QUESTION_CUT
-                    break
-                wire += 1 + ln
-                if wire > 255:
-                    status = BAD_NAME
-                    break
-                ha = ((ha ^ ln) * FNV_PRIME_A) & MASK32
-                hb = ((hb ^ ln) * FNV_PRIME_B) & MASK32
-                for k in range(q + 1, q + 1 + ln):
-                    c = buf[k]
-                    if c >= 65 and c <= 90:
-                        c += 32
-                    ha = ((ha ^ c) * FNV_PRIME_A) & MASK32
-                    hb = ((hb ^ c) * FNV_PRIME_B) & MASK32
-                q += 1 + ln
-            if status != OK:
-                break
-            if after >= 0:
-                q = after
-            if q + 4 > end:
-                status = QUESTION_CUT
-                break
-            if qi == 0:
-                out[i, D_QNAME_OFF] = p
-                out[i, D_QHASH] = ((ha & 0x7FFFFFFF) << 32) | hb
-                out[i, D_QNAME_WIRE] = wire
-                out[i, D_QTYPE] = (buf[q] << 8) | buf[q + 1]
-                out[i, D_QCLASS] = (buf[q + 2] << 8) | buf[q + 3]
-            p = q + 4
-        if status != OK:
-            out[i, D_STATUS] = status
-            continue
-        # -- answer, authority: stepped over; additional: the first OPT is read -------------
-        for r in range(an + ns + ar):
-            q = p
-            while True:  # owner name: labels, ending in a zero or a pointer
-                if q >= end:
-                    status = RECORDS_CUT
-                    break
-                ln = buf[q]
-                if ln == 0:
-                    q += 1
-                    break
-                if ln & 0xC0 == 0xC0:
-                    q += 2
-                    break
-                if ln & 0xC0 != 0:
-                    status = RECORDS_CUT
-                    break
-                q += 1 + ln
-            if status != OK or q + 10 > end:
-                status = RECORDS_CUT
-                break
-            rtype = (buf[q] << 8) | buf[q + 1]
-            rdlen = (buf[q + 8] << 8) | buf[q + 9]
-            if q + 10 + rdlen > end:
-                status = RECORDS_CUT
-                break
-            if r >= an + ns and rtype == 41 and out[i, D_EDNS] == 0 and q == p + 1:
-                out[i, D_EDNS] = 1
-                out[i, D_EDNS_SIZE] = (buf[q + 2] << 8) | buf[q + 3]
-                out[i, D_EDNS_EXT] = buf[q + 4]
-                out[i, D_EDNS_VERSION] = buf[q + 5]
-                out[i, D_EDNS_DO] = buf[q + 6] >> 7
-                o = q + 10
-                stop = o + rdlen
-                count = 0
-                while o + 4 <= stop:
-                    code = (buf[o] << 8) | buf[o + 1]
-                    olen = (buf[o + 2] << 8) | buf[o + 3]
-                    if count < opts.shape[1]:
-                        opts[i, count] = code
-                    count += 1
-                    o += 4 + olen
-                out[i, D_NOPTS] = count
-            p = q + 10 + rdlen
-        out[i, D_STATUS] = status
+        decode_one(buf, off[i], length[i], out, opts, i)
 
 
 def names_blob(buf: Any, start: Any, out: Any, slow: Any) -> int:

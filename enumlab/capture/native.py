@@ -9,6 +9,7 @@ a side buffer. Output: :class:`.table.CaptureTables`.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,10 +19,12 @@ import numpy as np
 
 from . import dns_message as dm
 from . import packets as pk
+from .dns_message import decode_one
 from .files import RecordIndex, open_capture
 from .ip import FragmentSet, rebuild_ipv4, rebuild_ipv6
 from .jit import kernel, want_jit
 from .links import RAW
+from .packets import C_KIND, C_PAYLEN, C_PAYOFF, UDP_DNS, walk_one
 from .tcp import FIN, RST, SYN, Reassembler
 
 BLOCK = 1 << 16  # records per header-walk call
@@ -87,6 +90,74 @@ def _walk(buf: Any, off: np.ndarray, cap: np.ndarray, link: np.ndarray, interest
         kernel(pk.walk_packets, jit)(buf if jit else memoryview(buf), off, cap, link, interest,
                                      out, src, dst, qsrc, qdst)
     return out, src, dst, qsrc, qdst
+
+
+def walk_and_decode(buf: Any, rec_off: Any, rec_cap: Any, rec_link: Any, interest: Any,
+                    out: Any, src: Any, dst: Any, qsrc: Any, qdst: Any, keep: Any,
+                    msg_row: Any, msg_pk: Any, msg_src: Any, msg_dst: Any, msg_off: Any,
+                    dns: Any, opts: Any) -> int:
+    """Kernel: the header walk of every record (:func:`.packets.walk_one`) and, in the same
+    pass, the DNS decoding (:func:`.dns_message.decode_one`) of each UDP DNS message, written
+    straight into the message columns (``keep``: the walk's columns a message keeps) -- no
+    gather afterwards. Returns the number of messages."""
+    k = 0
+    for i in range(len(rec_off)):
+        walk_one(buf, rec_off[i], rec_cap[i], rec_link[i], interest, out, src, dst, qsrc, qdst,
+                 i)
+        if out[i, C_KIND] == UDP_DNS:
+            msg_row[k] = i
+            for j in range(len(keep)):
+                msg_pk[k, j] = out[i, keep[j]]
+            for b in range(16):
+                msg_src[k, b] = src[i, b]
+                msg_dst[k, b] = dst[i, b]
+            msg_off[k] = out[i, C_PAYOFF]
+            decode_one(buf, out[i, C_PAYOFF], out[i, C_PAYLEN], dns, opts, k)
+            k += 1
+    return k
+
+
+_KEEP = np.array(pk.MSG_COLS, dtype=np.int64)
+
+
+@dataclass
+class Walked:
+    """One block through :func:`walk_and_decode`: the per-packet table and addresses, and its
+    UDP DNS messages already decoded (column-major ``pk`` and ``dns``)."""
+
+    out: np.ndarray
+    src: np.ndarray
+    dst: np.ndarray
+    qsrc: np.ndarray
+    qdst: np.ndarray
+    udp: np.ndarray  # rows of the block that are UDP DNS messages
+    pk: np.ndarray  # (len(MSG_COLS), k)
+    msg_src: np.ndarray
+    msg_dst: np.ndarray
+    msg_off: np.ndarray
+    dns: np.ndarray  # (DCOL, k)
+    opts: np.ndarray
+
+
+def _walk_decode(buf: Any, off: np.ndarray, cap: np.ndarray, link: np.ndarray,
+                 interest: np.ndarray, jit: bool) -> Walked:
+    n = len(off)
+    out = np.zeros((pk.NCOL, n), dtype=np.int64).T  # column-major, as in :func:`_walk`
+    src, dst, qsrc, qdst = (np.zeros((n, 16), dtype=np.uint8) for _ in range(4))
+    msg_row = np.empty(n, dtype=np.int64)
+    msg_pk = np.empty((len(_KEEP), n), dtype=np.int64)
+    msg_src = np.empty((n, 16), dtype=np.uint8)
+    msg_dst = np.empty((n, 16), dtype=np.uint8)
+    msg_off = np.empty(n, dtype=np.int64)
+    dns = np.zeros((dm.DCOL, n), dtype=np.int64)
+    opts = np.empty((n, dm.MAX_OPTS), dtype=np.int64)
+    k = 0
+    if n:
+        k = kernel(walk_and_decode, jit)(buf if jit else memoryview(buf), off, cap, link,
+                                         interest, out, src, dst, qsrc, qdst, _KEEP, msg_row,
+                                         msg_pk.T, msg_src, msg_dst, msg_off, dns.T, opts)
+    return Walked(out, src, dst, qsrc, qdst, msg_row[:k], msg_pk[:, :k], msg_src[:k],
+                  msg_dst[:k], msg_off[:k], dns[:, :k], opts[:k])
 
 
 def decode(path: Any, *, ports: tuple[int, ...] = (), jit: bool | None = None,
@@ -163,25 +234,25 @@ def walk_rows(index: RecordIndex, lo: int, hi: int, *, ports: tuple[int, ...], j
     interest = pk.interest_table(ports)
     starts = list(range(lo, hi, BLOCK))
 
-    def walk(start: int) -> tuple[np.ndarray, ...]:
+    def walk(start: int) -> Walked:
         stop = min(start + BLOCK, hi)
-        return _walk(buf, index.offset[start:stop], index.caplen[start:stop], links[start:stop],
-                     interest, use_jit)
+        return _walk_decode(buf, index.offset[start:stop], index.caplen[start:stop],
+                            links[start:stop], interest, use_jit)
 
-    # both cores: the compiled header walk of block k+1 runs (without the GIL) in a second
-    # thread while block k's messages are gathered and decoded here
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        ahead = pool.submit(walk, starts[0]) if starts and use_jit else None
+    # both cores: compiled blocks (walk + DNS decoding, without the GIL) run in two threads,
+    # two blocks ahead, while the blocks done are collected here
+    ahead = 2 if use_jit else 0
+    with ThreadPoolExecutor(max_workers=max(ahead, 1)) as pool:
+        todo = deque(pool.submit(walk, s) for s in starts[:ahead])
         for k, start in enumerate(starts):
             stop = min(start + BLOCK, hi)
-            walked = ahead.result() if ahead is not None else walk(start)
-            ahead = (pool.submit(walk, starts[k + 1]) if use_jit and k + 1 < len(starts)
-                     else None)
-            out, src, dst, qsrc, qdst = walked
+            walked = todo.popleft().result() if ahead else walk(start)
+            if ahead and k + ahead < len(starts):
+                todo.append(pool.submit(walk, starts[k + ahead]))
             rows = np.arange(start, stop, dtype=np.int64)
-            _collect(buf, rows, out, src, dst, qsrc, qdst, messages, pending.icmp_parts,
-                     pending.frag_rows, pending.segments, pending.control, pending.seg_meta, 0,
-                     use_jit)
+            _collect(buf, rows, walked.out, walked.src, walked.dst, walked.qsrc, walked.qdst,
+                     messages, pending.icmp_parts, pending.frag_rows, pending.segments,
+                     pending.control, pending.seg_meta, 0, use_jit, decoded=walked)
             if on_records is not None:
                 on_records(stop - start)
 
@@ -297,9 +368,16 @@ def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: 
              segments: list[tuple[int, tuple[Any, ...], int, int, bytes]],
              control: PacketRows, seg_meta: PacketRows, buf_id: int,
              jit: bool, fragments: np.ndarray | None = None,
-             first_rows: np.ndarray | None = None) -> None:
+             first_rows: np.ndarray | None = None, decoded: Walked | None = None) -> None:
     kind = out[:, pk.C_KIND]
-    udp = np.flatnonzero(kind == pk.UDP_DNS)
+    if decoded is not None:  # the UDP messages came decoded with the walk
+        if len(decoded.udp):
+            _add_udp(msgs, rows[decoded.udp], decoded.pk, decoded.msg_src, decoded.msg_dst,
+                     decoded.dns, decoded.opts, decoded.msg_off,
+                     decoded.pk[_KEEP_AT[pk.C_PAYLEN]], buf_id)
+        udp = np.zeros(0, dtype=np.int64)
+    else:
+        udp = np.flatnonzero(kind == pk.UDP_DNS)
     if len(udp):
         off = out[udp, pk.C_PAYOFF]
         length = out[udp, pk.C_PAYLEN]
@@ -352,6 +430,29 @@ def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: 
         seg_meta.add(rows[ti], sub, s_src, s_dst, flags)
         ctrl = np.flatnonzero(flags & (SYN | FIN | RST))
         control.add(rows[ti][ctrl], sub[ctrl], s_src[ctrl], s_dst[ctrl], flags[ctrl])
+
+
+_KEEP_AT = {c: j for j, c in enumerate(pk.MSG_COLS)}
+
+
+def _add_udp(msgs: _Messages, rows: np.ndarray, walked: np.ndarray, src: np.ndarray,
+             dst: np.ndarray, dns: np.ndarray, opts: np.ndarray, off: np.ndarray,
+             length: np.ndarray, buf_id: int) -> None:
+    """UDP messages decoded with the header walk (not rebuilt from fragments)."""
+    k = len(rows)
+    msgs.row.append(rows)
+    msgs.first_row.append(rows)
+    msgs.pk.append(walked)
+    msgs.src.append(src)
+    msgs.dst.append(dst)
+    msgs.dns.append(dns)
+    msgs.opts.append(opts)
+    msgs.buf_id.append(np.full(k, buf_id, dtype=np.int8))
+    msgs.msg_off.append(off)
+    msgs.msg_len.append(length)
+    msgs.transport.append(np.zeros(k, dtype=np.int8))
+    msgs.fragments.append(np.zeros(k, dtype=np.int64))
+    msgs.order.append(np.zeros(k, dtype=np.int64))
 
 
 def _gather_columns(out: np.ndarray, columns: tuple[int, ...], rows: np.ndarray) -> np.ndarray:

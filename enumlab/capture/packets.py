@@ -103,205 +103,211 @@ def quoted(buf: Any, p: int, end: int, out: Any, qsrc: Any, qdst: Any, i: int) -
             out[i, C_QDNSID] = (buf[dns] << 8) | buf[dns + 1]
 
 
+@helper
+def walk_one(buf: Any, p: int, cap: int, link: int, interest: Any, out: Any, src: Any, dst: Any,
+             qsrc: Any, qdst: Any, i: int) -> None:
+    """Classify the record at ``p`` (``cap`` bytes, link type ``link``) into row ``i``."""
+    end = p + cap
+    out[i, C_VLAN] = -1
+    out[i, C_QDNSID] = -1
+    out[i, C_QIPID] = -1
+    out[i, C_TUNNEL_ID] = -1
+    kind, p, vlan = link_payload(buf, p, end, link)
+    out[i, C_VLAN] = vlan
+    if kind == -1:
+        out[i, C_KIND] = UNSUPPORTED_LINK
+        return
+    if kind == -2:
+        out[i, C_KIND] = MALFORMED
+        return
+    if kind == 0:
+        out[i, C_KIND] = OTHER
+        return
+    result = OTHER
+    for _depth in range(5):
+        # -- IP ---------------------------------------------------------------------------
+        if kind == 4:
+            st, _ihl, total, proto, ident, frag, mf, q, stop = ipv4_header(buf, p, end)
+            if st != 0:
+                result = MALFORMED
+                break
+            out[i, C_FAMILY] = 4
+            out[i, C_IPSIZE] = total
+            copy_addr(buf, p + 12, 4, src, i)
+            copy_addr(buf, p + 16, 4, dst, i)
+            is_frag = mf == 1 or frag != 0
+            fid = ident
+            fh = 0
+        else:
+            st, proto, q, stop, plen, isf, fid, frag, mf, fh = ipv6_header(buf, p, end)
+            if st == -3 or p + 40 > end:
+                result = MALFORMED
+                break
+            out[i, C_FAMILY] = 6
+            out[i, C_IPSIZE] = 40 + plen
+            copy_addr(buf, p + 8, 16, src, i)
+            copy_addr(buf, p + 24, 16, dst, i)
+            if st != 0:
+                result = MALFORMED
+                break
+            is_frag = isf == 1
+        out[i, C_IPOFF] = p
+        out[i, C_PROTO] = proto
+        out[i, C_PAYOFF] = q
+        out[i, C_L4END] = stop
+        if is_frag:
+            out[i, C_IPID] = fid
+            out[i, C_FRAGOFF] = frag
+            out[i, C_MF] = mf
+            out[i, C_FRAGHDR] = fh
+            out[i, C_PAYLEN] = stop - q
+            if frag == 0 and (proto == 17 or proto == 6) and q + 4 <= stop:
+                out[i, C_SPORT] = (buf[q] << 8) | buf[q + 1]
+                out[i, C_DPORT] = (buf[q + 2] << 8) | buf[q + 3]
+            result = FRAGMENT
+            break
+        # -- transport --------------------------------------------------------------------
+        if proto == 17:
+            if q + 8 > stop:
+                result = MALFORMED
+                break
+            sport = (buf[q] << 8) | buf[q + 1]
+            dport = (buf[q + 2] << 8) | buf[q + 3]
+            ulen = (buf[q + 4] << 8) | buf[q + 5]
+            out[i, C_SPORT] = sport
+            out[i, C_DPORT] = dport
+            which = interest[sport] if interest[sport] != 0 else interest[dport]
+            if interest[dport] == 1 or interest[sport] == 1:
+                which = 1
+            if which != 0:
+                out[i, C_INTEREST] = which
+                out[i, C_PAYOFF] = q + 8
+                wire = ulen - 8 if ulen >= 8 else 0
+                out[i, C_WIRELEN] = wire
+                out[i, C_PAYLEN] = min(wire, max(stop - q - 8, 0))
+                result = UDP_DNS
+                break
+            if (sport == PORT_GTPU or dport == PORT_GTPU) and q + 16 <= stop:
+                g = q + 8
+                flags = buf[g]
+                if flags >> 5 == 1 and buf[g + 1] == 0xFF:
+                    out[i, C_ENCAP] = 1
+                    out[i, C_TUNNEL_ID] = ((buf[g + 4] << 24) | (buf[g + 5] << 16)
+                                           | (buf[g + 6] << 8) | buf[g + 7])
+                    inner = g + 8
+                    if flags & 0x07:
+                        if g + 12 > stop:
+                            result = MALFORMED
+                            break
+                        ext = buf[g + 11]
+                        inner = g + 12
+                        while ext != 0 and inner < stop:
+                            size = buf[inner] * 4
+                            if size == 0 or inner + size > stop:
+                                break
+                            ext = buf[inner + size - 1]
+                            inner += size
+                    if inner < stop:
+                        v = buf[inner] >> 4
+                        if v == 4 or v == 6:
+                            kind, p, end = v, inner, stop
+                            continue
+                break
+            if (sport == PORT_TEREDO or dport == PORT_TEREDO) and q + 8 < stop:
+                inner = q + 8
+                if inner + 2 <= stop and buf[inner] == 0 and buf[inner + 1] == 1:
+                    if inner + 4 > stop:
+                        break
+                    inner += 4 + buf[inner + 2] + buf[inner + 3] + 9
+                if inner + 2 <= stop and buf[inner] == 0 and buf[inner + 1] == 0:
+                    inner += 8
+                if inner < stop and buf[inner] >> 4 == 6:
+                    out[i, C_ENCAP] = 2
+                    kind, p, end = 6, inner, stop
+                    continue
+            break
+        if proto == 6:
+            if q + 20 > stop:
+                result = MALFORMED
+                break
+            sport = (buf[q] << 8) | buf[q + 1]
+            dport = (buf[q + 2] << 8) | buf[q + 3]
+            out[i, C_SPORT] = sport
+            out[i, C_DPORT] = dport
+            if interest[sport] == 0 and interest[dport] == 0:
+                break
+            out[i, C_INTEREST] = interest[sport] if interest[sport] != 0 else interest[dport]
+            out[i, C_SEQ] = ((buf[q + 4] << 24) | (buf[q + 5] << 16) | (buf[q + 6] << 8)
+                             | buf[q + 7])
+            out[i, C_TCPFLAGS] = buf[q + 13]
+            doff = (buf[q + 12] >> 4) * 4
+            if doff < 20 or q + doff > stop:
+                result = MALFORMED
+                break
+            out[i, C_PAYOFF] = q + doff
+            out[i, C_PAYLEN] = stop - q - doff
+            result = TCP_SEG
+            break
+        if proto == 1 or proto == 58:
+            if q + 8 > stop:
+                break
+            t = buf[q]
+            c = buf[q + 1]
+            if proto == 1 and (t == 3 or t == 11 or t == 12 or t == 4):
+                out[i, C_ICMPTYPE] = t
+                out[i, C_ICMPCODE] = c
+                if t == 3 and c == 4:
+                    out[i, C_ICMPMTU] = (buf[q + 6] << 8) | buf[q + 7]
+                quoted(buf, q + 8, stop, out, qsrc, qdst, i)
+                result = ICMP_ERROR
+            elif proto == 58 and t >= 1 and t <= 4:
+                out[i, C_ICMPTYPE] = t
+                out[i, C_ICMPCODE] = c
+                if t == 2:
+                    out[i, C_ICMPMTU] = ((buf[q + 4] << 24) | (buf[q + 5] << 16)
+                                         | (buf[q + 6] << 8) | buf[q + 7])
+                quoted(buf, q + 8, stop, out, qsrc, qdst, i)
+                result = ICMP_ERROR
+            break
+        if proto == 47:  # GRE
+            if q + 4 > stop:
+                break
+            gflags = (buf[q] << 8) | buf[q + 1]
+            gproto = (buf[q + 2] << 8) | buf[q + 3]
+            g = q + 4
+            if gflags & 0x8000:
+                g += 4
+            if gflags & 0x2000:
+                if g + 4 > stop:
+                    break
+                out[i, C_TUNNEL_ID] = ((buf[g] << 24) | (buf[g + 1] << 16) | (buf[g + 2] << 8)
+                                       | buf[g + 3])
+                g += 4
+            if gflags & 0x1000:
+                g += 4
+            out[i, C_ENCAP] = 3
+            if gproto == 0x6558:  # transparent Ethernet bridging
+                if g + 14 > stop:
+                    break
+                kind, p, _v = ethertype_payload(buf, g + 14, stop,
+                                                (buf[g + 12] << 8) | buf[g + 13])
+            else:
+                kind, p, _v = ethertype_payload(buf, g, stop, gproto)
+            end = stop
+            if kind == 4 or kind == 6:
+                continue
+            break
+        if proto == 4 or proto == 41:
+            out[i, C_ENCAP] = 4
+            kind, p, end = (4 if proto == 4 else 6), q, stop
+            continue
+        break
+    out[i, C_KIND] = result
+
+
 def walk_packets(buf: Any, rec_off: Any, rec_cap: Any, rec_link: Any, interest: Any,
                  out: Any, src: Any, dst: Any, qsrc: Any, qdst: Any) -> None:
     """Classify every record (see module docs); ``out`` rows start zeroed."""
-    n = len(rec_off)
-    for i in range(n):
-        p = rec_off[i]
-        end = p + rec_cap[i]
-        out[i, C_VLAN] = -1
-        out[i, C_QDNSID] = -1
-        out[i, C_QIPID] = -1
-        out[i, C_TUNNEL_ID] = -1
-        kind, p, vlan = link_payload(buf, p, end, rec_link[i])
-        out[i, C_VLAN] = vlan
-        if kind == -1:
-            out[i, C_KIND] = UNSUPPORTED_LINK
-            continue
-        if kind == -2:
-            out[i, C_KIND] = MALFORMED
-            continue
-        if kind == 0:
-            out[i, C_KIND] = OTHER
-            continue
-        result = OTHER
-        for _depth in range(5):
-            # -- IP ---------------------------------------------------------------------------
-            if kind == 4:
-                st, _ihl, total, proto, ident, frag, mf, q, stop = ipv4_header(buf, p, end)
-                if st != 0:
-                    result = MALFORMED
-                    break
-                out[i, C_FAMILY] = 4
-                out[i, C_IPSIZE] = total
-                copy_addr(buf, p + 12, 4, src, i)
-                copy_addr(buf, p + 16, 4, dst, i)
-                is_frag = mf == 1 or frag != 0
-                fid = ident
-                fh = 0
-            else:
-                st, proto, q, stop, plen, isf, fid, frag, mf, fh = ipv6_header(buf, p, end)
-                if st == -3 or p + 40 > end:
-                    result = MALFORMED
-                    break
-                out[i, C_FAMILY] = 6
-                out[i, C_IPSIZE] = 40 + plen
-                copy_addr(buf, p + 8, 16, src, i)
-                copy_addr(buf, p + 24, 16, dst, i)
-                if st != 0:
-                    result = MALFORMED
-                    break
-                is_frag = isf == 1
-            out[i, C_IPOFF] = p
-            out[i, C_PROTO] = proto
-            out[i, C_PAYOFF] = q
-            out[i, C_L4END] = stop
-            if is_frag:
-                out[i, C_IPID] = fid
-                out[i, C_FRAGOFF] = frag
-                out[i, C_MF] = mf
-                out[i, C_FRAGHDR] = fh
-                out[i, C_PAYLEN] = stop - q
-                if frag == 0 and (proto == 17 or proto == 6) and q + 4 <= stop:
-                    out[i, C_SPORT] = (buf[q] << 8) | buf[q + 1]
-                    out[i, C_DPORT] = (buf[q + 2] << 8) | buf[q + 3]
-                result = FRAGMENT
-                break
-            # -- transport --------------------------------------------------------------------
-            if proto == 17:
-                if q + 8 > stop:
-                    result = MALFORMED
-                    break
-                sport = (buf[q] << 8) | buf[q + 1]
-                dport = (buf[q + 2] << 8) | buf[q + 3]
-                ulen = (buf[q + 4] << 8) | buf[q + 5]
-                out[i, C_SPORT] = sport
-                out[i, C_DPORT] = dport
-                which = interest[sport] if interest[sport] != 0 else interest[dport]
-                if interest[dport] == 1 or interest[sport] == 1:
-                    which = 1
-                if which != 0:
-                    out[i, C_INTEREST] = which
-                    out[i, C_PAYOFF] = q + 8
-                    wire = ulen - 8 if ulen >= 8 else 0
-                    out[i, C_WIRELEN] = wire
-                    out[i, C_PAYLEN] = min(wire, max(stop - q - 8, 0))
-                    result = UDP_DNS
-                    break
-                if (sport == PORT_GTPU or dport == PORT_GTPU) and q + 16 <= stop:
-                    g = q + 8
-                    flags = buf[g]
-                    if flags >> 5 == 1 and buf[g + 1] == 0xFF:
-                        out[i, C_ENCAP] = 1
-                        out[i, C_TUNNEL_ID] = ((buf[g + 4] << 24) | (buf[g + 5] << 16)
-                                               | (buf[g + 6] << 8) | buf[g + 7])
-                        inner = g + 8
-                        if flags & 0x07:
-                            if g + 12 > stop:
-                                result = MALFORMED
-                                break
-                            ext = buf[g + 11]
-                            inner = g + 12
-                            while ext != 0 and inner < stop:
-                                size = buf[inner] * 4
-                                if size == 0 or inner + size > stop:
-                                    break
-                                ext = buf[inner + size - 1]
-                                inner += size
-                        if inner < stop:
-                            v = buf[inner] >> 4
-                            if v == 4 or v == 6:
-                                kind, p, end = v, inner, stop
-                                continue
-                    break
-                if (sport == PORT_TEREDO or dport == PORT_TEREDO) and q + 8 < stop:
-                    inner = q + 8
-                    if inner + 2 <= stop and buf[inner] == 0 and buf[inner + 1] == 1:
-                        if inner + 4 > stop:
-                            break
-                        inner += 4 + buf[inner + 2] + buf[inner + 3] + 9
-                    if inner + 2 <= stop and buf[inner] == 0 and buf[inner + 1] == 0:
-                        inner += 8
-                    if inner < stop and buf[inner] >> 4 == 6:
-                        out[i, C_ENCAP] = 2
-                        kind, p, end = 6, inner, stop
-                        continue
-                break
-            if proto == 6:
-                if q + 20 > stop:
-                    result = MALFORMED
-                    break
-                sport = (buf[q] << 8) | buf[q + 1]
-                dport = (buf[q + 2] << 8) | buf[q + 3]
-                out[i, C_SPORT] = sport
-                out[i, C_DPORT] = dport
-                if interest[sport] == 0 and interest[dport] == 0:
-                    break
-                out[i, C_INTEREST] = interest[sport] if interest[sport] != 0 else interest[dport]
-                out[i, C_SEQ] = ((buf[q + 4] << 24) | (buf[q + 5] << 16) | (buf[q + 6] << 8)
-                                 | buf[q + 7])
-                out[i, C_TCPFLAGS] = buf[q + 13]
-                doff = (buf[q + 12] >> 4) * 4
-                if doff < 20 or q + doff > stop:
-                    result = MALFORMED
-                    break
-                out[i, C_PAYOFF] = q + doff
-                out[i, C_PAYLEN] = stop - q - doff
-                result = TCP_SEG
-                break
-            if proto == 1 or proto == 58:
-                if q + 8 > stop:
-                    break
-                t = buf[q]
-                c = buf[q + 1]
-                if proto == 1 and (t == 3 or t == 11 or t == 12 or t == 4):
-                    out[i, C_ICMPTYPE] = t
-                    out[i, C_ICMPCODE] = c
-                    if t == 3 and c == 4:
-                        out[i, C_ICMPMTU] = (buf[q + 6] << 8) | buf[q + 7]
-                    quoted(buf, q + 8, stop, out, qsrc, qdst, i)
-                    result = ICMP_ERROR
-                elif proto == 58 and t >= 1 and t <= 4:
-                    out[i, C_ICMPTYPE] = t
-                    out[i, C_ICMPCODE] = c
-                    if t == 2:
-                        out[i, C_ICMPMTU] = ((buf[q + 4] << 24) | (buf[q + 5] << 16)
-                                             | (buf[q + 6] << 8) | buf[q + 7])
-                    quoted(buf, q + 8, stop, out, qsrc, qdst, i)
-                    result = ICMP_ERROR
-                break
-            if proto == 47:  # GRE
-                if q + 4 > stop:
-                    break
-                gflags = (buf[q] << 8) | buf[q + 1]
-                gproto = (buf[q + 2] << 8) | buf[q + 3]
-                g = q + 4
-                if gflags & 0x8000:
-                    g += 4
-                if gflags & 0x2000:
-                    if g + 4 > stop:
-                        break
-                    out[i, C_TUNNEL_ID] = ((buf[g] << 24) | (buf[g + 1] << 16) | (buf[g + 2] << 8)
-                                           | buf[g + 3])
-                    g += 4
-                if gflags & 0x1000:
-                    g += 4
-                out[i, C_ENCAP] = 3
-                if gproto == 0x6558:  # transparent Ethernet bridging
-                    if g + 14 > stop:
-                        break
-                    kind, p, _v = ethertype_payload(buf, g + 14, stop,
-                                                    (buf[g + 12] << 8) | buf[g + 13])
-                else:
-                    kind, p, _v = ethertype_payload(buf, g, stop, gproto)
-                end = stop
-                if kind == 4 or kind == 6:
-                    continue
-                break
-            if proto == 4 or proto == 41:
-                out[i, C_ENCAP] = 4
-                kind, p, end = (4 if proto == 4 else 6), q, stop
-                continue
-            break
-        out[i, C_KIND] = result
+    for i in range(len(rec_off)):
+        walk_one(buf, rec_off[i], rec_cap[i], rec_link[i], interest, out, src, dst, qsrc, qdst,
+                 i)

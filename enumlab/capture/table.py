@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from ..columns import Columns, LazyTexts, factorize
+from ..columns import Columns, Later, LazyTexts, factorize, once
 from . import dns_message as dm
 from . import packets as pk
 
@@ -211,62 +211,76 @@ def message_columns(d: Any) -> Columns:
     flags = D[dm.D_FLAGS]
     family = P[_M[pk.C_FAMILY]]
     edns = D[dm.D_EDNS] == 1
-    no = np.zeros(n, dtype=bool)
-    values: dict[str, np.ndarray] = {
-        "frame": row + 1, "first_frame": cat(m.first_row) + 1, "time": d.index.time[row],
-        "family": (family == 6).astype(np.int64),
+    # what a summary never reads is made when first read (Later): the frame table, --csv
+    values: dict[str, Any] = {
+        "frame": row + 1, "first_frame": Later(lambda: cat(m.first_row) + 1),
+        "time": d.index.time[row], "family": (family == 6).astype(np.int64),
         "sport": P[_M[pk.C_SPORT]], "dport": P[_M[pk.C_DPORT]],
         "transport": cat(m.transport).astype(np.int64),
         "protocol": np.clip(P[_M[pk.C_INTEREST]], 1, 3) - 1,
         "dns_id": D[dm.D_ID],
     }
-    missing: dict[str, np.ndarray] = {"dns_id": msg_len < 2}
+    missing: dict[str, Any] = {"dns_id": msg_len < 2}
     categories: dict[str, Any] = {"family": ["ipv4", "ipv6"], "transport": ["udp", "tcp"],
                                   "protocol": ["dns", "mdns", "llmnr"]}
     both, labels = addresses_codes(np.concatenate([family, family]),
                                    np.concatenate([cat(m.src), cat(m.dst)]))
     values["src"], values["dst"] = both[:n], both[n:]
     categories["src"] = categories["dst"] = labels
-    for name, bit in (("qr", 15), ("aa", 10), ("tc", 9), ("rd", 8), ("ra", 7), ("ad", 5),
-                      ("cd", 4)):
-        values[name] = ((flags >> bit) & 1).astype(bool)
+
+    def bit(at: int) -> Later:
+        return Later(lambda: ((flags >> at) & 1).astype(bool))
+
+    for name, at in (("qr", 15), ("aa", 10), ("tc", 9), ("rd", 8), ("ra", 7), ("ad", 5),
+                     ("cd", 4)):
+        values[name] = bit(at)
         missing[name] = short
-    values["opcode"], missing["opcode"] = (flags >> 11) & 0xF, short
-    values["rcode"] = (flags & 0xF) | np.where(edns, D[dm.D_EDNS_EXT] << 4, 0)
+    values["opcode"] = Later(lambda: (flags >> 11) & 0xF)
+    missing["opcode"] = short
+    values["rcode"] = Later(lambda: (flags & 0xF) | np.where(edns, D[dm.D_EDNS_EXT] << 4, 0))
     missing["rcode"] = short
+
+    def column(where: _Joined, at: int) -> Later:
+        return Later(lambda: where[at])
+
+    def negative(where: _Joined, at: int) -> Later:
+        return Later(lambda: where[at] < 0)
+
     for name, c in (("qdcount", dm.D_QD), ("ancount", dm.D_AN), ("nscount", dm.D_NS),
                     ("arcount", dm.D_AR)):
-        values[name], missing[name] = D[c], short
+        values[name], missing[name] = column(D, c), short
     has_q = D[dm.D_QNAME_OFF] >= 0
     values["qname"], categories["qname"] = _qnames(d, D[dm.D_QHASH], D[dm.D_QNAME_OFF],
                                                    D[dm.D_QNAME_WIRE], has_q, buf_id, msg_off,
                                                    msg_len)
     # beside the spec: the name's 63-bit hash, the same in every piece of a capture
     values[QKEY] = np.where(has_q, D[dm.D_QHASH], -1)
-    values["qname_ok"], missing["qname_ok"] = has_q, short | (D[dm.D_QD] == 0)
+    values["qname_ok"] = has_q
+    missing["qname_ok"] = Later(lambda: short | (D[dm.D_QD] == 0))
     values["qtype"], missing["qtype"] = D[dm.D_QTYPE], ~has_q
-    values["qclass"], missing["qclass"] = D[dm.D_QCLASS], ~has_q
+    values["qclass"], missing["qclass"] = column(D, dm.D_QCLASS), ~has_q
     values["edns"], missing["edns"] = edns, short
     values["edns_size"], missing["edns_size"] = D[dm.D_EDNS_SIZE], ~edns
-    values["edns_do"], missing["edns_do"] = D[dm.D_EDNS_DO].astype(bool), ~edns
-    values["edns_version"], missing["edns_version"] = D[dm.D_EDNS_VERSION], ~edns
-    values["edns_options"], categories["edns_options"] = _options(cat(m.opts),
-                                                                  D[dm.D_NOPTS], edns)
+    values["edns_do"], missing["edns_do"] = Later(lambda: D[dm.D_EDNS_DO].astype(bool)), ~edns
+    values["edns_version"], missing["edns_version"] = column(D, dm.D_EDNS_VERSION), ~edns
+    options = once(lambda: _options(cat(m.opts), D[dm.D_NOPTS], edns))
+    values["edns_options"] = Later(lambda: options()[0])
+    categories["edns_options"] = Later(lambda: options()[1])
     values["dns_size"] = P[_M[pk.C_WIRELEN]]
-    values["captured_size"] = P[_M[pk.C_PAYLEN]]
-    values["ip_size"], missing["ip_size"] = P[_M[pk.C_IPSIZE]], no
+    values["captured_size"] = column(P, _M[pk.C_PAYLEN])
+    values["ip_size"], missing["ip_size"] = P[_M[pk.C_IPSIZE]], np.zeros(n, dtype=bool)
     values["ip_fragments"] = cat(m.fragments)
-    values["encapsulation"] = P[_M[pk.C_ENCAP]]
+    values["encapsulation"] = column(P, _M[pk.C_ENCAP])
     categories["encapsulation"] = [pk.ENCAP_NAMES[k] for k in range(5)]
     for name, c in (("tunnel_id", pk.C_TUNNEL_ID), ("vlan", pk.C_VLAN)):
-        values[name] = P[_M[c]]
-        missing[name] = values[name] < 0
+        values[name] = column(P, _M[c])
+        missing[name] = negative(P, _M[c])
     cut = (P[_M[pk.C_PAYLEN]] < P[_M[pk.C_WIRELEN]]).astype(np.int64)
     snap = "cut by the capture's snap length"
     reasons = [dm.STATUS_NAMES[k] for k in range(5)]
     values["malformed"] = status + 5 * cut
     categories["malformed"] = reasons + [f"{r}; {snap}" if r else snap for r in reasons]
-    return Columns(MESSAGE_COLUMNS, values, missing, categories)
+    return Columns(MESSAGE_COLUMNS, values, missing, categories, n=n)
 
 
 def empty_columns(spec: dict[str, str]) -> Columns:
