@@ -23,7 +23,7 @@ once; for ten million packets that is gigabytes. Here memory holds a piece and i
    code cut into pieces of a few records.
 
 Both cores: the pieces are analysed by worker processes (``workers``), the decoding is one pass
-in this process with the compiled header walk one block ahead in a thread.
+in this process whose compiled blocks (header walk + DNS decoding) run in two threads.
 """
 
 from __future__ import annotations

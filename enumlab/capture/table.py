@@ -185,7 +185,7 @@ def message_columns(d: Any) -> Columns:
         pos[order] = np.arange(len(row))
         at = 0
         for part in m.row:
-            where.append(pos[at:at + len(part)])
+            where.append(_placement(pos[at:at + len(part)]))
             at += len(part)
 
     def cat(parts: list[np.ndarray]) -> np.ndarray:
@@ -193,8 +193,13 @@ def message_columns(d: Any) -> Columns:
         if order is None:
             return parts[0] if len(parts) == 1 else np.concatenate(parts)
         out = np.empty((len(row), *parts[0].shape[1:]), dtype=parts[0].dtype)
-        for part, to in zip(parts, where, strict=True):
-            out[to] = part
+        for part, (lo, hi, into) in zip(parts, where, strict=True):
+            if into is None:  # a run of the output: a plain copy
+                out[lo:hi] = part
+            elif into.dtype == bool:  # a run with a few rows of other parts between
+                out[lo:hi][into] = part
+            else:
+                out[into] = part
         return out
 
     row = row if order is None else row[order]
@@ -291,6 +296,23 @@ def empty_columns(spec: dict[str, str]) -> Columns:
                                 if "float" in dtype.lower() else bool if dtype == "boolean"
                                 else np.int64)
     return Columns(spec, values, {}, {k: [] for k, v in spec.items() if v == "category"})
+
+
+def _placement(to: np.ndarray) -> tuple[int, int, np.ndarray | None]:
+    """Where a part's rows go in the whole table, in the cheapest form to write: (lo, hi,
+    None) for the run ``lo:hi``; (lo, hi, mask) for increasing rows within ``lo:hi`` (a block
+    of UDP messages with the few TCP or reassembled messages of its frames between them);
+    else (0, 0, the positions)."""
+    if not len(to):
+        return 0, 0, None
+    lo, hi = int(to[0]), int(to[-1]) + 1
+    if hi - lo == len(to) and bool(np.all(to[1:] > to[:-1])):
+        return lo, hi, None
+    if bool(np.all(to[1:] > to[:-1])) and hi - lo <= 2 * len(to):
+        mask = np.zeros(hi - lo, dtype=bool)
+        mask[to - lo] = True
+        return lo, hi, mask
+    return 0, 0, to
 
 
 class _Joined:
