@@ -322,6 +322,16 @@ def _nullable(values: np.ndarray) -> Any:
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak resident memory: Linux's VmHWM, which a forked worker starts from
+    its own resident size (getrusage's ru_maxrss starts from the parent's *peak*, so a pool
+    worker forked from a big parent reported the parent's size); ru_maxrss elsewhere."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

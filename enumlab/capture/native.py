@@ -1,10 +1,11 @@
 """The native engine: record index -> per-packet header walk -> reassembly -> DNS decoding.
 
-The common path (Ethernet / VLAN / SLL / raw -> IP -> UDP -> DNS) is whole-array work: kernels
-(:mod:`.jit`) fill integer tables for a block of records at a time, and numpy gathers from
-them. The rare paths -- IP fragments, TCP streams -- are plain Python over their few packets,
-and what they rebuild (whole datagrams, DNS messages) goes back through the same kernels from
-a side buffer. Output: :class:`.table.CaptureTables`.
+The common path (Ethernet / VLAN / SLL / raw -> IP -> UDP -> DNS) is whole-array work: one
+kernel (:func:`walk_and_decode`, compiled by :mod:`.jit`) walks a block of records' headers and
+decodes each UDP DNS message in the same pass, writing the message columns directly; blocks
+run in two threads (numba releases the GIL). The rare paths -- IP fragments, TCP streams --
+are plain Python over their few packets, and what they rebuild (whole datagrams, DNS messages)
+goes back through the same kernels from a side buffer. Output: :class:`.table.CaptureTables`.
 """
 
 from __future__ import annotations
