@@ -1389,5 +1389,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def run() -> None:
+    """The ``enumlab`` command: :func:`main`, then :func:`exit_now`."""
+    exit_now(main())
+
+
+def exit_now(code: int) -> NoReturn:
+    """Exit with ``code``. When numba was loaded (a big capture's compiled kernels), exit
+    handlers run and output is flushed, then the process ends without the interpreter's
+    finalisation: tearing down numba and LLVM takes ~0.15 s, a tenth of a million-packet
+    analysis (measured in benchmarks/bench_capture.py). Otherwise a plain ``sys.exit``."""
+    if "numba" not in sys.modules:
+        sys.exit(code)
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to lose
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()

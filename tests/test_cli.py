@@ -241,3 +241,35 @@ def test_cli_copies_of_choices_match_their_modules() -> None:
     assert cli.OUTPUT_MODES == OUTPUT_MODES
     assert cli.POLICY_NAMES == POLICY_NAMES
     assert set(cli.FLEET_MODELS) == set(MODELS)
+
+
+_EXIT_NOW = """
+import atexit, sys
+from enumlab import cli
+from enumlab.capture.jit import import_numba
+import_numba()  # as a big capture's compiled kernels load it
+atexit.register(lambda: print("exit handler ran", flush=True))
+sys.argv = ["enumlab", *sys.argv[1:]]
+cli.run()
+"""
+
+
+@pytest.mark.parametrize("args, code", [
+    (["pcap", "data/captures/truncation_tcp_fallback.pcapng", "--json"], 0),
+    (["pcap", "data/captures/no-such-capture.pcap", "--json"], 2),
+])
+def test_fast_exit_after_numba_keeps_output_handlers_and_code(args: list[str], code: int) -> None:
+    """With numba loaded the command skips the interpreter's finalisation (os._exit), but
+    exit handlers still run, stdout and stderr are whole, and the exit code is main's."""
+    from .conftest import ROOT
+
+    out = subprocess.run([sys.executable, "-c", _EXIT_NOW, *args], capture_output=True,
+                         text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == code, out.stderr
+    body, _, tail = out.stdout.rpartition("}")
+    assert tail.strip() == "exit handler ran"
+    summary = json.loads(body + "}")
+    if code == 0:
+        assert summary["transactions"] > 0 and out.stderr == ""
+    else:
+        assert summary["error"]["kind"] == "InputError" and "no-such-capture" in out.stderr
