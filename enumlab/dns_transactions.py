@@ -105,19 +105,25 @@ def pair_messages(messages: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     if not len(rows):
         z = np.zeros(0, dtype=np.int64)
         return z, z, z, z
-    qr = m["qr"][rows].astype(bool, copy=False)
+    every = len(rows) == len(m)  # usually: then no row is copied out
+
+    def pick(column: np.ndarray) -> np.ndarray:
+        return column if every else column[rows]
+
+    qr = pick(m["qr"]).astype(bool, copy=False)
     (src_all, dst_all), _labels = shared_codes(m, "src", "dst")
-    src, dst = src_all[rows], dst_all[rows]
+    src, dst = pick(src_all), pick(dst_all)
     client = np.where(qr, dst, src)
     server = np.where(qr, src, dst)
-    sport, dport = m["sport"][rows], m["dport"][rows]
+    sport, dport = pick(m["sport"]), pick(m["dport"])
     client_port = np.where(qr, dport, sport)
     server_port = np.where(qr, sport, dport)
-    qname = qname_keys(m)[rows]
-    transport = (m["transport"][rows] == m.code_of("transport", "tcp")).astype(np.int64, copy=False)
-    dns_id = m.filled("dns_id", -1)[rows].astype(np.int64, copy=False)
-    qtype = m.filled("qtype", -1)[rows].astype(np.int64, copy=False)
-    time = m["time"][rows].astype(np.float64, copy=False)
+    qname = pick(qname_keys(m))
+    transport = (pick(m["transport"]) == m.code_of("transport", "tcp")).astype(np.int64,
+                                                                                copy=False)
+    dns_id = pick(m.filled("dns_id", -1)).astype(np.int64, copy=False)
+    qtype = pick(m.filled("qtype", -1)).astype(np.int64, copy=False)
+    time = pick(m["time"]).astype(np.float64, copy=False)
     # the question's key in two integers: (transport, id, qtype) and (client, server) packed
     # into one (35 + up to 28 bits), the QNAME code beside it; ties stay in capture order
     small = (transport << 34) | ((dns_id + 1) << 17) | (qtype + 1)
