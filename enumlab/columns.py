@@ -30,12 +30,12 @@ class LazyTexts:
     escaping, decoded one by one)."""
 
     def __init__(self, blob: np.ndarray, overrides: dict[int, str] | None = None,
-                 empty_as: str = "") -> None:
+                 empty_as: str = "", ends: np.ndarray | None = None) -> None:
         self.blob = blob
         self.overrides = overrides or {}
         self.empty_as = empty_as
         self._all: list[str] | None = None
-        self._ends: np.ndarray | None = None  # found on first use
+        self._ends = ends  # each text's newline: given by the writer, or found on first use
 
     @property
     def ends(self) -> np.ndarray:
@@ -156,9 +156,12 @@ def _compiled_factorize(keys: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.nd
 
     if not numba_available():
         return None
-    stacked = np.empty((len(keys), n), dtype=np.int64)
-    for row, key in zip(stacked, keys, strict=True):
-        row[:] = key
+    if len(keys) == 1 and keys[0].dtype == np.int64 and keys[0].flags.c_contiguous:
+        stacked = keys[0].reshape(1, n)  # no copy
+    else:
+        stacked = np.empty((len(keys), n), dtype=np.int64)
+        for row, key in zip(stacked, keys, strict=True):
+            row[:] = key
     codes = np.empty(n, dtype=np.int64)
     first = np.empty(n, dtype=np.int64)
     table = np.full(1 << int(2 * n - 1).bit_length(), -1,

@@ -496,10 +496,11 @@ def _follow_truncation(tables: Any, v: dict[str, np.ndarray], miss: dict[str, np
         tc_of, retry = tc_of[got], retry[got]
         firsts = np.flatnonzero(np.r_[True, tc_of[1:] != tc_of[:-1]]) if len(tc_of) else \
             np.zeros(0, np.int64)
-        for k, u in zip(tc_of[firsts].tolist(), retry[firsts].tolist(), strict=True):
-            i = int(truncated[k])
+        ks, us = tc_of[firsts], retry[firsts]
+        latency = np.round((v["response_time"][us] - start[ks]) * 1000, 3)
+        for i, ms in zip(truncated[ks].tolist(), latency.tolist(), strict=True):
             links.fallback[i] = "ok"
-            links.latency[i] = float(np.round((v["response_time"][u] - start[k]) * 1000, 3))
+            links.latency[i] = ms
     rest = [(k, int(i)) for k, i in enumerate(truncated.tolist()) if i not in links.fallback]
     if not rest:
         return

@@ -182,11 +182,11 @@ def decode_messages(buf: Any, off: Any, length: Any, out: Any, opts: Any) -> Non
         decode_one(buf, off[i], length[i], out, opts, i)
 
 
-def names_blob(buf: Any, start: Any, out: Any, slow: Any) -> int:
+def names_blob(buf: Any, start: Any, out: Any, slow: Any, ends: Any) -> int:
     """Write the lower-case text of the uncompressed names at ``start`` into ``out``, each
-    followed by a newline ("" for the root); ``slow[i]`` = 1 where a name needs
-    :func:`qname_text` (a compression pointer, or a byte that must be escaped). Returns the
-    bytes written."""
+    followed by a newline ("" for the root) whose offset goes into ``ends``; ``slow[i]`` = 1
+    where a name needs :func:`qname_text` (a compression pointer, or a byte that must be
+    escaped). Returns the bytes written."""
     w = 0
     for i in range(len(start)):
         q = start[i]
@@ -212,6 +212,7 @@ def names_blob(buf: Any, start: Any, out: Any, slow: Any) -> int:
                 w += 1
             q += 1 + ln
         out[w] = 10
+        ends[i] = w
         w += 1
     return w
 

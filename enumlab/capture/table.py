@@ -348,13 +348,14 @@ def _qnames(d: Any, qhash: np.ndarray, qoff: np.ndarray, qwire: np.ndarray, has_
     for source, buf in ((0, d.index.buf), (1, side)):
         pick = np.flatnonzero(sources == source)
         if len(pick):
-            blob, slow = _names_blob(buf, qoff[rows[pick]], qwire[rows[pick]], d.jit)
+            blob, slow, ends = _names_blob(buf, qoff[rows[pick]], qwire[rows[pick]], d.jit)
             blobs.append(blob)
             pieces[pick] = len(blobs) - 1
             for k in np.flatnonzero(slow).tolist():
                 r = rows[pick[k]]
                 msg = bytes(buf[msg_off[r]: msg_off[r] + msg_len[r]])
                 slow_all[int(pick[k])] = dm.qname_text(msg, int(qoff[r] - msg_off[r]))[0]
+    known_ends: np.ndarray | None = ends if len(blobs) == 1 else None
     if len(blobs) == 1:
         blob = blobs[0]
     else:  # interleave: the file's names and the side buffer's, back in code order
@@ -372,23 +373,24 @@ def _qnames(d: Any, qhash: np.ndarray, qoff: np.ndarray, qwire: np.ndarray, has_
         blob = joined[np.repeat(seg_start - offs, seg_len) + np.arange(int(seg_len.sum()))]
     # one hash per case-folded wire name, and escaping is one-to-one: the texts are distinct
     codes[idx] = inverse
-    return codes, LazyTexts(blob, slow_all, empty_as="<Root>")
+    return codes, LazyTexts(blob, slow_all, empty_as="<Root>", ends=known_ends)
 
 
 def _names_blob(buf: np.ndarray, start: np.ndarray, wire: np.ndarray, jit: bool
-                ) -> tuple[np.ndarray, np.ndarray]:
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Lower-case text of names whose wire form sits at ``start`` (``wire`` bytes long), all
     written at once by a kernel (:func:`.dns_message.names_blob`), newline-separated; ``slow``
     marks a name with a compression pointer or a byte that needs RFC 1035 ``\\DDD`` escaping
-    (decoded by :func:`.dns_message.qname_text`)."""
+    (decoded by :func:`.dns_message.qname_text`); ``ends``: where each name's newline is."""
     from .jit import kernel
 
     k = len(start)
     blob = np.empty(int(wire.sum()) + k, dtype=np.uint8)
     slow = np.zeros(k, dtype=np.uint8)
+    ends = np.empty(k, dtype=np.int64)
     data: Any = buf if jit else memoryview(cast(Any, buf))
-    used = kernel(dm.names_blob, jit)(data, start, blob, slow)
-    return blob[:used], slow
+    used = kernel(dm.names_blob, jit)(data, start, blob, slow, ends)
+    return blob[:used], slow, ends
 
 
 def _options(opts: np.ndarray, count: np.ndarray, edns: np.ndarray
