@@ -241,3 +241,22 @@ def test_lost_fragment_counters_agree(path: Path) -> None:
     # issue 11: the summary said "outcomes: fragments_lost 1" and "with lost fragments: 0"
     summary = analyze(path, ports=ports_of(path.name)).summary
     assert summary["fragments_lost"] == summary["outcomes"].get("fragments_lost", 0)
+
+
+@pytest.mark.parametrize("block", [1, 2, 5])
+@pytest.mark.parametrize("name", sorted(LABELS))
+def test_blocks_of_any_size_give_the_same_tables(name: str, block: int,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records are decoded in blocks (two threads when compiled) and the second stage -- IP
+    reassembly, TCP streams -- is fed block by block, its rebuilt messages' bytes in one side
+    buffer: blocks of a few records give the one-block tables exactly."""
+    import enumlab.capture.native as native
+
+    path = CAPTURES / name
+    whole = load_capture(path, engine="native", jit=True, ports=ports_of(name))
+    monkeypatch.setattr(native, "BLOCK", block)
+    cut = load_capture(path, engine="native", jit=True, ports=ports_of(name))
+    for table in ("messages", "fragments", "icmp", "tcp"):
+        pd.testing.assert_frame_equal(getattr(cut, table), getattr(whole, table))
+    assert cut.warnings == whole.warnings
+    pd.testing.assert_frame_equal(build_transactions(cut), build_transactions(whole))

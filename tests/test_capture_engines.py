@@ -251,9 +251,11 @@ def test_engines_agree_on_captures_built_by_code(scenario: dict[str, Any], tmp_p
 @given(scenario=scenarios())
 def test_compiled_kernels_agree_with_the_interpreter_on_captures_built_by_code(
         scenario: dict[str, Any], tmp_path: Path) -> None:
-    """The compiled walk + decode kernel (one pass per block, two threads), hash-table
-    factorisation and counting sort give the interpreted engine's tables and transactions on
+    """The compiled walk + decode kernel (one pass per block, two threads; blocks of 1-4
+    records here, so the second stage is fed many batches), hash-table factorisation and
+    counting sort give the interpreted engine's tables and transactions (one block) on
     everything the builder makes (a small capture is interpreted by default: forced here)."""
+    import enumlab.capture.native as native
     import enumlab.columns
     from enumlab.dns_transactions import build_transactions
 
@@ -263,6 +265,8 @@ def test_compiled_kernels_agree_with_the_interpreter_on_captures_built_by_code(
     for jit, min_rows in ((True, 0), (False, 1 << 62)):
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(enumlab.columns, "HASH_MIN_ROWS", min_rows)
+            if jit:  # and blocks of a few records: the second stage fed block by block
+                mp.setattr(native, "BLOCK", 1 + scenario["seed"] % 4)
             try:
                 t = load_capture(path, engine="native", jit=jit)
             except Exception as exc:  # the same typed error both ways

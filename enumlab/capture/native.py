@@ -220,17 +220,20 @@ def decode_index(index: RecordIndex, *, ports: tuple[int, ...] = (), jit: bool |
     """Decode every packet of an open record index (a file's, or a stitched one)."""
     use_jit = want_jit(len(index.buf), jit)
     msgs = _Messages()
-    pending = Pending()
-    walk_rows(index, 0, index.frames, ports=ports, jit=use_jit, messages=msgs, pending=pending,
-              on_records=on_records)
-    return finish(index, msgs, pending, ports=ports, jit=use_jit)
+    # the second stage is fed block by block while the next blocks are decoded (in threads)
+    stage = SecondStage(index, ports=ports, jit=use_jit, keep_side=True)
+    walk_rows(index, 0, index.frames, ports=ports, jit=use_jit, messages=msgs,
+              pending=Pending(), on_records=on_records, stage=stage)
+    return stage.close(msgs, stage.whole_side())
 
 
 def walk_rows(index: RecordIndex, lo: int, hi: int, *, ports: tuple[int, ...], jit: bool,
               messages: _Messages, pending: Pending,
-              on_records: Callable[[int], None] | None = None) -> None:
+              on_records: Callable[[int], None] | None = None,
+              stage: SecondStage | None = None) -> None:
     """The header walk and DNS decoding of records ``lo..hi``: their UDP messages into
-    ``messages``, fragments, TCP segments and ICMP errors into ``pending``."""
+    ``messages``, fragments, TCP segments and ICMP errors into ``pending`` -- or, with a
+    ``stage``, fed to it block by block (what they complete into ``messages``)."""
     use_jit = jit
     buf = index.buf
     links = index.link_type
@@ -253,20 +256,14 @@ def walk_rows(index: RecordIndex, lo: int, hi: int, *, ports: tuple[int, ...], j
             if ahead and k + ahead < len(starts):
                 todo.append(pool.submit(walk, starts[k + ahead]))
             rows = np.arange(start, stop, dtype=np.int64)
+            batch = pending if stage is None else Pending()
             _collect(buf, rows, walked.out, walked.src, walked.dst, walked.qsrc, walked.qdst,
-                     messages, pending.icmp_parts, pending.frag_rows, pending.segments,
-                     pending.control, pending.seg_meta, 0, use_jit, decoded=walked)
+                     messages, batch.icmp_parts, batch.frag_rows, batch.segments,
+                     batch.control, batch.seg_meta, 0, use_jit, decoded=walked)
+            if stage is not None:
+                stage.feed(messages, batch)
             if on_records is not None:
                 on_records(stop - start)
-
-
-def finish(index: RecordIndex, msgs: _Messages, pending: Pending, *, ports: tuple[int, ...],
-           jit: bool) -> Decoded:
-    """The second stage in one go: IP reassembly, TCP streams, and the decoded capture
-    (``msgs`` completed with the messages they rebuild)."""
-    stage = SecondStage(index, ports=ports, jit=jit)
-    side = stage.feed(msgs, pending)
-    return stage.close(msgs, side)
 
 
 class SecondStage:
@@ -276,18 +273,44 @@ class SecondStage:
     messages come out with it. The fragment table, the TCP control rows, the ICMP errors and
     the notes are handed over by :meth:`close`."""
 
-    def __init__(self, index: RecordIndex, *, ports: tuple[int, ...], jit: bool) -> None:
+    def __init__(self, index: RecordIndex, *, ports: tuple[int, ...], jit: bool,
+                 keep_side: bool = False) -> None:
         self.index = index
         self.jit = jit
+        # keep_side: one side buffer for every batch (:meth:`whole_side`), offsets into it;
+        # else each batch's own (a capture in pieces keeps nothing between them)
+        self.keep_side = keep_side
+        self.sides: list[bytes] = []
+        self.side_size = 0
         self.interest = pk.interest_table(ports)
         self.fragments = _Fragments()
         self.tcp = Reassembler()
         self.control = PacketRows()
         self.icmp_parts: list[tuple[np.ndarray, ...]] = []
 
+    def whole_side(self) -> bytes:
+        """Every batch's side buffer, one after another (``keep_side``)."""
+        return b"".join(self.sides)
+
     def feed(self, msgs: _Messages, pending: Pending) -> bytes:
         """Rebuild what ``pending`` (one batch) completes: messages into ``msgs``; returns the
-        side buffer their bytes are in (``buf_id`` 1)."""
+        side buffer their bytes are in (``buf_id`` 1) -- with ``keep_side``, b"": their
+        offsets point into :meth:`whole_side`."""
+        parts_before = len(msgs.msg_off)
+        side = self._feed(msgs, pending)
+        if self.keep_side:
+            base = self.side_size
+            for k in range(parts_before, len(msgs.msg_off)):
+                if base and msgs.buf_id[k][:1].tolist() == [1]:  # rebuilt here: into the whole
+                    msgs.msg_off[k] = msgs.msg_off[k] + base
+                    qname_at = msgs.dns[k][dm.D_QNAME_OFF]
+                    msgs.dns[k][dm.D_QNAME_OFF] = np.where(qname_at >= 0, qname_at + base, -1)
+            self.sides.append(side)
+            self.side_size += len(side)
+            return b""
+        return side
+
+    def _feed(self, msgs: _Messages, pending: Pending) -> bytes:
         use_jit, interest = self.jit, self.interest
         segments, seg_meta = pending.segments, pending.seg_meta
         self.icmp_parts += pending.icmp_parts
