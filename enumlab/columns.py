@@ -144,17 +144,23 @@ def hash_factorize(keys: np.ndarray, codes: np.ndarray, first: np.ndarray,
     return groups
 
 
-def _compiled_factorize(keys: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray] | None:
-    """:func:`hash_factorize` when numba is loaded already (a big capture's engine loaded it)
-    and the keys are many; else None (the sort below)."""
+def _compiled(fn: Callable[..., Any], rows: int) -> Callable[..., Any] | None:
+    """``fn`` compiled when numba is loaded already (a big capture's engine loaded it) and the
+    rows are many; else None (the numpy sort instead)."""
     import sys
 
-    n = len(keys[0])
-    if n < HASH_MIN_ROWS or "numba" not in sys.modules:
+    if rows < HASH_MIN_ROWS or "numba" not in sys.modules:
         return None
     from .capture.jit import kernel, numba_available
 
-    if not numba_available():
+    return kernel(fn, True) if numba_available() else None
+
+
+def _compiled_factorize(keys: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`hash_factorize` (see :func:`_compiled`), or None."""
+    n = len(keys[0])
+    compiled = _compiled(hash_factorize, n)
+    if compiled is None:
         return None
     if len(keys) == 1 and keys[0].dtype == np.int64 and keys[0].flags.c_contiguous:
         stacked = keys[0].reshape(1, n)  # no copy
@@ -166,7 +172,7 @@ def _compiled_factorize(keys: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.nd
     first = np.empty(n, dtype=np.int64)
     table = np.full(1 << int(2 * n - 1).bit_length(), -1,
                     dtype=np.int32 if n < (1 << 31) else np.int64)  # half the cache misses
-    groups = kernel(hash_factorize, True)(stacked, codes, first, table)
+    groups = compiled(stacked, codes, first, table)
     return codes, first[:groups].copy()
 
 
@@ -182,18 +188,13 @@ def counting_order(codes: np.ndarray, starts: np.ndarray, order: np.ndarray) -> 
 def stable_order(codes: np.ndarray, n_codes: int) -> np.ndarray:
     """``np.argsort(codes, kind="stable")`` for codes ``0..n_codes-1``: a counting sort in one
     compiled pass (:func:`counting_order`) when numba is loaded and the rows are many."""
-    import sys
-
-    if len(codes) < HASH_MIN_ROWS or "numba" not in sys.modules:
-        return np.argsort(codes, kind="stable")
-    from .capture.jit import kernel, numba_available
-
-    if not numba_available():
+    compiled = _compiled(counting_order, len(codes))
+    if compiled is None:
         return np.argsort(codes, kind="stable")
     counts = np.bincount(codes, minlength=n_codes)
     starts = np.cumsum(counts) - counts
     order = np.empty(len(codes), dtype=np.int64)
-    kernel(counting_order, True)(codes, starts, order)
+    compiled(codes, starts, order)
     return order
 
 

@@ -49,6 +49,27 @@ class _Messages:
     fragments: list[np.ndarray] = field(default_factory=list)
     order: list[np.ndarray] = field(default_factory=list)  # rank within the completing row
 
+    def add(self, rows: np.ndarray, walked: np.ndarray, src: np.ndarray, dst: np.ndarray,
+            dns: np.ndarray, opts: np.ndarray, off: np.ndarray, length: np.ndarray, *,
+            buf_id: int, tcp: bool = False, first_rows: np.ndarray | None = None,
+            fragments: np.ndarray | None = None, order: np.ndarray | None = None) -> None:
+        """One part: messages completed by packet ``rows`` (``walked``: their MSG_COLS,
+        column-major; ``dns``: column-major too)."""
+        k = len(rows)
+        self.row.append(rows)
+        self.first_row.append(rows if first_rows is None else first_rows)
+        self.pk.append(walked)
+        self.src.append(src)
+        self.dst.append(dst)
+        self.dns.append(dns)
+        self.opts.append(opts)
+        self.buf_id.append(np.full(k, buf_id, dtype=np.int8))
+        self.msg_off.append(off)
+        self.msg_len.append(length)
+        self.transport.append(np.full(k, int(tcp), dtype=np.int8))
+        self.fragments.append(np.zeros(k, dtype=np.int64) if fragments is None else fragments)
+        self.order.append(np.zeros(k, dtype=np.int64) if order is None else order)
+
 
 @dataclass
 class Decoded:
@@ -300,11 +321,11 @@ class SecondStage:
         side = self._feed(msgs, pending)
         if self.keep_side:
             base = self.side_size
-            for k in range(parts_before, len(msgs.msg_off)):
-                if base and msgs.buf_id[k][:1].tolist() == [1]:  # rebuilt here: into the whole
-                    msgs.msg_off[k] = msgs.msg_off[k] + base
-                    qname_at = msgs.dns[k][dm.D_QNAME_OFF]
-                    msgs.dns[k][dm.D_QNAME_OFF] = np.where(qname_at >= 0, qname_at + base, -1)
+            for k in range(parts_before, len(msgs.msg_off) if base else 0):
+                # every part _feed adds is rebuilt in this batch's side buffer: into the whole
+                msgs.msg_off[k] = msgs.msg_off[k] + base
+                qname_at = msgs.dns[k][dm.D_QNAME_OFF]
+                msgs.dns[k][dm.D_QNAME_OFF] = np.where(qname_at >= 0, qname_at + base, -1)
             self.sides.append(side)
             self.side_size += len(side)
             return b""
@@ -360,19 +381,9 @@ class SecondStage:
             last = np.array([m.last_row for m in messages], dtype=np.int64)
             first = np.array([m.first_row for m in messages], dtype=np.int64)
             meta = _tcp_meta(messages, seg_meta)
-            msgs.row.append(last)
-            msgs.first_row.append(first)
-            msgs.pk.append(np.ascontiguousarray(meta[0].T))
-            msgs.src.append(meta[1])
-            msgs.dst.append(meta[2])
-            msgs.dns.append(dns)
-            msgs.opts.append(opts)
-            msgs.buf_id.append(np.ones(len(off), dtype=np.int8))
-            msgs.msg_off.append(off)
-            msgs.msg_len.append(length)
-            msgs.transport.append(np.ones(len(off), dtype=np.int8))
-            msgs.fragments.append(np.zeros(len(off), dtype=np.int64))
-            msgs.order.append(np.arange(len(off), dtype=np.int64) + 1_000_000)
+            msgs.add(last, np.ascontiguousarray(meta[0].T), meta[1], meta[2], dns, opts, off,
+                     length, buf_id=1, tcp=True, first_rows=first,
+                     order=np.arange(len(off), dtype=np.int64) + 1_000_000)
         return bytes(side)
 
     def close(self, msgs: _Messages, side: bytes = b"") -> Decoded:
@@ -398,30 +409,19 @@ def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: 
     kind = out[:, pk.C_KIND]
     if decoded is not None:  # the UDP messages came decoded with the walk
         if len(decoded.udp):
-            _add_udp(msgs, rows[decoded.udp], decoded.pk, decoded.msg_src, decoded.msg_dst,
+            msgs.add(rows[decoded.udp], decoded.pk, decoded.msg_src, decoded.msg_dst,
                      decoded.dns, decoded.opts, decoded.msg_off,
-                     decoded.pk[_KEEP_AT[pk.C_PAYLEN]], buf_id)
-        udp = np.zeros(0, dtype=np.int64)
+                     decoded.pk[_KEEP_AT[pk.C_PAYLEN]], buf_id=buf_id)
     else:
         udp = np.flatnonzero(kind == pk.UDP_DNS)
-    if len(udp):
-        off = out[udp, pk.C_PAYOFF]
-        length = out[udp, pk.C_PAYLEN]
-        dns, opts = _decode_dns(buf, off, length, jit)
-        msgs.row.append(rows[udp])
-        msgs.first_row.append(rows[udp] if first_rows is None else first_rows[udp])
-        msgs.pk.append(_gather_columns(out, pk.MSG_COLS, udp))
-        msgs.src.append(src[udp])
-        msgs.dst.append(dst[udp])
-        msgs.dns.append(dns)
-        msgs.opts.append(opts)
-        msgs.buf_id.append(np.full(len(udp), buf_id, dtype=np.int8))
-        msgs.msg_off.append(off)
-        msgs.msg_len.append(length)
-        msgs.transport.append(np.zeros(len(udp), dtype=np.int8))
-        msgs.fragments.append(fragments[udp] if fragments is not None
-                              else np.zeros(len(udp), dtype=np.int64))
-        msgs.order.append(np.zeros(len(udp), dtype=np.int64))
+        if len(udp):
+            off = out[udp, pk.C_PAYOFF]
+            length = out[udp, pk.C_PAYLEN]
+            dns, opts = _decode_dns(buf, off, length, jit)
+            msgs.add(rows[udp], _gather_columns(out, pk.MSG_COLS, udp), src[udp], dst[udp],
+                     dns, opts, off, length, buf_id=buf_id,
+                     first_rows=None if first_rows is None else first_rows[udp],
+                     fragments=None if fragments is None else fragments[udp])
     icmp = np.flatnonzero(kind == pk.ICMP_ERROR)
     if len(icmp):
         icmp_parts.append((rows[icmp], out[icmp], src[icmp], dst[icmp], qsrc[icmp], qdst[icmp]))
@@ -464,26 +464,6 @@ def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: 
 
 
 _KEEP_AT = {c: j for j, c in enumerate(pk.MSG_COLS)}
-
-
-def _add_udp(msgs: _Messages, rows: np.ndarray, walked: np.ndarray, src: np.ndarray,
-             dst: np.ndarray, dns: np.ndarray, opts: np.ndarray, off: np.ndarray,
-             length: np.ndarray, buf_id: int) -> None:
-    """UDP messages decoded with the header walk (not rebuilt from fragments)."""
-    k = len(rows)
-    msgs.row.append(rows)
-    msgs.first_row.append(rows)
-    msgs.pk.append(walked)
-    msgs.src.append(src)
-    msgs.dst.append(dst)
-    msgs.dns.append(dns)
-    msgs.opts.append(opts)
-    msgs.buf_id.append(np.full(k, buf_id, dtype=np.int8))
-    msgs.msg_off.append(off)
-    msgs.msg_len.append(length)
-    msgs.transport.append(np.zeros(k, dtype=np.int8))
-    msgs.fragments.append(np.zeros(k, dtype=np.int64))
-    msgs.order.append(np.zeros(k, dtype=np.int64))
 
 
 def _gather_columns(out: np.ndarray, columns: tuple[int, ...], rows: np.ndarray) -> np.ndarray:

@@ -306,9 +306,10 @@ def _placement(to: np.ndarray) -> tuple[int, int, np.ndarray | None]:
     if not len(to):
         return 0, 0, None
     lo, hi = int(to[0]), int(to[-1]) + 1
-    if hi - lo == len(to) and bool(np.all(to[1:] > to[:-1])):
+    increasing = bool(np.all(to[1:] > to[:-1]))
+    if increasing and hi - lo == len(to):
         return lo, hi, None
-    if bool(np.all(to[1:] > to[:-1])) and hi - lo <= 2 * len(to):
+    if increasing and hi - lo <= 2 * len(to):
         mask = np.zeros(hi - lo, dtype=bool)
         mask[to - lo] = True
         return lo, hi, mask
