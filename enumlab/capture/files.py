@@ -511,12 +511,13 @@ def _index_pcapng(p: Path, buf: Any, jit: bool, block: int, drop: list[Any]) -> 
 _PCAP_BYTE_ORDER = {magic: order for magic, (order, _scale) in PCAP_MAGICS.items()}
 
 
-def count_frames(path: str | Path) -> int | None:
+def count_frames(path: str | Path, *, within: int | None = None) -> int | None:
     """How many frames the file holds, read from its record headers (not from the rows a
     display filter kept): pcap record headers, or pcapng Enhanced / Simple / obsolete Packet
     Blocks (types 6, 3, 2) across every section. Reads headers only, seeking over packet data
     (a gzip file is streamed); a record cut by
-    the end of the file is not counted. None when the format is not pcap or pcapng."""
+    the end of the file is not counted. None when the format is not pcap or pcapng.
+    ``within``: count only the records that start in the first ``within`` bytes (a sample)."""
 
     try:
         with open(path, "rb") as raw:
@@ -539,7 +540,7 @@ def count_frames(path: str | Path) -> int | None:
                 if len(f.read(20)) < 20:
                     return 0
                 count = 0
-                while len(head := f.read(16)) == 16:
+                while (within is None or f.tell() < within) and len(head := f.read(16)) == 16:
                     (caplen,) = struct.unpack(endian + "I", head[8:12])
                     if caplen > MAX_RECORD or not skip(caplen):
                         break
@@ -549,7 +550,7 @@ def count_frames(path: str | Path) -> int | None:
                 return None
             f.seek(0)
             count, endian = 0, "<"
-            while len(head := f.read(8)) == 8:
+            while (within is None or f.tell() < within) and len(head := f.read(8)) == 8:
                 if head[:4] == b"\x0a\x0d\x0d\x0a":  # a Section Header Block: byte order
                     bom = f.read(4)
                     if len(bom) < 4:

@@ -42,7 +42,6 @@ def import_numba() -> Any:
     sys.meta_path.insert(0, blocker)
     try:
         import numba
-        from numba.np import arraymath  # noqa: F401  (where the probe is)
     finally:
         sys.meta_path.remove(blocker)
     return numba
@@ -81,9 +80,34 @@ def kernel(fn: Callable[..., Any], jit: bool) -> Callable[..., Any]:
         clone = types.FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__,
                                    fn.__closure__)
         clone.__qualname__, clone.__module__ = fn.__qualname__, fn.__module__
-        _compiled[name] = numba.njit(cache=True, nogil=True, boundscheck=False)(clone)
+        _compiled[name] = _load_without_refresh(
+            numba.njit(cache=True, nogil=True, boundscheck=False)(clone))
     compiled: Callable[..., Any] = _compiled[name]
     return compiled
+
+
+def _load_without_refresh(dispatcher: Any) -> Any:
+    """A kernel whose machine code is read from numba's disk cache without the refresh of
+    numba's whole lowering registry that precedes every cache read (it imports numba's
+    typed containers, random generators, polynomials, linear algebra...: ~0.1 s, the largest
+    part of a first call, and none of it is used by code that is already compiled). Only the
+    runtime a kernel's code links against is set up. A cache miss compiles as before (the
+    compiler refreshes the registries itself). Falls back to numba's own path if its cache
+    object is not the one this was written against (numba 0.5x-0.6x)."""
+    cache = getattr(dispatcher, "_cache", None)
+    load = getattr(cache, "_load_overload", None)
+    guard = getattr(cache, "_guard_against_spurious_io_errors", None)
+    if load is None or guard is None:
+        return dispatcher
+    from numba.core.runtime import rtsys
+
+    def load_overload(sig: Any, target_context: Any) -> Any:
+        rtsys.initialize(target_context)
+        with guard():
+            return load(sig, target_context)
+
+    cache.load_overload = load_overload
+    return dispatcher
 
 
 def helper(fn: Callable[..., Any]) -> Callable[..., Any]:

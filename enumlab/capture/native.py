@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from queue import Queue
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,15 +116,24 @@ def _walk(buf: Any, off: np.ndarray, cap: np.ndarray, link: np.ndarray, interest
 
 
 def walk_and_decode(buf: Any, rec_off: Any, rec_cap: Any, rec_link: Any, interest: Any,
-                    out: Any, src: Any, dst: Any, qsrc: Any, qdst: Any, keep: Any,
+                    out: Any, src: Any, dst: Any, qsrc: Any, qdst: Any, clear: bool, keep: Any,
                     msg_row: Any, msg_pk: Any, msg_src: Any, msg_dst: Any, msg_off: Any,
                     dns: Any, opts: Any) -> int:
     """Kernel: the header walk of every record (:func:`.packets.walk_one`) and, in the same
     pass, the DNS decoding (:func:`.dns_message.decode_one`) of each UDP DNS message, written
     straight into the message columns (``keep``: the walk's columns a message keeps) -- no
-    gather afterwards. Returns the number of messages."""
+    gather afterwards. ``clear``: the per-packet scratch (``out``, addresses) is reused, each
+    row is zeroed before its packet is walked. Returns the number of messages."""
     k = 0
     for i in range(len(rec_off)):
+        if clear:
+            for c in range(out.shape[1]):
+                out[i, c] = 0
+            for b in range(16):
+                src[i, b] = 0
+                dst[i, b] = 0
+                qsrc[i, b] = 0
+                qdst[i, b] = 0
         walk_one(buf, rec_off[i], rec_cap[i], rec_link[i], interest, out, src, dst, qsrc, qdst,
                  i)
         if out[i, C_KIND] == UDP_DNS:
@@ -159,15 +169,32 @@ class Walked:
     msg_off: np.ndarray
     dns: np.ndarray  # (DCOL, k)
     opts: np.ndarray
+    scratch: Scratch | None = None  # where out / src / dst / qsrc / qdst live, to give back
+
+
+class Scratch:
+    """The header walk's per-packet table and addresses for one block -- 312 bytes a packet,
+    read only until the block is collected. The compiled walk reuses a few of them (a queue:
+    one per block in flight) instead of fresh arrays per block: fresh memory is paid page by
+    page on first touch, ~300 MB of it for 1 M packets."""
+
+    def __init__(self, n: int) -> None:
+        # row-major: the kernel writes a packet's columns next to each other (column-major here
+        # costs ~20 % of the kernel's time: 31 write streams), and reads the kept ones right back
+        self.out = np.zeros((n, pk.NCOL), dtype=np.int64)
+        self.src, self.dst, self.qsrc, self.qdst = (np.zeros((n, 16), dtype=np.uint8)
+                                                    for _ in range(4))
 
 
 def _walk_decode(buf: Any, off: np.ndarray, cap: np.ndarray, link: np.ndarray,
-                 interest: np.ndarray, jit: bool) -> Walked:
+                 interest: np.ndarray, jit: bool, scratch: Scratch | None = None) -> Walked:
+    """One block through :func:`walk_and_decode`, into ``scratch`` (rows zeroed by the kernel)
+    or fresh zeroed arrays."""
     n = len(off)
-    # row-major: the kernel writes a packet's columns next to each other (column-major here
-    # costs ~20 % of the kernel's time: 31 write streams), and reads the kept ones right back
-    out = np.zeros((n, pk.NCOL), dtype=np.int64)
-    src, dst, qsrc, qdst = (np.zeros((n, 16), dtype=np.uint8) for _ in range(4))
+    clear = scratch is not None
+    scratch = scratch or Scratch(n)
+    out, src, dst, qsrc, qdst = (a[:n] for a in (scratch.out, scratch.src, scratch.dst,
+                                                 scratch.qsrc, scratch.qdst))
     msg_row = np.empty(n, dtype=np.int64)
     msg_pk = np.empty((len(_KEEP), n), dtype=np.int64)
     msg_src = np.empty((n, 16), dtype=np.uint8)
@@ -178,7 +205,8 @@ def _walk_decode(buf: Any, off: np.ndarray, cap: np.ndarray, link: np.ndarray,
     k = 0
     if n:
         k = kernel(walk_and_decode, jit)(buf if jit else memoryview(buf), off, cap, link,
-                                         interest, out, src, dst, qsrc, qdst, _KEEP, msg_row,
+                                         interest, out, src, dst, qsrc, qdst, clear, _KEEP,
+                                         msg_row,
                                          msg_pk.T, msg_src, msg_dst, msg_off, dns.T, opts)
     return Walked(out, src, dst, qsrc, qdst, msg_row[:k], msg_pk[:, :k], msg_src[:k],
                   msg_dst[:k], msg_off[:k], dns[:, :k], opts[:k])
@@ -261,14 +289,22 @@ def walk_rows(index: RecordIndex, lo: int, hi: int, *, ports: tuple[int, ...], j
     interest = pk.interest_table(ports)
     starts = list(range(lo, hi, BLOCK))
 
+    # both cores: compiled blocks (walk + DNS decoding, without the GIL) run in two threads,
+    # two blocks ahead, while the blocks done are collected here; each takes a scratch from
+    # the queue and the collector gives it back
+    ahead = 2 if use_jit else 0
+    free: Queue[Scratch] = Queue()
+    for _ in range(ahead + 1 if len(starts) > 1 else 0):
+        free.put(Scratch(BLOCK))
+
     def walk(start: int) -> Walked:
         stop = min(start + BLOCK, hi)
-        return _walk_decode(buf, index.offset[start:stop], index.caplen[start:stop],
-                            links[start:stop], interest, use_jit)
+        scratch = free.get() if use_jit and len(starts) > 1 else None
+        walked = _walk_decode(buf, index.offset[start:stop], index.caplen[start:stop],
+                              links[start:stop], interest, use_jit, scratch)
+        walked.scratch = scratch
+        return walked
 
-    # both cores: compiled blocks (walk + DNS decoding, without the GIL) run in two threads,
-    # two blocks ahead, while the blocks done are collected here
-    ahead = 2 if use_jit else 0
     with ThreadPoolExecutor(max_workers=max(ahead, 1)) as pool:
         todo = deque(pool.submit(walk, s) for s in starts[:ahead])
         for k, start in enumerate(starts):
@@ -281,6 +317,8 @@ def walk_rows(index: RecordIndex, lo: int, hi: int, *, ports: tuple[int, ...], j
             _collect(buf, rows, walked.out, walked.src, walked.dst, walked.qsrc, walked.qdst,
                      messages, batch.icmp_parts, batch.frag_rows, batch.segments,
                      batch.control, batch.seg_meta, 0, use_jit, decoded=walked)
+            if walked.scratch is not None:
+                free.put(walked.scratch)
             if stage is not None:
                 stage.feed(messages, batch)
             if on_records is not None:
