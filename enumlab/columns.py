@@ -31,11 +31,19 @@ class LazyTexts:
 
     def __init__(self, blob: np.ndarray, overrides: dict[int, str] | None = None,
                  empty_as: str = "", ends: np.ndarray | None = None) -> None:
-        self.blob = blob
-        self.overrides = overrides or {}
+        self._blob = blob
+        self._overrides = overrides or {}
         self.empty_as = empty_as
         self._all: list[str] | None = None
         self._ends = ends  # each text's newline: given by the writer, or found on first use
+
+    @property
+    def blob(self) -> np.ndarray:
+        return self._blob
+
+    @property
+    def overrides(self) -> dict[int, str]:
+        return self._overrides
 
     @property
     def ends(self) -> np.ndarray:
@@ -76,6 +84,53 @@ class LazyTexts:
                 text[c] = t
             self._all = text
         return self._all
+
+
+class DeferredTexts(LazyTexts):
+    """:class:`LazyTexts` whose blob is written only when needed: ``make()`` gives (blob,
+    overrides, ends) for all ``count`` texts; until then, a take() of a small share of them
+    is served by ``some(codes)`` (a summary reads a few thousand of a million QNAMEs)."""
+
+    SHARE = 8  # a take() of up to count / SHARE codes does not write the whole blob
+
+    def __init__(self, count: int, make: Callable[[], tuple[np.ndarray, dict[int, str],
+                                                             np.ndarray | None]],
+                 some: Callable[[np.ndarray], list[str]], empty_as: str = "") -> None:
+        self.count = count
+        self._make: Callable[[], Any] | None = make
+        self._some = some
+        self.empty_as = empty_as
+        self._all = None
+        self._made: tuple[np.ndarray, dict[int, str]] | None = None
+        self._ends = None
+
+    def _written(self) -> tuple[np.ndarray, dict[int, str]]:
+        if self._made is None:
+            assert self._make is not None
+            blob, overrides, self._ends = self._make()
+            self._made, self._make = (blob, overrides), None
+        return self._made
+
+    @property
+    def blob(self) -> np.ndarray:
+        return self._written()[0]
+
+    @property
+    def overrides(self) -> dict[int, str]:
+        return self._written()[1]
+
+    @property
+    def ends(self) -> np.ndarray:
+        self._written()
+        return super().ends
+
+    def __len__(self) -> int:
+        return self.count
+
+    def take(self, codes: Sequence[int] | np.ndarray) -> list[str]:
+        if self._made is None and self._all is None and len(codes) <= self.count // self.SHARE:
+            return [t or self.empty_as for t in self._some(np.asarray(codes, dtype=np.int64))]
+        return super().take(codes)
 
 
 def texts_of(categories: Any, codes: np.ndarray) -> np.ndarray:

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from .capture.table import MESSAGE_COLUMNS, QKEY
-from .columns import Columns, factorize, shared_codes, stable_order, texts_of
+from .columns import Columns, factorize, shared_codes, texts_of
 
 OUTCOMES = ("ok", "truncated_tcp_ok", "truncated_no_retry", "truncated_tcp_failed",
             "unanswered", "fragments_lost", "error_rcode")
@@ -132,43 +132,31 @@ def pair_messages(messages: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
         keys = [small | (((client + 1) * width + server + 1) << 35), qname]
     else:
         keys = [small, client, server, qname]
-    # groups of equal keys, numbered by first appearance; each group's rows in capture order
+    # groups of equal keys, numbered by first appearance
     group_of, first_of = factorize(*keys)
     n_groups = len(first_of)
-    order = stable_order(group_of, n_groups)
-    group = group_of[order]  # 0, 0, 1, 2, 2, ...: the groups one after another
-    new_group = np.ones(len(order), dtype=bool)
-    new_group[1:] = group[1:] != group[:-1]
-    is_q = ~qr[order]
-    queries_per = np.bincount(group[is_q], minlength=n_groups)
-    responses_per = np.bincount(group[~is_q], minlength=n_groups)
+    is_q = ~qr
+    # per group: how many queries and responses, and the row of each (-1: none)
+    queries_per = np.bincount(group_of[is_q], minlength=n_groups)
+    responses_per = np.bincount(group_of, minlength=n_groups) - queries_per
+    q_first = _row_of(group_of, is_q, n_groups)
+    r_first = _row_of(group_of, qr, n_groups)
+    # a simple group: one query, at most one answer -- after it, on the same ports
     simple_group = (queries_per == 1) & (responses_per <= 1)
-    # in a simple group the query must come first and the ports must match
-    first = np.flatnonzero(new_group)
-    g_of_first = group[first]
-    size = np.bincount(group, minlength=n_groups)
-    two = simple_group & (size == 2)
-    a = order[first[two[g_of_first]]]
-    b = order[first[two[g_of_first]] + 1]
-    ok2 = (~qr[a] & qr[b] & (client_port[a] == client_port[b]) & (server_port[a] == server_port[b])
+    two = np.flatnonzero(simple_group & (responses_per == 1))
+    a, b = q_first[two], r_first[two]
+    ok2 = ((a < b) & (client_port[a] == client_port[b]) & (server_port[a] == server_port[b])
            & (time[b] >= time[a]))
-    bad = np.flatnonzero(two)[~ok2]
-    simple_group[bad] = False
-    simple_rows = simple_group[group]
-    q_idx: list[np.ndarray] = []
-    r_idx: list[np.ndarray] = []
-    retx: list[np.ndarray] = []
-    # simple groups: one query, at most one answer
-    sq = order[simple_rows & is_q]
-    resp_of_group = np.full(n_groups, -1, dtype=np.int64)
-    sr = simple_rows & ~is_q
-    resp_of_group[group[sr]] = order[sr]
-    q_idx.append(sq)
-    r_idx.append(resp_of_group[group[simple_rows & is_q]])
-    retx.append(np.zeros(len(sq), dtype=np.int64))
+    simple_group[two[~ok2]] = False
+    # simple groups: their query rows ascend with the group numbers (a group is numbered by
+    # its first row, which is its query)
+    sq = q_first[simple_group]
+    q_idx = [sq]
+    r_idx = [np.where(responses_per[simple_group] == 1, r_first[simple_group], -1)]
+    retx = [np.zeros(len(sq), dtype=np.int64)]
     dups = [np.zeros(len(sq), dtype=np.int64)]
     # the rest: the sequential rule, in capture order
-    rest = np.sort(order[~simple_rows])
+    rest = np.flatnonzero(~simple_group[group_of])
     if len(rest):
         cq, cr, cx, cd = _pair_sequential(rest, qr, transport, client, server, client_port,
                                           server_port, dns_id, qname, qtype, time)
@@ -180,11 +168,24 @@ def pair_messages(messages: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     ri = np.concatenate(r_idx)
     rx = np.concatenate(retx)
     dx = np.concatenate(dups)
-    by_row = np.argsort(qi)  # query rows are distinct: then by time, ties in capture order
+    # query rows are distinct: by row (two ascending runs: a merge), then by time, ties in
+    # capture order (a capture's times usually ascend already: no second sort)
+    by_row = np.argsort(qi, kind="stable")
     qi, ri, rx, dx = qi[by_row], ri[by_row], rx[by_row], dx[by_row]
-    by_time = np.argsort(time[qi], kind="stable")
-    qi, ri, rx, dx = qi[by_time], ri[by_time], rx[by_time], dx[by_time]
+    t = time[qi]
+    if len(t) > 1 and not bool(np.all(t[1:] >= t[:-1])):  # NaN (no timestamp): sorted last
+        by_time = np.argsort(t, kind="stable")
+        qi, ri, rx, dx = qi[by_time], ri[by_time], rx[by_time], dx[by_time]
     return rows[qi], np.where(ri >= 0, rows[np.maximum(ri, 0)], -1), rx, dx
+
+
+def _row_of(group_of: np.ndarray, where: np.ndarray, n_groups: int) -> np.ndarray:
+    """A row of each group among the rows ``where`` is true (-1: none) -- the row, for the
+    groups that have one (which one of several is unspecified: only single ones are used)."""
+    rows = np.flatnonzero(where)
+    row = np.full(n_groups, -1, dtype=np.int64)
+    row[group_of[rows]] = rows
+    return row
 
 
 def _pair_sequential(rest: np.ndarray, qr: np.ndarray, *cols: np.ndarray

@@ -8,16 +8,19 @@ numbered by first appearance (as ``pandas.factorize``), first rows ascending, a 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import enumlab.columns as columns
 from enumlab.capture.jit import import_numba
+
+from .test_capture_engines import build, scenarios
 
 import_numba()  # the compiled path runs only where numba is loaded already
 
@@ -74,3 +77,70 @@ def test_unsigned_keys_wrap_without_merging(monkeypatch: pytest.MonkeyPatch) -> 
     u = np.array([2**64 - 1, 2**63, 1, 2**64 - 1], dtype=np.uint64)  # addresses' halves
     codes, first = columns.factorize(u)
     assert codes.tolist() == [0, 1, 2, 0] and first.tolist() == [0, 1, 2]
+
+
+def _qname_texts(path: Any, jit: bool) -> tuple[np.ndarray, Any]:
+    """The message table's QNAME codes and texts, from a fresh load."""
+    from enumlab.capture import load_capture
+
+    table = load_capture(path, engine="native", jit=jit).columns("messages")
+    return table.values["qname"], table.categories["qname"]
+
+
+def _same_texts_a_few_at_a_time(path: Any, picks: list[list[int]]) -> None:
+    for jit in (True, False):
+        codes, whole = _qname_texts(path, jit)
+        expected = whole.all()  # the blob, written at once
+        assert len(expected) == len(whole) == codes.max() + 1
+        _codes, deferred = _qname_texts(path, jit)
+        assert isinstance(deferred, columns.DeferredTexts)
+        deferred.SHARE = 1  # any take() without the blob
+        for pick in picks:
+            asked = [p % len(expected) for p in pick][:len(expected)]
+            assert deferred.take(asked) == [expected[c] for c in asked]
+        assert deferred._made is None  # every take above was served without the blob
+        assert deferred.all() == expected
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(scenario=scenarios(), picks=st.lists(st.lists(st.integers(0, 1000), min_size=1,
+                                                      max_size=6), min_size=1, max_size=4))
+def test_qname_texts_read_a_few_at_a_time_are_the_blobs(scenario: dict[str, Any],
+                                                         picks: list[list[int]],
+                                                         tmp_path: Path) -> None:
+    """A summary reads a few QNAMEs of many: those are written on their own (the file's and
+    the side buffer's -- TCP, reassembled -- names back in the order asked) and equal what
+    the whole blob gives, compiled and interpreted."""
+    path = tmp_path / "built.cap"
+    build(scenario, path)
+    if not _qname_texts(path, False)[1]:
+        return  # no decodable question
+    _same_texts_a_few_at_a_time(path, picks)
+
+
+def test_escaped_and_root_names_read_a_few_at_a_time(tmp_path: Path) -> None:
+    """Names that need RFC 1035 \\DDD escaping (a dot, a backslash or a control byte inside a
+    label), upper case, the root, and names from TCP messages (the side buffer)."""
+    from . import frames as F
+
+    names = ["A\\.b.Example.net", "x\\000y.test", "back\\\\slash.test", ".", "plain.test"]
+    out = []
+    t = 1_700_000_000.0
+    for k, name in enumerate(names):
+        out.append((t + k, F.link(F.ipv4("192.0.2.1", "192.0.2.53", 17,
+                                         F.udp(50000 + k, 53, F.query(name, ident=k))),
+                                  F.ETHERNET)))
+    framed = b"".join(len(m).to_bytes(2, "big") + m
+                      for m in (F.query("Tcp\\.One.test", ident=9), F.query("two.test", ident=10)))
+    out.append((t + 9, F.link(F.ipv4("192.0.2.1", "192.0.2.53", 6,
+                                     F.tcp(50100, 53, 1000, flags=0x02)), F.ETHERNET)))
+    out.append((t + 10, F.link(F.ipv4("192.0.2.1", "192.0.2.53", 6,
+                                      F.tcp(50100, 53, 1001, framed)), F.ETHERNET)))
+    path = tmp_path / "names.pcap"
+    path.write_bytes(F.pcap(out, F.ETHERNET))
+    _codes, whole = _qname_texts(path, False)
+    assert sorted(whole.all()) == sorted(["a\\046b.example.net", "x\\000y.test",
+                                          "back\\092slash.test", "<Root>", "plain.test",
+                                          "tcp\\046one.test", "two.test"])
+    _same_texts_a_few_at_a_time(path, [[0], [6, 1], [5, 4, 3, 2], [1, 6, 0, 5]])

@@ -89,7 +89,7 @@ def warm_heap(nbytes: int) -> threading.Thread | None:
     try:
         import numpy as np
 
-        np._core.multiarray._set_madvise_hugepage(False)
+        getattr(np, "_core").multiarray._set_madvise_hugepage(False)  # numpy >= 2
     except (ImportError, AttributeError):
         pass
 

@@ -94,12 +94,12 @@ def _load_without_refresh(dispatcher: Any) -> Any:
     runtime a kernel's code links against is set up. A cache miss compiles as before (the
     compiler refreshes the registries itself). Falls back to numba's own path if its cache
     object is not the one this was written against (numba 0.5x-0.6x)."""
-    cache = getattr(dispatcher, "_cache", None)
+    cache: Any = getattr(dispatcher, "_cache", None)
     load = getattr(cache, "_load_overload", None)
     guard = getattr(cache, "_guard_against_spurious_io_errors", None)
     if load is None or guard is None:
         return dispatcher
-    from numba.core.runtime import rtsys
+    from numba.core.runtime.nrt import rtsys
 
     def load_overload(sig: Any, target_context: Any) -> Any:
         rtsys.initialize(target_context)

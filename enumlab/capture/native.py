@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from queue import Queue
 from dataclasses import dataclass, field
+from queue import Queue
 from typing import Any
 
 import numpy as np

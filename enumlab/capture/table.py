@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from ..columns import Columns, Later, LazyTexts, factorize, once
+from ..columns import Columns, DeferredTexts, Later, LazyTexts, factorize, once
 from . import dns_message as dm
 from . import packets as pk
 
@@ -332,34 +332,62 @@ class _Joined:
 def _qnames(d: Any, qhash: np.ndarray, qoff: np.ndarray, qwire: np.ndarray, has_q: np.ndarray,
             buf_id: np.ndarray, msg_off: np.ndarray, msg_len: np.ndarray
             ) -> tuple[np.ndarray, LazyTexts]:
-    """QNAME codes per message (-1: none) and their texts, decoded lazily: one entry per
-    distinct hash, all written at once by a kernel (:func:`.dns_message.names_blob`)."""
+    """QNAME codes per message (-1: none) and their texts, one per distinct hash, written by
+    a kernel (:func:`.dns_message.names_blob`) when first read: all at once, or only the codes
+    asked for while they are few (:class:`~enumlab.columns.DeferredTexts`)."""
     codes = np.full(len(qhash), -1, dtype=np.int64)
     idx = np.flatnonzero(has_q)
     if not len(idx):
         return codes, LazyTexts(np.zeros(0, np.uint8))
     inverse, first = factorize(qhash[idx])
+    # one hash per case-folded wire name, and escaping is one-to-one: the texts are distinct
+    codes[idx] = inverse
     side = np.frombuffer(d.side, dtype=np.uint8) if d.side else np.zeros(0, np.uint8)
     rows = idx[first]
-    blobs: list[np.ndarray] = []
-    slow_all: dict[int, str] = {}
-    sources = buf_id[rows]
-    # the names in code order: from the file, or from the side buffer (TCP, reassembled)
-    pieces = np.zeros(len(rows), dtype=np.int64)
-    for source, buf in ((0, d.index.buf), (1, side)):
-        pick = np.flatnonzero(sources == source)
-        if len(pick):
-            blob, slow, ends = _names_blob(buf, qoff[rows[pick]], qwire[rows[pick]], d.jit)
-            blobs.append(blob)
-            pieces[pick] = len(blobs) - 1
-            for k in np.flatnonzero(slow).tolist():
-                r = rows[pick[k]]
-                msg = bytes(buf[msg_off[r]: msg_off[r] + msg_len[r]])
-                slow_all[int(pick[k])] = dm.qname_text(msg, int(qoff[r] - msg_off[r]))[0]
-    known_ends: np.ndarray | None = ends if len(blobs) == 1 else None
-    if len(blobs) == 1:
-        blob = blobs[0]
-    else:  # interleave: the file's names and the side buffer's, back in code order
+    jit = d.jit
+    file_buf = d.index.buf
+
+    def message(r: int) -> tuple[bytes, int]:
+        """Message ``r``'s bytes and where its QNAME starts in them."""
+        buf = file_buf if buf_id[r] == 0 else side
+        return bytes(buf[msg_off[r]: msg_off[r] + msg_len[r]]), int(qoff[r] - msg_off[r])
+
+    def written(of: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, dict[int, str]]:
+        """The names of codes ``of``, by the kernel: a blob per source (the file, the side
+        buffer -- TCP, reassembled), which blob each name is in, and the names it could not
+        write (by position in ``of``)."""
+        blobs: list[np.ndarray] = []
+        slow_all: dict[int, str] = {}
+        pieces = np.zeros(len(of), dtype=np.int64)
+        last_ends = np.zeros(0, dtype=np.int64)
+        sources = buf_id[rows[of]]
+        for source, buf in ((0, file_buf), (1, side)):
+            pick = np.flatnonzero(sources == source)
+            if len(pick):
+                at = rows[of[pick]]
+                blob, slow, ends = _names_blob(buf, qoff[at], qwire[at], jit)
+                blobs.append(blob)
+                pieces[pick] = len(blobs) - 1
+                for k in np.flatnonzero(slow).tolist():
+                    slow_all[int(pick[k])] = dm.qname_text(*message(int(at[k])))[0]
+                last_ends = ends
+        return blobs, pieces if len(blobs) > 1 else last_ends, slow_all
+
+    def some(of: np.ndarray) -> list[str]:
+        blobs, _where, slow = written(of)
+        texts = "".join(b.tobytes().decode("latin-1") for b in blobs).split("\n")[:-1]
+        if len(blobs) > 1:  # back in the order asked: the file's names, then the side's
+            texts = [texts[k] for k in np.argsort(buf_id[rows[of]], kind="stable").argsort()]
+        for k, t in slow.items():
+            texts[k] = t
+        return texts
+
+    def make() -> tuple[np.ndarray, dict[int, str], np.ndarray | None]:
+        blobs, where, slow_all = written(np.arange(len(rows)))
+        if len(blobs) == 1:
+            return blobs[0], slow_all, where
+        # interleave: the file's names and the side buffer's, back in code order
+        pieces = where
         joined = np.concatenate(blobs)
         base = np.cumsum([0] + [len(b) for b in blobs[:-1]])
         seg_start = np.empty(len(rows), dtype=np.int64)
@@ -372,9 +400,9 @@ def _qnames(d: Any, qhash: np.ndarray, qoff: np.ndarray, qwire: np.ndarray, has_
             seg_len[pick] = ends - starts + 1
         offs = np.cumsum(seg_len) - seg_len
         blob = joined[np.repeat(seg_start - offs, seg_len) + np.arange(int(seg_len.sum()))]
-    # one hash per case-folded wire name, and escaping is one-to-one: the texts are distinct
-    codes[idx] = inverse
-    return codes, LazyTexts(blob, slow_all, empty_as="<Root>", ends=known_ends)
+        return blob, slow_all, None
+
+    return codes, DeferredTexts(len(rows), make, some, empty_as="<Root>")
 
 
 def _names_blob(buf: np.ndarray, start: np.ndarray, wire: np.ndarray, jit: bool
