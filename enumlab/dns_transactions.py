@@ -352,8 +352,10 @@ def transaction_columns(tables: Any, *, mtu: int | None = None) -> Columns:
     v["icmp_mtu"], miss["icmp_mtu"] = _sparse(links.mtu, n, np.int64)
     cats["tcp_fallback"] = ["ok", "failed", "none"]
     v["tcp_fallback"] = np.full(n, -1, dtype=np.int64)
-    for i, how in links.fallback.items():
-        v["tcp_fallback"][i] = cats["tcp_fallback"].index(how)
+    if links.fallback:
+        code = {how: k for k, how in enumerate(cats["tcp_fallback"])}
+        where = np.fromiter(links.fallback, dtype=np.int64, count=len(links.fallback))
+        v["tcp_fallback"][where] = [code[how] for how in links.fallback.values()]
     v["fallback_latency_ms"], miss["fallback_latency_ms"] = _sparse(links.latency, n, np.float64)
     _sizes_and_outcomes(v, miss, cats, links, mtu)
     return Columns(COLUMNS, v, miss, cats)

@@ -445,13 +445,17 @@ def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: 
              jit: bool, fragments: np.ndarray | None = None,
              first_rows: np.ndarray | None = None, decoded: Walked | None = None) -> None:
     kind = out[:, pk.C_KIND]
+    # the few packets that are not UDP DNS messages, found in one scan (the kinds are a
+    # strided column of the row-major table: gathered once)
+    others = np.flatnonzero(np.ascontiguousarray(kind) != pk.UDP_DNS)
+    other_kind = kind[others]
     if decoded is not None:  # the UDP messages came decoded with the walk
         if len(decoded.udp):
             msgs.add(rows[decoded.udp], decoded.pk, decoded.msg_src, decoded.msg_dst,
                      decoded.dns, decoded.opts, decoded.msg_off,
                      decoded.pk[_KEEP_AT[pk.C_PAYLEN]], buf_id=buf_id)
     else:
-        udp = np.flatnonzero(kind == pk.UDP_DNS)
+        udp = np.flatnonzero(np.ascontiguousarray(kind) == pk.UDP_DNS)
         if len(udp):
             off = out[udp, pk.C_PAYOFF]
             length = out[udp, pk.C_PAYLEN]
@@ -460,11 +464,11 @@ def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: 
                      dns, opts, off, length, buf_id=buf_id,
                      first_rows=None if first_rows is None else first_rows[udp],
                      fragments=None if fragments is None else fragments[udp])
-    icmp = np.flatnonzero(kind == pk.ICMP_ERROR)
+    icmp = others[other_kind == pk.ICMP_ERROR]
     if len(icmp):
         icmp_parts.append((rows[icmp], out[icmp], src[icmp], dst[icmp], qsrc[icmp], qdst[icmp]))
     view = memoryview(buf)
-    fi = np.flatnonzero(kind == pk.FRAGMENT)
+    fi = others[other_kind == pk.FRAGMENT]
     if len(fi):
         sub = out[fi]
         ip_off, pay_off, end = (sub[:, c].tolist() for c in (pk.C_IPOFF, pk.C_PAYOFF,
@@ -474,7 +478,7 @@ def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: 
             frag_rows.append({"row": r, "pk": o, "src": s.tobytes(), "dst": d.tobytes(),
                               "data": view[b:e].tobytes(), "header": view[a:b].tobytes(),
                               "fixed": view[a:a + 40].tobytes()})
-    ti = np.flatnonzero(kind == pk.TCP_SEG)
+    ti = others[other_kind == pk.TCP_SEG]
     if len(ti):  # a few packets: plain Python from here, fed from whole-array gathers
         from .table import addresses_codes
 

@@ -7,6 +7,7 @@ tshark) produce exactly these tables; the differential test compares them column
 from __future__ import annotations
 
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -165,6 +166,14 @@ def frame_of(columns: dict[str, Any], spec: dict[str, str]) -> Any:
     return frame
 
 
+PARALLEL_ROWS = 1 << 15  # from here the columns every summary reads are joined in two threads
+# ... which are: the walk's columns (packets.C_*) and the DNS decoder's (dns_message.D_*)
+_P_READ = (pk.C_FAMILY, pk.C_SPORT, pk.C_DPORT, pk.C_INTEREST, pk.C_WIRELEN, pk.C_IPSIZE,
+           pk.C_PAYLEN)
+_D_READ = (dm.D_STATUS, dm.D_FLAGS, dm.D_EDNS, dm.D_ID, dm.D_QNAME_OFF, dm.D_QHASH,
+           dm.D_QNAME_WIRE, dm.D_QTYPE, dm.D_EDNS_SIZE, dm.D_EDNS_EXT, dm.D_QD)
+
+
 def message_columns(d: Any) -> Columns:
     """The message table of a :class:`.native.Decoded` as numpy columns (no pandas): integer
     codes for addresses and names, QNAME text decoded only when read."""
@@ -208,9 +217,15 @@ def message_columns(d: Any) -> Columns:
     P = _Joined(m.pk, cat)
     D = _Joined(m.dns, cat)
     n = len(row)
-    buf_id = cat(m.buf_id)
-    msg_off = cat(m.msg_off)
-    msg_len = cat(m.msg_len)
+    if n >= PARALLEL_ROWS:  # what every summary reads: joined in two threads at once
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            P.fill(tuple(_M[c] for c in _P_READ), pool)
+            D.fill(_D_READ, pool)
+            buf_id, msg_off, msg_len, transport, src, dst, fragments = pool.map(
+                cat, (m.buf_id, m.msg_off, m.msg_len, m.transport, m.src, m.dst, m.fragments))
+    else:
+        buf_id, msg_off, msg_len, transport, src, dst, fragments = map(
+            cat, (m.buf_id, m.msg_off, m.msg_len, m.transport, m.src, m.dst, m.fragments))
     status = D[dm.D_STATUS]
     short = status == dm.SHORT
     flags = D[dm.D_FLAGS]
@@ -221,7 +236,7 @@ def message_columns(d: Any) -> Columns:
         "frame": row + 1, "first_frame": Later(lambda: cat(m.first_row) + 1),
         "time": d.index.time[row], "family": (family == 6).astype(np.int64),
         "sport": P[_M[pk.C_SPORT]], "dport": P[_M[pk.C_DPORT]],
-        "transport": cat(m.transport).astype(np.int64),
+        "transport": transport.astype(np.int64),
         "protocol": np.clip(P[_M[pk.C_INTEREST]], 1, 3) - 1,
         "dns_id": D[dm.D_ID],
     }
@@ -229,7 +244,7 @@ def message_columns(d: Any) -> Columns:
     categories: dict[str, Any] = {"family": ["ipv4", "ipv6"], "transport": ["udp", "tcp"],
                                   "protocol": ["dns", "mdns", "llmnr"]}
     both, labels = addresses_codes(np.concatenate([family, family]),
-                                   np.concatenate([cat(m.src), cat(m.dst)]))
+                                   np.concatenate([src, dst]))
     values["src"], values["dst"] = both[:n], both[n:]
     categories["src"] = categories["dst"] = labels
 
@@ -274,7 +289,7 @@ def message_columns(d: Any) -> Columns:
     values["dns_size"] = P[_M[pk.C_WIRELEN]]
     values["captured_size"] = column(P, _M[pk.C_PAYLEN])
     values["ip_size"], missing["ip_size"] = P[_M[pk.C_IPSIZE]], np.zeros(n, dtype=bool)
-    values["ip_fragments"] = cat(m.fragments)
+    values["ip_fragments"] = fragments
     values["encapsulation"] = column(P, _M[pk.C_ENCAP])
     categories["encapsulation"] = [pk.ENCAP_NAMES[k] for k in range(5)]
     for name, c in (("tunnel_id", pk.C_TUNNEL_ID), ("vlan", pk.C_VLAN)):
@@ -327,6 +342,13 @@ class _Joined:
         if column not in self.done:
             self.done[column] = self.join([p[column] for p in self.parts])
         return self.done[column]
+
+    def fill(self, columns: tuple[int, ...], pool: Any) -> None:
+        """Join ``columns`` now, in ``pool``'s threads (a copy lets the GIL go)."""
+        todo = [c for c in columns if c not in self.done]
+        for c, joined in zip(todo, pool.map(lambda c: self.join([p[c] for p in self.parts]),
+                                            todo), strict=True):
+            self.done[c] = joined
 
 
 def _qnames(d: Any, qhash: np.ndarray, qoff: np.ndarray, qwire: np.ndarray, has_q: np.ndarray,
