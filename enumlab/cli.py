@@ -756,7 +756,7 @@ def _warm_heap_for(file: str) -> None:
     from .capture.heap import heap_estimate, warm_heap
     from .capture.jit import JIT_MIN_BYTES
 
-    if Path(file).stat().st_size >= JIT_MIN_BYTES:
+    if Path(file).stat().st_size >= JIT_MIN_BYTES and not os.environ.get("ENUMLAB_NO_JIT"):
         warm_heap(heap_estimate(file))
 
 

@@ -87,9 +87,9 @@ def warm_heap(nbytes: int) -> threading.Thread | None:
             and libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1)):
         return None
     try:
-        import numpy as np
+        from numpy._core import multiarray  # numpy >= 2
 
-        getattr(np, "_core").multiarray._set_madvise_hugepage(False)  # numpy >= 2
+        multiarray._set_madvise_hugepage(False)
     except (ImportError, AttributeError):
         pass
 
