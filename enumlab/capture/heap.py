@@ -89,7 +89,7 @@ def warm_heap(nbytes: int) -> threading.Thread | None:
     try:
         from numpy._core import multiarray  # numpy >= 2
 
-        multiarray._set_madvise_hugepage(False)
+        multiarray._set_madvise_hugepage(False)  # type: ignore[attr-defined]
     except (ImportError, AttributeError):
         pass
 
