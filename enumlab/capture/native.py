@@ -175,8 +175,9 @@ class Walked:
 class Scratch:
     """The header walk's per-packet table and addresses for one block -- 312 bytes a packet,
     read only until the block is collected. The compiled walk reuses a few of them (a queue:
-    one per block in flight) instead of fresh arrays per block: fresh memory is paid page by
-    page on first touch, ~300 MB of it for 1 M packets."""
+    one per block in flight) instead of 20 MB of new zeroed arrays per block (zeroed again by
+    calloc, or fresh pages paid one fault each); the kernel zeroes each row before use
+    (measured: ~0.03 s of CPU on 1 M packets)."""
 
     def __init__(self, n: int) -> None:
         # row-major: the kernel writes a packet's columns next to each other (column-major here
