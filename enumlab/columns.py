@@ -16,6 +16,7 @@ whichever engine made the table. Nothing here imports pandas until a frame is ma
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
@@ -103,13 +104,15 @@ class DeferredTexts(LazyTexts):
         self._all = None
         self._made: tuple[np.ndarray, dict[int, str]] | None = None
         self._ends = None
+        self._lock = threading.Lock()
 
     def _written(self) -> tuple[np.ndarray, dict[int, str]]:
-        if self._made is None:
-            assert self._make is not None
-            blob, overrides, self._ends = self._make()
-            self._made, self._make = (blob, overrides), None
-        return self._made
+        with self._lock:  # two threads of one analysis may read the texts at once
+            if self._made is None:
+                assert self._make is not None
+                blob, overrides, self._ends = self._make()
+                self._made, self._make = (blob, overrides), None
+            return self._made
 
     @property
     def blob(self) -> np.ndarray:

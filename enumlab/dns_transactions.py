@@ -669,22 +669,76 @@ def _transactions(txns: Any) -> Columns:
 
 
 def summary_parts(tables: Any, txns: Any, *, mtu: int | None = None,
-                  owned: tuple[int, int] | None = None, start: float | None = None
-                  ) -> SummaryParts:
+                  owned: tuple[int, int] | None = None, start: float | None = None,
+                  figures: SummaryParts | None = None) -> SummaryParts:
     """The figures of ``tables`` and ``txns`` (columns or a DataFrame). ``owned`` (first, last
     frame): count only what belongs to those frames -- messages, transactions by their query
     frame, fragment sets by the frame that completed them (or their first fragment), ICMP
     errors -- while the rest of the tables is still used as context (a TCP retry in the next
     file's first seconds). ``start``: when the capture (set) began, for the "sent before the
-    capture" sentence."""
+    capture" sentence. ``figures``: :func:`message_figures` of the same tables and ``owned``,
+    made already (in a thread, while the transactions were paired)."""
     m_all = tables.columns("messages")
     t_all = _transactions(txns)
     lo, hi = (-1, np.iinfo(np.int64).max) if owned is None else owned
-    frame_m = m_all["frame"]
-    m = m_all.take(np.flatnonzero((frame_m >= lo) & (frame_m <= hi))) if owned is not None \
-        else m_all
+    m = _owned_messages(m_all, owned)
     qf = t_all["query_frame"]
     t = t_all.take(np.flatnonzero((qf >= lo) & (qf <= hi))) if owned is not None else t_all
+    out = figures if figures is not None else message_figures(tables, mtu=mtu, owned=owned)
+    n = out.n
+    n["paired"] = int((~t.isna("response_frame")).sum())
+    n["duplicates"] = int(t["duplicate_responses"].sum()) if len(t) else 0
+    # transactions
+    n["transactions"] = len(t)
+    out.outcomes.update(t.counts("outcome"))
+    for f in FLAGS:
+        out.flags[f] = int(t[f].astype(bool, copy=False).sum())
+    out.flags["duplicate_response"] = int((t["duplicate_responses"] > 0).sum())
+    for name in ("ok", "failed", "none"):
+        n[f"fallback_{name}"] = int((t["tcp_fallback"] == t.code_of("tcp_fallback", name)).sum())
+    out.latencies = t["fallback_latency_ms"][~t.isna("fallback_latency_ms")].astype(float).tolist()
+    n["fragments_lost"] = int(t.filled("fragments_lost", False).sum())
+    sized = np.flatnonzero(~t.isna("dns_size"))
+    if len(sized):
+        at = int(sized[np.argmax(t["dns_size"][sized])])  # the first of the largest
+        out.largest = (int(t["dns_size"][at]), -int(t["response_frame"][at]),
+                       str(t.text("qname", np.array([at]))[0]),
+                       str(t.text("transport", np.array([at]))[0]))
+    tc_rows = np.flatnonzero(t.filled("tc", False))
+    out.truncated_names.update(t.counts("qname", tc_rows))
+    n["seen_from_server_side"] = sum(lo <= f <= hi
+                                     for f in _orphan_tcp_fallback_frames(m_all, t_all))
+    # responses that answer queries sent before the capture began (its first RETRY_WINDOW s)
+    times = m_all["time"]
+    seen = times[~np.isnan(times)]
+    begin = (float(seen.min()) if len(seen) else float("nan")) if start is None and len(
+        m_all) else start
+    if begin is not None and len(m):
+        # paired by any transaction: one owned by the previous file counts too
+        paired = t_all["response_frame"][~t_all.isna("response_frame")]
+        frames = m["frame"]
+        marked = np.zeros(int(max(frames.max(), paired.max(initial=0))) + 1, dtype=bool)
+        marked[paired] = True  # a table by frame number: no sort (np.isin sorts both)
+        dns = m["protocol"] == m.code_of("protocol", "dns")
+        resp = dns & m.filled("qr", False) & m.filled("qname_ok", False) & ~marked[frames]
+        n["early_orphans"] = int((resp & (m["time"] <= begin + RETRY_WINDOW)).sum())
+    return out
+
+
+def _owned_messages(m_all: Columns, owned: tuple[int, int] | None) -> Columns:
+    if owned is None:
+        return m_all
+    frame = m_all["frame"]
+    return m_all.take(np.flatnonzero((frame >= owned[0]) & (frame <= owned[1])))
+
+
+def message_figures(tables: Any, *, mtu: int | None = None,
+                    owned: tuple[int, int] | None = None) -> SummaryParts:
+    """The figures of :func:`summary_parts` that need only the message, fragment and ICMP
+    tables (not the transactions): counts of messages by kind and size, EDNS sizes offered,
+    fragment sets, ICMP errors, the engines' notes."""
+    m = _owned_messages(tables.columns("messages"), owned)
+    lo, hi = (-1, np.iinfo(np.int64).max) if owned is None else owned
     out = SummaryParts()
     n = out.n
     out.frames = int(tables.total_frames)
@@ -702,8 +756,6 @@ def summary_parts(tables: Any, txns: Any, *, mtu: int | None = None,
     n["tcp_queries"], n["tcp_responses"] = int((queries & ~udp).sum()), int(
         (responses & ~udp).sum())
     n["responses_ok"] = int((responses & ok).sum())
-    n["paired"] = int((~t.isna("response_frame")).sum())
-    n["duplicates"] = int(t["duplicate_responses"].sum()) if len(t) else 0
     n["no_question"] = int((dns & (m.filled("qdcount", 0) == 0)).sum())
     n["undecodable"] = int((dns & ~m.filled("qname_ok", True)).sum())
     n["malformed"] = int((dns & (m["malformed"] != m.code_of("malformed", ""))).sum())
@@ -726,44 +778,11 @@ def summary_parts(tables: Any, txns: Any, *, mtu: int | None = None,
     _fragment_parts(tables.columns("fragments"), out, lo, hi, owned is not None)
     whole = (m["ip_fragments"] == 0) & ~m.isna("ip_size")
     out.biggest_whole = int(m["ip_size"][whole].max()) if whole.any() else None
-    # transactions
-    n["transactions"] = len(t)
-    out.outcomes.update(t.counts("outcome"))
-    for f in FLAGS:
-        out.flags[f] = int(t[f].astype(bool, copy=False).sum())
-    out.flags["duplicate_response"] = int((t["duplicate_responses"] > 0).sum())
-    for name in ("ok", "failed", "none"):
-        n[f"fallback_{name}"] = int((t["tcp_fallback"] == t.code_of("tcp_fallback", name)).sum())
-    out.latencies = t["fallback_latency_ms"][~t.isna("fallback_latency_ms")].astype(float).tolist()
-    n["fragments_lost"] = int(t.filled("fragments_lost", False).sum())
-    sized = np.flatnonzero(~t.isna("dns_size"))
-    if len(sized):
-        at = int(sized[np.argmax(t["dns_size"][sized])])  # the first of the largest
-        out.largest = (int(t["dns_size"][at]), -int(t["response_frame"][at]),
-                       str(t.text("qname", np.array([at]))[0]),
-                       str(t.text("transport", np.array([at]))[0]))
-    tc_rows = np.flatnonzero(t.filled("tc", False))
-    out.truncated_names.update(t.counts("qname", tc_rows))
-    n["seen_from_server_side"] = sum(lo <= f <= hi
-                                     for f in _orphan_tcp_fallback_frames(m_all, t_all))
     icmp = tables.columns("icmp")
     mine = np.flatnonzero((icmp["frame"] >= lo) & (icmp["frame"] <= hi))
     n["icmp"] = len(mine)
     out.icmp_kinds.update(_counts(icmp["kind"][mine]))
     out.icmp_mtus = {int(x) for x in icmp["mtu"][mine][~icmp.isna("mtu")[mine]]}
-    # responses that answer queries sent before the capture began (its first RETRY_WINDOW s)
-    times = m_all["time"]
-    seen = times[~np.isnan(times)]
-    begin = (float(seen.min()) if len(seen) else float("nan")) if start is None and len(
-        m_all) else start
-    if begin is not None and len(m):
-        # paired by any transaction: one owned by the previous file counts too
-        paired = t_all["response_frame"][~t_all.isna("response_frame")]
-        frames = m["frame"]
-        marked = np.zeros(int(max(frames.max(), paired.max(initial=0))) + 1, dtype=bool)
-        marked[paired] = True  # a table by frame number: no sort (np.isin sorts both)
-        resp = dns & qr & ok & ~marked[frames]
-        n["early_orphans"] = int((resp & (m["time"] <= begin + RETRY_WINDOW)).sum())
     retransmitted = np.asarray(getattr(tables, "retransmitted_frames", []), dtype=np.int64)
     n["retransmitted_segments"] = int(((retransmitted >= lo) & (retransmitted <= hi)).sum())
     at_frames = list(getattr(tables, "warning_frames", []))
@@ -782,20 +801,16 @@ def _fragment_parts(f: Columns, out: SummaryParts, lo: int, hi: int, owned: bool
     if not len(f):
         return
     done_in = np.where(f.isna("reassembled_in"), -1, f["reassembled_in"])
-    key = list(zip(f["src"].tolist(), f["dst"].tolist(), f["ip_id"].tolist(),
-                   done_in.tolist(), strict=True))
-    first_row: dict[Any, int] = {}
-    first_frame: dict[Any, int] = {}
-    frames = f["frame"].tolist()
-    for i, k in enumerate(key):
-        first_row.setdefault(k, i)
-        first_frame[k] = min(first_frame.get(k, frames[i]), frames[i])
-    complete = f.filled("complete", False)
-    done = np.array([bool(complete[i]) for i in first_row.values()], dtype=bool)
+    # a set: (source, destination, identification, the frame that completed it)
+    pairs: dict[tuple[str, str], int] = {}
+    pair = np.fromiter((pairs.setdefault(k, len(pairs)) for k in zip(
+        f["src"].tolist(), f["dst"].tolist(), strict=True)), dtype=np.int64, count=len(f))
+    set_of, first = factorize(pair, f["ip_id"].astype(np.int64, copy=False), done_in)
+    done = f.filled("complete", False)[first].astype(bool, copy=False)
     if owned:
-        at = np.array([done_in[i] if d else first_frame[k]
-                       for (k, i), d in zip(first_row.items(), done, strict=True)],
-                      dtype=np.int64)
+        first_frame = np.full(len(first), np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first_frame, set_of, f["frame"])
+        at = np.where(done, done_in[first], first_frame)
         mine = (at >= lo) & (at <= hi)
     else:
         mine = np.ones(len(done), dtype=bool)
@@ -951,6 +966,7 @@ def summary_from(p: SummaryParts, *, mtu: int | None = None) -> dict[str, Any]:
     }
 
 
-def summarize(tables: Any, txns: Any, *, mtu: int | None = None) -> dict[str, Any]:
+def summarize(tables: Any, txns: Any, *, mtu: int | None = None,
+              figures: SummaryParts | None = None) -> dict[str, Any]:
     """The summary of one capture (:func:`summary_parts` then :func:`summary_from`)."""
-    return summary_from(summary_parts(tables, txns, mtu=mtu), mtu=mtu)
+    return summary_from(summary_parts(tables, txns, mtu=mtu, figures=figures), mtu=mtu)

@@ -6,12 +6,14 @@ from __future__ import annotations
 import base64
 import html
 import io
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from .capture import CaptureTables, load_capture
+from .capture import table as capture_table
 from .columns import Columns
-from .dns_transactions import summarize, transaction_columns
+from .dns_transactions import message_figures, summarize, transaction_columns
 from .errors import InputError
 
 
@@ -55,8 +57,14 @@ def analyze(path: str | Path, *, mtu: int | None = None, progress: bool = False,
             ) -> PcapAnalysis:
     """Load a capture and classify every DNS transaction in it."""
     tables = load_capture(path, engine=engine, ports=ports, progress=progress, jit=jit)
-    txns = transaction_columns(tables, mtu=mtu)
-    summary = summarize(tables, txns, mtu=mtu)
+    if tables.rows("messages") < capture_table.PARALLEL_ROWS:
+        txns = transaction_columns(tables, mtu=mtu)
+        summary = summarize(tables, txns, mtu=mtu)
+    else:  # the figures of the messages alone, in a thread while the transactions are paired
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            figures = pool.submit(message_figures, tables, mtu=mtu)
+            txns = transaction_columns(tables, mtu=mtu)
+            summary = summarize(tables, txns, mtu=mtu, figures=figures.result())
     summary["capture"] = str(path)
     summary["capture_filter"] = tables.capture_filter
     summary["engine"] = tables.engine

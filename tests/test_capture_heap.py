@@ -1,7 +1,8 @@
-"""The `enumlab pcap` command's warmed heap (enumlab.capture.heap) and numba's cached kernels
-loaded without the registry refresh (enumlab.capture.jit): both only change how fast a big
-capture is analysed, never what comes out -- checked here in fresh processes, since the
-allocator settings are the whole process's."""
+"""What makes a big capture's analysis fast must never change what comes out: the `enumlab
+pcap` command's warmed heap (enumlab.capture.heap) and numba's cached kernels loaded without
+the registry refresh (enumlab.capture.jit) -- checked in fresh processes, the allocator
+settings being the whole process's -- and the work done in two threads (columns joined,
+addresses and QNAMEs coded, message figures counted while transactions are paired)."""
 
 from __future__ import annotations
 
@@ -117,3 +118,36 @@ def test_cli_with_warmed_heap_prints_the_library_summary(big_capture: Path) -> N
     printed = json.loads(out.stdout)
     expected = json.loads(json.dumps(analyze(big_capture, jit=False).summary))
     assert printed == expected
+
+
+@pytest.mark.parametrize("name", [*sorted(p.name for p in CAPTURES.glob("*.pcap*")), "40k"])
+def test_two_threads_give_the_one_thread_tables_and_summary(name: str, big_capture: Path
+                                                            ) -> None:
+    """A big table's columns are joined, its addresses and QNAMEs coded, and its message
+    figures counted (while the transactions are paired) in two threads: forced on every
+    shipped capture and off on the 40,000-packet one, the tables, transactions and summary are
+    those of one thread."""
+    import pandas as pd
+
+    import enumlab.capture.table as table
+    from enumlab.pcap_report import analyze
+
+    path = big_capture if name == "40k" else CAPTURES / name
+    runs = []
+    for rows in (0, 1 << 62):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(table, "PARALLEL_ROWS", rows)
+            try:
+                a = analyze(path)
+            except Exception as exc:  # a capture without DNS: the same error both ways
+                runs.append(repr(exc))
+                continue
+            assert a.capture is not None
+            runs.append((a.capture.messages, a.transactions, a.summary))
+    threaded, single = runs
+    if isinstance(threaded, str) or isinstance(single, str):
+        assert threaded == single
+        return
+    pd.testing.assert_frame_equal(threaded[0], single[0])
+    pd.testing.assert_frame_equal(threaded[1], single[1])
+    assert threaded[2] == single[2]

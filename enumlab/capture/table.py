@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -174,6 +175,30 @@ _D_READ = (dm.D_STATUS, dm.D_FLAGS, dm.D_EDNS, dm.D_ID, dm.D_QNAME_OFF, dm.D_QHA
            dm.D_QNAME_WIRE, dm.D_QTYPE, dm.D_EDNS_SIZE, dm.D_EDNS_EXT, dm.D_QD)
 
 
+def _gathered(d: Any, P: _Joined, D: _Joined, cat: Any) -> tuple[Any, Any, Any]:
+    """The columns every analysis reads, joined from the parts, and the codes of addresses and
+    QNAMEs (a hash table each) -- for a big table in two threads (copies and the compiled
+    kernels let the GIL go): ((msg_len, transport, ip_fragments), (address codes of src then
+    dst, labels), (QNAME codes, texts))."""
+    m = d.messages
+    n = sum(len(r) for r in m.row)
+    parts = (m.buf_id, m.msg_off, m.msg_len, m.transport, m.fragments, m.src, m.dst)
+    with ThreadPoolExecutor(max_workers=2) if n >= PARALLEL_ROWS else nullcontext() as pool:
+        if pool is not None:
+            P.fill(tuple(_M[c] for c in _P_READ), pool)
+            D.fill(_D_READ, pool)
+        joined = list((pool.map if pool is not None else map)(cat, parts))
+        dst = joined.pop()
+        src = joined.pop()
+        qname_args = (d, D[dm.D_QHASH], D[dm.D_QNAME_OFF], D[dm.D_QNAME_WIRE],
+                      D[dm.D_QNAME_OFF] >= 0, joined[0], joined[1], joined[2])
+        later = pool.submit(_qnames, *qname_args) if pool is not None else None
+        family = P[_M[pk.C_FAMILY]]
+        coded = addresses_codes(np.concatenate([family, family]), np.concatenate([src, dst]))
+        qnames = later.result() if later is not None else _qnames(*qname_args)
+    return tuple(joined[2:]), coded, qnames
+
+
 def message_columns(d: Any) -> Columns:
     """The message table of a :class:`.native.Decoded` as numpy columns (no pandas): integer
     codes for addresses and names, QNAME text decoded only when read."""
@@ -217,15 +242,8 @@ def message_columns(d: Any) -> Columns:
     P = _Joined(m.pk, cat)
     D = _Joined(m.dns, cat)
     n = len(row)
-    if n >= PARALLEL_ROWS:  # what every summary reads: joined in two threads at once
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            P.fill(tuple(_M[c] for c in _P_READ), pool)
-            D.fill(_D_READ, pool)
-            buf_id, msg_off, msg_len, transport, src, dst, fragments = pool.map(
-                cat, (m.buf_id, m.msg_off, m.msg_len, m.transport, m.src, m.dst, m.fragments))
-    else:
-        buf_id, msg_off, msg_len, transport, src, dst, fragments = map(
-            cat, (m.buf_id, m.msg_off, m.msg_len, m.transport, m.src, m.dst, m.fragments))
+    (msg_len, transport, fragments), (both, labels), qnames = _gathered(d, P, D, cat)
+    has_q = D[dm.D_QNAME_OFF] >= 0
     status = D[dm.D_STATUS]
     short = status == dm.SHORT
     flags = D[dm.D_FLAGS]
@@ -243,8 +261,6 @@ def message_columns(d: Any) -> Columns:
     missing: dict[str, Any] = {"dns_id": msg_len < 2}
     categories: dict[str, Any] = {"family": ["ipv4", "ipv6"], "transport": ["udp", "tcp"],
                                   "protocol": ["dns", "mdns", "llmnr"]}
-    both, labels = addresses_codes(np.concatenate([family, family]),
-                                   np.concatenate([src, dst]))
     values["src"], values["dst"] = both[:n], both[n:]
     categories["src"] = categories["dst"] = labels
 
@@ -269,10 +285,7 @@ def message_columns(d: Any) -> Columns:
     for name, c in (("qdcount", dm.D_QD), ("ancount", dm.D_AN), ("nscount", dm.D_NS),
                     ("arcount", dm.D_AR)):
         values[name], missing[name] = column(D, c), short
-    has_q = D[dm.D_QNAME_OFF] >= 0
-    values["qname"], categories["qname"] = _qnames(d, D[dm.D_QHASH], D[dm.D_QNAME_OFF],
-                                                   D[dm.D_QNAME_WIRE], has_q, buf_id, msg_off,
-                                                   msg_len)
+    values["qname"], categories["qname"] = qnames
     # beside the spec: the name's 63-bit hash, the same in every piece of a capture
     values[QKEY] = np.where(has_q, D[dm.D_QHASH], -1)
     values["qname_ok"] = has_q
