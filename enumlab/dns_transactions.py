@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from .capture.table import MESSAGE_COLUMNS, QKEY
-from .columns import Columns, factorize, shared_codes, texts_of
+from .columns import Columns, Later, factorize, shared_codes, texts_of
 
 OUTCOMES = ("ok", "truncated_tcp_ok", "truncated_no_retry", "truncated_tcp_failed",
             "unanswered", "fragments_lost", "error_rcode")
@@ -271,11 +271,22 @@ def _categorical(fn: Any, values: np.ndarray, missing: np.ndarray) -> tuple[np.n
     have = np.flatnonzero(~missing & (values >= 0))
     if not len(have):
         return codes, []
-    uniq, inverse = np.unique(values[have], return_inverse=True)
+    present = values[have]
+    top = int(present.max())
+    if top < (1 << 16):  # qtypes, rcodes: the distinct values by counting, codes by lookup
+        uniq = np.flatnonzero(np.bincount(present, minlength=top + 1))
+    else:
+        uniq = np.unique(present)
     texts = [fn(int(u)) for u in uniq.tolist()]
     labels = sorted(set(texts))
     lookup = {x: i for i, x in enumerate(labels)}
-    codes[have] = np.array([lookup[x] for x in texts], dtype=np.int64)[inverse.ravel()]
+    code_of = np.array([lookup[x] for x in texts], dtype=np.int64)
+    if top < (1 << 16):
+        table = np.zeros(top + 1, dtype=np.int64)
+        table[uniq] = code_of
+        codes[have] = table[present]
+    else:
+        codes[have] = code_of[np.searchsorted(uniq, present)]
     return codes, labels
 
 
@@ -311,7 +322,7 @@ def transaction_columns(tables: Any, *, mtu: int | None = None) -> Columns:
         v[name], cats[name] = q(col).astype(np.int64, copy=False), m.categories[col]
     v["client_port"], v["server_port"] = q("sport"), q("dport")
     v["dns_id"] = m.filled("dns_id", 0)[qi].astype(np.int64, copy=False)
-    cats["dns_id"] = _hex_id_texts()
+    cats["dns_id"] = Later(_hex_id_texts)  # 65,536 texts: made if a frame or CSV asks
     qtype = m.filled("qtype", -1)[qi].astype(np.int64, copy=False)
     v["qtype"], cats["qtype"] = _categorical(_qtype_text, qtype, np.zeros(n, dtype=bool))
     v["query_frame"], v["query_time"] = q("frame"), q("time").astype(np.float64, copy=False)
@@ -591,7 +602,8 @@ def _sizes_and_outcomes(v: dict[str, np.ndarray], miss: dict[str, np.ndarray],
     fallback = v["tcp_fallback"]
     ok, failed = (cats["tcp_fallback"].index(x) for x in ("ok", "failed"))
     fine = [_code(cats["rcode"], x) for x in ("NOERROR", "NXDOMAIN")]
-    bad_rcode = (v["rcode"] >= 0) & ~np.isin(v["rcode"], fine)  # a missing rcode: NOERROR
+    rcode = v["rcode"]
+    bad_rcode = (rcode >= 0) & (rcode != fine[0]) & (rcode != fine[1])  # missing: NOERROR
     outcome = np.select(
         [lost, truncated & (fallback == ok), truncated & (fallback == failed), truncated,
          ~answered | links.too_big, bad_rcode],

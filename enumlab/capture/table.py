@@ -539,8 +539,8 @@ def fragment_columns(d: Any) -> Columns:
     n = len(rows)
     P = np.array([r["pk"] for r in rows], dtype=np.int64).reshape(n, pk.NCOL)
     fam = P[:, pk.C_FAMILY]
-    src = np.array([np.frombuffer(r["src"], np.uint8) for r in rows], np.uint8).reshape(n, 16)
-    dst = np.array([np.frombuffer(r["dst"], np.uint8) for r in rows], np.uint8).reshape(n, 16)
+    src = np.frombuffer(b"".join([r["src"] for r in rows]), np.uint8).reshape(n, 16)
+    dst = np.frombuffer(b"".join([r["dst"] for r in rows]), np.uint8).reshape(n, 16)
     row = np.array([r["row"] for r in rows], dtype=np.int64)
     first = P[:, pk.C_FRAGOFF] == 0
     ports = first & np.isin(P[:, pk.C_PROTO], (6, 17))
