@@ -202,7 +202,7 @@ def hash_factorize(keys: np.ndarray, codes: np.ndarray, first: np.ndarray,
     return groups
 
 
-def _compiled(fn: Callable[..., Any], rows: int) -> Callable[..., Any] | None:
+def compiled_when_many(fn: Callable[..., Any], rows: int) -> Callable[..., Any] | None:
     """``fn`` compiled when numba is loaded already (a big capture's engine loaded it) and the
     rows are many; else None (the numpy sort instead)."""
     import sys
@@ -215,9 +215,9 @@ def _compiled(fn: Callable[..., Any], rows: int) -> Callable[..., Any] | None:
 
 
 def _compiled_factorize(keys: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray] | None:
-    """:func:`hash_factorize` (see :func:`_compiled`), or None."""
+    """:func:`hash_factorize` (see :func:`compiled_when_many`), or None."""
     n = len(keys[0])
-    compiled = _compiled(hash_factorize, n)
+    compiled = compiled_when_many(hash_factorize, n)
     if compiled is None:
         return None
     if len(keys) == 1 and keys[0].dtype == np.int64 and keys[0].flags.c_contiguous:
@@ -246,7 +246,7 @@ def counting_order(codes: np.ndarray, starts: np.ndarray, order: np.ndarray) -> 
 def stable_order(codes: np.ndarray, n_codes: int) -> np.ndarray:
     """``np.argsort(codes, kind="stable")`` for codes ``0..n_codes-1``: a counting sort in one
     compiled pass (:func:`counting_order`) when numba is loaded and the rows are many."""
-    compiled = _compiled(counting_order, len(codes))
+    compiled = compiled_when_many(counting_order, len(codes))
     if compiled is None:
         return np.argsort(codes, kind="stable")
     counts = np.bincount(codes, minlength=n_codes)

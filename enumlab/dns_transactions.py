@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from .capture.table import MESSAGE_COLUMNS, QKEY
-from .columns import Columns, Later, factorize, shared_codes, texts_of
+from .columns import Columns, Later, compiled_when_many, factorize, shared_codes, texts_of
 
 OUTCOMES = ("ok", "truncated_tcp_ok", "truncated_no_retry", "truncated_tcp_failed",
             "unanswered", "fragments_lost", "error_rcode")
@@ -113,40 +113,44 @@ def pair_messages(messages: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     qr = pick(m["qr"]).astype(bool, copy=False)
     (src_all, dst_all), _labels = shared_codes(m, "src", "dst")
     src, dst = pick(src_all), pick(dst_all)
-    client = np.where(qr, dst, src)
-    server = np.where(qr, src, dst)
     sport, dport = pick(m["sport"]), pick(m["dport"])
-    client_port = np.where(qr, dport, sport)
-    server_port = np.where(qr, sport, dport)
     qname = pick(qname_keys(m))
-    transport = (pick(m["transport"]) == m.code_of("transport", "tcp")).astype(np.int64,
-                                                                                copy=False)
+    tcp = pick(m["transport"]) == m.code_of("transport", "tcp")
     dns_id = pick(m.filled("dns_id", -1)).astype(np.int64, copy=False)
     qtype = pick(m.filled("qtype", -1)).astype(np.int64, copy=False)
     time = pick(m["time"]).astype(np.float64, copy=False)
     # the question's key in two integers: (transport, id, qtype) and (client, server) packed
     # into one (35 + up to 28 bits), the QNAME code beside it; ties stay in capture order
-    small = (transport << 34) | ((dns_id + 1) << 17) | (qtype + 1)
-    width = int(max(client.max(), server.max())) + 2
-    if width < (1 << 14):
-        keys = [small | (((client + 1) * width + server + 1) << 35), qname]
+    width = int(max(src.max(), dst.max())) + 2
+    packed = compiled_when_many(question_keys, len(qr)) if width < (1 << 14) else None
+    if packed is not None:  # one compiled pass, no temporaries
+        key = np.empty(len(qr), dtype=np.int64)
+        packed(qr, src, dst, tcp, dns_id, qtype, width, key)
+        keys = [key, qname]
     else:
-        keys = [small, client, server, qname]
+        client, server = np.where(qr, dst, src), np.where(qr, src, dst)
+        small = (tcp.astype(np.int64) << 34) | ((dns_id + 1) << 17) | (qtype + 1)
+        keys = ([small | (((client + 1) * width + server + 1) << 35), qname]
+                if width < (1 << 14) else [small, client, server, qname])
     # groups of equal keys, numbered by first appearance
     group_of, first_of = factorize(*keys)
     n_groups = len(first_of)
-    is_q = ~qr
     # per group: how many queries and responses, and the row of each (-1: none)
-    queries_per = np.bincount(group_of[is_q], minlength=n_groups)
-    responses_per = np.bincount(group_of, minlength=n_groups) - queries_per
-    q_first = _row_of(group_of, is_q, n_groups)
-    r_first = _row_of(group_of, qr, n_groups)
+    counted = compiled_when_many(group_counts, len(qr))
+    if counted is not None:
+        queries_per, responses_per = (np.zeros(n_groups, dtype=np.int64) for _ in range(2))
+        q_first, r_first = (np.full(n_groups, -1, dtype=np.int64) for _ in range(2))
+        counted(group_of, qr, queries_per, responses_per, q_first, r_first)
+    else:
+        queries_per = np.bincount(group_of[~qr], minlength=n_groups)
+        responses_per = np.bincount(group_of, minlength=n_groups) - queries_per
+        q_first = _row_of(group_of, ~qr, n_groups)
+        r_first = _row_of(group_of, qr, n_groups)
     # a simple group: one query, at most one answer -- after it, on the same ports
     simple_group = (queries_per == 1) & (responses_per <= 1)
     two = np.flatnonzero(simple_group & (responses_per == 1))
-    a, b = q_first[two], r_first[two]
-    ok2 = ((a < b) & (client_port[a] == client_port[b]) & (server_port[a] == server_port[b])
-           & (time[b] >= time[a]))
+    a, b = q_first[two], r_first[two]  # a query, its answer: the client's port is a's source
+    ok2 = (a < b) & (sport[a] == dport[b]) & (dport[a] == sport[b]) & (time[b] >= time[a])
     simple_group[two[~ok2]] = False
     # simple groups: their query rows ascend with the group numbers (a group is numbered by
     # its first row, which is its query)
@@ -158,10 +162,14 @@ def pair_messages(messages: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     # the rest: the sequential rule, in capture order
     rest = np.flatnonzero(~simple_group[group_of])
     if len(rest):
-        cq, cr, cx, cd = _pair_sequential(rest, qr, transport, client, server, client_port,
-                                          server_port, dns_id, qname, qtype, time)
-        q_idx.append(cq)
-        r_idx.append(cr)
+        r_qr, r_src, r_dst, r_sport, r_dport = qr[rest], src[rest], dst[rest], sport[rest], \
+            dport[rest]
+        cq, cr, cx, cd = _pair_sequential(
+            np.arange(len(rest)), r_qr, tcp[rest].astype(np.int64), np.where(r_qr, r_dst, r_src),
+            np.where(r_qr, r_src, r_dst), np.where(r_qr, r_dport, r_sport),
+            np.where(r_qr, r_sport, r_dport), dns_id[rest], qname[rest], qtype[rest], time[rest])
+        q_idx.append(rest[cq])
+        r_idx.append(np.where(cr >= 0, rest[np.maximum(cr, 0)], -1))
         retx.append(cx)
         dups.append(cd)
     qi = np.concatenate(q_idx)
@@ -177,6 +185,34 @@ def pair_messages(messages: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
         by_time = np.argsort(t, kind="stable")
         qi, ri, rx, dx = qi[by_time], ri[by_time], rx[by_time], dx[by_time]
     return rows[qi], np.where(ri >= 0, rows[np.maximum(ri, 0)], -1), rx, dx
+
+
+def question_keys(qr: np.ndarray, src: np.ndarray, dst: np.ndarray, tcp: np.ndarray,
+                  dns_id: np.ndarray, qtype: np.ndarray, width: int, key: np.ndarray) -> None:
+    """Kernel (compiled by numba): each message's question key but the QNAME, packed in one
+    integer -- (transport, DNS id + 1, QTYPE + 1) in 35 bits, then (client + 1) * ``width`` +
+    server + 1 above them (the client: a query's source, a response's destination)."""
+    for i in range(len(qr)):
+        if qr[i]:
+            client, server = dst[i], src[i]
+        else:
+            client, server = src[i], dst[i]
+        key[i] = ((np.int64(tcp[i]) << 34) | ((dns_id[i] + 1) << 17) | (qtype[i] + 1)
+                  | (((client + 1) * width + server + 1) << 35))
+
+
+def group_counts(group_of: np.ndarray, qr: np.ndarray, queries: np.ndarray,
+                 responses: np.ndarray, q_row: np.ndarray, r_row: np.ndarray) -> None:
+    """Kernel (compiled by numba): per group, its queries and responses counted, and the row
+    of one of each (the last; only groups with one are read)."""
+    for i in range(len(group_of)):
+        g = group_of[i]
+        if qr[i]:
+            responses[g] += 1
+            r_row[g] = i
+        else:
+            queries[g] += 1
+            q_row[g] = i
 
 
 def _row_of(group_of: np.ndarray, where: np.ndarray, n_groups: int) -> np.ndarray:
