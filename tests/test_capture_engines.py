@@ -296,3 +296,69 @@ def test_every_message_on_the_wire_is_counted_once(tmp_path: Path) -> None:
     assert len(queries) == len(answers)
     assert not m.duplicated(["qname", "qr"]).any()  # no message twice
     assert list(MESSAGE_COLUMNS) == list(m.columns)
+
+
+pairing_events = st.lists(st.tuples(
+    st.sampled_from(["query", "answer"]), st.integers(0, 2), st.integers(0, 2),
+    st.integers(0, 3), st.integers(0, 2), st.sampled_from(["A", "NAPTR"]),
+    st.sampled_from([0.001, 0.2, 1.5, 4.0, -0.5])), min_size=1, max_size=40)
+
+
+@settings(max_examples=EXAMPLES * 3, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=pairing_events)
+# an answer to another question between a query and its own answer, on the same port
+@example(events=[("query", 0, 0, 0, 0, "A", 0.001), ("answer", 0, 0, 1, 1, "A", 0.001),
+                 ("answer", 0, 0, 0, 0, "A", 0.001)])
+def test_compiled_pairing_equals_the_numpy_pairing(events: list[tuple[Any, ...]],
+                                                   tmp_path: Path) -> None:
+    """Pairing's compiled passes (question keys packed, each key group's queries and answers
+    counted) give the numpy path's transactions on messages built to hit every rule: queries
+    retried from the same or another port, answers twice, answers with no query, answers on
+    the wrong port, out of time order (a capture's clock stepping back), several clients."""
+    import enumlab.columns
+    import enumlab.dns_transactions as dt_module
+    from enumlab.capture.jit import import_numba
+    from enumlab.dns_transactions import build_transactions
+
+    import_numba()  # the compiled passes run where numba is loaded (a big capture loads it)
+    t = 1_700_000_000.0
+    out = []
+    for kind, client, port, ident, name, qtype, dt in events:
+        t += dt
+        addr = f"198.51.100.{10 + client}"
+        sport = 50000 + port
+        qname = f"n{name}.example.net"
+        if kind == "query":
+            dgram = F.ipv4(addr, SERVER4, 17, F.udp(sport, 53, F.query(qname, qtype,
+                                                                       ident=ident)))
+        else:
+            dgram = F.ipv4(SERVER4, addr, 17, F.udp(53, sport, F.response(qname, qtype,
+                                                                          ident=ident)))
+        out.append((t, F.link(dgram, F.ETHERNET)))
+    path = tmp_path / "pairing.pcap"
+    path.write_bytes(F.pcap(out, F.ETHERNET))
+    made, used = [], []
+
+    def noted(fn: Any, rows: int) -> Any:
+        got = enumlab.columns.compiled_when_many(fn, rows)
+        used.append((fn.__name__, got is not None))
+        return got
+
+    for rows in (0, 1 << 62):  # compiled from the first row; numpy always
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(enumlab.columns, "HASH_MIN_ROWS", rows)
+            mp.setattr(dt_module, "compiled_when_many", noted)
+            made.append(build_transactions(load_capture(path, engine="native", jit=False)))
+    pd.testing.assert_frame_equal(made[0], made[1])
+    if made[0].shape[0]:
+        assert ("group_counts", True) in used and ("group_counts", False) in used
+    # and each pair is a question and its answer: same id, name and type, ports mirrored
+    messages = load_capture(path, engine="native", jit=False).messages.set_index("frame")
+    pairs = made[0].dropna(subset=["response_frame"])
+    q = messages.loc[pairs["query_frame"].astype(int)].reset_index()
+    r = messages.loc[pairs["response_frame"].astype(int)].reset_index()
+    for mine, theirs in (("dns_id", "dns_id"), ("qname", "qname"), ("qtype", "qtype"),
+                         ("src", "dst"), ("sport", "dport"), ("dport", "sport")):
+        assert q[mine].astype(str).tolist() == r[theirs].astype(str).tolist()
+    assert not q["qr"].any() and r["qr"].all()
