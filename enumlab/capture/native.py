@@ -470,15 +470,16 @@ def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: 
         icmp_parts.append((rows[icmp], out[icmp], src[icmp], dst[icmp], qsrc[icmp], qdst[icmp]))
     view = memoryview(buf)
     fi = others[other_kind == pk.FRAGMENT]
-    if len(fi):
+    if len(fi):  # plain Python lists and bytes from here: a few thousand fragments
         sub = out[fi]
         ip_off, pay_off, end = (sub[:, c].tolist() for c in (pk.C_IPOFF, pk.C_PAYOFF,
                                                             pk.C_L4END))
-        for r, o, s, d, a, b, e in zip(rows[fi].tolist(), sub, src[fi], dst[fi], ip_off,
-                                       pay_off, end, strict=True):
-            frag_rows.append({"row": r, "pk": o, "src": s.tobytes(), "dst": d.tobytes(),
-                              "data": view[b:e].tobytes(), "header": view[a:b].tobytes(),
-                              "fixed": view[a:a + 40].tobytes()})
+        srcs, dsts = src[fi].tobytes(), dst[fi].tobytes()
+        for k, (r, o, a, b, e) in enumerate(zip(rows[fi].tolist(), sub.tolist(), ip_off,
+                                                 pay_off, end, strict=True)):
+            frag_rows.append({"row": r, "pk": o, "src": srcs[16 * k:16 * k + 16],
+                              "dst": dsts[16 * k:16 * k + 16], "data": view[b:e].tobytes(),
+                              "header": view[a:b].tobytes(), "fixed": view[a:a + 40].tobytes()})
     ti = others[other_kind == pk.TCP_SEG]
     if len(ti):  # a few packets: plain Python from here, fed from whole-array gathers
         from .table import addresses_codes
@@ -547,24 +548,23 @@ class _Fragments:
         fragment count, carrier)."""
         datagrams: list[Datagram] = []
         for r in rows:
-            o = r["pk"]
-            family = int(o[pk.C_FAMILY])
-            key = (family, r["src"], r["dst"], int(o[pk.C_IPID]),
-                   int(o[pk.C_PROTO]) if family == 4 else 0)
+            o = r["pk"]  # the header walk's columns, a list of ints
+            family = o[pk.C_FAMILY]
+            key = (family, r["src"], r["dst"], o[pk.C_IPID], o[pk.C_PROTO] if family == 4 else 0)
             s = self.sets.get(key)
             if s is None or s.done_at is not None:
                 s = self.sets[key] = FragmentSet(key)
-            offset = int(o[pk.C_FRAGOFF])
+            offset = o[pk.C_FRAGOFF]
             if offset == 0:
                 s.header = r["header"] if family == 4 else r["fixed"]
-                s.proto = int(o[pk.C_PROTO])
+                s.proto = o[pk.C_PROTO]
             if s.add(r["row"], offset, bool(o[pk.C_MF]), r["data"]) and s.header:
                 payload = s.payload()
                 data = (rebuild_ipv4(s.header, payload) if family == 4
                         else rebuild_ipv6(s.header, s.proto, payload))
                 datagrams.append((r["row"], data, len(s.rows),
-                                  (int(o[pk.C_VLAN]), int(o[pk.C_ENCAP]),
-                                   int(o[pk.C_TUNNEL_ID]), min(s.rows))))
+                                  (o[pk.C_VLAN], o[pk.C_ENCAP], o[pk.C_TUNNEL_ID],
+                                   min(s.rows))))
             if s.done_at is not None:
                 s.pieces = {}  # complete: its bytes are in the datagram now
             self.rows.append({"row": r["row"], "set": s, "pk": o, "src": r["src"],

@@ -19,7 +19,7 @@ from typing import Any
 SYN, FIN, RST, ACK = 0x02, 0x01, 0x04, 0x10
 
 
-@dataclass
+@dataclass(slots=True)
 class TcpMessage:
     first_row: int  # the earliest packet row that carried any byte of it
     last_row: int  # packet row whose arrival completed the message
@@ -141,12 +141,25 @@ class Reassembler:
 
 
 def _deliver(d: _Direction, data: bytes, from_row: int, now_row: int, result: TcpResult) -> None:
+    size = len(data)
     if d.stuck_at is not None:
-        d.next += len(data)
+        d.next += size
         return
-    d.first_row = from_row if not d.buffer else min(d.first_row, from_row)
+    d.next += size
+    if not d.buffer:  # the usual case: whole messages read straight from the segment
+        d.first_row = from_row
+        at = 0
+        while at + 2 <= size:
+            end = at + 2 + ((data[at] << 8) | data[at + 1])
+            if end > size:
+                break
+            result.messages.append(TcpMessage(from_row, now_row, data[at + 2:end], d.key))
+            at = end
+        if at < size:
+            d.buffer += data[at:] if at else data
+        return
+    d.first_row = min(d.first_row, from_row)
     d.buffer += data
-    d.next += len(data)
     while len(d.buffer) >= 2:
         size = (d.buffer[0] << 8) | d.buffer[1]
         if len(d.buffer) < 2 + size:
