@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.abc
 import os
 import sys
+import threading
 import types
 from collections.abc import Callable
 from typing import Any
@@ -70,20 +71,31 @@ def kernel(fn: Callable[..., Any], jit: bool) -> Callable[..., Any]:
         return fn
     name = f"{fn.__module__}.{fn.__qualname__}"
     if name not in _compiled:
-        numba = import_numba()
-
-        # helpers a kernel calls are compiled first and seen by it under their own names
-        scope = dict(fn.__globals__)
-        for used in fn.__code__.co_names:
-            if getattr(scope.get(used), "_kernel_helper", False):
-                scope[used] = kernel(scope[used], True)
-        clone = types.FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__,
-                                   fn.__closure__)
-        clone.__qualname__, clone.__module__ = fn.__qualname__, fn.__module__
-        _compiled[name] = _load_without_refresh(
-            numba.njit(cache=True, nogil=True, boundscheck=False)(clone))
+        with _making:  # two threads asking at once get one dispatcher
+            if name not in _compiled:
+                _make(fn, name)
     compiled: Callable[..., Any] = _compiled[name]
     return compiled
+
+
+# two threads of one analysis (the QNAME and address codes) may ask for a kernel at once;
+# re-entrant: a kernel's helpers are made inside it
+_making = threading.RLock()
+
+
+def _make(fn: Callable[..., Any], name: str) -> None:
+    numba = import_numba()
+
+    # helpers a kernel calls are compiled first and seen by it under their own names
+    scope = dict(fn.__globals__)
+    for used in fn.__code__.co_names:
+        if getattr(scope.get(used), "_kernel_helper", False):
+            scope[used] = kernel(scope[used], True)
+    clone = types.FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__,
+                               fn.__closure__)
+    clone.__qualname__, clone.__module__ = fn.__qualname__, fn.__module__
+    _compiled[name] = _load_without_refresh(
+        numba.njit(cache=True, nogil=True, boundscheck=False)(clone))
 
 
 def _load_without_refresh(dispatcher: Any) -> Any:
