@@ -118,13 +118,15 @@ def _walk(buf: Any, off: np.ndarray, cap: np.ndarray, link: np.ndarray, interest
 def walk_and_decode(buf: Any, rec_off: Any, rec_cap: Any, rec_link: Any, interest: Any,
                     out: Any, src: Any, dst: Any, qsrc: Any, qdst: Any, clear: bool, keep: Any,
                     msg_row: Any, msg_pk: Any, msg_src: Any, msg_dst: Any, msg_off: Any,
-                    dns: Any, opts: Any) -> int:
+                    dns: Any, opts: Any, others: Any) -> tuple[int, int]:
     """Kernel: the header walk of every record (:func:`.packets.walk_one`) and, in the same
     pass, the DNS decoding (:func:`.dns_message.decode_one`) of each UDP DNS message, written
     straight into the message columns (``keep``: the walk's columns a message keeps) -- no
     gather afterwards. ``clear``: the per-packet scratch (``out``, addresses) is reused, each
-    row is zeroed before its packet is walked. Returns the number of messages."""
+    row is zeroed before its packet is walked. The rows of the packets that are not UDP DNS
+    messages go to ``others``. Returns the numbers of messages and of other rows."""
     k = 0
+    m = 0
     for i in range(len(rec_off)):
         if clear:
             for c in range(out.shape[1]):
@@ -146,7 +148,10 @@ def walk_and_decode(buf: Any, rec_off: Any, rec_cap: Any, rec_link: Any, interes
             msg_off[k] = out[i, C_PAYOFF]
             decode_one(buf, out[i, C_PAYOFF], out[i, C_PAYLEN], dns, opts, k)
             k += 1
-    return k
+        else:
+            others[m] = i
+            m += 1
+    return k, m
 
 
 _KEEP = np.array(pk.MSG_COLS, dtype=np.int64)
@@ -169,6 +174,7 @@ class Walked:
     msg_off: np.ndarray
     dns: np.ndarray  # (DCOL, k)
     opts: np.ndarray
+    others: np.ndarray  # rows of the block that are not UDP DNS messages
     scratch: Scratch | None = None  # where out / src / dst / qsrc / qdst live, to give back
 
 
@@ -203,14 +209,15 @@ def _walk_decode(buf: Any, off: np.ndarray, cap: np.ndarray, link: np.ndarray,
     msg_off = np.empty(n, dtype=np.int64)
     dns = np.zeros((dm.DCOL, n), dtype=np.int64)
     opts = np.empty((n, dm.MAX_OPTS), dtype=np.int64)
-    k = 0
+    others = np.empty(n, dtype=np.int64)
+    k = m = 0
     if n:
-        k = kernel(walk_and_decode, jit)(buf if jit else memoryview(buf), off, cap, link,
-                                         interest, out, src, dst, qsrc, qdst, clear, _KEEP,
-                                         msg_row,
-                                         msg_pk.T, msg_src, msg_dst, msg_off, dns.T, opts)
+        k, m = kernel(walk_and_decode, jit)(buf if jit else memoryview(buf), off, cap, link,
+                                            interest, out, src, dst, qsrc, qdst, clear, _KEEP,
+                                            msg_row, msg_pk.T, msg_src, msg_dst, msg_off,
+                                            dns.T, opts, others)
     return Walked(out, src, dst, qsrc, qdst, msg_row[:k], msg_pk[:, :k], msg_src[:k],
-                  msg_dst[:k], msg_off[:k], dns[:, :k], opts[:k])
+                  msg_dst[:k], msg_off[:k], dns[:, :k], opts[:k], others[:m])
 
 
 def decode(path: Any, *, ports: tuple[int, ...] = (), jit: bool | None = None,
@@ -446,9 +453,10 @@ def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: 
              jit: bool, fragments: np.ndarray | None = None,
              first_rows: np.ndarray | None = None, decoded: Walked | None = None) -> None:
     kind = out[:, pk.C_KIND]
-    # the few packets that are not UDP DNS messages, found in one scan (the kinds are a
-    # strided column of the row-major table: gathered once)
-    others = np.flatnonzero(np.ascontiguousarray(kind) != pk.UDP_DNS)
+    # the few packets that are not UDP DNS messages: listed by the fused kernel, else found in
+    # one scan (the kinds are a strided column of the row-major table: gathered once)
+    others = decoded.others if decoded is not None else np.flatnonzero(
+        np.ascontiguousarray(kind) != pk.UDP_DNS)
     other_kind = kind[others]
     if decoded is not None:  # the UDP messages came decoded with the walk
         if len(decoded.udp):
