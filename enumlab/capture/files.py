@@ -329,10 +329,13 @@ _DAMAGE = {2: "a record is cut by the end of the file", 3: "a record has an impo
            5: "a packet names an interface no Interface Description Block described"}
 
 
-def open_capture(path: str | Path, *, jit: bool = False,
-                 block_records: int = BLOCK_RECORDS) -> RecordIndex:
+def open_capture(path: str | Path, *, jit: bool = False, block_records: int = BLOCK_RECORDS,
+                 release_walked: bool = True) -> RecordIndex:
     """Map and index a capture (see module docs); :class:`CaptureError` naming the file when
-    it is missing, a directory, empty, or not pcap/pcapng."""
+    it is missing, a directory, empty, or not pcap/pcapng. ``release_walked``: a capture of
+    :data:`DROP_MIN_BYTES` or more has the pages its index walk touched handed back (read in
+    pieces later); False when the packets are read right after (mapping them again costs a
+    fault per 64 KB)."""
     p = Path(path)
     if p.is_dir():
         raise CaptureError(f"capture {p} is a directory, not a capture file", subject=str(p))
@@ -355,7 +358,7 @@ def open_capture(path: str | Path, *, jit: bool = False,
     keep[:0] = maps
     magic = bytes(buf[:4])
     try:
-        drop = maps if len(buf) >= DROP_MIN_BYTES else []
+        drop = maps if release_walked and len(buf) >= DROP_MIN_BYTES else []
         if magic in PCAP_MAGICS:
             index = _index_pcap(p, buf, jit, block_records, drop)
         elif magic == PCAPNG_MAGIC:

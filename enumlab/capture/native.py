@@ -227,8 +227,9 @@ def decode(path: Any, *, ports: tuple[int, ...] = (), jit: bool | None = None,
 
     size = Path(path).stat().st_size if Path(path).is_file() else 0
     use_jit = want_jit(size, jit)
-    return decode_index(open_capture(path, jit=use_jit), ports=ports, jit=use_jit,
-                        on_records=on_records)
+    # every page is read again by the header walk right away: none handed back in between
+    return decode_index(open_capture(path, jit=use_jit, release_walked=False), ports=ports,
+                        jit=use_jit, on_records=on_records)
 
 
 @dataclass
