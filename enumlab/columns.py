@@ -234,28 +234,6 @@ def _compiled_factorize(keys: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.nd
     return codes, first[:groups].copy()
 
 
-def counting_order(codes: np.ndarray, starts: np.ndarray, order: np.ndarray) -> None:
-    """Kernel (compiled by numba): a stable counting sort -- ``order`` lists the rows of code 0,
-    then code 1, ... each in row order; ``starts[c]`` is where code ``c`` begins (consumed)."""
-    for i in range(len(codes)):
-        c = codes[i]
-        order[starts[c]] = i
-        starts[c] += 1
-
-
-def stable_order(codes: np.ndarray, n_codes: int) -> np.ndarray:
-    """``np.argsort(codes, kind="stable")`` for codes ``0..n_codes-1``: a counting sort in one
-    compiled pass (:func:`counting_order`) when numba is loaded and the rows are many."""
-    compiled = compiled_when_many(counting_order, len(codes))
-    if compiled is None:
-        return np.argsort(codes, kind="stable")
-    counts = np.bincount(codes, minlength=n_codes)
-    starts = np.cumsum(counts) - counts
-    order = np.empty(len(codes), dtype=np.int64)
-    compiled(codes, starts, order)
-    return order
-
-
 def factorize(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Codes of equal rows across integer ``keys``, numbered by first appearance (as
     ``pandas.factorize``), and the first row of each code (ascending). A hash table in one

@@ -51,16 +51,6 @@ def test_hash_and_sort_factorise_alike(rows: list[list[int]]) -> None:
         assert list(first_h) == sorted(first_h)
 
 
-@settings(max_examples=100, deadline=None)
-@given(st.lists(st.integers(0, 30), max_size=500))
-def test_counting_sort_is_the_stable_argsort(codes: list[int]) -> None:
-    c = np.array(codes, dtype=np.int64)
-    n = int(c.max()) + 1 if len(c) else 0
-    counted, sorted_ = both_ways(columns.stable_order, c, n)
-    np.testing.assert_array_equal(counted, np.argsort(c, kind="stable"))
-    np.testing.assert_array_equal(sorted_, counted)
-
-
 def test_colliding_hashes_stay_apart(monkeypatch: pytest.MonkeyPatch) -> None:
     # a table of 2**k slots keeps the low bits of the hash: many keys share a slot and are
     # told apart by comparing the keys themselves
