@@ -12,6 +12,7 @@ Layers, one module each::
     tshark       the tshark engine: the same tables from tshark's dissection (the oracle)
     table        the message table and the fragment / ICMP / TCP-control tables
     detail       one packet in full detail through pyshark
+    heap         `enumlab pcap` only: the heap a big analysis needs, populated on the idle core
 
 :func:`load_capture` picks the engine: native unless asked otherwise, tshark (with a line in the
 warnings) for link types the native decoder does not handle.
