@@ -369,7 +369,9 @@ def _qnames(d: Any, qhash: np.ndarray, qoff: np.ndarray, qwire: np.ndarray, has_
             ) -> tuple[np.ndarray, LazyTexts]:
     """QNAME codes per message (-1: none) and their texts, one per distinct hash, written by
     a kernel (:func:`.dns_message.names_blob`) when first read: all at once, or only the codes
-    asked for while they are few (:class:`~enumlab.columns.DeferredTexts`)."""
+    asked for while they are few (:class:`~enumlab.columns.DeferredTexts`). Until then the
+    texts hold the capture's mapping open (a capture file replaced or appended to meanwhile is
+    fine; one truncated in place under an open analysis is not)."""
     codes = np.full(len(qhash), -1, dtype=np.int64)
     idx = np.flatnonzero(has_q)
     if not len(idx):
