@@ -7,6 +7,7 @@ import base64
 import html
 import io
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -57,14 +58,13 @@ def analyze(path: str | Path, *, mtu: int | None = None, progress: bool = False,
             ) -> PcapAnalysis:
     """Load a capture and classify every DNS transaction in it."""
     tables = load_capture(path, engine=engine, ports=ports, progress=progress, jit=jit)
-    if tables.rows("messages") < capture_table.PARALLEL_ROWS:
+    # a big table: the figures of the messages alone in a thread while transactions are paired
+    big = tables.rows("messages") >= capture_table.PARALLEL_ROWS
+    with ThreadPoolExecutor(max_workers=1) if big else nullcontext() as pool:
+        figures = pool.submit(message_figures, tables, mtu=mtu) if pool is not None else None
         txns = transaction_columns(tables, mtu=mtu)
-        summary = summarize(tables, txns, mtu=mtu)
-    else:  # the figures of the messages alone, in a thread while the transactions are paired
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            figures = pool.submit(message_figures, tables, mtu=mtu)
-            txns = transaction_columns(tables, mtu=mtu)
-            summary = summarize(tables, txns, mtu=mtu, figures=figures.result())
+        summary = summarize(tables, txns, mtu=mtu,
+                            figures=figures.result() if figures is not None else None)
     summary["capture"] = str(path)
     summary["capture_filter"] = tables.capture_filter
     summary["engine"] = tables.engine

@@ -178,8 +178,8 @@ _D_READ = (dm.D_STATUS, dm.D_FLAGS, dm.D_EDNS, dm.D_ID, dm.D_QNAME_OFF, dm.D_QHA
 def _gathered(d: Any, P: _Joined, D: _Joined, cat: Any) -> tuple[Any, Any, Any]:
     """The columns every analysis reads, joined from the parts, and the codes of addresses and
     QNAMEs (a hash table each) -- for a big table in two threads (copies and the compiled
-    kernels let the GIL go): ((msg_len, transport, ip_fragments), (address codes of src then
-    dst, labels), (QNAME codes, texts))."""
+    kernels let the GIL go): ((msg_len, transport, ip_fragments, has a question), (address
+    codes of src then dst, labels), (QNAME codes, texts))."""
     m = d.messages
     n = sum(len(r) for r in m.row)
     parts = (m.buf_id, m.msg_off, m.msg_len, m.transport, m.fragments, m.src, m.dst)
@@ -190,13 +190,14 @@ def _gathered(d: Any, P: _Joined, D: _Joined, cat: Any) -> tuple[Any, Any, Any]:
         joined = list((pool.map if pool is not None else map)(cat, parts))
         dst = joined.pop()
         src = joined.pop()
-        qname_args = (d, D[dm.D_QHASH], D[dm.D_QNAME_OFF], D[dm.D_QNAME_WIRE],
-                      D[dm.D_QNAME_OFF] >= 0, joined[0], joined[1], joined[2])
+        has_q = D[dm.D_QNAME_OFF] >= 0
+        qname_args = (d, D[dm.D_QHASH], D[dm.D_QNAME_OFF], D[dm.D_QNAME_WIRE], has_q,
+                      joined[0], joined[1], joined[2])
         later = pool.submit(_qnames, *qname_args) if pool is not None else None
         family = P[_M[pk.C_FAMILY]]
         coded = addresses_codes(np.concatenate([family, family]), np.concatenate([src, dst]))
         qnames = later.result() if later is not None else _qnames(*qname_args)
-    return tuple(joined[2:]), coded, qnames
+    return (*joined[2:], has_q), coded, qnames
 
 
 def message_columns(d: Any) -> Columns:
@@ -242,8 +243,7 @@ def message_columns(d: Any) -> Columns:
     P = _Joined(m.pk, cat)
     D = _Joined(m.dns, cat)
     n = len(row)
-    (msg_len, transport, fragments), (both, labels), qnames = _gathered(d, P, D, cat)
-    has_q = D[dm.D_QNAME_OFF] >= 0
+    (msg_len, transport, fragments, has_q), (both, labels), qnames = _gathered(d, P, D, cat)
     status = D[dm.D_STATUS]
     short = status == dm.SHORT
     flags = D[dm.D_FLAGS]
