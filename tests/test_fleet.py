@@ -456,8 +456,11 @@ def test_kamailio_measured_split_is_consistent_with_the_kamailio_model_only(
 def test_simulate_observed_pcap_command(kamailio_capture: tuple[Path, dict[str, float]],
                                         capsys: pytest.CaptureFixture[str]) -> None:
     pcap, _ = kamailio_capture
+    # live traffic, ~26 answer epochs: at the default alpha 0.05 a true kamailio reading is
+    # rejected one run in twenty; 0.001 keeps that rare while the rfc reading (naive p ~1e-15)
+    # is still rejected
     assert main(["simulate", POOL, "--observed-pcap", str(pcap), "--client", "kamailio",
-                 "--client", "rfc", "--json"]) == 0
+                 "--client", "rfc", "--alpha", "0.001", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["requests"] == 500 and data["to_no_target"] >= 800
     assert data["tests"]["client kamailio"]["consistent"] is True
