@@ -85,7 +85,7 @@ html-only:
 
 # Kamailio's enum module vs enumlab, in a network namespace (root): prints the comparison table.
 kamailio-check: setup
-	$(PY) -m enumlab.kamailio check
+	$(PY) -m enumlab.lab.kamailio check
 
 clean:
 	rm -rf $(VENV) .conda-installed .pytest_cache .mypy_cache .ruff_cache *.egg-info build

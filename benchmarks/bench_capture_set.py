@@ -23,7 +23,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from capture_gen import write
 
-from enumlab.capture_set import analyze_set
+from enumlab.capture.sets import analyze_set
 
 FILES = 20
 PACKETS = 500_000

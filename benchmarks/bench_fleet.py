@@ -15,8 +15,8 @@ import time
 
 import numpy as np
 
-from enumlab.fleet import FleetConfig, Outage, run_fleet
-from enumlab.policies import Entry, RecordSet
+from enumlab.core.policies import Entry, RecordSet
+from enumlab.split.fleet import FleetConfig, Outage, run_fleet
 
 N = 10_000_000
 SPLIT = RecordSet((Entry("split1:5060", 10, 25), Entry("split2:5060", 10, 25),

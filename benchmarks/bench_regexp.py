@@ -12,7 +12,7 @@ import time
 
 import regex
 
-from enumlab.naptr_regexp import SubstitutionExpression
+from enumlab.core.naptr_regexp import SubstitutionExpression
 
 TYPICAL = [
     (r"!^.*$!sip:service@server1.example.com!", r"^.*$", "sip:service@server1.example.com"),

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from enumlab import to_enum_domain
-from enumlab.bind import BindServer, find_program
+from enumlab.lab.bind import BindServer, find_program
 
 ROOT = Path(__file__).resolve().parent.parent
 ZONES = ROOT / "data" / "zones"

@@ -10,8 +10,8 @@ import time
 
 import numpy as np
 
-from enumlab.policies import Entry, RecordSet, get_policy
-from enumlab.simulate import simulate
+from enumlab.core.policies import Entry, RecordSet, get_policy
+from enumlab.split.simulate import simulate
 
 N = 10_000_000
 SEED_913 = RecordSet((Entry("server1", 10, 100), Entry("server2", 10, 100),

@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from enumlab.bind import find_program
-from enumlab.zone_check import check_zones
+from enumlab.lab.bind import find_program
+from enumlab.zones.zone_check import check_zones
 
 NAMES = 1_000_000
 BLOCKS = 10  # +6125550{0..9}x: one wildcard each

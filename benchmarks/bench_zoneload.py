@@ -13,8 +13,8 @@ from pathlib import Path
 
 import dns.zone
 
-from enumlab.authority import Authority
-from enumlab.bind import find_program
+from enumlab.lab.bind import find_program
+from enumlab.zones.authority import Authority
 
 NAMES = 100_000
 

@@ -7,7 +7,7 @@ sockets; the edges (resolver, embedded server) talk real DNS; the CLI and notebo
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
+from .core.errors import (
     DnsError,
     EnumlabError,
     ForgedAnswerError,
@@ -29,34 +29,34 @@ from .errors import (
 # The rest is imported on first use (PEP 562): `enumlab pcap` on a small capture should not pay
 # for dnspython and the zone machinery it never touches.
 _LAZY = {
-    "Authority": "authority", "ZoneLookup": "authority",
-    "EnumCandidate": "ddds", "EnumResult": "ddds", "resolve_enum": "ddds",
-    "from_enum_domain": "e164", "normalize": "e164", "to_enum_domain": "e164",
-    "Enumservice": "enumservice", "ServiceField": "enumservice",
-    "parse_service_field": "enumservice",
-    "Answer": "lookup", "Exchange": "lookup", "Lookup": "lookup", "Trace": "lookup",
-    "TraceStep": "lookup",
-    "SubstitutionExpression": "naptr_regexp", "apply_regexp": "naptr_regexp",
-    "AddressRecord": "records", "InvalidRecord": "records", "NaptrRecord": "records",
-    "SrvRecord": "records",
-    "Resolver": "resolver", "parse_server": "resolver",
-    "EmbeddedServer": "server",
+    "Authority": "zones.authority", "ZoneLookup": "zones.authority",
+    "EnumCandidate": "resolve.ddds", "EnumResult": "resolve.ddds", "resolve_enum": "resolve.ddds",
+    "from_enum_domain": "core.e164", "normalize": "core.e164", "to_enum_domain": "core.e164",
+    "Enumservice": "core.enumservice", "ServiceField": "core.enumservice",
+    "parse_service_field": "core.enumservice",
+    "Answer": "resolve.lookup", "Exchange": "resolve.lookup", "Lookup": "resolve.lookup",
+    "Trace": "resolve.lookup", "TraceStep": "resolve.lookup",
+    "SubstitutionExpression": "core.naptr_regexp", "apply_regexp": "core.naptr_regexp",
+    "AddressRecord": "core.records", "InvalidRecord": "core.records", "NaptrRecord": "core.records",
+    "SrvRecord": "core.records",
+    "Resolver": "resolve.resolver", "parse_server": "resolve.resolver",
+    "EmbeddedServer": "lab.server",
 }
 
 if TYPE_CHECKING:
-    from .authority import Authority, ZoneLookup
-    from .ddds import EnumCandidate, EnumResult, resolve_enum
-    from .e164 import from_enum_domain, normalize, to_enum_domain
-    from .enumservice import Enumservice, ServiceField, parse_service_field
-    from .lookup import Answer, Exchange, Lookup, Trace, TraceStep
-    from .naptr_regexp import SubstitutionExpression, apply_regexp
-    from .records import AddressRecord, InvalidRecord, NaptrRecord, SrvRecord
-    from .resolver import Resolver, parse_server
-    from .server import EmbeddedServer
+    from .core.e164 import from_enum_domain, normalize, to_enum_domain
+    from .core.enumservice import Enumservice, ServiceField, parse_service_field
+    from .core.naptr_regexp import SubstitutionExpression, apply_regexp
+    from .core.records import AddressRecord, InvalidRecord, NaptrRecord, SrvRecord
+    from .lab.server import EmbeddedServer
+    from .resolve.ddds import EnumCandidate, EnumResult, resolve_enum
+    from .resolve.lookup import Answer, Exchange, Lookup, Trace, TraceStep
+    from .resolve.resolver import Resolver, parse_server
+    from .zones.authority import Authority, ZoneLookup
 
 
 def __getattr__(name: str) -> Any:
-    from .lazy import attribute
+    from .core.lazy import attribute
 
     return attribute(__name__, _LAZY, name, globals())
 

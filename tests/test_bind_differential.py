@@ -23,13 +23,13 @@ import numpy as np
 import pytest
 
 from enumlab import EmbeddedServer, LabServerError, Resolver, resolve_enum
-from enumlab.authority import load_zone, zone_files
-from enumlab.bind import BindServer
-from enumlab.epc_fqdn import Plmn, apn_fqdn, tai_fqdn
-from enumlab.kamailio import lab_numbers
-from enumlab.sip_location import locate_sip_server
-from enumlab.snaptr import snaptr_select
-from enumlab.zonefile import type_text, wire_to_text
+from enumlab.core.epc_fqdn import Plmn, apn_fqdn, tai_fqdn
+from enumlab.lab.bind import BindServer
+from enumlab.lab.kamailio import lab_numbers
+from enumlab.resolve.sip_location import locate_sip_server
+from enumlab.resolve.snaptr import snaptr_select
+from enumlab.zones.authority import load_zone, zone_files
+from enumlab.zones.zonefile import type_text, wire_to_text
 
 from .conftest import ZONES, require_tool
 

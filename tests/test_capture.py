@@ -16,8 +16,8 @@ import pytest
 
 from enumlab import ToolMissingError
 from enumlab.capture import CaptureError, load_capture, packet_detail, read_capture_filter
-from enumlab.dns_transactions import COLUMNS, OUTCOMES, build_transactions
-from enumlab.pcap_report import analyze, save_transactions, write_html
+from enumlab.capture.report import analyze, save_transactions, write_html
+from enumlab.capture.transactions import COLUMNS, OUTCOMES, build_transactions
 
 from .conftest import IN_CI, ROOT, require_tool
 from .test_capture_engines import compare as compare_engines
@@ -116,15 +116,15 @@ def test_gtpu_decoding_changes_nothing() -> None:
 @pytest.mark.parametrize("name", sorted(LABELS))
 def test_compiled_and_interpreted_kernels_give_identical_tables(
         name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import enumlab.columns
+    import enumlab.capture.columns
 
     path = CAPTURES / name
     # compiled: the header walk, DNS decoding, and (forced on however few rows) the hash-table
     # factorisation and counting sort; interpreted: the sort-based ones
-    monkeypatch.setattr(enumlab.columns, "HASH_MIN_ROWS", 0)
+    monkeypatch.setattr(enumlab.capture.columns, "HASH_MIN_ROWS", 0)
     compiled = load_capture(path, engine="native", jit=True, ports=ports_of(name))
     compiled_txns = build_transactions(compiled)
-    monkeypatch.setattr(enumlab.columns, "HASH_MIN_ROWS", 1 << 62)
+    monkeypatch.setattr(enumlab.capture.columns, "HASH_MIN_ROWS", 1 << 62)
     interpreted = load_capture(path, engine="native", jit=False, ports=ports_of(name))
     for table in ("messages", "fragments", "icmp", "tcp"):
         pd.testing.assert_frame_equal(getattr(compiled, table), getattr(interpreted, table))

@@ -255,16 +255,16 @@ def test_compiled_kernels_agree_with_the_interpreter_on_captures_built_by_code(
     records here, so the second stage is fed many batches), hash-table factorisation and
     counting sort give the interpreted engine's tables and transactions (one block) on
     everything the builder makes (a small capture is interpreted by default: forced here)."""
+    import enumlab.capture.columns
     import enumlab.capture.native as native
-    import enumlab.columns
-    from enumlab.dns_transactions import build_transactions
+    from enumlab.capture.transactions import build_transactions
 
     path = tmp_path / "built.cap"
     build(scenario, path)
     tables = {}
     for jit, min_rows in ((True, 0), (False, 1 << 62)):
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(enumlab.columns, "HASH_MIN_ROWS", min_rows)
+            mp.setattr(enumlab.capture.columns, "HASH_MIN_ROWS", min_rows)
             if jit:  # and blocks of a few records: the second stage fed block by block
                 mp.setattr(native, "BLOCK", 1 + scenario["seed"] % 4)
             try:
@@ -316,10 +316,10 @@ def test_compiled_pairing_equals_the_numpy_pairing(events: list[tuple[Any, ...]]
     counted) give the numpy path's transactions on messages built to hit every rule: queries
     retried from the same or another port, answers twice, answers with no query, answers on
     the wrong port, out of time order (a capture's clock stepping back), several clients."""
-    import enumlab.columns
-    import enumlab.dns_transactions as dt_module
+    import enumlab.capture.columns
+    import enumlab.capture.transactions as dt_module
     from enumlab.capture.jit import import_numba
-    from enumlab.dns_transactions import build_transactions
+    from enumlab.capture.transactions import build_transactions
 
     import_numba()  # the compiled passes run where numba is loaded (a big capture loads it)
     t = 1_700_000_000.0
@@ -341,13 +341,13 @@ def test_compiled_pairing_equals_the_numpy_pairing(events: list[tuple[Any, ...]]
     made, used = [], []
 
     def noted(fn: Any, rows: int) -> Any:
-        got = enumlab.columns.compiled_when_many(fn, rows)
+        got = enumlab.capture.columns.compiled_when_many(fn, rows)
         used.append((fn.__name__, got is not None))
         return got
 
     for rows in (0, 1 << 62):  # compiled from the first row; numpy always
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(enumlab.columns, "HASH_MIN_ROWS", rows)
+            mp.setattr(enumlab.capture.columns, "HASH_MIN_ROWS", rows)
             mp.setattr(dt_module, "compiled_when_many", noted)
             made.append(build_transactions(load_capture(path, engine="native", jit=False)))
     pd.testing.assert_frame_equal(made[0], made[1])

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from enumlab.capture import load_capture
-from enumlab.pcap_report import analyze
+from enumlab.capture.report import analyze
 
 from . import frames as F
 

@@ -63,14 +63,14 @@ want = heap_estimate(sys.argv[1])
 thread = warm_heap(want)
 thread.join()
 warmed = rss() - before
-from enumlab.pcap_report import analyze
+from enumlab.capture.report import analyze
 s = analyze(sys.argv[1], jit=True).summary
 print(json.dumps({"want": want, "warmed": warmed, "summary": s}))
 """
 
 _PLAIN = """
 import json, sys
-from enumlab.pcap_report import analyze
+from enumlab.capture.report import analyze
 s = analyze(sys.argv[1], jit=bool(int(sys.argv[2]))).summary
 print(json.dumps({"summary": s, "arraymath": "numba.np.arraymath" in sys.modules}))
 """
@@ -109,7 +109,7 @@ def test_cached_kernels_load_without_numba_registries(big_capture: Path) -> None
 def test_cli_with_warmed_heap_prints_the_library_summary(big_capture: Path) -> None:
     """`enumlab pcap --json` on a capture over the compiled threshold (the path that warms the
     heap) prints what the library computes."""
-    from enumlab.pcap_report import analyze
+    from enumlab.capture.report import analyze
 
     out = subprocess.run([sys.executable, "-m", "enumlab.cli", "pcap", "--json",
                           str(big_capture)],
@@ -130,7 +130,7 @@ def test_two_threads_give_the_one_thread_tables_and_summary(name: str, big_captu
     import pandas as pd
 
     import enumlab.capture.table as table
-    from enumlab.pcap_report import analyze
+    from enumlab.capture.report import analyze
 
     path = big_capture if name == "40k" else CAPTURES / name
     runs = []

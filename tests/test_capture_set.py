@@ -27,9 +27,9 @@ from hypothesis import strategies as st
 
 from enumlab import InputError
 from enumlab.capture.files import open_capture
-from enumlab.capture_set import analyze_set, query, rotate
+from enumlab.capture.report import analyze
+from enumlab.capture.sets import analyze_set, query, rotate
 from enumlab.cli import main
-from enumlab.pcap_report import analyze
 
 from .conftest import ROOT
 from .test_capture_engines import build, scenarios

@@ -1,4 +1,4 @@
-"""One capture analysed in pieces (enumlab.capture_stream) gives exactly the summary of the
+"""One capture analysed in pieces (enumlab.capture.pieces) gives exactly the summary of the
 whole capture analysed in memory: on every shipped capture, on captures built by code
 (hypothesis: VLANs, SLL, fragments in any order, TCP streams cut anywhere, mDNS, malformed
 DNS), cut into pieces as small as one record -- a TCP stream, a fragment set, a query and its
@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from enumlab.capture import CaptureError
-from enumlab.capture_stream import analyze_stream
-from enumlab.pcap_report import analyze
+from enumlab.capture.pieces import analyze_stream
+from enumlab.capture.report import analyze
 
 from .conftest import ROOT
 from .test_capture_engines import EXAMPLES, build, scenarios
@@ -122,8 +122,8 @@ def test_stream_errors_name_the_file(tmp_path: Path) -> None:
 # also keeps the parent's size at fork, and pytest's grows with the suite
 _PEAK = """
 import json, sys
-from enumlab.capture_stream import analyze_stream
-from enumlab.pcap_report import analyze
+from enumlab.capture.pieces import analyze_stream
+from enumlab.capture.report import analyze
 path, how = sys.argv[1], sys.argv[2]
 s = analyze_stream(path, piece_records=50_000, workers=1) if how == "pieces" else \\
     analyze(path).summary

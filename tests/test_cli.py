@@ -152,7 +152,7 @@ def test_simulate_observed_csv_and_plot(tmp_path) -> None:
 
 
 def test_simulate_all_policies_is_one_comparison_table() -> None:
-    from enumlab.policies import POLICY_NAMES
+    from enumlab.core.policies import POLICY_NAMES
 
     out = run("simulate", "+61355500913", "--policy", "all", "-n", "20000", "--seed", "3")
     assert out.returncode == 0, out.stderr
@@ -233,10 +233,10 @@ def test_epc_from_imsi_tac_and_errors() -> None:
 def test_cli_copies_of_choices_match_their_modules() -> None:
     """The CLI keeps its own copies of two choice lists (so that it starts without importing
     the modules they come from); they must not drift."""
-    from enumlab import cli
-    from enumlab.fleet import MODELS
-    from enumlab.naptr_regexp import OUTPUT_MODES
-    from enumlab.policies import POLICY_NAMES
+    from enumlab.cli import common as cli
+    from enumlab.core.naptr_regexp import OUTPUT_MODES
+    from enumlab.core.policies import POLICY_NAMES
+    from enumlab.split.fleet import MODELS
 
     assert cli.OUTPUT_MODES == OUTPUT_MODES
     assert cli.POLICY_NAMES == POLICY_NAMES

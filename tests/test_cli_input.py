@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from enumlab import InvalidNumberError, from_enum_domain, normalize, to_enum_domain
-from enumlab.epc_fqdn import Plmn
+from enumlab.core.epc_fqdn import Plmn
 
 from .conftest import ZONES, require_tool
 
@@ -121,7 +121,7 @@ def test_wrong_types_and_unicode_digits_are_typed_errors(call, needle: str) -> N
 
 
 def test_unicode_digits_never_reach_a_plmn() -> None:
-    from enumlab.epc_fqdn import EpcFqdnError
+    from enumlab.core.epc_fqdn import EpcFqdnError
 
     with pytest.raises(EpcFqdnError):
         Plmn("٠٠١", "01")

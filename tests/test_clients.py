@@ -17,8 +17,8 @@ from scipy import stats
 
 from enumlab import EmbeddedServer, InputError, Resolver
 from enumlab.cli import main
-from enumlab.clients import MODELS, get_model, glibc_order, models_for, sip_dig
-from enumlab.policies import Entry, RecordSet, get_policy
+from enumlab.core.policies import Entry, RecordSet, get_policy
+from enumlab.split.clients import MODELS, get_model, glibc_order, models_for, sip_dig
 
 from .conftest import IN_CI, require_tool
 
@@ -33,7 +33,7 @@ def _root() -> None:
 
 
 def peerlab(check: str) -> list[dict[str, object]]:
-    out = subprocess.run([sys.executable, "-m", "enumlab.peerlab", check, "--json"],
+    out = subprocess.run([sys.executable, "-m", "enumlab.lab.peerlab", check, "--json"],
                          capture_output=True, text=True, timeout=600)
     assert out.stdout, out.stderr[-2000:]
     rows: list[dict[str, object]] = json.loads(out.stdout)

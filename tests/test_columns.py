@@ -1,4 +1,4 @@
-"""enumlab.columns: the factorisation and ordering the capture analysis computes on.
+"""enumlab.capture.columns: the factorisation and ordering the capture analysis computes on.
 
 A big capture's analysis factorises with a hash table and orders with a counting sort, both
 compiled (numba); a small one with numpy sorts. They must give the same answer exactly: codes
@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import enumlab.columns as columns
+import enumlab.capture.columns as columns
 from enumlab.capture.jit import import_numba
 
 from .test_capture_engines import build, scenarios

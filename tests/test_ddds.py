@@ -16,7 +16,7 @@ from enumlab import (
     ServerFailureError,
     resolve_enum,
 )
-from enumlab.authority import Authority, ZoneLookup
+from enumlab.zones.authority import Authority, ZoneLookup
 
 from .conftest import ZONES, write_zone
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from enumlab.doctor import read_resolv_conf
+from enumlab.resolve.doctor import read_resolv_conf
 
 from .conftest import IN_CI, ZONES, require_tool, write_zone
 
@@ -139,7 +139,7 @@ def test_parsed_text_is_named_as_given_and_a_lab_port_is_said() -> None:
     """The notebook's healthy and broken cases: resolv.conf text named by a label (no temp
     path in any finding), the lab server asked on its own port and the port said."""
     from enumlab import EmbeddedServer, Resolver
-    from enumlab.doctor import diagnose, parse_resolv_conf
+    from enumlab.resolve.doctor import diagnose, parse_resolv_conf
 
     with EmbeddedServer(ZONES) as lab:
         auth = Resolver(lab.host, lab.port)

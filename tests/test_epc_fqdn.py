@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from enumlab.epc_fqdn import (
+from enumlab.core.epc_fqdn import (
     EpcFqdnError,
     Plmn,
     apn_fqdn,

@@ -9,8 +9,8 @@ import dns.e164
 import pytest
 
 from enumlab import EmbeddedServer, InputError, Resolver
-from enumlab.exercises import EXERCISES, check
-from enumlab.widgets import explain_number, slider_labels, split_with
+from enumlab.teach.exercises import EXERCISES, check
+from enumlab.teach.widgets import explain_number, slider_labels, split_with
 
 from .conftest import ROOT
 

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 from enumlab import InputError, Resolver
-from enumlab.bind import BindServer
 from enumlab.cli import main
-from enumlab.fleet import (
+from enumlab.core.policies import Entry, RecordSet
+from enumlab.lab.bind import BindServer
+from enumlab.split.fleet import (
     MODELS,
     FleetConfig,
     Outage,
@@ -28,9 +29,8 @@ from enumlab.fleet import (
     predicts_clusters,
     run_fleet,
 )
-from enumlab.policies import Entry, RecordSet
-from enumlab.simulate import record_set
-from enumlab.stats import clustered_compare
+from enumlab.split.simulate import record_set
+from enumlab.split.stats import clustered_compare
 
 from .conftest import IN_CI, ZONES, require_tool
 
@@ -315,7 +315,7 @@ def test_bind_rrset_order_is_what_the_server_order_model_assumes() -> None:
     answer-order model, give the 2/3 : 1/3 split :func:`model_expected` predicts."""
     from scipy import stats
 
-    from enumlab.fleet import bind_random_orders
+    from enumlab.split.fleet import bind_random_orders
 
     require_tool("named", "bind9")
     seen: dict[str, list[tuple[str, ...]]] = {}
@@ -379,7 +379,7 @@ def kamailio_capture(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, di
     for program, package in (("ip", "iproute2"), ("named", "bind9"), ("kamailio", "kamailio"),
                              ("dumpcap", "wireshark-common"), ("tshark", "tshark")):
         require_tool(program, package)
-    from enumlab.kamailio import run_fleet_capture
+    from enumlab.lab.kamailio import run_fleet_capture
 
     pcap = tmp_path_factory.mktemp("kamailio-fleet") / "proxy.pcapng"
     times = run_fleet_capture(pcap, pool_calls=500, pool_rate=20.0, ties_calls=300,
@@ -391,7 +391,7 @@ def test_kamailio_sends_every_call_of_a_cache_epoch_to_the_answers_first_address
         kamailio_capture: tuple[Path, dict[str, float]], resolver: Resolver) -> None:
     """The kamailio model's core claim, read off the wire: after each A answer for the pool,
     every forwarded INVITE until the next answer goes to that answer's first address."""
-    from enumlab.observed_split import observed_split
+    from enumlab.split.observed import observed_split
 
     pcap, _ = kamailio_capture
     rs = record_set(POOL, resolver)
@@ -414,7 +414,7 @@ def test_kamailio_measured_split_is_consistent_with_the_kamailio_model_only(
     answer) and a naive first-record client behind rrset-order none is impossible. Ties: each
     INVITE had its own NAPTR answer (not cached), 50/50/0 as the model says; the seed blog's
     25/25/50 reading is rejected. SRV 25/25/50: all 300 to the weight-50 target."""
-    from enumlab.observed_split import observed_split
+    from enumlab.split.observed import observed_split
 
     pcap, times = kamailio_capture
     rs = record_set(POOL, resolver)
@@ -490,7 +490,7 @@ def test_observed_split_on_a_messy_capture(tmp_path: Path, resolver: Resolver) -
     both). Proxy B sends a call before any answer is in the capture, then gets its answer over
     TCP in one segment with another DNS message (RFC 7766 pipelining). One INVITE goes to the
     proxy itself (no target)."""
-    from enumlab.observed_split import NO_RESOLUTION, observed_split
+    from enumlab.split.observed import NO_RESOLUTION, observed_split
 
     from . import frames as F
 
@@ -553,7 +553,7 @@ def test_observed_split_on_a_messy_capture(tmp_path: Path, resolver: Resolver) -
 def test_observed_split_bad_input_is_a_clear_error(tmp_path: Path, resolver: Resolver,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     from enumlab.capture import CaptureError
-    from enumlab.observed_split import observed_split
+    from enumlab.split.observed import observed_split
 
     require_tool("tshark", "tshark")
     rs = record_set(POOL, resolver)
@@ -574,7 +574,7 @@ def test_observed_split_bad_input_is_a_clear_error(tmp_path: Path, resolver: Res
 
 
 def test_notebook_helpers_label_what_they_show() -> None:
-    from enumlab.fleet import answer_orders_table, expected_by_model
+    from enumlab.split.fleet import answer_orders_table, expected_by_model
 
     table = expected_by_model(SRV, ["rfc", "kamailio"])
     assert list(table.columns) == ["rfc", "kamailio"] and list(table.index)[:1] == ["a:5060"]

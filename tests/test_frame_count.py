@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from enumlab.capture import count_frames
-from enumlab.pcap_report import analyze
+from enumlab.capture.report import analyze
 
 from .conftest import ROOT, require_tool
 

@@ -1,5 +1,5 @@
 """Kamailio's real enum module against enumlab, inside a network namespace (see
-enumlab.kamailio): every answer must match enumlab's kamailio emulation, and every place it
+enumlab.lab.kamailio): every answer must match enumlab's kamailio emulation, and every place it
 departs from RFC 6116/3403 must be one of the documented ones."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 
 from .conftest import IN_CI, require_tool
 
-# where Kamailio's enum_query departs from the RFC procedure, and why (enumlab.peers)
+# where Kamailio's enum_query departs from the RFC procedure, and why (enumlab.split.peers)
 EXPLAINED = {
     "+61255503003": "only '!' is accepted as regexp delimiter",
     "+61255503004": "non-terminal rules are never followed",
@@ -31,7 +31,7 @@ def test_kamailio_enum_query_matches_the_emulation() -> None:
         if IN_CI:
             pytest.fail("the Kamailio test needs root (network namespaces)")
         pytest.skip("the Kamailio test needs root (network namespaces)")
-    out = subprocess.run([sys.executable, "-m", "enumlab.kamailio", "check", "--json"],
+    out = subprocess.run([sys.executable, "-m", "enumlab.lab.kamailio", "check", "--json"],
                          capture_output=True, text=True, timeout=300)
     assert out.stdout, out.stderr
     rows = json.loads(out.stdout)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from enumlab.live_capture import capture_lab_queries
-from enumlab.pcap_report import analyze
+from enumlab.capture.report import analyze
+from enumlab.lab.live_capture import capture_lab_queries
 
 from .conftest import IN_CI, require_tool
 

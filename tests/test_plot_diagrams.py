@@ -9,7 +9,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
 
-from enumlab import EmbeddedServer, Resolver, plot, resolve_enum
+from enumlab import EmbeddedServer, Resolver, resolve_enum
+from enumlab.teach import plot
 
 
 def _texts(ax: object) -> list[str]:
@@ -52,7 +53,7 @@ def test_fragments_vs_mtu_counts_fragments_as_rfc_791_cuts_them() -> None:
 
 
 def test_enum_tree_finds_the_exceptions_empty_non_terminals_and_their_99_numbers() -> None:
-    from enumlab.server import DEFAULT_ZONE_DIR
+    from enumlab.lab.server import DEFAULT_ZONE_DIR
 
     ax = plot.enum_tree(DEFAULT_ZONE_DIR, "2.0.5.5.5.2.1.6.e164.arpa", number_length=11)
     texts = _texts(ax)
@@ -97,7 +98,7 @@ def test_rfc3263_flow_highlights_the_path_a_real_resolution_took(
         uri: str, path: list[str], ends: str) -> None:
     import numpy as np
 
-    from enumlab.sip_location import FLOW, locate_sip_server
+    from enumlab.resolve.sip_location import FLOW, locate_sip_server
 
     with EmbeddedServer() as server:
         location = locate_sip_server(uri, Resolver(server.host, server.port),
@@ -116,8 +117,8 @@ def test_rfc3263_flow_highlights_the_path_a_real_resolution_took(
 def test_s8_picture_is_drawn_from_the_selection_it_is_given() -> None:
     import numpy as np
 
-    from enumlab.epc_fqdn import apn_fqdn, plmn_from_imsi
-    from enumlab.snaptr import snaptr_select
+    from enumlab.core.epc_fqdn import apn_fqdn, plmn_from_imsi
+    from enumlab.resolve.snaptr import snaptr_select
 
     home = plmn_from_imsi("001010123456789", mnc_digits=2)
     with EmbeddedServer() as server:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from enumlab import plot
+from enumlab.teach import plot
 
 
 def _bars(ax) -> list[tuple[float, float]]:

@@ -16,7 +16,7 @@ import pytest
 from scipy import stats as sps
 
 from enumlab import InputError, NaptrRecord, SrvRecord
-from enumlab.policies import POLICIES, Entry, RecordSet, get_policy
+from enumlab.core.policies import POLICIES, Entry, RecordSet, get_policy
 
 
 def rs(*prefs: int, group: int = 10, kind: str = "naptr") -> RecordSet:
@@ -141,7 +141,7 @@ def test_dnspython_policy_reproduces_dnspython(kind: str, rows: list[tuple[int, 
 def test_ergw_twenty_equal_records() -> None:
     # ergw node_selection_SUITE: 20 records (order 1, weight 100), 50,000 draws, each count
     # within 10% of 2,500 -- here under the 3GPP policy's procedure
-    from enumlab.simulate import simulate
+    from enumlab.split.simulate import simulate
 
     records = RecordSet(tuple(Entry(f"n{i}", 1, 100) for i in range(20)))
     result = simulate(records, 50_000, "3gpp", np.random.default_rng(5))

@@ -12,7 +12,7 @@ from enumlab import (
     SrvRecord,
     parse_service_field,
 )
-from enumlab.policies import rfc3403_order
+from enumlab.core.policies import rfc3403_order
 
 
 def test_from_text_undoes_zone_escaping_once() -> None:

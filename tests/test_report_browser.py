@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from enumlab.pcap_report import analyze, write_html
+from enumlab.capture.report import analyze, write_html
 
 from .conftest import ROOT, require_tool
 

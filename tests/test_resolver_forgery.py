@@ -24,8 +24,8 @@ from hypothesis import HealthCheck, given, settings
 
 from enumlab import ForgedAnswerError, Resolver, resolve_enum
 from enumlab.cli import main
-from enumlab.resolver import mismatch
-from enumlab.wire import answer_from_message
+from enumlab.resolve.resolver import mismatch
+from enumlab.resolve.wire import answer_from_message
 
 NAME = "3.1.9.0.0.5.5.5.3.1.6.e164.arpa."
 EVIL = '10 100 "u" "E2U+sip" "!^.*$!sip:EVIL@attacker.example!" .'

@@ -16,7 +16,7 @@ import dns.rdatatype
 import pytest
 
 from enumlab import EmbeddedServer, LabServerError, ZoneError
-from enumlab.authority import Authority
+from enumlab.zones.authority import Authority
 
 from .conftest import write_zone
 
@@ -268,8 +268,8 @@ def test_dig_command_asks_the_same_question_and_gets_the_same_answer() -> None:
 
 
 def test_zone_excerpt_shows_the_lines_that_answer() -> None:
-    from enumlab.server import DEFAULT_ZONE_DIR
-    from enumlab.zonefile import zone_excerpt
+    from enumlab.lab.server import DEFAULT_ZONE_DIR
+    from enumlab.zones.zonefile import zone_excerpt
 
     own = zone_excerpt(DEFAULT_ZONE_DIR, "3.1.9.0.0.5.5.5.3.1.6.e164.arpa", "NAPTR").splitlines()
     assert len(own) == 3 and all(line.startswith("e164.arpa.zone:") for line in own)

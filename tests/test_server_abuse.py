@@ -28,8 +28,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from enumlab import EmbeddedServer, Resolver, ZoneError
-from enumlab.authority import Authority
-from enumlab.bind import BindServer
+from enumlab.lab.bind import BindServer
+from enumlab.zones.authority import Authority
 
 from .conftest import ZONES, require_tool, write_zone
 
@@ -234,7 +234,7 @@ def test_one_query_over_64k_gets_servfail_and_the_server_lives_on(any_over_64k, 
                                                                    ) -> None:
     port = any_over_64k.port
     big = q(apex("big.any.test."), 255, ar=1, tail=opt(4096))
-    with caplog.at_level(logging.WARNING, logger="enumlab.server"):
+    with caplog.at_level(logging.WARNING, logger="enumlab.lab.server"):
         for _ in range(3):  # UDP used to die on the first one: every later query timed out
             assert summary(udp_ask(port, big)).startswith("SERVFAIL")
         assert summary(tcp_ask(port, big)).startswith("SERVFAIL")

@@ -10,9 +10,9 @@ import pytest
 from scipy import stats as sps
 
 from enumlab import EmbeddedServer, InputError, Resolver
-from enumlab.policies import Entry, RecordSet, get_policy
-from enumlab.simulate import biased_weighted_indices, simulate, simulate_live
-from enumlab.stats import (
+from enumlab.core.policies import Entry, RecordSet, get_policy
+from enumlab.split.simulate import biased_weighted_indices, simulate, simulate_live
+from enumlab.split.stats import (
     compare,
     observed_counts,
     power,
@@ -166,7 +166,7 @@ def test_live_mode_resolves_every_time(lab_server) -> None:
 
 
 def test_expected_table_labels_rows_by_target_in_the_texts_order(resolver) -> None:  # type: ignore[no-untyped-def]
-    from enumlab.simulate import expected_table, record_set
+    from enumlab.split.simulate import expected_table, record_set
 
     cities = record_set("+61355500915", resolver)
     table = expected_table(cities, ["weighted", "3gpp", "rfc3403"],
@@ -182,7 +182,7 @@ def test_expected_table_labels_rows_by_target_in_the_texts_order(resolver) -> No
 
 
 def test_simulation_shares_are_labelled_by_target(resolver) -> None:  # type: ignore[no-untyped-def]
-    from enumlab.simulate import record_set, simulate
+    from enumlab.split.simulate import record_set, simulate
 
     rs = record_set("+61355500913", resolver)
     table = simulate(rs, 10_000, "weighted", np.random.default_rng(1)).shares()

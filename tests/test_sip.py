@@ -9,9 +9,9 @@ import pytest
 from scipy import stats as sps
 
 from enumlab import InputError, Resolver
-from enumlab.authority import Authority, ZoneLookup
-from enumlab.sip_location import locate_sip_server
-from enumlab.sip_uri import SipUriError, parse_sip_uri
+from enumlab.core.sip_uri import SipUriError, parse_sip_uri
+from enumlab.resolve.sip_location import locate_sip_server
+from enumlab.zones.authority import Authority, ZoneLookup
 
 from .conftest import ZONES
 

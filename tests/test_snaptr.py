@@ -9,10 +9,9 @@ import pytest
 from scipy import stats as sps
 
 from enumlab import InputError, Resolver
-from enumlab.authority import Authority, ZoneLookup
-from enumlab.epc_fqdn import Plmn, apn_fqdn, gateway_apn_fqdn, tai_fqdn
-from enumlab.policies import Entry, RecordSet, get_policy
-from enumlab.snaptr import (
+from enumlab.core.epc_fqdn import Plmn, apn_fqdn, gateway_apn_fqdn, tai_fqdn
+from enumlab.core.policies import Entry, RecordSet, get_policy
+from enumlab.resolve.snaptr import (
     AppProtocol,
     ServiceParameters,
     canonical_node_name,
@@ -20,6 +19,7 @@ from enumlab.snaptr import (
     common_suffix_labels,
     snaptr_select,
 )
+from enumlab.zones.authority import Authority, ZoneLookup
 
 from .conftest import ZONES
 

@@ -15,9 +15,9 @@ import dns.query
 import dns.rdatatype
 import pytest
 
-from enumlab.bind import BindServer
 from enumlab.cli import main
-from enumlab.zone_check import RULES, check_zones
+from enumlab.lab.bind import BindServer
+from enumlab.zones.zone_check import RULES, check_zones
 
 from .conftest import ZONES, require_tool
 
@@ -289,7 +289,7 @@ def test_answer_sizes_are_the_sizes_bind_sends(tmp_path: Path) -> None:
 
 def test_zones_in_memory_are_checked_like_files() -> None:
     """The notebook's fix, made with Authority.with_rrset, checked without a file."""
-    from enumlab.authority import Authority
+    from enumlab.zones.authority import Authority
 
     lab = Authority.from_directory(ZONES)
     assert [f.owner for f in check_zones(lab).findings if f.rule == "wildcard-blocked"] == [

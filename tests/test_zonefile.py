@@ -21,8 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from enumlab import EmbeddedServer, ZoneError
-from enumlab.authority import Authority, load_zone
-from enumlab.zonefile import read_zone_file, type_text, wire_to_text
+from enumlab.zones.authority import Authority, load_zone
+from enumlab.zones.zonefile import read_zone_file, type_text, wire_to_text
 
 from .conftest import ZONES, write_zone
 
@@ -212,7 +212,7 @@ def test_a_hundred_thousand_naptrs_at_one_name_fail_fast_not_forever(zone_dir: P
 
 
 def test_big_zone_files_show_a_progress_bar(zone_dir: Path, monkeypatch, capsys) -> None:
-    import enumlab.zonefile as zonefile
+    import enumlab.zones.zonefile as zonefile
 
     monkeypatch.setattr(zonefile, "PROGRESS_MIN_BYTES", 100)
     body = "\n".join(f"n{i} IN A 192.0.2.{i % 250 + 1}" for i in range(30_000))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from enumlab.authority import Authority
+from enumlab.zones.authority import Authority
 
 from .conftest import ZONES, require_tool
 

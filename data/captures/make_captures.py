@@ -3,7 +3,7 @@
     sudo .venv/bin/python data/captures/make_captures.py [OUTDIR]
 
 Each scenario builds a client -- router -- server network in fresh network namespaces
-(enumlab.netlab), runs real DNS servers (enumlab's embedded server, or a deliberately broken
+(enumlab.lab.netlab), runs real DNS servers (enumlab's embedded server, or a deliberately broken
 responder) and real clients (dig, kdig, enumlab's resolver), and records the client's (or the
 server's) interface with dumpcap. labels.json says what each capture contains; the test suite
 checks the analyzer against it. Nothing leaves the namespaces.
@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from enumlab.netlab import NetLab
-from enumlab.server import DEFAULT_ZONE_DIR
+from enumlab.lab.netlab import NetLab
+from enumlab.lab.server import DEFAULT_ZONE_DIR
 
 PY = sys.executable
 BIG = "9.9.9.0.0.5.5.5.3.1.6.e164.arpa."  # 12 NAPTR, ~1.1 KB

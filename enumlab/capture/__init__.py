@@ -1,6 +1,4 @@
-"""Reading DNS captures: one row per DNS message, from either of two engines.
-
-Layers, one module each::
+"""Everything about DNS captures, in layers, one module each (bottom to top)::
 
     files        pcap / pcapng / .gz  -> record index (mmap, never read whole)
     links        Ethernet + VLAN/QinQ, Linux cooked v1/v2, raw IP, NULL/LOOP, NFLOG -> IP
@@ -11,11 +9,18 @@ Layers, one module each::
     native       the native engine (kernels compiled by numba for big files: :mod:`.jit`)
     tshark       the tshark engine: the same tables from tshark's dissection (the oracle)
     table        the message table and the fragment / ICMP / TCP-control tables
+    columns      factorisation and grouping of the tables' columns (numpy / compiled)
+    transactions queries paired with answers; TC=1 -> TCP follow-up; the summary
+    report       one capture analysed (:func:`.report.analyze`), printed, HTML, CSV
+    figures      the capture's plots (matplotlib)
+    pieces       one big capture in bounded memory, piece by piece
+    sets         many captures (a day of rotated files) on Dask, and their Parquet dataset
     detail       one packet in full detail through pyshark
     heap         `enumlab pcap` only: the heap a big analysis needs, populated on the idle core
 
 :func:`load_capture` picks the engine: native unless asked otherwise, tshark (with a line in the
 warnings) for link types the native decoder does not handle.
+May import :mod:`enumlab.core` only (never split, lab, teach or cli).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ _LAZY = {"naive_pyshark_count": "detail", "packet_detail": "detail", "find_tshar
 
 def __getattr__(name: str) -> Any:
     """pyshark's and tshark's helpers load on first use (the native engine needs neither)."""
-    from ..lazy import attribute
+    from ..core.lazy import attribute
 
     return attribute(__name__, _LAZY, name, globals())
 

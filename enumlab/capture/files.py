@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..core.errors import InputError
 from .jit import kernel
 
 MAX_RECORD = 256 << 20  # no real packet is longer; a larger length is damage

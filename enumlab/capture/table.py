@@ -14,9 +14,9 @@ from typing import Any, cast
 
 import numpy as np
 
-from ..columns import Columns, DeferredTexts, Later, LazyTexts, factorize, once
 from . import dns_message as dm
 from . import packets as pk
+from .columns import Columns, DeferredTexts, Later, LazyTexts, factorize, once
 
 MESSAGE_COLUMNS: dict[str, str] = {
     "frame": "int64",  # the frame whose arrival completed the message (1-based)
@@ -93,7 +93,7 @@ _SPECS = {"messages": MESSAGE_COLUMNS, "fragments": FRAGMENT_COLUMNS, "icmp": IC
 
 @dataclass
 class CaptureTables:
-    """What an engine read from one capture. Each table is held as :class:`~enumlab.columns.
+    """What an engine read from one capture. Each table is held as :class:`~enumlab.capture.columns.
     Columns` (what the analysis computes on) and becomes a pandas DataFrame the first time
     ``messages`` / ``fragments`` / ``icmp`` / ``tcp`` is read; from then on the DataFrame is the
     table (a caller may change it) and :meth:`columns` reads it back."""
@@ -369,7 +369,7 @@ def _qnames(d: Any, qhash: np.ndarray, qoff: np.ndarray, qwire: np.ndarray, has_
             ) -> tuple[np.ndarray, LazyTexts]:
     """QNAME codes per message (-1: none) and their texts, one per distinct hash, written by
     a kernel (:func:`.dns_message.names_blob`) when first read: all at once, or only the codes
-    asked for while they are few (:class:`~enumlab.columns.DeferredTexts`). Until then the
+    asked for while they are few (:class:`~enumlab.capture.columns.DeferredTexts`). Until then the
     texts hold the capture's mapping open (a capture file replaced or appended to meanwhile is
     fine; one truncated in place under an open analysis is not)."""
     codes = np.full(len(qhash), -1, dtype=np.int64)

@@ -21,7 +21,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from ..errors import ToolMissingError
+from ..core.errors import ToolMissingError
 from .files import CaptureError
 from .ip import FragmentSet
 from .table import (

@@ -1,0 +1,407 @@
+"""One big capture in bounded memory: decoded once, piece by piece, and analysed piece by piece.
+
+The in-memory path (:func:`enumlab.capture.report.analyze`) holds every message of a capture at
+once; for ten million packets that is gigabytes. Here memory holds a piece and its window:
+
+1. The record index is walked once (:mod:`.files`). Each piece of ``piece_records``
+   records is decoded (:func:`.native.walk_rows`) and its UDP DNS messages become a
+   message table (numpy columns) kept in a temporary directory; the file's pages are then
+   handed back to the kernel (``madvise``), so the mapping does not stay resident.
+2. IP fragments and TCP segments of DNS connections go through the second stage piece by
+   piece (:class:`.native.SecondStage`): what a piece completes -- a fragment set, a
+   TCP message -- is rebuilt with it and joins it (by the frame that completed it), and only
+   what is still open -- an incomplete fragment set, a stream's unframed bytes -- is carried
+   to the next piece, so a stream or a fragment set across a piece boundary is whole.
+3. Each piece is analysed with its context: the messages of the other pieces within
+   ``window`` seconds that ask the same names -- pairing, retransmissions (RFC 1035 s7.2 ids
+   are matched with the question), the TC=1 -> TCP follow-up (RFC 7766 s5) and its server-side
+   view all match on the name -- or every message of the window when the piece holds an ICMP
+   error or a lost fragment set (those are linked by client and server alone). The summary
+   counts only what the piece owns (:func:`.transactions.summary_parts` with ``owned``) and
+   the pieces add up (:func:`.transactions.merge_parts`): the same summary as the whole
+   capture analysed in memory -- tested on every shipped capture and on captures built by
+   code cut into pieces of a few records.
+
+Both cores: the pieces are analysed by worker processes (``workers``), the decoding is one pass
+in this process whose compiled blocks (header walk + DNS decoding) run in two threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .columns import Columns, LazyTexts, concat
+from .files import CaptureError, open_capture
+from .jit import want_jit
+from .table import QKEY, CaptureTables
+from .transactions import (
+    RETRY_WINDOW,
+    merge_parts,
+    summary_from,
+    summary_parts,
+    transaction_columns,
+)
+
+PIECE_RECORDS = 250_000  # records decoded and analysed at a time (memory: a piece and its window)
+STREAM_MIN_BYTES = 256 << 20  # from here `enumlab pcap FILE` analyses in pieces (a summary)
+WINDOW = max(RETRY_WINDOW, 10.0)  # seconds of context around a piece (retries, TCP fallback)
+
+
+@dataclass
+class Piece:
+    """One piece of the capture: its records, its messages' time span, where its table is."""
+
+    lo: int  # first record (0-based)
+    hi: int  # one past the last
+    path: str  # the pickled message table
+    first: float  # time of its first message (inf: none)
+    last: float
+    messages: int
+    begins: float  # time of its first record (inf: none): the window is around the records
+    ends: float
+
+
+@dataclass
+class _Job:
+    """What a worker needs to analyse one piece."""
+
+    k: int
+    pieces: list[Piece]
+    side: str  # the pickled side tables, notes and late messages
+    window: float
+    mtu: int | None
+    start: float | None
+
+
+def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | None = None,
+                   piece_records: int = PIECE_RECORDS, window: float = WINDOW,
+                   workers: int | None = None, jit: bool | None = None,
+                   on_records: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """The summary of one capture (the same figures as :func:`enumlab.capture.report.analyze`),
+    in bounded memory (see module docs). ``workers``: processes analysing pieces (default: the
+    cores; 1: in this process)."""
+    from . import NATIVE_LINK_TYPES
+    from .links import NFLOG, NFLOG_BIG
+    from .native import Decoded, PacketRows, Pending, SecondStage, _Messages, walk_rows
+    from .table import fragment_columns, icmp_columns, message_columns, tcp_columns
+
+    if piece_records < 1:
+        raise ValueError("piece_records must be at least 1")
+    p = Path(path)
+    size = p.stat().st_size if p.is_file() else 0
+    use_jit = want_jit(size, jit)
+    index = open_capture(p, jit=use_jit)
+    tmp = Path(tempfile.mkdtemp(prefix="enumlab-pieces-"))
+    try:
+        types = index.link_type
+        unsupported = sorted(set(np.unique(np.where(types == NFLOG_BIG, NFLOG, types)).tolist())
+                             - NATIVE_LINK_TYPES)
+        if unsupported:
+            raise CaptureError(f"{p}: link type(s) {unsupported} are not decoded natively; "
+                               "analyse this capture in memory (--engine tshark)",
+                               subject=str(p))
+        stage = SecondStage(index, ports=ports, jit=use_jit)
+        pieces: list[Piece] = []
+        late_parts: list[Columns] = []
+        for lo in range(0, index.frames, piece_records):
+            hi = min(index.frames, lo + piece_records)
+            msgs = _Messages()
+            pending = Pending()
+            walk_rows(index, lo, hi, ports=ports, jit=use_jit, messages=msgs, pending=pending,
+                      on_records=on_records)
+            table = message_columns(Decoded(index, msgs, b"", _no_icmp(), [], PacketRows(),
+                                            [], use_jit))
+            pieces.append(_keep(table, lo, hi, index.time[lo:hi],
+                                tmp / f"piece-{len(pieces)}"))
+            # what this piece completes -- fragment sets, TCP messages -- rebuilt now: only
+            # what is still open is carried to the next piece
+            rebuilt = _Messages()
+            side_bytes = stage.feed(rebuilt, pending)
+            if rebuilt.row:
+                late_parts.append(message_columns(Decoded(
+                    index, rebuilt, side_bytes, _no_icmp(), [], PacketRows(), [], use_jit)))
+            del table, msgs, pending, rebuilt, side_bytes
+            index.release(lo, hi)  # the mapped pages of these records go back to the kernel
+        closed = stage.close(_Messages())
+        notes = list(closed.notes)
+        frames: list[int | None] = [r + 1 for r in closed.note_rows]
+        frames += [None] * (len(notes) - len(frames))
+        if index.damage:
+            notes.insert(0, f"the capture is damaged: {index.damage}")
+            frames.insert(0, None)
+        side: dict[str, Any] = {
+            "late": concat(late_parts) if late_parts else message_columns(closed),
+            "fragments": fragment_columns(closed), "icmp": icmp_columns(closed),
+            "tcp": tcp_columns(closed), "notes": notes, "note_frames": frames,
+            "retransmitted": [r + 1 for r in closed.retransmitted_rows],
+            "filter": index.capture_filter, "path": str(p)}
+        del closed, stage, late_parts
+        total = sum(x.messages for x in pieces) + side["late"].n
+        late_t = side["late"]["time"]
+        late_t = late_t[np.isfinite(late_t)]
+        if total == 0 and not notes:
+            raise CaptureError(f"{p}: no DNS messages in this capture (ports 53, 5353, 5355"
+                               + "".join(f", {x}" for x in ports) + "); DNS on another port? "
+                               "name it with --port N", subject=str(p))
+        side_path = tmp / "side"
+        side_path.mkdir()
+        for name in ("late", "fragments", "icmp", "tcp"):  # columns, read mapped by workers
+            _save(side.pop(name), side_path / name)
+        with open(side_path / "rest.pickle", "wb") as f:
+            pickle.dump(side, f, protocol=5)
+        firsts = [x.first for x in pieces if np.isfinite(x.first)]
+        start = min(firsts + ([float(late_t.min())] if len(late_t) else []), default=None)
+        capture_filter = index.capture_filter
+        index.close()
+        index.drop_arrays()  # what this process holds while the pieces are analysed: little
+        del side, late_t
+        _give_back_memory()
+        jobs = [_Job(k, pieces, str(side_path), window, mtu, start) for k in range(len(pieces))]
+        n = min(workers or os.cpu_count() or 1, len(jobs))
+        parts = [_analyze_piece(j) for j in jobs] if n <= 1 else _in_workers(jobs, n, tmp, p)
+        summary = summary_from(merge_parts(parts), mtu=mtu)
+        summary["capture"] = str(p)
+        summary["capture_filter"] = capture_filter
+        summary["engine"] = "native"
+        summary["pieces"] = len(pieces)
+        return summary
+    finally:
+        index.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _give_back_memory() -> None:
+    """Return the freed heap to the kernel (glibc ``malloc_trim``): the walk's many small
+    objects leave the heap fragmented, and its size would count while the workers run."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(name).malloc_trim(0)
+
+
+def _no_icmp() -> Any:
+    from . import packets as pk
+
+    return (np.zeros(0, np.int64), np.zeros((0, pk.NCOL), np.int64),
+            *(np.zeros((0, 16), np.uint8) for _ in range(4)))
+
+
+def _keep(table: Columns, lo: int, hi: int, record_times: np.ndarray, where: Path) -> Piece:
+    _save(table, where)
+    first, last = _span(table["time"])
+    begins, ends = _span(record_times)
+    return Piece(lo, hi, str(where), first, last, table.n, begins, ends)
+
+
+def _save(table: Columns, where: Path) -> None:
+    """A table as one ``.npy`` file per column (read back memory-mapped: a worker reads the
+    rows it takes, not the piece) and its categories pickled."""
+    where.mkdir()
+    coded: dict[str, list[str]] = {}
+    for name, values in table.values.items():
+        if values.dtype == object:  # text (addresses, kinds): codes and their labels
+            have = np.array([v is not None for v in values.tolist()], dtype=bool)
+            labels, codes = np.unique(values[have].astype(str), return_inverse=True)
+            full = np.full(len(values), -1, dtype=np.int32)
+            full[have] = codes
+            values, coded[name] = full, labels.tolist()
+        np.save(where / f"v.{name}.npy", values)
+    for name, missing in table.missing.items():
+        np.save(where / f"m.{name}.npy", missing)
+    small, texts = {}, {}
+    for name, cats in table.categories.items():
+        if isinstance(cats, LazyTexts):  # a blob of names: a file of its own, mapped on use
+            np.save(where / f"t.{name}.npy", np.asarray(cats.blob))
+            texts[name] = (cats.overrides, cats.empty_as)
+        else:
+            small[name] = cats
+    with open(where / "categories.pickle", "wb") as f:
+        pickle.dump((table.spec, list(table.values), list(table.missing), small, texts, coded),
+                    f, protocol=5)
+
+
+def _open(where: str, *, whole: bool = False) -> Columns:
+    base = Path(where)
+    with open(base / "categories.pickle", "rb") as f:
+        spec, names, masks, categories, texts, coded = pickle.load(f)
+    def load(path: Path, mapped: bool) -> Any:
+        try:
+            return np.load(path, mmap_mode="r" if mapped else None)
+        except ValueError:  # nothing to map (no rows)
+            return np.load(path)
+
+    for name, (overrides, empty_as) in texts.items():
+        categories[name] = LazyTexts(load(base / f"t.{name}.npy", True), overrides, empty_as)
+
+    def read(name: str, kind: str = "v") -> Any:
+        values = load(base / f"{kind}.{name}.npy", not whole)
+        return _Coded(values, coded[name]) if kind == "v" and name in coded else values
+
+    return Columns(spec, {n: read(n) for n in names}, {n: read(n, "m") for n in masks},
+                   categories)
+
+
+class _Coded:
+    """A text column read back: codes, turned into text for the rows taken."""
+
+    dtype = np.dtype(object)
+
+    def __init__(self, codes: np.ndarray, labels: list[str]) -> None:
+        self.codes = codes
+        self.labels = np.array([*labels, None], dtype=object)  # code -1: missing
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, rows: Any) -> np.ndarray:
+        picked: np.ndarray = self.labels[np.asarray(self.codes[rows])]
+        return picked
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self[slice(None)]
+
+
+def _span(times: np.ndarray) -> tuple[float, float]:
+    seen = times[np.isfinite(times)]
+    return (float(seen.min()), float(seen.max())) if len(seen) else (np.inf, -np.inf)
+
+
+def _load(path: str) -> Any:
+    with open(path, "rb") as f:
+        return pickle.load(f)
+
+
+def _rows_between(table: Columns, lo: float, hi: float) -> np.ndarray:
+    t = table["time"]
+    return np.flatnonzero((t >= lo) & (t <= hi))
+
+
+def _analyze_piece(job: _Job) -> Any:
+    """One piece's summary parts: its own messages (and the late ones it completed), with the
+    context of the window (see module docs)."""
+    piece = job.pieces[job.k]
+    side = _load(str(Path(job.side) / "rest.pickle"))
+    late = _open(str(Path(job.side) / "late"))
+    own_parts = [_open(piece.path, whole=True)]
+    late_frames = late["frame"]
+    mine = np.flatnonzero((late_frames > piece.lo) & (late_frames <= piece.hi))
+    if len(mine):
+        own_parts.append(late.take(mine))
+    own = concat(own_parts) if len(own_parts) > 1 else own_parts[0]
+    first, last = _span(own["time"])  # a late message may precede the piece's first record
+    lo_t = min(first, piece.begins) - job.window
+    hi_t = max(last, piece.ends) + job.window
+    fragments, icmp, tcp = (_within(_open(str(Path(job.side) / name)), lo_t, hi_t)
+                            for name in ("fragments", "icmp", "tcp"))
+    # a lost fragment set or an ICMP error is linked by client and server alone: every message
+    # of the window is context then; otherwise the messages asking the same names
+    everything = bool(icmp.n) or bool(fragments.n and not fragments.filled("complete",
+                                                                           False).all())
+    names = np.unique(own.values[QKEY])
+    seen = _bits(names)
+    context = []
+    for j, other in enumerate(job.pieces):
+        if j == job.k or other.last < lo_t or other.first > hi_t:
+            continue
+        table = _open(other.path)
+        rows = _rows_between(table, lo_t, hi_t)
+        if not everything:
+            rows = rows[_asked(table.values[QKEY][rows], names, seen)]
+        if len(rows):
+            context.append(table.take(rows))
+    rest = np.flatnonzero(((late_frames <= piece.lo) | (late_frames > piece.hi))
+                          & (late["time"] >= lo_t) & (late["time"] <= hi_t))
+    if not everything:
+        rest = rest[_asked(late.values[QKEY][rest], names, seen)]
+    if len(rest):
+        context.append(late.take(rest))
+    messages = concat([own, *context]) if context else own
+    frame = messages["frame"]
+    if len(frame) > 1 and (frame[1:] < frame[:-1]).any():
+        # frame order, as the whole capture's table (pairing reads it in that order)
+        messages = messages.take(np.argsort(frame, kind="stable"))
+    tables = CaptureTables(side["path"], "native", messages, fragments, icmp, tcp,
+                           piece.hi - piece.lo, side["filter"], list(side["notes"]), {},
+                           list(side["retransmitted"]), list(side["note_frames"]), [])
+    txns = transaction_columns(tables, mtu=job.mtu)
+    return summary_parts(tables, txns, mtu=job.mtu, owned=(piece.lo + 1, piece.hi),
+                         start=job.start)
+
+
+def _in_workers(jobs: list[_Job], n: int, tmp: Path, capture: Path) -> list[Any]:
+    """The pieces analysed by ``n`` fresh Python processes (``python -m
+    enumlab.capture.pieces``): not forks, whose resident pages would count as theirs too, and
+    not multiprocessing's spawn, which imports the caller's main module again. Worker ``w``
+    takes pieces ``w, w + n, ...``; each process is waited for by its PID."""
+    with open(tmp / "jobs.pickle", "wb") as f:
+        pickle.dump(jobs, f, protocol=5)
+    procs = [subprocess.Popen([sys.executable, "-m", "enumlab.capture.pieces", str(tmp), str(w),
+                               str(n)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             for w in range(n)]
+    failed = []
+    for proc in procs:
+        _out, err = proc.communicate()
+        if proc.returncode != 0:
+            failed.append(err.decode(errors="replace").strip().splitlines()[-1:] or ["?"])
+    if failed:
+        raise CaptureError(f"{capture}: a worker analysing its pieces failed: {failed[0][0]}",
+                           subject=str(capture))
+    return [_load(str(tmp / f"parts-{j.k}.pickle")) for j in jobs]
+
+
+def _worker(tmp: str, w: int, n: int) -> None:
+    jobs: list[_Job] = _load(str(Path(tmp) / "jobs.pickle"))
+    for job in jobs[w::n]:
+        parts = _analyze_piece(job)
+        with open(Path(tmp) / f"parts-{job.k}.pickle", "wb") as f:
+            pickle.dump(parts, f, protocol=5)
+
+
+def _asked(keys: np.ndarray, names: np.ndarray, seen: np.ndarray | None = None) -> np.ndarray:
+    """Which ``keys`` are among the sorted ``names``: a bit table of the names' low bits
+    (``seen``, from :func:`_bits`) rules most keys out at once, a binary search settles the
+    rest."""
+    found = np.zeros(len(keys), dtype=bool)
+    if not len(names) or not len(keys):
+        return found
+    keys = np.asarray(keys)
+    maybe = np.flatnonzero(seen[keys & (len(seen) - 1)]) if seen is not None else \
+        np.arange(len(keys))
+    if len(maybe):
+        at = np.minimum(np.searchsorted(names, keys[maybe]), len(names) - 1)
+        found[maybe] = names[at] == keys[maybe]
+    return found
+
+
+def _bits(names: np.ndarray) -> np.ndarray:
+    """A bit table (as booleans) over the low bits of ``names``: some 8 slots per name."""
+    size = 1 << max(10, int(len(names) * 8).bit_length())
+    seen = np.zeros(size, dtype=bool)
+    seen[names & (size - 1)] = True
+    return seen
+
+
+def _within(table: Columns, lo: float, hi: float) -> Columns:
+    return table.take(_rows_between(table, lo, hi))
+
+
+__all__ = ["PIECE_RECORDS", "STREAM_MIN_BYTES", "WINDOW", "analyze_stream"]
+
+
+if __name__ == "__main__":  # a worker process of _in_workers
+    _worker(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))

@@ -1,0 +1,669 @@
+"""Many captures as one: a day of rotated files, on all cores or on a Dask cluster.
+
+Operators do not capture one file: dnscap, ``tcpdump -G/-C`` and dumpcap ring buffers rotate
+every N seconds or megabytes, on several resolvers at once. A *capture set* is every file given
+(files, directories, globs), grouped by **capture point** (``--point-from dirname``, a regular
+expression over the file name, or one point for all) and, within a point, ordered by each
+file's first timestamp -- never by name. Frames are numbered across a point's files as if they
+were one capture.
+
+Each file is decoded and paired on its own (one task per file: local processes or Dask), and
+nothing is lost at the file boundaries: the task *stitches* the last ``window`` seconds of the
+previous file and the first ``window`` seconds of the next one around its own records
+(:func:`enumlab.capture.files.stitch`) and reads them as one capture, so a query at the end of
+one file pairs with its answer at the start of the next, a TCP stream or a fragment set cut by
+the rotation is whole again, and a TC=1 answer is followed into the next file. Each task keeps
+only what it *owns* -- messages by their frame, transactions by their query's frame -- so every
+message is counted once, and its summary parts (:class:`enumlab.capture.transactions.SummaryParts`)
+add up to the summary of the whole set.
+
+What a window cannot mend is said, not hidden: a DNS-over-TCP connection that stays open across
+a file boundary for longer than the window is framed from the window's first segment (the
+reassembler's "starts mid-stream" sentence appears in the warnings).
+
+Output as a dataset (``--parquet DIR``): the message and transaction tables as Parquet,
+partitioned by capture point and hour (``DIR/messages/point=P/hour=H/…``), with
+``DIR/summary.json``. :func:`query` runs DuckDB SQL over it; the HTML report works from it too.
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+import itertools
+import json
+import os
+import re
+import resource
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core.errors import InputError
+from .files import CaptureError, open_capture, stitch
+from .transactions import SummaryParts, merge_parts, summary_from
+
+DEFAULT_WINDOW = 10.0  # seconds of each neighbour stitched around a file
+CHUNK_RECORDS = 200_000  # records a task owns at most: memory grows with this, not the file
+CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
+
+
+@dataclass(frozen=True)
+class CaptureFile:
+    """One file of a set, as surveyed: where it sits in time and how many frames it holds."""
+
+    path: str
+    point: str
+    size: int
+    frames: int
+    first: float  # time of its first record (NaN: none)
+    last: float
+
+
+@dataclass(frozen=True)
+class FileJob:
+    """Everything one task needs: its file, the neighbours within the window on each side
+    (several when files are shorter than the window), and where each one's frames start."""
+
+    point: str
+    position: int
+    own: CaptureFile
+    before: tuple[tuple[CaptureFile, int], ...]  # (file, its first frame - 1), in order
+    after: tuple[tuple[CaptureFile, int], ...]
+    offset: int  # frames of the point before this file
+    rows: tuple[int, int]  # the records of the file this task owns: [lo, hi)
+    window: float
+    ports: tuple[int, ...]
+    mtu: int | None
+    start: float  # when the point's capture began
+    parquet: str | None = None
+    keep_tables: bool = False
+    jit: bool | None = None
+
+
+@dataclass
+class FileResult:
+    """What a task sends back: small, whatever the file's size."""
+
+    path: str
+    point: str
+    parts: SummaryParts
+    frames: int
+    messages: int
+    transactions: int
+    seconds: float
+    peak_rss_mb: float
+    pid: int
+    transaction_table: Any = None  # only with keep_tables
+    message_table: Any = None
+
+
+@dataclass
+class CaptureSetResult:
+    """The summary of a whole set, and per file what was done where."""
+
+    summary: dict[str, Any]
+    files: list[FileResult] = field(default_factory=list)
+    transactions: Any = None  # the owned transactions of every file, numbered across the set
+    messages: Any = None
+
+    @property
+    def peak_worker_rss_mb(self) -> float:
+        return max((f.peak_rss_mb for f in self.files), default=0.0)
+
+
+# -- finding and ordering the files ----------------------------------------------------------
+
+def expand(inputs: Sequence[str | Path]) -> list[Path]:
+    """Files, directories (every capture file below them) and globs -> capture files, sorted
+    and each once. A name that matches nothing is an :class:`InputError`."""
+    out: list[Path] = []
+    for item in inputs:
+        text = str(item)
+        p = Path(text)
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file()
+                           and f.name.lower().endswith(CAPTURE_SUFFIXES))
+            if not found:
+                raise InputError(f"no capture files (*.pcap, *.pcapng, *.cap, .gz) in {p}",
+                                 subject=text)
+            out += found
+        elif p.is_file():
+            out.append(p)
+        elif any(ch in text for ch in "*?["):
+            matched = sorted(Path(m) for m in globlib.glob(text, recursive=True)
+                             if Path(m).is_file())
+            if not matched:
+                raise InputError(f"no file matches {text!r}", subject=text)
+            out += matched
+        else:
+            raise InputError(f"{text} does not exist", subject=text)
+    seen: set[Path] = set()
+    unique = []
+    for p in out:
+        key = p.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique
+
+
+def point_of(path: Path, point_from: str) -> str:
+    """The capture point a file belongs to: ``dirname`` (its directory's name), ``one`` (all
+    files one point), or a regular expression searched in the file name (its first group, or
+    the whole match)."""
+    if point_from == "dirname":
+        return path.parent.name or "."
+    if point_from in ("one", "single", ""):
+        return "all"
+    try:
+        m = re.search(point_from, path.name)
+    except re.error as exc:
+        raise InputError(f"--point-from {point_from!r} is not a regular expression: {exc}",
+                         subject=point_from) from exc
+    if m is None:
+        raise InputError(f"--point-from {point_from!r} does not match the file name "
+                         f"{path.name!r}", subject=str(path))
+    return m.group(1) if m.groups() and m.group(1) is not None else m.group(0)
+
+
+def survey(path: str, point: str) -> CaptureFile:
+    """A file's frame count and first and last timestamps (its record index only)."""
+    index = _open(path, None)
+    try:
+        times = index.time[np.isfinite(index.time)]
+        return CaptureFile(path, point, Path(path).stat().st_size, index.frames,
+                           float(times[0]) if len(times) else float("nan"),
+                           float(times[-1]) if len(times) else float("nan"))
+    finally:
+        index.close()
+
+
+def plan(files: Iterable[CaptureFile], *, window: float = DEFAULT_WINDOW,
+         ports: tuple[int, ...] = (), mtu: int | None = None, parquet: str | None = None,
+         keep_tables: bool = False, jit: bool | None = None,
+         chunk_records: int = CHUNK_RECORDS) -> list[FileJob]:
+    """Jobs of at most ``chunk_records`` records (one per file when files are smaller):
+    points apart, files of a point in the order of their first timestamp (a file with no
+    timestamp last), frames numbered across the point."""
+    by_point: dict[str, list[CaptureFile]] = {}
+    for f in files:
+        by_point.setdefault(f.point, []).append(f)
+    jobs: list[FileJob] = []
+    for point, members in sorted(by_point.items()):
+        members.sort(key=lambda f: (not np.isfinite(f.first), f.first if np.isfinite(f.first)
+                                    else 0.0, f.path))
+        firsts = [f.first for f in members if np.isfinite(f.first)]
+        start = min(firsts) if firsts else float("nan")
+        offsets = np.concatenate([[0], np.cumsum([f.frames for f in members])]).tolist()
+        for k, f in enumerate(members):
+            before = tuple((members[i], offsets[i]) for i in range(k)
+                           if np.isfinite(f.first) and members[i].last >= f.first - window)
+            after = tuple((members[i], offsets[i]) for i in range(k + 1, len(members))
+                          if np.isfinite(f.last) and members[i].first <= f.last + window)
+            for lo in range(0, max(f.frames, 1), chunk_records):
+                hi = min(f.frames, lo + chunk_records)
+                jobs.append(FileJob(point, len(jobs), f, before, after, offsets[k], (lo, hi),
+                                    window, ports, mtu, start, parquet, keep_tables, jit))
+    return jobs
+
+
+# -- one file ---------------------------------------------------------------------------------
+
+def analyze_file(job: FileJob) -> FileResult:
+    """Decode and pair one file with its neighbours' edges stitched around it; keep what it
+    owns. Runs in a worker process (local or Dask)."""
+    from .native import decode_index, tables_of
+    from .transactions import build_transactions, summary_parts
+
+    started = time.perf_counter()
+    own = _open(job.own.path, job.jit)
+    opened = [own]
+    parts: list[tuple[Any, np.ndarray]] = []
+    frames: list[np.ndarray] = []
+    a, b = job.rows
+    times = own.time[a:b]
+    seen = times[np.isfinite(times)]
+    first_t = float(seen[0]) if len(seen) else float("nan")
+    last_t = float(seen[-1]) if len(seen) else float("nan")
+
+    def near(index: Any, rows: np.ndarray, *, before: bool) -> np.ndarray:
+        t = index.time[rows]
+        if before:
+            return rows[t >= first_t - job.window] if np.isfinite(first_t) else rows[:0]
+        return rows[t <= last_t + job.window] if np.isfinite(last_t) else rows[:0]
+
+    try:
+        for neighbour, first in job.before:
+            prev = _open(neighbour.path, job.jit)
+            opened.append(prev)
+            rows = near(prev, np.arange(prev.frames, dtype=np.int64), before=True)
+            parts.append((prev, rows))
+            frames.append(first + rows + 1)
+        for rows in (near(own, np.arange(a, dtype=np.int64), before=True),
+                     np.arange(a, b, dtype=np.int64),
+                     near(own, np.arange(b, own.frames, dtype=np.int64), before=False)):
+            parts.append((own, rows))
+            frames.append(job.offset + rows + 1)
+        for neighbour, first in job.after:
+            nxt = _open(neighbour.path, job.jit)
+            opened.append(nxt)
+            rows = near(nxt, np.arange(nxt.frames, dtype=np.int64), before=False)
+            parts.append((nxt, rows))
+            frames.append(first + rows + 1)
+        index = stitch(parts, job.own.path)
+    finally:
+        for index_ in opened:
+            index_.close()
+    glob_frame = np.concatenate(frames)
+    tables = tables_of(decode_index(index, ports=job.ports, jit=job.jit), job.own.path)
+    _renumber(tables, glob_frame)
+    tables.total_frames = b - a
+    txns = build_transactions(tables, mtu=job.mtu)
+    lo, hi = job.offset + a + 1, job.offset + b
+    parts_ = summary_parts(tables, txns, mtu=job.mtu, owned=(lo, hi),
+                           start=job.start if np.isfinite(job.start) else None)
+    # a TCP stream first seen in the window before this file, with no SYN there, and not at
+    # the very start of the point's capture: open across the boundary longer than the window
+    window_start = int(glob_frame[0])
+    parts_.n["streams_older_than_window"] = sum(
+        window_start <= f < lo and window_start > 1 for f in tables.mid_stream_frames)
+    m = tables.messages
+    mine = m[(m["frame"] >= lo) & (m["frame"] <= hi)].reset_index(drop=True)
+    qf = txns["query_frame"].to_numpy(dtype=np.float64, na_value=np.nan)
+    owned = txns[(qf >= lo) & (qf <= hi)].reset_index(drop=True)
+    if job.parquet:
+        _write_partitions(Path(job.parquet), job, mine, owned)
+    return FileResult(job.own.path, job.point, parts_, b - a, len(mine), len(owned),
+                      time.perf_counter() - started, _peak_rss_mb(), os.getpid(),
+                      owned if job.keep_tables else None, mine if job.keep_tables else None)
+
+
+def _open(path: str, jit: bool | None) -> Any:
+    """A file's record index, walked by the compiled kernel when the file is big enough."""
+    from .jit import want_jit
+
+    return open_capture(path, jit=want_jit(Path(path).stat().st_size, jit))
+
+
+def _renumber(tables: Any, glob_frame: np.ndarray) -> None:
+    """Stitched-capture frames (1-based rows of the stitched index) -> the point's frames."""
+    def remap(values: Any) -> Any:
+        arr = np.asarray(values, dtype=np.float64)
+        ok = np.isfinite(arr)
+        out = np.full(len(arr), np.nan)
+        out[ok] = glob_frame[arr[ok].astype(np.int64) - 1]
+        return out
+
+    m = tables.messages
+    for col in ("frame", "first_frame"):
+        m[col] = remap(m[col]).astype(np.int64)
+    for frame in (tables.fragments, tables.icmp, tables.tcp):
+        if len(frame):
+            frame["frame"] = remap(frame["frame"]).astype(np.int64)
+    f = tables.fragments
+    if len(f):
+        f["reassembled_in"] = _nullable(remap(f["reassembled_in"].astype("Float64")
+                                              .to_numpy(dtype=np.float64, na_value=np.nan)))
+    tables.retransmitted_frames = [int(glob_frame[r - 1]) for r in tables.retransmitted_frames]
+    tables.mid_stream_frames = [int(glob_frame[r - 1]) for r in tables.mid_stream_frames]
+    tables.warning_frames = [None if r is None else int(glob_frame[r - 1])
+                             for r in tables.warning_frames]
+
+
+def _nullable(values: np.ndarray) -> Any:
+    import pandas as pd
+
+    ok = np.isfinite(values)
+    return pd.arrays.IntegerArray(np.where(ok, values, 0).astype(np.int64), ~ok)
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory: Linux's VmHWM, which a forked worker starts from
+    its own resident size (getrusage's ru_maxrss starts from the parent's *peak*, so a pool
+    worker forked from a big parent reported the parent's size); ru_maxrss elsewhere."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _hours(times: Any) -> Any:
+    import pandas as pd
+
+    stamps = pd.to_datetime(pd.Series(times, dtype="float64"), unit="s", utc=True)
+    return stamps.dt.strftime("%Y-%m-%dT%H").fillna("unknown")
+
+
+def _write_partitions(root: Path, job: FileJob, messages: Any, transactions: Any) -> None:
+    """Parquet files under ``root/<table>/point=P/hour=H/``, one per (file, hour): each
+    task writes only its own files, so tasks never collide."""
+    name = f"part-{job.position:06d}.parquet"
+    for table, frame, clock in (("messages", messages, "time"),
+                                ("transactions", transactions, "query_time")):
+        if not len(frame):
+            continue
+        out = frame.copy()
+        if "transaction" in out:
+            out = out.drop(columns=["transaction"])
+        for col in out.columns:
+            if str(out[col].dtype) == "category":
+                out[col] = out[col].astype("string")
+        out["file"] = Path(job.own.path).name
+        hours = _hours(frame[clock].to_numpy(dtype=np.float64))
+        for hour, group in out.groupby(hours.to_numpy(), sort=True):
+            where = root / table / f"point={_safe(job.point)}" / f"hour={hour}"
+            where.mkdir(parents=True, exist_ok=True)
+            group.to_parquet(where / name, index=False)
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text) or "_"
+
+
+# -- the whole set -----------------------------------------------------------------------------
+
+Runner = Callable[[Callable[[Any], Any], list[Any], list[int]], list[Any]]
+
+
+def analyze_set(inputs: Sequence[str | Path], *, point_from: str = "one",
+                window: float = DEFAULT_WINDOW, workers: int | None = None,
+                dask: str | None = None, ports: tuple[int, ...] = (), mtu: int | None = None,
+                parquet: str | Path | None = None, keep_tables: bool = False,
+                progress: bool | None = None, jit: bool | None = None,
+                chunk_records: int = CHUNK_RECORDS) -> CaptureSetResult:
+    """Analyse many capture files as one set (see module docs): ``workers`` local processes
+    (default: every core; 1 runs in this process), or the Dask cluster at ``dask``
+    (``tcp://host:8786``) -- then the work, its retries and its data movement are Dask's."""
+    if not window >= 0:
+        raise InputError(f"the window must be >= 0 seconds, not {window!r}", subject=window)
+    paths = expand(inputs)
+    if parquet is not None:
+        _prepare_dataset(Path(parquet))
+    run = _dask_runner(dask) if dask else _local_runner(workers or os.cpu_count() or 1)
+    points = [point_of(p, point_from) for p in paths]
+    sizes = [p.stat().st_size for p in paths]
+    show = progress if progress is not None else _on_terminal()
+    bar = None
+    try:
+        surveyed: list[CaptureFile] = run(_survey_job, list(zip(map(str, paths), points,
+                                                              strict=True)), [0] * len(paths))
+        jobs = plan(surveyed, window=window, ports=ports, mtu=mtu,
+                    parquet=str(parquet) if parquet is not None else None,
+                    keep_tables=keep_tables, jit=jit, chunk_records=chunk_records)
+        by_path = {str(p): s for p, s in zip(paths, sizes, strict=True)}
+        shares = [by_path[j.own.path] * (j.rows[1] - j.rows[0]) // max(j.own.frames, 1)
+                  for j in jobs]
+        bar = _bar(sum(sizes), len(jobs)) if show else None
+        results: list[FileResult] = run(analyze_file, jobs, shares, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+        if hasattr(run, "client"):
+            run.client.close()
+    summary = summary_from(merge_parts([r.parts for r in results]), mtu=mtu)
+    summary["capture"] = (f"{len(paths)} file(s), {len({j.point for j in jobs})} capture "
+                          "point(s)")
+    summary["engine"] = "native"
+    summary["files"] = _per_file(jobs, results)
+    summary["window_s"] = window
+    result = CaptureSetResult(summary, results)
+    if keep_tables:
+        import pandas as pd
+
+        txns = [r.transaction_table.assign(point=r.point) for r in results]
+        msgs = [r.message_table.assign(point=r.point) for r in results]
+        result.transactions = pd.concat(txns, ignore_index=True) if txns else None
+        if result.transactions is not None:
+            result.transactions["transaction"] = np.arange(len(result.transactions))
+        result.messages = pd.concat(msgs, ignore_index=True) if msgs else None
+    if parquet is not None:
+        (Path(parquet) / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    return result
+
+
+def _per_file(jobs: list[FileJob], results: list[FileResult]) -> list[dict[str, Any]]:
+    """One line per file (its tasks added up), in the set's order."""
+    out: dict[str, dict[str, Any]] = {}
+    for j, r in zip(jobs, results, strict=True):
+        f = out.setdefault(j.own.path, {
+            "path": j.own.path, "point": j.point, "frames": j.own.frames, "first": j.own.first,
+            "last": j.own.last, "first_frame": j.offset + 1, "tasks": 0, "messages": 0,
+            "transactions": 0, "seconds": 0.0, "worker_pids": [], "worker_peak_rss_mb": 0.0})
+        f["tasks"] += 1
+        f["messages"] += r.messages
+        f["transactions"] += r.transactions
+        f["seconds"] = round(f["seconds"] + r.seconds, 3)
+        f["worker_pids"] = sorted({*f["worker_pids"], r.pid})
+        f["worker_peak_rss_mb"] = round(max(f["worker_peak_rss_mb"], r.peak_rss_mb), 1)
+    return list(out.values())
+
+
+def _survey_job(args: tuple[str, str]) -> CaptureFile:
+    return survey(*args)
+
+
+def _on_terminal() -> bool:
+    import sys
+
+    return sys.stderr.isatty()
+
+
+def _bar(total_bytes: int, files: int) -> Any:
+    from tqdm import tqdm
+
+    tqdm.monitor_interval = 0  # no monitor thread: worker processes are forked after this
+    bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc="capture set",
+               leave=False)
+    bar.set_postfix_str(f"0/{files} tasks")
+    bar.files = (0, files)  # type: ignore[attr-defined]
+    return bar
+
+
+def _tick(bar: Any, nbytes: int) -> None:
+    if bar is None:
+        return
+    done, total = bar.files
+    bar.files = (done + 1, total)
+    bar.update(nbytes)
+    bar.set_postfix_str(f"{done + 1}/{total} tasks")
+
+
+def _local_runner(workers: int) -> Any:
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InputError(f"workers must be a whole number >= 1, not {workers!r}",
+                         subject=workers)
+
+    def run(fn: Callable[[Any], Any], jobs: list[Any], sizes: list[int],
+            bar: Any = None) -> list[Any]:
+        if workers == 1 or len(jobs) <= 1:
+            out = []
+            for job, size in zip(jobs, sizes, strict=True):
+                out.append(fn(job))
+                _tick(bar, size)
+            return out
+        import multiprocessing
+        import threading
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        # fork from a single-threaded coordinator (instant, nothing re-imported); from a
+        # threaded one (a Jupyter kernel) spawn fresh interpreters, as forking threads is unsafe
+        method = "fork" if threading.active_count() == 1 else "spawn"
+        ctx = multiprocessing.get_context(method)
+        results: list[Any] = [None] * len(jobs)
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
+            futures = {pool.submit(fn, job): k for k, job in enumerate(jobs)}
+            for future in as_completed(futures):  # type: ignore[no-untyped-call]
+                k = futures[future]
+                results[k] = future.result()
+                _tick(bar, sizes[k])
+        return results
+
+    return run
+
+
+def _dask_runner(address: str) -> Any:
+    """Submit to a running Dask cluster: ``distributed.Client(address)``. Dask places the
+    tasks, retries those a lost worker held and moves the data; enumlab adds nothing."""
+    try:
+        from distributed import Client, as_completed
+    except ImportError as exc:  # pragma: no cover - a dependency
+        raise InputError("--dask needs the 'distributed' package (pip install "
+                         "'dask[distributed]')", subject=address) from exc
+    if not re.match(r"^(tcp|tls|inproc|ucx)://", address):
+        address = f"tcp://{address}"
+    try:
+        client = Client(address, timeout="10s", set_as_default=False)  # type: ignore[no-untyped-call]
+    except OSError as exc:
+        raise InputError(f"no Dask scheduler answers at {address}: {exc}",
+                         subject=address) from exc
+
+    def run(fn: Callable[[Any], Any], jobs: list[Any], sizes: list[int],
+            bar: Any = None) -> list[Any]:
+        with client.as_current():
+            futures = client.map(fn, jobs, pure=False, retries=2)
+            index = {f.key: k for k, f in enumerate(futures)}
+            results: list[Any] = [None] * len(jobs)
+            for future in as_completed(futures):  # type: ignore[no-untyped-call]
+                k = index[future.key]
+                results[k] = future.result()
+                _tick(bar, sizes[k])
+        return results
+
+    run.client = client  # type: ignore[attr-defined]
+    return run
+
+
+def _prepare_dataset(root: Path) -> None:
+    """An empty directory, or one enumlab wrote before (replaced); anything else is refused."""
+    if root.exists() and not root.is_dir():
+        raise InputError(f"--parquet {root} is a file, not a directory", subject=str(root))
+    if root.exists() and any(root.iterdir()):
+        if not (root / "summary.json").exists():
+            raise InputError(f"--parquet {root} is not empty and not an enumlab dataset: "
+                             "refusing to write into it", subject=str(root))
+        import shutil
+
+        for sub in ("messages", "transactions"):
+            shutil.rmtree(root / sub, ignore_errors=True)
+        (root / "summary.json").unlink()
+    root.mkdir(parents=True, exist_ok=True)
+
+
+# -- reading a dataset back --------------------------------------------------------------------
+
+def is_dataset(path: str | Path) -> bool:
+    p = Path(path)
+    return p.is_dir() and (p / "summary.json").is_file()
+
+
+def read_dataset(path: str | Path, table: str = "transactions",
+                 columns: list[str] | None = None) -> Any:
+    """One table of a dataset as a DataFrame (``point`` and ``hour`` from the partitions)."""
+    import pandas as pd
+
+    from . import MESSAGE_COLUMNS
+    from .transactions import COLUMNS
+
+    where = Path(path) / table
+    if not where.is_dir():
+        return pd.DataFrame()
+    frame = pd.read_parquet(where, columns=columns)
+    # the dtypes of the tables enumlab builds (Parquet keeps strings for categories)
+    spec = COLUMNS if table == "transactions" else MESSAGE_COLUMNS
+    for name, dtype in spec.items():
+        if name in frame and str(frame[name].dtype) != dtype:
+            frame[name] = frame[name].astype(dtype)  # type: ignore[call-overload]
+    order = "query_time" if table == "transactions" else "time"
+    return frame.sort_values(["point", order], kind="stable").reset_index(drop=True)
+
+
+def query(path: str | Path, sql: str) -> Any:
+    """Run DuckDB SQL over a dataset: the views ``messages`` and ``transactions`` read its
+    Parquet files in place (hive partitions ``point`` and ``hour`` included)."""
+    import duckdb
+
+    root = Path(path)
+    if not is_dataset(root):
+        raise InputError(f"{root} is not an enumlab dataset (no summary.json): write one with "
+                         "enumlab pcap FILES --parquet DIR", subject=str(root))
+    con = duckdb.connect()
+    try:
+        for table in ("messages", "transactions"):
+            files = root / table
+            if files.is_dir() and any(files.rglob("*.parquet")):
+                pattern = str(files / "**" / "*.parquet").replace("'", "''")
+                con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{pattern}', "
+                            "hive_partitioning = true, union_by_name = true)")
+        try:
+            return con.execute(sql).fetchdf()
+        except duckdb.Error as exc:
+            raise InputError(f"DuckDB: {str(exc).splitlines()[0]}", subject=sql) from exc
+    finally:
+        con.close()
+
+
+def rotate(path: str | Path, out_dir: str | Path, cuts: Sequence[int], *,
+           names: Sequence[str] | None = None) -> list[Path]:
+    """Write a capture as rotated files cut before each record number in ``cuts`` (0-based,
+    ascending): what ``tcpdump -C`` would have written. pcap files have their records copied
+    byte for byte; pcapng files keep every block before the first packet (section and
+    interface headers) in each part. For tests, notebooks and benchmarks."""
+    src = Path(path)
+    data = src.read_bytes()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    head, records = _records(data, src)
+    bounds = [0, *[c for c in cuts if 0 < c < len(records)], len(records)]
+    written = []
+    for k, (a, b) in enumerate(itertools.pairwise(bounds)):
+        name = names[k] if names else f"{src.stem}-{k:03d}{src.suffix}"
+        target = out / name
+        target.write_bytes(head + b"".join(data[s:e] for s, e in records[a:b]))
+        written.append(target)
+    return written
+
+
+def _records(data: bytes, src: Path) -> tuple[bytes, list[tuple[int, int]]]:
+    """(header bytes, (start, end) of each packet record/block)."""
+    import struct
+
+    magic = data[:4]
+    if magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d", b"\xd4\xc3\xb2\xa1",
+                 b"\x4d\x3c\xb2\xa1"):
+        e = ">" if magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d") else "<"
+        pos, out = 24, []
+        while pos + 16 <= len(data):
+            incl = struct.unpack_from(e + "I", data, pos + 8)[0]
+            out.append((pos, pos + 16 + incl))
+            pos += 16 + incl
+        return data[:24], out
+    if magic == b"\x0a\x0d\x0d\x0a":
+        e = "<" if data[8:12] == b"\x4d\x3c\x2b\x1a" else ">"
+        pos, out, head_end = 0, [], None
+        while pos + 12 <= len(data):
+            btype, blen = struct.unpack_from(e + "II", data, pos)
+            if blen < 12:
+                break
+            if btype in (3, 6, 2):  # SPB, EPB, PB: packets
+                if head_end is None:
+                    head_end = pos
+                out.append((pos, pos + blen))
+            elif head_end is not None and btype in (0x0A0D0D0A, 1):
+                raise CaptureError(f"{src}: a section or interface block after the first packet"
+                                   ": rotate() keeps one header per part", subject=str(src))
+            pos += blen
+        return data[: head_end or pos], out
+    raise CaptureError(f"{src}: not a pcap or pcapng file", subject=str(src))
+
+
+__all__ = ["DEFAULT_WINDOW", "CaptureFile", "CaptureSetResult", "FileJob", "FileResult",
+           "analyze_file", "analyze_set", "expand", "is_dataset", "plan", "point_of", "query",
+           "read_dataset", "rotate", "survey"]

@@ -1,0 +1,1020 @@
+"""DNS transactions from a capture's message table: pairing, truncation follow-up, fragments,
+ICMP.
+
+One row per DNS transaction (a query and its response, or a query that got none), with fixed,
+typed columns -- see :data:`COLUMNS` -- built from the tables of :mod:`enumlab.capture` (one
+row per DNS message; fragments, ICMP errors and TCP control beside it).
+
+* Pairing: client address/port, server address/port, transport, DNS ID, QNAME, QTYPE. A query
+  repeated before its answer (same client, server, ID and question) within
+  :data:`RETRY_WINDOW` is a *retransmission* of the same transaction, whichever source port the
+  client used. Vectorised: a question asked once and answered at most once (nearly all of them)
+  is paired by sorting; only questions seen several times go through the sequential rule.
+* Truncation follow-up: a UDP answer with TC=1 followed, from the same client within 10 s, by
+  the same question over TCP to the same server is ``truncated_tcp_ok`` (with the fallback
+  latency) when that TCP query is answered, ``truncated_tcp_failed`` when the TCP attempt gets
+  RST, no SYN-ACK or no answer, and ``truncated_no_retry`` when the client never tries TCP
+  (RFC 1035 s4.2.1, RFC 7766 s5: it should).
+* Fragments: a response reassembled from fragments is ``fragmented``; a fragment set that never
+  completed is matched to the open query of that client and server: ``fragments_lost``.
+* ICMP: fragmentation-needed (IPv4 type 3 code 4) and Packet Too Big (ICMPv6 type 2) are linked
+  to the response they quote, with the MTU they report -- such a response did not arrive;
+  port-unreachable is linked to the query it quotes.
+
+Outcome, in this precedence: ``fragments_lost``, ``truncated_tcp_ok``,
+``truncated_tcp_failed``, ``truncated_no_retry``, ``unanswered``, ``error_rcode`` (any rcode but
+NOERROR and NXDOMAIN), ``ok``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict, deque
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from .columns import Columns, Later, compiled_when_many, factorize, shared_codes, texts_of
+from .table import MESSAGE_COLUMNS, QKEY
+
+OUTCOMES = ("ok", "truncated_tcp_ok", "truncated_no_retry", "truncated_tcp_failed",
+            "unanswered", "fragments_lost", "error_rcode")
+FALLBACK_WINDOW = 10.0  # seconds between a TC=1 answer and the TCP retry
+RETRY_WINDOW = 10.0  # seconds within which a repeated question is a retransmission
+SIZE_LIMITS = {"512": 512, "1232": 1232, "1400": 1400}
+PATH_1500 = {"ipv4": 1472, "ipv6": 1452}  # largest unfragmented UDP payload on a 1500 path
+
+COLUMNS: dict[str, str] = {
+    "transaction": "int64", "family": "category", "transport": "category",
+    "client": "category", "client_port": "Int64", "server": "category", "server_port": "Int64",
+    "dns_id": "category", "qname": "category", "qtype": "category", "query_frame": "Int64",
+    "query_time": "float64", "response_frame": "Int64", "response_time": "Float64",
+    "rtt_ms": "Float64", "rcode": "category", "answers": "Int64", "tc": "boolean",
+    "dns_size": "Int64",
+    "ip_size": "Int64", "edns_size": "Int64", "do_bit": "boolean", "retransmissions": "int64",
+    "fragmented": "boolean", "fragments": "Int64", "fragments_lost": "boolean",
+    "fragments_seen": "Int64", "icmp": "string", "icmp_mtu": "Int64", "tcp_fallback": "category",
+    "fallback_latency_ms": "Float64", "over_512": "boolean", "over_1232": "boolean",
+    "over_1400": "boolean", "over_path_1500": "boolean", "over_mtu": "boolean",
+    "over_offered": "boolean", "cut_512_no_tc": "boolean",
+    # what happened on the way (README: the outcome model)
+    "duplicate_responses": "int64", "retried": "boolean",
+    "first_answer_lost_in_fragments": "boolean", "icmp_too_big": "boolean",
+    "icmp_unreachable": "boolean", "icmp_reassembly_timeout": "boolean",
+    "outcome": "category",
+}
+
+
+@cache
+def _hex_id_texts() -> np.ndarray:
+    """The 65,536 DNS ids as ``0x04d2`` text (object array, index = id), built once,
+    vectorised."""
+    ids = np.arange(65536)
+    hexdigits = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+    chars = np.empty((65536, 6), dtype=np.uint8)
+    chars[:, 0], chars[:, 1] = ord("0"), ord("x")
+    for k in range(4):
+        chars[:, 2 + k] = hexdigits[(ids >> (12 - 4 * k)) & 0xF]
+    out: np.ndarray = chars.view("S6").ravel().astype("U6").astype(object)
+    return out
+
+
+def qname_keys(m: Columns) -> np.ndarray:
+    """One integer per distinct QNAME (-1: none): the engine's name hash where it gave one
+    (the same in every piece of a capture analysed in pieces), else the category code."""
+    key = m.values.get(QKEY)
+    return key if key is not None else m["qname"].astype(np.int64, copy=False)
+
+
+def _messages(messages: Any) -> Columns:
+    """The message table as columns, whatever form it came in."""
+    return messages if isinstance(messages, Columns) else Columns.of_frame(messages,
+                                                                            MESSAGE_COLUMNS)
+
+
+def pair_messages(messages: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(query row, response row or -1, retransmissions, duplicate responses) per transaction,
+    in query order, for the DNS (not mDNS / LLMNR) messages that have a decodable question. A
+    duplicate is a second answer on the exact key of an answered transaction within
+    :data:`RETRY_WINDOW` of the first (a capture on two interfaces, a mirror port).
+    ``messages``: the message table (columns or DataFrame)."""
+    m = _messages(messages)
+    usable = ((m["protocol"] == m.code_of("protocol", "dns")) & m.filled("qname_ok", False)
+              & ~m.isna("qr"))
+    rows = np.flatnonzero(usable)
+    if not len(rows):
+        z = np.zeros(0, dtype=np.int64)
+        return z, z, z, z
+    every = len(rows) == len(m)  # usually: then no row is copied out
+
+    def pick(column: np.ndarray) -> np.ndarray:
+        return column if every else column[rows]
+
+    qr = pick(m["qr"]).astype(bool, copy=False)
+    (src_all, dst_all), _labels = shared_codes(m, "src", "dst")
+    src, dst = pick(src_all), pick(dst_all)
+    sport, dport = pick(m["sport"]), pick(m["dport"])
+    qname = pick(qname_keys(m))
+    tcp = pick(m["transport"]) == m.code_of("transport", "tcp")
+    dns_id = pick(m.filled("dns_id", -1)).astype(np.int64, copy=False)
+    qtype = pick(m.filled("qtype", -1)).astype(np.int64, copy=False)
+    time = pick(m["time"]).astype(np.float64, copy=False)
+    # the question's key in two integers: (transport, id, qtype) and (client, server) packed
+    # into one (35 + up to 28 bits), the QNAME code beside it; ties stay in capture order
+    width = int(max(src.max(), dst.max())) + 2
+    packed = compiled_when_many(question_keys, len(qr)) if width < (1 << 14) else None
+    if packed is not None:  # one compiled pass, no temporaries
+        key = np.empty(len(qr), dtype=np.int64)
+        packed(qr, src, dst, tcp, dns_id, qtype, width, key)
+        keys = [key, qname]
+    else:
+        client, server = np.where(qr, dst, src), np.where(qr, src, dst)
+        small = (tcp.astype(np.int64) << 34) | ((dns_id + 1) << 17) | (qtype + 1)
+        keys = ([small | (((client + 1) * width + server + 1) << 35), qname]
+                if width < (1 << 14) else [small, client, server, qname])
+    # groups of equal keys, numbered by first appearance
+    group_of, first_of = factorize(*keys)
+    n_groups = len(first_of)
+    # per group: how many queries and responses, and the row of each (-1: none)
+    counted = compiled_when_many(group_counts, len(qr))
+    if counted is not None:
+        queries_per, responses_per = (np.zeros(n_groups, dtype=np.int64) for _ in range(2))
+        q_first, r_first = (np.full(n_groups, -1, dtype=np.int64) for _ in range(2))
+        counted(group_of, qr, queries_per, responses_per, q_first, r_first)
+    else:
+        queries_per = np.bincount(group_of[~qr], minlength=n_groups)
+        responses_per = np.bincount(group_of, minlength=n_groups) - queries_per
+        q_first = _row_of(group_of, ~qr, n_groups)
+        r_first = _row_of(group_of, qr, n_groups)
+    # a simple group: one query, at most one answer -- after it, on the same ports
+    simple_group = (queries_per == 1) & (responses_per <= 1)
+    two = np.flatnonzero(simple_group & (responses_per == 1))
+    a, b = q_first[two], r_first[two]  # a query, its answer: the client's port is a's source
+    ok2 = (a < b) & (sport[a] == dport[b]) & (dport[a] == sport[b]) & (time[b] >= time[a])
+    simple_group[two[~ok2]] = False
+    # simple groups: their query rows ascend with the group numbers (a group is numbered by
+    # its first row, which is its query)
+    sq = q_first[simple_group]
+    q_idx = [sq]
+    r_idx = [np.where(responses_per[simple_group] == 1, r_first[simple_group], -1)]
+    retx = [np.zeros(len(sq), dtype=np.int64)]
+    dups = [np.zeros(len(sq), dtype=np.int64)]
+    # the rest: the sequential rule, in capture order
+    rest = np.flatnonzero(~simple_group[group_of])
+    if len(rest):
+        r_qr, r_src, r_dst, r_sport, r_dport = qr[rest], src[rest], dst[rest], sport[rest], \
+            dport[rest]
+        cq, cr, cx, cd = _pair_sequential(
+            np.arange(len(rest)), r_qr, tcp[rest].astype(np.int64), np.where(r_qr, r_dst, r_src),
+            np.where(r_qr, r_src, r_dst), np.where(r_qr, r_dport, r_sport),
+            np.where(r_qr, r_sport, r_dport), dns_id[rest], qname[rest], qtype[rest], time[rest])
+        q_idx.append(rest[cq])
+        r_idx.append(np.where(cr >= 0, rest[np.maximum(cr, 0)], -1))
+        retx.append(cx)
+        dups.append(cd)
+    qi = np.concatenate(q_idx)
+    ri = np.concatenate(r_idx)
+    rx = np.concatenate(retx)
+    dx = np.concatenate(dups)
+    # query rows are distinct: by row (two ascending runs: a merge), then by time, ties in
+    # capture order (a capture's times usually ascend already: no second sort)
+    by_row = np.argsort(qi, kind="stable")
+    qi, ri, rx, dx = qi[by_row], ri[by_row], rx[by_row], dx[by_row]
+    t = time[qi]
+    if len(t) > 1 and not bool(np.all(t[1:] >= t[:-1])):  # NaN (no timestamp): sorted last
+        by_time = np.argsort(t, kind="stable")
+        qi, ri, rx, dx = qi[by_time], ri[by_time], rx[by_time], dx[by_time]
+    return rows[qi], np.where(ri >= 0, rows[np.maximum(ri, 0)], -1), rx, dx
+
+
+def question_keys(qr: np.ndarray, src: np.ndarray, dst: np.ndarray, tcp: np.ndarray,
+                  dns_id: np.ndarray, qtype: np.ndarray, width: int, key: np.ndarray) -> None:
+    """Kernel (compiled by numba): each message's question key but the QNAME, packed in one
+    integer -- (transport, DNS id + 1, QTYPE + 1) in 35 bits, then (client + 1) * ``width`` +
+    server + 1 above them (the client: a query's source, a response's destination)."""
+    for i in range(len(qr)):
+        if qr[i]:
+            client, server = dst[i], src[i]
+        else:
+            client, server = src[i], dst[i]
+        key[i] = ((np.int64(tcp[i]) << 34) | ((dns_id[i] + 1) << 17) | (qtype[i] + 1)
+                  | (((client + 1) * width + server + 1) << 35))
+
+
+def group_counts(group_of: np.ndarray, qr: np.ndarray, queries: np.ndarray,
+                 responses: np.ndarray, q_row: np.ndarray, r_row: np.ndarray) -> None:
+    """Kernel (compiled by numba): per group, its queries and responses counted, and the row
+    of one of each (the last; only groups with one are read)."""
+    for i in range(len(group_of)):
+        g = group_of[i]
+        if qr[i]:
+            responses[g] += 1
+            r_row[g] = i
+        else:
+            queries[g] += 1
+            q_row[g] = i
+
+
+def _row_of(group_of: np.ndarray, where: np.ndarray, n_groups: int) -> np.ndarray:
+    """A row of each group among the rows ``where`` is true (-1: none) -- the row, for the
+    groups that have one (which one of several is unspecified: only single ones are used)."""
+    rows = np.flatnonzero(where)
+    row = np.full(n_groups, -1, dtype=np.int64)
+    row[group_of[rows]] = rows
+    return row
+
+
+def _pair_sequential(rest: np.ndarray, qr: np.ndarray, *cols: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    transport, client, server, client_port, server_port, dns_id, qname, qtype, time = cols
+    # [query row, response row, retransmissions, duplicates, query time, answer time]
+    txns: list[list[Any]] = []
+    open_by_question: dict[tuple[int, ...], list[Any]] = {}
+    waiting: dict[tuple[int, ...], deque[list[Any]]] = defaultdict(deque)
+    answered: dict[tuple[int, ...], list[Any]] = {}
+    for i in rest.tolist():
+        question = (int(transport[i]), int(client[i]), int(server[i]), int(dns_id[i]),
+                    int(qname[i]), int(qtype[i]))
+        exact = (*question, int(client_port[i]), int(server_port[i]))
+        if not qr[i]:
+            earlier = open_by_question.get(question)
+            if (earlier is not None and earlier[1] < 0
+                    and time[i] - earlier[4] <= RETRY_WINDOW):
+                earlier[2] += 1
+                queue = waiting[exact]
+                if not any(t is earlier for t in queue):
+                    queue.append(earlier)
+                continue
+            txn = [i, -1, 0, 0, float(time[i]), 0.0]
+            txns.append(txn)
+            open_by_question[question] = txn
+            waiting[exact].append(txn)
+            continue
+        queue = waiting.get(exact, deque())
+        while queue and queue[0][1] >= 0:
+            queue.popleft()  # answered through another port it was retried from
+        if queue:
+            txn = queue.popleft()
+            txn[1], txn[5] = i, float(time[i])
+            answered[exact] = txn
+            continue
+        first = answered.get(exact)
+        if first is not None and time[i] - first[5] <= RETRY_WINDOW:
+            first[3] += 1  # the same answer again
+    arr = np.array([t[:4] for t in txns], dtype=np.int64).reshape(-1, 4)
+    return arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3]
+
+
+class _Open:
+    """'The latest transaction from this client to this server that started before t'
+    (built on first use: only captures with lost fragments or ICMP errors need it)."""
+
+    def __init__(self, client: np.ndarray, server: np.ndarray, labels: list[str],
+                 time: np.ndarray, answered: np.ndarray) -> None:
+        self.by_pair: dict[tuple[str, str], np.ndarray] = {}
+        order = np.lexsort((np.arange(len(time)), time, server, client))
+        c, s = client[order], server[order]
+        cut = np.flatnonzero((c[1:] != c[:-1]) | (s[1:] != s[:-1])) + 1
+        for idx in np.split(order, cut):
+            if len(idx) and client[idx[0]] >= 0 and server[idx[0]] >= 0:
+                self.by_pair[(labels[client[idx[0]]], labels[server[idx[0]]])] = idx
+        self.time = time
+        self.answered = answered
+
+    def latest(self, client: str, server: str, when: float, *, unanswered: bool = False
+               ) -> int | None:
+        idx = self.by_pair.get((client, server))
+        if idx is None:
+            return None
+        times = self.time[idx]
+        k = int(np.searchsorted(times, when + 1e-6, side="right"))
+        for j in range(k - 1, -1, -1):
+            if not unanswered or not self.answered[idx[j]]:
+                return int(idx[j])
+        return None
+
+
+def build_transactions(tables: Any, *, mtu: int | None = None) -> Any:
+    """One row per DNS transaction (a DataFrame with :data:`COLUMNS`) from a capture's tables
+    (:func:`transaction_columns`, made a DataFrame)."""
+    return transaction_columns(tables, mtu=mtu).frame()
+
+
+def _categorical(fn: Any, values: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Codes and sorted categories of ``fn(value)`` (missing -> -1), as
+    ``pandas.Categorical(texts)`` makes them; ``fn`` called once per distinct value."""
+    codes = np.full(len(values), -1, dtype=np.int64)
+    have = np.flatnonzero(~missing & (values >= 0))
+    if not len(have):
+        return codes, []
+    present = values[have]
+    top = int(present.max())
+    if top < (1 << 16):  # qtypes, rcodes: the distinct values by counting, codes by lookup
+        uniq = np.flatnonzero(np.bincount(present, minlength=top + 1))
+    else:
+        uniq = np.unique(present)
+    texts = [fn(int(u)) for u in uniq.tolist()]
+    labels = sorted(set(texts))
+    lookup = {x: i for i, x in enumerate(labels)}
+    code_of = np.array([lookup[x] for x in texts], dtype=np.int64)
+    if top < (1 << 16):
+        table = np.zeros(top + 1, dtype=np.int64)
+        table[uniq] = code_of
+        codes[have] = table[present]
+    else:
+        codes[have] = code_of[np.searchsorted(uniq, present)]
+    return codes, labels
+
+
+def transaction_columns(tables: Any, *, mtu: int | None = None) -> Columns:
+    """One row per DNS transaction (columns: :data:`COLUMNS`) from a capture's tables, as
+    numpy columns: pairing, the truncation follow-up, fragment and ICMP links, sizes and the
+    outcome (see module docs). Pandas is used only for the few rows of lost fragment sets,
+    ICMP errors and failed TCP fallbacks."""
+    m = tables.columns("messages")
+    qi, ri, retx, dups = pair_messages(m)
+    n = len(qi)
+    answered = ri >= 0
+    r = np.maximum(ri, 0)
+    unanswered = ~answered
+    v: dict[str, np.ndarray] = {}
+    miss: dict[str, np.ndarray] = {}
+    cats: dict[str, Any] = {}
+
+    def q(col: str) -> np.ndarray:
+        picked: np.ndarray = m[col][qi]
+        return picked
+
+    def resp(col: str) -> tuple[np.ndarray, np.ndarray]:
+        """A response-side column, missing where the query got no answer."""
+        values = m[col][r] if len(m) else np.zeros(0, m[col].dtype)
+        gone = unanswered | (m.isna(col)[r] if len(m) else np.zeros(0, bool))
+        return values, gone
+
+    v["transaction"] = np.arange(n, dtype=np.int64)
+    v[QKEY] = qname_keys(m)[qi]
+    for name, col in (("family", "family"), ("transport", "transport"), ("client", "src"),
+                      ("server", "dst"), ("qname", "qname")):
+        v[name], cats[name] = q(col).astype(np.int64, copy=False), m.categories[col]
+    v["client_port"], v["server_port"] = q("sport"), q("dport")
+    v["dns_id"] = m.filled("dns_id", 0)[qi].astype(np.int64, copy=False)
+    cats["dns_id"] = Later(_hex_id_texts)  # 65,536 texts: made if a frame or CSV asks
+    qtype = m.filled("qtype", -1)[qi].astype(np.int64, copy=False)
+    v["qtype"], cats["qtype"] = _categorical(_qtype_text, qtype, np.zeros(n, dtype=bool))
+    v["query_frame"], v["query_time"] = q("frame"), q("time").astype(np.float64, copy=False)
+    v["response_frame"], miss["response_frame"] = m["frame"][r] if n else np.zeros(0, np.int64), \
+        unanswered
+    response_time = m["time"][r].astype(np.float64, copy=False) if n else np.zeros(0)
+    v["response_time"], miss["response_time"] = response_time, unanswered
+    v["rtt_ms"] = np.round((response_time - v["query_time"]) * 1000, 3)
+    miss["rtt_ms"] = unanswered
+    rcodes = m.filled("rcode", -1)[r].astype(np.int64, copy=False) if n else np.zeros(0, np.int64)
+    v["rcode"], cats["rcode"] = _categorical(_rcode_text, rcodes, unanswered)
+    v["answers"], miss["answers"] = resp("ancount")
+    v["tc"], miss["tc"] = resp("tc")
+    v["dns_size"], miss["dns_size"] = resp("dns_size")
+    frags, frags_missing = resp("ip_fragments")
+    ip_size, ip_missing = resp("ip_size")
+    v["ip_size"], miss["ip_size"] = ip_size, ip_missing | (frags_missing | (frags != 0))
+    v["edns_size"], miss["edns_size"] = q("edns_size"), m.isna("edns_size")[qi]
+    v["do_bit"], miss["do_bit"] = q("edns_do"), m.isna("edns_do")[qi]
+    v["retransmissions"], v["duplicate_responses"] = retx, dups
+    v["fragmented"], miss["fragmented"] = frags > 0, frags_missing
+    v["fragments"], miss["fragments"] = frags, frags_missing | ~(frags > 0)
+    links = _Links(n)
+    if n:
+        (client, server), labels = shared_codes(
+            Columns({"a": "category", "b": "category"}, {"a": v["client"], "b": v["server"]},
+                    {}, {"a": cats["client"], "b": cats["server"]}), "a", "b")
+
+        def opens() -> _Open:
+            return _Open(client, server, labels, v["query_time"], answered)
+
+        _link_fragments(tables, opens, links)
+        _link_icmp(tables, opens, links)
+        _follow_truncation(tables, v, miss, m, links)
+    v["fragments_seen"], miss["fragments_seen"] = links.seen, links.seen <= 0
+    v["icmp"] = np.array(["; ".join(x) if x else None for x in links.icmp], dtype=object) \
+        if links.any_icmp else np.full(n, None, dtype=object)
+    v["icmp_mtu"], miss["icmp_mtu"] = _sparse(links.mtu, n, np.int64)
+    cats["tcp_fallback"] = ["ok", "failed", "none"]
+    v["tcp_fallback"] = np.full(n, -1, dtype=np.int64)
+    if links.fallback:
+        code = {how: k for k, how in enumerate(cats["tcp_fallback"])}
+        where = np.fromiter(links.fallback, dtype=np.int64, count=len(links.fallback))
+        v["tcp_fallback"][where] = [code[how] for how in links.fallback.values()]
+    v["fallback_latency_ms"], miss["fallback_latency_ms"] = _sparse(links.latency, n, np.float64)
+    _sizes_and_outcomes(v, miss, cats, links, mtu)
+    return Columns(COLUMNS, v, miss, cats)
+
+
+def _sparse(values: dict[int, Any], n: int, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A mostly-missing column of ``n`` rows from {row: value}: values and missing mask."""
+    out = np.zeros(n, dtype=dtype)
+    gone = np.ones(n, dtype=bool)
+    if values:
+        where = np.fromiter(values, dtype=np.int64, count=len(values))
+        out[where] = list(values.values())
+        gone[where] = False
+    return out, gone
+
+
+class _Links:
+    def __init__(self, n: int) -> None:
+        self.lost = np.zeros(n, dtype=bool)
+        self.seen = np.zeros(n, dtype=np.int64)
+        self.too_big = np.zeros(n, dtype=bool)
+        self.unreachable = np.zeros(n, dtype=bool)
+        self.reassembly_timeout = np.zeros(n, dtype=bool)
+        self.set_owner: dict[tuple[str, str, int], int] = {}  # lost fragment set -> txn
+        self.icmp: list[list[str]] = []  # made on the first note
+        self.n = n
+        self.any_icmp = False
+        # few rows have these: {transaction: value}
+        self.mtu: dict[int, int] = {}
+        self.fallback: dict[int, str] = {}  # ok / failed / none, for TC=1 UDP answers
+        self.latency: dict[int, float] = {}
+        self._opens: _Open | None = None
+
+    def note(self, i: int, text: str) -> None:
+        if not self.any_icmp:
+            self.icmp = [[] for _ in range(self.n)]
+            self.any_icmp = True
+        self.icmp[i].append(text)
+
+
+def _link_fragments(tables: Any, opens: Any, links: _Links) -> None:
+    f = tables.columns("fragments")
+    if not len(f) or f.filled("complete", False).all():
+        return
+    fragments = tables.fragments
+    lost = fragments[~fragments["complete"].fillna(False)]
+    found = None
+    for (_src, _dst, _id), group in lost.groupby(["src", "dst", "ip_id"], sort=False):
+        first: Any = group.iloc[0]
+        client, server, when = str(first["dst"]), str(first["src"]), float(first["time"])
+        found = found or opens()
+        i = found.latest(client, server, when, unanswered=True)
+        if i is None:
+            i = found.latest(client, server, when)
+        if i is not None:
+            links.lost[i] = True
+            links.seen[i] += len(group)
+            links.set_owner[(str(_src), str(_dst), int(_id))] = i
+    links._opens = found
+
+
+UNREACHABLE = ("port-unreachable", "host-unreachable", "net-unreachable", "address-unreachable",
+               "admin-prohibited", "unreachable")
+TOO_BIG = ("fragmentation-needed", "packet-too-big")
+REASSEMBLY_TIMEOUT = "reassembly-time-exceeded"
+
+
+def _link_icmp(tables: Any, opens: Any, links: _Links) -> None:
+    """ICMP errors to the transaction they are about (RFC 792, RFC 1191, RFC 4443): an
+    unreachable quotes a query (client -> server); fragmentation-needed / Packet Too Big quote
+    (a fragment of) a response; reassembly time exceeded (IPv4 type 11 code 1, ICMPv6 type 3
+    code 1) is the client's own proof that fragments of a response were lost -- linked by the
+    quoted fragment's identification to its fragment set, else to the client's latest query
+    to that server."""
+    if not tables.rows("icmp"):
+        return
+    import pandas as pd
+
+    found = links._opens or opens()
+    row: Any
+    for row in tables.icmp.itertuples(index=False):
+        kind = str(row.kind)
+        if pd.isna(row.quoted_src) or kind not in (*UNREACHABLE, *TOO_BIG, REASSEMBLY_TIMEOUT):
+            continue
+        if kind in UNREACHABLE:  # quotes a query: client -> server
+            i = found.latest(str(row.quoted_src), str(row.quoted_dst), float(row.time))
+            if i is not None:
+                links.unreachable[i] = True
+        elif kind == REASSEMBLY_TIMEOUT:
+            key = (str(row.quoted_src), str(row.quoted_dst),
+                   -1 if pd.isna(row.quoted_ip_id) else int(row.quoted_ip_id))
+            i = links.set_owner.get(key)
+            if i is None:
+                i = found.latest(str(row.quoted_dst), str(row.quoted_src), float(row.time),
+                                 unanswered=True)
+            if i is not None:
+                links.reassembly_timeout[i] = True
+        else:  # quotes (a fragment of) a response: server -> client
+            i = found.latest(str(row.quoted_dst), str(row.quoted_src), float(row.time))
+            if i is not None:
+                links.too_big[i] = True
+                if not pd.isna(row.mtu):
+                    links.mtu[i] = int(row.mtu)
+        if i is not None:
+            mtu = "" if pd.isna(row.mtu) else f" mtu {int(row.mtu)}"
+            links.note(i, f"{kind}{mtu} (frame {int(row.frame)})")
+
+
+def _follow_truncation(tables: Any, v: dict[str, np.ndarray], miss: dict[str, np.ndarray],
+                       m: Columns, links: _Links) -> None:
+    """Classify each TC=1 UDP answer by what the client did next: the same question over TCP
+    to the same server within :data:`FALLBACK_WINDOW`, answered (``ok``, latency to the first
+    answered retry) or not (``failed``, with why), or no attempt (``none``)."""
+    udp_code, tcp_code = m.code_of("transport", "udp"), m.code_of("transport", "tcp")
+    tc = v["tc"].astype(bool, copy=False) & ~miss["tc"]
+    truncated = np.flatnonzero(tc & (v["transport"] == udp_code))
+    if not len(truncated):
+        return
+    over_tcp = np.flatnonzero(v["transport"] == tcp_code)
+    start = v["response_time"][truncated]
+    followed = np.zeros(len(truncated), dtype=bool)
+    if len(over_tcp):
+        keys = [v["client"], v["server"], v[QKEY], v["qtype"]]
+        both = np.concatenate([truncated, over_tcp])
+        code, _ = factorize(*(k[both] for k in keys))
+        tc_code, retry_code = code[:len(truncated)], code[len(truncated):]
+        # retries sorted by (question, row): a truncated answer's retries are one run
+        by_code = np.lexsort((over_tcp, retry_code))
+        order, sorted_code = over_tcp[by_code], retry_code[by_code]
+        lo = np.searchsorted(sorted_code, tc_code, side="left")
+        hi = np.searchsorted(sorted_code, tc_code, side="right")
+        count = hi - lo
+        tc_of = np.repeat(np.arange(len(truncated)), count)
+        retry = order[np.repeat(lo, count) + (np.arange(int(count.sum()))
+                                              - np.repeat(np.cumsum(count) - count, count))]
+        qt = v["query_time"][retry]
+        inside = (qt >= start[tc_of]) & (qt <= start[tc_of] + FALLBACK_WINDOW)
+        tc_of, retry = tc_of[inside], retry[inside]
+        followed[tc_of] = True
+        got = ~miss["response_time"][retry]
+        tc_of, retry = tc_of[got], retry[got]
+        firsts = np.flatnonzero(np.r_[True, tc_of[1:] != tc_of[:-1]]) if len(tc_of) else \
+            np.zeros(0, np.int64)
+        ks, us = tc_of[firsts], retry[firsts]
+        latency = np.round((v["response_time"][us] - start[ks]) * 1000, 3)
+        for i, ms in zip(truncated[ks].tolist(), latency.tolist(), strict=True):
+            links.fallback[i] = "ok"
+            links.latency[i] = ms
+    rest = [(k, int(i)) for k, i in enumerate(truncated.tolist()) if i not in links.fallback]
+    if not rest:
+        return
+    tcp = tables.tcp
+    syn = tcp["syn"] & ~tcp["ack"]
+    synack = tcp["syn"] & tcp["ack"]
+    labels = {"client": m.categories["src"], "server": m.categories["dst"]}
+    for k, i in rest:  # the failures: few, examined one by one
+        client = texts_of(labels["client"], v["client"][i:i + 1])[0]
+        server = texts_of(labels["server"], v["server"][i:i + 1])[0]
+        begin = float(v["response_time"][i])
+        end = begin + FALLBACK_WINDOW
+        window = (tcp["time"] >= begin) & (tcp["time"] <= end)
+        to_server = window & (tcp["src"] == client) & (tcp["dst"] == server)
+        server_port = int(v["server_port"][i])
+        tried = set(tcp.loc[to_server & syn & (tcp["dport"] == server_port), "sport"].tolist())
+        if not followed[k] and not tried:
+            links.fallback[i] = "none"
+            continue
+        links.fallback[i] = "failed"
+        back = window & (tcp["src"] == server) & (tcp["dst"] == client) & (
+            tcp["sport"] == server_port)
+        refused = set(tcp.loc[back & tcp["rst"], "dport"].tolist()) & tried
+        accepted = set(tcp.loc[back & synack, "dport"].tolist()) & tried
+        reason = ("connection refused (RST)" if refused else
+                  "no answer over TCP" if accepted else "SYN unanswered")
+        links.note(i, "tcp: " + reason)
+
+
+@cache
+def _qtype_text(value: int) -> str:
+    import dns.rdatatype
+
+    return dns.rdatatype.to_text(dns.rdatatype.RdataType.make(value))
+
+
+@cache
+def _rcode_text(value: int) -> str:
+    import dns.rcode
+
+    return dns.rcode.to_text(dns.rcode.Rcode.make(value))
+
+
+def _code(labels: Any, label: str) -> int:
+    """The code of ``label`` in a category list (-2: absent, matches nothing)."""
+    listed = list(labels)
+    return listed.index(label) if label in listed else -2
+
+
+def _sizes_and_outcomes(v: dict[str, np.ndarray], miss: dict[str, np.ndarray],
+                        cats: dict[str, Any], links: _Links, mtu: int | None) -> None:
+    n = len(v["transaction"])
+    size = v["dns_size"].astype(np.float64, copy=False)
+    no_size = miss["dns_size"]
+    v4 = v["family"] == _code(cats["family"], "ipv4")
+    v6 = v["family"] == _code(cats["family"], "ipv6")
+    udp = v["transport"] == _code(cats["transport"], "udp")
+    offered = np.where(miss["edns_size"], 512, np.maximum(v["edns_size"], 512))
+    for name, limit in (("over_512", 512), ("over_1232", 1232), ("over_1400", 1400)):
+        v[name], miss[name] = size > limit, no_size
+    path_limit = np.where(v6, PATH_1500["ipv6"], PATH_1500["ipv4"])
+    v["over_path_1500"] = size > path_limit
+    miss["over_path_1500"] = no_size | (~v4 & ~v6)
+    overhead = np.where(v6, 48, 28)
+    if mtu:
+        v["over_mtu"], miss["over_mtu"] = size + overhead > mtu, no_size
+    else:
+        v["over_mtu"], miss["over_mtu"] = np.zeros(n, bool), np.ones(n, bool)
+    v["over_offered"], miss["over_offered"] = size > offered, no_size | ~udp
+    tc_filled = v["tc"].astype(bool, copy=False) & ~miss["tc"]
+    v["cut_512_no_tc"] = (size == 512) & ~tc_filled
+    miss["cut_512_no_tc"] = (no_size & ~tc_filled) | ~udp
+    answered = ~miss["response_frame"]
+    fragmented = v["fragments"] * ~miss["fragments"] > 0
+    # the outcome model (README): the final fate of the question, and flags for the way there
+    lost = ((links.lost | links.reassembly_timeout) & ~answered) | (
+        links.too_big & answered & fragmented)
+    v["retried"] = v["retransmissions"] > 0
+    v["first_answer_lost_in_fragments"] = ((links.lost | links.reassembly_timeout) & answered
+                                           & ~links.too_big)
+    v["icmp_too_big"] = links.too_big
+    v["icmp_unreachable"] = links.unreachable
+    v["icmp_reassembly_timeout"] = links.reassembly_timeout
+    truncated = udp & tc_filled
+    fallback = v["tcp_fallback"]
+    ok, failed = (cats["tcp_fallback"].index(x) for x in ("ok", "failed"))
+    fine = [_code(cats["rcode"], x) for x in ("NOERROR", "NXDOMAIN")]
+    rcode = v["rcode"]
+    bad_rcode = (rcode >= 0) & (rcode != fine[0]) & (rcode != fine[1])  # missing: NOERROR
+    outcome = np.select(
+        [lost, truncated & (fallback == ok), truncated & (fallback == failed), truncated,
+         ~answered | links.too_big, bad_rcode],
+        [OUTCOMES.index(x) for x in ("fragments_lost", "truncated_tcp_ok",
+                                     "truncated_tcp_failed", "truncated_no_retry",
+                                     "unanswered", "error_rcode")],
+        default=OUTCOMES.index("ok"))
+    v["outcome"], cats["outcome"] = outcome.astype(np.int64, copy=False), list(OUTCOMES)
+    # one definition of "lost fragments" for the column, the outcome and the summary's counter
+    v["fragments_lost"] = outcome == OUTCOMES.index("fragments_lost")
+
+
+FLAGS = ("retried", "first_answer_lost_in_fragments", "icmp_too_big", "icmp_unreachable",
+         "icmp_reassembly_timeout")
+
+
+class SummaryParts:
+    """What one capture -- or one file of a rotated capture set -- adds to a summary: every
+    figure kept as a sum, a counter, a set, a maximum or a list of values, so the parts of a
+    set's files add up to exactly the summary of the whole set (:func:`merge_parts`,
+    :func:`summary_from`). A single capture is one part."""
+
+    def __init__(self) -> None:
+        self.n: Counter[str] = Counter()  # every additive figure, by name
+        self.edns_offered: Counter[str] = Counter()
+        self.protocols: Counter[str] = Counter()
+        self.outcomes: Counter[str] = Counter()
+        self.flags: Counter[str] = Counter()
+        self.icmp_kinds: Counter[str] = Counter()
+        self.icmp_mtus: set[int] = set()
+        self.latencies: list[float] = []
+        self.truncated_names: Counter[str] = Counter()
+        self.largest: tuple[int, int, str, str] | None = None  # size, -frame, qname, transport
+        self.biggest_whole: int | None = None
+        self.notes: list[str] = []  # the engines' own sentences
+        self.capture_filters: list[str] = []
+        self.frames = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def merge_parts(parts: list[SummaryParts]) -> SummaryParts:
+    """The parts of several files as one."""
+    out = SummaryParts()
+    for p in parts:
+        out.frames += p.frames
+        for name in ("n", "edns_offered", "protocols", "outcomes", "flags", "icmp_kinds",
+                     "truncated_names"):
+            getattr(out, name).update(getattr(p, name))
+        out.icmp_mtus |= p.icmp_mtus
+        out.latencies += p.latencies
+        if p.largest is not None and (out.largest is None or p.largest[:2] > out.largest[:2]):
+            out.largest = p.largest
+        if p.biggest_whole is not None:
+            out.biggest_whole = max(out.biggest_whole or 0, p.biggest_whole)
+        out.notes += [x for x in p.notes if x not in out.notes]
+        out.capture_filters += [x for x in p.capture_filters if x not in out.capture_filters]
+    return out
+
+
+def _counts(texts: np.ndarray) -> dict[str, int]:
+    """How often each label occurs (None -> "none"), most frequent first, ties in order of
+    first appearance."""
+    if not len(texts):
+        return {}
+    labels = np.array(["none" if x is None else str(x) for x in texts.tolist()], dtype=object)
+    uniq, first, count = np.unique(labels.astype(str), return_index=True, return_counts=True)
+    order = np.lexsort((first, -count))
+    return {str(uniq[k]): int(count[k]) for k in order.tolist()}
+
+
+def _transactions(txns: Any) -> Columns:
+    return txns if isinstance(txns, Columns) else Columns.of_frame(txns, COLUMNS)
+
+
+def summary_parts(tables: Any, txns: Any, *, mtu: int | None = None,
+                  owned: tuple[int, int] | None = None, start: float | None = None,
+                  figures: SummaryParts | None = None) -> SummaryParts:
+    """The figures of ``tables`` and ``txns`` (columns or a DataFrame). ``owned`` (first, last
+    frame): count only what belongs to those frames -- messages, transactions by their query
+    frame, fragment sets by the frame that completed them (or their first fragment), ICMP
+    errors -- while the rest of the tables is still used as context (a TCP retry in the next
+    file's first seconds). ``start``: when the capture (set) began, for the "sent before the
+    capture" sentence. ``figures``: :func:`message_figures` of the same tables and ``owned``,
+    made already (in a thread, while the transactions were paired)."""
+    m_all = tables.columns("messages")
+    t_all = _transactions(txns)
+    lo, hi = (-1, np.iinfo(np.int64).max) if owned is None else owned
+    m = _owned_messages(m_all, owned)
+    qf = t_all["query_frame"]
+    t = t_all.take(np.flatnonzero((qf >= lo) & (qf <= hi))) if owned is not None else t_all
+    out = figures if figures is not None else message_figures(tables, mtu=mtu, owned=owned)
+    n = out.n
+    n["paired"] = int((~t.isna("response_frame")).sum())
+    n["duplicates"] = int(t["duplicate_responses"].sum()) if len(t) else 0
+    # transactions
+    n["transactions"] = len(t)
+    out.outcomes.update(t.counts("outcome"))
+    for f in FLAGS:
+        out.flags[f] = int(t[f].astype(bool, copy=False).sum())
+    out.flags["duplicate_response"] = int((t["duplicate_responses"] > 0).sum())
+    for name in ("ok", "failed", "none"):
+        n[f"fallback_{name}"] = int((t["tcp_fallback"] == t.code_of("tcp_fallback", name)).sum())
+    out.latencies = t["fallback_latency_ms"][~t.isna("fallback_latency_ms")].astype(float).tolist()
+    n["fragments_lost"] = int(t.filled("fragments_lost", False).sum())
+    sized = np.flatnonzero(~t.isna("dns_size"))
+    if len(sized):
+        at = int(sized[np.argmax(t["dns_size"][sized])])  # the first of the largest
+        out.largest = (int(t["dns_size"][at]), -int(t["response_frame"][at]),
+                       str(t.text("qname", np.array([at]))[0]),
+                       str(t.text("transport", np.array([at]))[0]))
+    tc_rows = np.flatnonzero(t.filled("tc", False))
+    out.truncated_names.update(t.counts("qname", tc_rows))
+    n["seen_from_server_side"] = sum(lo <= f <= hi
+                                     for f in _orphan_tcp_fallback_frames(m_all, t_all))
+    # responses that answer queries sent before the capture began (its first RETRY_WINDOW s)
+    times = m_all["time"]
+    seen = times[~np.isnan(times)]
+    begin = (float(seen.min()) if len(seen) else float("nan")) if start is None and len(
+        m_all) else start
+    if begin is not None and len(m):
+        # paired by any transaction: one owned by the previous file counts too
+        paired = t_all["response_frame"][~t_all.isna("response_frame")]
+        frames = m["frame"]
+        marked = np.zeros(int(max(frames.max(), paired.max(initial=0))) + 1, dtype=bool)
+        marked[paired] = True  # a table by frame number: no sort (np.isin sorts both)
+        dns = m["protocol"] == m.code_of("protocol", "dns")
+        resp = dns & m.filled("qr", False) & m.filled("qname_ok", False) & ~marked[frames]
+        n["early_orphans"] = int((resp & (m["time"] <= begin + RETRY_WINDOW)).sum())
+    return out
+
+
+def _owned_messages(m_all: Columns, owned: tuple[int, int] | None) -> Columns:
+    if owned is None:
+        return m_all
+    frame = m_all["frame"]
+    return m_all.take(np.flatnonzero((frame >= owned[0]) & (frame <= owned[1])))
+
+
+def message_figures(tables: Any, *, mtu: int | None = None,
+                    owned: tuple[int, int] | None = None) -> SummaryParts:
+    """The figures of :func:`summary_parts` that need only the message, fragment and ICMP
+    tables (not the transactions): counts of messages by kind and size, EDNS sizes offered,
+    fragment sets, ICMP errors, the engines' notes."""
+    m = _owned_messages(tables.columns("messages"), owned)
+    lo, hi = (-1, np.iinfo(np.int64).max) if owned is None else owned
+    out = SummaryParts()
+    n = out.n
+    out.frames = int(tables.total_frames)
+    n["dns_messages"] = len(m)
+    dns = m["protocol"] == m.code_of("protocol", "dns")
+    qr = m.filled("qr", False)
+    udp = m["transport"] == m.code_of("transport", "udp")
+    ok = m.filled("qname_ok", False)
+    responses = dns & qr
+    queries = dns & ~qr & ~m.isna("qr")
+    size = m["dns_size"]
+    udp_resp = responses & udp
+    n["queries"], n["responses"] = int(queries.sum()), int(responses.sum())
+    n["udp_queries"], n["udp_responses"] = int((queries & udp).sum()), int(udp_resp.sum())
+    n["tcp_queries"], n["tcp_responses"] = int((queries & ~udp).sum()), int(
+        (responses & ~udp).sum())
+    n["responses_ok"] = int((responses & ok).sum())
+    n["no_question"] = int((dns & (m.filled("qdcount", 0) == 0)).sum())
+    n["undecodable"] = int((dns & ~m.filled("qname_ok", True)).sum())
+    n["malformed"] = int((dns & (m["malformed"] != m.code_of("malformed", ""))).sum())
+    n["truncated"] = int((udp_resp & m.filled("tc", False)).sum())
+    n["fragmented_responses"] = int((responses & (m["ip_fragments"] > 0)).sum())
+    for name, limit in SIZE_LIMITS.items():
+        n[f"over_{name}"] = int((udp_resp & (size > limit)).sum())
+    v6 = m["family"] == m.code_of("family", "ipv6")
+    n["over_1472"] = int((udp_resp & ~v6 & (size > 1472)).sum() + (udp_resp & v6 & (size > 1452))
+                         .sum())
+    if mtu:
+        overhead = np.where(v6, 48, 28)
+        n["over_mtu"] = int((udp_resp & (size + overhead > mtu)).sum())
+    offered = np.where(m.isna("edns_size"), -1, m["edns_size"])[queries]
+    sizes, counts = np.unique(offered, return_counts=True)
+    firsts = [int(np.argmax(offered == s)) for s in sizes.tolist()]
+    for k in np.lexsort((np.asarray(firsts), -counts)).tolist():
+        out.edns_offered[str(int(sizes[k])) if sizes[k] >= 0 else "none"] = int(counts[k])
+    out.protocols.update(m.counts("protocol"))
+    _fragment_parts(tables.columns("fragments"), out, lo, hi, owned is not None)
+    whole = (m["ip_fragments"] == 0) & ~m.isna("ip_size")
+    out.biggest_whole = int(m["ip_size"][whole].max()) if whole.any() else None
+    icmp = tables.columns("icmp")
+    mine = np.flatnonzero((icmp["frame"] >= lo) & (icmp["frame"] <= hi))
+    n["icmp"] = len(mine)
+    out.icmp_kinds.update(_counts(icmp["kind"][mine]))
+    out.icmp_mtus = {int(x) for x in icmp["mtu"][mine][~icmp.isna("mtu")[mine]]}
+    retransmitted = np.asarray(getattr(tables, "retransmitted_frames", []), dtype=np.int64)
+    n["retransmitted_segments"] = int(((retransmitted >= lo) & (retransmitted <= hi)).sum())
+    at_frames = list(getattr(tables, "warning_frames", []))
+    at_frames += [None] * (len(tables.warnings) - len(at_frames))
+    out.notes = [w for w, f in zip(tables.warnings, at_frames, strict=True)
+                 if f is None or lo <= f <= hi]
+    if tables.capture_filter:
+        out.capture_filters.append(tables.capture_filter)
+    return out
+
+
+def _fragment_parts(f: Columns, out: SummaryParts, lo: int, hi: int, owned: bool) -> None:
+    """Fragment sets reassembled or lost (a set counted where it completed, or where its
+    first fragment was), and the fragments in ``lo..hi``."""
+    n = out.n
+    if not len(f):
+        return
+    done_in = np.where(f.isna("reassembled_in"), -1, f["reassembled_in"])
+    # a set: (source, destination, identification, the frame that completed it)
+    pairs: dict[tuple[str, str], int] = {}
+    pair = np.fromiter((pairs.setdefault(k, len(pairs)) for k in zip(
+        f["src"].tolist(), f["dst"].tolist(), strict=True)), dtype=np.int64, count=len(f))
+    set_of, first = factorize(pair, f["ip_id"].astype(np.int64, copy=False), done_in)
+    done = f.filled("complete", False)[first].astype(bool, copy=False)
+    if owned:
+        first_frame = np.full(len(first), np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first_frame, set_of, f["frame"])
+        at = np.where(done, done_in[first], first_frame)
+        mine = (at >= lo) & (at <= hi)
+    else:
+        mine = np.ones(len(done), dtype=bool)
+    n["reassembled_sets"] = int((done & mine).sum())
+    n["lost_sets"] = int((~done & mine).sum())
+    fm = (f["frame"] >= lo) & (f["frame"] <= hi)
+    n["fragments"] = int(fm.sum())
+    n["nonfirst_fragments"] = int((fm & (f["offset"] > 0)).sum())
+
+
+def _orphan_tcp_fallback_frames(m: Columns, t: Columns) -> set[int]:
+    """Frames of TC=1 UDP answers whose query the capture never saw, followed within
+    :data:`FALLBACK_WINDOW` by the same server answering the same name and type over TCP to the
+    same client: TCP fallbacks seen from the answering side."""
+    paired = t["response_frame"][~t.isna("response_frame")]
+    base = ((m["protocol"] == m.code_of("protocol", "dns")) & m.filled("qr", False)
+            & m.filled("qname_ok", False))
+    tc = np.flatnonzero(base & m.filled("tc", False)
+                        & (m["transport"] == m.code_of("transport", "udp"))
+                        & ~np.isin(m["frame"], paired))
+    if not len(tc):
+        return set()
+    tcp = np.flatnonzero(base & (m["transport"] == m.code_of("transport", "tcp")))
+    if not len(tcp):
+        return set()
+    (src, dst), _labels = shared_codes(m, "src", "dst")
+    qtype = m.filled("qtype", -1)
+    both = np.concatenate([tc, tcp])
+    code, _ = factorize(src[both], dst[both], qname_keys(m)[both], qtype[both])
+    tc_code, tcp_code = code[:len(tc)], code[len(tc):]
+    times = m["time"]
+    found = set()
+    for k, c in enumerate(tc_code.tolist()):
+        when = times[tcp[tcp_code == c]]
+        t0 = times[tc[k]]
+        if ((when >= t0) & (when <= t0 + FALLBACK_WINDOW)).any():
+            found.add(int(m["frame"][tc[k]]))
+    return found
+
+
+def _warnings(p: SummaryParts, mtu: int | None) -> list[str]:
+    """What the capture itself cannot show, or shows oddly, in plain sentences -- each only
+    when the capture's own evidence says so."""
+    n = p.n
+    out: list[str] = list(p.notes)
+    if n["streams_older_than_window"]:
+        out.append(f"{n['streams_older_than_window']} DNS-over-TCP connection(s) were open "
+                   "across a file boundary for longer than the window: their messages after "
+                   "the boundary are framed from the window's first segment (give a longer "
+                   "--window)")
+    if n["retransmitted_segments"]:
+        out.append(f"{n['retransmitted_segments']} retransmitted TCP segment(s) of DNS "
+                   "connections counted once")
+    for capture_filter in p.capture_filters:
+        if "port" in capture_filter:
+            out.append(f"the capture filter {capture_filter!r} drops every non-first IP "
+                       "fragment (they carry no port): fragment losses cannot be told from the "
+                       "filter")
+    if n["fragments"] and not n["nonfirst_fragments"]:
+        out.append("the capture holds first fragments but not one non-first fragment: either "
+                   "they were all lost or the capture cannot see them (a port-53 filter)")
+    limit = max(1500, mtu or 0)
+    if p.biggest_whole is not None and p.biggest_whole > limit:
+        out.append(f"a {p.biggest_whole}-byte IP datagram travelled unfragmented, larger than "
+                   "any real MTU: a loopback capture, or segmentation/receive offload (GRO/TSO) "
+                   "on the capturing host")
+    if n["duplicates"]:
+        out.append(f"{n['duplicates']} duplicate response(s): the same answer arrived twice for "
+                   "one query (a capture on two interfaces or a mirror port, or a server "
+                   "answering a retransmission); counted once in the transactions")
+    orphans = _orphans(p)
+    if orphans:
+        if n["queries"] == 0:
+            out.append(f"the capture holds {orphans} response(s) and not one query: it sees one "
+                       "direction only (an asymmetric path or a one-way mirror)")
+        else:
+            early = min(n["early_orphans"], orphans)
+            if early:
+                out.append(f"{early} response(s) in the first {RETRY_WINDOW:.0f} s answer "
+                           "queries sent before the capture started")
+            if orphans - early > 0:
+                out.append(f"{orphans - early} response(s) answer queries the capture never saw "
+                           "(some queries took another path, or the capture dropped them)")
+    if n["no_question"] + n["undecodable"] or n["malformed"]:
+        out.append(f"{n['no_question']} message(s) without a question, "
+                   f"{n['undecodable']} with an undecodable name, {n['malformed']} "
+                   "malformed: counted in the message figures, not paired")
+    left = {x: p.protocols[x] for x in ("mdns", "llmnr") if p.protocols.get(x)}
+    if left:
+        out.append(" and ".join(f"{c} {x.upper() if x == 'llmnr' else 'mDNS'}" for x, c in
+                                left.items())
+                   + " message(s) counted separately: the unicast DNS analysis leaves them aside")
+    return out
+
+
+def _orphans(p: SummaryParts) -> int:
+    return max(0, p.n["responses_ok"] - p.n["paired"] - p.n["duplicates"])
+
+
+def summary_from(p: SummaryParts, *, mtu: int | None = None) -> dict[str, Any]:
+    """The report's numbers (the README's JSON contract): per message and per transaction."""
+    n = p.n
+    over = {k: n[f"over_{k}"] for k in ("512", "1232", "1400", "1472")}
+    if mtu:
+        over[f"mtu_{mtu}"] = n["over_mtu"]
+    messages = {
+        "queries": n["queries"], "responses": n["responses"],
+        "udp": {"queries": n["udp_queries"], "responses": n["udp_responses"]},
+        "tcp": {"queries": n["tcp_queries"], "responses": n["tcp_responses"]},
+        "no_question": n["no_question"], "undecodable": n["undecodable"],
+        "malformed": n["malformed"], "truncated": n["truncated"],
+        "fragmented_responses": n["fragmented_responses"],
+        "edns_sizes_offered": dict(p.edns_offered),
+        "orphan_responses": _orphans(p), "duplicate_responses": n["duplicates"],
+        "lost_fragment_datagrams": n["lost_sets"], "reassembled_datagrams": n["reassembled_sets"],
+    }
+    latency = np.asarray(p.latencies, dtype=float)
+    udp_responses = n["udp_responses"]
+    largest = p.largest
+    top = sorted(p.truncated_names.items(), key=lambda kv: -kv[1])[:10]
+    return {
+        "frames": p.frames,
+        "packets": p.frames,  # the same figure, by its earlier name
+        "dns_messages": n["dns_messages"],
+        "dns_packets": n["dns_messages"],  # the same figure, by its earlier name
+        "messages": messages,
+        "protocols": {x: p.protocols.get(x, 0) for x in ("dns", "mdns", "llmnr")},
+        "transactions": n["transactions"],
+        "outcomes": {name: p.outcomes.get(name, 0) for name in OUTCOMES},
+        "flags": {f: p.flags.get(f, 0) for f in (*FLAGS, "duplicate_response")},
+        "truncated": n["truncated"],
+        "truncation_rate": round(n["truncated"] / udp_responses, 4) if udp_responses else 0.0,
+        "tcp_fallback": {
+            "ok": n["fallback_ok"], "failed": n["fallback_failed"], "none": n["fallback_none"],
+            "seen_from_server_side": n["seen_from_server_side"],
+            "latency_ms": {"median": float(np.median(latency)) if len(latency) else None,
+                           "p95": float(np.quantile(latency, 0.95)) if len(latency) else None},
+        },
+        "orphan_responses": messages["orphan_responses"],
+        "duplicate_responses": n["duplicates"],
+        "fragmented_responses": n["fragmented_responses"],
+        "lost_fragment_datagrams": n["lost_sets"],
+        "reassembled_datagrams": n["reassembled_sets"],
+        "fragments_lost": n["fragments_lost"],
+        "icmp": {"count": n["icmp"], "by_kind": dict(p.icmp_kinds), "mtus": sorted(p.icmp_mtus)},
+        "largest_response": None if largest is None else {
+            "dns_size": largest[0], "qname": largest[2], "transport": largest[3],
+            "frame": -largest[1]},
+        "edns_sizes": dict(p.edns_offered),
+        "responses_over": over,
+        "top_truncated_names": dict(top),
+        "warnings": _warnings(p, mtu),
+    }
+
+
+def summarize(tables: Any, txns: Any, *, mtu: int | None = None,
+              figures: SummaryParts | None = None) -> dict[str, Any]:
+    """The summary of one capture (:func:`summary_parts` then :func:`summary_from`)."""
+    return summary_from(summary_parts(tables, txns, mtu=mtu, figures=figures), mtu=mtu)

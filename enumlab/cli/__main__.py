@@ -1,0 +1,5 @@
+"""``python -m enumlab.cli``: the ``enumlab`` command."""
+
+from . import run
+
+run()

@@ -1,0 +1,238 @@
+"""``enumlab pcap``: post-mortem of DNS captures: TC, TCP fallback, EDNS0, fragments, ICMP."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import InputError
+from .common import EXIT_OK, emit_json, int_in, positive_seconds
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..capture import packet_detail
+    from ..capture.sets import is_dataset
+
+    inputs = [str(x) for x in args.files]
+    dataset_out = args.parquet is not None and not args.parquet.endswith(".parquet")
+    one = (len(inputs) == 1 and Path(inputs[0]).is_file() and args.workers is None
+           and args.dask is None and not dataset_out and args.point_from is None)
+    if args.detail is not None:
+        if not one:
+            raise InputError("--detail shows one frame of one capture", subject=inputs)
+        print(packet_detail(inputs[0], args.detail))
+        return EXIT_OK
+    if len(inputs) == 1 and is_dataset(inputs[0]):
+        return _pcap_dataset(args, inputs[0])
+    if one:
+        return _pcap_one(args, inputs[0])
+    return _pcap_set(args, inputs, dataset_out)
+
+
+def _pcap_one(args: argparse.Namespace, file: str) -> int:
+    from ..capture.pieces import STREAM_MIN_BYTES
+    from ..capture.report import analyze, format_summary, save_transactions, write_html
+
+    tables_wanted = [flag for flag, v in (("--csv", args.csv), ("--parquet", args.parquet),
+                                          ("--html", args.html), ("--messages", args.messages))
+                     if v]
+    if args.pieces is not None and (tables_wanted or args.engine == "tshark"):
+        raise InputError(f"--pieces gives the summary only; {', '.join(tables_wanted)} "
+                         "write(s) whole tables: leave --pieces out" if tables_wanted else
+                         "--pieces reads with the native engine (tshark reads in memory)",
+                         subject=args.pieces)
+    if args.pieces is not None or (not tables_wanted and args.engine != "tshark"
+                                   and Path(file).stat().st_size >= STREAM_MIN_BYTES):
+        return _pcap_pieces(args, file)
+
+    if args.engine != "tshark":
+        _warm_heap_for(file)
+    # a progress bar only on a terminal: no carriage-return noise in logs or pipes
+    analysis = analyze(file, mtu=args.mtu, progress=not args.json and sys.stderr.isatty(),
+                       engine=args.engine, ports=tuple(args.port or ()))
+    if args.messages:
+        from ..capture.report import save_messages
+
+        save_messages(analysis, args.messages)
+    for out in (args.csv, args.parquet):
+        if out:
+            save_transactions(analysis, out)
+    if args.html:
+        write_html(analysis, args.html)
+    if args.json:
+        emit_json(analysis.summary)
+    else:
+        print(format_summary(analysis.summary))
+        for label, out in (("CSV", args.csv), ("Parquet", args.parquet), ("HTML", args.html),
+                           ("message table", args.messages)):
+            if out:
+                print(f"{label} written to {out}")
+    return EXIT_OK
+
+
+def _warm_heap_for(file: str) -> None:
+    """A capture big enough for the compiled engine: the heap its analysis needs is touched on
+    the idle core while numba loads (:mod:`enumlab.capture.heap`)."""
+    from ..capture.heap import heap_estimate, warm_heap
+    from ..capture.jit import JIT_MIN_BYTES
+
+    if Path(file).stat().st_size >= JIT_MIN_BYTES and not os.environ.get("ENUMLAB_NO_JIT"):
+        warm_heap(heap_estimate(file))
+
+
+def _pcap_pieces(args: argparse.Namespace, file: str) -> int:
+    """One big capture in bounded memory (:mod:`enumlab.capture.pieces`)."""
+    from ..capture.pieces import PIECE_RECORDS, analyze_stream
+    from ..capture.report import format_summary
+
+    bar = None
+    if not args.json and sys.stderr.isatty():
+        from tqdm.auto import tqdm
+
+        bar = tqdm(desc=f"reading {Path(file).name}", unit="pkt", unit_scale=True)
+    try:
+        summary = analyze_stream(file, ports=tuple(args.port or ()), mtu=args.mtu,
+                                 piece_records=args.pieces or PIECE_RECORDS,
+                                 on_records=bar.update if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    if args.json:
+        emit_json(summary)
+    else:
+        print(format_summary(summary))
+        print(f"  analysed in {summary['pieces']} piece(s) of at most "
+              f"{args.pieces or PIECE_RECORDS:,} records")
+    return EXIT_OK
+
+
+def _pcap_set(args: argparse.Namespace, inputs: list[str], dataset_out: bool) -> int:
+    from ..capture.report import PcapAnalysis, write_html
+    from ..capture.sets import analyze_set
+
+    for flag, value in (("--csv", args.csv), ("--messages", args.messages)):
+        if value:
+            raise InputError(f"{flag} writes one capture's table; for a set of captures use "
+                             "--parquet DIR (a dataset) and enumlab query", subject=value)
+    if args.parquet and not dataset_out:
+        raise InputError(f"--parquet {args.parquet}: a set of captures is written as a dataset "
+                         "directory (a path not ending in .parquet)", subject=args.parquet)
+    if args.engine == "tshark":
+        raise InputError("a set of captures is read by the native engine", subject="tshark")
+    result = analyze_set(inputs, point_from=args.point_from or "one", window=args.window,
+                         workers=args.workers, dask=args.dask, ports=tuple(args.port or ()),
+                         mtu=args.mtu, parquet=args.parquet,
+                         keep_tables=bool(args.html) and not dataset_out,
+                         progress=not args.json and sys.stderr.isatty())
+    if args.html and dataset_out:  # the report from the dataset just written
+        _pcap_dataset(args, args.parquet, quiet=True)
+    elif args.html:
+        write_html(PcapAnalysis(None, result.transactions, result.summary, args.mtu), args.html)
+    return _set_printed(args, result)
+
+
+def _set_printed(args: argparse.Namespace, result: Any) -> int:
+    from ..capture.report import format_summary
+
+    if args.json:
+        emit_json(result.summary)
+    else:
+        print(format_summary(result.summary))
+        per_point: dict[str, int] = {}
+        for f in result.summary["files"]:
+            per_point[f["point"]] = per_point.get(f["point"], 0) + 1
+        print("  files: " + ", ".join(f"{p} {n}" for p, n in per_point.items())
+              + f"; window {result.summary['window_s']:g} s")
+        for label, out in (("dataset", args.parquet), ("HTML", args.html)):
+            if out:
+                print(f"{label} written to {out}")
+    return EXIT_OK
+
+
+def _pcap_dataset(args: argparse.Namespace, root: str, *, quiet: bool = False) -> int:
+    """A second look at a dataset written by --parquet: no re-decoding."""
+    from ..capture.report import PcapAnalysis, format_summary, write_html
+    from ..capture.sets import read_dataset
+
+    summary = json.loads((Path(root) / "summary.json").read_text())
+    if args.html:
+        txns = read_dataset(root, "transactions")
+        write_html(PcapAnalysis(None, txns, summary, args.mtu), args.html)
+    if quiet:
+        return EXIT_OK
+    if args.json:
+        emit_json(summary)
+    else:
+        print(format_summary(summary))
+        if args.html:
+            print(f"HTML written to {args.html}")
+    return EXIT_OK
+
+
+def add_parser(sub: Any) -> None:
+    """``enumlab pcap``: its arguments."""
+    p = sub.add_parser(
+        "pcap", help="post-mortem of a DNS capture: TC, TCP fallback, EDNS0, fragments, ICMP",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Read a pcap/pcapng (or .gz), decode every DNS message -- UDP, TCP "
+                    "(several per segment), reassembled\nfragments, GTP-U/GRE/Teredo tunnels, "
+                    "VLANs -- pair every query with its answer, and classify each\n"
+                    "transaction: ok, truncated_tcp_ok, truncated_no_retry, "
+                    "truncated_tcp_failed, unanswered,\nfragments_lost, error_rcode. Sizes are "
+                    "checked against 512, 1232, 1400, 1472 and --mtu; ICMP too-big\nerrors are "
+                    "linked to the answers they quote.\n\nEngines: 'native' (default; numpy, "
+                    "compiled by numba for big files) or 'tshark' (Wireshark's\ndissector, the "
+                    "oracle; used automatically for link types the native decoder lacks).",
+        epilog="examples:\n"
+               "  enumlab pcap data/captures/truncation_tcp_fallback.pcapng\n"
+               "  enumlab pcap capture.pcapng --mtu 1400 --html report.html --csv txns.csv\n"
+               "  enumlab pcap data/captures/fragments_lost.pcapng --json\n"
+               "  enumlab pcap capture.pcapng --detail 5     one packet in full (pyshark)\n"
+               "  enumlab pcap lab.pcap --port 8053          DNS on a non-standard port too\n"
+               "  enumlab pcap big.pcap --messages msgs.parquet   the message table itself\n"
+               "  enumlab pcap huge.pcap --pieces 250000     bounded memory, every core "
+               "(automatic from 256 MB)",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE|DIR|GLOB",
+                   help="a capture; or many: files, directories, globs (rotated files, several "
+                        "capture points); or a dataset directory written by --parquet")
+    p.add_argument("--mtu", type=int_in(68, 65535, "MTU"),
+                   help="path MTU to check responses against (e.g. a GTP tunnel's 1400)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--html", metavar="REPORT.html", help="write a one-file HTML report")
+    p.add_argument("--csv", metavar="TRANSACTIONS.csv", help="write one row per transaction")
+    p.add_argument("--parquet", metavar="FILE.parquet|DIR",
+                   help="one capture: the transactions as FILE.parquet; a DIR (or a set of "
+                        "captures): a dataset -- messages and transactions partitioned by "
+                        "capture point and hour, for enumlab query")
+    p.add_argument("--workers", type=int_in(1, 256, "workers"),
+                   help="a set of captures: processes decoding files at once (default: every "
+                        "core)")
+    p.add_argument("--dask", metavar="ADDRESS",
+                   help="a set of captures: submit the files to the Dask cluster at ADDRESS "
+                        "(tcp://host:8786; start one with 'dask scheduler' and 'dask worker')")
+    p.add_argument("--point-from", metavar="dirname|REGEX",
+                   help="a set: which capture point a file belongs to: its directory's name, "
+                        "or a regular expression over its name (first group); default: one "
+                        "point")
+    p.add_argument("--window", type=positive_seconds, default=10.0,
+                   help="a set: seconds of the neighbouring files read around each file so "
+                        "nothing is lost at a rotation (default 10)")
+    p.add_argument("--detail", type=int_in(1, 2**32, "frame number"), metavar="FRAME",
+                   help="show one frame in full")
+    p.add_argument("--engine", choices=("auto", "native", "tshark"), default="auto",
+                   help="decoder: native (auto picks it unless a link type needs tshark) or "
+                        "tshark")
+    p.add_argument("--port", type=int_in(1, 65535, "port"), action="append", metavar="N",
+                   help="a UDP/TCP port that carries DNS besides 53 (repeatable)")
+    p.add_argument("--messages", metavar="MESSAGES.csv|.parquet",
+                   help="write the message table (one row per DNS message)")
+    p.add_argument("--pieces", type=int_in(1, 2**40, "records per piece"), metavar="RECORDS",
+                   help="one capture, summary only: decode and analyse it in pieces of RECORDS "
+                        "records, in bounded memory, pieces analysed on every core (automatic, "
+                        "250,000, for a capture of 256 MB or more unless a table is written)")
+    p.set_defaults(func=run)
