@@ -37,14 +37,15 @@ import dns.zone
 
 from ..core.e164 import from_enum_domain
 from ..core.errors import EnumlabError, LabServerError, ProcedureError
+from ..core.paths import KAMAILIO_DIR
 from ..resolve.ddds import resolve_enum
 from ..resolve.resolver import Resolver
 from ..split.peers import kamailio_enum_query
 from .bind import BindServer, find_program
 from .server import DEFAULT_ZONE_DIR
 
-CONFIG = DEFAULT_ZONE_DIR.parent / "kamailio" / "enum.cfg"
-FORWARD_CONFIG = DEFAULT_ZONE_DIR.parent / "kamailio" / "forward.cfg"
+CONFIG = KAMAILIO_DIR / "enum.cfg"
+FORWARD_CONFIG = KAMAILIO_DIR / "forward.cfg"
 POOL_NUMBER = "+61255503020"  # -> sip:service@pool.split...: four A records
 TIES_NUMBER = "+61255503021"  # -> three hosts, NAPTR preferences 100/100/200
 SRV_NUMBER = "+61255503022"  # -> sip:service@srvpool.split...: SRV weights 25/25/50

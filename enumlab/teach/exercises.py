@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import EnumlabError, InputError
-from ..core.paths import DATA_DIR
+from ..core.paths import CAPTURE_DIR
 
-CAPTURES = DATA_DIR / "captures"
+CAPTURES = CAPTURE_DIR  # the shipped captures (enumlab.core.paths)
 D = "mnc001.mcc001.3gppnetwork.org"
 
 
