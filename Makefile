@@ -1,7 +1,11 @@
 # enumlab: two commands do everything on a fresh machine.
-#   make lab   - set up, start the embedded DNS lab on 127.0.0.1:5353, open JupyterLab
+#   make lab   - set up, then `enumlab lab .`: the embedded DNS lab on 127.0.0.1:5353 and JupyterLab
 #   make test  - set up, lint, type-check, run the whole suite with the notebooks executed
+#                (the suite also builds the wheel, sdist and docs site: tests/test_package.py,
+#                tests/test_docs.py)
 # Also: make bench (benchmarks/), make setup (set-up only), make serve (the DNS lab alone),
+#       make docs (the documentation site, offline, warnings as errors, to build/docs-html/),
+#       make dist (wheel and sdist to dist/),
 #       make html (every notebook executed and rendered to build/html/, readable without Jupyter).
 
 SHELL := /bin/bash
@@ -9,6 +13,10 @@ VENV ?= .venv
 LAB_PORT ?= 5353
 JUPYTER_PORT ?= 8888
 HTML_DIR ?= build/html
+DOCS_DIR ?= build/docs-html
+# the ipywidgets HTML manager the docs site serves itself (widget outputs drawn with no CDN)
+WIDGETS_JS := @jupyter-widgets/html-manager@1.0.15
+WIDGETS_DIR := build/docs-assets
 NOTEBOOKS ?= $(wildcard notebooks/*.ipynb)
 # Jupyter refuses to run as root without --allow-root (CI and lab machines run as root).
 JUPYTER_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
@@ -21,9 +29,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 endif
 
-.PHONY: setup system-tools python-deps lab serve test check lint typecheck bench kamailio-check clean html html-only
+.PHONY: setup system-tools python-deps docs-assets lab serve test check lint typecheck bench kamailio-check clean html html-only docs docs-only dist
 
-setup: system-tools python-deps
+setup: system-tools python-deps docs-assets
 
 system-tools:
 	@bash .ci/system-tools.sh
@@ -38,22 +46,13 @@ ifndef CONDA_PREFIX
 	@test -x $(PY) || python3 -m venv $(VENV)
 endif
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,docs]'
 	@touch $@
 
+# `enumlab lab .`: the notebooks and data/ are already here (nothing copied unless it differs:
+# then the file is kept and named); DNS lab + JupyterLab on loopback, token, Ctrl-C stops both.
 lab: setup
-	@echo "enumlab: starting the embedded DNS lab on 127.0.0.1:$(LAB_PORT) (dig @127.0.0.1 -p $(LAB_PORT) ...)"
-	@$(PY) -m enumlab.cli serve --port $(LAB_PORT) > .lab-dns.log 2>&1 & echo $$! > .lab-dns.pid; \
-	  trap 'kill $$(cat .lab-dns.pid) 2>/dev/null; rm -f .lab-dns.pid' EXIT INT TERM; \
-	  sleep 1; cat .lab-dns.log; \
-	  kill -0 $$(cat .lab-dns.pid) 2>/dev/null || { echo 'enumlab: the DNS lab did not start (see above); try make lab LAB_PORT=5354' >&2; exit 1; }; \
-	  token=$$($(PY) -c 'import secrets; print(secrets.token_hex(16))'); \
-	  echo; echo "enumlab: JupyterLab on the repository (notebooks/ and data/ both visible):"; \
-	  echo "    open  http://127.0.0.1:$(JUPYTER_PORT)/lab/tree/notebooks?token=$$token"; \
-	  echo "    stop  Ctrl-C here (stops JupyterLab and the DNS lab)"; echo; \
-	  $(PY) -m jupyterlab --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(JUPYTER_PORT) \
-	    --ServerApp.port_retries=0 --IdentityProvider.token=$$token --ServerApp.root_dir=. \
-	    --ServerApp.default_url=/lab/tree/notebooks --ServerApp.answer_yes=True $(JUPYTER_ROOT)
+	@$(PY) -m enumlab.cli lab . --dns-port $(LAB_PORT) --jupyter-port $(JUPYTER_PORT)
 
 serve: setup
 	$(PY) -m enumlab.cli serve --port $(LAB_PORT)
@@ -83,9 +82,30 @@ html-only:
 	  --output-dir $(HTML_DIR) $(NOTEBOOKS)
 	@echo "enumlab: notebooks rendered to $(HTML_DIR)/"
 
+# npm fetches the widget manager once (outside the tests' network namespace); docs/conf.py
+# copies it into the site.
+docs-assets: $(WIDGETS_DIR)/package/dist/embed.js
+
+$(WIDGETS_DIR)/package/dist/embed.js:
+	@mkdir -p $(WIDGETS_DIR)
+	@command -v npm >/dev/null || { echo "enumlab: npm is needed once to fetch $(WIDGETS_JS) for the docs" >&2; exit 1; }
+	cd $(WIDGETS_DIR) && npm pack --silent $(WIDGETS_JS) >/dev/null && tar xzf jupyter-widgets-html-manager-*.tgz
+	@test -f $@
+
+# The documentation site: notebooks executed once (jupyter-cache in build/jupyter_cache) inside
+# a loopback-only namespace, warnings are errors.
+docs: setup docs-only
+
+docs-only:
+	@bash .ci/isolated.sh $(PY) -m sphinx -W --keep-going -q -b html docs $(DOCS_DIR)
+	@echo "enumlab: documentation in $(DOCS_DIR)/index.html"
+
+dist: python-deps
+	$(PY) -m build --no-isolation --outdir dist .
+
 # Kamailio's enum module vs enumlab, in a network namespace (root): prints the comparison table.
 kamailio-check: setup
 	$(PY) -m enumlab.lab.kamailio check
 
 clean:
-	rm -rf $(VENV) .conda-installed .pytest_cache .mypy_cache .ruff_cache *.egg-info build
+	rm -rf $(VENV) .conda-installed .pytest_cache .mypy_cache .ruff_cache *.egg-info build dist docs/_generated docs/_static/widgets

@@ -3,7 +3,8 @@
 #   named (bind9), dig (bind9-dnsutils), tshark, kamailio (+ enum module), dnsperf, ip (iproute2),
 #   and for re-making the lab captures: iptables, kdig (knot-dnsutils); dnsjit, the capture
 #   benchmark's peer; chromium, for the headless check of the HTML report; sip-dig
-#   (sofia-sip-bin), the peer the sofia-sip client model is checked against.
+#   (sofia-sip-bin), the peer the sofia-sip client model is checked against; npm, which fetches
+#   the ipywidgets HTML manager the docs site serves itself (make docs-assets).
 # As root on Debian/Ubuntu this uses apt; otherwise it names the packages to install (or use
 # environment.yml with conda-forge). In CI (CI=true) a tool that cannot be installed is an error.
 set -u
@@ -11,6 +12,7 @@ declare -A PKG=(
   [named]=bind9 [dig]=bind9-dnsutils [tshark]=tshark [kamailio]=kamailio
   [dnsperf]=dnsperf [ip]=iproute2 [iptables]=iptables [kdig]=knot-dnsutils
   [dumpcap]=wireshark-common [dnsjit]=dnsjit [chromium]=chromium [sip-dig]=sofia-sip-bin
+  [npm]=npm
 )
 missing=()
 for tool in "${!PKG[@]}"; do
