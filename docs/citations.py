@@ -17,7 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = r"(?:\s*(?:s|section|sec\.|§)\s*(\d+(?:\.\d+)*))?"
 RFC = re.compile(r"\bRFC\s?(\d{3,4})" + SECTION)
-TS = re.compile(r"\bTS\s?(\d{2}\.\d{3})(?:\s*[Aa]nnex\s*([A-Z](?:\.\d+)*)|\s*(?:s|section|sec\.|§)\s*(\d+(?:\.\d+)*))?")
+TS = re.compile(r"\bTS\s?(\d{2}\.\d{3})"
+                r"(?:\s*[Aa]nnex\s*([A-Z](?:\.\d+)*)|\s*(?:s|section|sec\.|§)\s*(\d+(?:\.\d+)*))?")
 
 
 def _docstrings(path: Path, module: str) -> list[tuple[str, str]]:

@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 
 
-def _commands(parser: argparse.ArgumentParser, prog: str) -> list[tuple[str, argparse.ArgumentParser]]:
+def _commands(parser: argparse.ArgumentParser,
+              prog: str) -> list[tuple[str, argparse.ArgumentParser]]:
     found = [(prog, parser)]
     for action in parser._actions:  # argparse lists its sub-parsers nowhere public
         if isinstance(action, argparse._SubParsersAction):

@@ -26,13 +26,14 @@ ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(DOCS))
 
-import enumlab  # noqa: E402
 from citations import write_standards_page  # noqa: E402
 from cli_reference import write_cli_page  # noqa: E402
 
+import enumlab  # noqa: E402
+
 project = "enumlab"
 author = "the enumlab developers"
-copyright = "the enumlab developers"  # noqa: A001 - Sphinx's name
+copyright = "the enumlab developers"
 release = version = enumlab.__version__
 
 extensions = ["myst_nb", "sphinx.ext.autodoc"]
@@ -88,7 +89,7 @@ def _generate() -> None:
 
 _generate()
 # Widget outputs load the html-manager bundle from the site itself, never from a CDN.
-nb_ipywidgets_js = {"_static/widgets/embed.js": {}}
+nb_ipywidgets_js = {"widgets/embed.js": {}}  # relative to _static
 
 
 def _learner_notes(app: object, docname: str, source: list[str]) -> None:

@@ -15,12 +15,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import select
+import signal
 import socket
 import subprocess
 import sys
 import sysconfig
 import tarfile
 import time
+import urllib.error
+import urllib.request
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -194,6 +199,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @pytest.fixture
 def served(installed: Installed) -> Iterator[tuple[int, subprocess.Popen[str]]]:
     port = _free_port()
@@ -226,3 +237,95 @@ def test_tour_serve_answers_dig(installed: Installed,
         time.sleep(0.2)
     assert "sip:service@server3.enum.nickvsnetworking.com" in answer, answer
     assert answer.count("E2U+sip") == 3
+
+
+def _lines_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> list[str]:
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+        if ready:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if marker in line:
+                return lines
+        elif proc.poll() is not None:
+            break
+    raise AssertionError(f"no {marker!r} from enumlab lab: {''.join(lines)[-1500:]}")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"  # a zombie has stopped; its parent has not reaped it yet
+
+
+def test_lab_copies_the_notebooks_and_keeps_a_learners_edit(installed: Installed,
+                                                            tmp_path: Path) -> None:
+    target = tmp_path / "my lab"
+    first = installed.run("lab", str(target), "--copy-only")
+    assert first.returncode == 0, first.stderr
+    notebooks = sorted(p.name for p in (target / "notebooks").glob("*.ipynb"))
+    assert len(notebooks) >= 7 and notebooks[0].startswith("01_")
+    for needed in ("zones/e164.arpa.zone", "captures/labels.json",
+                   "fleet/kamailio_pool_ttl1.pcapng", "samples/calls.csv", "kamailio/enum.cfg"):
+        assert (target / "data" / needed).is_file(), needed
+    edited = target / "notebooks" / notebooks[0]
+    mine = edited.read_text() + "\n"
+    edited.write_text(mine)
+    again = installed.run("lab", str(target), "--copy-only")
+    assert again.returncode == 0, again.stderr
+    assert f"kept your notebooks/{notebooks[0]}" in again.stdout
+    assert edited.read_text() == mine  # the learner's edit survived
+    assert "0 file(s) copied" in again.stdout
+    forced = installed.run("lab", str(target), "--copy-only", "--force")
+    assert "1 file(s) copied" in forced.stdout and edited.read_text() != mine
+
+
+@pytest.mark.timeout(300)
+def test_lab_serves_jupyterlab_and_dns_and_sigterm_stops_both(installed: Installed,
+                                                              tmp_path: Path) -> None:
+    dig = require_tool("dig", "bind9-dnsutils")
+    target = tmp_path / "lab"
+    dns_port, jupyter_port = _free_port(), _free_tcp_port()
+    env = {**installed.env(), "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"),
+           "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"), "JUPYTER_DATA_DIR": str(tmp_path / "d")}
+    proc = subprocess.Popen([installed.enumlab, "lab", str(target), "--dns-port", str(dns_port),
+                             "--jupyter-port", str(jupyter_port)], cwd=installed.empty, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = _lines_until(proc, "    stop ", timeout=180)
+        text = "".join(lines)
+        pids = [int(p) for p in re.findall(r"\(pid (\d+)\)", text)]
+        assert len(pids) == 2, text
+        (url,) = re.findall(r"open  (http://127\.0\.0\.1:\d+/\S+\?token=\w+)", text)
+        assert f":{jupyter_port}/" in url
+        with urllib.request.urlopen(url, timeout=30) as page:
+            assert page.status == 200 and "JupyterLab" in page.read().decode()
+        token = url.rsplit("=", 1)[1]
+        with urllib.request.urlopen(f"http://127.0.0.1:{jupyter_port}/api/contents/notebooks"
+                                    f"?token={token}", timeout=30) as listing:
+            names = {item["name"] for item in json.load(listing)["content"]}
+        assert "01_enum_basics.ipynb" in names
+        with pytest.raises(urllib.error.HTTPError):  # no token, no entry
+            urllib.request.urlopen(f"http://127.0.0.1:{jupyter_port}/api/contents", timeout=30)
+        answer = subprocess.run([dig, "@127.0.0.1", "-p", str(dns_port), "+short", "+tries=1",
+                                 "+time=2", "NAPTR", "3.1.9.0.0.5.5.5.3.1.6.e164.arpa."],
+                                capture_output=True, text=True, timeout=30).stdout
+        assert answer.count("E2U+sip") == 3, answer
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        assert proc.stdout is not None
+        assert "stopping JupyterLab and the DNS lab" in proc.stdout.read()
+        assert all(_gone(pid) for pid in pids), [p for p in pids if not _gone(p)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
