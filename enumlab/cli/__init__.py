@@ -15,25 +15,48 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from ..core.errors import EnumlabError, shown
-from . import doctor, enum, epc, fleet, pcap, query, regexp, serve, simulate, sip, zone
+from . import doctor, enum, epc, fleet, lab, pcap, query, regexp, serve, simulate, sip, zone
 from .common import EXIT_ERROR, EXIT_OK, Parser, emit_json
 
 # the order `enumlab --help` lists them in
-COMMANDS = (enum, regexp, simulate, fleet, epc, sip, doctor, pcap, query, serve, zone)
+COMMANDS = (enum, regexp, simulate, fleet, epc, sip, doctor, pcap, query, serve, zone, lab)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="enumlab",
         description="Learn, validate and debug the DNS that telecom networks route by.",
-        epilog="Every command that needs DNS starts the embedded lab server on data/zones "
-               "unless --server is given. Run 'enumlab COMMAND --help' for each command.",
+        epilog="Every command that needs DNS starts the embedded lab server on the lab zones "
+               "shipped with enumlab unless --server is given. Run 'enumlab COMMAND --help' "
+               "for each command; 'enumlab lab' starts the notebooks.",
     )
+    parser.add_argument("--version", action="version", version=version_line(),
+                        help="print enumlab's version and where it is installed, and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 parser_class=Parser)
     for command in COMMANDS:
         command.add_parser(sub)
     return parser
+
+
+def version_line() -> str:
+    """``enumlab X.Y.Z (PATH)``: the installed distribution's version (importlib.metadata)
+    when this very package is that distribution's, else ``__version__`` of a source checkout
+    (the one place the version is written; the build reads it from there)."""
+    from importlib import metadata
+    from pathlib import Path
+
+    from .. import __version__
+
+    package = Path(__file__).resolve().parent.parent
+    try:
+        dist = metadata.distribution("enumlab")
+        installed = Path(str(dist.locate_file("enumlab/__init__.py"))).resolve()
+    except metadata.PackageNotFoundError:
+        return f"enumlab {__version__} ({package}, source checkout)"
+    if installed == package / "__init__.py":
+        return f"enumlab {dist.version} ({package})"
+    return f"enumlab {__version__} ({package}, source checkout)"
 
 
 def _not_utf8(argv: Sequence[str]) -> str | None:

@@ -37,7 +37,7 @@ EXIT_OK, EXIT_EMPTY, EXIT_ERROR = 0, 1, 2
 
 
 def default_zone_dir() -> Path:
-    """``$ENUMLAB_ZONES`` if set, else the repository's ``data/zones``."""
+    """``$ENUMLAB_ZONES`` if set, else the lab zones shipped with enumlab (core.paths)."""
     return Path(os.environ.get("ENUMLAB_ZONES", DEFAULT_ZONE_DIR))
 
 

@@ -76,7 +76,8 @@ def add_parser(sub: Any) -> None:
         description="Serve every *.zone / *.db file of a directory over UDP and TCP. "
                     "Authoritative only: it never recurses and REFUSEs names outside its zones.",
     )
-    p.add_argument("zone_dir", nargs="?", type=Path, help="zone directory (default data/zones)")
+    p.add_argument("zone_dir", nargs="?", type=Path,
+                   help="zone directory (default: the lab zones shipped with enumlab)")
     p.add_argument("--port", type=int_in(0, 65535, "port"), default=5353,
                    help="port (default 5353; 0 = any free)")
     p.add_argument("--host", type=ip_literal, default="127.0.0.1",

@@ -6,14 +6,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .common import Parser, emit_json, int_in
+from .common import Parser, default_zone_dir, emit_json, int_in
 
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 clean (notes at most), 1 errors or warnings found, 2 the check could not run."""
     from ..zones.zone_check import check_zones
 
-    report = check_zones(args.path, all_sizes=args.sizes == "all")
+    report = check_zones(args.path or default_zone_dir(), all_sizes=args.sizes == "all")
     if args.html:
         report.write_html(args.html)
     if args.json:
@@ -45,11 +45,14 @@ def add_parser(sub: Any) -> None:
                     "what happens to which clients, the standard, a fix.\nExit codes: 0 clean "
                     "(notes at most), 1 errors or warnings, 2 the check could not run.",
         epilog="examples:\n"
+               "  enumlab zone check                   the lab zones shipped with enumlab\n"
                "  enumlab zone check data/zones\n"
                "  enumlab zone check data/zones/e164.arpa.zone --json\n"
                "  enumlab zone check /etc/bind/zones --html zone-report.html --limit 20",
     )
-    p.add_argument("path", type=Path, help="a zone file, or a directory of *.zone / *.db files")
+    p.add_argument("path", type=Path, nargs="?",
+                   help="a zone file, or a directory of *.zone / *.db files (default: the lab "
+                        "zones, or $ENUMLAB_ZONES)")
     p.add_argument("--json", action="store_true", help="print the whole report as JSON")
     p.add_argument("--html", metavar="REPORT.html", help="write a one-file HTML report")
     p.add_argument("--limit", type=int_in(1, 10**9, "limit"), default=5,

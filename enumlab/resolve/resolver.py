@@ -154,7 +154,7 @@ class Resolver:
         return query
 
     def query(self, name: str, rdtype: str) -> Answer:
-        """Ask the server; UDP then TCP on truncation. Raises a typed :class:`DnsError` (a subclass of it)."""
+        """Ask the server; UDP then TCP on truncation. Raises a subclass of :class:`DnsError`."""
         rdtype = rdtype.upper()
         query = self._make_query(name, rdtype)
         wire = query.to_wire()
