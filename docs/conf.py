@@ -56,7 +56,8 @@ autodoc_default_options = {"members": True, "show-inheritance": False}
 
 # -- notebooks: executed once, then served from the cache ------------------------------------
 nb_execution_mode = os.environ.get("ENUMLAB_DOCS_EXECUTE", "cache")
-nb_execution_cache_path = str(ROOT / "build" / "jupyter_cache")
+nb_execution_cache_path = os.environ.get("ENUMLAB_DOCS_CACHE",
+                                         str(ROOT / "build" / "jupyter_cache"))
 nb_execution_timeout = 900
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True

@@ -50,7 +50,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
             pytest.fail(message)
         pytest.skip(message)
     out = tmp_path_factory.mktemp("docs") / "html"
-    build = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b",
+    # -j 4: the notebooks are executed four at a time (they mostly wait on their lab servers)
+    build = subprocess.run([sys.executable, "-m", "sphinx", "-j", "4", "-W", "--keep-going",
+                            "-q", "-b",
                             "html", str(ROOT / "docs"), str(out)],
                            capture_output=True, text=True, timeout=1500, cwd=ROOT)
     assert build.returncode == 0, (build.stdout + build.stderr)[-4000:]
