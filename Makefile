@@ -86,11 +86,18 @@ html-only:
 # copies it into the site.
 docs-assets: $(WIDGETS_DIR)/package/dist/embed.js
 
+# Without npm (or its registry) only the docs are affected: a warning, the docs test skips
+# (in CI it is an error, as for any missing tool).
 $(WIDGETS_DIR)/package/dist/embed.js:
 	@mkdir -p $(WIDGETS_DIR)
-	@command -v npm >/dev/null || { echo "enumlab: npm is needed once to fetch $(WIDGETS_JS) for the docs" >&2; exit 1; }
-	cd $(WIDGETS_DIR) && npm pack --silent $(WIDGETS_JS) >/dev/null && tar xzf jupyter-widgets-html-manager-*.tgz
-	@test -f $@
+	@if command -v npm >/dev/null && (cd $(WIDGETS_DIR) && npm pack --silent $(WIDGETS_JS) >/dev/null \
+	    && tar xzf jupyter-widgets-html-manager-*.tgz) && test -f $@; then \
+	  echo "enumlab: $(WIDGETS_JS) fetched for the docs site"; \
+	elif [ "$${CI:-}" = true ]; then \
+	  echo "enumlab: could not fetch $(WIDGETS_JS) with npm (needed by make docs)" >&2; exit 1; \
+	else \
+	  echo "enumlab: WARNING: npm could not fetch $(WIDGETS_JS): make docs will not build" >&2; \
+	fi
 
 # The documentation site: notebooks executed once (jupyter-cache in build/jupyter_cache) inside
 # a loopback-only namespace, four at a time (they mostly wait on their lab servers: 83 s
