@@ -79,7 +79,10 @@ html: setup html-only
 html-only:
 	@mkdir -p $(HTML_DIR)
 	$(PY) -m jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=600 \
-	  --output-dir $(HTML_DIR) $(NOTEBOOKS)
+	  --HTMLExporter.widget_renderer_url=widgets/embed.js --output-dir $(HTML_DIR) $(NOTEBOOKS)
+	@# the widget manager beside the pages (make docs-assets): widgets drawn with no CDN
+	@if [ -f $(WIDGETS_DIR)/package/dist/embed.js ]; then mkdir -p $(HTML_DIR)/widgets && \
+	  cp -r $(WIDGETS_DIR)/package/dist/. $(HTML_DIR)/widgets/; fi
 	@echo "enumlab: notebooks rendered to $(HTML_DIR)/"
 
 # npm fetches the widget manager once (outside the tests' network namespace); docs/conf.py
