@@ -335,6 +335,37 @@ def test_lab_serves_jupyterlab_and_dns_and_sigterm_stops_both(installed: Install
         assert all(_gone(pid) for pid in pids), [p for p in pids if not _gone(p)]
     finally:
         if proc.poll() is None:
+            proc.kill()  # its children get SIGTERM from the kernel (PR_SET_PDEATHSIG)
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+
+
+@pytest.mark.timeout(300)
+def test_lab_children_die_with_it_even_when_it_is_killed(installed: Installed,
+                                                         tmp_path: Path) -> None:
+    env = {**installed.env(), "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"),
+           "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"), "JUPYTER_DATA_DIR": str(tmp_path / "d")}
+    proc = subprocess.Popen([installed.enumlab, "lab", str(tmp_path / "lab"), "--dns-port",
+                             str(_free_port()), "--jupyter-port", str(_free_tcp_port())],
+                            cwd=installed.empty, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    pids: list[int] = []
+    try:
+        text = _Output(proc).until("    stop ", timeout=180)
+        pids = [int(p) for p in re.findall(r"\(pid (\d+)\)", text)]
+        assert len(pids) == 2 and not any(_gone(p) for p in pids), text
+        proc.kill()  # no chance to clean up
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while not all(_gone(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert all(_gone(p) for p in pids), [p for p in pids if not _gone(p)]
+    finally:
+        for pid in pids:  # never leave a server behind, whatever failed above
+            if not _gone(pid):
+                os.killpg(pid, signal.SIGKILL)
+        if proc.poll() is None:
             proc.kill()
             proc.wait()
         if proc.stdout:

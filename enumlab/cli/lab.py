@@ -5,7 +5,8 @@ DIR gets the repository's shape -- ``DIR/notebooks/*.ipynb`` beside ``DIR/data/`
 notebooks' ``../data/...`` paths hold. A file already in DIR that differs from the shipped one
 is the learner's and is kept (and named), unless ``--force``. Both servers run as children in
 their own sessions, so a Ctrl-C in the terminal reaches this process only, which then stops each
-child by its PID (SIGTERM, then SIGKILL after a grace period) and waits for it.
+child by its PID (SIGTERM, then SIGKILL after a grace period) and waits for it; on Linux a child
+also gets SIGTERM if this process is killed outright (PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -122,6 +123,16 @@ class _Stop(Exception):
     pass
 
 
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child, before exec
+    """Linux: the child gets SIGTERM when this process dies, even by SIGKILL (prctl
+    PR_SET_PDEATHSIG), so no server outlives ``enumlab lab``. Elsewhere: nothing."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
 def _wait_dns(proc: subprocess.Popen[bytes], log: Path, port: int) -> str:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -184,7 +195,8 @@ def run(args: argparse.Namespace) -> int:
                                     "127.0.0.1", "--port", str(dns_port),
                                     str(where / "data" / "zones")],
                                    stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+                                   stdin=subprocess.DEVNULL, start_new_session=True,
+                                   preexec_fn=_die_with_parent)
         children.append(("the DNS lab", dns))
         _wait_dns(dns, dns_log, dns_port)
         jupyter_log = logs / "jupyterlab.log"
@@ -198,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
         with open(jupyter_log, "wb") as out:
             jupyter = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, start_new_session=True,
-                                       cwd=where)
+                                       cwd=where, preexec_fn=_die_with_parent)
         children.append(("JupyterLab", jupyter))
         _wait_jupyter(jupyter, jupyter_log, jupyter_port, token)
         print(f"enumlab: DNS lab on 127.0.0.1:{dns_port} (pid {dns.pid}): "
