@@ -73,12 +73,16 @@ test: setup check
 bench: setup
 	$(PY) benchmarks/run.py
 
-# Every notebook executed (each starts its own lab servers on loopback) and rendered to HTML.
+# Every notebook executed (each starts its own lab servers on loopback) and rendered to HTML,
+# readable offline: the widgets' state is stored in each page and drawn by the copy of the
+# widget manager in $(HTML_DIR)/widgets/; the template (notebooks/templates/offline) loads no
+# require.js, MathJax or mermaid from a CDN.
 html: setup html-only
 
 html-only:
 	@mkdir -p $(HTML_DIR)
 	$(PY) -m jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=600 \
+	  --TemplateExporter.extra_template_basedirs=notebooks/templates --template offline \
 	  --HTMLExporter.widget_renderer_url=widgets/embed.js --output-dir $(HTML_DIR) $(NOTEBOOKS)
 	@# the widget manager beside the pages (make docs-assets): widgets drawn with no CDN
 	@if [ -f $(WIDGETS_DIR)/package/dist/embed.js ]; then mkdir -p $(HTML_DIR)/widgets && \

@@ -4,6 +4,7 @@ give, wrong (with a hint, not the answer) to a wrong one, and "your turn" to ``.
 from __future__ import annotations
 
 import json
+import re
 
 import dns.e164
 import pytest
@@ -75,22 +76,58 @@ def test_check_names_what_it_needs() -> None:
         check("nope", 1)
 
 
-def test_every_your_turn_cell_has_a_collapsed_solution() -> None:
-    """Each notebook's "your turn" checks have a worked solution at its end, hidden in
-    JupyterLab (``source_hidden``), that checks the same exercise."""
+def _cells(path):  # type: ignore[no-untyped-def]
+    return [("".join(c["source"]), c["cell_type"]) for c in json.loads(path.read_text())["cells"]]
+
+
+def _questions(cells) -> list[str]:  # type: ignore[no-untyped-def]
+    """The numbers of a notebook's questions: markdown lines starting ``N.`` after "## Your
+    turn" (the lesson) or each solution's heading (the companion)."""
+    found, on = [], False
+    for text, kind in cells:
+        if kind != "markdown":
+            continue
+        if "## Questionnaire" in text:
+            break
+        on = on or "## Your turn" in text or "Worked solutions" in text
+        if on:
+            found += re.findall(r"^(\d+)\\?\. ", text, re.M)
+    return found
+
+
+def test_every_question_has_a_worked_solution_in_the_companion_notebook() -> None:
+    """Lessons ask, companions (``NN_..._solutions.ipynb``, executed in CI like the lessons)
+    answer: every question -- checked or not -- has a worked solution there, every check is
+    called there with a real answer, and no lesson cell calls a check with one."""
     seen = set()
-    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
-        cells = json.loads(path.read_text())["cells"]
-        code = [("".join(c["source"]), c.get("metadata", {})) for c in cells
-                if c["cell_type"] == "code"]
-        turns = {key for key in EXERCISES for src, meta in code
-                 if f'check("{key}", ...' in src}
-        solutions = {key for key in EXERCISES for src, meta in code
-                     if f'check("{key}",' in src and "..." not in src
-                     and meta.get("jupyter", {}).get("source_hidden")}
-        assert turns == solutions, path.name
+    lessons = sorted(p for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")
+                     if not p.stem.endswith("_solutions"))
+    assert len(lessons) == 7
+    for lesson in lessons:
+        companion = lesson.with_name(lesson.stem + "_solutions.ipynb")
+        assert companion.exists(), companion.name
+        taught, worked = _cells(lesson), _cells(companion)
+        code = [t for t, k in taught if k == "code"]
+        turns = {key for key in EXERCISES for t in code if f'check("{key}", ...' in t}
+        assert not any(f'check("{key}",' in t and "..." not in t.split(f'check("{key}",')[1][:6]
+                       for key in EXERCISES for t in code), lesson.name  # no answer here
+        solved = {key for key in EXERCISES for t, k in worked if k == "code"
+                  and f'check("{key}",' in t and "..." not in t}
+        assert turns == solved, lesson.name
+        asked = _questions(taught)
+        assert asked and asked == _questions(worked), (lesson.name, asked)
+        assert "Solutions" not in "".join(t for t, _ in taught if t.startswith("## Solutions"))
         seen |= turns
     assert seen == set(EXERCISES)  # every exercise is used in some notebook
+
+
+def test_a_number_typed_as_text_is_the_number(live: Resolver) -> None:
+    # check("04-sips-port", "5061") said "Not quite" to the right port typed as text
+    assert check("04-sips-port", "5061", lookup=live).right
+    assert check("04-sips-port", " 5061 ", lookup=live).right
+    assert not check("04-sips-port", "5060", lookup=live).right
+    assert not check("04-sips-port", "port 5061", lookup=live).right
+    assert check("01-tcp", str(EXERCISES["01-tcp"].solve({"lookup": live})), lookup=live).right
 
 
 def test_number_box_text_and_the_sliders_split(live: Resolver) -> None:

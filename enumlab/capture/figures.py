@@ -5,7 +5,7 @@ matplotlib is imported here, in :mod:`enumlab.split.figures` and in :mod:`enumla
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -15,7 +15,59 @@ from matplotlib.axes import Axes
 def _axes(ax: Axes | None, size: tuple[float, float] = (6.5, 3.2)) -> Axes:
     if ax is None:
         _, ax = plt.subplots(figsize=size, layout="constrained")
+        ax.set_gid(_OWN)  # made here: _finish may show it, with its alt text
     return ax
+
+
+_OWN = "enumlab-own-figure"
+
+
+def alt_text(ax: Axes) -> str:
+    """The alt text a helper gave its picture: what a reader who cannot see it needs."""
+    return str(ax.get_label())
+
+
+def _finish(ax: Axes, alt: str) -> Axes:
+    """Give ``ax`` its alt text; in a notebook, show a figure the helper made itself as an
+    ``<img alt=...>`` (JupyterLab and ``make html`` both render it; a plain PNG output has no
+    place for alt text) and close it so it is not drawn twice. Outside a notebook (tests, the
+    CLI, ``save``) nothing is shown."""
+    ax.set_label(alt)
+    if ax.get_gid() != _OWN:
+        return ax
+    figure = ax.get_figure(root=True)
+    if figure is None or not _in_notebook():
+        return ax
+    show_figure(cast(Any, figure), alt)
+    return ax
+
+
+def _in_notebook() -> bool:
+    import sys
+
+    if "ipykernel" not in sys.modules or "inline" not in plt.get_backend():
+        return False
+    from IPython import get_ipython
+
+    return get_ipython() is not None  # type: ignore[no-untyped-call]
+
+
+def show_figure(figure: Any, alt: str) -> None:
+    """Display ``figure`` in the notebook as a PNG with ``alt`` text, then close it."""
+    import base64
+    import html
+    import io
+
+    from IPython.display import display
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    data = base64.b64encode(buffer.getvalue()).decode()
+    text = html.escape(alt, quote=True)
+    display({"text/html": f'<img src="data:image/png;base64,{data}" alt="{text}" '
+                          f'title="{text}" style="max-width:100%">',
+             "text/plain": f"[picture: {alt}]"}, raw=True)  # type: ignore[no-untyped-call]
 
 
 def visible_bins(values: Any, *, low: float | None = None, high: float | None = None,
@@ -47,10 +99,13 @@ def response_sizes(transactions: Any, *, mtu: int | None = None, ax: Axes | None
                                  strict=False):
         ax.axvline(x, color=color, ls="--", lw=1, label=label)
     ax.set_xlabel("DNS response size (bytes)")
-    ax.set_ylabel("responses")
+    ax.set_ylabel("responses (count)")
     ax.set_title("response sizes")
     ax.legend(fontsize="x-small")
-    return ax
+    sizes_text = (f"{len(sizes)} responses from {sizes.min()} to {sizes.max()} bytes"
+                  if len(sizes) else "no responses")
+    return _finish(ax, f"Histogram of DNS response sizes: {sizes_text}; dashed lines at "
+                   + ", ".join(lines) + ".")
 
 
 def outcome_timeline(transactions: Any, *, ax: Axes | None = None) -> Axes:
@@ -62,9 +117,13 @@ def outcome_timeline(transactions: Any, *, ax: Axes | None = None) -> Axes:
         y = transactions["outcome"].cat.codes
         ax.scatter(transactions["query_time"] - t0, y, s=18, c=y, cmap="tab10", vmin=0, vmax=9)
         ax.set_yticks(range(len(outcomes)), outcomes, fontsize="small")
-    ax.set_xlabel("seconds since the first query")
+    ax.set_xlabel("time since the first query (s)")
+    ax.set_ylabel("outcome")
     ax.set_title("outcome timeline")
-    return ax
+    counts = transactions["outcome"].value_counts() if len(transactions) else {}
+    said = ", ".join(f"{k} {v}" for k, v in dict(counts).items() if v) or "none"
+    return _finish(ax, f"Dot chart, one dot per transaction at its time, one row per "
+                   f"outcome: {said}.")
 
 
 def fallback_latency(transactions: Any, *, ax: Axes | None = None) -> Axes:
@@ -77,9 +136,12 @@ def fallback_latency(transactions: Any, *, ax: Axes | None = None) -> Axes:
         ax.text(0.5, 0.5, "no TCP fallback in this capture", ha="center", va="center",
                 transform=ax.transAxes)
     ax.set_xlabel("TCP fallback latency (ms)")
-    ax.set_ylabel("transactions")
+    ax.set_ylabel("transactions (count)")
     ax.set_title("TC=1 -> answer over TCP")
-    return ax
+    said = (f"{len(latency)} fallbacks from {latency.min():.1f} to {latency.max():.1f} ms"
+            if len(latency) else "no TCP fallback")
+    return _finish(ax, f"Histogram of the time from a TC=1 answer to the answer over TCP: "
+                   f"{said}.")
 
 
 def fragments_vs_mtu(dns_size: int, mtu: int, *, family: str = "ipv4",
@@ -113,7 +175,11 @@ def fragments_vs_mtu(dns_size: int, mtu: int, *, family: str = "ipv4",
                   [f"fragment {i + 1}" if len(pieces) > 1 else "datagram"
                    for i in range(len(pieces))])
     ax.set_xlabel("bytes on the wire (IP header grey)")
+    ax.set_ylabel("packet")
     ax.set_xlim(0, max(mtu, header + frag_header + max(pieces)) * 1.35)
     ax.set_title(f"a {dns_size}-byte DNS answer over {family.upper()} at MTU {mtu}: "
                  f"{len(pieces)} {'fragments' if len(pieces) > 1 else 'datagram'}", fontsize=9)
-    return ax
+    sizes = ", ".join(f"{header + frag_header + p} B" for p in pieces)
+    return _finish(ax, f"Bar chart: a {dns_size}-byte DNS answer in UDP over "
+                   f"{family.upper()} ({header}-byte IP header, 8-byte UDP header) on a path "
+                   f"of MTU {mtu} travels as {len(pieces)} packet(s) of {sizes}.")

@@ -4,7 +4,7 @@ right or wrong.
 Every expected answer is *computed* by enumlab when the check runs -- from the standards'
 procedures, against the notebook's live lab server or the shipped captures -- never typed in
 here, so an exercise stays right when the zones change. A wrong answer gets a hint, never the
-answer; the worked solutions sit, collapsed, at the end of each notebook.
+answer; the worked solutions are in each notebook's companion ``NN_..._solutions.ipynb``.
 
     >>> check("01-domain", "5.4.3.2.0.5.5.5.2.1.6.e164.arpa.")  # doctest: +SKIP
     Right: 5.4.3.2.0.5.5.5.2.1.6.e164.arpa. ...
@@ -35,7 +35,7 @@ class Exercise:
     question: str
     solve: Callable[[dict[str, Any]], Any]
     hint: str
-    same: Callable[[Any, Any], bool] = lambda given, expected: bool(given == expected)
+    same: Callable[[Any, Any], bool] = lambda given, expected: _same_value(given, expected)
     needs: tuple[str, ...] = ()  # context the solver needs: "lookup", "server"
 
 
@@ -179,6 +179,18 @@ def _effective_n(_: dict[str, Any]) -> int:
 
 
 # -- comparisons ---------------------------------------------------------------------------
+
+def _same_value(given: Any, expected: Any) -> bool:
+    """Equal, reading a number typed as text as the number (``"5061"`` is port 5061) and
+    ``"true"``/``"false"`` as booleans: a learner's answer is right whatever its type."""
+    if isinstance(given, str) and not isinstance(expected, str):
+        text = given.strip()
+        if isinstance(expected, bool):
+            return text.lower() in ("true", "false") and (text.lower() == "true") == expected
+        if isinstance(expected, int):
+            return text.lstrip("+-").isdigit() and int(text) == expected
+    return bool(given == expected)
+
 
 def _same_name(given: Any, expected: Any) -> bool:
     return isinstance(given, str) and given.strip().lower().rstrip(".") == \

@@ -14,10 +14,15 @@ from matplotlib.axes import Axes
 from matplotlib.patches import Rectangle
 
 from ..capture.figures import (
+    _OWN,
+    _finish,
+    _in_notebook,
+    alt_text,
     fallback_latency,
     fragments_vs_mtu,
     outcome_timeline,
     response_sizes,
+    show_figure,
     visible_bins,
 )
 from ..core.records import short_label
@@ -26,31 +31,53 @@ from ..split.figures import (
     bar_shares,
     convergence,
     fleet_shares,
+    format_p,
+    p_equals,
     p_value_vs_n,
     save,
 )
 
 __all__ = [
-    "actual_vs_expected", "bar_shares", "convergence", "enum_tree", "fallback_latency",
-    "fleet_shares", "fragments_vs_mtu", "ladder", "outcome_timeline", "p_value_vs_n",
-    "response_sizes", "rfc3263_flow", "s8_home_routing", "save", "short_label", "visible_bins",
+    "actual_vs_expected", "alt_text", "bar_shares", "convergence", "enum_tree",
+    "fallback_latency", "fleet_shares", "format_p", "fragments_vs_mtu", "ladder",
+    "outcome_timeline", "p_equals", "p_value_vs_n", "readable", "response_sizes",
+    "rfc3263_flow", "rfc3263_flows", "s8_home_routing", "save", "short_label", "show_figure",
+    "visible_bins",
 ]
 
 
 def _axes(ax: Axes | None, size: tuple[float, float] = (6.5, 3.2)) -> Axes:
     if ax is None:
         _, ax = plt.subplots(figsize=size, layout="constrained")
+        ax.set_gid(_OWN)  # made here: _finish may show it, with its alt text
     return ax
+
+
+def readable(frame: Any) -> Any:
+    """A table as a reader should see it: every missing value (None, NaN, <NA>) the same
+    "–", and a ``qtype`` column's numbers as type names (35 -> NAPTR, RFC 3403; 33 -> SRV)."""
+    import pandas as pd
+
+    from ..zones.zonefile import TYPE_CODES
+
+    names = {code: name for name, code in TYPE_CODES.items()}
+    out = frame.copy()
+    for column in out.columns:
+        if str(column) in ("qtype", "rdtype"):
+            out[column] = [None if pd.isna(v) else names.get(int(v), f"TYPE{int(v)}")
+                           for v in out[column].astype(object)]
+        values = out[column].astype(object)
+        out[column] = values.where(values.notna(), "–")
+    return out
 
 
 # -- pictures of the flow ---------------------------------------------------------------------
 
 def ladder(trace: Any, *, client: str = "client", next_hop: str | None = None,
            ax: Axes | None = None) -> Axes:
-    """A ladder (sequence) diagram of a resolution, drawn from its
-    :class:`~enumlab.resolve.lookup.Trace`: one lane for the client, one per DNS server it asked,
-    and (``next_hop``, e.g. the chosen SIP URI) one for where the call goes next. Each exchange is a
-    query arrow and an answer arrow,
+    """A ladder (sequence) diagram of a resolution, drawn from its :class:`~enumlab.lookup.Trace`:
+    one lane for the client, one per DNS server it asked, and (``next_hop``, e.g. the chosen SIP
+    URI) one for where the call goes next. Each exchange is a query arrow and an answer arrow,
     labelled with the question, transport and size; a TC=1 answer is red and followed by its
     TCP retry (drawn dashed), as RFC 1035 s4.2.1 / RFC 7766 s5 want."""
     steps = [s for s in trace if s.kind == "query"]
@@ -101,7 +128,13 @@ def ladder(trace: Any, *, client: str = "client", next_hop: str | None = None,
     ax.set_xlim(-0.6, len(lanes) - 0.4)
     ax.set_ylim(-rows - 0.8, 1.6)
     ax.axis("off")
-    return ax
+    first = steps[0].name.rstrip(".") if steps else "nothing"
+    ax.set_title(f"the resolution of {first}, as exchanged on the wire", fontsize=9)
+    truncated = sum(bool(e["truncated"]) for s in steps for e in s.exchanges)
+    return _finish(ax, f"Sequence diagram: {client} asks {', '.join(servers) or 'zone data'} "
+                   f"{len(steps)} question(s); {truncated} answer(s) come back truncated "
+                   "(TC=1) and are asked again over TCP"
+                   + (f"; then the call goes to {next_hop}" if next_hop else "") + ".")
 
 
 def enum_tree(zones: Any, parent: str, *, number_length: int | None = None,
@@ -149,14 +182,14 @@ def enum_tree(zones: Any, parent: str, *, number_length: int | None = None,
         kids = children.get(node, [])
         if not kids:
             x[node] = leaf[0]
-            leaf[0] += 1
+            leaf[0] += 3  # room for the note right of each node: notes never overlap nodes
         else:
             x[node] = sum(place(k) for k in kids) / len(kids)
         return x[node]
 
     place(())
     depth = max(len(n) for n in nodes)
-    ax = _axes(ax, (max(5.0, 1.3 * leaf[0] + 2), 1.25 * depth + 1.6))
+    ax = _axes(ax, (max(7.0, 1.1 * leaf[0] + 3), 1.25 * depth + 1.6))
     prefix_digits = "".join(reversed([t for t in top if t.isdigit()]))
     for node in nodes:
         for kid in children.get(node, []):
@@ -193,11 +226,20 @@ def enum_tree(zones: Any, parent: str, *, number_length: int | None = None,
                     note += f"\n+{digits}{'x' * free}: {blocked} numbers\nno longer match *"
             ax.text(x[node] + 0.25, -len(node), note, ha="left", va="center", fontsize=7,
                     color=color if color != "#ff9896" else "#d62728")
-    ax.set_xlim(-1, leaf[0] + 1.5)
+    ax.set_xlim(-1, leaf[0])
     ax.set_ylim(-depth - 0.8, 0.8)
     ax.axis("off")
-    ax.set_title(f"below {parent.rstrip('.')}", fontsize=9)
-    return ax
+    ax.set_title(f"the ENUM tree below {parent.rstrip('.')}, from the zone files", fontsize=9)
+    wild = sum(1 for n in nodes if n and n[-1] == "*")
+    ents = [n for n in nodes if n and n not in with_records]
+    blocking = [".".join(reversed(n)) + "." + parent.rstrip(".") for n in ents
+                if (*n[:-1], "*") in nodes]
+    return _finish(ax, f"Tree diagram of the names below {parent.rstrip('.')}: {wild} "
+                   f"wildcard(s), {len(with_records) - wild} name(s) with records, "
+                   f"{len(ents)} empty non-terminal(s); "
+                   + ("; ".join(f"the empty non-terminal {name} beside the wildcard stops "
+                                "it answering below itself" for name in blocking)
+                      or "none blocks a wildcard") + ".")
 
 
 def _box(ax: Axes, xy: tuple[float, float], text: str, *, on: bool, fontsize: float = 8) -> Any:
@@ -229,7 +271,7 @@ _FLOW_AT = {"uri": (0.0, 0.0), "numeric?": (0.0, -1.0), "no_dns": (2.0, -1.0),
 
 def rfc3263_flow(location: Any, *, ax: Axes | None = None) -> Axes:
     """The RFC 3263 s4 decision flow -- numeric host, port, ``transport=``, NAPTR, SRV,
-    A/AAAA -- with the path ``location`` (a :class:`~enumlab.resolve.sip_location.SipLocation`) took
+    A/AAAA -- with the path ``location`` (a :class:`~enumlab.sip_location.SipLocation`) took
     drawn in orange: its boxes filled, its arrows thick. The title says where it ended."""
     from ..resolve.sip_location import FLOW
 
@@ -242,18 +284,32 @@ def rfc3263_flow(location: Any, *, ax: Axes | None = None) -> Axes:
         for label, nxt in edges:
             _edge(ax, boxes[node], boxes[nxt], label, on=(node, nxt) in taken)
     end = FLOW[path[-1]][0].replace("\n", " ")
-    ax.set_title(f"RFC 3263: {location.uri} -> {end}: {len(location.targets)} target(s)",
-                 fontsize=9)
+    ax.set_title(f"RFC 3263: {location.uri}\n-> {end}: {len(location.targets)} target(s)",
+                 fontsize=10)
     ax.set_xlim(-1.4, 5.4)
     ax.set_ylim(-5.8, 0.5)
     ax.axis("off")
-    return ax
+    steps = " -> ".join(FLOW[node][0].replace("\n", " ") for node in path[1:])
+    return _finish(ax, f"Flow chart of RFC 3263 section 4's decisions for {location.uri}, the "
+                   f"path taken highlighted: {steps}; {len(location.targets)} target(s).")
+
+
+def rfc3263_flows(*locations: Any) -> list[Axes]:
+    """Several :func:`rfc3263_flow` pictures one above the other (never side by side: the
+    labels need the width), one figure, one alt text."""
+    figure, axes = plt.subplots(len(locations), 1, figsize=(9.0, 5.8 * len(locations)),
+                                layout="constrained", squeeze=False)
+    drawn = [rfc3263_flow(location, ax=ax) for location, ax in zip(locations, axes[:, 0],
+                                                                    strict=True)]
+    if _in_notebook():
+        show_figure(figure, " Then: ".join(alt_text(ax) for ax in drawn))
+    return drawn
 
 
 def s8_home_routing(selection: Any, *, ax: Axes | None = None) -> Axes:
     """S8 home routing (TS 23.401 s4.3.8, TS 29.303 s5.x) drawn from a real S-NAPTR selection
-    (:class:`~enumlab.resolve.snaptr.SnaptrResult` for a PGW over ``x-s8-gtp``): the UE attaches in
-    the visited network; the visited MME asks the *home* network's DNS for the APN-FQDN's NAPTR
+    (:class:`~enumlab.snaptr.SnaptrResult` for a PGW over ``x-s8-gtp``): the UE attaches in the
+    visited network; the visited MME asks the *home* network's DNS for the APN-FQDN's NAPTR
     records and the chosen node's addresses (the queries of the trace, with their answers);
     the address goes into the PGW S8 F-TEID of the Create Session Request, which the visited
     SGW sends to the home PGW; user plane UE - eNodeB - SGW (S1-U) - PGW (S8-U)."""
@@ -318,4 +374,7 @@ def s8_home_routing(selection: Any, *, ax: Axes | None = None) -> Axes:
     ax.axis("off")
     ax.set_title(f"S8 home routing: {selection.fqdn.rstrip('.')} -> "
                  f"{chosen.hostname if chosen else 'nothing usable'}", fontsize=9)
-    return ax
+    return _finish(ax, f"Network diagram of S8 home routing: the visited MME asks the home "
+                   f"DNS {len(queries)} question(s) for {selection.fqdn.rstrip('.')}, keeps "
+                   f"{node or 'nothing'}, and puts {f_teid} in the PGW S8 F-TEID of the Create "
+                   "Session Request the visited SGW sends to the home PGW.")
