@@ -48,12 +48,26 @@ def find_tshark() -> str:
     return path
 
 
-def _packets(path: Path, ports: tuple[int, ...], errors: list[str]) -> Iterator[dict[str, Any]]:
+def _layers(text: bytes) -> dict[str, Any] | None:
+    """One packet's ``layers`` object (None if tshark's text for it is not that)."""
+    try:
+        packet = json.loads(text)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError both
+        return None
+    layers = packet.get("_source", {}).get("layers") if isinstance(packet, dict) else None
+    return layers if isinstance(layers, dict) else None
+
+
+def _packets(path: Path, ports: tuple[int, ...], errors: list[str]
+             ) -> Iterator[dict[str, Any] | None]:
     """Each packet's ``layers`` object, parsed one packet at a time from tshark's output."""
     cmd = [find_tshark(), "-r", str(path), "-2", "-n", "-T", "json", "--no-duplicate-keys",
            "-o", "tcp.reassemble_out_of_order:TRUE", "-J", LAYERS]
-    for port in ports:
-        cmd += ["-d", f"udp.port=={port},dns", "-d", f"tcp.port=={port},dns"]
+    # LLMNR over TCP (RFC 4795 s2.5): tshark registers LLMNR on UDP only; read as DNS here and
+    # named LLMNR by port in _protocol
+    for port in (*ports, 5355):
+        cmd += ["-d", f"tcp.port=={port},dns"] + (["-d", f"udp.port=={port},dns"]
+                                                  if port != 5355 else [])
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
     err_lines: list[str] = []
@@ -67,7 +81,7 @@ def _packets(path: Path, ports: tuple[int, ...], errors: list[str]) -> Iterator[
                 chunk = [line]
             elif line.startswith(b"  }"):
                 chunk.append(b"  }")
-                yield json.loads(b"".join(chunk))["_source"]["layers"]
+                yield _layers(b"".join(chunk))
                 chunk = []
             elif chunk:
                 chunk.append(line)
@@ -89,10 +103,51 @@ def _list(x: Any) -> list[Any]:
     return x if isinstance(x, list) else [] if x is None else [x]
 
 
+def _one(x: Any) -> Any:
+    """A field's value where tshark may have repeated the key: ``--no-duplicate-keys`` then
+    merges the values into a list (an NSEC type bitmap repeats ``dns.resp.type``, a message
+    with two identical questions repeats the question's key); the first is the field's own."""
+    while isinstance(x, list):
+        x = x[0] if x else None
+    return x
+
+
+def _obj(x: Any) -> dict[str, Any]:
+    """A subtree as a dict ({} when tshark wrote something else there)."""
+    x = _one(x)
+    return x if isinstance(x, dict) else {}
+
+
+def _get(tree: Any, key: str) -> Any:
+    """``tree[key]`` as one value (first of repeated keys), None when absent."""
+    return _one(tree.get(key)) if isinstance(tree, dict) else None
+
+
+def _text(x: Any) -> str | None:
+    x = _one(x)
+    return x if isinstance(x, str) else None
+
+
 def _int(x: Any) -> int | None:
-    if x is None or x == "":
+    """A numeric field (decimal or 0x-hex as tshark writes them), None if it is not one."""
+    x = _one(x)
+    if x is None or isinstance(x, dict) or x == "":
         return None
-    return int(str(x), 0)
+    text = str(x).strip()
+    for base in (0, 10):
+        try:
+            return int(text, base)
+        except ValueError:
+            continue
+    return None
+
+
+def _float(x: Any) -> float | None:
+    x = _one(x)
+    try:
+        return float(x) if isinstance(x, str | int | float) else None
+    except ValueError:
+        return None
 
 
 def _find(tree: Any, key: str) -> Any:
@@ -126,50 +181,78 @@ def _all(tree: Any, key: str) -> list[Any]:
     return out
 
 
-def _ip(layers: dict[str, Any]) -> tuple[str, str, str, int | None, Any] | None:
+def _ip(layers: dict[str, Any]) -> tuple[str, str | None, str | None, int | None, Any] | None:
     """(family, src, dst, datagram size, the IP layer) of the innermost IP header."""
     order = [k for k in layers if k in ("ip", "ipv6")]
     if not order:
         return None
     kind = order[-1]
-    layer = _list(layers[kind])[-1]
+    stack = _list(layers[kind])
+    layer = _obj(stack[-1] if stack else None)
     if kind == "ip":
         size = _int(layer.get("ip.len"))
-        re_len = _find(layer, "ip.reassembled.length")
+        re_len = _int(_find(layer, "ip.reassembled.length"))
         if re_len is not None:
-            size = int(layer.get("ip.hdr_len", 20)) + int(re_len)
-        return "ipv4", layer.get("ip.src"), layer.get("ip.dst"), size, layer
+            size = (_int(layer.get("ip.hdr_len")) or 20) + re_len
+        return "ipv4", _text(layer.get("ip.src")), _text(layer.get("ip.dst")), size, layer
     size = _int(layer.get("ipv6.plen"))
-    re_len = _find(layer, "ipv6.reassembled.length")
+    re_len = _int(_find(layer, "ipv6.reassembled.length"))
     if re_len is not None:
-        size = int(re_len)
-    return "ipv6", layer.get("ipv6.src"), layer.get("ipv6.dst"), (
+        size = re_len
+    return "ipv6", _text(layer.get("ipv6.src")), _text(layer.get("ipv6.dst")), (
         size + 40 if size is not None else None), layer
 
 
+# RFC 2136 s2.3: an UPDATE's Zone section has the layout of the question section (ZNAME,
+# ZTYPE = SOA, ZCLASS), and s2.2 renames the counts: ZOCOUNT, PRCOUNT, UPCOUNT, ADCOUNT
+_SECTIONS = {5: ("Zone", "dns.count.zones", "dns.count.prerequisites", "dns.count.updates")}
+_QUERY_SECTIONS = ("Queries", "dns.count.queries", "dns.count.answers", "dns.count.auth_rr")
+
+
+def _protocol(proto: str, transport: str, sport: int | None, dport: int | None,
+              ports: tuple[int, ...]) -> str:
+    """The protocol of a message: tshark's layer, except over TCP, where tshark dissects ports
+    5353 and 5355 as plain DNS (it has no mDNS or LLMNR dissector on TCP; ``-d`` names DNS):
+    by port there, as the native engine does -- LLMNR over TCP (RFC 4795 s2.5) is LLMNR."""
+    if transport != "tcp" or proto != "dns":
+        return proto
+    for port in (sport, dport):
+        if port == 53 or port in ports:
+            return "dns"
+        if port == 5353:
+            return "mdns"
+        if port == 5355:
+            return "llmnr"
+    return proto
+
+
 def _message(number: int, time: float, layers: dict[str, Any], proto: str, dns: dict[str, Any],
-             ip: tuple[Any, ...], frame_len: int, cap_len: int) -> dict[str, Any]:
+             ip: tuple[Any, ...], frame_len: int, cap_len: int, ports: tuple[int, ...]
+             ) -> dict[str, Any]:
     transport = "tcp" if "tcp" in layers else "udp"
-    tl = _list(layers[transport])[-1]
+    stack = _list(layers[transport])
+    tl = _obj(stack[-1] if stack else None)
     sport, dport = _int(tl.get(f"{transport}.srcport")), _int(tl.get(f"{transport}.dstport"))
     flags = _int(dns.get("dns.flags")) or 0
-    queries = dns.get("Queries")
-    q = next(iter(queries.values())) if isinstance(queries, dict) and queries else None
-    opt = None
-    for section in _list(dns.get("Additional records")):
-        for rr in (section.values() if isinstance(section, dict) else []):
+    opcode = flags >> 11 & 0xF
+    section, qd_key, an_key, ns_key = _SECTIONS.get(opcode, _QUERY_SECTIONS)
+    queries = _obj(dns.get(section))
+    q = _obj(next(iter(queries.values()))) if queries else {}
+    opt: dict[str, Any] | None = None
+    for part in _list(dns.get("Additional records")):
+        for rr in (part.values() if isinstance(part, dict) else []):
             for r in _list(rr):
-                if _int(r.get("dns.resp.type")) == 41 and opt is None:
+                if isinstance(r, dict) and _int(r.get("dns.resp.type")) == 41 and opt is None:
                     opt = r
     if transport == "udp":
         size = (_int(tl.get("udp.length")) or 8) - 8
     else:
         size = _int(dns.get("dns.length")) or 0
-    qdcount = _int(dns.get("dns.count.queries"))
+    qdcount = _int(dns.get(qd_key))
     rcode = flags & 0xF
     if opt is not None:
         rcode |= (_int(opt.get("dns.resp.ext_rcode")) or 0) << 4
-    codes = [str(_int(c)) for c in _all(opt, "dns.opt.code")] if opt is not None else []
+    codes = [str(c) for c in (_int(x) for x in _all(opt, "dns.opt.code")) if c is not None]
     encap = ("gtpu" if "gtp" in layers else "teredo" if "teredo" in layers else
              "gre" if "gre" in layers else "ipip" if len(
                  _list(layers.get("ip")) + _list(layers.get("ipv6"))) > 1 else "")
@@ -177,36 +260,48 @@ def _message(number: int, time: float, layers: dict[str, Any], proto: str, dns: 
               _int(_find(layers.get("gre"), "gre.key")) if encap == "gre" else None)
     vlan = _find(layers.get("ieee8021ad"), "ieee8021ad.id") or _find(layers.get("vlan"),
                                                                        "vlan.id")
-    name = q.get("dns.qry.name") if q else None
-    frag_count = _find(ip[4], "ip.fragment.count") or _find(ip[4], "ipv6.fragment.count")
+    name = _text(q.get("dns.qry.name")) if q else None
+    frag_count = _int(_find(ip[4], "ip.fragment.count") or _find(ip[4], "ipv6.fragment.count"))
     return {
         "frame": number, "first_frame": number, "time": time, "family": ip[0], "src": ip[1],
-        "dst": ip[2], "sport": sport, "dport": dport, "transport": transport, "protocol": proto,
+        "dst": ip[2], "sport": sport, "dport": dport, "transport": transport,
+        "protocol": _protocol(proto, transport, sport, dport, ports),
         "dns_id": _int(dns.get("dns.id")), "qr": bool(flags >> 15 & 1),
-        "opcode": flags >> 11 & 0xF, "aa": bool(flags >> 10 & 1), "tc": bool(flags >> 9 & 1),
+        "opcode": opcode, "aa": bool(flags >> 10 & 1), "tc": bool(flags >> 9 & 1),
         "rd": bool(flags >> 8 & 1), "ra": bool(flags >> 7 & 1), "ad": bool(flags >> 5 & 1),
         "cd": bool(flags >> 4 & 1), "rcode": rcode, "qdcount": qdcount,
-        "ancount": _int(dns.get("dns.count.answers")),
-        "nscount": _int(dns.get("dns.count.auth_rr")),
+        "ancount": _int(dns.get(an_key)),
+        "nscount": _int(dns.get(ns_key)),
         "arcount": _int(dns.get("dns.count.add_rr")),
         "qname": name.lower() if name is not None else None,
         "qname_ok": (name is not None) if qdcount else None,
         "qtype": _int(q.get("dns.qry.type")) if q else None,
-        "qclass": _int(q.get("dns.qry.class")) if q else None,
+        "qclass": _qclass(q) if q else None,
         "edns": opt is not None,
         "edns_size": _int(opt.get("dns.rr.udp_payload_size")) if opt else None,
         "edns_do": bool(_int(_find(opt, "dns.resp.z.do"))) if opt else None,
         "edns_version": _int(opt.get("dns.resp.edns0_version")) if opt else None,
         "edns_options": ",".join(codes) if opt is not None else None,
         "dns_size": size, "captured_size": size - max(0, frame_len - cap_len),
-        "ip_size": ip[3], "ip_fragments": int(frag_count or 0), "encapsulation": encap,
+        "ip_size": ip[3], "ip_fragments": frag_count or 0, "encapsulation": encap,
         "tunnel_id": tunnel, "vlan": _int(vlan), "malformed": "",
     }
 
 
+def _qclass(q: dict[str, Any]) -> int | None:
+    """QCLASS as on the wire: tshark splits an mDNS question's top bit off as ``dns.qry.qu``
+    (RFC 6762 s5.4, the unicast-response bit); the table keeps the 16 bits, as sent."""
+    qclass = _int(q.get("dns.qry.class"))
+    if qclass is not None and _int(q.get("dns.qry.qu")):
+        qclass |= 0x8000
+    return qclass
+
+
 def read_tshark(path: str | Path, *, ports: tuple[int, ...] = (),
                 on_records: Callable[[int], None] | None = None) -> CaptureTables:
-    """The capture's tables through tshark (see module docs)."""
+    """The capture's tables through tshark (see module docs). Whatever tshark writes, the
+    result is tables or a :class:`CaptureError`: a packet whose dissection has a shape this
+    reader does not know is skipped and named in the warnings, never a traceback."""
     p = Path(path)
     if p.is_dir():
         raise CaptureError(f"capture {p} is a directory, not a capture file", subject=str(p))
@@ -220,58 +315,86 @@ def read_tshark(path: str | Path, *, ports: tuple[int, ...] = (),
     tcps: list[dict[str, Any]] = []
     frames = 0
     links: dict[int, int] = {}
+    not_understood: list[str] = []
+    time = 0.0
     for layers in _packets(p, ports, errors):
         frames += 1
         if on_records is not None:
             on_records(1)
-        fr = layers.get("frame", {})
-        number = int(fr["frame.number"])
-        time = float(fr["frame.time_epoch"])
+        if layers is None:
+            not_understood.append(f"packet {frames}: not JSON")
+            continue
+        fr = _obj(layers.get("frame"))
+        number = _int(fr.get("frame.number")) or frames
+        # a frame whose time tshark cannot give (a pcapng packet block cut short in its
+        # timestamp) keeps the time of the frame before it: it is still counted
+        epoch = _float(fr.get("frame.time_epoch"))
+        if epoch is not None and epoch == epoch:
+            time = epoch
         encap_type = _int(fr.get("frame.encap_type"))
         if encap_type is not None:
             links[encap_type] = links.get(encap_type, 0) + 1
-        ip = _ip(layers)
-        if ip is None:
-            continue
-        icmp_key = "icmp" if "icmp" in layers else "icmpv6" if "icmpv6" in layers else None
-        if icmp_key is not None:
-            row = _icmp(number, time, layers, icmp_key)
-            quoted_dns = [d for p in _DNS_LAYERS for d in _list(layers.get(p))]
-            if row is not None and quoted_dns and row["quoted_dns_id"] is None:
-                row["quoted_dns_id"] = _int(quoted_dns[0].get("dns.id"))
-            if row is not None:
-                icmps.append(row)
-            continue
-        _fragment(number, time, layers, frags)
-        segments = [int(x) for x in _all(layers.get("tcp.segments"), "tcp.segment")]
-        malformed = "_ws.malformed" in layers
-        for proto in _DNS_LAYERS:
-            for k, dns in enumerate(_list(layers.get(proto))):
-                if isinstance(dns, dict) and "dns.id" in dns:
-                    row = _message(number, time, layers, proto, dns, ip,
-                                   int(fr.get("frame.len", 0)), int(fr.get("frame.cap_len", 0)))
-                    if k == 0 and segments:  # tshark lists the segments of the first PDU
-                        row["first_frame"] = min(segments)
-                    pieces = [int(x) for x in _all(ip[4], "ip.fragment")
-                              + _all(ip[4], "ipv6.fragment")]
-                    if pieces:
-                        row["first_frame"] = min(pieces)
-                    if malformed:
-                        row["malformed"] = "tshark: malformed packet"
-                    messages.append(row)
-        if "tcp" in layers:
-            t = _list(layers["tcp"])[-1]
-            f = _int(t.get("tcp.flags")) or 0
-            if f & 0x07:
-                tcps.append({"frame": number, "time": time, "family": ip[0], "src": ip[1],
-                             "dst": ip[2], "sport": _int(t.get("tcp.srcport")),
-                             "dport": _int(t.get("tcp.dstport")), "syn": bool(f & 2),
-                             "ack": bool(f & 0x10), "fin": bool(f & 1), "rst": bool(f & 4)})
+        try:
+            _packet(number, time, layers, fr, ports, messages, frags, icmps, tcps)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            # a shape of tshark's output this reader does not know: say so, keep going
+            not_understood.append(f"frame {number}: {type(exc).__name__} {exc}")
     warnings = [f"the capture is damaged; kept the packets read before it: {e}" for e in errors]
+    if not_understood:
+        warnings.append(f"tshark's dissection of {len(not_understood)} frame(s) was not "
+                        f"understood; they were skipped (first: {not_understood[0]})")
     return CaptureTables(str(p), "tshark", _frame(messages, MESSAGE_COLUMNS),
                          _frame(_fragment_fates(frags), FRAGMENT_COLUMNS),
                          _frame(icmps, ICMP_COLUMNS), _frame(tcps, TCP_COLUMNS), frames,
                          None, warnings, links)
+
+
+def _packet(number: int, time: float, layers: dict[str, Any], fr: dict[str, Any],
+            ports: tuple[int, ...], messages: list[dict[str, Any]],
+            frags: list[dict[str, Any]], icmps: list[dict[str, Any]],
+            tcps: list[dict[str, Any]]) -> None:
+    """One packet's rows into the tables."""
+    ip = _ip(layers)
+    if ip is None:
+        return
+    icmp_key = "icmp" if "icmp" in layers else "icmpv6" if "icmpv6" in layers else None
+    if icmp_key is not None:
+        row = _icmp(number, time, layers, icmp_key)
+        quoted_dns = [d for p in _DNS_LAYERS for d in _list(layers.get(p))]
+        if row is not None and quoted_dns and row["quoted_dns_id"] is None:
+            row["quoted_dns_id"] = _int(_obj(quoted_dns[0]).get("dns.id"))
+        if row is not None:
+            icmps.append(row)
+        return
+    _fragment(number, time, layers, frags)
+    segments = [s for s in (_int(x) for x in _all(layers.get("tcp.segments"), "tcp.segment"))
+                if s is not None]
+    malformed = "_ws.malformed" in layers
+    pieces = [s for s in (_int(x) for x in _all(ip[4], "ip.fragment") + _all(ip[4],
+                                                                              "ipv6.fragment"))
+              if s is not None]
+    for proto in _DNS_LAYERS:
+        for k, dns in enumerate(_list(layers.get(proto))):
+            if isinstance(dns, dict) and "dns.id" in dns:
+                row = _message(number, time, layers, proto, dns, ip,
+                               _int(fr.get("frame.len")) or 0, _int(fr.get("frame.cap_len")) or 0,
+                               ports)
+                if k == 0 and segments:  # tshark lists the segments of the first PDU
+                    row["first_frame"] = min(segments)
+                if pieces:
+                    row["first_frame"] = min(pieces)
+                if malformed:
+                    row["malformed"] = "tshark: malformed packet"
+                messages.append(row)
+    if "tcp" in layers:
+        stack = _list(layers["tcp"])
+        t = _obj(stack[-1] if stack else None)
+        f = _int(t.get("tcp.flags")) or 0
+        if f & 0x07:
+            tcps.append({"frame": number, "time": time, "family": ip[0], "src": ip[1],
+                         "dst": ip[2], "sport": _int(t.get("tcp.srcport")),
+                         "dport": _int(t.get("tcp.dstport")), "syn": bool(f & 2),
+                         "ack": bool(f & 0x10), "fin": bool(f & 1), "rst": bool(f & 4)})
 
 
 def _frame(rows: list[dict[str, Any]], spec: dict[str, str]) -> Any:
@@ -283,35 +406,38 @@ def _frame(rows: list[dict[str, Any]], spec: dict[str, str]) -> Any:
 
 def _fragment(number: int, time: float, layers: dict[str, Any], out: list[dict[str, Any]]
               ) -> None:
-    for layer in _list(layers.get("ip")):
-        flags = layer.get("ip.flags_tree", {})
+    for layer in map(_obj, _list(layers.get("ip"))):
+        flags = _obj(layer.get("ip.flags_tree"))
         mf = _int(flags.get("ip.flags.mf")) or 0
         offset = (_int(layer.get("ip.frag_offset")) or 0) * 8  # tshark writes 8-byte units
         if mf or offset:
-            hdr = int(layer.get("ip.hdr_len", 20))
-            out.append({"frame": number, "time": time, "family": "ipv4",
-                        "src": layer.get("ip.src"), "dst": layer.get("ip.dst"),
-                        "ip_id": _int(layer.get("ip.id")), "offset": offset, "more": bool(mf),
-                        "size": int(layer["ip.len"]) - hdr,
-                        "protocol": _int(layer.get("ip.proto")) if offset == 0 else None,
+            hdr = _int(layer.get("ip.hdr_len")) or 20
+            src, dst, ident = _text(layer.get("ip.src")), _text(layer.get("ip.dst")), _int(
+                layer.get("ip.id"))
+            proto = _int(layer.get("ip.proto"))
+            out.append({"frame": number, "time": time, "family": "ipv4", "src": src,
+                        "dst": dst, "ip_id": ident, "offset": offset, "more": bool(mf),
+                        "size": max((_int(layer.get("ip.len")) or 0) - hdr, 0),
+                        "protocol": proto if offset == 0 else None,
                         "sport": None, "dport": None,
-                        "_key": ("4", layer.get("ip.src"), layer.get("ip.dst"),
-                                 layer.get("ip.id"), layer.get("ip.proto"))})
-    for layer in _list(layers.get("ipv6")):
-        fh = _find(layer, "ipv6.fraghdr.ident")
+                        "_key": ("4", src, dst, ident, proto)})
+    for layer in map(_obj, _list(layers.get("ipv6"))):
+        fh = _int(_find(layer, "ipv6.fraghdr.ident"))
         if fh is None:
             continue
         offset = _int(_find(layer, "ipv6.fraghdr.offset")) or 0
         more = bool(_int(_find(layer, "ipv6.fraghdr.more")) or 0)
         plen = _int(layer.get("ipv6.plen")) or 0
         ext = 8  # the fragment header itself; other extension headers are counted below
-        ext += sum(int(v) for v in _all(layer, "ipv6.hopopts.len_oct"))
-        out.append({"frame": number, "time": time, "family": "ipv6", "src": layer.get("ipv6.src"),
-                    "dst": layer.get("ipv6.dst"), "ip_id": _int(fh), "offset": offset * 8,
-                    "more": more, "size": plen - ext,
+        ext += sum(v for v in (_int(x) for x in _all(layer, "ipv6.hopopts.len_oct"))
+                   if v is not None)
+        src, dst = _text(layer.get("ipv6.src")), _text(layer.get("ipv6.dst"))
+        out.append({"frame": number, "time": time, "family": "ipv6", "src": src,
+                    "dst": dst, "ip_id": fh, "offset": offset * 8,
+                    "more": more, "size": max(plen - ext, 0),
                     "protocol": _int(_find(layer, "ipv6.fraghdr.nxt")) if offset == 0 else None,
                     "sport": None, "dport": None,
-                    "_key": ("6", layer.get("ipv6.src"), layer.get("ipv6.dst"), fh, None)})
+                    "_key": ("6", src, dst, fh, None)})
 
 
 def _fragment_fates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -336,7 +462,8 @@ def _fragment_fates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _icmp(number: int, time: float, layers: dict[str, Any], key: str) -> dict[str, Any] | None:
-    layer = _list(layers[key])[0]
+    stack = _list(layers[key])
+    layer = _obj(stack[0] if stack else None)
     itype = _int(layer.get(f"{key}.type"))
     code = _int(layer.get(f"{key}.code"))
     family = 4 if key == "icmp" else 6
@@ -344,38 +471,34 @@ def _icmp(number: int, time: float, layers: dict[str, Any], key: str) -> dict[st
         return None
     if (family == 4 and itype not in (3, 4, 11, 12)) or (family == 6 and not 1 <= itype <= 4):
         return None
-    outer = _list(layers.get("ip" if family == 4 else "ipv6"))[0]
     fam = "ip" if family == 4 else "ipv6"
+    outer = _obj(_list(layers.get(fam))[:1] or None)
     inner_v4 = _list(layer.get("ip"))
     inner_v6 = _list(layer.get("ipv6"))
-    inner = (inner_v4 or inner_v6 or [None])[0]
+    inner = _obj((inner_v4 or inner_v6 or [None])[0])
     ifam = "ip" if inner_v4 else "ipv6"
-    transport = next((layer[t] for t in ("udp", "tcp") if t in layer), None)
     tname = "udp" if "udp" in layer else "tcp"
+    transport = _obj(layer.get(tname))
     dns_id = None
     for proto in _DNS_LAYERS:
         if proto in layer:
-            dns_id = _int(_list(layer[proto])[0].get("dns.id"))
+            dns_id = _int(_obj(layer[proto]).get("dns.id"))
     mtu = _int(layer.get(f"{key}.mtu"))
     isize = None
-    if inner is not None:
+    if inner:
         isize = (_int(inner.get("ip.len")) if ifam == "ip" else
                  (_int(inner.get("ipv6.plen")) or 0) + 40)
     return {"frame": number, "time": time, "family": "ipv4" if family == 4 else "ipv6",
-            "src": outer.get(f"{fam}.src"), "dst": outer.get(f"{fam}.dst"), "type": itype,
-            "code": code, "kind": icmp_kind(family, itype, code), "mtu": mtu,
-            "quoted_src": inner.get(f"{ifam}.src") if inner else None,
-            "quoted_dst": inner.get(f"{ifam}.dst") if inner else None,
+            "src": _text(outer.get(f"{fam}.src")), "dst": _text(outer.get(f"{fam}.dst")),
+            "type": itype, "code": code, "kind": icmp_kind(family, itype, code), "mtu": mtu,
+            "quoted_src": _text(inner.get(f"{ifam}.src")),
+            "quoted_dst": _text(inner.get(f"{ifam}.dst")),
             "quoted_protocol": (_int(inner.get("ip.proto")) if ifam == "ip" else
                                 _int(_find(inner, "ipv6.fraghdr.nxt") or inner.get("ipv6.nxt"))
                                 ) if inner else None,
-            "quoted_sport": _int(_list(transport)[0].get(f"{tname}.srcport")) if transport
-            else None,
-            "quoted_dport": _int(_list(transport)[0].get(f"{tname}.dstport")) if transport
-            else None,
+            "quoted_sport": _int(transport.get(f"{tname}.srcport")),
+            "quoted_dport": _int(transport.get(f"{tname}.dstport")),
             "quoted_ip_size": isize,
             "quoted_ip_id": (_int(inner.get("ip.id")) if ifam == "ip" else
                              _int(_find(inner, "ipv6.fraghdr.ident"))) if inner else None,
             "quoted_dns_id": dns_id}
-
-
