@@ -61,8 +61,11 @@ def _layers(text: bytes) -> dict[str, Any] | None:
 def _packets(path: Path, ports: tuple[int, ...], errors: list[str]
              ) -> Iterator[dict[str, Any] | None]:
     """Each packet's ``layers`` object, parsed one packet at a time from tshark's output."""
+    # DNS on the ports of interest only, as the native engine reads it: tshark's heuristic
+    # DNS-over-UDP dissector (on by default in 4.x) would take any UDP port
     cmd = [find_tshark(), "-r", str(path), "-2", "-n", "-T", "json", "--no-duplicate-keys",
-           "-o", "tcp.reassemble_out_of_order:TRUE", "-J", LAYERS]
+           "-o", "tcp.reassemble_out_of_order:TRUE", "--disable-heuristic", "dns_udp",
+           "-J", LAYERS]
     # LLMNR over TCP (RFC 4795 s2.5): tshark registers LLMNR on UDP only; read as DNS here and
     # named LLMNR by port in _protocol
     for port in (*ports, 5355):
@@ -385,7 +388,14 @@ def _packet(number: int, time: float, layers: dict[str, Any], fr: dict[str, Any]
                     row["first_frame"] = min(pieces)
                 if malformed:
                     row["malformed"] = "tshark: malformed packet"
+                if row["dns_size"] < 12:  # tshark reads what bytes there are as the header;
+                    # the table has no header for a message shorter than one (RFC 1035 s4.1.1)
+                    row.update(dict.fromkeys(_HEADER[1:]), edns=None)
+                    if row["dns_size"] < 2:
+                        row["dns_id"] = None
                 messages.append(row)
+    if not any(r["frame"] == number for r in messages[-1:]):
+        messages += _headerless(number, time, layers, fr, ip, ports)
     if "tcp" in layers:
         stack = _list(layers["tcp"])
         t = _obj(stack[-1] if stack else None)
@@ -395,6 +405,40 @@ def _packet(number: int, time: float, layers: dict[str, Any], fr: dict[str, Any]
                          "dst": ip[2], "sport": _int(t.get("tcp.srcport")),
                          "dport": _int(t.get("tcp.dstport")), "syn": bool(f & 2),
                          "ack": bool(f & 0x10), "fin": bool(f & 1), "rst": bool(f & 4)})
+
+
+_HEADER = ("dns_id", "qr", "opcode", "aa", "tc", "rd", "ra", "ad", "cd", "rcode", "qdcount",
+           "ancount", "nscount", "arcount", "qname_ok", "edns")
+
+
+def _headerless(number: int, time: float, layers: dict[str, Any], fr: dict[str, Any],
+                ip: tuple[Any, ...], ports: tuple[int, ...]) -> list[dict[str, Any]]:
+    """DNS messages shorter than the 12-byte header (RFC 1035 s4.1.1), which tshark's JSON
+    shows only as a malformed-packet marker each (no DNS object): one row per marker when the
+    frame's last protocol is DNS and it has no DNS object, as the native engine counts them.
+    Sizes: UDP from its length field; TCP the segment's (or reassembly's) bytes shared out."""
+    protocols = (_text(fr.get("frame.protocols")) or "").split(":")
+    if not protocols or protocols[-1] not in _DNS_LAYERS or "_ws.malformed" not in layers:
+        return []
+    if any(isinstance(d, dict) for p in _DNS_LAYERS for d in _list(layers.get(p))):
+        return []
+    count = len(_list(layers["_ws.malformed"]))
+    tcp = "tcp" in layers
+    if tcp:
+        stack = _list(layers["tcp"])
+        t = _obj(stack[-1] if stack else None)
+        total = _int(_find(layers.get("tcp.segments"), "tcp.reassembled.length"))
+        total = total if total is not None else _int(t.get("tcp.len")) or 0
+        size = max(0, (total - 2 * count) // count)
+    else:
+        stack = _list(layers.get("udp"))
+        size = max(0, (_int(_obj(stack[-1] if stack else None).get("udp.length")) or 8) - 8)
+    row = _message(number, time, layers, protocols[-1], {}, ip, _int(fr.get("frame.len")) or 0,
+                   _int(fr.get("frame.cap_len")) or 0, ports)
+    row.update(dict.fromkeys(_HEADER), malformed="tshark: malformed packet (shorter than a "
+               "DNS header)", dns_size=size, captured_size=min(size, row["captured_size"])
+               if not tcp else size, edns=None)
+    return [dict(row) for _ in range(count)]
 
 
 def _frame(rows: list[dict[str, Any]], spec: dict[str, str]) -> Any:
