@@ -6,6 +6,7 @@
 # Also: make bench (benchmarks/), make setup (set-up only), make serve (the DNS lab alone),
 #       make docs (the documentation site, offline, warnings as errors, to build/docs-html/),
 #       make dist (wheel and sdist to dist/),
+#       make fuzz (20,000 capture mutants through both engines; shrunk reproducers in build/fuzz/),
 #       make html (every notebook executed and rendered to build/html/, readable without Jupyter).
 
 SHELL := /bin/bash
@@ -29,7 +30,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 endif
 
-.PHONY: setup system-tools python-deps docs-assets lab serve test check lint typecheck bench kamailio-check clean html html-only docs docs-only dist
+.PHONY: setup system-tools python-deps docs-assets lab serve test check lint typecheck bench fuzz kamailio-check clean html html-only docs docs-only dist
 
 setup: system-tools python-deps docs-assets
 
@@ -72,6 +73,14 @@ test: setup check
 
 bench: setup
 	$(PY) benchmarks/run.py
+
+# Capture mutants (tests/fuzz/): both engines, compiled and interpreted; each distinct failure
+# shrunk by delta debugging and written to $(FUZZ_DIR). FUZZ_CAMPAIGN picks another seed.
+FUZZ_MUTANTS ?= 20000
+FUZZ_CAMPAIGN ?= 1
+FUZZ_DIR ?= build/fuzz
+fuzz: setup
+	$(PY) -m tests.fuzz.captures --count $(FUZZ_MUTANTS) --campaign $(FUZZ_CAMPAIGN) --out $(FUZZ_DIR)
 
 # Every notebook executed (each starts its own lab servers on loopback) and rendered to HTML,
 # readable offline: the widgets' state is stored in each page and drawn by the copy of the
