@@ -35,7 +35,7 @@ from .table import (
 )
 
 LAYERS = ("frame eth vlan ieee8021ad sll ip ipv6 udp tcp tcp.segments dns mdns llmnr gtp gre "
-          "teredo icmp icmpv6 _ws.malformed")
+          "teredo icmp icmpv6 _ws.malformed _ws.short")
 _BENIGN = ("Running as user", "This could be dangerous", " This could be dangerous")
 _DNS_LAYERS = ("dns", "mdns", "llmnr")
 
@@ -413,32 +413,53 @@ _HEADER = ("dns_id", "qr", "opcode", "aa", "tc", "rd", "ra", "ad", "cd", "rcode"
 
 def _headerless(number: int, time: float, layers: dict[str, Any], fr: dict[str, Any],
                 ip: tuple[Any, ...], ports: tuple[int, ...]) -> list[dict[str, Any]]:
-    """DNS messages shorter than the 12-byte header (RFC 1035 s4.1.1), which tshark's JSON
-    shows only as a malformed-packet marker each (no DNS object): one row per marker when the
-    frame's last protocol is DNS and it has no DNS object, as the native engine counts them.
-    Sizes: UDP from its length field; TCP the segment's (or reassembly's) bytes shared out."""
+    """DNS messages shorter than the 12-byte header (RFC 1035 s4.1.1) -- sent so, or cut by
+    the snap length -- which tshark's JSON shows only as a malformed-packet or
+    packet-size-limited marker each (no DNS object): one row per marker when the frame's last
+    protocol is DNS (or UDP cut short on a port of interest) and it has no DNS object, as the
+    native engine counts them. Sizes: UDP from its length field; TCP the segment's (or
+    reassembly's) bytes shared out."""
     protocols = (_text(fr.get("frame.protocols")) or "").split(":")
-    if not protocols or protocols[-1] not in _DNS_LAYERS or "_ws.malformed" not in layers:
+    last = protocols[-1]
+    markers = len(_list(layers.get("_ws.malformed"))) + len(_list(layers.get("_ws.short")))
+    if not markers or any(isinstance(d, dict) for p in _DNS_LAYERS
+                          for d in _list(layers.get(p))):
         return []
-    if any(isinstance(d, dict) for p in _DNS_LAYERS for d in _list(layers.get(p))):
-        return []
-    count = len(_list(layers["_ws.malformed"]))
     tcp = "tcp" in layers
+    stack = _list(layers.get("tcp" if tcp else "udp"))
+    t = _obj(stack[-1] if stack else None)
+    if last not in _DNS_LAYERS:
+        if tcp or last != "udp" or "_ws.short" not in layers:
+            return []
+        by_port = _port_protocol(_int(t.get("udp.srcport")), _int(t.get("udp.dstport")), ports)
+        if by_port is None:
+            return []
+        last = by_port
+        markers = 1
     if tcp:
-        stack = _list(layers["tcp"])
-        t = _obj(stack[-1] if stack else None)
         total = _int(_find(layers.get("tcp.segments"), "tcp.reassembled.length"))
         total = total if total is not None else _int(t.get("tcp.len")) or 0
-        size = max(0, (total - 2 * count) // count)
+        size = max(0, (total - 2 * markers) // markers)
     else:
-        stack = _list(layers.get("udp"))
-        size = max(0, (_int(_obj(stack[-1] if stack else None).get("udp.length")) or 8) - 8)
-    row = _message(number, time, layers, protocols[-1], {}, ip, _int(fr.get("frame.len")) or 0,
+        size = max(0, (_int(t.get("udp.length")) or 8) - 8)
+    row = _message(number, time, layers, last, {}, ip, _int(fr.get("frame.len")) or 0,
                    _int(fr.get("frame.cap_len")) or 0, ports)
     row.update(dict.fromkeys(_HEADER), malformed="tshark: malformed packet (shorter than a "
-               "DNS header)", dns_size=size, captured_size=min(size, row["captured_size"])
-               if not tcp else size, edns=None)
-    return [dict(row) for _ in range(count)]
+               "DNS header)", dns_size=size, captured_size=max(0, min(
+                   size, row["captured_size"])) if not tcp else size, edns=None)
+    return [dict(row) for _ in range(markers)]
+
+
+def _port_protocol(sport: int | None, dport: int | None, ports: tuple[int, ...]) -> str | None:
+    """The protocol a UDP port pair carries for the native engine (source port first)."""
+    for port in (sport, dport):
+        if port == 53 or port in ports:
+            return "dns"
+        if port == 5353:
+            return "mdns"
+        if port == 5355:
+            return "llmnr"
+    return None
 
 
 def _frame(rows: list[dict[str, Any]], spec: dict[str, str]) -> Any:
