@@ -319,7 +319,6 @@ def read_tshark(path: str | Path, *, ports: tuple[int, ...] = (),
     frames = 0
     links: dict[int, int] = {}
     not_understood: list[str] = []
-    time = 0.0
     for layers in _packets(p, ports, errors):
         frames += 1
         if on_records is not None:
@@ -329,11 +328,9 @@ def read_tshark(path: str | Path, *, ports: tuple[int, ...] = (),
             continue
         fr = _obj(layers.get("frame"))
         number = _int(fr.get("frame.number")) or frames
-        # a frame whose time tshark cannot give (a pcapng packet block cut short in its
-        # timestamp) keeps the time of the frame before it: it is still counted
+        # a frame with no time (a pcapng Simple Packet Block has none): NaN, as natively
         epoch = _float(fr.get("frame.time_epoch"))
-        if epoch is not None and epoch == epoch:
-            time = epoch
+        time = epoch if epoch is not None else float("nan")
         encap_type = _int(fr.get("frame.encap_type"))
         if encap_type is not None:
             links[encap_type] = links.get(encap_type, 0) + 1
