@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from enumlab.capture import CaptureError, load_capture
-from enumlab.errors import EnumlabError
+from enumlab.core.errors import EnumlabError
 
 from .conftest import IN_CI, ROOT, require_tool
 from .fuzz.captures import counts
@@ -190,7 +190,7 @@ def test_tshark_engine_counts_each_message_as_tshark_does(name: str) -> None:
 def test_native_pairs_are_tshark_pairs(name: str) -> None:
     """A query and its answer (mDNS aside: answers go to the group, RFC 6762 s6, and the
     native engine does not pair them by address; tshark pairs them by id)."""
-    from enumlab.dns_transactions import build_transactions
+    from enumlab.capture.transactions import build_transactions
 
     tables = engine(name, "native")
     if isinstance(tables, Exception) or not tables.rows("messages"):

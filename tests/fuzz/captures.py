@@ -107,24 +107,11 @@ def mutants(seed_inputs: Sequence[tuple[str, bytes]], count: int, *, campaign: i
 
 # -- one run (inside a worker) -----------------------------------------------------------------
 
-def _module(*names: str) -> Any:
-    import importlib
-
-    for name in names:
-        try:
-            return importlib.import_module(name)
-        except ImportError:
-            continue
-    raise ImportError(names[-1])
-
-
 def run_one(path: str, mode: str) -> dict[str, Any]:
     """The whole analysis of one file in one mode: counts, or the error it ended in."""
-    from enumlab.errors import EnumlabError
+    from enumlab.capture import columns, native, report
+    from enumlab.core.errors import EnumlabError
 
-    report = _module("enumlab.capture.report", "enumlab.pcap_report")
-    columns = _module("enumlab.capture.columns", "enumlab.columns")
-    native = _module("enumlab.capture.native")
     saved = (columns.HASH_MIN_ROWS, native.BLOCK)
     if mode == "compiled":  # the compiled hash table from the first row; blocks of 3 records
         columns.HASH_MIN_ROWS, native.BLOCK = 0, 3
