@@ -334,6 +334,7 @@ class Campaign:
     status: dict[str, dict[str, int]] = field(default_factory=dict)
     slowest: dict[str, float] = field(default_factory=lambda: dict.fromkeys(MODES, 0.0))
     both_read: int = 0
+    strictly_compared: int = 0  # both read, no mutation with a DEFINITIONAL reason
     findings: list[Finding] = field(default_factory=list)
 
 
@@ -382,6 +383,8 @@ def fuzz(count: int, *, campaign: int = 0, tshark_every: int = 8, workers: int =
                 a, t = results.get("interpreted"), results.get("tshark")
                 if a and t and a["status"] == t["status"] == "ok":
                     out.both_read += 1
+                    out.strictly_compared += not any(
+                        name in DEFINITIONAL for name in m.mutations.split("+"))
                 found = judge(m, results)
                 out.findings += found
                 if on_mutant is not None:
@@ -494,6 +497,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   workers=args.workers, start=args.start, on_mutant=progress)
     print(json.dumps({"mutants": result.mutants, "runs": result.runs, "status": result.status,
                       "slowest_s": result.slowest, "both_read": result.both_read,
+                      "strictly_compared": result.strictly_compared,
                       "seconds": round(time.monotonic() - began, 1)}, indent=1))
     # one reproducer per distinct finding, shrunk
     firsts: dict[str, Finding] = {}

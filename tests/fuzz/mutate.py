@@ -384,7 +384,8 @@ def m_udp_length(cap: Capture, rng: Rng) -> Capture | None:
 
 def m_fragments(cap: Capture, rng: Rng) -> Capture | None:
     """A UDP datagram cut into IPv4 fragments (RFC 791 s3.2) whose offsets overlap, leave
-    holes, repeat, end past 65,535 bytes or disagree with MF; in any order."""
+    holes, repeat, end past 65,535 bytes or disagree with MF, in any order; or a complete set
+    that reassembles past 65,535 bytes."""
     got = _choose(cap, rng, lambda lay, d: lay.version == 4 and lay.proto == 17)
     if got is None:
         return None
@@ -392,6 +393,20 @@ def m_fragments(cap: Capture, rng: Rng) -> Capture | None:
     r = cap.records[i]
     head, hdr, body = r.data[:lay.ip], r.data[lay.ip:lay.l4], r.data[lay.l4:]
     pieces: list[bytes] = []
+    if rng.random() < 0.08:  # a complete set whose datagram would exceed 65,535 bytes
+        body = body + b"\0" * (65_600 - len(hdr) - len(body))
+        ident = _pick(rng, 65536)
+        for off in range(0, len(body), 1480):
+            h = bytearray(hdr)
+            chunk = body[off:off + 1480]
+            h[2:4] = (len(hdr) + len(chunk)).to_bytes(2, "big")
+            h[4:6] = ident.to_bytes(2, "big")
+            h[6:8] = ((0x2000 if off + 1480 < len(body) else 0) | off // 8).to_bytes(2, "big")
+            pieces.append(head + bytes(h) + chunk)
+        records = list(cap.records)
+        records[i:i + 1] = [replace(r, data=p, wire=len(p), ns=r.ns + k)
+                            for k, p in enumerate(pieces)]
+        return replace(cap, records=records)
     n = 2 + _pick(rng, 3)
     step = max(8, (len(body) // n) // 8 * 8)
     ident = _pick(rng, 65536)
