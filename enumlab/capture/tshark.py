@@ -7,6 +7,15 @@ inside a tunnel or quoted by ICMP -- becomes a list, so one packet gives one row
 message (never only the last one, the loss of a per-packet field export). The output is read
 packet by packet from the pipe, never held whole. It is used on demand (``--engine tshark``)
 and automatically for link types the native decoder does not handle.
+
+It reads what the native engine reads, by the same definitions: DNS on ports 53, 5353, 5355
+and ``--port`` only (tshark's heuristic DNS-over-UDP dissector is turned off); LLMNR over TCP
+5355 (RFC 4795 s2.5) and mDNS over TCP by port; an UPDATE's Zone section as its question
+(RFC 2136 s2.3); QCLASS as sent (the mDNS QU bit kept); a message shorter than its header
+counted, though tshark writes only a marker for it. Any JSON tshark writes is taken: a key
+repeated in one object (``--no-duplicate-keys`` makes the values a list: NSEC type bitmaps, two
+identical questions) gives its first value, a layer written as text or a field that is not a
+number is missing, and a packet of a shape still unknown is skipped and named in the warnings.
 """
 
 from __future__ import annotations
