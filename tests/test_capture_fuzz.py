@@ -44,6 +44,7 @@ def _show(findings: list[Finding]) -> str:
                      f"{f.mutant.mutations}] {f.detail[:300]}" for f in findings[:20])
 
 
+@pytest.mark.timeout(900)  # ~2 minutes on two idle cores; the suite's 300 s is per test
 def test_capture_mutants_neither_crash_nor_hang_nor_disagree() -> None:
     require_tool("tshark", "tshark")
     result = fuzz(MUTANTS, campaign=0, tshark_every=TSHARK_EVERY, workers=2)

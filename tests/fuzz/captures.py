@@ -212,7 +212,7 @@ class Worker:
                 if line:
                     return dict(json.loads(line))
                 code = proc.wait()
-                self.proc = None
+                self.stop()
                 return {"mode": mode, "status": "signal" if code < 0 else "exit",
                         "error": f"worker died: {'signal ' + str(-code) if code < 0 else code}",
                         "seconds": time.monotonic() - began}
@@ -225,6 +225,9 @@ class Worker:
         if self.proc is not None:
             self.proc.kill()
             self.proc.wait()
+            for pipe in (self.proc.stdin, self.proc.stdout):
+                if pipe is not None:
+                    pipe.close()
             self.proc = None
 
 
