@@ -297,11 +297,12 @@ class Finding:
     mutant: Mutant
     detail: str
     results: list[dict[str, Any]] = field(default_factory=list)
+    kind: str = ""  # for disagreements: the counts that differ, and the mutations
 
     @property
     def signature(self) -> str:
         first = self.results[0] if self.results else {}
-        return f"{self.verdict}|{first.get('mode', '')}|{first.get('where', '')}"
+        return f"{self.verdict}|{first.get('mode', '')}|{first.get('where', '')}{self.kind}"
 
 
 def judge(m: Mutant, results: dict[str, dict[str, Any]]) -> list[Finding]:
@@ -324,7 +325,8 @@ def judge(m: Mutant, results: dict[str, dict[str, Any]]) -> list[Finding]:
             and explained(a["counts"], t["counts"], m.mutations) is None):
         diff = {k: (a["counts"][k], t["counts"][k]) for k in COUNTS
                 if a["counts"][k] != t["counts"][k]}
-        found.append(Finding("engines", m, f"native vs tshark {diff}", [a, t]))
+        found.append(Finding("engines", m, f"native vs tshark {diff}", [a, t],
+                             f"|{','.join(diff)}|{m.mutations}"))
     return found
 
 
