@@ -326,8 +326,13 @@ def _dns_start(lay: Layers, data: bytes) -> int:
     return lay.payload + (2 if lay.proto == 6 else 0)
 
 
+DNS_PORTS = (53, 5353, 5355, 5300, 5301)  # what the DNS mutators aim at (not tunnels)
+
+
 def _has_dns(lay: Layers, data: bytes) -> bool:
-    return len(data) >= _dns_start(lay, data) + 12
+    ports = (int.from_bytes(data[lay.l4:lay.l4 + 2], "big"),
+             int.from_bytes(data[lay.l4 + 2:lay.l4 + 4], "big"))
+    return len(data) >= _dns_start(lay, data) + 12 and any(p in DNS_PORTS for p in ports)
 
 
 def m_packet_bits(cap: Capture, rng: Rng) -> Capture | None:
@@ -529,7 +534,7 @@ def m_compression_loop(cap: Capture, rng: Rng) -> Capture | None:
 
 
 def _tcp_payload(lay: Layers, d: bytes) -> bool:
-    return lay.proto == 6 and len(d) > lay.payload + 2
+    return lay.proto == 6 and len(d) > lay.payload + 2 and _has_dns(lay, d)
 
 
 def m_tcp_prefix(cap: Capture, rng: Rng) -> Capture | None:
