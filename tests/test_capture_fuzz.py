@@ -36,7 +36,10 @@ KNOWN = {
     f"traceback|{mode}|error at ip.py:rebuild_ipv4":
         "native IP layer (capture/ip.py): fragments reassembling past 65,535 bytes -> "
         "struct.error (test_fragments_reassembling_past_64k_are_reported_not_a_traceback)"
-    for mode in ("interpreted", "compiled")}
+    for mode in ("interpreted", "compiled")} | {
+    "names|interpreted|": "native name store (capture/table.py, issue 29): a label holding a "
+                          "newline shifts later names "
+                          "(test_a_newline_in_a_label_mislabels_no_other_message)"}
 
 
 def _show(findings: list[Finding]) -> str:
@@ -102,3 +105,23 @@ def test_fragments_reassembling_past_64k_are_reported_not_a_traceback(tmp_path: 
     except EnumlabError:
         return
     assert tables.rows("fragments") == len(pieces)
+
+
+def _query(labels: list[bytes], ident: int) -> bytes:
+    name = b"".join(bytes([len(label)]) + label for label in labels) + b"\0"
+    return struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0) + name + struct.pack("!HH", 1, 1)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "native name store (capture/table.py, issue 29): a QNAME label holding a newline (0x0A) "
+    "shifts every later name by one (victim.example is labelled b.example)"))
+@pytest.mark.parametrize("jit", [False, True])
+def test_a_newline_in_a_label_mislabels_no_other_message(tmp_path: Path, jit: bool) -> None:
+    queries = [_query([b"a\nb", b"example"], 1), _query([b"victim", b"example"], 2),
+               _query([b"x", b"example"], 3)]
+    path = tmp_path / "newline.pcap"
+    path.write_bytes(F.pcap([(1.7e9 + k, F.link(F.ipv4("198.51.100.7", "192.0.2.53", 17, F.udp(
+        50000 + k, 53, q)), F.ETHERNET)) for k, q in enumerate(queries)], F.ETHERNET))
+    names = load_capture(path, engine="native", jit=jit).messages["qname"].tolist()
+    assert names[1:] == ["victim.example", "x.example"]
+    assert names[0] != "b.example" and names[0].endswith("b.example")
