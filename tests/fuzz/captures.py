@@ -369,7 +369,7 @@ def fuzz(count: int, *, campaign: int = 0, tshark_every: int = 8, workers: int =
          start: int = 0, on_mutant: Callable[[Mutant, list[Finding]], None] | None = None,
          directory: Path | None = None) -> Campaign:
     """Run ``count`` mutants through the engines on ``workers`` worker processes (tshark on
-    every ``tshark_every``-th, 0: never)."""
+    every ``tshark_every``-th and on every mutant of DNS content only; 0: never)."""
     from concurrent.futures import ThreadPoolExecutor
 
     seed_inputs = seeds()
@@ -391,7 +391,11 @@ def fuzz(count: int, *, campaign: int = 0, tshark_every: int = 8, workers: int =
             try:
                 path = Path(tmp.name) / f"m{m.index}.pcap"
                 path.write_bytes(m.data)
-                modes = MODES if tshark_every and m.index % tshark_every == 0 else MODES[:2]
+                # tshark on every n-th mutant, and on every mutant of DNS content only (the
+                # ones compared strictly)
+                strict = not any(name in DEFINITIONAL for name in m.mutations.split("+"))
+                modes = MODES if tshark_every and (m.index % tshark_every == 0 or strict) \
+                    else MODES[:2]
                 results = {mode: pool[slot].run(str(path), mode) for mode in modes}
                 path.unlink()
                 return m, results
