@@ -592,3 +592,45 @@ def test_notebook_helpers_label_what_they_show() -> None:
     assert per["calls"].sum() == result.calls
     assert per.loc["kamailio", "failed"] == per.loc["kamailio", "tried a dead target first"]
     assert per.loc["rfc", "failed"] == 0
+
+
+@pytest.mark.parametrize("kind", ["unbound", "kresd"])
+def test_resolver_order_rotate_is_what_unbound_and_knot_resolver_do(kind: str) -> None:
+    """Real unbound 1.17 / knot-resolver 5.6 on loopback, forwarding to the lab server (no
+    DNSSEC, never the internet), asked 300 times for a 4-address pool and a 3-record SRV set:
+    every answer is a rotation of the order fetched, by a random offset (not one step at a
+    time), each offset as likely -- the fleet's ``rotate``; ``as-fetched`` (the default)
+    would give one order every time."""
+    from scipy import stats
+
+    from enumlab.lab.peerlab import resolver_orders
+
+    require_tool("unbound" if kind == "unbound" else "kresd",
+                 "unbound" if kind == "unbound" else "knot-resolver")
+    rows = resolver_orders(kind, 300)
+    for row in rows:
+        stored, orders = row["stored"], row["orders"]
+        k = len(stored)
+        offsets = []
+        for order in orders:
+            offset = stored.index(order[0])
+            assert order == stored[offset:] + stored[:offset], (kind, order)  # a rotation
+            offsets.append(offset)
+        counts = np.bincount(offsets, minlength=k)
+        assert stats.chisquare(counts).pvalue > 0.001, (kind, counts)
+        # a random offset per answer, not BIND's cyclic step: consecutive answers one step
+        # apart about 1/k of the time (cyclic: always)
+        steps = np.mean([(b - a) % k == 1 for a, b in itertools.pairwise(offsets)])
+        assert steps < 0.5, (kind, steps)
+        # the fleet: a shared resolver with resolver_order "rotate" gives an answer-order
+        # client the first record of a uniform rotation -- the real split within its CI
+        if row["rdtype"] == "A":
+            rs = RecordSet(tuple(Entry(a, 0, 0) for a in stored), "a")
+            expected = model_expected("first", rs, server_order="none", resolver="shared",
+                                      resolver_order="rotate")[:k]
+            assert stats.chisquare(counts, expected * len(orders)).pvalue > 0.001
+            fleet = run_fleet(rs, FleetConfig(clients=(("first", 5),), rate=50, duration=60,
+                                              ttl=0.05, resolver="shared", server_order="none",
+                                              resolver_order="rotate"), seed=28)
+            shares = fleet.totals[:k] / fleet.totals[:k].sum()
+            assert np.allclose(shares, 1 / k, atol=0.05), shares

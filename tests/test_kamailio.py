@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from .conftest import IN_CI, require_tool
@@ -53,3 +54,62 @@ def test_kamailio_enum_query_matches_the_emulation() -> None:
     # a >512-byte answer reached Kamailio through the system resolver's TCP fallback
     assert by_number["+61355500998"]["kamailio_status"] == 300
     assert out.returncode == 0
+
+
+def test_kamailio_sip_resolver_matches_the_model() -> None:
+    """Kamailio 5.6 forwarding requests (forward() and t_relay()) in a namespace, 16 URIs under
+    9 configurations, every first destination read from a capture: the model's first target
+    for every URI and configuration; the weighted choice's split over 201 requests within the
+    model's confidence interval; dns_srv_lb without use_dns_failover never draws."""
+    from scipy import stats
+
+    for program, package in (("ip", "iproute2"), ("named", "bind9"), ("kamailio", "kamailio"),
+                             ("dumpcap", "wireshark-common")):
+        require_tool(program, package)
+    if os.geteuid() != 0:
+        if IN_CI:
+            pytest.fail("the Kamailio test needs root (network namespaces)")
+        pytest.skip("the Kamailio test needs root (network namespaces)")
+    out = subprocess.run([sys.executable, "-m", "enumlab.lab.kamailio", "sip-check", "--json"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = json.loads(out.stdout)
+    assert len({r["config"] for r in rows}) == 9 and len({r["uri"] for r in rows}) == 16
+    wrong = []
+    for r in rows:
+        firsts = r["model_firsts"]
+        if len(r["kamailio"]) == 1:
+            # deterministic configurations: the one target; drawing ones: one the model gives
+            if r["kamailio"][0] not in firsts or (len(firsts) == 1 and r["kamailio"][0] !=
+                                                   (r["model"] or ["(nothing)"])[0]):
+                wrong.append((r["config"], r["uri"], r["kamailio"][0], firsts))
+            continue
+        n = len(r["kamailio"])
+        assert n >= 200
+        seen = {k: r["kamailio"].count(k) for k in set(r["kamailio"]) | set(firsts)}
+        keys = sorted(seen)
+        expected = np.array([firsts.get(k, 0.0) for k in keys])
+        if (expected > 0.999).any():  # one target: every request goes there
+            assert seen[keys[int(expected.argmax())]] == n, (r["config"], r["uri"], seen)
+            continue
+        observed = np.array([seen[k] for k in keys])
+        assert set(k for k in keys if seen[k]) <= set(firsts), (r["config"], r["uri"], seen)
+        p = stats.chisquare(observed[expected > 0], expected[expected > 0] /
+                            expected[expected > 0].sum() * n).pvalue
+        assert p > 0.001, (r["config"], r["uri"], seen, firsts)
+    assert wrong == []
+    by = {(r["config"], r["uri"]): r for r in rows}
+    d = "mnc001.mcc001.3gppnetwork.org"
+    # the defaults: no NAPTR (ims has a TCP-first NAPTR, Kamailio still goes to _sip._udp)
+    assert by[("default", f"sip:ims.{d}")]["kamailio"][0].startswith("udp:")
+    assert by[("naptr tcp-pref", f"sip:ims.{d}")]["kamailio"][0].startswith("tcp:")
+    # NAPTR on: the explicit port is dropped (the SRV port 6060), unless failover is on
+    assert by[("naptr", f"sip:scscf.{d}:5060")]["kamailio"][0].endswith(":6060")
+    assert by[("tm naptr failover", f"sip:scscf.{d}:5060")]["kamailio"][0].endswith(":5060")
+    # dns_srv_lb without use_dns_failover: every request to the heaviest record
+    assert set(by[("tm srv_lb", f"sip:split.{d}")]["kamailio"]) == {"udp:192.0.2.103:5060"}
+    # with it: all-zero weights always give the last weight-0 record, not the first
+    assert set(by[("srv_lb failover", f"sip:zero.{d}")]["kamailio"]) == {"udp:192.0.2.92:5060"}
+    # SRV target "." -> the host's A record (failover off), nothing (on)
+    assert by[("default", f"sip:nosip.{d}")]["kamailio"] == ["udp:192.0.2.50:5060"]
+    assert by[("tm naptr failover", f"sip:nosip.{d}")]["kamailio"] == ["(nothing)"]

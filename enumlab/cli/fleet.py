@@ -147,8 +147,14 @@ def add_parser(sub: Any) -> None:
                    default="random",
                    help="the server's rrset-order: BIND 9.18's random (its default), cyclic, "
                         "none (stored order), or a uniform shuffle")
-    p.add_argument("--resolver-order", choices=("as-fetched", "random", "cyclic", "shuffle"),
-                   default="as-fetched", help="how a shared resolver orders its cached copy")
+    p.add_argument("--resolver-order",
+                   choices=("as-fetched", "rotate", "random", "cyclic", "shuffle"),
+                   default="as-fetched",
+                   help="how a shared resolver orders its cached copy: rotate = a random "
+                        "rotation per answer (unbound 1.17, knot-resolver 5.6: measured); "
+                        "as-fetched (default) = the server's order passed through (a resolver "
+                        "told not to reorder); random / cyclic = BIND 9.18's rrset-order; "
+                        "shuffle = a uniform permutation")
     p.add_argument("--down", action="append", default=[], metavar="TARGET@START-END",
                    help="a target down for a while, e.g. server1@600-900 (repeatable)")
     p.add_argument("--nxdomain", action="append", default=[], metavar="START-END",

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.errors import InputError
 from .common import (
     EXIT_EMPTY,
     EXIT_OK,
@@ -28,6 +29,34 @@ def _print_targets(targets: list[Any], indent: str = "  ") -> None:
               f"  [{t.source}{role}]")
 
 
+_KAMAILIO_FLAGS = ("try_naptr", "tm", "srv_lb", "failover", "naptr_ignore_rfc")
+_KAMAILIO_NUMBERS = ("udp_pref", "tcp_pref", "tls_pref", "sctp_pref")
+
+
+def kamailio_settings(items: list[str]) -> dict[str, Any]:
+    """``try_naptr=yes``, ``tcp_pref=40`` ... -> KamailioSipOptions fields."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip().lower().removeprefix("dns_").replace("use_dns_", "")
+        value = value.strip().lower()
+        if not sep or key not in (*_KAMAILIO_FLAGS, *_KAMAILIO_NUMBERS):
+            raise InputError(f"--kamailio {item!r}: use SETTING=VALUE with a setting of "
+                             f"{', '.join((*_KAMAILIO_FLAGS, *_KAMAILIO_NUMBERS))}",
+                             subject=item)
+        if key in _KAMAILIO_FLAGS:
+            if value not in ("yes", "no", "on", "off", "1", "0", "true", "false"):
+                raise InputError(f"--kamailio {item!r}: {key} is yes or no", subject=item)
+            out[key] = value in ("yes", "on", "1", "true")
+        else:
+            try:
+                out[key] = int(value)
+            except ValueError:
+                raise InputError(f"--kamailio {item!r}: {key} is a whole number",
+                                 subject=item) from None
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from ..core.sip_uri import parse_sip_uri
     from ..resolve.sip_location import locate_sip_server
@@ -36,6 +65,11 @@ def run(args: argparse.Namespace) -> int:
     transports = [t for t in args.transports.split(",") if t]
     if args.client == "sofia-sip":
         return client_result(args, "sip", uri.text)
+    if args.client == "kamailio" or args.kamailio:
+        if args.client != "kamailio":
+            raise InputError("--kamailio sets Kamailio's core settings: use it with --client "
+                             "kamailio", subject=args.kamailio)
+        return client_result(args, "sip", uri.text, **kamailio_settings(args.kamailio))
     if args.client != "rfc":
         return client_result(args, "sip", uri.text, transports=transports,
                               prefer_ipv6=args.prefer_ipv6, all_transports=args.all_transports)
@@ -94,10 +128,18 @@ def add_parser(sub: Any) -> None:
                         "NAPTR transports' too, marked failover (not RFC 3263)")
     p.add_argument("--prefer-ipv6", action="store_true", help="list AAAA before A")
     p.add_argument("--client", default="rfc", metavar="MODEL",
-                   choices=["rfc", "kamailio", "sofia-sip", "dnspython", "glibc", "first"],
-                   help="what a real client does with the records: rfc (default), sofia-sip "
-                        "(sip-dig's lines, run here), glibc (getaddrinfo order), dnspython, "
-                        "kamailio (SRV order from source), first")
+                   choices=["rfc", "kamailio", "sofia-sip", "dnspython", "glibc", "sipsak",
+                            "twisted", "first"],
+                   help="what a real client does with the records (docs/clients.md): rfc "
+                        "(default), kamailio (its core resolver, measured; see "
+                        "--kamailio), sofia-sip (sip-dig's lines), glibc (getaddrinfo order), "
+                        "dnspython, sipsak (the first SRV record of the answer), twisted "
+                        "(Twisted Names SRVConnector), first")
+    p.add_argument("--kamailio", action="append", default=[], metavar="SETTING=VALUE",
+                   help="a Kamailio core setting for --client kamailio (repeatable): "
+                        "try_naptr, tm, srv_lb, failover, naptr_ignore_rfc (yes/no); "
+                        "udp_pref, tcp_pref, tls_pref, sctp_pref (numbers); Kamailio's "
+                        "defaults otherwise")
     p.add_argument("--seed", type=SEED, help="seed for the RFC 2782 weighted draw")
     p.add_argument("--trace", action="store_true", help="show every query and decision")
     p.add_argument("--json", action="store_true", help="machine-readable output")

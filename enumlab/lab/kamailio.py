@@ -32,6 +32,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import dns.zone
 
@@ -294,6 +295,226 @@ def run_fleet_capture(pcap: Path, zones: Path = DEFAULT_ZONE_DIR, *, pool_ttl: i
     return times
 
 
+# -- Kamailio's core SIP resolver: where forward() / t_relay() send a request -----------------
+
+SIP_CONFIG = DEFAULT_ZONE_DIR.parent / "kamailio" / "sip.cfg"
+SIP_ADDRESS = "198.18.99.1"  # Kamailio's own address on the namespace's dummy interface
+_D = "mnc001.mcc001.3gppnetwork.org"
+# the URIs of enumlab.lab.peerlab.SIP_URIS plus "." targets and a second explicit port
+SIP_URIS = [f"sip:ims.{_D}", f"sips:ims.{_D}", f"sip:scscf.{_D}", f"sip:scscf.{_D}:6060",
+            f"sip:scscf.{_D}:5060", f"sip:scscf.{_D};transport=tcp", f"sip:as.{_D};transport=udp",
+            f"sip:as.{_D}", f"sip:icscf.{_D}", f"sip:sctp.{_D}", f"sip:broken.{_D}",
+            f"sip:pcscf1.ims.{_D}", f"sip:nosip.{_D}", f"sip:zero.{_D}", f"sip:runs.{_D}",
+            f"sip:split.{_D}"]
+
+
+def sip_configs() -> dict[str, Any]:
+    """The Kamailio configurations the check runs: each a :class:`KamailioSipOptions`."""
+    from ..split.peers import KamailioSipOptions as K
+
+    return {"default": K(), "naptr": K(try_naptr=True),
+            "naptr tcp-pref": K(try_naptr=True, tcp_pref=40),
+            "naptr udp-off": K(try_naptr=True, udp_pref=-1),
+            "tm naptr": K(tm=True, try_naptr=True),
+            "tm srv_lb": K(tm=True, srv_lb=True),
+            "srv_lb failover": K(srv_lb=True, failover=True),
+            "tm srv_lb failover": K(tm=True, srv_lb=True, failover=True),
+            "tm naptr failover": K(tm=True, try_naptr=True, failover=True)}
+
+
+# URIs whose split is measured (>= 200 requests) under the configurations that draw
+SPLIT_URIS = [f"sip:scscf.{_D}", f"sip:as.{_D}", f"sip:zero.{_D}", f"sip:split.{_D}"]
+
+
+def _sip_cfg(options: Any, modules: str) -> str:
+    def yn(flag: bool) -> str:
+        return "yes" if flag else "no"
+    values = {"__ADDRESS__": SIP_ADDRESS, "__FAILOVER__": "on" if options.failover else "off",
+              "__TRY_NAPTR__": yn(options.try_naptr),
+              "__IGNORE_RFC__": yn(options.naptr_ignore_rfc), "__SRV_LB__": yn(options.srv_lb),
+              "__UDP_PREF__": str(options.udp_pref), "__TCP_PREF__": str(options.tcp_pref),
+              "__TLS_PREF__": str(options.tls_pref), "__SCTP_PREF__": str(options.sctp_pref),
+              "__RELAY__": "t_relay()" if options.tm else "forward()",
+              "__MODULE_PATH__": modules}
+    text = SIP_CONFIG.read_text()
+    for key, value in values.items():
+        text = text.replace(key, value)
+    return text
+
+
+def _request(sock: socket.socket, uri: str, method: str = "INVITE") -> str:
+    local = sock.getsockname()[1]
+    call = uuid.uuid4().hex
+    sock.sendto((f"{method} {uri} SIP/2.0\r\n"
+                 f"Via: SIP/2.0/UDP 198.18.99.1:{local};branch=z9hG4bK{call[:16]};rport\r\n"
+                 "Max-Forwards: 70\r\n"
+                 f"From: <sip:probe@198.18.99.1>;tag={call[16:24]}\r\n"
+                 f"To: <{uri}>\r\nCall-ID: {call}\r\nCSeq: 1 {method}\r\n"
+                 f"Contact: <sip:probe@198.18.99.1:{local}>\r\nContent-Length: 0\r\n\r\n"
+                 ).encode(), (SIP_ADDRESS, 5060))
+    return call
+
+
+def _outbound(pcap: Path) -> list[tuple[float, str, str, int, str]]:
+    """(time, transport, destination address, port, Call-ID or "") of every packet Kamailio
+    sent out: UDP datagrams and TCP SYNs (a SIP request over TCP starts with its SYN)."""
+    import dpkt
+
+    out = []
+    syn_ports: set[int] = set()
+    with pcap.open("rb") as f:
+        for ts, buf in dpkt.pcap.Reader(f):
+            eth = dpkt.ethernet.Ethernet(buf)
+            ip = eth.data
+            if not isinstance(ip, dpkt.ip.IP):
+                continue
+            dst = socket.inet_ntoa(ip.dst)
+            seg = ip.data
+            if isinstance(seg, dpkt.udp.UDP):
+                m = re.search(rb"(?im)^Call-ID:\s*(\S+)", bytes(seg.data))
+                out.append((float(ts), "udp", dst, seg.dport,
+                            m.group(1).decode() if m else ""))
+            elif isinstance(seg, dpkt.tcp.TCP) and seg.flags & dpkt.tcp.TH_SYN \
+                    and not seg.flags & dpkt.tcp.TH_ACK and seg.sport not in syn_ports:
+                syn_ports.add(seg.sport)  # a retransmitted SYN keeps its source port
+                out.append((float(ts), "tcp", dst, seg.dport, ""))
+    return out
+
+
+class _MemoLookup:
+    """The same answers again without asking again: the model run many times on one zone."""
+
+    def __init__(self, lookup: Any) -> None:
+        self.lookup = lookup
+        self.seen: dict[tuple[str, str], Any] = {}
+
+    def query(self, name: str, rdtype: str) -> Any:
+        key = (name.lower(), rdtype)
+        if key not in self.seen:
+            self.seen[key] = self.lookup.query(name, rdtype)
+        return self.seen[key]
+
+
+def sip_forward_inside(zones: Path = DEFAULT_ZONE_DIR, *, split_n: int = 200,
+                       only: list[str] | None = None) -> list[dict[str, Any]]:
+    """In the namespace: the lab SIP addresses made local (a TCP connect refused at once), BIND
+    in the zones' order on 127.0.0.1:53, then per configuration a fresh Kamailio and dumpcap
+    on lo keeping what is sent to the lab addresses; each URI of :data:`SIP_URIS` sent once (its
+    first destination compared with the model's first target) and each of
+    :data:`SPLIT_URIS` ``split_n`` times under the configurations that draw."""
+    import numpy as np
+
+    from ..split.peers import kamailio_sip_resolve
+
+    dumpcap = find_program("dumpcap", "wireshark-common")
+    kamailio = find_program("kamailio", "kamailio")
+    modules = next((d for d in MODULE_DIRS if Path(d, "tm.so").exists()), None)
+    if modules is None:
+        raise LabServerError("Kamailio's tm module was not found: install the Debian package "
+                             "kamailio", subject="tm.so")
+    # Kamailio's own address on lo; every lab SIP target address (192.0.2.0/24) local too, so
+    # a TCP connect is refused at once (no connection left pending) and nothing leaves
+    for cmd in (["addr", "add", f"{SIP_ADDRESS}/32", "dev", "lo"],
+                ["route", "add", "local", "192.0.2.0/24", "dev", "lo"]):
+        subprocess.run(["ip", *cmd], check=True, capture_output=True)
+    rows: list[dict[str, Any]] = []
+    configs = sip_configs()
+    with tempfile.TemporaryDirectory(prefix="enumlab-kamsip-") as tmp, \
+            BindServer(zones, port=53, rrset_order="none") as bind:
+        resolver = Resolver(bind.host, bind.port)
+        work = Path(tmp)
+        for name, options in configs.items():
+            if only and name not in only:
+                continue
+            cfg = work / f"{name.replace(' ', '-')}.cfg"
+            cfg.write_text(_sip_cfg(options, modules))
+            pcap = work / f"{name.replace(' ', '-')}.pcap"
+            capture = subprocess.Popen([dumpcap, "-q", "-P", "-i", "lo", "-f",
+                                        "dst net 192.0.2.0/24", "-w", str(pcap)],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            log = open(work / "kamailio.log", "w")  # noqa: SIM115
+            proc = subprocess.Popen([kamailio, "-DD", "-E", "-f", str(cfg), "-Y", str(work),
+                                     "-w", str(work)], stdout=subprocess.DEVNULL, stderr=log)
+            sent: list[tuple[str, str, float]] = []  # uri, Call-ID, time sent
+            draws = options.srv_lb  # the split is measured; the model draws with failover
+            try:
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                    sock.bind((SIP_ADDRESS, 0))
+                    sock.settimeout(0.3)
+                    deadline = time.monotonic() + 15
+                    while True:  # Kamailio up: it answers its own ping
+                        if proc.poll() is not None or time.monotonic() > deadline:
+                            raise LabServerError("kamailio did not start:\n" + (
+                                work / "kamailio.log").read_text()[-2000:], subject=str(cfg))
+                        _request(sock, f"sip:ping@{SIP_ADDRESS}", "OPTIONS")
+                        try:
+                            if b"pong" in sock.recv(65535):
+                                break
+                        except OSError:
+                            pass
+                    time.sleep(0.5)  # dumpcap is live by now
+                    plan = [(u, 1) for u in SIP_URIS] + (
+                        [(u, split_n) for u in SPLIT_URIS] if draws else [])
+                    for uri, n in plan:
+                        for _ in range(n):
+                            sent.append((uri, _request(sock, uri), time.time()))
+                            time.sleep(0.005 if n > 1 else 0.08)
+                    time.sleep(0.5)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=10)
+                log.close()
+                capture.send_signal(2)
+                capture.wait(timeout=10)
+            packets = _outbound(pcap)
+            by_call: dict[str, tuple[str, str, int]] = {}
+            for _, transport, dst, port, call in packets:
+                if call and call not in by_call:
+                    by_call[call] = (transport, dst, port)
+            syns = [(ts, (t, d, p)) for ts, t, d, p, c in packets if t == "tcp"]
+            observed: dict[str, list[str]] = {}
+            for k, (uri, call, start) in enumerate(sent):
+                end = sent[k + 1][2] if k + 1 < len(sent) else float("inf")
+                hit = by_call.get(call)
+                if hit is None:  # over TCP: the SYN sent before the next request
+                    hit = next((v for ts, v in syns if start <= ts < end), None)
+                observed.setdefault(uri, []).append(
+                    f"{hit[0]}:{hit[1]}:{hit[2]}" if hit else "(nothing)")
+            rng = np.random.default_rng(0)
+            memo = _MemoLookup(resolver)
+            for uri, got in observed.items():
+                model = [f"{t.transport.lower()}:{t.address}:{t.port}"
+                         for t in kamailio_sip_resolve(uri, memo, rng, options)]
+                # the model's first-target shares: exact for a deterministic configuration,
+                # 2,000 runs of the model when it draws
+                runs = 2000 if options.srv_lb and options.failover else 1
+                firsts: dict[str, float] = {}
+                for _ in range(runs):
+                    t = kamailio_sip_resolve(uri, memo, rng, options)
+                    key = f"{t[0].transport.lower()}:{t[0].address}:{t[0].port}" if t \
+                        else "(nothing)"
+                    firsts[key] = firsts.get(key, 0.0) + 1.0 / runs
+                rows.append({"config": name, "uri": uri, "kamailio": got, "model": model,
+                             "model_firsts": firsts, "options": asdict(options)})
+    return rows
+
+
+def run_sip_check(zones: Path = DEFAULT_ZONE_DIR, *, split_n: int = 200,
+                  only: list[str] | None = None) -> list[dict[str, Any]]:
+    """Create the namespace, run :func:`sip_forward_inside` in it, clean up."""
+    from .netlab import run_in_resolver_namespace
+
+    for program, package in (("named", "bind9"), ("kamailio", "kamailio"),
+                             ("dumpcap", "wireshark-common")):
+        find_program(program, package)
+    args = ["enumlab.lab.kamailio", "sip-inside", "--zones", str(zones), "--split", str(split_n)]
+    if only:
+        args += ["--only", ",".join(only)]
+    rows: list[dict[str, Any]] = json.loads(run_in_resolver_namespace(
+        args, tag="ksip", what="the Kamailio SIP resolver check", timeout=600))
+    return rows
+
+
 def run_check(zones: Path = DEFAULT_ZONE_DIR) -> list[Row]:
     """Create the namespace, run :func:`compare_inside_namespace` in it, clean up."""
     from .netlab import run_in_resolver_namespace
@@ -325,7 +546,8 @@ def format_table(rows: list[Row]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m enumlab.lab.kamailio", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["check", "inside", "fleet", "fleet-inside"],
+    parser.add_argument("mode", choices=["check", "inside", "fleet", "fleet-inside",
+                                         "sip-check", "sip-inside"],
                         help="check: create the namespace and compare; fleet: capture Kamailio "
                              "forwarding INVITEs with its DNS cache on (--pcap); inside, "
                              "fleet-inside: (internal)")
@@ -333,7 +555,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pcap", type=Path, help="fleet: where to write the capture")
     parser.add_argument("--calls", default="600,20,300,50", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--split", type=int, default=200, help="sip-check: requests per split "
+                        "URI under the configurations that draw")
+    parser.add_argument("--only", default="", help="sip-check: configurations, comma-separated")
     args = parser.parse_args(argv)
+    if args.mode in ("sip-check", "sip-inside"):
+        only = [c for c in args.only.split(",") if c] or None
+        try:
+            if args.mode == "sip-inside":
+                json.dump(sip_forward_inside(args.zones, split_n=args.split, only=only),
+                          sys.stdout)
+                return 0
+            sip_rows = run_sip_check(args.zones, split_n=args.split, only=only)
+        except EnumlabError as exc:
+            print(f"enumlab kamailio: error: {exc}", file=sys.stderr)
+            return 2
+        print(json.dumps(sip_rows, indent=None if not args.json else 1))
+        return 0
     if args.mode in ("fleet", "fleet-inside"):
         if args.pcap is None:
             parser.error("fleet needs --pcap FILE")

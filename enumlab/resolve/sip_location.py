@@ -24,6 +24,7 @@ decidedly not available there.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -46,6 +47,25 @@ SRV_PREFIX = {"UDP": "_sip._udp", "TCP": "_sip._tcp", "TLS": "_sips._tcp", "SCTP
               "TLS-SCTP": "_sips._sctp"}
 DEFAULT_PORT = {"UDP": 5060, "TCP": 5060, "SCTP": 5060, "TLS": 5061, "TLS-SCTP": 5061}
 SECURE = frozenset({"TLS", "TLS-SCTP"})
+
+# A client's SRV ordering: the usable records of one SRV answer, in the order the answer listed
+# them, and the client's Generator -> the indices in the order the client tries them. Called
+# once per SRV answer of a resolution; the only randomness a model adds is what it draws here.
+SrvOrder = Callable[[list[SrvRecord], np.random.Generator], list[int]]
+# A client's NAPTR ordering: the usable SIP NAPTR records in the answer's order -> the order it
+# tries them (default RFC 3403 s4.1: (ORDER, PREFERENCE), exact ties shuffled).
+NaptrOrder = Callable[[list[NaptrRecord], np.random.Generator], list[NaptrRecord]]
+
+
+def rfc2782_order(records: list[SrvRecord], rng: np.random.Generator) -> list[int]:
+    """RFC 2782 "Usage rules": lowest priority first, a weighted running-sum draw within it
+    (weight-0 records included). The records are put in a canonical order first, so a seeded
+    draw does not depend on the RRset order a server sent."""
+    canonical = sorted(range(len(records)), key=lambda i: (
+        records[i].priority, records[i].weight, records[i].target, records[i].port))
+    rs = RecordSet(tuple(Entry(f"{i}", records[i].priority, records[i].weight)
+                         for i in canonical), "srv")
+    return [canonical[i] for i in get_policy("srv", "srv").processing_order(rs, rng)]
 
 # The RFC 3263 decision flow as data: node -> (text, [(label, next node), ...]). A
 # SipLocation's ``path`` lists the nodes its resolution went through; plot.rfc3263_flow draws
@@ -126,8 +146,11 @@ def _transport_for_param(param: str, secure: bool) -> str:
 class _Locator:
     def __init__(self, uri: SipUri, lookup: Lookup, transports: list[str],
                  rng: np.random.Generator, prefer_ipv6: bool,
-                 all_transports: bool = False) -> None:
+                 all_transports: bool = False, srv_order: SrvOrder = rfc2782_order,
+                 naptr_order: NaptrOrder = rfc3403_order) -> None:
         self.all_transports = all_transports
+        self.srv_order = srv_order
+        self.naptr_order = naptr_order
         self.uri = uri
         self.lookup = lookup
         self.supported = transports
@@ -172,12 +195,8 @@ class _Locator:
                               "target '.': the service is decidedly not available here "
                               "(RFC 2782)", depth=depth)
             return True
-        # canonical order first: a seeded draw must not depend on the RRset order a server sent
-        usable = sorted((r for r in records if r.target != "."),
-                        key=lambda r: (r.priority, r.weight, r.target, r.port))
-        rs = RecordSet(tuple(Entry(f"{i}", r.priority, r.weight) for i, r in enumerate(usable)),
-                       "srv")
-        for i in get_policy("srv", "srv").processing_order(rs, self.rng):
+        usable = [r for r in records if r.target != "."]  # in the answer's order
+        for i in self.srv_order(usable, self.rng):
             rec = usable[i]
             addresses = self.addresses(rec.target, depth + 1)
             if not addresses:
@@ -290,8 +309,10 @@ class _Locator:
 
 
         by_id = {id(rec): transport for rec, transport in usable}
+        position = {id(rec): i for i, rec in enumerate(answer.records)}
         chosen: str | None = None
-        for rec in rfc3403_order([r for r, _ in usable], self.rng):
+        in_answer_order = sorted((r for r, _ in usable), key=lambda r: position[id(r)])
+        for rec in self.naptr_order(in_answer_order, self.rng):
             transport = by_id[id(rec)]
             if chosen is not None and transport != chosen and not self.all_transports:
                 self.trace.record(rec.to_text(), "not considered",
@@ -322,10 +343,15 @@ def locate_sip_server(
     rng: np.random.Generator | None = None,
     prefer_ipv6: bool = False,
     all_transports: bool = False,
+    srv_order: SrvOrder = rfc2782_order,
+    naptr_order: NaptrOrder = rfc3403_order,
 ) -> SipLocation:
     """Where to send a request for ``uri``: the ordered (transport, host, port, address) list.
     ``all_transports`` also lists the SRV sets of less preferred NAPTR transports after the
-    chosen one, marked ``failover`` (not RFC 3263; what some clients do)."""
+    chosen one, marked ``failover`` (not RFC 3263; what some clients do). ``srv_order``: how
+    the client orders one SRV answer (default RFC 2782, :func:`rfc2782_order`); client models
+    (:mod:`enumlab.split.clients`) pass their own, so one resolution gives their order; likewise
+    ``naptr_order`` for the usable NAPTR records (default :func:`rfc3403_order`)."""
     parsed = uri if isinstance(uri, SipUri) else parse_sip_uri(uri)
     wanted = [t.strip().upper() for t in transports if t.strip()]
     unknown = [t for t in wanted if t not in DEFAULT_PORT]
@@ -333,5 +359,5 @@ def locate_sip_server(
         raise InputError(f"unknown transports {unknown}; use udp, tcp, tls, sctp",
                          subject=transports)
     locator = _Locator(parsed, lookup, wanted, rng if rng is not None else np.random.default_rng(),
-                       prefer_ipv6, all_transports)
+                       prefer_ipv6, all_transports, srv_order, naptr_order)
     return locator.run()

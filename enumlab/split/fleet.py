@@ -21,7 +21,11 @@ hours. :func:`run_fleet` simulates that, call by call, exactly:
   answer as BIND 9.18's ``rrset-order`` does (``random``: its seeded swap walk, measured
   against real named; ``cyclic``: rotated one step per answer; ``none``: the stored order) or
   as a uniform permutation (``shuffle``); a shared resolver serves its cached copy as
-  fetched, re-shuffled or rotated (``resolver_order``). Names that answer
+  fetched, re-shuffled or rotated (``resolver_order``, :data:`RESOLVER_ORDER_SOURCES`):
+  unbound 1.17 and knot-resolver 5.6, measured here, serve a random rotation of the cached
+  RRset on every answer (``rotate``); the default ``as-fetched`` passes the server's order
+  through unchanged (a resolver configured not to reorder, e.g. BIND's ``rrset-order
+  fixed``), so that the server's order stays the one thing the lab varies. Names that answer
   NXDOMAIN for a while (``nxdomain`` windows) are cached negatively for ``negative_ttl``
   (RFC 2308 s5), hiding the name's return.
 * **Failures**: ``down`` windows take targets out; a client with RFC 3263 s4.3 failover tries
@@ -58,11 +62,32 @@ JIT_MIN_CALLS = 20_000
 
 Rule = Literal["per-call", "sticky", "answer-order"]
 ServerOrder = Literal["random", "cyclic", "none", "shuffle"]
-ResolverOrder = Literal["as-fetched", "random", "cyclic", "shuffle"]
+ResolverOrder = Literal["as-fetched", "random", "cyclic", "shuffle", "rotate"]
 # answer orders, coded 0..3 in the kernel: BIND 9.18 "random", a rotation per answer, the
 # stored order, a uniform permutation
 SERVER_ORDERS = ("random", "cyclic", "none", "shuffle")
-RESOLVER_ORDERS = ("as-fetched", "random", "cyclic", "shuffle")
+RESOLVER_ORDERS = ("as-fetched", "random", "cyclic", "shuffle", "rotate")
+# What a caching resolver does with the order of a cached RRset, by name:
+#   as-fetched  serves it as the authoritative server ordered it (a resolver told not to
+#               reorder, e.g. BIND 9.18 with rrset-order fixed) -- the fleet's default, kept so
+#               that the server's order is what the clients see (the thing the lab varies);
+#               neither unbound nor knot-resolver does this by default
+#   rotate      a rotation by a random offset on every answer: unbound 1.17 (rrset-roundrobin,
+#               on by default since 1.17.0: the offset comes from the query ID) and
+#               knot-resolver 5.6 (reorder_RR, on by default) -- measured here against both
+#               (enumlab.resolverlab, tests/test_fleet.py)
+#   random      BIND 9.18's rrset-order random walk on every answer (BIND as a resolver)
+#   cyclic      a rotation one step further on every answer (BIND rrset-order cyclic)
+#   shuffle     a uniform permutation on every answer
+RESOLVER_ORDER_SOURCES = {
+    "as-fetched": "the cached copy as fetched (a resolver told not to reorder, e.g. BIND "
+                  "9.18 rrset-order fixed); the fleet's default, not unbound's or kresd's",
+    "rotate": "unbound 1.17 rrset-roundrobin and knot-resolver 5.6 reorder_RR (both default "
+              "on): a random rotation per answer, measured here",
+    "random": "BIND 9.18 rrset-order random as a resolver",
+    "cyclic": "BIND 9.18 rrset-order cyclic as a resolver",
+    "shuffle": "a uniform permutation per answer",
+}
 LAYOUTS = ("direct", "shared")
 
 
@@ -260,6 +285,8 @@ def model_expected(model: FleetModel | str, rs: RecordSet, *, server_order: str 
     rank = answer_rank(rs)
     order = server_order if resolver == "direct" or resolver_order == "as-fetched" else (
         resolver_order)
+    if order == "rotate":  # every rotation equally likely: what cyclic gives in the long run
+        order = "cyclic"
     if order == "random" and k > BIND_RANDOM_EXACT_UP_TO:
         order = "shuffle"  # an approximation: BIND's own orders are too many to list
     if order == "shuffle":
@@ -425,7 +452,8 @@ def _fleet_kernel(t: Any, cl: Any, u_call: Any, u_shared: Any, c_model: Any, m_r
     returns how many calls it took (fewer when ``clusters`` needs to grow first).
 
     conf_f: ttl, negative ttl, bin width. conf_i: shared resolver (0/1), server order
-    (0 random, 1 cyclic, 2 none), resolver order (0 as-fetched, 1 random, 2 cyclic), write
+    (0 random, 1 cyclic, 2 none), resolver order (0 as-fetched, 1 random, 2 cyclic,
+    3 shuffle, 4 rotate: u_call's third column gives the offset), write
     per-call outputs (0/1). state_f: resolver expiry. state_i: resolver epoch id, resolver
     rotation, resolver negative, next shared id, server answers, resolver answers,
     up-segment pointer, nxdomain pointer, authoritative queries, resolver queries.
@@ -492,6 +520,10 @@ def _fleet_kernel(t: Any, cl: Any, u_call: Any, u_shared: Any, c_model: Any, m_r
                     kind = 1
                     perm = -1
                     rot = state_i[5]
+                elif resolver_order == 4:  # a rotation by a random offset (unbound, kresd)
+                    kind = 1
+                    perm = -1
+                    rot = int(u_call[i, 2] * k) % k
                 else:
                     kind = 0 if resolver_order == 1 else 3
                     perm = -2
@@ -862,7 +894,9 @@ def run_fleet(rs: RecordSet, config: FleetConfig, *, seed: int | None = None,
         if times.size:
             now = float(times[-1])
             who = rng.integers(0, n_clients, times.size)
-            u_call = rng.random((times.size, 2))
+            # a third column for the resolver's random rotation ("rotate") only: the other
+            # orders keep the random stream they always had
+            u_call = rng.random((times.size, 3 if config.resolver_order == "rotate" else 2))
             out_choice = np.empty(times.size if keep_calls else 0, dtype=np.int8)
             out_cluster = np.empty(times.size if keep_calls else 0, dtype=np.int64)
             pos = 0
