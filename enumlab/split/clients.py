@@ -779,10 +779,12 @@ MODELS: dict[str, ClientModel] = {m.name: m for m in (
                 "run here: real sip-dig (Debian sofia-sip-bin) in a namespace, printed lines "
                 "compared", None, _sip_sofia),
     ClientModel("dnspython", "dnspython's processing_order()",
-                "run here: dnspython's own processing_order, shares compared statistically",
+                "run here: dnspython's own processing_order, first-target splits compared "
+                "on four SRV sets",
                 _enum_dnspython, _sip_dnspython, "dnspython"),
     ClientModel("glibc", "glibc getaddrinfo's address order (RFC 6724)",
-                "run here: getent ahosts in namespaces with IPv4, IPv6, both, neither",
+                "run here: getent ahosts in namespaces with IPv4, IPv6, both, neither, IPv4 + "
+                "ULA, ULA only (18/18)",
                 None, _sip_glibc),
     ClientModel("sipsak", "sipsak 0.9.8: c-ares, the first SRV record of the answer",
                 "run here: real sipsak in a namespace, where its requests went read from a "
