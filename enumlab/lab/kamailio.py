@@ -323,7 +323,7 @@ def sip_configs() -> dict[str, Any]:
 
 
 # URIs whose split is measured (>= 200 requests) under the configurations that draw
-SPLIT_URIS = [f"sip:scscf.{_D}", f"sip:as.{_D}", f"sip:zero.{_D}", f"sip:split.{_D}"]
+SPLIT_URIS = [f"sip:scscf.{_D}", f"sip:zero.{_D}", f"sip:split.{_D}"]
 
 
 def _sip_cfg(options: Any, modules: str) -> str:
@@ -395,6 +395,51 @@ class _MemoLookup:
         return self.seen[key]
 
 
+def _sip_requests(kamailio: str, work: Path, name: str, options: Any, modules: str,
+                  split_n: int) -> list[tuple[str, str, float]]:
+    """Start Kamailio with ``options``, send it the requests, stop it: (URI, Call-ID, time
+    sent) per request, and a last entry (``""``, ``""``, the end time)."""
+    cfg = work / f"{name.replace(' ', '-')}.cfg"
+    cfg.write_text(_sip_cfg(options, modules))
+    log = open(work / "kamailio.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen([kamailio, "-DD", "-E", "-f", str(cfg), "-Y", str(work), "-w",
+                             str(work)], stdout=subprocess.DEVNULL, stderr=log)
+    sent: list[tuple[str, str, float]] = []
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind((SIP_ADDRESS, 0))
+            sock.settimeout(0.3)
+            deadline = time.monotonic() + 15
+            while True:  # Kamailio up: it answers its own ping
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise LabServerError("kamailio did not start:\n" + (
+                        work / "kamailio.log").read_text()[-2000:], subject=str(cfg))
+                _request(sock, f"sip:ping@{SIP_ADDRESS}", "OPTIONS")
+                try:
+                    if b"pong" in sock.recv(65535):
+                        break
+                except OSError:
+                    pass
+            # a first TCP request (to a numeric host) before the measured ones: the first TCP
+            # connection after start was, once in some runs, never tried
+            _request(sock, "sip:warm@192.0.2.250;transport=tcp")
+            time.sleep(0.2)
+            # the split is measured whenever dns_srv_lb is on; the model draws with failover
+            plan = [(u, 1) for u in SIP_URIS] + (
+                [(u, split_n) for u in SPLIT_URIS] if options.srv_lb else [])
+            for uri, n in plan:
+                for _ in range(n):
+                    sent.append((uri, _request(sock, uri), time.time()))
+                    time.sleep(0.005 if n > 1 else 0.05)
+            time.sleep(0.3)
+            sent.append(("", "", time.time()))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+    return sent
+
+
 def sip_forward_inside(zones: Path = DEFAULT_ZONE_DIR, *, split_n: int = 200,
                        only: list[str] | None = None) -> list[dict[str, Any]]:
     """In the namespace: the lab SIP addresses made local (a TCP connect refused at once), BIND
@@ -423,80 +468,51 @@ def sip_forward_inside(zones: Path = DEFAULT_ZONE_DIR, *, split_n: int = 200,
             BindServer(zones, port=53, rrset_order="none") as bind:
         resolver = Resolver(bind.host, bind.port)
         work = Path(tmp)
-        for name, options in configs.items():
-            if only and name not in only:
-                continue
-            cfg = work / f"{name.replace(' ', '-')}.cfg"
-            cfg.write_text(_sip_cfg(options, modules))
-            pcap = work / f"{name.replace(' ', '-')}.pcap"
-            capture = subprocess.Popen([dumpcap, "-q", "-P", "-i", "lo", "-f",
-                                        "dst net 192.0.2.0/24", "-w", str(pcap)],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            log = open(work / "kamailio.log", "w")  # noqa: SIM115
-            proc = subprocess.Popen([kamailio, "-DD", "-E", "-f", str(cfg), "-Y", str(work),
-                                     "-w", str(work)], stdout=subprocess.DEVNULL, stderr=log)
-            sent: list[tuple[str, str, float]] = []  # uri, Call-ID, time sent
-            draws = options.srv_lb  # the split is measured; the model draws with failover
-            try:
-                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-                    sock.bind((SIP_ADDRESS, 0))
-                    sock.settimeout(0.3)
-                    deadline = time.monotonic() + 15
-                    while True:  # Kamailio up: it answers its own ping
-                        if proc.poll() is not None or time.monotonic() > deadline:
-                            raise LabServerError("kamailio did not start:\n" + (
-                                work / "kamailio.log").read_text()[-2000:], subject=str(cfg))
-                        _request(sock, f"sip:ping@{SIP_ADDRESS}", "OPTIONS")
-                        try:
-                            if b"pong" in sock.recv(65535):
-                                break
-                        except OSError:
-                            pass
-                    # a first TCP request (to a numeric host) before the measured ones: the
-                    # first TCP connection after start was, once in some runs, never tried
-                    _request(sock, "sip:warm@192.0.2.250;transport=tcp")
-                    time.sleep(0.5)  # dumpcap is live by now
-                    plan = [(u, 1) for u in SIP_URIS] + (
-                        [(u, split_n) for u in SPLIT_URIS] if draws else [])
-                    for uri, n in plan:
-                        for _ in range(n):
-                            sent.append((uri, _request(sock, uri), time.time()))
-                            time.sleep(0.005 if n > 1 else 0.08)
-                    time.sleep(0.5)
-            finally:
-                proc.terminate()
-                proc.wait(timeout=10)
-                log.close()
-                capture.send_signal(2)
-                capture.wait(timeout=10)
-            packets = _outbound(pcap)
-            by_call: dict[str, tuple[str, str, int]] = {}
-            for _, transport, dst, port, call in packets:
-                if call and call not in by_call:
-                    by_call[call] = (transport, dst, port)
-            syns = [(ts, (t, d, p)) for ts, t, d, p, c in packets if t == "tcp"]
+        pcap = work / "sip.pcap"  # one capture for every configuration, read at the end
+        capture = subprocess.Popen([dumpcap, "-q", "-P", "-i", "lo", "-f",
+                                    "dst net 192.0.2.0/24", "-w", str(pcap)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        runs: list[tuple[str, Any, list[tuple[str, str, float]]]] = []
+        try:
+            time.sleep(1.0)  # dumpcap opens the file before the interface is live
+            for name, options in configs.items():
+                if only and name not in only:
+                    continue
+                sent = _sip_requests(kamailio, work, name, options, modules, split_n)
+                runs.append((name, options, sent))
+        finally:
+            time.sleep(0.3)
+            capture.send_signal(2)
+            capture.wait(timeout=10)
+        packets = _outbound(pcap)
+        by_call: dict[str, tuple[str, str, int]] = {}
+        for _, transport, dst, port, call in packets:
+            if call and call not in by_call:
+                by_call[call] = (transport, dst, port)
+        syns = [(ts, (t, d, p)) for ts, t, d, p, c in packets if t == "tcp"]
+        rng = np.random.default_rng(0)
+        memo = _MemoLookup(resolver)
+        for name, options, sent in runs:
             observed: dict[str, list[str]] = {}
-            for k, (uri, call, start) in enumerate(sent):
-                end = sent[k + 1][2] if k + 1 < len(sent) else float("inf")
+            for k, (uri, call, start) in enumerate(sent[:-1]):  # the last: the run's end
+                end = sent[k + 1][2]
                 hit = by_call.get(call)
                 if hit is None:  # over TCP: the SYN sent before the next request
                     hit = next((v for ts, v in syns if start <= ts < end), None)
                 observed.setdefault(uri, []).append(
                     f"{hit[0]}:{hit[1]}:{hit[2]}" if hit else "(nothing)")
-            rng = np.random.default_rng(0)
-            memo = _MemoLookup(resolver)
             for uri, got in observed.items():
                 model = [f"{t.transport.lower()}:{t.address}:{t.port}"
                          for t in kamailio_sip_resolve(uri, memo, rng, options)]
                 # the model's first-target shares: exact for a deterministic configuration,
-                # 2,000 runs of the model when it draws
-                runs = 2000 if options.srv_lb and options.failover else 1
+                # 1,000 runs of the model when it draws
+                n_runs = 1000 if options.srv_lb and options.failover else 1
                 firsts: dict[str, float] = {}
-                for _ in range(runs):
+                for _ in range(n_runs):
                     t = kamailio_sip_resolve(uri, memo, rng, options)
                     key = f"{t[0].transport.lower()}:{t[0].address}:{t[0].port}" if t \
                         else "(nothing)"
-                    firsts[key] = firsts.get(key, 0.0) + 1.0 / runs
+                    firsts[key] = firsts.get(key, 0.0) + 1.0 / n_runs
                 rows.append({"config": name, "uri": uri, "kamailio": got, "model": model,
                              "model_firsts": firsts, "options": asdict(options)})
     return rows
