@@ -634,3 +634,18 @@ def test_resolver_order_rotate_is_what_unbound_and_knot_resolver_do(kind: str) -
                                               resolver_order="rotate"), seed=28)
             shares = fleet.totals[:k] / fleet.totals[:k].sum()
             assert np.allclose(shares, 1 / k, atol=0.05), shares
+
+
+def test_fleet_command_resolver_order_rotate(capsys: pytest.CaptureFixture[str]) -> None:
+    """--resolver-order rotate on the command line: answer-order clients behind a shared
+    unbound/kresd-like resolver spread over the pool's addresses (as-fetched: one address)."""
+    shares = {}
+    for order in ("rotate", "as-fetched"):
+        assert main(["fleet", POOL, "--clients", "first:5", "--duration", "10m", "--ttl", "1",
+                     "--resolver", "shared", "--server-order", "none", "--resolver-order",
+                     order, "--seed", "3", "--json"]) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert data["config"]["resolver_order"] == order
+        shares[order] = sorted(r["share"] for r in data["split"] if r["target"].startswith("127"))
+    assert shares["as-fetched"][-1] == 1.0
+    assert max(shares["rotate"]) < 0.4 and min(shares["rotate"]) > 0.1
