@@ -75,6 +75,20 @@ def sip_dig_inside(zones: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _wait_link_local(dev: str, timeout: float = 5.0) -> None:
+    """Until ``dev`` has a usable (not tentative) IPv6 link-local address."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = subprocess.run(["ip", "-6", "addr", "show", "dev", dev, "scope", "link"],
+                             capture_output=True, text=True).stdout
+        if "inet6" in out and "tentative" not in out:
+            return
+        time.sleep(0.05)
+    raise LabServerError(f"{dev} has no usable IPv6 link-local address", subject=dev)
+
+
 def getaddrinfo_inside(zones: Path) -> list[dict[str, Any]]:
     """In the namespace: ``getent ahosts`` for dual-stack names under each address layout,
     beside the glibc model fed the same DNS answers."""
@@ -88,8 +102,15 @@ def getaddrinfo_inside(zones: Path) -> list[dict[str, Any]]:
         resolver = Resolver(bind.host, bind.port)
         # a veth pair inside the namespace: lab0 carries the host's addresses and routes
         _ip("link", "add", "lab0", "type", "veth", "peer", "name", "lab1")
+        # no duplicate address detection in this namespace of ours: the IPv6 link-local address
+        # (what makes IPv6 "configured" for AI_ADDRCONFIG) is usable at once, not after DAD --
+        # the first layout once saw no IPv6 at all
+        for dev in ("lab0", "lab1"):
+            subprocess.run(["sysctl", "-qw", f"net.ipv6.conf.{dev}.accept_dad=0"], check=True,
+                           capture_output=True)
         _ip("link", "set", "lab0", "up")
         _ip("link", "set", "lab1", "up")
+        _wait_link_local("lab0")
         for layout, families in LAYOUTS.items():
             _ip("-4", "route", "flush", "dev", "lab0")
             _ip("-6", "route", "flush", "dev", "lab0")
