@@ -186,7 +186,9 @@ def names_blob(buf: Any, start: Any, out: Any, slow: Any, ends: Any) -> int:
     """Write the lower-case text of the uncompressed names at ``start`` into ``out``, each
     followed by a newline ("" for the root) whose offset goes into ``ends``; ``slow[i]`` = 1
     where a name needs :func:`qname_text` (a compression pointer, or a byte that must be
-    escaped). Returns the bytes written."""
+    escaped: such a byte is written as ``?``, so the only newlines in ``out`` are the
+    separators whatever bytes a label holds -- a name is data, not text). Returns the bytes
+    written."""
     w = 0
     for i in range(len(start)):
         q = start[i]
@@ -205,7 +207,10 @@ def names_blob(buf: Any, start: Any, out: Any, slow: Any, ends: Any) -> int:
             for k in range(q + 1, q + 1 + ln):
                 c = buf[k]
                 if c < 33 or c > 126 or c == 46 or c == 92:
+                    # escaped later (qname_text); never a raw byte here: the newline that
+                    # ends each name must be the only one in the blob
                     slow[i] = 1
+                    c = 63
                 if c >= 65 and c <= 90:
                     c += 32
                 out[w] = c
@@ -217,10 +222,15 @@ def names_blob(buf: Any, start: Any, out: Any, slow: Any, ends: Any) -> int:
     return w
 
 
+# dig's presentation of label bytes: control and non-ASCII bytes as \DDD, "." and "\" escaped
+_ESCAPED = {c: f"\\{c:03d}" for c in (*range(33), *range(127, 256))} | {46: "\\.", 92: "\\\\"}
+
+
 def qname_text(msg: bytes, start: int) -> tuple[str, bool]:
     """The QNAME at ``start`` of ``msg`` as lower-case text without the final dot (root:
-    ``<Root>``, as tshark writes it) and whether it decoded; bytes outside printable ASCII,
-    dots and backslashes inside labels are written as RFC 1035 s5.1 ``\\DDD``."""
+    ``<Root>``, as tshark writes it) and whether it decoded, in the presentation form dig
+    writes (RFC 1035 s5.1): a dot or a backslash inside a label as ``\\.`` / ``\\\\``, bytes
+    outside printable ASCII as ``\\DDD`` (a newline is ``\\010``)."""
     labels: list[str] = []
     q, jumps = start, 0
     while q < len(msg):
@@ -236,7 +246,6 @@ def qname_text(msg: bytes, start: int) -> tuple[str, bool]:
         if ln & 0xC0 or q + 1 + ln > len(msg):
             break
         raw = msg[q + 1: q + 1 + ln].lower()
-        labels.append("".join(chr(c) if 33 <= c <= 126 and c not in (46, 92) else f"\\{c:03d}"
-                              for c in raw))
+        labels.append("".join(_ESCAPED.get(c) or chr(c) for c in raw))
         q += 1 + ln
     return ".".join(labels), False
