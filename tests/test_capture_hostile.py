@@ -58,3 +58,21 @@ def test_a_newline_inside_a_label_is_data_not_a_separator(tmp_path: Path, jit: b
                                             "c\\.d.example", "victim.example",
                                             "tcp\\010.example"]
     assert list(m["dns_id"]) == [1, 2, 3, 4, 9]
+
+
+@pytest.mark.parametrize("jit", JIT)
+@pytest.mark.parametrize("v6", [False, True], ids=["ipv4", "ipv6"])
+def test_fragments_reassembling_past_65535_bytes_are_a_malformed_set(tmp_path: Path, jit: bool,
+                                                                     v6: bool) -> None:
+    """Issue 29: a struct.error traceback (rebuild_ipv4 / rebuild_ipv6) once; now a malformed
+    fragment set, said, and the rest of the capture read."""
+    answer = F.response("big.example", records=1)
+    big = struct.pack("!HHHH", 53, 3000, 0, 0) + answer + b"\0" * (66_000 - len(answer))
+    pieces = (F.fragments_v6(S.replace("192.0.2.53", "2001:db8::53"), "2001:db8::7", 17, big,
+                             1448) if v6 else F.fragments_v4(S, C, 17, big, 1480))
+    frames = [_udp_frame(1.0, F.query("ok.example"))]
+    frames += [(2.0 + k / 100, F.link(d, F.ETHERNET)) for k, d in enumerate(pieces)]
+    tables = _load(tmp_path, frames, jit)
+    assert len(tables.messages) == 1
+    assert any("reassemble past 65,535 bytes" in w for w in tables.warnings)
+    assert len(tables.fragments) == len(pieces) and not tables.fragments["complete"].any()

@@ -441,9 +441,10 @@ class SecondStage:
             if self.icmp_parts else (
                 np.zeros(0, np.int64), np.zeros((0, pk.NCOL), np.int64),
                 *(np.zeros((0, 16), np.uint8) for _ in range(4)))
+        frag_notes, frag_rows = self.fragments.notes()
         return Decoded(self.index, msgs, side, icmp, self.fragments.table(),  # type: ignore[arg-type]
-                       self.control, tcp.notes, self.jit, tcp.retransmitted_rows,
-                       tcp.note_rows, tcp.mid_stream_rows)
+                       self.control, frag_notes + tcp.notes, self.jit, tcp.retransmitted_rows,
+                       frag_rows + tcp.note_rows, tcp.mid_stream_rows)
 
 
 def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: np.ndarray,
@@ -540,6 +541,7 @@ def _tcp_meta(messages: list[Any], seg_meta: PacketRows
     return out, src[at], dst[at]
 
 
+MAX_DATAGRAM = 65535
 Datagram = tuple[int, bytes, int, tuple[int, int, int, int]]  # row, bytes, fragments, carrier
 
 
@@ -551,6 +553,15 @@ class _Fragments:
     def __init__(self) -> None:
         self.sets: dict[tuple[Any, ...], FragmentSet] = {}
         self.rows: list[dict[str, Any]] = []
+        self.oversize: list[int] = []  # rows completing a set past 65,535 bytes
+
+    def notes(self) -> tuple[list[str], list[int]]:
+        """What the fragment sets could not give, said (and the row each note is about)."""
+        if not self.oversize:
+            return [], []
+        return ([f"{len(self.oversize):,} IP fragment set(s) reassemble past 65,535 bytes "
+                 "(no IP datagram is that long: RFC 791 s3.1, RFC 8200 s4.5): malformed, not "
+                 "decoded"], [self.oversize[0]])
 
     def feed(self, rows: list[dict[str, Any]]) -> list[Datagram]:
         """Fragments -> the datagrams they complete: (completing row, rebuilt datagram,
@@ -569,6 +580,16 @@ class _Fragments:
                 s.proto = o[pk.C_PROTO]
             if s.add(r["row"], offset, bool(o[pk.C_MF]), r["data"]) and s.header:
                 payload = s.payload()
+                if len(payload) + (len(s.header) if family == 4 else 0) > MAX_DATAGRAM:
+                    # RFC 791 s3.1 / RFC 8200 s4.5: no datagram is longer; a malformed set
+                    # (the rows stay in the fragment table, incomplete)
+                    self.oversize.append(r["row"])
+                    s.done_at, s.header = None, b""
+                    s.pieces = {}
+                    s.total = -1  # never completes again
+                    self.rows.append({"row": r["row"], "set": s, "pk": o, "src": r["src"],
+                                      "dst": r["dst"], "size": len(r["data"])})
+                    continue
                 data = (rebuild_ipv4(s.header, payload) if family == 4
                         else rebuild_ipv6(s.header, s.proto, payload))
                 datagrams.append((r["row"], data, len(s.rows),
