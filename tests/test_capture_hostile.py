@@ -76,3 +76,110 @@ def test_fragments_reassembling_past_65535_bytes_are_a_malformed_set(tmp_path: P
     assert len(tables.messages) == 1
     assert any("reassemble past 65,535 bytes" in w for w in tables.warnings)
     assert len(tables.fragments) == len(pieces) and not tables.fragments["complete"].any()
+
+
+def _idb(e: str, options: bytes, link: int = F.ETHERNET) -> bytes:
+    return F._block(e, 1, struct.pack(e + "HHI", link, 0, 262144) + options)
+
+
+def _shb(e: str = "<") -> bytes:
+    return F._block(e, 0x0A0D0D0A, struct.pack(e + "IHHq", 0x1A2B3C4D, 1, 0, -1))
+
+
+def _epb(e: str, iface: int, ticks: int, data: bytes) -> bytes:
+    return F._block(e, 6, struct.pack(e + "IIIII", iface, ticks >> 32, ticks & 0xFFFFFFFF,
+                                      len(data), len(data)) + data)
+
+
+def _query_frame(ident: int = 1) -> bytes:
+    return _udp_frame(0, F.query(f"{ident}.example", ident=ident))[1]
+
+
+@pytest.mark.parametrize("jit", JIT)
+def test_pcapng_option_header_with_no_room_for_its_value(tmp_path: Path, jit: bool) -> None:
+    """Issue 29: struct.error in files.py _idb once; the option is said, the packets read."""
+    bad_option = struct.pack("<HH", 14, 400)  # if_tsoffset claiming 400 bytes in a 28-byte IDB
+    path = tmp_path / "opt.pcapng"
+    path.write_bytes(_shb() + _idb("<", bad_option) + _epb("<", 0, 10**6, _query_frame()))
+    tables = load_capture(path, engine="native", jit=jit)
+    assert len(tables.messages) == 1
+    assert any("option 14" in w and "past the end of its block" in w for w in tables.warnings)
+
+
+@pytest.mark.parametrize("jit", JIT)
+def test_many_interfaces_are_one_pass(tmp_path: Path, jit: bool) -> None:
+    """Issue 29: each IDB re-ran the record kernel with five fresh 1 M-record arrays (120 IDBs:
+    MemoryError under a 4 GB limit; 100,000: quadratic). IDBs interleaved with packets and in
+    one run: every packet read, on the interface it names."""
+    import tracemalloc
+
+    from enumlab.capture.files import open_capture
+
+    blocks = [_shb()]
+    for k in range(3000):
+        blocks.append(_idb("<", b""))
+        blocks.append(_epb("<", k, (k + 1) * 10**6, _query_frame(k % 60000)))
+    blocks += [_idb("<", b"") for _ in range(3000)]
+    blocks.append(_epb("<", 5999, 10**9, _query_frame(7)))
+    path = tmp_path / "idbs.pcapng"
+    path.write_bytes(b"".join(blocks))
+    tracemalloc.start()
+    try:
+        index = open_capture(path, jit=jit)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert index.frames == 3001 and len(index.interfaces) == 6000
+    assert list(index.iface[[0, 1, 2999, 3000]]) == [0, 1, 2999, 5999]
+    index.close()
+    assert peak < 100 << 20  # one 1 M-record scratch (40 MB), not one per IDB
+    tables = load_capture(path, engine="native", jit=jit)
+    assert len(tables.messages) == 3001 and not tables.warnings
+
+
+@pytest.mark.parametrize("jit", JIT)
+@pytest.mark.parametrize("offset", [2**62, -2**62])
+def test_an_absurd_if_tsoffset_is_said_and_outputs_hold(tmp_path: Path, jit: bool,
+                                                        offset: int) -> None:
+    """Issue 29: if_tsoffset of +-2^62 s (legal) gave OutOfBoundsDatetime with --csv / --html /
+    --parquet; now ignored and said, and the times stay real dates."""
+    import pandas as pd
+
+    opt = struct.pack("<HHq", 14, 8, offset) + struct.pack("<HH", 0, 0)
+    far = struct.pack("<HHq", 9, 1, 0)[:5] + b"\0\0\0"  # if_tsresol 10^0: seconds
+    path = tmp_path / "offset.pcapng"
+    path.write_bytes(_shb() + _idb("<", opt) + _epb("<", 0, 1_700_000_000 * 10**6,
+                                                     _query_frame())
+                     + _idb("<", far + struct.pack("<HH", 0, 0))
+                     + _epb("<", 1, 2**63, _query_frame(2)))
+    tables = load_capture(path, engine="native", jit=jit)
+    assert len(tables.messages) == 2
+    assert any("if_tsoffset" in w and "ignored" in w for w in tables.warnings)
+    assert any("beyond 1677-2262" in w for w in tables.warnings)
+    times = pd.to_datetime(tables.messages["time"], unit="s")  # no OutOfBoundsDatetime
+    assert times.iloc[0].year == 2023 and pd.isna(times.iloc[1])
+
+
+@pytest.mark.parametrize("jit", JIT)
+@pytest.mark.parametrize("which", ["packet", "idb"])
+def test_pcapng_block_trailer_is_compared_with_its_header(tmp_path: Path, jit: bool,
+                                                          which: str) -> None:
+    """Issue 29: the trailing block length was never compared (tshark reports the mismatch);
+    now the walk stops there, says so, and keeps what came before."""
+    blocks = [_shb(), _idb("<", b"")] + [_epb("<", 0, k * 10**6, _query_frame(k))
+                                        for k in range(1, 4)]
+    bad = 3 if which == "packet" else 1
+    spoilt = bytearray(blocks[bad])
+    spoilt[-4:] = struct.pack("<I", len(spoilt) + 8)
+    blocks[bad] = bytes(spoilt)
+    path = tmp_path / "trailer.pcapng"
+    path.write_bytes(b"".join(blocks))
+    at = sum(len(b) for b in blocks[:bad])
+    if which == "idb":
+        with pytest.raises(Exception, match="trailing length differs"):
+            load_capture(path, engine="native", jit=jit)
+        return
+    tables = load_capture(path, engine="native", jit=jit)
+    assert len(tables.messages) == 1
+    assert f"trailing length differs from the length in its header ({len(spoilt) + 8} vs " \
+           f"{len(spoilt)}) at byte {at}" in tables.warnings[0]

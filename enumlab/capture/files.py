@@ -72,6 +72,7 @@ class RecordIndex:
     interfaces: list[Interface]
     gzipped: bool = False
     damage: str | None = None  # where and how the walk stopped early
+    notes: list[str] = field(default_factory=list)  # what was read but not believed
     _keep: list[Any] = field(default_factory=list, repr=False)
 
     @property
@@ -189,7 +190,8 @@ def walk_pcapng(buf: Any, pos: int, end: int, big: bool, iface_base: int, n_ifac
     """Index packet blocks (EPB 6, SPB 3, obsolete PB 2) from ``pos`` until ``max_n`` packets,
     the end, damage, or a block Python must read (SHB, IDB). Returns (count, position, status):
     0 = more may follow, 1 = end, 2 = cut block, 3 = bad block length, 4 = SHB or IDB at
-    ``position``, 5 = a packet on an interface no IDB described."""
+    ``position``, 5 = a packet on an interface no IDB described, 6 = a block whose trailing
+    length is not the one in its header."""
     n = 0
     status = 0
     while n < max_n:
@@ -210,6 +212,14 @@ def walk_pcapng(buf: Any, pos: int, end: int, big: bool, iface_base: int, n_ifac
             break
         if pos + blen > end:
             status = 2
+            break
+        t = pos + blen - 4
+        if big:
+            trail = (buf[t] << 24) | (buf[t + 1] << 16) | (buf[t + 2] << 8) | buf[t + 3]
+        else:
+            trail = (buf[t + 3] << 24) | (buf[t + 2] << 16) | (buf[t + 1] << 8) | buf[t]
+        if trail != blen:
+            status = 6
             break
         if btype == 6 or btype == 2 or btype == 3:
             if btype == 3:
@@ -302,7 +312,13 @@ def _map(path: Path) -> tuple[Any, list[Any]]:
     return np.frombuffer(mapped, dtype=np.uint8), [mapped]
 
 
-def _idb(buf: Any, pos: int, blen: int, e: str) -> Interface:
+TIME_LIMIT = 9.2e9  # seconds from 1970 either way: what a datetime64[ns] holds (1677-2262)
+
+
+def _idb(buf: Any, pos: int, blen: int, e: str, notes: list[str], number: int) -> Interface:
+    """An Interface Description Block's link type, snap length and options; every option's
+    value is checked to lie inside the block (a header with no room for its value ends the
+    options, said in ``notes``)."""
     link_type, _reserved, snaplen = struct.unpack_from(e + "HHI", buf, pos + 8)
     iface = Interface(link_type, snaplen, big=e == ">")
     opt, stop = pos + 16, pos + blen - 4
@@ -310,12 +326,21 @@ def _idb(buf: Any, pos: int, blen: int, e: str) -> Interface:
         code, olen = struct.unpack_from(e + "HH", buf, opt)
         if code == 0:
             break
+        if opt + 4 + olen > stop:
+            notes.append(f"interface {number}: option {code} at byte {opt} claims {olen} "
+                         "bytes past the end of its block: the rest of its options ignored")
+            break
         value = bytes(buf[opt + 4: opt + 4 + olen])
         if code == 9 and olen >= 1:  # if_tsresol: 10^-n or 2^-n
             r = value[0]
             iface.ts_scale = 2.0 ** -(r & 0x7F) if r & 0x80 else 10.0 ** -r
         elif code == 14 and olen == 8:  # if_tsoffset, seconds
-            iface.ts_offset = float(struct.unpack(e + "q", value)[0])
+            offset = struct.unpack(e + "q", value)[0]
+            if abs(offset) < TIME_LIMIT:
+                iface.ts_offset = float(offset)
+            else:
+                notes.append(f"interface {number}: if_tsoffset of {offset:,} s is beyond any "
+                             "date a timestamp can show (1677-2262): ignored")
         elif code == 11 and olen > 1:  # if_filter: a type byte, then the filter
             iface.capture_filter = value[1:].decode(errors="replace").strip("\x00")
         elif code == 2:
@@ -326,7 +351,8 @@ def _idb(buf: Any, pos: int, blen: int, e: str) -> Interface:
 
 _DAMAGE = {2: "a record is cut by the end of the file", 3: "a record has an impossible length",
            4: "the file is zero-filled from here (sparse or pre-allocated space)",
-           5: "a packet names an interface no Interface Description Block described"}
+           5: "a packet names an interface no Interface Description Block described",
+           6: "a block's trailing length differs from the length in its header"}
 
 
 def open_capture(path: str | Path, *, jit: bool = False, block_records: int = BLOCK_RECORDS,
@@ -372,10 +398,23 @@ def open_capture(path: str | Path, *, jit: bool = False, block_records: int = BL
         raise
     index._keep = keep
     index.gzipped = source != p
+    _no_impossible_times(index)
     if gz_damage is not None:
         note = f"the gzip stream is damaged ({gz_damage}); kept what inflated before it"
         index.damage = f"{index.damage}; {note}" if index.damage else note
     return index
+
+
+def _no_impossible_times(index: RecordIndex) -> None:
+    """Timestamps beyond any date a table can show (64-bit pcapng ticks allow 584,000 years)
+    become unknown (NaN), counted in the index's notes: never a date error in an output."""
+    t = index.time
+    far = np.abs(t) >= TIME_LIMIT  # NaN compares False: a block without time stays so
+    if far.any():
+        count = int(far.sum())
+        index.time = np.where(far, np.nan, t)
+        index.notes.append(f"{count:,} frame(s) carry a timestamp beyond 1677-2262 (first: "
+                           f"frame {int(np.argmax(far)) + 1}): their time is unknown")
 
 
 def stitch(parts: list[tuple[RecordIndex, np.ndarray]], path: str) -> RecordIndex:
@@ -458,13 +497,37 @@ def _index_pcap(p: Path, buf: Any, jit: bool, block: int, drop: list[Any]) -> Re
     return RecordIndex(str(p), "pcap", buf, off, cap, orig, ts, ifc, [iface], damage=damage)
 
 
+class _Growing:
+    """A float64 array appended to one value at a time, its capacity doubled when full (the
+    interfaces' time scales and offsets: 100,000 IDBs are not 100,000 array copies)."""
+
+    def __init__(self) -> None:
+        self.data = np.zeros(8, dtype=np.float64)
+        self.n = 0
+
+    def append(self, value: float) -> None:
+        if self.n == len(self.data):
+            self.data = np.concatenate([self.data, np.zeros(len(self.data))])
+        self.data[self.n] = value
+        self.n += 1
+
+    def view(self, default: float) -> np.ndarray:
+        return self.data[:self.n] if self.n else np.array([default])
+
+
 def _index_pcapng(p: Path, buf: Any, jit: bool, block: int, drop: list[Any]) -> RecordIndex:
+    """Blocks Python reads (SHB, IDB, the rare others) one by one; each run of packet blocks
+    in one kernel call into one reused scratch of ``block`` records (never a new scratch per
+    IDB: a file of 100,000 IDBs is one pass)."""
     walk = kernel(walk_pcapng, jit)
     data = buf if jit else memoryview(buf)
     interfaces: list[Interface] = []
+    scales, offsets = _Growing(), _Growing()
+    notes: list[str] = []
     parts: list[tuple[np.ndarray, ...]] = []
     pos, end, e, base = 0, len(buf), "<", 0
     damage = None
+    scratch: tuple[np.ndarray, ...] | None = None
     while True:
         if pos + 12 > end:
             if pos != end:
@@ -477,26 +540,46 @@ def _index_pcapng(p: Path, buf: Any, jit: bool, block: int, drop: list[Any]) -> 
                 break
             e = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">"
             base = len(interfaces)
-            (blen,) = struct.unpack_from(e + "I", buf, pos + 4)
+            btype, (blen,) = 0x0A0D0D0A, struct.unpack_from(e + "I", buf, pos + 4)
         else:
             btype, blen = struct.unpack_from(e + "II", buf, pos)
-            if btype == 1 and 20 <= blen <= MAX_RECORD and pos + blen <= end:
-                interfaces.append(_idb(buf, pos, blen, e))
         if blen < 12 or blen % 4 or blen > MAX_RECORD or pos + blen > end:
             damage = f"{_DAMAGE[2 if pos + blen > end else 3]} at byte {pos}"
             break
+        (trail,) = struct.unpack_from(e + "I", buf, pos + blen - 4)
+        if trail != blen:
+            damage = f"{_DAMAGE[6]} ({trail} vs {blen}) at byte {pos}"
+            break
+        if btype == 1 and blen >= 20:
+            iface = _idb(buf, pos, blen, e, notes, len(interfaces) - base)
+            interfaces.append(iface)
+            scales.append(iface.ts_scale)
+            offsets.append(iface.ts_offset)
         pos += blen
-        scales = np.array([i.ts_scale for i in interfaces] or [1e-6], dtype=np.float64)
-        offsets = np.array([i.ts_offset for i in interfaces] or [0.0], dtype=np.float64)
+        if pos + 8 <= end and (bytes(buf[pos:pos + 4]) == PCAPNG_MAGIC
+                               or struct.unpack_from(e + "I", buf, pos)[0] == 1):
+            continue  # the next block is Python's too: no kernel call for no packets
         status = 0
         while status == 0:
-            off, cap, orig, ts, ifc = _blocks(block)
+            if scratch is None:
+                scratch = _blocks(block)
+            off, cap, orig, ts, ifc = scratch
             was = pos
-            n, pos, status = walk(data, pos, end, e == ">", base, len(interfaces) - base, scales,
-                                  offsets, block, off, cap, orig, ts, ifc)
+            n, pos, status = walk(data, pos, end, e == ">", base, len(interfaces) - base,
+                                  scales.view(1e-6), offsets.view(0.0), block, off, cap, orig,
+                                  ts, ifc)
             _drop(drop, was, pos)
-            parts.append((off[:n], cap[:n], orig[:n], ts[:n], ifc[:n]))
+            if n == block:  # a full scratch is kept as it is; the next call gets a new one
+                parts.append(scratch)
+                scratch = None
+            elif n:
+                parts.append(tuple(a[:n].copy() for a in scratch))
         if status == 1:
+            break
+        if status == 6:
+            (head,) = struct.unpack_from(e + "I", buf, pos + 4)
+            (trail,) = struct.unpack_from(e + "I", buf, pos + head - 4)
+            damage = f"{_DAMAGE[6]} ({trail} vs {head}) at byte {pos}"
             break
         if status in (2, 3, 5):
             damage = f"{_DAMAGE[status]} at byte {pos}"
@@ -507,8 +590,10 @@ def _index_pcapng(p: Path, buf: Any, jit: bool, block: int, drop: list[Any]) -> 
     off, cap, orig, ts, ifc = _grow(parts) if parts else _blocks(0)
     if damage:
         damage += f" (after frame {len(off)}): kept the frames before it"
-    return RecordIndex(str(p), "pcapng", buf, off, cap, orig, ts, ifc, interfaces,
-                       damage=damage)
+    index = RecordIndex(str(p), "pcapng", buf, off, cap, orig, ts, ifc, interfaces,
+                        damage=damage)
+    index.notes = notes
+    return index
 
 
 _PCAP_BYTE_ORDER = {magic: order for magic, (order, _scale) in PCAP_MAGICS.items()}

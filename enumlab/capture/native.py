@@ -628,6 +628,9 @@ def tables_of(d: Decoded, path: str) -> Any:
         warnings = list(d.notes)
         frames: list[int | None] = [r + 1 for r in d.note_rows]
         frames += [None] * (len(warnings) - len(frames))
+        for note in reversed(d.index.notes):
+            warnings.insert(0, note)
+            frames.insert(0, None)
         if d.index.damage:
             warnings.insert(0, f"the capture is damaged: {d.index.damage}")
             frames.insert(0, None)
