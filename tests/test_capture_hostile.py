@@ -183,3 +183,27 @@ def test_pcapng_block_trailer_is_compared_with_its_header(tmp_path: Path, jit: b
     assert len(tables.messages) == 1
     assert f"trailing length differs from the length in its header ({len(spoilt) + 8} vs " \
            f"{len(spoilt)}) at byte {at}" in tables.warnings[0]
+
+
+@pytest.mark.parametrize("jit", JIT)
+def test_questions_pointing_at_one_long_name_cost_their_own_bytes(tmp_path: Path,
+                                                                  jit: bool) -> None:
+    """Issue 29: ~10,800 questions that are compression pointers to one 255-byte name, in a
+    message: the interpreted path walked the 255 bytes per question (16 such messages: > 60
+    s). Later questions are stepped over (a pointer ends a name), so a message costs its size;
+    the first question is still followed and hashed."""
+    labels = [b"x" * 63] * 3 + [b"y" * 61]  # 4 * 64 - 1 = 255 bytes with the root
+    name = b"".join(bytes([len(x)]) + x for x in labels) + b"\0"
+    count = 10_800
+    body = name + struct.pack("!HH", 35, 1)
+    body += (struct.pack("!H", 0xC000 | 12) + struct.pack("!HH", 35, 1)) * (count - 1)
+    frames = []
+    for k in range(4):
+        msg = struct.pack("!HHHHHH", k, 0x0100, count, 0, 0, 0) + body
+        frames.append((1.0 + k, F.link(F.ipv4(C, S, 17, F.udp(3000 + k, 53, msg)),
+                                       F.ETHERNET)))
+    tables = _load(tmp_path, frames, jit)
+    m = tables.messages
+    assert len(m) == 4 and (m["qdcount"] == count).all()
+    assert m["malformed"].isna().all() or (m["malformed"].astype(str) == "").all()
+    assert (m["qname"].astype(str) == ".".join(x.decode() for x in labels)).all()

@@ -61,7 +61,10 @@ def decode_one(buf: Any, m: int, size: int, out: Any, opts: Any, i: int) -> None
     out[i, D_AR] = ar
     p = m + 12
     status = OK
-    # -- questions: the first one is hashed, the rest stepped over -----------------------
+    # -- questions: the first one is hashed (its pointers followed, at most 16 jumps and 255
+    # bytes), the rest stepped over without following a pointer: the work per message is
+    # bounded by its size (10,800 questions pointing at one 255-byte name cost what their
+    # 2 bytes each do, not 255)
     for qi in range(qd):
         ha = FNV_OFFSET_A
         hb = FNV_OFFSET_B
@@ -87,6 +90,9 @@ def decode_one(buf: Any, m: int, size: int, out: Any, opts: Any, i: int) -> None
                 target = m + (((ln & 0x3F) << 8) | buf[q + 1])
                 if target >= q or jumps >= 16:
                     status = BAD_NAME
+                    break
+                if qi > 0:  # a later question is stepped over: a pointer ends its name
+                    q += 2
                     break
                 if after < 0:
                     after = q + 2
