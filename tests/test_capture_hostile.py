@@ -207,3 +207,21 @@ def test_questions_pointing_at_one_long_name_cost_their_own_bytes(tmp_path: Path
     assert len(m) == 4 and (m["qdcount"] == count).all()
     assert m["malformed"].isna().all() or (m["malformed"].astype(str) == "").all()
     assert (m["qname"].astype(str) == ".".join(x.decode() for x in labels)).all()
+
+
+def test_a_small_capture_padded_with_zeros_falls_back_fast(tmp_path: Path) -> None:
+    """Issue 29: one 46-byte record of a link type read by tshark, then zeros past 4 MiB:
+    tshark read the zeros as 260,000 empty records (25 s). tshark now reads only the bytes
+    before the damage the native walk found, and the damage is said."""
+    from .conftest import require_tool
+
+    require_tool("tshark", "tshark")
+    packet = F.ipv4(C, S, 17, F.udp(3000, 53, F.query("a.example")))[:46]
+    data = F.pcap([(1.0, packet)], 147)
+    path = tmp_path / "padded.pcap"
+    path.write_bytes(data + b"\0" * ((4 << 20) + 100 - len(data)))
+    tables = load_capture(path)
+    assert tables.engine == "tshark" and tables.path == str(path)
+    assert "147" in tables.warnings[0] and "read by tshark" in tables.warnings[0]
+    assert any("zero-filled" in w and f"at byte {len(data)}" in w for w in tables.warnings)
+    assert not any("enumlab-" in w for w in tables.warnings)  # the temporary copy unnamed

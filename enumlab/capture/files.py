@@ -73,6 +73,7 @@ class RecordIndex:
     gzipped: bool = False
     damage: str | None = None  # where and how the walk stopped early
     notes: list[str] = field(default_factory=list)  # what was read but not believed
+    intact: int | None = None  # with damage: the bytes before it (of the file, or inflated)
     _keep: list[Any] = field(default_factory=list, repr=False)
 
     @property
@@ -494,7 +495,8 @@ def _index_pcap(p: Path, buf: Any, jit: bool, block: int, drop: list[Any]) -> Re
     off, cap, orig, ts, ifc = _grow(parts)
     damage = None if status == 1 else (
         f"{_DAMAGE[status]} at byte {pos} (after frame {len(off)}): kept the frames before it")
-    return RecordIndex(str(p), "pcap", buf, off, cap, orig, ts, ifc, [iface], damage=damage)
+    return RecordIndex(str(p), "pcap", buf, off, cap, orig, ts, ifc, [iface], damage=damage,
+                       intact=None if status == 1 else pos)
 
 
 class _Growing:
@@ -591,7 +593,7 @@ def _index_pcapng(p: Path, buf: Any, jit: bool, block: int, drop: list[Any]) -> 
     if damage:
         damage += f" (after frame {len(off)}): kept the frames before it"
     index = RecordIndex(str(p), "pcapng", buf, off, cap, orig, ts, ifc, interfaces,
-                        damage=damage)
+                        damage=damage, intact=pos if damage else None)
     index.notes = notes
     return index
 

@@ -645,6 +645,7 @@ def tables_of(d: Decoded, path: str) -> Any:
             d.index.capture_filter, warnings,
             {int(t): int(c) for t, c in enumerate(links) if c},
             [r + 1 for r in d.retransmitted_rows], frames,
-            [r + 1 for r in d.mid_stream_rows])
+            [r + 1 for r in d.mid_stream_rows],
+            None if d.index.gzipped else d.index.intact)
     finally:
         d.index.close()

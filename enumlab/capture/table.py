@@ -111,6 +111,7 @@ class CaptureTables:
     retransmitted_frames: list[int] = field(default_factory=list)  # TCP segments seen again
     warning_frames: list[int | None] = field(default_factory=list)  # each warning's frame
     mid_stream_frames: list[int] = field(default_factory=list)  # TCP streams seen without SYN
+    intact_bytes: int | None = None  # a damaged file: the bytes before the damage (native)
 
     def _frame(self, name: str) -> Any:
         held = getattr(self, name + "_")
