@@ -27,7 +27,8 @@ from .ip import FragmentSet, rebuild_ipv4, rebuild_ipv6
 from .jit import kernel, want_jit
 from .links import RAW
 from .packets import C_KIND, C_PAYLEN, C_PAYOFF, UDP_DNS, walk_one
-from .tcp import FIN, RST, SYN, Reassembler
+from .tcp import FIN, RST, SYN, Reassembler, Segments, TcpMessages, gathered, make_key
+from .tcp import concat as concat_segments
 
 BLOCK = 1 << 16  # records per header-walk call
 
@@ -268,7 +269,7 @@ class Pending:
 
     icmp_parts: list[tuple[np.ndarray, ...]] = field(default_factory=list)
     frag_rows: list[dict[str, Any]] = field(default_factory=list)
-    segments: list[tuple[int, tuple[Any, ...], int, int, bytes]] = field(default_factory=list)
+    segments: list[Segments] = field(default_factory=list)  # TCP, payloads gathered
     control: PacketRows = field(default_factory=PacketRows)  # SYN / FIN / RST
     seg_meta: PacketRows = field(default_factory=PacketRows)  # every TCP segment
 
@@ -282,7 +283,7 @@ def decode_index(index: RecordIndex, *, ports: tuple[int, ...] = (), jit: bool |
     stage = SecondStage(index, ports=ports, jit=use_jit, keep_side=True)
     walk_rows(index, 0, index.frames, ports=ports, jit=use_jit, messages=msgs,
               pending=Pending(), on_records=on_records, stage=stage)
-    return stage.close(msgs, stage.whole_side())
+    return stage.close(msgs)
 
 
 def walk_rows(index: RecordIndex, lo: int, hi: int, *, ports: tuple[int, ...], jit: bool,
@@ -352,7 +353,8 @@ class SecondStage:
         self.side_size = 0
         self.interest = pk.interest_table(ports)
         self.fragments = _Fragments()
-        self.tcp = Reassembler()
+        self.tcp = Reassembler(jit=jit)
+        self.kept_meta = PacketRows()  # header-walk rows of the TCP segments carried
         self.control = PacketRows()
         self.icmp_parts: list[tuple[np.ndarray, ...]] = []
 
@@ -412,31 +414,51 @@ class SecondStage:
                      msgs, self.icmp_parts, [], segments, more, seg_meta, 1, use_jit,
                      fragments=np.array(counts, dtype=np.int64), first_rows=carried[:, 3])
             self.control.parts += more.parts
-            segments.sort(key=lambda s: s[0])
         # -- TCP streams ---------------------------------------------------------------------
-        self.tcp.feed(segments)
-        messages = self.tcp.take()
-        if messages:
-            offs = []
-            for m in messages:
-                offs.append(len(side))
-                side += m.data
-            side_arr = np.frombuffer(bytes(side), dtype=np.uint8)
-            off = np.array(offs, dtype=np.int64)
-            length = np.array([len(m.data) for m in messages], dtype=np.int64)
-            dns, opts = _decode_dns(side_arr, off, length, use_jit)
-            last = np.array([m.last_row for m in messages], dtype=np.int64)
-            first = np.array([m.first_row for m in messages], dtype=np.int64)
-            meta = _tcp_meta(messages, seg_meta)
-            msgs.add(last, np.ascontiguousarray(meta[0].T), meta[1], meta[2], dns, opts, off,
-                     length, buf_id=1, tcp=True, first_rows=first,
-                     order=np.arange(len(off), dtype=np.int64) + 1_000_000)
+        done = self.tcp.feed(concat_segments(segments))
+        meta = PacketRows(self.kept_meta.parts + seg_meta.parts)
+        base = len(side)
+        if len(done):
+            side += done.data.tobytes()
+            self._add_tcp(msgs, done, base, meta)
+        # the header-walk rows of the segments carried to the next batch (a message they
+        # complete at the end needs them); nothing else is kept
+        if len(self.tcp.carry) or self.kept_meta.parts:
+            rows, *rest = meta.arrays()
+            keep = np.isin(rows, self.tcp.carry.row)
+            self.kept_meta = PacketRows([tuple(c[keep] for c in (rows, *rest))])
         return bytes(side)
+
+    def _add_tcp(self, msgs: _Messages, done: TcpMessages, base: int,
+                 seg_meta: PacketRows) -> None:
+        """The messages the streams completed; their bytes (``done.data``) sit at ``base`` of
+        the side buffer."""
+        dns, opts = _decode_dns(done.data, done.offset, done.length, self.jit)
+        if base:
+            qname_at = dns[dm.D_QNAME_OFF]
+            dns[dm.D_QNAME_OFF] = np.where(qname_at >= 0, qname_at + base, -1)
+        meta = _tcp_meta(done, seg_meta)
+        msgs.add(done.last_row, meta[0], meta[1], meta[2], dns, opts,
+                 done.offset + base, done.length, buf_id=1, tcp=True,
+                 first_rows=done.first_row,
+                 order=np.arange(len(done), dtype=np.int64) + 1_000_000)
 
     def close(self, msgs: _Messages, side: bytes = b"") -> Decoded:
         """End every stream and fragment set; the decoded capture with ``msgs`` (and the side
-        buffer of the last :meth:`feed`) and the side tables."""
-        tcp = self.tcp.close()
+        buffer of the last :meth:`feed`; with ``keep_side``, the whole side buffer) and the
+        side tables. Streams' gaps still open are skipped now: the messages after them are
+        added to ``msgs``."""
+        done, tcp = self.tcp.close()
+        if len(done):
+            if self.keep_side:
+                self._add_tcp(msgs, done, self.side_size, self.kept_meta)
+                self.sides.append(done.data.tobytes())
+                self.side_size += len(done.data)
+            else:
+                self._add_tcp(msgs, done, len(side), self.kept_meta)
+                side = side + done.data.tobytes()
+        if self.keep_side:
+            side = self.whole_side()
         icmp = tuple(np.concatenate(c) for c in zip(*self.icmp_parts, strict=True)) \
             if self.icmp_parts else (
                 np.zeros(0, np.int64), np.zeros((0, pk.NCOL), np.int64),
@@ -450,7 +472,7 @@ class SecondStage:
 def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: np.ndarray,
              qsrc: np.ndarray, qdst: np.ndarray, msgs: _Messages,
              icmp_parts: list[tuple[np.ndarray, ...]], frag_rows: list[dict[str, Any]],
-             segments: list[tuple[int, tuple[Any, ...], int, int, bytes]],
+             segments: list[Segments],
              control: PacketRows, seg_meta: PacketRows, buf_id: int,
              jit: bool, fragments: np.ndarray | None = None,
              first_rows: np.ndarray | None = None, decoded: Walked | None = None) -> None:
@@ -478,9 +500,9 @@ def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: 
     icmp = others[other_kind == pk.ICMP_ERROR]
     if len(icmp):
         icmp_parts.append((rows[icmp], out[icmp], src[icmp], dst[icmp], qsrc[icmp], qdst[icmp]))
-    view = memoryview(buf)
     fi = others[other_kind == pk.FRAGMENT]
     if len(fi):  # plain Python lists and bytes from here: a few thousand fragments
+        view = memoryview(buf)
         sub = out[fi]
         ip_off, pay_off, end = (sub[:, c].tolist() for c in (pk.C_IPOFF, pk.C_PAYOFF,
                                                             pk.C_L4END))
@@ -492,7 +514,6 @@ def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: 
                               "header": view[a:b].tobytes(), "fixed": view[a:a + 40].tobytes()})
     ti = others[other_kind == pk.TCP_SEG]
     if len(ti):  # a few packets: plain Python from here, fed from whole-array gathers
-        from .table import addresses_codes
 
         sub, s_src, s_dst = out[ti], src[ti], dst[ti]
         flags = sub[:, pk.C_TCPFLAGS]
@@ -505,16 +526,13 @@ def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: 
         if not len(feed):
             return
         sub, s_src, s_dst, flags = sub[feed], s_src[feed], s_dst[feed], flags[feed]
-        fam = sub[:, pk.C_FAMILY]
-        codes, texts = addresses_codes(np.concatenate([fam, fam]), np.concatenate([s_src,
-                                                                                   s_dst]))
-        names = np.array(texts, dtype=object)[codes]
-        keys = zip(names[:len(feed)].tolist(), sub[:, pk.C_SPORT].tolist(),
-                   names[len(feed):].tolist(), sub[:, pk.C_DPORT].tolist(), strict=True)
-        payloads = [view[a:a + n].tobytes() for a, n in zip(
-            sub[:, pk.C_PAYOFF].tolist(), sub[:, pk.C_PAYLEN].tolist(), strict=True)]
-        segments.extend(zip(rows[ti][feed].tolist(), keys, sub[:, pk.C_SEQ].tolist(),
-                            flags.tolist(), payloads, strict=True))
+        length = np.ascontiguousarray(sub[:, pk.C_PAYLEN])
+        segments.append(Segments(
+            rows[ti][feed], make_key(sub[:, pk.C_FAMILY], s_src, s_dst, sub[:, pk.C_SPORT],
+                                     sub[:, pk.C_DPORT]),
+            np.ascontiguousarray(sub[:, pk.C_SEQ]), np.ascontiguousarray(flags),
+            np.cumsum(length) - length, length,
+            gathered(buf, np.ascontiguousarray(sub[:, pk.C_PAYOFF]), length, jit)))
 
 
 _KEEP_AT = {c: j for j, c in enumerate(pk.MSG_COLS)}
@@ -529,16 +547,25 @@ def _gather_columns(out: np.ndarray, columns: tuple[int, ...], rows: np.ndarray)
     return picked
 
 
-def _tcp_meta(messages: list[Any], seg_meta: PacketRows
+def _tcp_meta(done: TcpMessages, seg_meta: PacketRows
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The header-walk columns and addresses of each TCP message's last segment."""
+    """The header-walk columns (column-major: ``(len(MSG_COLS), n)``) and addresses of each
+    TCP message's last segment, gathered a column at a time."""
     rows, walked, src, dst, _flags = seg_meta.arrays()
-    at = np.searchsorted(rows, np.array([m.last_row for m in messages], dtype=np.int64))
-    out = walked[at].copy()  # MSG_COLS
-    size = np.array([len(m.data) for m in messages], dtype=np.int64)
-    out[:, pk.MSG_COLS.index(pk.C_WIRELEN)] = size
-    out[:, pk.MSG_COLS.index(pk.C_PAYLEN)] = size
-    return out, src[at], dst[at]
+    at = np.searchsorted(rows, done.last_row)
+    out = np.empty((len(pk.MSG_COLS), len(at)), dtype=np.int64)
+    for j in range(len(pk.MSG_COLS)):
+        np.take(walked[:, j], at, out=out[j])
+    out[pk.MSG_COLS.index(pk.C_WIRELEN)] = done.length
+    out[pk.MSG_COLS.index(pk.C_PAYLEN)] = done.length
+    return out, _rows16(src, at), _rows16(dst, at)
+
+
+def _rows16(a: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """``a[at]`` for 16-byte address rows, gathered as one 16-byte item each."""
+    items = np.ascontiguousarray(a).view(np.dtype((np.void, 16))).ravel()
+    picked: np.ndarray = items[at].view(np.uint8).reshape(len(at), 16)
+    return picked
 
 
 MAX_DATAGRAM = 65535

@@ -135,6 +135,8 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
             del table, msgs, pending, rebuilt, side_bytes
             index.release(lo, hi)  # the mapped pages of these records go back to the kernel
         closed = stage.close(_Messages())
+        if closed.messages.row:  # TCP messages after a gap skipped at the end of the capture
+            late_parts.append(message_columns(closed))
         notes = list(closed.notes)
         frames: list[int | None] = [r + 1 for r in closed.note_rows]
         frames += [None] * (len(notes) - len(frames))
