@@ -352,3 +352,68 @@ def test_too_much_waiting_behind_a_gap_skips_it(jit: bool) -> None:
     assert list(done.first_row[1:13]) == list(range(2, 14))
     done, result = streams.close()
     assert len(done) == 0 and "missing at stream offset" in result.notes[0]
+
+
+# -- encapsulations (issue 25 item 4) ----------------------------------------------------------
+
+def _vxlan(inner_eth: bytes, vni: int, port: int = 4789) -> bytes:
+    """An outer IPv4/UDP datagram carrying VXLAN (RFC 7348 s5) around an Ethernet frame."""
+    head = struct.pack("!BBHI", 0x08, 0, 0, vni << 8)
+    return F.ipv4("203.0.113.1", "203.0.113.2", 17, F.udp(49152, port, head + inner_eth))
+
+
+def _gre_ppp(inner_ip: bytes, *, compressed: bool = False) -> bytes:
+    """Enhanced GRE (RFC 2637 s4.1: version 1, key = payload length + call id, sequence)
+    carrying PPP; ``compressed``: no address/control, a one-byte protocol field."""
+    ppp = (b"" if compressed else b"\xff\x03") + (
+        (b"\x21" if compressed else b"\x00\x21") if inner_ip[0] >> 4 == 4 else b"\x00\x57")
+    body = ppp + inner_ip
+    head = struct.pack("!HHHHII", 0x3081, 0x880B, len(body), 7, 42, 41)  # K, S, A, version 1
+    return F.ipv4("203.0.113.1", "203.0.113.2", 47, head + body)
+
+
+@pytest.mark.parametrize("jit", JIT)
+def test_vxlan_and_ppp_in_gre_are_decoded(tmp_path: Path, jit: bool) -> None:
+    q = F.query("tunnel.example", ident=5)
+    inner4 = F.ipv4(C, S, 17, F.udp(3000, 53, q))
+    inner6 = F.ipv6("2001:db8::7", "2001:db8::53", 17, F.udp(3001, 53, q))
+    frames = [(1.0, F.link(_vxlan(F.link(inner4, F.ETHERNET, vlans=[12]), 1234), F.ETHERNET)),
+              (2.0, F.link(_gre_ppp(inner4), F.ETHERNET)),
+              (3.0, F.link(_gre_ppp(inner4, compressed=True), F.ETHERNET)),
+              (4.0, F.link(_gre_ppp(inner6), F.ETHERNET)),
+              (5.0, F.link(_vxlan(F.link(inner4, F.ETHERNET), 9, port=8472), F.ETHERNET))]
+    tables = _load(tmp_path, frames, jit)
+    m = tables.messages
+    assert list(m["frame"]) == [1, 2, 3, 4] and (m["qname"].astype(str) == "tunnel.example").all()
+    assert list(m["encapsulation"].astype(str)) == ["vxlan", "gre", "gre", "gre"]
+    assert m["tunnel_id"].iloc[0] == 1234
+    assert list(m["sport"]) == [3000, 3000, 3000, 3001]
+    path = tmp_path / "c.pcap"  # VXLAN on another port, named
+    again = load_capture(path, engine="native", jit=jit, vxlan_ports=(4789, 8472))
+    assert list(again.messages["frame"]) == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("jit", JIT)
+def test_an_encapsulation_not_opened_is_counted_and_named(tmp_path: Path, jit: bool) -> None:
+    """ERSPAN type III (GRE 0x22EB) around DNS: never a hint about --port; counted and named;
+    with --engine auto the capture goes to tshark, saying so."""
+    q = F.link(F.ipv4(C, S, 17, F.udp(3000, 53, F.query("mirrored.example"))), F.ETHERNET)
+    erspan = F.ipv4("203.0.113.1", "203.0.113.2", 47,
+                    struct.pack("!HH", 0x1000, 0x22EB) + struct.pack("!I", 1)
+                    + b"\0" * 12 + q)
+    frames = [(1.0 + k, F.link(erspan, F.ETHERNET)) for k in range(3)]
+    path = tmp_path / "erspan.pcap"
+    path.write_bytes(F.pcap(frames, F.ETHERNET))
+    tables = load_capture(path, engine="native", jit=jit)
+    assert tables.rows("messages") == 0
+    assert tables.undecoded_tunnels == {"ERSPAN type III": 3}
+    assert tables.warnings == ["3 frame(s) of ERSPAN type III not decoded (an encapsulation "
+                               "the native decoder does not open)"]
+    assert not any("--port" in w for w in tables.warnings)
+    from .conftest import require_tool
+
+    require_tool("tshark", "tshark")
+    auto = load_capture(path)
+    assert auto.engine == "tshark"
+    assert auto.warnings[0] == ("3 frame(s) of ERSPAN type III not decoded natively: the "
+                                "capture was read by tshark")

@@ -57,9 +57,13 @@ __all__ = ["ENGINES", "FRAGMENT_COLUMNS", "ICMP_COLUMNS", "MESSAGE_COLUMNS", "NA
 
 
 def load_capture(path: str | Path, *, engine: str = "auto", ports: tuple[int, ...] = (),
-                 progress: bool = False, jit: bool | None = None) -> CaptureTables:
+                 progress: bool = False, jit: bool | None = None,
+                 vxlan_ports: tuple[int, ...] = (4789,)) -> CaptureTables:
     """The tables of one capture (see module docs). ``ports``: UDP/TCP ports carrying DNS
-    besides 53 (e.g. 8053); ``jit``: force (True) or forbid (False) numba compilation."""
+    besides 53 (e.g. 8053); ``jit``: force (True) or forbid (False) numba compilation;
+    ``vxlan_ports``: UDP ports carrying VXLAN (RFC 7348: 4789). Frames of an encapsulation the
+    native decoder does not open (ERSPAN, Geneve...) are counted and named; with ``auto`` such
+    a capture is read by tshark instead, and the warnings say why."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}")
     p = Path(path)
@@ -74,9 +78,17 @@ def load_capture(path: str | Path, *, engine: str = "auto", ports: tuple[int, ..
         else:
             from .native import read_native
 
-            tables = read_native(p, ports=ports, jit=jit, on_records=tick)
+            tables = read_native(p, ports=ports, jit=jit, on_records=tick,
+                                 vxlan_ports=vxlan_ports)
             unsupported = sorted(set(tables.link_types) - NATIVE_LINK_TYPES)
-            if unsupported and engine == "auto":
+            tunnels = tables.undecoded_tunnels
+            if tunnels and not unsupported and engine == "auto":
+                damage = [w for w in tables.warnings if w.startswith("the capture is damaged")]
+                names = ", ".join(f"{n:,} frame(s) of {name}" for name, n in tunnels.items())
+                tables = _tshark(p, ports, None, tables.intact_bytes)
+                tables.warnings[:0] = [f"{names} not decoded natively: the capture was read "
+                                       "by tshark", *damage]
+            elif unsupported and engine == "auto":
                 names = ", ".join(str(t) for t in unsupported)
                 damage = [w for w in tables.warnings if w.startswith("the capture is damaged")]
                 tables = _tshark(p, ports, None, tables.intact_bytes)
@@ -88,7 +100,7 @@ def load_capture(path: str | Path, *, engine: str = "auto", ports: tuple[int, ..
     finally:
         if bar is not None:
             bar.close()
-    if not tables.rows("messages") and not tables.warnings:
+    if not tables.rows("messages") and not tables.warnings:  # (a tunnel would be said)
         raise CaptureError(f"{p}: no DNS messages in this capture (ports 53, 5353, 5355"
                            + "".join(f", {x}" for x in ports) + "); DNS on another port? "
                            "name it with --port N", subject=str(p))

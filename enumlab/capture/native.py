@@ -86,6 +86,7 @@ class Decoded:
     retransmitted_rows: list[int] = field(default_factory=list)
     note_rows: list[int] = field(default_factory=list)  # the row each note is about
     mid_stream_rows: list[int] = field(default_factory=list)
+    tunnels: dict[int, int] = field(default_factory=dict)  # unopened tunnel code -> frames
 
 
 def _decode_dns(buf: Any, off: np.ndarray, length: np.ndarray, jit: bool
@@ -222,7 +223,8 @@ def _walk_decode(buf: Any, off: np.ndarray, cap: np.ndarray, link: np.ndarray,
 
 
 def decode(path: Any, *, ports: tuple[int, ...] = (), jit: bool | None = None,
-           on_records: Callable[[int], None] | None = None) -> Decoded:
+           on_records: Callable[[int], None] | None = None,
+           vxlan_ports: tuple[int, ...] = (pk.PORT_VXLAN,)) -> Decoded:
     """Decode every packet of ``path`` (see module docs)."""
     from pathlib import Path
 
@@ -230,7 +232,7 @@ def decode(path: Any, *, ports: tuple[int, ...] = (), jit: bool | None = None,
     use_jit = want_jit(size, jit)
     # every page is read again by the header walk right away: none handed back in between
     return decode_index(open_capture(path, jit=use_jit, release_walked=False), ports=ports,
-                        jit=use_jit, on_records=on_records)
+                        jit=use_jit, on_records=on_records, vxlan_ports=vxlan_ports)
 
 
 @dataclass
@@ -272,21 +274,25 @@ class Pending:
     segments: list[Segments] = field(default_factory=list)  # TCP, payloads gathered
     control: PacketRows = field(default_factory=PacketRows)  # SYN / FIN / RST
     seg_meta: PacketRows = field(default_factory=PacketRows)  # every TCP segment
+    tunnels: list[np.ndarray] = field(default_factory=list)  # codes of unopened tunnels
 
 
 def decode_index(index: RecordIndex, *, ports: tuple[int, ...] = (), jit: bool | None = None,
-                 on_records: Callable[[int], None] | None = None) -> Decoded:
+                 on_records: Callable[[int], None] | None = None,
+                 vxlan_ports: tuple[int, ...] = (pk.PORT_VXLAN,)) -> Decoded:
     """Decode every packet of an open record index (a file's, or a stitched one)."""
     use_jit = want_jit(len(index.buf), jit)
     msgs = _Messages()
     # the second stage is fed block by block while the next blocks are decoded (in threads)
-    stage = SecondStage(index, ports=ports, jit=use_jit, keep_side=True)
+    stage = SecondStage(index, ports=ports, jit=use_jit, keep_side=True,
+                        vxlan_ports=vxlan_ports)
     walk_rows(index, 0, index.frames, ports=ports, jit=use_jit, messages=msgs,
-              pending=Pending(), on_records=on_records, stage=stage)
+              pending=Pending(), on_records=on_records, stage=stage, vxlan_ports=vxlan_ports)
     return stage.close(msgs)
 
 
 def walk_rows(index: RecordIndex, lo: int, hi: int, *, ports: tuple[int, ...], jit: bool,
+              vxlan_ports: tuple[int, ...] = (pk.PORT_VXLAN,),
               messages: _Messages, pending: Pending,
               on_records: Callable[[int], None] | None = None,
               stage: SecondStage | None = None) -> None:
@@ -296,7 +302,7 @@ def walk_rows(index: RecordIndex, lo: int, hi: int, *, ports: tuple[int, ...], j
     use_jit = jit
     buf = index.buf
     links = index.link_type
-    interest = pk.interest_table(ports)
+    interest = pk.interest_table(ports, vxlan_ports)
     starts = list(range(lo, hi, BLOCK))
 
     # both cores: compiled blocks (walk + DNS decoding, without the GIL) run in two threads,
@@ -326,7 +332,8 @@ def walk_rows(index: RecordIndex, lo: int, hi: int, *, ports: tuple[int, ...], j
             batch = pending if stage is None else Pending()
             _collect(buf, rows, walked.out, walked.src, walked.dst, walked.qsrc, walked.qdst,
                      messages, batch.icmp_parts, batch.frag_rows, batch.segments,
-                     batch.control, batch.seg_meta, 0, use_jit, decoded=walked)
+                     batch.control, batch.seg_meta, 0, use_jit, decoded=walked,
+                     tunnels=batch.tunnels)
             if walked.scratch is not None:
                 free.put(walked.scratch)
             if stage is not None:
@@ -343,6 +350,7 @@ class SecondStage:
     the notes are handed over by :meth:`close`."""
 
     def __init__(self, index: RecordIndex, *, ports: tuple[int, ...], jit: bool,
+                 vxlan_ports: tuple[int, ...] = (pk.PORT_VXLAN,),
                  keep_side: bool = False) -> None:
         self.index = index
         self.jit = jit
@@ -351,7 +359,8 @@ class SecondStage:
         self.keep_side = keep_side
         self.sides: list[bytes] = []
         self.side_size = 0
-        self.interest = pk.interest_table(ports)
+        self.interest = pk.interest_table(ports, vxlan_ports)
+        self.tunnels: list[np.ndarray] = []
         self.fragments = _Fragments()
         self.tcp = Reassembler(jit=jit)
         self.kept_meta = PacketRows()  # header-walk rows of the TCP segments carried
@@ -384,6 +393,7 @@ class SecondStage:
         use_jit, interest = self.jit, self.interest
         segments, seg_meta = pending.segments, pending.seg_meta
         self.icmp_parts += pending.icmp_parts
+        self.tunnels += pending.tunnels
         self.control.parts += pending.control.parts
         side = bytearray()
         # -- IP reassembly: rebuilt datagrams go through the header walk again -------------
@@ -412,7 +422,8 @@ class SecondStage:
             more = PacketRows()
             _collect(side_arr, np.array(done_rows, dtype=np.int64), out, src, dst, qsrc, qdst,
                      msgs, self.icmp_parts, [], segments, more, seg_meta, 1, use_jit,
-                     fragments=np.array(counts, dtype=np.int64), first_rows=carried[:, 3])
+                     fragments=np.array(counts, dtype=np.int64), first_rows=carried[:, 3],
+                     tunnels=self.tunnels)
             self.control.parts += more.parts
         # -- TCP streams ---------------------------------------------------------------------
         done = self.tcp.feed(concat_segments(segments))
@@ -464,9 +475,17 @@ class SecondStage:
                 np.zeros(0, np.int64), np.zeros((0, pk.NCOL), np.int64),
                 *(np.zeros((0, 16), np.uint8) for _ in range(4)))
         frag_notes, frag_rows = self.fragments.notes()
+        tunnels: dict[int, int] = {}
+        if self.tunnels:
+            codes, counts = np.unique(np.concatenate(self.tunnels), return_counts=True)
+            tunnels = dict(zip(codes.tolist(), counts.tolist(), strict=True))
+            frag_notes = [f"{n:,} frame(s) of {pk.unknown_tunnel_name(c)} not decoded (an "
+                          "encapsulation the native decoder does not open)"
+                          for c, n in tunnels.items()] + frag_notes
+            frag_rows = [-1] * len(tunnels) + frag_rows
         return Decoded(self.index, msgs, side, icmp, self.fragments.table(),  # type: ignore[arg-type]
                        self.control, frag_notes + tcp.notes, self.jit, tcp.retransmitted_rows,
-                       frag_rows + tcp.note_rows, tcp.mid_stream_rows)
+                       frag_rows + tcp.note_rows, tcp.mid_stream_rows, tunnels)
 
 
 def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: np.ndarray,
@@ -475,7 +494,8 @@ def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: 
              segments: list[Segments],
              control: PacketRows, seg_meta: PacketRows, buf_id: int,
              jit: bool, fragments: np.ndarray | None = None,
-             first_rows: np.ndarray | None = None, decoded: Walked | None = None) -> None:
+             first_rows: np.ndarray | None = None, decoded: Walked | None = None,
+             tunnels: list[np.ndarray] | None = None) -> None:
     kind = out[:, pk.C_KIND]
     # the few packets that are not UDP DNS messages: listed by the fused kernel, else found in
     # one scan (the kinds are a strided column of the row-major table: gathered once)
@@ -497,6 +517,9 @@ def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: 
                      dns, opts, off, length, buf_id=buf_id,
                      first_rows=None if first_rows is None else first_rows[udp],
                      fragments=None if fragments is None else fragments[udp])
+    unopened = others[other_kind == pk.TUNNEL_UNKNOWN]
+    if len(unopened) and tunnels is not None:
+        tunnels.append(out[unopened, pk.C_TUNNEL_ID])
     icmp = others[other_kind == pk.ICMP_ERROR]
     if len(icmp):
         icmp_parts.append((rows[icmp], out[icmp], src[icmp], dst[icmp], qsrc[icmp], qdst[icmp]))
@@ -642,9 +665,12 @@ class _Fragments:
 
 
 def read_native(path: Any, *, ports: tuple[int, ...] = (), jit: bool | None = None,
-                on_records: Callable[[int], None] | None = None) -> Any:
-    """The capture's tables (:class:`.table.CaptureTables`) from the native engine."""
-    return tables_of(decode(path, ports=ports, jit=jit, on_records=on_records), str(path))
+                on_records: Callable[[int], None] | None = None,
+                vxlan_ports: tuple[int, ...] = (pk.PORT_VXLAN,)) -> Any:
+    """The capture's tables (:class:`.table.CaptureTables`) from the native engine;
+    ``vxlan_ports``: UDP ports carrying VXLAN (4789 by default)."""
+    return tables_of(decode(path, ports=ports, jit=jit, on_records=on_records,
+                            vxlan_ports=vxlan_ports), str(path))
 
 
 def tables_of(d: Decoded, path: str) -> Any:
@@ -653,7 +679,7 @@ def tables_of(d: Decoded, path: str) -> Any:
 
     try:
         warnings = list(d.notes)
-        frames: list[int | None] = [r + 1 for r in d.note_rows]
+        frames: list[int | None] = [r + 1 if r >= 0 else None for r in d.note_rows]
         frames += [None] * (len(warnings) - len(frames))
         for note in reversed(d.index.notes):
             warnings.insert(0, note)
@@ -673,6 +699,7 @@ def tables_of(d: Decoded, path: str) -> Any:
             {int(t): int(c) for t, c in enumerate(links) if c},
             [r + 1 for r in d.retransmitted_rows], frames,
             [r + 1 for r in d.mid_stream_rows],
-            None if d.index.gzipped else d.index.intact)
+            None if d.index.gzipped else d.index.intact,
+            {pk.unknown_tunnel_name(c): n for c, n in d.tunnels.items()})
     finally:
         d.index.close()

@@ -26,7 +26,8 @@ from .jit import helper
 from .links import ethertype_payload, link_payload
 
 # kinds
-OTHER, UDP_DNS, TCP_SEG, FRAGMENT, ICMP_ERROR, UNSUPPORTED_LINK, MALFORMED = range(7)
+OTHER, UDP_DNS, TCP_SEG, FRAGMENT, ICMP_ERROR, UNSUPPORTED_LINK, MALFORMED, TUNNEL_UNKNOWN = (
+    range(8))
 # columns of the per-packet integer table
 (C_KIND, C_FAMILY, C_PROTO, C_SPORT, C_DPORT, C_IPSIZE, C_IPOFF, C_PAYOFF, C_PAYLEN, C_WIRELEN,
  C_IPID, C_FRAGOFF, C_MF, C_SEQ, C_TCPFLAGS, C_ICMPTYPE, C_ICMPCODE, C_ICMPMTU, C_QFAMILY,
@@ -36,14 +37,35 @@ NCOL = 31
 # the columns a DNS message keeps (the rest matter only while walking)
 MSG_COLS = (C_FAMILY, C_SPORT, C_DPORT, C_IPSIZE, C_WIRELEN, C_PAYLEN, C_INTEREST, C_ENCAP,
             C_TUNNEL_ID, C_VLAN)
-ENCAP_NAMES = {0: "", 1: "gtpu", 2: "teredo", 3: "gre", 4: "ipip"}
-INTEREST_DNS, INTEREST_MDNS, INTEREST_LLMNR = 1, 2, 3
-PORT_GTPU, PORT_TEREDO = 2152, 3544
+ENCAP_NAMES = {0: "", 1: "gtpu", 2: "teredo", 3: "gre", 4: "ipip", 5: "vxlan"}
+ENCAP_VXLAN = 5
+INTEREST_DNS, INTEREST_MDNS, INTEREST_LLMNR, INTEREST_VXLAN = 1, 2, 3, 4
+PORT_GTPU, PORT_TEREDO, PORT_VXLAN = 2152, 3544, 4789
+# tunnels recognised but not opened (kind TUNNEL_UNKNOWN): C_TUNNEL_ID holds the GRE protocol
+# type, or UDP_TUNNEL + the UDP port; named when their frames are counted
+UDP_TUNNEL = 0x10000
+UNKNOWN_TUNNELS = {0x88BE: "ERSPAN type II", 0x22EB: "ERSPAN type III",
+                   0x894F: "NSH over GRE", UDP_TUNNEL + 6081: "Geneve (UDP 6081)",
+                   UDP_TUNNEL + 4790: "VXLAN-GPE (UDP 4790)", UDP_TUNNEL + 1701: "L2TP (UDP 1701)",
+                   UDP_TUNNEL + 6635: "MPLS over UDP (UDP 6635)"}
+_UNKNOWN_UDP = (6081, 4790, 1701, 6635)
 
 
-def interest_table(extra_ports: tuple[int, ...] = ()) -> np.ndarray:
-    """Ports of interest -> protocol: 53 (and ``extra_ports``) DNS, 5353 mDNS, 5355 LLMNR."""
+def unknown_tunnel_name(code: int) -> str:
+    """What frames of an encapsulation the native decoder does not open are called."""
+    name = UNKNOWN_TUNNELS.get(code)
+    if name is not None:
+        return name
+    return f"UDP port {code - UDP_TUNNEL}" if code >= UDP_TUNNEL else f"GRE protocol 0x{code:04X}"
+
+
+def interest_table(extra_ports: tuple[int, ...] = (),
+                   vxlan_ports: tuple[int, ...] = (PORT_VXLAN,)) -> np.ndarray:
+    """Ports of interest -> protocol: 53 (and ``extra_ports``) DNS, 5353 mDNS, 5355 LLMNR;
+    ``vxlan_ports``: UDP destination ports that carry VXLAN (RFC 7348 s5: 4789)."""
     table = np.zeros(65536, dtype=np.uint8)
+    for port in vxlan_ports:
+        table[port] = INTEREST_VXLAN
     table[5353] = INTEREST_MDNS
     table[5355] = INTEREST_LLMNR
     for port in (53, *extra_ports):
@@ -176,8 +198,28 @@ def walk_one(buf: Any, p: int, cap: int, link: int, interest: Any, out: Any, src
             ulen = (buf[q + 4] << 8) | buf[q + 5]
             out[i, C_SPORT] = sport
             out[i, C_DPORT] = dport
-            which = interest[sport] if interest[sport] != 0 else interest[dport]
-            if interest[dport] == 1 or interest[sport] == 1:
+            of_sport = interest[sport]
+            of_dport = interest[dport]
+            if of_dport == INTEREST_VXLAN:
+                # VXLAN (RFC 7348 s5): 8-byte header, I flag set, 24-bit VNI, then Ethernet
+                g = q + 8
+                if g + 8 + 14 <= stop and (buf[g] & 0x08) != 0:
+                    out[i, C_ENCAP] = ENCAP_VXLAN
+                    out[i, C_TUNNEL_ID] = (buf[g + 4] << 16) | (buf[g + 5] << 8) | buf[g + 6]
+                    inner = g + 8
+                    kind, p, _v = ethertype_payload(buf, inner + 14, stop,
+                                                    (buf[inner + 12] << 8) | buf[inner + 13])
+                    end = stop
+                    if kind == 4 or kind == 6:
+                        continue
+                    if kind == -2:
+                        result = MALFORMED
+                    break
+                of_dport = 0
+            if of_sport == INTEREST_VXLAN:
+                of_sport = 0
+            which = of_sport if of_sport != 0 else of_dport
+            if of_dport == 1 or of_sport == 1:
                 which = 1
             if which != 0:
                 out[i, C_INTEREST] = which
@@ -225,6 +267,10 @@ def walk_one(buf: Any, p: int, cap: int, link: int, interest: Any, out: Any, src
                     out[i, C_ENCAP] = 2
                     kind, p, end = 6, inner, stop
                     continue
+            for t in _UNKNOWN_UDP:
+                if dport == t or sport == t:
+                    out[i, C_TUNNEL_ID] = UDP_TUNNEL + t
+                    result = TUNNEL_UNKNOWN
             break
         if proto == 6:
             if q + 20 > stop:
@@ -234,9 +280,11 @@ def walk_one(buf: Any, p: int, cap: int, link: int, interest: Any, out: Any, src
             dport = (buf[q + 2] << 8) | buf[q + 3]
             out[i, C_SPORT] = sport
             out[i, C_DPORT] = dport
-            if interest[sport] == 0 and interest[dport] == 0:
+            of_sport = interest[sport] if interest[sport] != INTEREST_VXLAN else 0
+            of_dport = interest[dport] if interest[dport] != INTEREST_VXLAN else 0
+            if of_sport == 0 and of_dport == 0:
                 break
-            out[i, C_INTEREST] = interest[sport] if interest[sport] != 0 else interest[dport]
+            out[i, C_INTEREST] = of_sport if of_sport != 0 else of_dport
             out[i, C_SEQ] = ((buf[q + 4] << 24) | (buf[q + 5] << 16) | (buf[q + 6] << 8)
                              | buf[q + 7])
             out[i, C_TCPFLAGS] = buf[q + 13]
@@ -285,17 +333,45 @@ def walk_one(buf: Any, p: int, cap: int, link: int, interest: Any, out: Any, src
                 g += 4
             if gflags & 0x1000:
                 g += 4
+            if (gflags & 0x0007) == 1 and gflags & 0x0080:  # enhanced GRE (RFC 2637): ack
+                g += 4
             out[i, C_ENCAP] = 3
             if gproto == 0x6558:  # transparent Ethernet bridging
                 if g + 14 > stop:
                     break
                 kind, p, _v = ethertype_payload(buf, g + 14, stop,
                                                 (buf[g + 12] << 8) | buf[g + 13])
+            elif gproto == 0x880B:  # PPP (RFC 2637 s4.1; RFC 1661 s2): IPv4 0x21, IPv6 0x57
+                if g + 2 <= stop and buf[g] == 0xFF and buf[g + 1] == 0x03:
+                    g += 2  # address and control, unless compressed away (RFC 1662 s3.2)
+                if g >= stop:
+                    result = MALFORMED
+                    break
+                if buf[g] & 1:  # protocol field compressed to one byte (RFC 1661 s6.5)
+                    ppp = buf[g]
+                    g += 1
+                elif g + 2 <= stop:
+                    ppp = (buf[g] << 8) | buf[g + 1]
+                    g += 2
+                else:
+                    result = MALFORMED
+                    break
+                kind = 4 if ppp == 0x21 else 6 if ppp == 0x57 else 0
+                p = g
+                if kind == 0:  # LCP, IPCP, CCP...: PPP's own control, not IP
+                    break
             else:
                 kind, p, _v = ethertype_payload(buf, g, stop, gproto)
             end = stop
             if kind == 4 or kind == 6:
                 continue
+            if gproto == 0x88BE or gproto == 0x22EB or gproto == 0x894F or (
+                    kind == 0 and gproto != 0x6558 and gproto != 0x0800 and gproto != 0x86DD
+                    and gproto != 0x8100 and gproto != 0x88A8 and gproto != 0x8864
+                    and gproto != 0x8847 and gproto != 0x8848 and gproto != 0x9100
+                    and gproto != 0x0806 and gproto != 0):
+                out[i, C_TUNNEL_ID] = gproto
+                result = TUNNEL_UNKNOWN
             break
         if proto == 4 or proto == 41:
             out[i, C_ENCAP] = 4

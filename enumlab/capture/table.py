@@ -39,7 +39,7 @@ MESSAGE_COLUMNS: dict[str, str] = {
     "captured_size": "int64",  # how much of it the capture holds (less: snap length)
     "ip_size": "Int64",  # the (reassembled) IP datagram that carried it
     "ip_fragments": "int64",  # fragments it was reassembled from (0: not fragmented)
-    "encapsulation": "category",  # "" | gtpu | teredo | gre | ipip
+    "encapsulation": "category",  # "" | gtpu | teredo | gre | ipip | vxlan
     "tunnel_id": "Int64",  # GTP-U TEID or GRE key
     "vlan": "Int64",  # the outermost 802.1Q VLAN id
     "malformed": "category",  # "" or why decoding stopped
@@ -112,6 +112,7 @@ class CaptureTables:
     warning_frames: list[int | None] = field(default_factory=list)  # each warning's frame
     mid_stream_frames: list[int] = field(default_factory=list)  # TCP streams seen without SYN
     intact_bytes: int | None = None  # a damaged file: the bytes before the damage (native)
+    undecoded_tunnels: dict[str, int] = field(default_factory=dict)  # name -> frames (native)
 
     def _frame(self, name: str) -> Any:
         held = getattr(self, name + "_")
@@ -305,7 +306,7 @@ def message_columns(d: Any) -> Columns:
     values["ip_size"], missing["ip_size"] = P[_M[pk.C_IPSIZE]], np.zeros(n, dtype=bool)
     values["ip_fragments"] = fragments
     values["encapsulation"] = column(P, _M[pk.C_ENCAP])
-    categories["encapsulation"] = [pk.ENCAP_NAMES[k] for k in range(5)]
+    categories["encapsulation"] = [pk.ENCAP_NAMES[k] for k in range(len(pk.ENCAP_NAMES))]
     for name, c in (("tunnel_id", pk.C_TUNNEL_ID), ("vlan", pk.C_VLAN)):
         values[name] = column(P, _M[c])
         missing[name] = negative(P, _M[c])
