@@ -417,3 +417,19 @@ def test_an_encapsulation_not_opened_is_counted_and_named(tmp_path: Path, jit: b
     assert auto.engine == "tshark"
     assert auto.warnings[0] == ("3 frame(s) of ERSPAN type III not decoded natively: the "
                                 "capture was read by tshark")
+
+
+def test_the_vxlan_port_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``enumlab pcap --vxlan-port N``: VXLAN on a port besides 4789 (Linux's old 8472)."""
+    import json
+
+    from enumlab.cli import main
+
+    inner = F.link(F.ipv4(C, S, 17, F.udp(3000, 53, F.query("vx.example"))), F.ETHERNET)
+    path = tmp_path / "vx.pcap"
+    path.write_bytes(F.pcap([(1.0, F.link(_vxlan(inner, 7, port=8472), F.ETHERNET))],
+                            F.ETHERNET))
+    assert main(["pcap", str(path), "--engine", "native", "--json", "--vxlan-port", "8472"]) == 0
+    assert json.loads(capsys.readouterr().out)["messages"]["queries"] == 1
+    assert main(["pcap", str(path), "--engine", "native", "--json"]) != 0  # not VXLAN here
+    assert "--port" in capsys.readouterr().err  # and no tunnel was seen: the hint is right

@@ -88,7 +88,8 @@ class _Job:
 def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | None = None,
                    piece_records: int = PIECE_RECORDS, window: float = WINDOW,
                    workers: int | None = None, jit: bool | None = None,
-                   on_records: Callable[[int], None] | None = None) -> dict[str, Any]:
+                   on_records: Callable[[int], None] | None = None,
+                   vxlan_ports: tuple[int, ...] = (4789,)) -> dict[str, Any]:
     """The summary of one capture (the same figures as :func:`enumlab.capture.report.analyze`),
     in bounded memory (see module docs). ``workers``: processes analysing pieces (default: the
     cores; 1: in this process)."""
@@ -112,14 +113,15 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
             raise CaptureError(f"{p}: link type(s) {unsupported} are not decoded natively; "
                                "analyse this capture in memory (--engine tshark)",
                                subject=str(p))
-        stage = SecondStage(index, ports=ports, jit=use_jit)
+        stage = SecondStage(index, ports=ports, jit=use_jit, vxlan_ports=vxlan_ports)
         pieces: list[Piece] = []
         late_parts: list[Columns] = []
         for lo in range(0, index.frames, piece_records):
             hi = min(index.frames, lo + piece_records)
             msgs = _Messages()
             pending = Pending()
-            walk_rows(index, lo, hi, ports=ports, jit=use_jit, messages=msgs, pending=pending,
+            walk_rows(index, lo, hi, ports=ports, jit=use_jit, vxlan_ports=vxlan_ports,
+                      messages=msgs, pending=pending,
                       on_records=on_records)
             table = message_columns(Decoded(index, msgs, b"", _no_icmp(), [], PacketRows(),
                                             [], use_jit))

@@ -55,10 +55,11 @@ class PcapAnalysis:
 
 
 def analyze(path: str | Path, *, mtu: int | None = None, progress: bool = False,
-            engine: str = "auto", ports: tuple[int, ...] = (), jit: bool | None = None
-            ) -> PcapAnalysis:
+            engine: str = "auto", ports: tuple[int, ...] = (), jit: bool | None = None,
+            vxlan_ports: tuple[int, ...] = (4789,)) -> PcapAnalysis:
     """Load a capture and classify every DNS transaction in it."""
-    tables = load_capture(path, engine=engine, ports=ports, progress=progress, jit=jit)
+    tables = load_capture(path, engine=engine, ports=ports, progress=progress, jit=jit,
+                          vxlan_ports=vxlan_ports)
     # a big table: the figures of the messages alone in a thread while transactions are paired
     big = tables.rows("messages") >= capture_table.PARALLEL_ROWS
     with ThreadPoolExecutor(max_workers=1) if big else nullcontext() as pool:

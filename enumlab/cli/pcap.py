@@ -33,6 +33,11 @@ def run(args: argparse.Namespace) -> int:
     return _pcap_set(args, inputs, dataset_out)
 
 
+def _vxlan_ports(args: argparse.Namespace) -> tuple[int, ...]:
+    """UDP ports read as VXLAN: 4789 (RFC 7348 s5) and those named with --vxlan-port."""
+    return (4789, *(getattr(args, "vxlan_port", None) or ()))
+
+
 def _pcap_one(args: argparse.Namespace, file: str) -> int:
     from ..capture.pieces import STREAM_MIN_BYTES
     from ..capture.report import analyze, format_summary, save_transactions, write_html
@@ -53,7 +58,8 @@ def _pcap_one(args: argparse.Namespace, file: str) -> int:
         _warm_heap_for(file)
     # a progress bar only on a terminal: no carriage-return noise in logs or pipes
     analysis = analyze(file, mtu=args.mtu, progress=not args.json and sys.stderr.isatty(),
-                       engine=args.engine, ports=tuple(args.port or ()))
+                       engine=args.engine, ports=tuple(args.port or ()),
+                       vxlan_ports=_vxlan_ports(args))
     if args.messages:
         from ..capture.report import save_messages
 
@@ -96,6 +102,7 @@ def _pcap_pieces(args: argparse.Namespace, file: str) -> int:
         bar = tqdm(desc=f"reading {Path(file).name}", unit="pkt", unit_scale=True)
     try:
         summary = analyze_stream(file, ports=tuple(args.port or ()), mtu=args.mtu,
+                                 vxlan_ports=_vxlan_ports(args),
                                  piece_records=args.pieces or PIECE_RECORDS,
                                  on_records=bar.update if bar is not None else None)
     finally:
@@ -229,6 +236,8 @@ def add_parser(sub: Any) -> None:
                         "tshark")
     p.add_argument("--port", type=int_in(1, 65535, "port"), action="append", metavar="N",
                    help="a UDP/TCP port that carries DNS besides 53 (repeatable)")
+    p.add_argument("--vxlan-port", type=int_in(1, 65535, "port"), action="append", metavar="N",
+                   help="a UDP port that carries VXLAN besides 4789 (repeatable)")
     p.add_argument("--messages", metavar="MESSAGES.csv|.parquet",
                    help="write the message table (one row per DNS message)")
     p.add_argument("--pieces", type=int_in(1, 2**40, "records per piece"), metavar="RECORDS",
