@@ -433,3 +433,25 @@ def test_the_vxlan_port_option(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert json.loads(capsys.readouterr().out)["messages"]["queries"] == 1
     assert main(["pcap", str(path), "--engine", "native", "--json"]) != 0  # not VXLAN here
     assert "--port" in capsys.readouterr().err  # and no tunnel was seen: the hint is right
+
+
+@pytest.mark.parametrize("jit", JIT)
+@pytest.mark.parametrize("keep", ["first", "rest"])
+def test_a_capture_of_incomplete_fragment_sets_is_analysed(tmp_path: Path, jit: bool,
+                                                           keep: str) -> None:
+    """Issue 25 item 5: only first fragments (or only the rest) whose other fragments never
+    came: analysed -- datagrams with lost fragments -- never refused as 'no DNS messages'."""
+    from enumlab.capture.report import analyze
+
+    frames = []
+    for k in range(4):
+        big = F.udp(53, 3000 + k, F.response(f"{k}.big.example", records=30))
+        pieces = F.fragments_v4(S, C, 17, big, 1480, ident=100 + k)
+        for piece in (pieces[:1] if keep == "first" else pieces[1:]):
+            frames.append((1.0 + k, F.link(piece, F.ETHERNET)))
+    path = tmp_path / "frags.pcap"
+    path.write_bytes(F.pcap(frames, F.ETHERNET))
+    analysis = analyze(path, engine="native", jit=jit)
+    assert analysis.summary["messages"]["lost_fragment_datagrams"] == 4
+    assert any("of 4 datagram(s) whose other fragments were never captured" in w
+               for w in analysis.capture.warnings)  # type: ignore[union-attr]

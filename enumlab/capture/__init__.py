@@ -100,11 +100,23 @@ def load_capture(path: str | Path, *, engine: str = "auto", ports: tuple[int, ..
     finally:
         if bar is not None:
             bar.close()
+    if not tables.rows("messages") and tables.rows("fragments"):
+        tables.warnings.append(_only_fragments(tables))
     if not tables.rows("messages") and not tables.warnings:  # (a tunnel would be said)
         raise CaptureError(f"{p}: no DNS messages in this capture (ports 53, 5353, 5355"
                            + "".join(f", {x}" for x in ports) + "); DNS on another port? "
                            "name it with --port N", subject=str(p))
     return tables
+
+
+def _only_fragments(tables: CaptureTables) -> str:
+    """What a capture of fragments and no whole DNS message holds (it is analysed: the lost
+    fragments are its finding, RFC 791 s3.2 / RFC 8200 s4.5)."""
+    f = tables.fragments
+    lost = f[~f["complete"].astype(bool)]
+    sets = lost.drop_duplicates(["src", "dst", "ip_id"])
+    return (f"no whole DNS message in this capture: {len(lost):,} IP fragment(s) of "
+            f"{len(sets):,} datagram(s) whose other fragments were never captured")
 
 
 def _tshark(p: Path, ports: tuple[int, ...], tick: Callable[[int], None] | None,
