@@ -188,22 +188,28 @@ def decode_messages(buf: Any, off: Any, length: Any, out: Any, opts: Any) -> Non
         decode_one(buf, off[i], length[i], out, opts, i)
 
 
-def names_blob(buf: Any, start: Any, out: Any, slow: Any, ends: Any) -> int:
+def names_blob(buf: Any, start: Any, wire: Any, out: Any, slow: Any, ends: Any) -> int:
     """Write the lower-case text of the uncompressed names at ``start`` into ``out``, each
     followed by a newline ("" for the root) whose offset goes into ``ends``; ``slow[i]`` = 1
     where a name needs :func:`qname_text` (a compression pointer, or a byte that must be
     escaped: such a byte is written as ``?``, so the only newlines in ``out`` are the
-    separators whatever bytes a label holds -- a name is data, not text). Returns the bytes
-    written."""
+    separators whatever bytes a label holds -- a name is data, not text). A name is read
+    only within its ``wire`` bytes (and ``out`` written only within its room): an index the
+    kernel checks itself. Returns the bytes written."""
     w = 0
     for i in range(len(start)):
         q = start[i]
+        stop = q + wire[i]
+        room = w + wire[i]  # the caller gives each name its wire length of room
         first = True
         for _ in range(128):
+            if q >= stop or q >= len(buf):
+                slow[i] = 1
+                break
             ln = buf[q]
             if ln == 0:
                 break
-            if ln >= 64:
+            if ln >= 64 or q + 1 + ln > stop or q + 1 + ln > len(buf) or w + ln + 1 > room:
                 slow[i] = 1
                 break
             if not first:

@@ -457,7 +457,7 @@ def _names_blob(buf: np.ndarray, start: np.ndarray, wire: np.ndarray, jit: bool
     slow = np.zeros(k, dtype=np.uint8)
     ends = np.empty(k, dtype=np.int64)
     data: Any = buf if jit else memoryview(cast(Any, buf))
-    used = kernel(dm.names_blob, jit)(data, start, blob, slow, ends)
+    used = kernel(dm.names_blob, jit)(data, start, wire, blob, slow, ends)
     return blob[:used], slow, ends
 
 
