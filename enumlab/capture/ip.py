@@ -1,21 +1,26 @@
 """IP: IPv4 (RFC 791, with options) and IPv6 (RFC 8200, extension headers) headers, and
 reassembly of fragmented datagrams.
 
-Header walking is a kernel helper (:mod:`.jit`); reassembly runs in Python over the few
-packets that are fragments. A set is keyed as RFC 791 s3.2 / RFC 8200 s4.5 say -- source,
-destination, identification (and protocol for IPv4) -- and is complete when the fragment
-without "more fragments" has arrived and the offsets cover every byte before it. Duplicated
-fragments are counted once (the first copy's bytes win, as in most stacks); overlapping ones
-are kept as they come. A set that never completes is kept, with the frames seen, so the loss
-is visible (RFC 8200 s4.5: the receiver discards it after 60 s and may send ICMPv6 Time
-Exceeded code 1).
+Header walking is a kernel helper (:mod:`.jit`); reassembly is a kernel too
+(:func:`reassemble_fragments`, fed batch by batch by :class:`.native.Fragments`), work linear
+in fragment bytes (coverage kept in 8-byte units, RFC 791 s3.2). :class:`FragmentSet` is the
+same rule in Python, over the few fragments tshark lists (:mod:`.tshark`).
+
+A set is keyed as RFC 791 s3.2 / RFC 8200 s4.5 say -- source, destination, identification
+(and protocol for IPv4) -- and is complete when the fragment without "more fragments" has
+arrived and the offsets cover every byte before it. Duplicated fragments are counted once
+(the first copy's bytes win, as in most stacks); where pieces overlap the lower offset wins. A
+set past 65,535 bytes is malformed: counted, no datagram. A set that never completes is
+kept, with the frames seen, so the loss is visible (RFC 8200 s4.5: the receiver discards it
+after 60 s and may send ICMPv6 Time Exceeded code 1).
 """
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from .jit import helper
 
@@ -122,20 +127,148 @@ class FragmentSet:
         return bytes(out)
 
 
-def rebuild_ipv4(header: bytes, payload: bytes) -> bytes:
-    """A whole IPv4 datagram from the first fragment's header and the reassembled payload
-    (fragment fields cleared, total length set; the checksum is not recomputed)."""
-    h = bytearray(header)
-    struct.pack_into("!H", h, 2, len(h) + len(payload))
-    h[6:8] = b"\0\0"  # flags and fragment offset
-    return bytes(h) + payload
+# -- compiled reassembly ---------------------------------------------------------------------
+MAX_DATAGRAM = 65535
+UNITS = 8192  # 8-byte fragment units in the largest datagram payload (RFC 791 s3.1)
+CARRIED = 1 << 40  # a fragment carried over from the previous batch (in its flags)
+HEADER_ROOM = 60  # bytes kept of each fragment's IP header (IPv4 with options; IPv6 fixed)
 
 
-def rebuild_ipv6(fixed: bytes, proto: int, payload: bytes) -> bytes:
-    """A whole IPv6 datagram: the fixed header with Next Header = the fragmented protocol and
-    the payload length of the reassembled data (the unfragmentable extension headers are
-    dropped: nothing above IP reads them)."""
-    h = bytearray(fixed[:40])
-    struct.pack_into("!H", h, 4, len(payload))
-    h[6] = proto
-    return bytes(h) + payload
+def reassemble_fragments(data: Any, hdr: Any, hdr_len: Any, family: Any, proto: Any,
+                         key: Any, row: Any, offset: Any, more: Any, flags: Any,
+                         dstart: Any, length: Any, cur: Any, done_row: Any, seen: Any,
+                         dups: Any, oversize: Any, n_inst: int, stamp: Any, starts: Any,
+                         pick: Any, out: Any, dg: Any, frag_inst: Any, left: Any) -> Any:
+    """Kernel: fragments sorted by set key then capture order (``key``: the set key's index;
+    ``cur[key]``: its open instance, -1 none) -> datagrams. A set is complete when its last
+    fragment (no more-fragments) has come and the 8-byte units before its end are covered;
+    duplicated offsets count once (the first copy's bytes win; lower offsets win where
+    pieces overlap), a completed set's bytes are dropped and a later fragment with the same
+    key starts a new set. Per instance: completing row, fragments seen, duplicates, and a
+    flag for a set past 65,535 bytes (malformed: no datagram). ``out`` receives each
+    datagram (header rebuilt: fragment fields cleared, lengths set); ``dg`` rows: offset,
+    length, index of the completing fragment, fragment count, first row, instance.
+    ``frag_inst``: each fragment's instance; ``left``: fragments of sets still open (carried
+    to the next batch). Returns (instances, datagrams, bytes written, left)."""
+    n = len(row)
+    nd = 0
+    w = 0
+    nl = 0
+    gen = 0
+    i = 0
+    while i < n:
+        k = key[i]
+        j = i
+        while j < n and key[j] == k:
+            j += 1
+        inst = cur[k]
+        begin = i  # first fragment of the open instance within this run
+        total = -1
+        covered = 0
+        gen += 1
+        for f in range(i, j):
+            carried = (flags[f] & CARRIED) != 0
+            if inst < 0 or done_row[inst] >= 0 or oversize[inst] == 1:
+                inst = n_inst
+                n_inst += 1
+                done_row[inst] = -1
+                seen[inst] = 0
+                dups[inst] = 0
+                oversize[inst] = 0
+                cur[k] = inst
+                begin = f
+                total = -1
+                covered = 0
+                gen += 1
+            frag_inst[f] = inst
+            if not carried:
+                seen[inst] += 1
+            o = offset[f]
+            size = length[f]
+            unit = o >> 3
+            if unit >= UNITS or o + size > MAX_DATAGRAM + HEADER_ROOM:
+                oversize[inst] = 1  # no IP datagram reaches this far
+                continue
+            if starts[unit] == gen:
+                if not carried:
+                    dups[inst] += 1
+                pick[f] = 0
+                continue
+            starts[unit] = gen
+            pick[f] = 1
+            if more[f] == 0:
+                total = o + size
+            stop_unit = min((o + size + 7) >> 3, UNITS)
+            for u in range(unit, stop_unit):
+                if stamp[u] != gen:
+                    stamp[u] = gen
+                    covered += 1
+            if total < 0:
+                continue
+            need = (total + 7) >> 3
+            if covered < need or need > UNITS:
+                continue
+            whole = True
+            for u in range(need):
+                if stamp[u] != gen:
+                    whole = False
+                    break
+            if not whole:
+                continue
+            # -- complete: the first fragment's header, then the pieces ------------------
+            first = -1
+            first_row = row[f]
+            count = 0
+            for g in range(begin, f + 1):
+                if frag_inst[g] == inst:
+                    count += 1
+                    if row[g] < first_row:
+                        first_row = row[g]
+                    if pick[g] == 1 and offset[g] == 0:
+                        first = g
+            done_row[inst] = row[f]
+            head = hdr_len[first] if family[first] == 4 else 40
+            if total + (head if family[first] == 4 else 0) > MAX_DATAGRAM:
+                oversize[inst] = 1
+                done_row[inst] = -1
+                continue
+            at = w
+            out[w:w + head] = hdr[first, :head]
+            if family[first] == 4:
+                size4 = head + total
+                out[at + 2] = size4 >> 8
+                out[at + 3] = size4 & 0xFF
+                out[at + 6] = 0
+                out[at + 7] = 0
+            else:
+                out[at + 4] = total >> 8
+                out[at + 5] = total & 0xFF
+                out[at + 6] = proto[first]
+            w += head
+            out[w:w + total] = 0
+            # lower offsets win: write the pieces from the highest offset down
+            order = np.argsort(-offset[begin:f + 1])
+            for q in order:
+                g = begin + q
+                if frag_inst[g] != inst or pick[g] != 1:
+                    continue
+                o2 = offset[g]
+                end2 = min(o2 + length[g], total)
+                if end2 > o2:
+                    out[w + o2:w + end2] = data[dstart[g]:dstart[g] + end2 - o2]
+            dg[nd, 0] = at
+            dg[nd, 1] = head + total
+            dg[nd, 2] = f
+            dg[nd, 3] = count
+            dg[nd, 4] = first_row
+            dg[nd, 5] = inst
+            nd += 1
+            w += total
+        # the run's end: an instance still open carries its fragments to the next batch
+        if inst >= 0 and done_row[inst] < 0 and oversize[inst] == 0:
+            for g in range(begin, j):
+                if frag_inst[g] == inst:
+                    left[nl] = g
+                    nl += 1
+        i = j
+    return n_inst, nd, w, nl

@@ -23,7 +23,7 @@ from . import dns_message as dm
 from . import packets as pk
 from .dns_message import decode_one
 from .files import RecordIndex, open_capture
-from .ip import FragmentSet, rebuild_ipv4, rebuild_ipv6
+from .ip import CARRIED, HEADER_ROOM, UNITS
 from .jit import kernel, want_jit
 from .links import RAW
 from .packets import C_KIND, C_PAYLEN, C_PAYOFF, UDP_DNS, walk_one
@@ -79,7 +79,7 @@ class Decoded:
     messages: _Messages
     side: bytes
     icmp: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-    fragments: list[dict[str, Any]]
+    fragments: Any  # FragmentTable (a capture read in pieces: [] for each piece)
     tcp_control: PacketRows
     notes: list[str]
     jit: bool
@@ -270,7 +270,7 @@ class Pending:
     context (IP fragments, TCP segments of DNS connections) and ICMP errors."""
 
     icmp_parts: list[tuple[np.ndarray, ...]] = field(default_factory=list)
-    frag_rows: list[dict[str, Any]] = field(default_factory=list)
+    frag_rows: list[FragmentRows] = field(default_factory=list)
     segments: list[Segments] = field(default_factory=list)  # TCP, payloads gathered
     control: PacketRows = field(default_factory=PacketRows)  # SYN / FIN / RST
     seg_meta: PacketRows = field(default_factory=PacketRows)  # every TCP segment
@@ -361,7 +361,7 @@ class SecondStage:
         self.side_size = 0
         self.interest = pk.interest_table(ports, vxlan_ports)
         self.tunnels: list[np.ndarray] = []
-        self.fragments = _Fragments()
+        self.fragments = Fragments(jit)
         self.tcp = Reassembler(jit=jit)
         self.kept_meta = PacketRows()  # header-walk rows of the TCP segments carried
         self.control = PacketRows()
@@ -397,32 +397,26 @@ class SecondStage:
         self.control.parts += pending.control.parts
         side = bytearray()
         # -- IP reassembly: rebuilt datagrams go through the header walk again -------------
-        datagrams = self.fragments.feed(pending.frag_rows)
-        if datagrams:
-            offs, lens, done_rows, counts, outer = [], [], [], [], []
-            for row, data, count, carrier in datagrams:
-                outer.append(carrier)
-                offs.append(len(side))
-                lens.append(len(data))
-                side += data
-                done_rows.append(row)
-                counts.append(count)
+        dg = self.fragments.feed(pending.frag_rows)
+        if dg is not None:
+            side += dg.data.tobytes()
+            offs, lens, done_rows, counts = dg.offset, dg.length, dg.row, dg.count
+            outer = dg.carrier
             side_arr = np.frombuffer(bytes(side), dtype=np.uint8)
-            out, src, dst, qsrc, qdst = _walk(side_arr, np.array(offs, dtype=np.int64),
-                                              np.array(lens, dtype=np.int64),
+            out, src, dst, qsrc, qdst = _walk(side_arr, offs, lens,
                                               np.full(len(offs), RAW, dtype=np.int32),
                                               interest, use_jit)
             # what the rebuilt datagram lost: the link and tunnel of the fragment completing it
-            carried = np.array(outer, dtype=np.int64).reshape(-1, 4)
+            carried = outer
             for col, k in ((pk.C_VLAN, 0), (pk.C_ENCAP, 1), (pk.C_TUNNEL_ID, 2)):
                 keep = carried[:, k] if col != pk.C_ENCAP else np.maximum(out[:, col],
                                                                           carried[:, k])
                 out[:, col] = np.where(out[:, col] > 0, out[:, col], keep) \
                     if col == pk.C_ENCAP else np.where(out[:, col] >= 0, out[:, col], keep)
             more = PacketRows()
-            _collect(side_arr, np.array(done_rows, dtype=np.int64), out, src, dst, qsrc, qdst,
+            _collect(side_arr, done_rows, out, src, dst, qsrc, qdst,
                      msgs, self.icmp_parts, [], segments, more, seg_meta, 1, use_jit,
-                     fragments=np.array(counts, dtype=np.int64), first_rows=carried[:, 3],
+                     fragments=counts, first_rows=carried[:, 3],
                      tunnels=self.tunnels)
             self.control.parts += more.parts
         # -- TCP streams ---------------------------------------------------------------------
@@ -490,7 +484,7 @@ class SecondStage:
 
 def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: np.ndarray,
              qsrc: np.ndarray, qdst: np.ndarray, msgs: _Messages,
-             icmp_parts: list[tuple[np.ndarray, ...]], frag_rows: list[dict[str, Any]],
+             icmp_parts: list[tuple[np.ndarray, ...]], frag_rows: list[FragmentRows],
              segments: list[Segments],
              control: PacketRows, seg_meta: PacketRows, buf_id: int,
              jit: bool, fragments: np.ndarray | None = None,
@@ -524,17 +518,18 @@ def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: 
     if len(icmp):
         icmp_parts.append((rows[icmp], out[icmp], src[icmp], dst[icmp], qsrc[icmp], qdst[icmp]))
     fi = others[other_kind == pk.FRAGMENT]
-    if len(fi):  # plain Python lists and bytes from here: a few thousand fragments
-        view = memoryview(buf)
+    if len(fi):  # whole arrays: header columns, addresses, the IP header, the payload
         sub = out[fi]
-        ip_off, pay_off, end = (sub[:, c].tolist() for c in (pk.C_IPOFF, pk.C_PAYOFF,
-                                                            pk.C_L4END))
-        srcs, dsts = src[fi].tobytes(), dst[fi].tobytes()
-        for k, (r, o, a, b, e) in enumerate(zip(rows[fi].tolist(), sub.tolist(), ip_off,
-                                                 pay_off, end, strict=True)):
-            frag_rows.append({"row": r, "pk": o, "src": srcs[16 * k:16 * k + 16],
-                              "dst": dsts[16 * k:16 * k + 16], "data": view[b:e].tobytes(),
-                              "header": view[a:b].tobytes(), "fixed": view[a:a + 40].tobytes()})
+        ip_off, pay_off = sub[:, pk.C_IPOFF], sub[:, pk.C_PAYOFF]
+        length = np.maximum(sub[:, pk.C_L4END] - pay_off, 0)
+        at = np.minimum(ip_off[:, None] + np.arange(HEADER_ROOM), max(len(buf) - 1, 0))
+        hdr = np.asarray(buf)[at] if len(buf) else np.zeros((len(fi), HEADER_ROOM), np.uint8)
+        hdr_len = np.where(sub[:, pk.C_FAMILY] == 4, np.minimum(pay_off - ip_off, HEADER_ROOM),
+                           40)
+        frag_rows.append(FragmentRows(rows[fi], np.ascontiguousarray(sub), src[fi], dst[fi],
+                                      np.ascontiguousarray(hdr), hdr_len,
+                                      np.cumsum(length) - length, length,
+                                      gathered(buf, np.ascontiguousarray(pay_off), length, jit)))
     ti = others[other_kind == pk.TCP_SEG]
     if len(ti):  # a few packets: plain Python from here, fed from whole-array gathers
 
@@ -591,77 +586,195 @@ def _rows16(a: np.ndarray, at: np.ndarray) -> np.ndarray:
     return picked
 
 
-MAX_DATAGRAM = 65535
-Datagram = tuple[int, bytes, int, tuple[int, int, int, int]]  # row, bytes, fragments, carrier
+@dataclass
+class FragmentRows:
+    """IP fragments as arrays: packet rows, the header walk's columns, addresses, the first
+    :data:`.ip.HEADER_ROOM` bytes of the IP header (and its length), the payloads gathered."""
+
+    row: np.ndarray
+    pk: np.ndarray  # (n, NCOL)
+    src: np.ndarray
+    dst: np.ndarray
+    hdr: np.ndarray  # (n, HEADER_ROOM) uint8
+    hdr_len: np.ndarray
+    dstart: np.ndarray
+    length: np.ndarray
+    data: np.ndarray
+    flags: np.ndarray | None = None  # CARRIED: from the previous batch
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+    @staticmethod
+    def join(parts: list[FragmentRows]) -> FragmentRows | None:
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return None
+        if len(parts) == 1 and parts[0].flags is not None:
+            return parts[0]
+        base = np.cumsum([0] + [len(p.data) for p in parts[:-1]])
+        row, pk_, src, dst, hdr, hdr_len = (
+            np.concatenate([getattr(p, name) for p in parts])
+            for name in ("row", "pk", "src", "dst", "hdr", "hdr_len"))
+        return FragmentRows(
+            row, pk_, src, dst, hdr, hdr_len,
+            np.concatenate([p.dstart + b for p, b in zip(parts, base, strict=True)]),
+            np.concatenate([p.length for p in parts]),
+            np.concatenate([p.data for p in parts]),
+            np.concatenate([p.flags if p.flags is not None else np.zeros(len(p), np.int64)
+                            for p in parts]))
 
 
-class _Fragments:
-    """Fragment sets, fed in capture order: a completed set gives its datagram and drops its
-    bytes (a later fragment with the same identification starts a new set); the fragment table
-    (one row per fragment, with its datagram's fate) is made at the end."""
+@dataclass
+class Datagrams:
+    """Datagrams rebuilt by one batch: their bytes one after another, (offset, length), the
+    completing row, the fragment count and the carrier (VLAN, encapsulation, tunnel id of the
+    completing fragment; first row of the set) as an (n, 4) array."""
 
-    def __init__(self) -> None:
-        self.sets: dict[tuple[Any, ...], FragmentSet] = {}
-        self.rows: list[dict[str, Any]] = []
-        self.oversize: list[int] = []  # rows completing a set past 65,535 bytes
+    data: np.ndarray
+    offset: np.ndarray
+    length: np.ndarray
+    row: np.ndarray
+    count: np.ndarray
+    carrier: np.ndarray
+
+
+@dataclass
+class FragmentTable:
+    """One row per fragment (row, header-walk columns, addresses, size, set instance) and per
+    instance: the completing row (-1: never), fragments seen, duplicates."""
+
+    row: np.ndarray
+    pk: np.ndarray
+    src: np.ndarray
+    dst: np.ndarray
+    size: np.ndarray
+    inst: np.ndarray
+    done_row: np.ndarray
+    seen: np.ndarray
+    dups: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+
+class Fragments:
+    """Fragment sets (RFC 791 s3.2, RFC 8200 s4.5), fed batch after batch in capture order to
+    a compiled kernel (:func:`.ip.reassemble_fragments`); between batches only the fragments
+    of sets still open are carried (a set that never completes is carried to the end, as a
+    receiver would until its reassembly timer fires). No object per fragment."""
+
+    def __init__(self, jit: bool) -> None:
+        self.jit = jit
+        self.ids: dict[bytes, int] = {}
+        self.cur = np.full(64, -1, dtype=np.int64)
+        self.inst = np.zeros((4, 64), dtype=np.int64)  # done_row, seen, dups, oversize
+        self.inst[0] = -1
+        self.n_inst = 0
+        self.carry: FragmentRows | None = None
+        self.parts: list[tuple[np.ndarray, ...]] = []
+
+    def _keys(self, f: FragmentRows) -> np.ndarray:
+        n = len(f)
+        key = np.zeros((n, 38), dtype=np.uint8)
+        fam = f.pk[:, pk.C_FAMILY]
+        key[:, 0] = fam
+        key[:, 1:17] = f.src
+        key[:, 17:33] = f.dst
+        ident = f.pk[:, pk.C_IPID]
+        for b in range(4):
+            key[:, 33 + b] = (ident >> (8 * (3 - b))) & 0xFF
+        key[:, 37] = np.where(fam == 4, f.pk[:, pk.C_PROTO], 0)
+        flat = np.ascontiguousarray(key).view(np.dtype((np.void, 38))).ravel()
+        distinct, inverse = np.unique(flat, return_inverse=True)
+        local = np.empty(len(distinct), dtype=np.int64)
+        for k, d in enumerate(distinct.tolist()):  # once per distinct set, not per fragment
+            kid = self.ids.get(d)
+            if kid is None:
+                kid = self.ids[d] = len(self.ids)
+            local[k] = kid
+        if len(self.ids) > len(self.cur):
+            grown = np.full(max(len(self.ids), 2 * len(self.cur)), -1, dtype=np.int64)
+            grown[:len(self.cur)] = self.cur
+            self.cur = grown
+        return local[inverse.ravel()]
+
+    def feed(self, batches: list[FragmentRows]) -> Datagrams | None:
+        """One batch's fragments (in row order) -> the datagrams they complete."""
+        from .ip import reassemble_fragments
+
+        new = FragmentRows.join(batches)
+        if new is not None:
+            n_new = len(new)
+            self.parts.append((new.row, new.pk, new.src, new.dst, new.length))
+        f = FragmentRows.join([x for x in (self.carry, new) if x is not None])
+        if f is None:
+            return None
+        n = len(f)
+        kid = self._keys(f)
+        order = np.lexsort((f.row, kid))
+        need = self.n_inst + n
+        if need > self.inst.shape[1]:
+            grown = np.zeros((4, max(need, 2 * self.inst.shape[1])), dtype=np.int64)
+            grown[0] = -1
+            grown[:, :self.inst.shape[1]] = self.inst
+            self.inst = grown
+        out = np.empty(int(f.length.sum()) + n * (HEADER_ROOM + 8) + 64, dtype=np.uint8)
+        dg = np.empty((n, 6), dtype=np.int64)
+        frag_inst = np.full(n, -1, dtype=np.int64)
+        left = np.empty(n, dtype=np.int64)
+        flags = f.flags if f.flags is not None else np.zeros(n, np.int64)
+        self.n_inst, nd, _w, nl = (int(x) for x in kernel(reassemble_fragments, self.jit)(
+            f.data, f.hdr[order], f.hdr_len[order], f.pk[order, pk.C_FAMILY],
+            f.pk[order, pk.C_PROTO], kid[order], f.row[order], f.pk[order, pk.C_FRAGOFF],
+            f.pk[order, pk.C_MF], flags[order], f.dstart[order], f.length[order], self.cur,
+            self.inst[0], self.inst[1], self.inst[2], self.inst[3], self.n_inst,
+            np.zeros(UNITS, np.int64), np.zeros(UNITS, np.int64), np.zeros(n, np.int64), out,
+            dg, frag_inst, left))
+        # each new fragment's instance, for the fragment table (carried ones have theirs)
+        inst_of = np.empty(n, dtype=np.int64)
+        inst_of[order] = frag_inst
+        if new is not None:
+            self.parts[-1] = (*self.parts[-1], inst_of[n - n_new:])
+        keep = order[left[:nl]]
+        self.carry = FragmentRows(
+            f.row[keep], f.pk[keep], f.src[keep], f.dst[keep], f.hdr[keep], f.hdr_len[keep],
+            np.cumsum(f.length[keep]) - f.length[keep], f.length[keep],
+            gathered(f.data, f.dstart[keep], f.length[keep], self.jit),
+            np.full(len(keep), CARRIED, dtype=np.int64)) if nl else None
+        if not nd:
+            return None
+        d = dg[:nd]
+        done = order[d[:, 2]]
+        carrier = np.stack([f.pk[done, pk.C_VLAN], f.pk[done, pk.C_ENCAP],
+                            f.pk[done, pk.C_TUNNEL_ID], d[:, 4]], axis=1)
+        used = int((d[:, 0] + d[:, 1]).max())
+        return Datagrams(out[:used], d[:, 0].copy(), d[:, 1].copy(), f.row[done],
+                         d[:, 3].copy(), carrier)
 
     def notes(self) -> tuple[list[str], list[int]]:
         """What the fragment sets could not give, said (and the row each note is about)."""
-        if not self.oversize:
+        big = np.flatnonzero(self.inst[3, :self.n_inst] == 1)
+        if not len(big):
             return [], []
-        return ([f"{len(self.oversize):,} IP fragment set(s) reassemble past 65,535 bytes "
-                 "(no IP datagram is that long: RFC 791 s3.1, RFC 8200 s4.5): malformed, not "
-                 "decoded"], [self.oversize[0]])
+        table = self.table()
+        rows = table.row[np.isin(table.inst, big)]
+        return ([f"{len(big):,} IP fragment set(s) reassemble past 65,535 bytes (no IP "
+                 "datagram is that long: RFC 791 s3.1, RFC 8200 s4.5): malformed, not "
+                 "decoded"], [int(rows.max()) if len(rows) else -1])
 
-    def feed(self, rows: list[dict[str, Any]]) -> list[Datagram]:
-        """Fragments -> the datagrams they complete: (completing row, rebuilt datagram,
-        fragment count, carrier)."""
-        datagrams: list[Datagram] = []
-        for r in rows:
-            o = r["pk"]  # the header walk's columns, a list of ints
-            family = o[pk.C_FAMILY]
-            key = (family, r["src"], r["dst"], o[pk.C_IPID], o[pk.C_PROTO] if family == 4 else 0)
-            s = self.sets.get(key)
-            if s is None or s.done_at is not None:
-                s = self.sets[key] = FragmentSet(key)
-            offset = o[pk.C_FRAGOFF]
-            if offset == 0:
-                s.header = r["header"] if family == 4 else r["fixed"]
-                s.proto = o[pk.C_PROTO]
-            if s.add(r["row"], offset, bool(o[pk.C_MF]), r["data"]) and s.header:
-                payload = s.payload()
-                if len(payload) + (len(s.header) if family == 4 else 0) > MAX_DATAGRAM:
-                    # RFC 791 s3.1 / RFC 8200 s4.5: no datagram is longer; a malformed set
-                    # (the rows stay in the fragment table, incomplete)
-                    self.oversize.append(r["row"])
-                    s.done_at, s.header = None, b""
-                    s.pieces = {}
-                    s.total = -1  # never completes again
-                    self.rows.append({"row": r["row"], "set": s, "pk": o, "src": r["src"],
-                                      "dst": r["dst"], "size": len(r["data"])})
-                    continue
-                data = (rebuild_ipv4(s.header, payload) if family == 4
-                        else rebuild_ipv6(s.header, s.proto, payload))
-                datagrams.append((r["row"], data, len(s.rows),
-                                  (o[pk.C_VLAN], o[pk.C_ENCAP], o[pk.C_TUNNEL_ID],
-                                   min(s.rows))))
-            if s.done_at is not None:
-                s.pieces = {}  # complete: its bytes are in the datagram now
-            self.rows.append({"row": r["row"], "set": s, "pk": o, "src": r["src"],
-                              "dst": r["dst"], "size": len(r["data"])})
-        return datagrams
-
-    def table(self) -> list[dict[str, Any]]:
-        table = []
-        for t in self.rows:
-            s = t.pop("set")
-            t["complete"] = s.done_at is not None and bool(s.header)
-            t["reassembled_row"] = s.done_at if t["complete"] else None
-            t["seen"] = len(s.rows)
-            t["duplicates"] = s.duplicates
-            table.append(t)
-        self.rows = []
-        return table
+    def table(self) -> FragmentTable:
+        """One row per fragment, in row order, with its set's fate."""
+        if not self.parts:
+            z = np.zeros(0, np.int64)
+            return FragmentTable(z, np.zeros((0, pk.NCOL), np.int64), np.zeros((0, 16), np.uint8),
+                                 np.zeros((0, 16), np.uint8), z, z, z, z, z)
+        row, pk_, src, dst, size, inst = (np.concatenate(c) for c in zip(*self.parts,
+                                                                         strict=True))
+        order = np.argsort(row, kind="stable")
+        done, seen, dups = (self.inst[k, :self.n_inst] for k in range(3))
+        return FragmentTable(row[order], pk_[order], src[order], dst[order], size[order],
+                             inst[order], done, seen, dups)
 
 
 def read_native(path: Any, *, ports: tuple[int, ...] = (), jit: bool | None = None,

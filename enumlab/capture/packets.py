@@ -200,7 +200,8 @@ def walk_one(buf: Any, p: int, cap: int, link: int, interest: Any, out: Any, src
             out[i, C_DPORT] = dport
             of_sport = interest[sport]
             of_dport = interest[dport]
-            if of_dport == INTEREST_VXLAN:
+            if of_dport == INTEREST_VXLAN and (of_sport == 0 or of_sport == INTEREST_VXLAN):
+                # (a DNS answer from port 53 to client port 4789 is DNS, not VXLAN)
                 # VXLAN (RFC 7348 s5): 8-byte header, I flag set, 24-bit VNI, then Ethernet
                 g = q + 8
                 if g + 8 + 14 <= stop and (buf[g] & 0x08) != 0:

@@ -539,30 +539,33 @@ def _fam(v: np.ndarray) -> np.ndarray:
 
 
 def fragment_columns(d: Any) -> Columns:
-    rows = d.fragments
-    n = len(rows)
-    P = np.array([r["pk"] for r in rows], dtype=np.int64).reshape(n, pk.NCOL)
+    """The fragment table of a :class:`.native.Decoded`: one row per fragment, with its
+    set's fate (arrays throughout)."""
+    t = d.fragments
+    if not len(t):
+        return empty_columns(FRAGMENT_COLUMNS)
+    n = len(t)
+    P = t.pk
     fam = P[:, pk.C_FAMILY]
-    src = np.frombuffer(b"".join([r["src"] for r in rows]), np.uint8).reshape(n, 16)
-    dst = np.frombuffer(b"".join([r["dst"] for r in rows]), np.uint8).reshape(n, 16)
-    row = np.array([r["row"] for r in rows], dtype=np.int64)
+    row = t.row
     first = P[:, pk.C_FRAGOFF] == 0
     ports = first & np.isin(P[:, pk.C_PROTO], (6, 17))
-    done = np.array([r["reassembled_row"] if r["reassembled_row"] is not None else -1
-                     for r in rows], dtype=np.int64)
+    has = t.inst >= 0
+    inst = np.where(has, t.inst, 0)
+    done = np.where(has, t.done_row[inst] if len(t.done_row) else -1, -1)
     cols = {
-        "frame": row + 1, "time": d.index.time[row] if n else np.zeros(0), "family": _fam(fam),
-        "src": _objects(addresses(fam, src)), "dst": _objects(addresses(fam, dst)),
+        "frame": row + 1, "time": d.index.time[row], "family": _fam(fam),
+        "src": _objects(addresses(fam, t.src)), "dst": _objects(addresses(fam, t.dst)),
         "ip_id": P[:, pk.C_IPID], "offset": P[:, pk.C_FRAGOFF],
         "more": _Masked(P[:, pk.C_MF], np.zeros(n, bool)),
-        "size": np.array([r["size"] for r in rows], dtype=np.int64),
+        "size": t.size,
         "protocol": _Masked(P[:, pk.C_PROTO], ~first),
         "sport": _Masked(P[:, pk.C_SPORT], ~ports),
         "dport": _Masked(P[:, pk.C_DPORT], ~ports),
-        "complete": _Masked(np.array([r["complete"] for r in rows], bool), np.zeros(n, bool)),
+        "complete": _Masked(done >= 0, np.zeros(n, bool)),
         "reassembled_in": _Masked(done + 1, done < 0),
-        "fragments_seen": np.array([r["seen"] for r in rows], dtype=np.int64),
-        "duplicates": np.array([r["duplicates"] for r in rows], dtype=np.int64),
+        "fragments_seen": np.where(has, t.seen[inst] if len(t.seen) else 0, 1),
+        "duplicates": np.where(has, t.dups[inst] if len(t.dups) else 0, 0),
     }
     return _columns(cols, FRAGMENT_COLUMNS)
 
