@@ -466,7 +466,7 @@ def test_sets_and_streams_cut_by_a_block_boundary_are_whole(tmp_path: Path) -> N
     q = F.link(F.ipv4(C, S, 17, F.udp(3000, 53, F.query("filler.example"))), F.ETHERNET)
     frames = [(1.0, q)] * (BLOCK - 3)
     big = F.udp(53, 3001, F.response("frag.example", records=30))
-    first, second = F.fragments_v4(S, C, 17, big, (len(big) // 2) // 8 * 8)[:2]
+    first, second = F.fragments_v4(S, C, 17, big, (len(big) // 2 + 8) // 8 * 8)
     framed = _framed(["tcp.example"])
     frames += [(2.0, F.link(first, F.ETHERNET)), _tcp_frame(2.1, 999, flags=0x02),
                _tcp_frame(2.2, 1000, framed[:20]),
