@@ -410,6 +410,7 @@ def test_an_encapsulation_not_opened_is_counted_and_named(tmp_path: Path, jit: b
     assert tables.warnings == ["3 frame(s) of ERSPAN type III not decoded (an encapsulation "
                                "the native decoder does not open)"]
     assert not any("--port" in w for w in tables.warnings)
+    assert tables.warning_frames == [1]  # the first frame of it
     from .conftest import require_tool
 
     require_tool("tshark", "tshark")

@@ -274,7 +274,7 @@ class Pending:
     segments: list[Segments] = field(default_factory=list)  # TCP, payloads gathered
     control: PacketRows = field(default_factory=PacketRows)  # SYN / FIN / RST
     seg_meta: PacketRows = field(default_factory=PacketRows)  # every TCP segment
-    tunnels: list[np.ndarray] = field(default_factory=list)  # codes of unopened tunnels
+    tunnels: list[np.ndarray] = field(default_factory=list)  # (code, row) of unopened tunnels
 
 
 def decode_index(index: RecordIndex, *, ports: tuple[int, ...] = (), jit: bool | None = None,
@@ -471,12 +471,14 @@ class SecondStage:
         frag_notes, frag_rows = self.fragments.notes()
         tunnels: dict[int, int] = {}
         if self.tunnels:
-            codes, counts = np.unique(np.concatenate(self.tunnels), return_counts=True)
+            both = np.concatenate(self.tunnels, axis=1)
+            both = both[:, np.argsort(both[1], kind="stable")]
+            codes, first, counts = np.unique(both[0], return_index=True, return_counts=True)
             tunnels = dict(zip(codes.tolist(), counts.tolist(), strict=True))
             frag_notes = [f"{n:,} frame(s) of {pk.unknown_tunnel_name(c)} not decoded (an "
                           "encapsulation the native decoder does not open)"
                           for c, n in tunnels.items()] + frag_notes
-            frag_rows = [-1] * len(tunnels) + frag_rows
+            frag_rows = both[1, first].tolist() + frag_rows  # each one's first frame
         return Decoded(self.index, msgs, side, icmp, self.fragments.table(),  # type: ignore[arg-type]
                        self.control, frag_notes + tcp.notes, self.jit, tcp.retransmitted_rows,
                        frag_rows + tcp.note_rows, tcp.mid_stream_rows, tunnels)
@@ -513,7 +515,8 @@ def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: 
                      fragments=None if fragments is None else fragments[udp])
     unopened = others[other_kind == pk.TUNNEL_UNKNOWN]
     if len(unopened) and tunnels is not None:
-        tunnels.append(out[unopened, pk.C_TUNNEL_ID])
+        # the code of each, and its packet row
+        tunnels.append(np.stack([out[unopened, pk.C_TUNNEL_ID], rows[unopened]]))
     icmp = others[other_kind == pk.ICMP_ERROR]
     if len(icmp):
         icmp_parts.append((rows[icmp], out[icmp], src[icmp], dst[icmp], qsrc[icmp], qdst[icmp]))
