@@ -39,7 +39,8 @@ def dnspython_records(path: Path, origin: str | None = None) -> set[tuple[str, s
 
 
 def our_records(path: Path, origin: str | None = None) -> set[tuple[str, str, int, bytes]]:
-    served = load_zone(path) if origin is None else None
+    # strict=False: the syntax as read; what named refuses is tests/test_zone_named_verdicts.py
+    served = load_zone(path, strict=False) if origin is None else None
     if served is None:
         raise AssertionError
     return {(wire_to_text(key), type_text(t), rrset.ttl, rd)

@@ -35,10 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.errors import ZoneError
+from ..core.errors import RegexpError, ZoneError
 from ..resolve.lookup import Answer, Exchange
 from .zonefile import (
+    ZoneFileReader,
     ZoneRecord,
+    is_meta_type,
     is_subdomain,
     name_to_wire,
     rdata_to_wire,
@@ -61,6 +63,7 @@ _MAX_CNAME_CHAIN = 8
 _ROOT = b"\x00"
 _WILD = b"\x01*"
 _SOA, _NS, _CNAME, _A, _AAAA, _MX, _PTR, _DS, _OPT = 6, 2, 5, 1, 28, 15, 12, 43, 41
+_NAPTR = 35
 _ANY, _AXFR, _IXFR = 255, 252, 251
 _SINGLETON = frozenset({_SOA, _CNAME})  # types of which a name holds at most one record
 # Question types the fast path leaves to the full path: meta and query-only types
@@ -99,6 +102,7 @@ class ServedZone:
     existing: set[bytes] = field(default_factory=set)
     cuts: set[bytes] = field(default_factory=set)
     soa: RRset | None = None
+    serve_invalid_naptr: bool = False  # the file says so (zonefile.SERVE_INVALID_NAPTR)
 
     @property
     def origin(self) -> str:
@@ -126,6 +130,12 @@ class ServedZone:
                         f"zone file {rec.file} line {rec.line}: {wire_to_text(rec.owner)} is "
                         f"outside the zone {self.origin}", subject=f"{rec.file}:{rec.line}")
                 node = nodes[key] = {}
+            if rec.rdtype == _SOA and key != origin:
+                # named: "SOA record not at top of zone" (RFC 1035 s5.2: one SOA, at the top)
+                raise ZoneError(f"zone file {rec.file} line {rec.line}: SOA record at "
+                                f"{wire_to_text(rec.owner)}, not at the top of the zone "
+                                f"{self.origin} (RFC 1035 s5.2)",
+                                subject=f"{rec.file}:{rec.line}")
             rrset = node.get(rec.rdtype)
             if rrset is None:
                 node[rec.rdtype] = RRset(rec.owner, rec.rdtype, rec.ttl, [rec.rdata], rec.line,
@@ -202,18 +212,101 @@ class ServedZone:
         return found
 
 
+def named_refusal(zone: ServedZone) -> ZoneError | None:
+    """The first thing in a loaded zone for which named refuses to load it, or None.
+
+    Kept apart from loading so ``zone check`` can report each as a finding of its own rule
+    (``ns-no-address``, ``ns-cname``, ``naptr-regexp-invalid``) while ``serve`` refuses:
+
+    * an apex NS whose target is in the zone (not below a delegation) and has no A/AAAA --
+      named-checkzone: "NS 'x' has no address records (A or AAAA)" (RFC 1034 s4.2.1) -- or is
+      a CNAME ("is a CNAME (illegal)", RFC 2181 s10.3). A wildcard answering it counts.
+    * a NAPTR REGEXP that named's validator rejects (RFC 3402 s3.2: delimiter, ERE, flags,
+      back-references within the groups). named accepts an unbalanced ``)`` and a Perl
+      ``\\d`` (literals to its ERE check), so enumlab loads those too; ``zone check`` still
+      flags them. A zone whose file holds the line ``; enumlab: serve-invalid-naptr`` is
+      served with them (the lab's zone of broken records, there to be skipped by clients).
+    """
+    from ..core.naptr_regexp import SubstitutionExpression
+
+    where = str(zone.path) if zone.path else "zone"
+    origin = zone.origin_wire
+    apex = zone.nodes.get(origin, {})
+    ns = apex.get(_NS)
+    for rdata in ns.rdatas if ns else ():
+        target = rdata.lower()
+        if not is_subdomain(target, origin) or zone.cut_above(target, _A) is not None:
+            continue
+        node = zone.nodes.get(target)
+        line = ns.line if ns else 0
+        text = wire_to_text(target)
+        if node is not None and _CNAME in node:
+            return ZoneError(f"zone file {where} line {line}: NS {text} is a CNAME "
+                             "(RFC 2181 s10.3; named: illegal)", subject=f"{where}:{line}")
+        if node is None and target not in zone.existing:
+            walk = target
+            while walk not in zone.existing and walk != origin:
+                walk = walk[walk[0] + 1:]
+            node = zone.nodes.get(_WILD + walk)
+        if node is None or (_A not in node and _AAAA not in node):
+            return ZoneError(f"zone file {where} line {line}: NS {text} is in the zone and has "
+                             "no address records (A or AAAA): named refuses the zone "
+                             "(RFC 1034 s4.2.1)", subject=f"{where}:{line}")
+    for node in () if zone.serve_invalid_naptr else zone.nodes.values():
+        naptr = node.get(_NAPTR)
+        if naptr is None:
+            continue
+        for rdata in naptr.rdatas:
+            regexp = _naptr_regexp(rdata)
+            if not regexp:
+                continue
+            try:
+                SubstitutionExpression.parse(regexp)
+            except RegexpError as exc:
+                if "unbalanced ')'" in str(exc) or "Perl-style" in str(exc):
+                    continue
+                line = naptr.line
+                return ZoneError(f"zone file {where} line {line}: NAPTR at "
+                                 f"{wire_to_text(naptr.owner)}: {exc} (named refuses it: "
+                                 "syntax error)", subject=f"{where}:{line}")
+    return None
+
+
+def _naptr_regexp(rdata: bytes) -> str:
+    """The REGEXP field of a NAPTR rdata (RFC 3403 s4.1), bounds checked."""
+    at = 4
+    for _ in range(2):  # FLAGS, SERVICES
+        if at >= len(rdata):
+            return ""
+        at += 1 + rdata[at]
+    if at >= len(rdata):
+        return ""
+    return rdata[at + 1: at + 1 + rdata[at]].decode("utf-8", "surrogateescape")
+
+
 def load_zone(path: str | Path, *, allow_include_outside: bool = False,
-              progress: bool | None = None, keep_lines: bool = False) -> ServedZone:
-    """Load one BIND zone file; origin from ``$ORIGIN`` or else from the file name."""
+              progress: bool | None = None, keep_lines: bool = False,
+              strict: bool = True) -> ServedZone:
+    """Load one BIND zone file; origin from ``$ORIGIN`` or else from the file name.
+
+    ``strict`` (the default, what ``serve`` uses) also refuses what :func:`named_refusal`
+    finds; ``zone check`` loads with ``strict=False`` and reports those as findings."""
     path = Path(path)
     stem = path.name
     for suffix in ZONE_SUFFIXES:
         stem = stem.removesuffix(suffix)
     # the file name gives the origin until a $ORIGIN says otherwise (as named-checkzone)
-    origin, records = read_zone_file(path, stem + ".", allow_include_outside=allow_include_outside,
-                                     progress=progress)
-    assert origin is not None
-    return ServedZone.from_records(origin, records, path, keep_lines=keep_lines)
+    reader = ZoneFileReader(path, stem + ".", allow_include_outside=allow_include_outside,
+                            progress=progress)
+    records = reader.read()
+    origin = reader.origin
+    if origin is None:
+        raise ZoneError(f"zone file {path}: no origin", subject=str(path))
+    zone = ServedZone.from_records(origin, records, path, keep_lines=keep_lines)
+    zone.serve_invalid_naptr = reader.serve_invalid_naptr
+    if strict and (refusal := named_refusal(zone)) is not None:
+        raise refusal
+    return zone
 
 
 def zone_files(directory: str | Path) -> list[Path]:
@@ -697,6 +790,9 @@ class Authority:
         code = type_code(rdtype)
         if code is None:
             raise ZoneError(f"unknown record type {rdtype!r}", subject=rdtype)
+        if is_meta_type(code):
+            raise ZoneError(f"type {rdtype} is a meta type, never zone data (RFC 6895 s3.1)",
+                            subject=rdtype)
         owner = name_to_wire(name if name.endswith(".") else name + ".", None,
                              lambda m: ZoneError(m, subject=name))
         zone = self._deepest_origin(owner.lower())

@@ -29,6 +29,14 @@ from ..core.errors import ZoneError
 MAX_LABEL = 63  # RFC 1035 s2.3.4
 MAX_NAME = 255
 MAX_INCLUDE_DEPTH = 8
+# A budget on what one zone may read through $INCLUDE: 8 levels of 5 includes each is 390,625
+# reads from 49 lines. BIND has no such budget; a lab server loading operator zones needs one.
+MAX_INCLUDE_FILES = 1_000
+MAX_ZONE_BYTES = 4 << 30
+MAX_TTL = 0x7FFFFFFF  # RFC 2181 s8
+# A comment line in a zone's top file that makes enumlab serve NAPTR records whose REGEXP
+# named refuses (the lab's teaching zone of broken records uses it: clients must skip them).
+SERVE_INVALID_NAPTR = "; enumlab: serve-invalid-naptr"
 PROGRESS_MIN_BYTES = 4_000_000
 
 TYPE_CODES: dict[str, int] = {
@@ -37,12 +45,19 @@ TYPE_CODES: dict[str, int] = {
     "DNSKEY": 48, "TLSA": 52, "SVCB": 64, "HTTPS": 65, "SPF": 99, "CAA": 257, "URI": 256,
     "HINFO": 13, "RP": 17, "LOC": 29, "CERT": 37, "NSEC3": 50, "NSEC3PARAM": 51,
 }
-TYPE_NAMES = {code: name for name, code in TYPE_CODES.items()}
+# types of messages, never of zones (RFC 6895 s3.1): named by name so the refusal says which
+META_CODES: dict[str, int] = {
+    "OPT": 41, "TKEY": 249, "TSIG": 250, "IXFR": 251, "AXFR": 252, "MAILB": 253, "MAILA": 254,
+    "ANY": 255,
+}
+TYPE_NAMES = {code: name for name, code in (TYPE_CODES | META_CODES).items()}
 _NAME_RDATA = frozenset({2, 5, 12, 39})
 _CLASSES = {"IN": 1, "CH": 3, "HS": 4}
 _TTL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _TTL_RE = re.compile(r"(\d+)([smhdw]?)", re.IGNORECASE)
 _SPECIAL = re.compile(r'["();\\]')
+# named: "unbalanced quotes" / a syntax error; its lexer takes no quoted string there
+_QUOTED_FIELD = "a quoted string where a name, TTL, class or type belongs"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,14 +73,15 @@ class ZoneRecord:
 
 
 def type_code(text: str) -> int | None:
-    """``NAPTR`` -> 35, ``TYPE65280`` -> 65280 (RFC 3597 s5); None if not a type."""
+    """``NAPTR`` -> 35, ``TYPE65280`` -> 65280 (RFC 3597 s5); None if not a type. Meta types
+    (``OPT``, ``ANY``, ``TYPE0`` ...) are types: :func:`is_meta_type` tells them apart."""
     upper = text.upper()
-    code = TYPE_CODES.get(upper)
+    code = TYPE_CODES.get(upper) or META_CODES.get(upper)
     if code is not None:
         return code
-    if upper.startswith("TYPE") and upper[4:].isdigit():
+    if upper.startswith("TYPE") and upper[4:].isdigit() and upper[4:].isascii():
         value = int(upper[4:])
-        return value if 0 < value < 65536 else None
+        return value if 0 <= value < 65536 else None
     return None
 
 
@@ -73,8 +89,19 @@ def type_text(code: int) -> str:
     return TYPE_NAMES.get(code) or f"TYPE{code}"
 
 
+def is_meta_type(code: int) -> bool:
+    """True for the types that only live in messages (RFC 6895 s3.1: 0, OPT 41 and the
+    Q-types and meta-types 128-255): named refuses them in a zone ("invalid use of a meta
+    type"), and so does enumlab's reader."""
+    return code in (0, 41) or 128 <= code <= 255
+
+
 def parse_ttl(text: str) -> int | None:
-    """``3600`` or BIND's ``1h30m``; None when ``text`` is not a TTL."""
+    """``3600`` or BIND's ``1h30m`` as a 32-bit number; None when ``text`` is not one.
+
+    A value above 2^31 - 1 is returned as it is: record TTLs are capped by
+    :func:`record_ttl` (RFC 2181 s8), SOA timers are plain 32-bit numbers (RFC 1035 s3.3.13).
+    """
     if text.isdigit():
         value = int(text)
     else:
@@ -86,7 +113,13 @@ def parse_ttl(text: str) -> int | None:
             pos = m.end()
         if pos != len(text) or pos == 0:
             return None
-    return value if value <= 0x7FFFFFFF else None  # RFC 2181 s8
+    return value if value <= 0xFFFFFFFF else None
+
+
+def record_ttl(value: int) -> int:
+    """A TTL with the most significant bit set is read as 0 (RFC 2181 s8), as named does
+    ("$TTL 2147483648 > MAXTTL, setting $TTL to 0")."""
+    return value if value <= MAX_TTL else 0
 
 
 _ESCAPE = re.compile(rb"\\(\d{3}|.)", re.DOTALL)
@@ -289,6 +322,9 @@ class ZoneFileReader:
         self.records: list[ZoneRecord] = []
         self.origin: bytes | None = None
         self._ttls: tuple[int | None, int | None] = (None, None)
+        self.files_read = 0
+        self.bytes_read = 0
+        self.serve_invalid_naptr = False
 
     # -- errors ---------------------------------------------------------------------------
 
@@ -306,6 +342,8 @@ class ZoneFileReader:
             origin = name_to_wire(self.origin_text.rstrip(".") + ".", None,
                                   self._error_at(self.path, 0))
         self._read_file(self.path, origin, depth=0)
+        if self.origin is None:  # nothing but comments and directives: the origin given
+            self.origin = origin
         return self.records
 
     def _open_text(self, path: Path) -> str:
@@ -314,10 +352,21 @@ class ZoneFileReader:
                             subject=str(path))
         if not path.exists():
             raise ZoneError(f"zone file {path} does not exist", subject=str(path))
+        self.files_read += 1
+        if self.files_read > MAX_INCLUDE_FILES:
+            raise ZoneError(f"zone file {self.path}: more than {MAX_INCLUDE_FILES:,} files "
+                            f"read through $INCLUDE (the last {path}): refused",
+                            subject=str(self.path))
         try:
+            size = path.stat().st_size
+            if self.bytes_read + size > MAX_ZONE_BYTES:
+                raise ZoneError(f"zone file {self.path}: more than {MAX_ZONE_BYTES:,} bytes "
+                                f"read with its $INCLUDEs (at {path}): refused",
+                                subject=str(self.path))
             data = path.read_bytes()
         except OSError as exc:
             raise ZoneError(f"zone file {path}: {exc.strerror}", subject=str(path)) from exc
+        self.bytes_read += len(data)
         if not data.strip():
             raise ZoneError(f"zone file {path} is empty", subject=str(path))
         nul = data.find(b"\x00")
@@ -335,6 +384,9 @@ class ZoneFileReader:
 
     def _read_file(self, path: Path, origin: bytes | None, depth: int) -> None:
         text = self._open_text(path)
+        if depth == 0:
+            self.serve_invalid_naptr = (text.startswith(SERVE_INVALID_NAPTR)
+                                        or "\n" + SERVE_INVALID_NAPTR in text)
         bar = None
         if (self.progress or (self.progress is None and sys.stderr.isatty())) and \
                 len(text) >= PROGRESS_MIN_BYTES:
@@ -390,9 +442,10 @@ class ZoneFileReader:
                     if self.origin is None:
                         self.origin = origin
                 elif directive == "$TTL":
-                    if len(values) != 2 or parse_ttl(values[1]) is None:
+                    parsed_ttl = parse_ttl(values[1]) if len(values) == 2 else None
+                    if parsed_ttl is None:
                         raise where("$TTL takes one TTL")
-                    default_ttl = parse_ttl(values[1])
+                    default_ttl = record_ttl(parsed_ttl)
                 elif directive == "$INCLUDE":
                     self._ttls = (default_ttl, last_ttl)
                     self._include(path, values, origin, depth, where)
@@ -407,34 +460,49 @@ class ZoneFileReader:
                 if owner is None:
                     raise where("record without an owner name")
             else:
+                if quoted is not None and quoted[0]:
+                    raise where(_QUOTED_FIELD)
                 owner = name_to_wire(first, origin, where)
                 pos = 1
             # [ttl] [class] in either order
             ttl: int | None = None
+            klass = False
             for _ in range(2):
                 if pos >= len(values):
                     break
                 tok = values[pos]
-                if ttl is None and tok[0].isdigit():
+                if quoted is not None and quoted[pos]:
+                    raise where(_QUOTED_FIELD)
+                if ttl is None and tok[:1].isdigit():
                     parsed = parse_ttl(tok)
                     if parsed is None:
                         raise where(f"{tok!r} is not a TTL")
-                    ttl = parsed
+                    ttl = record_ttl(parsed)
                     pos += 1
                 elif tok.upper() in _CLASSES:
+                    if klass:  # named: "unknown RR type 'IN'"
+                        raise where(f"a second class {tok!r} where the type belongs (one "
+                                    "class, only IN)")
                     if tok.upper() != "IN":
                         raise where(f"class {tok} is not served (only IN)")
+                    klass = True
                     pos += 1
             if pos >= len(values):
                 raise where("record without a type")
+            if quoted is not None and quoted[pos]:
+                raise where(_QUOTED_FIELD)
             rdtype = type_code(values[pos])
             if rdtype is None:
                 raise where(f"unknown record type {values[pos]!r}")
+            if is_meta_type(rdtype):
+                raise where(f"type {type_text(rdtype)} is a meta type, never zone data "
+                            "(RFC 6895 s3.1; named: invalid use of a meta type)")
             pos += 1
             if ttl is None:
                 ttl = default_ttl if default_ttl is not None else last_ttl
                 if ttl is None and rdtype == 6 and len(values) >= pos + 7:
-                    ttl = parse_ttl(values[pos + 6])
+                    minimum = parse_ttl(values[pos + 6])
+                    ttl = None if minimum is None else record_ttl(minimum)
                 if ttl is None:
                     raise where("no TTL: give one or a $TTL")
             last_ttl = ttl
