@@ -40,7 +40,8 @@ CASES: dict[str, tuple[str, str | None]] = {
     "soa-below-apex": (HEAD + "sub IN SOA ns1 host 1 60 60 60 60\n",
                        r"line 5: SOA record at sub\.example\., not at the top"),
     # named: "unknown RR type 'IN'"
-    "class-twice": (HEAD + "x IN IN A 1.2.3.4\n", r"line 5: a second class 'IN' where the type belongs"),
+    "class-twice": (HEAD + "x IN IN A 1.2.3.4\n",
+                    r"line 5: a second class 'IN' where the type belongs"),
     "ttl-twice": (HEAD + "x 60 60 A 1.2.3.4\n", r"line 5: unknown record type '60'"),
     # named: "NS 'ns1.example' has no address records (A or AAAA)"
     "apex-ns-no-address": ("$TTL 60\n@ IN SOA ns1 host 1 60 60 60 60\n@ IN NS ns1\n",

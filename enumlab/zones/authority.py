@@ -44,7 +44,6 @@ from .zonefile import (
     is_subdomain,
     name_to_wire,
     rdata_to_wire,
-    read_zone_file,
     type_code,
     type_text,
     wire_to_text,
