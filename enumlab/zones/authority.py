@@ -260,15 +260,43 @@ def named_refusal(zone: ServedZone) -> ZoneError | None:
             if not regexp:
                 continue
             try:
-                SubstitutionExpression.parse(regexp)
+                SubstitutionExpression.parse(_escape_stray_close(regexp))
             except RegexpError as exc:
-                if "unbalanced ')'" in str(exc) or "Perl-style" in str(exc):
+                if "Perl-style" in str(exc):
                     continue
                 line = naptr.line
                 return ZoneError(f"zone file {where} line {line}: NAPTR at "
                                  f"{wire_to_text(naptr.owner)}: {exc} (named refuses it: "
                                  "syntax error)", subject=f"{where}:{line}")
     return None
+
+
+def _escape_stray_close(regexp: str) -> str:
+    """The regexp with each ``)`` that closes no group escaped: named's ERE check reads it as
+    a literal (and still counts the groups for the back-references after it)."""
+    if len(regexp) < 2 or ")" not in regexp:
+        return regexp
+    delim = regexp[0]
+    out, depth, i = [delim], 0, 1
+    while i < len(regexp):
+        ch = regexp[i]
+        if ch == "\\" and i + 1 < len(regexp):
+            out.append(regexp[i:i + 2])
+            i += 2
+            continue
+        if ch == delim:
+            return "".join(out) + regexp[i:]
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            if depth == 0:
+                out.append("\\)")
+                i += 1
+                continue
+            depth -= 1
+        out.append(ch)
+        i += 1
+    return "".join(out)
 
 
 def _naptr_regexp(rdata: bytes) -> str:

@@ -300,7 +300,7 @@ def _split_quoted(line: str) -> tuple[list[str], list[bool], list[str]] | None:
             quoted.append(True)
             raw.append(f'"{part}"')
         else:
-            if "(" in part or ")" in part or ";" in part:
+            if "(" in part or ")" in part or ";" in part or "\\" in part:
                 return None
             words = part.split()
             values += words
@@ -433,7 +433,7 @@ class ZoneFileReader:
                 if not values:
                     continue
             first = values[0]
-            if first[0] == "$" and not line[0].isspace():
+            if first[:1] == "$" and not line[0].isspace() and not (quoted and quoted[0]):
                 directive = first.upper()
                 if directive == "$ORIGIN":
                     if len(values) != 2:
@@ -460,8 +460,8 @@ class ZoneFileReader:
                 if owner is None:
                     raise where("record without an owner name")
             else:
-                if quoted is not None and quoted[0]:
-                    raise where(_QUOTED_FIELD)
+                if not first:  # named: "unexpected end of input"; a quoted owner is a name
+                    raise where("an empty quoted string where the owner name belongs")
                 owner = name_to_wire(first, origin, where)
                 pos = 1
             # [ttl] [class] in either order
