@@ -108,6 +108,32 @@ ODD_QUERIES = {
     "EDNS, a name outside every zone": q(apex("example.org."), 1, ar=1, tail=opt()),
     "a name outside every zone": q(apex("example.org."), 1),
     "EDNS COOKIE option": q(ar=1, tail=opt(options=struct.pack("!HH", 10, 8) + b"12345678")),
+    # RFC 7873 s5.2.2: a COOKIE of 8 (client) or 16..40 bytes; any other length is FORMERR
+    "EDNS COOKIE of 3 bytes": q(ar=1, tail=opt(options=struct.pack("!HH", 10, 3) + b"123")),
+    "EDNS COOKIE of 9 bytes": q(ar=1, tail=opt(options=struct.pack("!HH", 10, 9) + b"1" * 9)),
+    "EDNS COOKIE of 16 bytes": q(ar=1, tail=opt(options=struct.pack("!HH", 10, 16)
+                                                 + b"1" * 16)),
+    "EDNS COOKIE of 41 bytes": q(ar=1, tail=opt(options=struct.pack("!HH", 10, 41)
+                                                 + b"1" * 41)),
+    # RFC 7871 s7.1.2: ECS with an unknown family, a prefix too long or an address longer
+    # than its prefix is FORMERR; a good one is answered
+    "ECS IPv4 /24": q(ar=1, tail=opt(options=struct.pack("!HHHBB", 8, 7, 1, 24, 0)
+                                     + b"\xc0\x00\x02")),
+    "ECS with family 3": q(ar=1, tail=opt(options=struct.pack("!HHHBB", 8, 7, 3, 24, 0)
+                                          + b"\xc0\x00\x02")),
+    "ECS IPv4 /33": q(ar=1, tail=opt(options=struct.pack("!HHHBB", 8, 9, 1, 33, 0)
+                                     + b"\xc0\x00\x02\x01\x01")),
+    "ECS IPv4 /8 with 3 address bytes": q(ar=1, tail=opt(options=struct.pack("!HHHBB", 8, 7, 1,
+                                                                             8, 0)
+                                                         + b"\xc0\x00\x02")),
+    "ECS of 2 bytes": q(ar=1, tail=opt(options=struct.pack("!HHH", 8, 2, 1))),
+    "ECS IPv4 /20 with bits past the prefix": q(ar=1, tail=opt(options=struct.pack(
+        "!HHHBB", 8, 7, 1, 20, 0) + b"\xc0\x00\x0f")),
+    "ECS with a scope prefix in the query": q(ar=1, tail=opt(options=struct.pack(
+        "!HHHBB", 8, 7, 1, 24, 8) + b"\xc0\x00\x02")),
+    "ECS IPv6 /56": q(ar=1, tail=opt(options=struct.pack("!HHHBB", 8, 11, 2, 56, 0)
+                                     + b"\x20\x01\x0d\xb8\x00\x00\x01")),
+    # (ECS family 0, prefix 0: BIND answers and echoes it; enumlab answers without ECS)
     "EDNS option longer than its OPT": q(ar=1, tail=opt(options=struct.pack("!HH", 10, 20)
                                                          + b"12345678")),
     "OPT with a non-root owner": q(ar=1, tail=b"\x01a" + opt()),
@@ -188,7 +214,7 @@ def test_odd_queries_get_what_bind_gives(both: tuple[int, int]) -> None:
             same += 1
         else:
             differences.append((label, mine, theirs))
-    assert differences == []
+    assert differences == [], "\n".join(map(str, differences))
     assert same == len(ODD_QUERIES) - len(DIFFERENT_FROM_BIND)
 
 

@@ -67,6 +67,10 @@ _ANY, _AXFR, _IXFR = 255, 252, 251
 _SINGLETON = frozenset({_SOA, _CNAME})  # types of which a name holds at most one record
 # Question types the fast path leaves to the full path: meta and query-only types
 # (RFC 6895 s3.1: 128-255 and OPT), and DS, whose answer is on the parent side of a cut.
+# EDNS options whose content decides the answer's RCODE: ECS (8, RFC 7871 s7.1.2: FORMERR
+# for an unknown family or a bad prefix) and COOKIE (10, RFC 7873 s5.2.2: FORMERR when the
+# length is not 8 or 16..40)
+_CHECKED_OPTIONS = frozenset({8, 10})
 _FAST_EXCLUDED = frozenset({0, _OPT, _DS, *range(128, 256)})
 _Q1 = b"\x00\x01\x00\x00\x00\x00\x00\x00"
 _Q1_OPT = b"\x00\x01\x00\x00\x00\x00\x00\x01"
@@ -688,7 +692,9 @@ class Authority:
                 return None
             at = qend + 11
             while at < n:  # options (RFC 6891 s6.1.2): each code, length, data, exactly
-                at += 4 + ((wire[at + 2] << 8) | wire[at + 3]) if at + 4 <= n else n + 1
+                if at + 4 > n or (wire[at] == 0 and wire[at + 1] in _CHECKED_OPTIONS):
+                    return None  # ECS and COOKIE are checked by the full path
+                at += 4 + ((wire[at + 2] << 8) | wire[at + 3])
             if at != n:
                 return None
             payload = (wire[qend + 3] << 8) | wire[qend + 4]
@@ -740,6 +746,10 @@ class Authority:
             return _error(wire, 1, None)  # FORMERR
         if opcode == 5 and question[-2:] in (b"\x00\x00", b"\x00\xfe", b"\x00\xff"):
             return _error(wire, 1, None)  # UPDATE for a meta class: FORMERR, no zone (BIND)
+        bad_option = _bad_option(wire, 12 + len(question))
+        if bad_option is not None:  # FORMERR with the question (and our OPT), as BIND
+            opt = {"do": self._opt_do, "opt": self._opt}.get(bad_option, b"")
+            return _error(wire, 1, question, opt=opt)
         try:
             query = dns.message.from_wire(wire, ignore_trailing=True)
         except dns.message.ShortHeader:
@@ -872,6 +882,49 @@ def _question_bytes(wire: bytes) -> bytes | None:
     if i >= n or i - 11 > 255 or i + 5 > n:
         return None
     return wire[12 : i + 5]
+
+
+def _bad_option(wire: bytes, at: int) -> str | None:
+    """For a query whose one additional record is an OPT right after the question: how to
+    answer FORMERR when an ECS or COOKIE option in it is malformed (``"do"`` or ``"opt"``:
+    with our OPT, DO copied or not; ``"bare"``: without OPT), else None (the rest of the
+    message is left to dnspython). What BIND 9.18 answers, case by case
+    (tests/test_server_abuse.py):
+
+    RFC 7871 s6, s7.1.2 (ECS): FAMILY 1 or 2 (or 0 with prefix 0, which BIND takes), SOURCE
+    PREFIX-LENGTH within the family's address, ADDRESS exactly ceil(SOURCE/8) bytes with the
+    bits past the prefix zero; a SCOPE PREFIX-LENGTH other than 0 in a query (FORMERR, no OPT).
+    RFC 7873 s4, s5.2.2 (COOKIE): 8 bytes (client) or 16 to 40 (client and server).
+    """
+    n = len(wire)
+    if wire[6:12] != b"\x00\x00\x00\x00\x00\x01" or n < at + 11 or wire[at] \
+            or wire[at + 1: at + 3] != b"\x00\x29":
+        return None
+    end = at + 11 + ((wire[at + 9] << 8) | wire[at + 10])
+    do = "do" if wire[at + 7] & 0x80 else "opt"
+    i = at + 11
+    while i + 4 <= min(end, n):
+        code = (wire[i] << 8) | wire[i + 1]
+        length = (wire[i + 2] << 8) | wire[i + 3]
+        data = wire[i + 4: i + 4 + length]
+        if len(data) != length:
+            return None
+        if code == 10 and not (length == 8 or 16 <= length <= 40):
+            return do
+        if code == 8:
+            if length < 4:
+                return do
+            family, source = (data[0] << 8) | data[1], data[2]
+            bits = {0: 0, 1: 32, 2: 128}.get(family)
+            address = data[4:]
+            if bits is None or source > bits or len(address) != (source + 7) // 8:
+                return do
+            if data[3]:
+                return "bare"
+            if source % 8 and address[-1] & (0xFF >> (source % 8)):
+                return do
+        i += 4 + length
+    return None
 
 
 def _error(wire: bytes, rcode: int, question: bytes | None, *, opt: bytes = b"") -> bytes:
