@@ -362,8 +362,13 @@ def test_an_idle_connection_is_closed_after_tcp_initial(strict_tcp: EmbeddedServ
 
 
 def test_more_clients_than_allowed_are_refused_cleanly(strict_tcp: EmbeddedServer) -> None:
+    """Every slot busy (each connection in the middle of a message): a new one is closed at
+    once. (Idle connections are shed instead: the next test.)"""
+    wire = struct.pack("!H", len(q())) + q()
     idle = [socket.create_connection(("127.0.0.1", strict_tcp.port), timeout=3)
             for _ in range(5)]
+    for s in idle:
+        s.sendall(wire[:5])  # the length and 3 bytes: a message under way, not idle
     try:
         time.sleep(0.2)
         with socket.create_connection(("127.0.0.1", strict_tcp.port), timeout=3) as extra:
@@ -382,6 +387,31 @@ def test_more_clients_than_allowed_are_refused_cleanly(strict_tcp: EmbeddedServe
             s.close()
     time.sleep(0.3)
     assert dns.message.from_wire(tcp_ask(strict_tcp.port, q())).answer  # slots came back
+
+
+def test_a_client_is_answered_while_200_idle_connections_are_held(zone_dir: Path) -> None:
+    """An attacker holding 200 idle connections (more than tcp_clients, 150) does not shut a
+    real client out: each new connection sheds the oldest idle one (issue 29; before, every
+    TCP client was closed at once, so answers with TC=1 could not be fetched)."""
+    shutil.copy(ZONES / "e164.arpa.zone", zone_dir)
+    with EmbeddedServer(zone_dir, tcp_initial=30.0, tcp_idle=30.0) as server:
+        held = [socket.create_connection(("127.0.0.1", server.port), timeout=3)
+                for _ in range(200)]
+        try:
+            time.sleep(0.3)
+            assert server.tcp_shed >= 50 and server.tcp_refused == 0
+            for _ in range(3):  # answered, each time, while the 200 are held open
+                reply = dns.message.from_wire(tcp_ask(server.port, q()))
+                assert reply.rcode() == 0 and reply.answer
+            answer = Resolver(server.host, server.port, timeout=2).query(
+                "9.9.9.0.0.5.5.5.3.1.6.e164.arpa.", "NAPTR")  # TC=1, then TCP
+            assert [e.transport for e in answer.exchanges] == ["udp", "tcp"]
+            # the oldest were shed (closed by the server), the newest are still open
+            assert _closed_within(held[0], 1.0) is not None
+            assert _closed_within(held[-1], 0.3) is None
+        finally:
+            for s in held:
+                s.close()
 
 
 def test_a_hundred_idle_connections_do_not_delay_tc_fallback(lab_server: EmbeddedServer

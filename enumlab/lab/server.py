@@ -10,8 +10,12 @@ query SERVFAIL and a log line, never a dead thread; the answer cache is bounded 
 TCP (RFC 7766 s6.2.3) a connection gets ``tcp_initial`` seconds for its first message and
 ``tcp_idle`` between messages, every message must arrive whole within ``tcp_message``
 seconds of its first byte (a client sending one byte every few seconds is cut off), at most
-``tcp_clients`` connections are served at once (BIND's tcp-clients, default 150; more are
-closed at once), and the listen backlog is BIND's 1024. With ``workers=N`` (``enumlab serve
+``tcp_clients`` connections are served at once (BIND's tcp-clients, default 150), and the
+listen backlog is BIND's 1024. When all ``tcp_clients`` are taken, a new connection sheds the
+oldest *idle* one -- waiting for its next message's length, not in the middle of a message or
+an answer (RFC 7766 s6.2.3: a server may close idle connections when it needs the
+resources) -- so 200 idle connections held by an attacker cannot shut a real client out; only
+when every connection is busy is the new one closed at once. With ``workers=N`` (``enumlab serve
 --workers``) N processes answer UDP on the same port (SO_REUSEPORT), as BIND runs a thread per
 core; the workers are forked before any thread starts and stopped by PID with the server.
 
@@ -61,13 +65,16 @@ class _TcpHandler(socketserver.BaseRequestHandler):
         wait = srv.tcp_initial
         with contextlib.suppress(OSError):
             while True:
+                srv.idle_now(sock)
                 try:
                     head, deadline = recv_exact(sock, 2, time.monotonic() + wait,
                                                 message_seconds=srv.tcp_message)
+                    if not srv.busy_now(sock):
+                        return  # shed while its length arrived: closed
                     (length,) = struct.unpack("!H", head)
                     wire, _ = recv_exact(sock, length, deadline)
                 except (TimeoutError, ConnectionResetError):
-                    return  # idle too long, too slow, or gone: close
+                    return  # idle too long, too slow, gone, or shed: close
                 reply = srv.authority.handle_wire(wire, udp=False)
                 if reply is not None:
                     sock.sendall(struct.pack("!H", len(reply)) + reply)
@@ -83,31 +90,68 @@ class _TcpServer(socketserver.ThreadingTCPServer):
                  server: EmbeddedServer) -> None:
         self.address_family = family
         self.authority = authority
-        self.slots = threading.BoundedSemaphore(server.tcp_clients)
+        self.tcp_clients = server.tcp_clients
         self.tcp_initial = server.tcp_initial
         self.tcp_idle = server.tcp_idle
         self.tcp_message = server.tcp_message
         self.refused = 0
+        self.shed = 0
+        self._lock = threading.Lock()
+        self._active = 0  # connections holding a slot
+        # idle connections (waiting for a message's length), oldest first (dicts keep order)
+        self._idle: dict[socket.socket, None] = {}
+        self._shed: set[socket.socket] = set()  # shed, their handler not yet gone
         super().__init__(address, _TcpHandler)
 
+    def idle_now(self, sock: socket.socket) -> None:
+        """``sock`` waits for its next message: the newest idle connection."""
+        with self._lock:
+            if sock not in self._shed:
+                self._idle[sock] = None
+
+    def busy_now(self, sock: socket.socket) -> bool:
+        """``sock`` has a message coming: no longer sheddable. False when already shed."""
+        with self._lock:
+            self._idle.pop(sock, None)
+            return sock not in self._shed
+
     def process_request(self, request: Any, client_address: Any) -> None:
-        """Over tcp-clients: close at once in the accepting thread, no handler thread at all
-        (so handler threads are bounded by tcp_clients, like BIND's clients)."""
-        if not self.slots.acquire(blocking=False):
-            self.refused += 1
-            self.shutdown_request(request)
-            return
+        """Over tcp-clients: shed the oldest idle connection for this one; when none is idle,
+        close this one at once in the accepting thread, with no handler thread (so handler
+        threads stay bounded by tcp_clients plus those shed and not yet gone)."""
+        with self._lock:
+            if self._active >= self.tcp_clients:
+                if not self._idle:
+                    self.refused += 1
+                    self.shutdown_request(request)
+                    return
+                oldest = next(iter(self._idle))
+                del self._idle[oldest]
+                self._shed.add(oldest)
+                self.shed += 1
+                with contextlib.suppress(OSError):
+                    oldest.shutdown(socket.SHUT_RDWR)  # its recv returns: the handler ends
+            else:
+                self._active += 1
         try:
             super().process_request(request, client_address)
         except BaseException:
-            self.slots.release()
+            self._release(request)
             raise
+
+    def _release(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._idle.pop(sock, None)
+            if sock in self._shed:
+                self._shed.discard(sock)  # its slot went to the connection that shed it
+            else:
+                self._active -= 1
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self.slots.release()
+            self._release(request)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.warning("TCP client %s: %s", client_address, "connection error")
@@ -182,6 +226,11 @@ class EmbeddedServer:
     def tcp_refused(self) -> int:
         """TCP connections closed at once because ``tcp_clients`` were busy."""
         return self._tcp.refused if self._tcp is not None else 0
+
+    @property
+    def tcp_shed(self) -> int:
+        """Idle TCP connections closed to make room for a new one."""
+        return self._tcp.shed if self._tcp is not None else 0
 
     def start(self) -> EmbeddedServer:
         if self._udp:
