@@ -4,12 +4,19 @@
 ``named-checkzone`` accepts (the others are reported in ``rejected``, with BIND's own words),
 starts ``named -g`` in the foreground on loopback with recursion off, waits until it answers,
 and stops it cleanly. It is a context manager, like :class:`~enumlab.lab.server.EmbeddedServer`.
+
+A signal whose handler raises (``enumlab serve`` stops on SIGTERM/SIGHUP that way) can come at
+any moment of :meth:`BindServer.start`: named is started with the stop signals held back until
+its ``Popen`` is recorded, and any exception after that -- the handler's included -- stops it
+before it propagates, so named is never left running without a parent that will stop it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
+import threading
 import socket
 import subprocess
 import tempfile
@@ -27,6 +34,8 @@ from ..zones.authority import zone_files
 from .server import LOOPBACK
 
 _START_TIMEOUT = 15.0
+# the signals whose handlers stop a server by raising (enumlab serve, and Ctrl-C)
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGHUP, signal.SIGINT})
 # BIND's rrset-order (ARM "rrset-order"): the order of the records of one RRset in answers
 RRSET_ORDERS = ("random", "cyclic", "fixed", "none")
 
@@ -147,17 +156,25 @@ options {{
         if not self.accepted:
             raise LabServerError(f"named-checkzone refused every zone in {self.zone_dir}: "
                                  f"{self.rejected}", subject=str(self.zone_dir))
-        self._workdir = tempfile.TemporaryDirectory(prefix="enumlab-bind-")
-        conf = self._config(Path(self._workdir.name))
-        self._proc = subprocess.Popen([self.named, "-g", "-c", str(conf)],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                      text=True)
+        try:
+            return self._start()
+        except BaseException:
+            with held_back(STOP_SIGNALS):
+                self.stop()
+            raise
+
+    def _start(self) -> BindServer:
+        with held_back(STOP_SIGNALS):  # the directory and named recorded before any handler
+            self._workdir = tempfile.TemporaryDirectory(prefix="enumlab-bind-")
+            conf = self._config(Path(self._workdir.name))
+            self._proc = subprocess.Popen([self.named, "-g", "-c", str(conf)],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                          text=True)
         deadline = time.monotonic() + _START_TIMEOUT
         probe = dns.message.make_query(self.accepted[0][0], "SOA")
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 err = self._proc.stderr.read() if self._proc.stderr else ""
-                self.stop()
                 raise LabServerError(f"named exited at start:\n{_last_lines(err)}",
                                      subject=self.address)
             try:
@@ -165,7 +182,6 @@ options {{
                 return self
             except (OSError, dns.exception.Timeout):
                 time.sleep(0.1)
-        self.stop()
         raise LabServerError(f"named did not answer on {self.address} within "
                              f"{_START_TIMEOUT:g}s", subject=self.address)
 
@@ -190,7 +206,22 @@ options {{
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
-        self.stop()
+        with held_back(STOP_SIGNALS):  # a second signal does not cut the stop short
+            self.stop()
+
+
+@contextlib.contextmanager
+def held_back(signals: frozenset[signal.Signals]) -> Any:
+    """Hold ``signals`` back in this thread for the block (pthread_sigmask); their handlers
+    run when it ends. Only in the main thread, where Python runs handlers; a no-op elsewhere."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _has_ipv6_loopback() -> bool:
