@@ -16,10 +16,10 @@ from __future__ import annotations
 import contextlib
 import shutil
 import signal
-import threading
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
