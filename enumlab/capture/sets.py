@@ -17,6 +17,11 @@ only what it *owns* -- messages by their frame, transactions by their query's fr
 message is counted once, and its summary parts (:class:`enumlab.capture.transactions.SummaryParts`)
 add up to the summary of the whole set.
 
+One bad file does not stop a day's set: a file that cannot be read or decoded is reported
+(``summary["skipped_files"]``: which file and why) and the rest are analysed; when a file is
+bad only as a neighbour, its neighbours are analysed without its edges (said in the notes). A
+rotated file holding only its header (``tcpdump -G`` for a quiet interval) is an empty file.
+
 What a window cannot mend is said, not hidden: a DNS-over-TCP connection that stays open across
 a file boundary for longer than the window is framed from the window's first segment (the
 reassembler's "starts mid-stream" sentence appears in the warnings).
@@ -42,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import InputError
+from ..core.errors import EnumlabError, InputError
 from .files import CaptureError, open_capture, stitch
 from .transactions import SummaryParts, merge_parts, summary_from
 
@@ -99,6 +104,7 @@ class FileResult:
     pid: int
     transaction_table: Any = None  # only with keep_tables
     message_table: Any = None
+    skipped: str | None = None  # why the file was not analysed (then everything else is 0)
 
 
 @dataclass
@@ -134,8 +140,7 @@ def expand(inputs: Sequence[str | Path]) -> list[Path]:
         elif p.is_file():
             out.append(p)
         elif any(ch in text for ch in "*?["):
-            matched = sorted(Path(m) for m in globlib.glob(text, recursive=True)
-                             if Path(m).is_file())
+            matched = sorted(m for m in _glob(text) if m.is_file())
             if not matched:
                 raise InputError(f"no file matches {text!r}", subject=text)
             out += matched
@@ -149,6 +154,21 @@ def expand(inputs: Sequence[str | Path]) -> list[Path]:
             seen.add(key)
             unique.append(p)
     return unique
+
+
+def _glob(pattern: str) -> Iterable[Path]:
+    """The files a shell-style pattern names (``**`` any depth), never following a symbolic
+    link to a directory: ``glob.glob`` follows them, and a link loop made a ``**/*.pcap``
+    walk run for minutes (each loop multiplies the paths). pathlib's walk does not."""
+    parts = Path(pattern).parts
+    fixed = 0
+    while fixed < len(parts) - 1 and not globlib.has_magic(parts[fixed]):
+        fixed += 1
+    base = Path(*parts[:fixed]) if fixed else Path()
+    rest = str(Path(*parts[fixed:]))
+    if not base.is_dir():
+        return []
+    return base.glob(rest)
 
 
 def point_of(path: Path, point_from: str) -> str:
@@ -259,6 +279,10 @@ def analyze_file(job: FileJob) -> FileResult:
         for index_ in opened:
             index_.close()
     glob_frame = np.concatenate(frames)
+    if b <= a:  # a file of no records (a header only): nothing to own
+        return FileResult(job.own.path, job.point, SummaryParts(), 0, 0, 0,
+                          time.perf_counter() - started, _peak_rss_mb(), os.getpid(),
+                          None, None)
     tables = tables_of(decode_index(index, ports=job.ports, jit=job.jit), job.own.path)
     _renumber(tables, glob_frame)
     tables.total_frames = b - a
@@ -280,6 +304,38 @@ def analyze_file(job: FileJob) -> FileResult:
     return FileResult(job.own.path, job.point, parts_, b - a, len(mine), len(owned),
                       time.perf_counter() - started, _peak_rss_mb(), os.getpid(),
                       owned if job.keep_tables else None, mine if job.keep_tables else None)
+
+
+def analyze_file_or_skip(job: FileJob) -> FileResult:
+    """:func:`analyze_file`, isolating a bad file: when the job fails it is tried again without
+    its neighbours' edges (a bad neighbour must not take this file with it); when that fails
+    too, the file is skipped, with the reason."""
+    try:
+        return analyze_file(job)
+    except Exception as exc:  # one file of a day's set: reported, never the whole set
+        first = _reason(exc)
+    if job.before or job.after:
+        alone = FileJob(job.point, job.position, job.own, (), (), job.offset, job.rows,
+                        job.window, job.ports, job.mtu, job.start, job.parquet, job.keep_tables,
+                        job.jit)
+        try:
+            result = analyze_file(alone)
+        except Exception as exc:
+            first = _reason(exc)
+        else:
+            result.parts.notes.append(f"{Path(job.own.path).name} was analysed without its "
+                                      f"neighbours' edges (a neighbour failed: {first})")
+            return result
+    return FileResult(job.own.path, job.point, SummaryParts(), 0, 0, 0, 0.0, _peak_rss_mb(),
+                      os.getpid(), skipped=first)
+
+
+def _reason(exc: BaseException) -> str:
+    """A file's failure in one line: enumlab's typed errors as they are, anything else with
+    its type (an enumlab bug, reported rather than fatal to the set)."""
+    if isinstance(exc, EnumlabError):
+        return str(exc).splitlines()[0]
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
 
 
 def _open(path: str, jit: bool | None) -> Any:
@@ -393,8 +449,12 @@ def analyze_set(inputs: Sequence[str | Path], *, point_from: str = "one",
     show = progress if progress is not None else _on_terminal()
     bar = None
     try:
-        surveyed: list[CaptureFile] = run(_survey_job, list(zip(map(str, paths), points,
-                                                              strict=True)), [0] * len(paths))
+        surveys: list[CaptureFile | str] = run(_survey_job, list(zip(map(str, paths), points,
+                                                                   strict=True)),
+                                               [0] * len(paths))
+        skipped = [{"path": str(p), "reason": why} for p, why in zip(paths, surveys, strict=True)
+                   if isinstance(why, str)]
+        surveyed = [f for f in surveys if isinstance(f, CaptureFile)]
         jobs = plan(surveyed, window=window, ports=ports, mtu=mtu,
                     parquet=str(parquet) if parquet is not None else None,
                     keep_tables=keep_tables, jit=jit, chunk_records=chunk_records)
@@ -402,18 +462,27 @@ def analyze_set(inputs: Sequence[str | Path], *, point_from: str = "one",
         shares = [by_path[j.own.path] * (j.rows[1] - j.rows[0]) // max(j.own.frames, 1)
                   for j in jobs]
         bar = _bar(sum(sizes), len(jobs)) if show else None
-        results: list[FileResult] = run(analyze_file, jobs, shares, bar)
+        results: list[FileResult] = run(analyze_file_or_skip, jobs, shares, bar)
     finally:
         if bar is not None:
             bar.close()
         if hasattr(run, "client"):
             run.client.close()
-    summary = summary_from(merge_parts([r.parts for r in results]), mtu=mtu)
+    for r in results:
+        if r.skipped is not None and all(s["path"] != r.path for s in skipped):
+            skipped.append({"path": r.path, "reason": r.skipped})
+    good = [r for r in results if r.skipped is None]
+    summary = summary_from(merge_parts([r.parts for r in good]), mtu=mtu)
     summary["capture"] = (f"{len(paths)} file(s), {len({j.point for j in jobs})} capture "
                           "point(s)")
+    if skipped:
+        summary["capture"] += f", {len(skipped)} skipped"
     summary["engine"] = "native"
     summary["files"] = _per_file(jobs, results)
+    summary["skipped_files"] = skipped
     summary["window_s"] = window
+    summary = json_safe(summary)
+    results = good
     result = CaptureSetResult(summary, results)
     if keep_tables:
         import pandas as pd
@@ -425,8 +494,30 @@ def analyze_set(inputs: Sequence[str | Path], *, point_from: str = "one",
             result.transactions["transaction"] = np.arange(len(result.transactions))
         result.messages = pd.concat(msgs, ignore_index=True) if msgs else None
     if parquet is not None:
-        (Path(parquet) / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        _write_summary(Path(parquet), summary)
     return result
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinity as None (JSON has neither, RFC 8259 s6): a set's
+    summary and its summary.json stay valid JSON whatever the files held."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, np.floating):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def _write_summary(root: Path, summary: dict[str, Any]) -> None:
+    """summary.json written whole or not at all (a temp file renamed over it): a reader never
+    meets half of one."""
+    tmp = root / ".summary.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2, default=str, allow_nan=False))
+    os.replace(tmp, root / "summary.json")
 
 
 def _per_file(jobs: list[FileJob], results: list[FileResult]) -> list[dict[str, Any]]:
@@ -443,11 +534,17 @@ def _per_file(jobs: list[FileJob], results: list[FileResult]) -> list[dict[str, 
         f["seconds"] = round(f["seconds"] + r.seconds, 3)
         f["worker_pids"] = sorted({*f["worker_pids"], r.pid})
         f["worker_peak_rss_mb"] = round(max(f["worker_peak_rss_mb"], r.peak_rss_mb), 1)
+        if r.skipped is not None:
+            f["skipped"] = r.skipped
     return list(out.values())
 
 
-def _survey_job(args: tuple[str, str]) -> CaptureFile:
-    return survey(*args)
+def _survey_job(args: tuple[str, str]) -> CaptureFile | str:
+    """The file surveyed, or why it cannot be read (the set goes on without it)."""
+    try:
+        return survey(*args)
+    except Exception as exc:
+        return _reason(exc)
 
 
 def _on_terminal() -> bool:
@@ -564,6 +661,23 @@ def is_dataset(path: str | Path) -> bool:
     return p.is_dir() and (p / "summary.json").is_file()
 
 
+def read_summary(path: str | Path) -> dict[str, Any]:
+    """A dataset's summary.json; an :class:`InputError` naming it when it is not a JSON object
+    (a partial write by an older enumlab, or another program's file)."""
+    where = Path(path) / "summary.json"
+    try:
+        data = json.loads(where.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"{where}: {exc.strerror}", subject=str(where)) from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{where} is not JSON ({exc}): a partial write? write the dataset "
+                         "again with enumlab pcap FILES --parquet DIR", subject=str(where)) from exc
+    if not isinstance(data, dict):
+        raise InputError(f"{where} holds a JSON {type(data).__name__}, not an enumlab summary",
+                         subject=str(where))
+    return data
+
+
 def read_dataset(path: str | Path, table: str = "transactions",
                  columns: list[str] | None = None) -> Any:
     """One table of a dataset as a DataFrame (``point`` and ``hour`` from the partitions)."""
@@ -575,7 +689,11 @@ def read_dataset(path: str | Path, table: str = "transactions",
     where = Path(path) / table
     if not where.is_dir():
         return pd.DataFrame()
-    frame = pd.read_parquet(where, columns=columns)
+    try:
+        frame = pd.read_parquet(where, columns=columns)
+    except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
+        raise InputError(f"{where}: not an enumlab Parquet table ({str(exc).splitlines()[0]})",
+                         subject=str(where)) from exc
     # the dtypes of the tables enumlab builds (Parquet keeps strings for categories)
     spec = COLUMNS if table == "transactions" else MESSAGE_COLUMNS
     for name, dtype in spec.items():
@@ -594,16 +712,27 @@ def query(path: str | Path, sql: str) -> Any:
     if not is_dataset(root):
         raise InputError(f"{root} is not an enumlab dataset (no summary.json): write one with "
                          "enumlab pcap FILES --parquet DIR", subject=str(root))
+    if not sql.strip():
+        raise InputError("the SQL is empty: give a query, e.g. 'SELECT count(*) FROM "
+                         "transactions'", subject=sql)
     con = duckdb.connect()
     try:
         for table in ("messages", "transactions"):
             files = root / table
             if files.is_dir() and any(files.rglob("*.parquet")):
                 pattern = str(files / "**" / "*.parquet").replace("'", "''")
-                con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{pattern}', "
-                            "hive_partitioning = true, union_by_name = true)")
+                try:
+                    con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet("
+                                f"'{pattern}', hive_partitioning = true, "
+                                "union_by_name = true)")
+                except duckdb.Error as exc:
+                    raise InputError(f"{files}: {str(exc).splitlines()[0]}",
+                                     subject=str(files)) from exc
         try:
-            return con.execute(sql).fetchdf()
+            result = con.execute(sql)
+            if result.description is None:  # a statement with no result set
+                raise InputError("the SQL returns no rows (give a SELECT)", subject=sql)
+            return result.fetchdf()
         except duckdb.Error as exc:
             raise InputError(f"DuckDB: {str(exc).splitlines()[0]}", subject=sql) from exc
     finally:
