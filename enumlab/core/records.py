@@ -42,8 +42,17 @@ def _canonical_name(name: str) -> str:
     return name if name.endswith(".") else name + "."
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def _quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A character-string in presentation form (RFC 1035 s5.1): quoted, ``\\`` and ``"``
+    escaped, and every control character as ``\\DDD`` as dig prints it -- so a record's text
+    never carries an ESC or BEL to a terminal, a log or a report."""
+    text = value.replace("\\", "\\\\").replace('"', '\\"')
+    if _CONTROL.search(text):
+        text = _CONTROL.sub(lambda m: f"\\{ord(m.group()):03d}", text)
+    return '"' + text + '"'
 
 
 @dataclass(frozen=True)

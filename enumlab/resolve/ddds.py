@@ -38,7 +38,9 @@ from ..core.records import NaptrRecord
 from .lookup import Lookup, Trace
 
 DEFAULT_MAX_DEPTH = 5
-_URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
+# scheme ":" and a rest with no space and no control character (RFC 3986 s2: a URI holds
+# none; an ESC or BEL in a NAPTR result is an attack on whoever displays it, not a URI)
+_URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s\x00-\x1f\x7f-\x9f]+$")
 
 
 @dataclass(frozen=True)
@@ -233,7 +235,7 @@ class _EnumWalk:
         if flags == "u":
             if not _URI_SCHEME.match(out):
                 drop(f"result {out!r} is not a URI (RFC 3402 s3.2: check the result is a "
-                     "legal key)")
+                     "legal key; RFC 3986 s2: no spaces or control characters)")
                 return None
             return _Rule(rec, True, out)
         if not _is_domain(out):
