@@ -11,7 +11,17 @@ from pathlib import Path
 import pytest
 
 from enumlab import InputError
-from enumlab.capture_set import analyze_set, expand, query, read_dataset, read_summary
+from enumlab.capture_set import (
+    analyze_file_or_skip,
+    analyze_set,
+    expand,
+    plan,
+    query,
+    read_dataset,
+    read_summary,
+    survey,
+    worker_count,
+)
 
 from . import frames as F
 
@@ -103,3 +113,50 @@ def test_a_glob_does_not_follow_a_symlink_loop(tmp_path: Path) -> None:
     assert all("up" not in p.parts and "top" not in p.parts for p in found)
     found = expand([str(tmp_path / "a" / "*.pcap")])
     assert [p.name for p in found] == ["x.pcap"]
+
+
+def test_many_tiny_files_are_read_in_few_tasks_each_counted(tmp_path: Path) -> None:
+    """300 rotated files of one exchange each: a few batched tasks, not 300 decodes (10,000
+    files took > 600 s; benchmarks/bench_capture_set_small.py measures them), and each file
+    still has its own line with its own counts."""
+    for i in range(300):
+        (tmp_path / f"r{i:04d}.pcap").write_bytes(F.pcap(exchange(100.0 + 60 * i, i + 1), 1))
+    result = analyze_set([tmp_path], workers=2)
+    assert result.summary["transactions"] == 300
+    files = result.summary["files"]
+    assert len(files) == 300
+    assert all(f["messages"] == 2 and f["transactions"] == 1 for f in files), files[:3]
+    tasks = [f for f in files if "batched_with" not in f]
+    assert len(tasks) <= 2
+
+
+def test_a_bad_file_inside_a_batch_is_skipped_alone(tmp_path: Path) -> None:
+    """A file that goes bad between the survey and its task (here: removed, as a rotation
+    cleaner would), among small files read in one batch: the batch is read again file by file
+    and only that file is skipped, named with its reason."""
+    paths = []
+    for i in range(20):
+        paths.append(tmp_path / f"r{i:04d}.pcap")
+        paths[-1].write_bytes(F.pcap(exchange(100.0 + 60 * i, i + 1), 1))
+    jobs = plan([survey(str(p), "all") for p in paths])
+    assert len(jobs) == 1 and len(jobs[0].more) == 19
+    paths[7].unlink()
+    result = analyze_file_or_skip(jobs[0])
+    assert result.skipped is None and result.messages == 2
+    assert sum(m[3] for m in result.more) == 18
+    bad = [m for m in result.more if m[4] is not None]
+    assert [Path(m[0]).name for m in bad] == ["r0007.pcap"] and "r0007.pcap" in str(bad[0][4])
+
+
+def test_workers_are_capped_by_cores_and_the_summary_says_so(tmp_path: Path) -> None:
+    """--workers 64 on a 2-core machine took 7.8-10.6 GB: the workers run are capped by the
+    cores this process may use (and the memory available), and the summary says why."""
+    cores = len(os.sched_getaffinity(0))
+    (tmp_path / "a.pcap").write_bytes(F.pcap(exchange(1.0, 1), 1))
+    result = analyze_set([tmp_path], workers=cores + 62)
+    workers = result.summary["workers"]
+    assert workers["asked"] == cores + 62 and workers["used"] <= cores
+    assert f"{cores + 62} workers asked, {workers['used']} used" in workers["capped"]
+    assert worker_count(1) == (1, None)
+    with pytest.raises(InputError, match="workers must be"):
+        worker_count(0)

@@ -41,7 +41,7 @@ import re
 import resource
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,10 @@ from .transactions import SummaryParts, merge_parts, summary_from
 
 DEFAULT_WINDOW = 10.0  # seconds of each neighbour stitched around a file
 CHUNK_RECORDS = 200_000  # records a task owns at most: memory grows with this, not the file
+BATCH_FILES = 2_000  # small files one task reads at most
+BATCH_BYTES = 256 << 20  # and their bytes
+SURVEY_BATCH = 256  # files surveyed per task
+WORKER_BUDGET_MB = 1024  # what one local worker may need at its peak (benchmarks: <= 1 GB)
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
 
 
@@ -87,6 +91,9 @@ class FileJob:
     parquet: str | None = None
     keep_tables: bool = False
     jit: bool | None = None
+    # small files after ``own`` that this task owns whole, each with its first frame - 1:
+    # a day of tiny rotated files is read in a few tasks, not one task (and one decode) each
+    more: tuple[tuple[CaptureFile, int], ...] = ()
 
 
 @dataclass
@@ -105,6 +112,8 @@ class FileResult:
     transaction_table: Any = None  # only with keep_tables
     message_table: Any = None
     skipped: str | None = None  # why the file was not analysed (then everything else is 0)
+    # the files of a batch after the first: (path, frames, messages, transactions, skipped)
+    more: list[tuple[str, int, int, int, str | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -219,15 +228,29 @@ def plan(files: Iterable[CaptureFile], *, window: float = DEFAULT_WINDOW,
         firsts = [f.first for f in members if np.isfinite(f.first)]
         start = min(firsts) if firsts else float("nan")
         offsets = np.concatenate([[0], np.cumsum([f.frames for f in members])]).tolist()
-        for k, f in enumerate(members):
+        k = 0
+        while k < len(members):
+            f = members[k]
+            # small files that follow, batched into this task up to chunk_records records
+            end, records = k + 1, f.frames
+            while (end < len(members) and f.frames < chunk_records
+                   and end - k < BATCH_FILES
+                   and records + members[end].frames <= chunk_records
+                   and f.size + sum(m.size for m in members[k + 1:end + 1]) <= BATCH_BYTES):
+                records += members[end].frames
+                end += 1
+            last = members[end - 1]
             before = tuple((members[i], offsets[i]) for i in range(k)
                            if np.isfinite(f.first) and members[i].last >= f.first - window)
-            after = tuple((members[i], offsets[i]) for i in range(k + 1, len(members))
-                          if np.isfinite(f.last) and members[i].first <= f.last + window)
+            after = tuple((members[i], offsets[i]) for i in range(end, len(members))
+                          if np.isfinite(last.last) and members[i].first <= last.last + window)
+            more = tuple((members[i], offsets[i]) for i in range(k + 1, end))
             for lo in range(0, max(f.frames, 1), chunk_records):
                 hi = min(f.frames, lo + chunk_records)
                 jobs.append(FileJob(point, len(jobs), f, before, after, offsets[k], (lo, hi),
-                                    window, ports, mtu, start, parquet, keep_tables, jit))
+                                    window, ports, mtu, start, parquet, keep_tables, jit,
+                                    more if hi == f.frames else ()))
+            k = end
     return jobs
 
 
@@ -245,7 +268,9 @@ def analyze_file(job: FileJob) -> FileResult:
     parts: list[tuple[Any, np.ndarray]] = []
     frames: list[np.ndarray] = []
     a, b = job.rows
-    times = own.time[a:b]
+    batch = [_open(f.path, job.jit) for f, _ in job.more]
+    opened += batch
+    times = np.concatenate([own.time[a:b], *(m.time for m in batch)])
     seen = times[np.isfinite(times)]
     first_t = float(seen[0]) if len(seen) else float("nan")
     last_t = float(seen[-1]) if len(seen) else float("nan")
@@ -268,6 +293,10 @@ def analyze_file(job: FileJob) -> FileResult:
                      near(own, np.arange(b, own.frames, dtype=np.int64), before=False)):
             parts.append((own, rows))
             frames.append(job.offset + rows + 1)
+        for member, (_, first) in zip(batch, job.more, strict=True):
+            rows = np.arange(member.frames, dtype=np.int64)
+            parts.append((member, rows))
+            frames.append(first + rows + 1)
         for neighbour, first in job.after:
             nxt = _open(neighbour.path, job.jit)
             opened.append(nxt)
@@ -279,15 +308,17 @@ def analyze_file(job: FileJob) -> FileResult:
         for index_ in opened:
             index_.close()
     glob_frame = np.concatenate(frames)
-    if b <= a:  # a file of no records (a header only): nothing to own
+    owned_frames = b - a + sum(f.frames for f, _ in job.more)
+    if owned_frames == 0:  # files of no records (a header only): nothing to own
         return FileResult(job.own.path, job.point, SummaryParts(), 0, 0, 0,
                           time.perf_counter() - started, _peak_rss_mb(), os.getpid(),
-                          None, None)
+                          None, None, more=[(f.path, 0, 0, 0, None) for f, _ in job.more])
     tables = tables_of(decode_index(index, ports=job.ports, jit=job.jit), job.own.path)
     _renumber(tables, glob_frame)
-    tables.total_frames = b - a
+    tables.total_frames = owned_frames
     txns = build_transactions(tables, mtu=job.mtu)
-    lo, hi = job.offset + a + 1, job.offset + b
+    lo = job.offset + a + 1
+    hi = job.more[-1][1] + job.more[-1][0].frames if job.more else job.offset + b
     parts_ = summary_parts(tables, txns, mtu=job.mtu, owned=(lo, hi),
                            start=job.start if np.isfinite(job.start) else None)
     # a TCP stream first seen in the window before this file, with no SYN there, and not at
@@ -301,33 +332,67 @@ def analyze_file(job: FileJob) -> FileResult:
     owned = txns[(qf >= lo) & (qf <= hi)].reset_index(drop=True)
     if job.parquet:
         _write_partitions(Path(job.parquet), job, mine, owned)
-    return FileResult(job.own.path, job.point, parts_, b - a, len(mine), len(owned),
-                      time.perf_counter() - started, _peak_rss_mb(), os.getpid(),
-                      owned if job.keep_tables else None, mine if job.keep_tables else None)
+    # each batched file's own messages and transactions, by its frame range
+    more: list[tuple[str, int, int, int, str | None]] = []
+    if job.more:
+        edges = np.array([first + 1 for _, first in job.more] + [hi + 1], dtype=np.float64)
+        per_msg = np.histogram(mine["frame"].to_numpy(dtype=np.float64), bins=edges)[0]
+        oq = owned["query_frame"].to_numpy(dtype=np.float64, na_value=np.nan)
+        per_txn = np.histogram(oq[np.isfinite(oq)], bins=edges)[0]
+        more = [(f.path, f.frames, int(m), int(t), None)
+                for (f, _), m, t in zip(job.more, per_msg, per_txn, strict=True)]
+    n_more_msg = sum(x[2] for x in more)
+    n_more_txn = sum(x[3] for x in more)
+    return FileResult(job.own.path, job.point, parts_, b - a, len(mine) - n_more_msg,
+                      len(owned) - n_more_txn, time.perf_counter() - started, _peak_rss_mb(),
+                      os.getpid(), owned if job.keep_tables else None,
+                      mine if job.keep_tables else None, more=more)
 
 
 def analyze_file_or_skip(job: FileJob) -> FileResult:
-    """:func:`analyze_file`, isolating a bad file: when the job fails it is tried again without
-    its neighbours' edges (a bad neighbour must not take this file with it); when that fails
-    too, the file is skipped, with the reason."""
+    """:func:`analyze_file`, isolating a bad file: a failed batch is read again file by file,
+    a failed file again without its neighbours' edges (a bad neighbour must not take it along),
+    and a file that fails on its own is skipped, with the reason."""
     try:
         return analyze_file(job)
     except Exception as exc:  # one file of a day's set: reported, never the whole set
-        first = _reason(exc)
+        reason = _reason(exc)
+    if job.more:
+        return _one_by_one(job)
     if job.before or job.after:
-        alone = FileJob(job.point, job.position, job.own, (), (), job.offset, job.rows,
-                        job.window, job.ports, job.mtu, job.start, job.parquet, job.keep_tables,
-                        job.jit)
         try:
-            result = analyze_file(alone)
+            result = analyze_file(replace(job, before=(), after=()))
         except Exception as exc:
-            first = _reason(exc)
+            reason = _reason(exc)
         else:
             result.parts.notes.append(f"{Path(job.own.path).name} was analysed without its "
-                                      f"neighbours' edges (a neighbour failed: {first})")
+                                      f"neighbours' edges (a neighbour failed: {reason})")
             return result
     return FileResult(job.own.path, job.point, SummaryParts(), 0, 0, 0, 0.0, _peak_rss_mb(),
-                      os.getpid(), skipped=first)
+                      os.getpid(), skipped=reason)
+
+
+def _one_by_one(job: FileJob) -> FileResult:
+    """A batch that failed, read file by file (each alone): one result for the batch, the
+    files that fail on their own marked skipped in ``more``."""
+    head = analyze_file_or_skip(replace(job, more=(), after=()))
+    results = [analyze_file_or_skip(replace(job, own=f, offset=first, rows=(0, f.frames),
+                                            before=(), after=(), more=()))
+               for f, first in job.more]
+    good = [r for r in [head, *results] if r.skipped is None]
+    merged = replace(head, parts=merge_parts([r.parts for r in good]),
+                     more=[(r.path, f.frames, r.messages, r.transactions, r.skipped)
+                           for (f, _), r in zip(job.more, results, strict=True)])
+    if job.keep_tables:
+        import pandas as pd
+
+        tables = [r for r in good if r.transaction_table is not None]
+        if tables:
+            merged.transaction_table = pd.concat([r.transaction_table for r in tables],
+                                                 ignore_index=True)
+            merged.message_table = pd.concat([r.message_table for r in tables],
+                                             ignore_index=True)
+    return merged
 
 
 def _reason(exc: BaseException) -> str:
@@ -443,17 +508,21 @@ def analyze_set(inputs: Sequence[str | Path], *, point_from: str = "one",
     paths = expand(inputs)
     if parquet is not None:
         _prepare_dataset(Path(parquet))
-    run = _dask_runner(dask) if dask else _local_runner(workers or os.cpu_count() or 1)
+    used, capped = worker_count(workers)
+    run = _dask_runner(dask) if dask else _local_runner(used)
     points = [point_of(p, point_from) for p in paths]
     sizes = [p.stat().st_size for p in paths]
     show = progress if progress is not None else _on_terminal()
     bar = None
     try:
-        surveys: list[CaptureFile | str] = run(_survey_job, list(zip(map(str, paths), points,
-                                                                   strict=True)),
-                                               [0] * len(paths))
-        skipped = [{"path": str(p), "reason": why} for p, why in zip(paths, surveys, strict=True)
-                   if isinstance(why, str)]
+        # surveyed in batches: a file's survey is a millisecond, a task's round trip more
+        pairs = list(zip(map(str, paths), points, strict=True))
+        batches = [pairs[i:i + SURVEY_BATCH] for i in range(0, len(pairs), SURVEY_BATCH)]
+        surveys: list[CaptureFile | str] = [
+            s for batch in run(_survey_batch, batches, [0] * len(batches)) for s in batch]
+        skipped: list[dict[str, Any]] = [
+            {"path": str(p), "reason": why}
+            for p, why in zip(paths, surveys, strict=True) if isinstance(why, str)]
         surveyed = [f for f in surveys if isinstance(f, CaptureFile)]
         jobs = plan(surveyed, window=window, ports=ports, mtu=mtu,
                     parquet=str(parquet) if parquet is not None else None,
@@ -469,8 +538,10 @@ def analyze_set(inputs: Sequence[str | Path], *, point_from: str = "one",
         if hasattr(run, "client"):
             run.client.close()
     for r in results:
-        if r.skipped is not None and all(s["path"] != r.path for s in skipped):
+        if r.skipped is not None:
             skipped.append({"path": r.path, "reason": r.skipped})
+        skipped += [{"path": path, "reason": why or r.skipped}
+                    for path, _, _, _, why in r.more if why is not None or r.skipped]
     good = [r for r in results if r.skipped is None]
     summary = summary_from(merge_parts([r.parts for r in good]), mtu=mtu)
     summary["capture"] = (f"{len(paths)} file(s), {len({j.point for j in jobs})} capture "
@@ -480,6 +551,8 @@ def analyze_set(inputs: Sequence[str | Path], *, point_from: str = "one",
     summary["engine"] = "native"
     summary["files"] = _per_file(jobs, results)
     summary["skipped_files"] = skipped
+    if not dask:
+        summary["workers"] = {"asked": workers, "used": used, "capped": capped}
     summary["window_s"] = window
     summary = json_safe(summary)
     results = good
@@ -536,7 +609,54 @@ def _per_file(jobs: list[FileJob], results: list[FileResult]) -> list[dict[str, 
         f["worker_peak_rss_mb"] = round(max(f["worker_peak_rss_mb"], r.peak_rss_mb), 1)
         if r.skipped is not None:
             f["skipped"] = r.skipped
+        for (member, first), (_, _, messages, transactions, why) in zip(j.more, r.more,
+                                                                        strict=True):
+            out[member.path] = {
+                "path": member.path, "point": j.point, "frames": member.frames,
+                "first": member.first, "last": member.last, "first_frame": first + 1,
+                "tasks": 1, "messages": messages, "transactions": transactions,
+                "seconds": 0.0, "worker_pids": [r.pid],
+                "worker_peak_rss_mb": round(r.peak_rss_mb, 1), "batched_with": j.own.path}
+            if why is not None or r.skipped is not None:
+                out[member.path]["skipped"] = why or r.skipped
     return list(out.values())
+
+
+def worker_count(asked: int | None) -> tuple[int, str | None]:
+    """The local workers to run: ``asked`` (default: every core) capped by the cores this
+    process may use and by the memory available at WORKER_BUDGET_MB each (64 workers on 2
+    cores took 7.8-10.6 GB); with the reason when capped."""
+    if asked is not None and (isinstance(asked, bool) or not isinstance(asked, int)
+                              or asked < 1):
+        raise InputError(f"workers must be a whole number >= 1, not {asked!r}", subject=asked)
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    by_memory = max(1, _available_mb() // WORKER_BUDGET_MB)
+    used = min(asked or cores, cores, by_memory)
+    if asked is None or used >= asked:
+        return used, None
+    why = [f"{cores} core(s)" if used == cores else "",
+           f"{_available_mb():,} MB available at {WORKER_BUDGET_MB:,} MB per worker"
+           if used == by_memory else ""]
+    return used, f"{asked} workers asked, {used} used: " + " and ".join(w for w in why if w)
+
+
+def _available_mb() -> int:
+    """MemAvailable from /proc/meminfo, in MB (a large number where it cannot be read)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 1 << 20
+
+
+def _survey_batch(pairs: list[tuple[str, str]]) -> list[CaptureFile | str]:
+    return [_survey_job(pair) for pair in pairs]
 
 
 def _survey_job(args: tuple[str, str]) -> CaptureFile | str:
