@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from enumlab.capture_set import analyze_set  # noqa: E402
+from enumlab.capture.sets import analyze_set  # noqa: E402
 from tests import frames as F  # noqa: E402  (frames built by code, as the tests build them)
 
 FILES = 10_000

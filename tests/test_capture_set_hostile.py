@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from enumlab import InputError
-from enumlab.capture_set import (
+from enumlab.capture.sets import (
     analyze_file_or_skip,
     analyze_set,
     expand,

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from enumlab import EmbeddedServer, Resolver
-from enumlab.ddds import resolve_enum
-from enumlab.records import NaptrRecord
+from enumlab.core.records import NaptrRecord
+from enumlab.resolve.ddds import resolve_enum
 
 from .conftest import write_zone
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from enumlab.authority import Authority, load_zone
-from enumlab.errors import ZoneError
-from enumlab.zone_check import check_zones
-from enumlab.zonefile import MAX_INCLUDE_FILES
+from enumlab.core.errors import ZoneError
+from enumlab.zones.authority import Authority, load_zone
+from enumlab.zones.zone_check import check_zones
+from enumlab.zones.zonefile import MAX_INCLUDE_FILES
 
 from .conftest import require_tool
 

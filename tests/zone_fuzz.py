@@ -8,10 +8,11 @@ types, TTLs at 2^31 and 2^32, a second class, quotes, parentheses, escapes), a c
 to another (control characters included), the file cut short, or a hostile line added
 (an OPT record, an SOA below the apex, an NS without an address, a NAPTR with a broken REGEXP).
 
-enumlab's verdict is what ``serve`` does (:func:`enumlab.authority.load_zone`): loaded, refused
-with an :class:`~enumlab.errors.EnumlabError`, or a *traceback* (any other exception: always a
-bug). named's verdict is named-checkzone's exit status. A difference is either explained by a
-row of :data:`EXPLAINED` (enumlab knowingly stricter or laxer, and why) or a finding.
+enumlab's verdict is what ``serve`` does (:func:`enumlab.zones.authority.load_zone`): loaded,
+refused with an :class:`~enumlab.core.errors.EnumlabError`, or a *traceback* (any other
+exception: always a bug). named's verdict is named-checkzone's exit status. A difference is
+either explained by a row of :data:`EXPLAINED` (enumlab knowingly stricter or laxer, and why)
+or a finding.
 
     python -m tests.zone_fuzz --count 3000 --seed 1 --out build/fuzz-zones
 
@@ -37,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from enumlab.authority import load_zone
-from enumlab.errors import EnumlabError
+from enumlab.core.errors import EnumlabError
+from enumlab.zones.authority import load_zone
 
 SEEDS = [
     """$ORIGIN example.
