@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import signal
 import time
@@ -14,26 +13,33 @@ from .common import EXIT_OK, default_zone_dir, int_in, ip_literal, positive_seco
 
 
 def run(args: argparse.Namespace) -> int:
+    """Serve until the duration ends (exit 0) or a signal stops it: SIGTERM, SIGHUP or SIGINT
+    at any moment -- start-up included -- stops every child started (named, UDP workers),
+    removes named's directory, and exits 128 + the signal's number, as a shell reports it."""
     from ..lab.server import EmbeddedServer
 
-    zones = args.zone_dir or default_zone_dir()
-    server: Any
-    if args.engine == "bind":
-        from ..lab.bind import BindServer
-
-        server = BindServer(zones, host=args.host, port=args.port, max_udp_size=args.max_udp)
-    else:
-        server = EmbeddedServer(zones, host=args.host, port=args.port, max_udp_size=args.max_udp,
-                                workers=args.workers)
-    stop_signals = (signal.SIGTERM, signal.SIGHUP)
+    stop_signals = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
     previous = {sig: signal.getsignal(sig) for sig in stop_signals}
+    stopping: list[int] = []
 
     def stop(signum: int, frame: object) -> None:
-        raise _StopServing(signum)
+        if not stopping:  # the first signal stops; later ones wait for that stop to end
+            stopping.append(signum)
+            raise _StopServing(signum)
 
     for sig in stop_signals:  # stop cleanly (named stopped, its directory removed) on these too
         signal.signal(sig, stop)
+    zones = args.zone_dir or default_zone_dir()
+    server: Any = None
     try:
+        if args.engine == "bind":
+            from ..lab.bind import BindServer
+
+            server = BindServer(zones, host=args.host, port=args.port,
+                                max_udp_size=args.max_udp)
+        else:
+            server = EmbeddedServer(zones, host=args.host, port=args.port,
+                                    max_udp_size=args.max_udp, workers=args.workers)
         with server:
             print(f"enumlab: {args.engine} serving {', '.join(server.zone_names())} from "
                   f"{zones} on {server.address} (UDP+TCP, authoritative only, no recursion). "
@@ -50,11 +56,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"  try: dig @{server.host} -p {server.port} NAPTR "
                   "3.1.9.0.0.5.5.5.3.1.6.e164.arpa.", flush=True)
             deadline = time.monotonic() + args.duration if args.duration else None
-            with contextlib.suppress(KeyboardInterrupt):
-                while deadline is None or time.monotonic() < deadline:
-                    time.sleep(0.2)
+            while deadline is None or time.monotonic() < deadline:
+                time.sleep(0.2)
     except _StopServing as stopped:
         print(f"enumlab: stopped by {signal.Signals(stopped.signum).name}", flush=True)
+        return 128 + stopped.signum
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -13,13 +13,11 @@ before it propagates, so named is never left running without a parent that will 
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -31,11 +29,9 @@ import dns.query
 from ..core.errors import InputError, LabServerError, ToolMissingError
 from ..resolve.resolver import check_ip_literal
 from ..zones.authority import zone_files
-from .server import LOOPBACK
+from .server import LOOPBACK, STOP_SIGNALS, held_back
 
 _START_TIMEOUT = 15.0
-# the signals whose handlers stop a server by raising (enumlab serve, and Ctrl-C)
-STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGHUP, signal.SIGINT})
 # BIND's rrset-order (ARM "rrset-order"): the order of the records of one RRset in answers
 RRSET_ORDERS = ("random", "cyclic", "fixed", "none")
 
@@ -209,19 +205,6 @@ options {{
         with held_back(STOP_SIGNALS):  # a second signal does not cut the stop short
             self.stop()
 
-
-@contextlib.contextmanager
-def held_back(signals: frozenset[signal.Signals]) -> Any:
-    """Hold ``signals`` back in this thread for the block (pthread_sigmask); their handlers
-    run when it ends. Only in the main thread, where Python runs handlers; a no-op elsewhere."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _has_ipv6_loopback() -> bool:

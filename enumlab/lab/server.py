@@ -157,6 +157,23 @@ class _TcpServer(socketserver.ThreadingTCPServer):
         log.warning("TCP client %s: %s", client_address, "connection error")
 
 
+@contextlib.contextmanager
+def held_back(signals: frozenset[signal.Signals]) -> Any:
+    """Hold ``signals`` back in this thread for the block (pthread_sigmask); their handlers
+    run when it ends. Only in the main thread, where Python runs handlers; a no-op elsewhere."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGHUP, signal.SIGINT})
+
+
 def _die_with_parent() -> None:
     """Linux prctl(PR_SET_PDEATHSIG, SIGTERM): a worker never outlives its server."""
     with contextlib.suppress(OSError, AttributeError):
@@ -270,10 +287,12 @@ class EmbeddedServer:
         # before any thread starts; the kernel spreads clients over them. Socket calls, not
         # answering, are most of a query's cost, and one Python process runs on one core.
         for sock in udp[1:]:
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - the child never returns
-                self._worker(sock, [other for other in udp if other is not sock], tcp)
-            self.worker_pids.append(pid)
+            with held_back(STOP_SIGNALS):  # the worker's PID recorded before any handler
+                pid = os.fork()
+                if pid == 0:  # pragma: no cover - the child never returns
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+                    self._worker(sock, [other for other in udp if other is not sock], tcp)
+                self.worker_pids.append(pid)
             sock.close()
         self._udp, self._tcp, self.port = udp[:1], tcp, port
         self._threads = [
@@ -344,7 +363,14 @@ class EmbeddedServer:
         self._udp, self._tcp, self._threads = [], None, []
 
     def __enter__(self) -> EmbeddedServer:
-        return self if self._udp else self.start()
+        if self._udp:
+            return self
+        try:
+            return self.start()
+        except BaseException:  # a signal's handler during start-up: stop what was started
+            with held_back(STOP_SIGNALS):
+                self.stop()
+            raise
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
