@@ -73,20 +73,51 @@ def analyze(path: str | Path, *, mtu: int | None = None, progress: bool = False,
     return PcapAnalysis(tables, txns, summary, mtu)
 
 
-def save_transactions(analysis: PcapAnalysis, path: str | Path) -> Path:
-    """CSV or Parquet by extension (Parquet keeps the dtypes, for DuckDB/pandas later)."""
+def save_transactions(analysis: PcapAnalysis, path: str | Path, *,
+                      csv_raw: bool = False) -> Path:
+    """CSV or Parquet by extension (Parquet keeps the dtypes, for DuckDB/pandas later). CSV
+    cells that a spreadsheet would run as a formula are neutralised (:func:`csv_safe`) unless
+    ``csv_raw``."""
     p = Path(path)
     if p.suffix == ".parquet":
         frame = analysis.transactions.copy()
         frame["outcome"] = frame["outcome"].astype("string")
         frame.to_parquet(p, index=False)
     else:
-        with_human_times(analysis.transactions).to_csv(p, index=False)
+        frame = with_human_times(analysis.transactions)
+        (frame if csv_raw else csv_safe(frame)).to_csv(p, index=False)
     return p
 
 
-def save_messages(analysis: PcapAnalysis, path: str | Path) -> Path:
-    """The message table, CSV or Parquet by extension."""
+# what makes a spreadsheet read a cell as a formula (OWASP "CSV injection"): = + - @, and a
+# tab or CR before them that some strip
+_FORMULA_START = r"^[=+\-@\t\r]"
+
+
+def csv_safe(frame: Any) -> Any:
+    """The table with every text cell that begins with ``=``, ``+``, ``-``, ``@``, a tab or
+    a CR prefixed with ``'``, so a spreadsheet shows it as text instead of running it (a
+    QNAME ``=hyperlink(...).e164.arpa`` or ``=cmd|'/c calc'!a0``). Numbers stay numbers;
+    only text columns are looked at, each in one vectorised pass."""
+    import pandas as pd
+
+    out = None
+    for column in frame.columns:
+        values = frame[column]
+        if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
+                or isinstance(values.dtype, pd.CategoricalDtype)):
+            continue
+        text = values.astype("string")
+        risky = text.str.contains(_FORMULA_START, regex=True).fillna(False).to_numpy(bool)
+        if risky.any():
+            out = frame.copy() if out is None else out
+            out[column] = text.where(~risky, "'" + text)
+    return frame if out is None else out
+
+
+def save_messages(analysis: PcapAnalysis, path: str | Path, *, csv_raw: bool = False) -> Path:
+    """The message table, CSV or Parquet by extension (CSV neutralised as
+    :func:`save_transactions`)."""
     p = Path(path)
     if analysis.capture is None:
         raise InputError("this analysis was read back from a dataset: its messages are in "
@@ -95,7 +126,8 @@ def save_messages(analysis: PcapAnalysis, path: str | Path) -> Path:
     if p.suffix == ".parquet":
         frame.to_parquet(p, index=False)
     else:
-        with_human_times(frame).to_csv(p, index=False)
+        human = with_human_times(frame)
+        (human if csv_raw else csv_safe(human)).to_csv(p, index=False)
     return p
 
 

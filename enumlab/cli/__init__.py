@@ -16,7 +16,7 @@ from typing import NoReturn
 
 from ..core.errors import EnumlabError, shown
 from . import doctor, enum, epc, fleet, lab, pcap, query, regexp, serve, simulate, sip, zone
-from .common import EXIT_ERROR, EXIT_OK, Parser, emit_json
+from .common import EXIT_ERROR, EXIT_OK, Parser, emit_json, escape_controls, escaped_output
 
 # the order `enumlab --help` lists them in
 COMMANDS = (enum, regexp, simulate, fleet, epc, sip, doctor, pcap, query, serve, zone, lab)
@@ -78,6 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    with escaped_output():  # no raw control character from data reaches the terminal
+        return _run(func, args)
+
+
+def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     try:
         return func(args)
     except EnumlabError as exc:
@@ -86,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # --json promises JSON on stdout, failures included
             emit_json({"error": {"kind": type(exc).__name__, "message": message,
                                   "input": None if exc.subject is None else shown(exc.subject)}})
-        print(f"enumlab {args.command}: error: {message}", file=sys.stderr)
+        print(escape_controls(f"enumlab {args.command}: error: {message}"), file=sys.stderr)
         return EXIT_ERROR
     except BrokenPipeError:
         return EXIT_OK

@@ -12,6 +12,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -142,6 +143,52 @@ def add_dns_options(p: argparse.ArgumentParser) -> None:
                         "1232, 4096, ...")
     g.add_argument("--timeout", type=positive_seconds, default=2.0, metavar="SECONDS",
                    help="per-query timeout (default 2)")
+
+
+# control characters a terminal acts on (C0 but newline and tab, DEL, C1): ESC starts escape
+# sequences (clear the screen, set the window title), BEL rings, CR overwrites the line
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character a terminal would act on as ``\\DDD`` (its
+    decimal code, as dig prints them: ``\\027[2J``); newlines and tabs kept."""
+    if not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub(lambda m: f"\\{ord(m.group()):03d}", text)
+
+
+class EscapingWriter:
+    """A text stream that passes everything through :func:`escape_controls`: every command's
+    human output goes through it, so record data from DNS or a capture (NAPTR, SRV, QNAMEs)
+    never reaches a terminal raw. JSON is unchanged (``json`` escapes control characters
+    itself); ``buffer`` (bytes) is the underlying stream's."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(escape_controls(text))
+        return len(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def escaped_output() -> Iterator[None]:
+    """sys.stdout through :class:`EscapingWriter` for the block. (stderr carries progress
+    bars, which redraw with CR; the error line written there is escaped where it is made.)"""
+    saved = sys.stdout
+    sys.stdout = EscapingWriter(sys.stdout)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout = saved
 
 
 def emit_json(data: Any) -> None:

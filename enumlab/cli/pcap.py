@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -63,10 +62,10 @@ def _pcap_one(args: argparse.Namespace, file: str) -> int:
     if args.messages:
         from ..capture.report import save_messages
 
-        save_messages(analysis, args.messages)
+        save_messages(analysis, args.messages, csv_raw=args.csv_raw)
     for out in (args.csv, args.parquet):
         if out:
-            save_transactions(analysis, out)
+            save_transactions(analysis, out, csv_raw=args.csv_raw)
     if args.html:
         write_html(analysis, args.html)
     if args.json:
@@ -163,9 +162,9 @@ def _set_printed(args: argparse.Namespace, result: Any) -> int:
 def _pcap_dataset(args: argparse.Namespace, root: str, *, quiet: bool = False) -> int:
     """A second look at a dataset written by --parquet: no re-decoding."""
     from ..capture.report import PcapAnalysis, format_summary, write_html
-    from ..capture.sets import read_dataset
+    from ..capture.sets import read_dataset, read_summary
 
-    summary = json.loads((Path(root) / "summary.json").read_text())
+    summary = read_summary(root)
     if args.html:
         txns = read_dataset(root, "transactions")
         write_html(PcapAnalysis(None, txns, summary, args.mtu), args.html)
@@ -240,6 +239,9 @@ def add_parser(sub: Any) -> None:
                    help="a UDP port that carries VXLAN besides 4789 (repeatable)")
     p.add_argument("--messages", metavar="MESSAGES.csv|.parquet",
                    help="write the message table (one row per DNS message)")
+    p.add_argument("--csv-raw", action="store_true",
+                   help="CSV cells as they are: by default a cell starting with = + - @, tab "
+                        "or CR gets a leading ' so a spreadsheet cannot run it as a formula")
     p.add_argument("--pieces", type=int_in(1, 2**40, "records per piece"), metavar="RECORDS",
                    help="one capture, summary only: decode and analyse it in pieces of RECORDS "
                         "records, in bounded memory, pieces analysed on every core (automatic, "
