@@ -1,7 +1,8 @@
 """Capture file formats: pcap and pcapng (optionally gzip-compressed) -> a record index.
 
 The file is memory-mapped (a ``.gz`` is first inflated, in bounded blocks, into a temporary file
-that is then mapped), never read whole into memory. The record walk -- the one inherently
+without a name -- gone with the process, however it ends -- that is then mapped; a gzip bomb is
+refused), never read whole into memory. The record walk -- the one inherently
 sequential step -- is a kernel (:mod:`.jit`) that fills, for a block of records at a time, the
 offset of each packet's bytes, its captured and original length, its timestamp and its
 interface, so the layers above work on whole arrays.
@@ -288,20 +289,43 @@ def walk_pcapng(buf: Any, pos: int, end: int, big: bool, iface_base: int, n_ifac
     return n, pos, status
 
 
-def _inflate(path: Path) -> tuple[Any, Path]:
-    """A gzip capture inflated block by block into a temporary file (bounded memory); the
-    error that stopped inflating, if any (what inflated before it is kept)."""
-    fd, name = tempfile.mkstemp(prefix="enumlab-", suffix=".pcap")
+# A gzip capture may inflate to at most this many times its size (and at least GZIP_FLOOR):
+# packet captures compress 3-20x; a 3 MB file of zeros inflating to 3 GB is a bomb.
+GZIP_MAX_RATIO = 200
+GZIP_FLOOR = 256 << 20
+
+
+def _inflate(path: Path) -> tuple[Any, Path, Any]:
+    """A gzip capture inflated block by block (bounded memory) into a temporary file that has
+    no name (O_TMPFILE, or unlinked at once): it goes with the process, whatever ends it --
+    SIGTERM, SIGKILL -- and never stays behind in $TMPDIR. Returns the error that stopped
+    inflating, if any (what inflated before it is kept), a path that opens the file
+    (``/proc/self/fd/N``) and the file object that keeps it alive (close it to free it).
+    More than GZIP_MAX_RATIO times the file's size (at least GZIP_FLOOR bytes) is refused
+    with a :class:`CaptureError` naming it, before it fills the disk."""
+    limit = max(GZIP_FLOOR, GZIP_MAX_RATIO * path.stat().st_size)
+    tmp = tempfile.TemporaryFile(prefix="enumlab-", suffix=".pcap")  # noqa: SIM115 (kept open: the capture maps it)
     damage = None
-    with os.fdopen(fd, "wb") as tmp:
+    written = 0
+    try:
         try:
             with gzip.open(path, "rb") as src:
                 # read1: whatever inflated so far, so a cut stream still gives its beginning
                 while block := src.read1(1 << 20):
+                    written += len(block)
+                    if written > limit:
+                        raise CaptureError(
+                            f"{path}: inflates past {limit:,} bytes ({GZIP_MAX_RATIO}x its "
+                            f"size, at least {GZIP_FLOOR >> 20} MB): refused as a gzip bomb "
+                            "(gunzip it first if it is a real capture)", subject=str(path))
                     tmp.write(block)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             damage = exc
-    return damage, Path(name)
+        tmp.flush()
+    except BaseException:
+        tmp.close()
+        raise
+    return damage, Path(f"/proc/self/fd/{tmp.fileno()}"), tmp
 
 
 def _map(path: Path) -> tuple[Any, list[Any]]:
@@ -379,8 +403,8 @@ def open_capture(path: str | Path, *, jit: bool = False, block_records: int = BL
     gz_damage = None
     source = p
     if head[:2] == b"\x1f\x8b":
-        gz_damage, source = _inflate(p)
-        keep.append(_Unlink(source))
+        gz_damage, source, inflated = _inflate(p)
+        keep.append(inflated)
     buf, maps = _map(source)
     keep[:0] = maps
     magic = bytes(buf[:4])
@@ -456,14 +480,6 @@ def stitch(parts: list[tuple[RecordIndex, np.ndarray]], path: str) -> RecordInde
                        cat(caplens, np.int64), cat(origlens, np.int64), cat(times, np.float64),
                        cat(ifaces, np.int32).astype(np.int32), interfaces,
                        damage="; ".join(damage) or None)
-
-
-class _Unlink:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def close(self) -> None:
-        self.path.unlink(missing_ok=True)
 
 
 def _grow(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:

@@ -118,6 +118,7 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
         late_parts: list[Columns] = []
         for lo in range(0, index.frames, piece_records):
             hi = min(index.frames, lo + piece_records)
+            _still_whole(index, p, lo, hi)
             msgs = _Messages()
             pending = Pending()
             walk_rows(index, lo, hi, ports=ports, jit=use_jit, vxlan_ports=vxlan_ports,
@@ -130,6 +131,7 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
             # what this piece completes -- fragment sets, TCP messages -- rebuilt now: only
             # what is still open is carried to the next piece
             rebuilt = _Messages()
+            _still_whole(index, p, lo, hi)
             side_bytes = stage.feed(rebuilt, pending)
             if rebuilt.row:
                 late_parts.append(message_columns(Decoded(
@@ -184,6 +186,26 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
     finally:
         index.close()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _still_whole(index: Any, path: Path, lo: int, hi: int) -> None:
+    """A :class:`CaptureError` naming the file when it no longer holds records ``lo..hi``: a
+    capture cut short while it is read (a rotation, a full disk, a user) would otherwise kill
+    the process with SIGBUS the moment a mapped page past its new end is touched. Checked
+    before each piece is read and before its bytes are reassembled; a file cut in the middle
+    of reading one piece can still fault (the mapping cannot be made safe from Python)."""
+    if index.gzipped or hi <= lo:
+        return
+    end = int(index.offset[hi - 1] + index.caplen[hi - 1])
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise CaptureError(f"{path}: cannot be read any more ({exc.strerror}): it was "
+                           "removed or replaced while being analysed", subject=str(path)) from exc
+    if size < end:
+        raise CaptureError(f"{path}: the file shrank to {size:,} bytes while being read "
+                           f"(records {lo + 1:,}-{hi:,} end at byte {end:,}): was it rotated or "
+                           "truncated? analyse a copy", subject=str(path))
 
 
 def _give_back_memory() -> None:
@@ -358,10 +380,16 @@ def _in_workers(jobs: list[_Job], n: int, tmp: Path, capture: Path) -> list[Any]
                                str(n)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
              for w in range(n)]
     failed = []
-    for proc in procs:
-        _out, err = proc.communicate()
-        if proc.returncode != 0:
-            failed.append(err.decode(errors="replace").strip().splitlines()[-1:] or ["?"])
+    try:
+        for proc in procs:
+            _out, err = proc.communicate()
+            if proc.returncode != 0:
+                failed.append(err.decode(errors="replace").strip().splitlines()[-1:] or ["?"])
+    finally:  # stopped (a signal, Ctrl-C): the workers go too, by PID, before tmp is removed
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     if failed:
         raise CaptureError(f"{capture}: a worker analysing its pieces failed: {failed[0][0]}",
                            subject=str(capture))

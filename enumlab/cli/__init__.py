@@ -16,7 +16,16 @@ from typing import NoReturn
 
 from ..core.errors import EnumlabError, shown
 from . import doctor, enum, epc, fleet, lab, pcap, query, regexp, serve, simulate, sip, zone
-from .common import EXIT_ERROR, EXIT_OK, Parser, emit_json, escape_controls, escaped_output
+from .common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    Parser,
+    Terminated,
+    emit_json,
+    escape_controls,
+    escaped_output,
+    signals_as_exceptions,
+)
 
 # the order `enumlab --help` lists them in
 COMMANDS = (enum, regexp, simulate, fleet, epc, sip, doctor, pcap, query, serve, zone, lab)
@@ -78,7 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
-    with escaped_output():  # no raw control character from data reaches the terminal
+    # no raw control character from data reaches the terminal; a SIGTERM ends the command
+    # through its finally blocks (temporary files and child processes cleaned up)
+    with escaped_output(), signals_as_exceptions():
         return _run(func, args)
 
 
@@ -98,6 +109,12 @@ def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) ->
     except KeyboardInterrupt:
         print(f"enumlab {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Terminated as stopped:
+        import signal
+
+        print(f"enumlab {args.command}: stopped by {signal.Signals(stopped.signum).name}",
+              file=sys.stderr)
+        return 128 + stopped.signum
 
 
 def run() -> None:

@@ -191,6 +191,42 @@ def escaped_output() -> Iterator[None]:
         sys.stdout = saved
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP while a command runs: raised by the handler :func:`main` installs, so
+    every ``finally`` and ``with`` runs -- a pieces directory, a temporary file, a child
+    process is removed or stopped -- and the command exits 128 + the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def signals_as_exceptions() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`Terminated` for the block (the first one only: a
+    second waits for the clean-up the first started). Main thread only."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    fired: list[int] = []
+
+    def handler(signum: int, frame: object) -> None:
+        if not fired:
+            fired.append(signum)
+            raise Terminated(signum)
+
+    wanted = (signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, handler) for sig in wanted}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def emit_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
