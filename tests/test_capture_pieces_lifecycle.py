@@ -66,7 +66,7 @@ def test_sigterm_during_pieces_removes_the_pieces_directory(tmp_path: Path) -> N
     assert any(scratch.iterdir()), "the pieces directory never appeared"
     time.sleep(0.3)
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGTERM, (proc.returncode, err[-2000:])
     assert "stopped by SIGTERM" in err and "Traceback" not in err
     assert list(scratch.iterdir()) == []  # the pieces directory is gone
