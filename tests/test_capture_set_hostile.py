@@ -160,3 +160,21 @@ def test_workers_are_capped_by_cores_and_the_summary_says_so(tmp_path: Path) -> 
     assert worker_count(1) == (1, None)
     with pytest.raises(InputError, match="workers must be"):
         worker_count(0)
+
+
+def test_the_cli_names_a_skipped_file_and_refuses_empty_sql(tmp_path: Path,
+                                                            capsys) -> None:  # type: ignore[no-untyped-def]
+    from enumlab.cli import main
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.pcap").write_bytes(F.pcap(exchange(1.0, 1), 1))
+    (tmp_path / "in" / "b.pcap").write_bytes(b"not a capture")
+    ds = tmp_path / "ds"
+    assert main(["pcap", str(tmp_path / "in"), "--parquet", str(ds), "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "skipped" in out and "b.pcap" in out
+    assert main(["query", str(ds), ""]) == 2
+    assert "the SQL is empty" in capsys.readouterr().err
+    (ds / "summary.json").write_text('{"cut')
+    assert main(["pcap", str(ds)]) == 2
+    assert "summary.json is not JSON" in capsys.readouterr().err

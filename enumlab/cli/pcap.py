@@ -153,6 +153,11 @@ def _set_printed(args: argparse.Namespace, result: Any) -> int:
             per_point[f["point"]] = per_point.get(f["point"], 0) + 1
         print("  files: " + ", ".join(f"{p} {n}" for p, n in per_point.items())
               + f"; window {result.summary['window_s']:g} s")
+        for skipped in result.summary.get("skipped_files", []):
+            print(f"  skipped {skipped['path']}: {skipped['reason']}")
+        capped = (result.summary.get("workers") or {}).get("capped")
+        if capped:
+            print(f"  workers: {capped}")
         for label, out in (("dataset", args.parquet), ("HTML", args.html)):
             if out:
                 print(f"{label} written to {out}")
