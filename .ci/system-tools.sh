@@ -15,6 +15,7 @@ declare -A PKG=(
   [dnsperf]=dnsperf [ip]=iproute2 [iptables]=iptables [kdig]=knot-dnsutils
   [dumpcap]=wireshark-common [dnsjit]=dnsjit [chromium]=chromium [sip-dig]=sofia-sip-bin
   [npm]=npm [sipsak]=sipsak [unbound]=unbound [kresd]=knot-resolver
+  [named-checkzone]=bind9-utils
 )
 missing=()
 for tool in "${!PKG[@]}"; do
