@@ -3,8 +3,9 @@
 A SIGTERM during start-up -- after named was spawned and before ``start()`` returned -- used to
 leave named running, orphaned, its directory removed, while enumlab said "stopped by SIGTERM"
 and exited 0 (14 of 40 trials at random moments). Here the signal is sent at 10 points spread
-over the whole start-up, each trial in its own TMPDIR so its named is found by its command line,
-by PID, whether or not enumlab ever printed it.
+from just before the child appears to the end of start-up, for named and for the embedded
+engine's forked UDP workers, each trial in its own directory so every process it started is
+found by its command line, by PID, whether or not enumlab ever printed it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from .conftest import ZONES, require_tool
 
@@ -38,26 +41,38 @@ def _started_by(tag: Path) -> list[int]:
     return pids
 
 
-def _serve(zones: Path, tmp: Path) -> subprocess.Popen[str]:
+def _serve(engine: str, tmp: Path) -> subprocess.Popen[str]:
+    """``enumlab serve`` with its zones and TMPDIR under ``tmp``: named's command line (its
+    directory) and the embedded engine's (its zones) name ``tmp``, so every process it
+    started is found by PID."""
     tmp.mkdir()
-    env = dict(os.environ, TMPDIR=str(tmp))
-    return subprocess.Popen([sys.executable, "-m", "enumlab.cli", "serve", str(zones),
-                             "--engine", "bind", "--port", "0"], stdout=subprocess.PIPE,
+    (tmp / "zones").mkdir()
+    shutil.copy(ZONES / "e164.arpa.zone", tmp / "zones")
+    scratch = tmp / "tmp"
+    scratch.mkdir()
+    env = dict(os.environ, TMPDIR=str(scratch))
+    extra = ["--workers", "2"] if engine == "embedded" else []
+    return subprocess.Popen([sys.executable, "-m", "enumlab.cli", "serve", str(tmp / "zones"),
+                             "--engine", engine, "--port", "0", *extra], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env)
 
 
-def test_sigterm_at_ten_points_of_bind_start_up_leaves_no_named(tmp_path: Path) -> None:
-    require_tool("named", "bind9")
-    zones = tmp_path / "zones"
-    zones.mkdir()
-    shutil.copy(ZONES / "e164.arpa.zone", zones)
+def _children(engine: str, tag: Path, proc: subprocess.Popen[str]) -> list[int]:
+    """The processes serve started: named, or the embedded engine's forked UDP workers."""
+    return [pid for pid in _started_by(tag) if pid != proc.pid]
+
+
+@pytest.mark.parametrize("engine", ["bind", "embedded"])
+def test_sigterm_at_ten_points_of_start_up_leaves_no_child(tmp_path: Path, engine: str) -> None:
+    if engine == "bind":
+        require_tool("named", "bind9")
     # when named appears and when start-up ends (the banner's last line), measured here
     started = time.monotonic()
     tag = tmp_path / "measure"
-    proc = _serve(zones, tag)
+    proc = _serve(engine, tag)
     spawned = None
     while spawned is None and proc.poll() is None and time.monotonic() - started < 30:
-        if _started_by(tag):
+        if _children(engine, tag, proc):
             spawned = time.monotonic() - started
         time.sleep(0.005)
     assert proc.stdout is not None and spawned is not None
@@ -73,9 +88,9 @@ def test_sigterm_at_ten_points_of_bind_start_up_leaves_no_named(tmp_path: Path) 
     outcomes, named_running = [], 0
     for point in range(POINTS):
         tmp = tmp_path / f"trial{point}"
-        proc = _serve(zones, tmp)
+        proc = _serve(engine, tmp)
         time.sleep(first + (ready - first) * point / (POINTS - 1))
-        named_running += bool(_started_by(tmp))
+        named_running += bool(_children(engine, tmp, proc))
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
         assert proc.stdout is not None
@@ -88,9 +103,9 @@ def test_sigterm_at_ten_points_of_bind_start_up_leaves_no_named(tmp_path: Path) 
         deadline = time.monotonic() + 5
         while _started_by(tmp) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert _started_by(tmp) == [], (point, out)  # no named left, by PID
-        assert list(tmp.iterdir()) == [], (point, out)  # its directory removed
+        assert _started_by(tmp) == [], (point, out)  # no child left, by PID
+        assert list((tmp / "tmp").iterdir()) == [], (point, out)  # named's directory removed
         outcomes.append(code)
-    # the window that orphaned named was hit: named was running when several signals came
+    # the window that orphaned named was hit: the child was running when several signals came
     assert named_running >= 3, (named_running, spawned, ready)
     assert outcomes.count(128 + signal.SIGTERM) >= POINTS // 2, outcomes
