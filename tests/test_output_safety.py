@@ -14,7 +14,7 @@ import pandas as pd
 from enumlab import EmbeddedServer, Resolver
 from enumlab.capture.report import csv_safe
 from enumlab.cli import main
-from enumlab.cli.common import escape_controls
+from enumlab.cli.guards import escape_controls
 from enumlab.core.records import NaptrRecord
 from enumlab.resolve.ddds import resolve_enum
 

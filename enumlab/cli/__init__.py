@@ -16,16 +16,8 @@ from typing import NoReturn
 
 from ..core.errors import EnumlabError, shown
 from . import doctor, enum, epc, fleet, lab, pcap, query, regexp, serve, simulate, sip, zone
-from .common import (
-    EXIT_ERROR,
-    EXIT_OK,
-    Parser,
-    Terminated,
-    emit_json,
-    escape_controls,
-    escaped_output,
-    signals_as_exceptions,
-)
+from .common import EXIT_ERROR, EXIT_OK, Parser, emit_json
+from .guards import Terminated, escape_controls, escaped_output, signals_as_exceptions
 
 # the order `enumlab --help` lists them in
 COMMANDS = (enum, regexp, simulate, fleet, epc, sip, doctor, pcap, query, serve, zone, lab)
