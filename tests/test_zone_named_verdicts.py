@@ -71,6 +71,12 @@ CASES: dict[str, tuple[str, str | None]] = {
     "soa-timers-2^32-1": ("$TTL 60\n@ IN SOA ns1 host 4294967295 4294967295 4294967295 "
                           "4294967295 4294967295\n@ IN NS ns1\nns1 IN A 192.0.2.1\n", None),
     "ttl-2^32": (HEAD + "x 4294967296 IN A 1.2.3.4\n", r"line 5: '4294967296' is not a TTL"),
+    # found by the zone fuzz kit (tests/zone_fuzz.py): named reads a quoted owner as a name,
+    # an escaped space as part of a label; a record starting '""' was an IndexError
+    "quoted-owner": (HEAD + '"x" IN A 1.2.3.4\n', None),
+    "quoted-owner-with-space": (HEAD + '"x y" IN A 1.2.3.4\n', None),
+    "escaped-space-owner": (HEAD + "x\\ IN A 1.2.3.4\n", None),
+    "empty-quoted-then-ttl": (HEAD + '"" 60\n', r"line 5: an empty quoted string"),
 }
 
 
