@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .columns import Columns, Later, compiled_when_many, factorize, shared_codes, texts_of
+from .columns import Columns, Later, compiled_when_many, factorize, shared_codes
 from .table import MESSAGE_COLUMNS, QKEY
 
 OUTCOMES = ("ok", "truncated_tcp_ok", "truncated_no_retry", "truncated_tcp_failed",
@@ -265,33 +265,109 @@ def _pair_sequential(rest: np.ndarray, qr: np.ndarray, *cols: np.ndarray
     return arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3]
 
 
+class _Timeline:
+    """Events sorted by (key, time), asked about many (key, time) points at once: one merged
+    sort answers every question -- no loop over the questions. Keys are integers; times
+    seconds. Among events of equal key and time the earlier row sorts first."""
+
+    def __init__(self, key: np.ndarray, time: np.ndarray) -> None:
+        self.order = np.lexsort((time, key))
+        self.key = key[self.order]
+        self.time = time[self.order]
+
+    def rank(self, key: np.ndarray, time: np.ndarray, *, inclusive: bool) -> np.ndarray:
+        """Per question, how many events sort before (key, time): those of a smaller key,
+        and those of the same key earlier (or at the same time when ``inclusive``)."""
+        n, q = len(self.key), len(key)
+        if not q:
+            return np.zeros(0, dtype=np.int64)
+        tag = np.concatenate([np.full(n, 0 if inclusive else 1, dtype=np.int8),
+                              np.full(q, 1 if inclusive else 0, dtype=np.int8)])
+        order = np.lexsort((tag, np.concatenate([self.time, time]),
+                            np.concatenate([self.key, key])))
+        events_so_far = np.cumsum(order < n)
+        at = np.flatnonzero(order >= n)
+        out = np.empty(q, dtype=np.int64)
+        out[order[at] - n] = events_so_far[at]
+        return out
+
+    def count(self, key: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Per question, the events of its key with ``lo <= time <= hi``."""
+        inside: np.ndarray = (self.rank(key, hi, inclusive=True)
+                              - self.rank(key, lo, inclusive=False))
+        return inside
+
+    def first_at_or_after(self, key: np.ndarray, time: np.ndarray) -> np.ndarray:
+        """Per question, the row of the first event of its key at or after ``time`` (-1)."""
+        at = self.rank(key, time, inclusive=False)
+        ok = at < len(self.key)
+        ok[ok] = self.key[at[ok]] == key[ok]
+        return np.where(ok, self.order[np.where(ok, at, 0)], -1) if len(self.key) else \
+            np.full(len(key), -1, dtype=np.int64)
+
+    def last_at_or_before(self, key: np.ndarray, time: np.ndarray) -> np.ndarray:
+        """Per question, the row of the last event of its key at or before ``time`` (-1)."""
+        at = self.rank(key, time, inclusive=True) - 1
+        ok = at >= 0
+        ok[ok] = self.key[at[ok]] == key[ok]
+        return np.where(ok, self.order[np.where(ok, at, 0)], -1) if len(self.key) else \
+            np.full(len(key), -1, dtype=np.int64)
+
+
+def _text_codes(*texts: np.ndarray) -> list[np.ndarray]:
+    """Codes of texts, equal texts equal codes across all the arrays (missing: -1), by one
+    hash pass (pandas' factorize)."""
+    import pandas as pd
+
+    codes = pd.factorize(np.concatenate([np.asarray(t, dtype=object) for t in texts]))[0]
+    return np.split(codes.astype(np.int64, copy=False), np.cumsum([len(t) for t in texts])[:-1])
+
+
+def _codes_in(labels: list[str], *texts: np.ndarray) -> list[np.ndarray]:
+    """Codes of address texts in ``labels`` (-1: not there, or missing), by one hash pass
+    (pandas' factorize) over the labels and the texts together."""
+    import pandas as pd
+
+    lab = np.asarray(labels, dtype=object)
+    codes, uniques = pd.factorize(np.concatenate([lab, *[np.asarray(t, dtype=object)
+                                                         for t in texts]]))
+    label_of = np.full(len(uniques) + 1, -1, dtype=np.int64)  # the last slot: code -1
+    label_of[codes[:len(lab)][::-1]] = np.arange(len(lab) - 1, -1, -1)
+    out, at = [], len(lab)
+    for t in texts:
+        out.append(label_of[codes[at:at + len(t)]])
+        at += len(t)
+    return out
+
+
 class _Open:
-    """'The latest transaction from this client to this server that started before t'
-    (built on first use: only captures with lost fragments or ICMP errors need it)."""
+    """'The latest transaction from this client to this server that started before t' --
+    for many questions at once (a :class:`_Timeline` of the transactions by client and
+    server). Built on first use: only captures with lost fragments or ICMP errors need it."""
 
     def __init__(self, client: np.ndarray, server: np.ndarray, labels: list[str],
                  time: np.ndarray, answered: np.ndarray) -> None:
-        self.by_pair: dict[tuple[str, str], np.ndarray] = {}
-        order = np.lexsort((np.arange(len(time)), time, server, client))
-        c, s = client[order], server[order]
-        cut = np.flatnonzero((c[1:] != c[:-1]) | (s[1:] != s[:-1])) + 1
-        for idx in np.split(order, cut):
-            if len(idx) and client[idx[0]] >= 0 and server[idx[0]] >= 0:
-                self.by_pair[(labels[client[idx[0]]], labels[server[idx[0]]])] = idx
-        self.time = time
-        self.answered = answered
+        self.client, self.server, self.labels = client, server, labels
+        self.width = len(labels) + 1
+        pair = client * self.width + server
+        self.all = _Timeline(pair, time)
+        waiting = np.flatnonzero(~answered)
+        self.waiting_rows = waiting
+        self.waiting = _Timeline(pair[waiting], time[waiting])
 
-    def latest(self, client: str, server: str, when: float, *, unanswered: bool = False
-               ) -> int | None:
-        idx = self.by_pair.get((client, server))
-        if idx is None:
-            return None
-        times = self.time[idx]
-        k = int(np.searchsorted(times, when + 1e-6, side="right"))
-        for j in range(k - 1, -1, -1):
-            if not unanswered or not self.answered[idx[j]]:
-                return int(idx[j])
-        return None
+    def latest(self, client: np.ndarray, server: np.ndarray, when: np.ndarray, *,
+               unanswered: bool = False) -> np.ndarray:
+        """Per question (codes in ``labels``), the transaction (-1: none); ``unanswered``:
+        the latest one still without an answer."""
+        known = (client >= 0) & (server >= 0)
+        pair = np.where(known, client * self.width + server, -1)
+        if unanswered:
+            row = self.waiting.last_at_or_before(pair, when + 1e-6)
+            found = self.waiting_rows[row] if len(self.waiting_rows) else row
+            found[row < 0] = -1
+        else:
+            found = self.all.last_at_or_before(pair, when + 1e-6)
+        return np.where(known, found, -1)
 
 
 def build_transactions(tables: Any, *, mtu: int | None = None) -> Any:
@@ -383,40 +459,29 @@ def transaction_columns(tables: Any, *, mtu: int | None = None) -> Columns:
     v["fragments"], miss["fragments"] = frags, frags_missing | ~(frags > 0)
     links = _Links(n)
     if n:
-        (client, server), labels = shared_codes(
-            Columns({"a": "category", "b": "category"}, {"a": v["client"], "b": v["server"]},
-                    {}, {"a": cats["client"], "b": cats["server"]}), "a", "b")
+        made: list[_Open] = []
 
         def opens() -> _Open:
-            return _Open(client, server, labels, v["query_time"], answered)
+            """Transactions by client and server, on the first need (shared label codes)."""
+            if not made:
+                (client, server), labels = shared_codes(
+                    Columns({"a": "category", "b": "category"},
+                            {"a": v["client"], "b": v["server"]}, {},
+                            {"a": cats["client"], "b": cats["server"]}), "a", "b")
+                made.append(_Open(client, server, labels, v["query_time"], answered))
+            return made[0]
 
         _link_fragments(tables, opens, links)
         _link_icmp(tables, opens, links)
-        _follow_truncation(tables, v, miss, m, links)
+        _follow_truncation(tables, v, miss, m, links, opens)
     v["fragments_seen"], miss["fragments_seen"] = links.seen, links.seen <= 0
-    v["icmp"] = np.array(["; ".join(x) if x else None for x in links.icmp], dtype=object) \
-        if links.any_icmp else np.full(n, None, dtype=object)
-    v["icmp_mtu"], miss["icmp_mtu"] = _sparse(links.mtu, n, np.int64)
-    cats["tcp_fallback"] = ["ok", "failed", "none"]
-    v["tcp_fallback"] = np.full(n, -1, dtype=np.int64)
-    if links.fallback:
-        code = {how: k for k, how in enumerate(cats["tcp_fallback"])}
-        where = np.fromiter(links.fallback, dtype=np.int64, count=len(links.fallback))
-        v["tcp_fallback"][where] = [code[how] for how in links.fallback.values()]
-    v["fallback_latency_ms"], miss["fallback_latency_ms"] = _sparse(links.latency, n, np.float64)
+    v["icmp"] = links.notes()
+    v["icmp_mtu"], miss["icmp_mtu"] = links.mtu, ~links.has_mtu
+    cats["tcp_fallback"] = list(FALLBACKS)
+    v["tcp_fallback"] = links.fallback
+    v["fallback_latency_ms"], miss["fallback_latency_ms"] = links.latency, ~links.has_latency
     _sizes_and_outcomes(v, miss, cats, links, mtu)
     return Columns(COLUMNS, v, miss, cats)
-
-
-def _sparse(values: dict[int, Any], n: int, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
-    """A mostly-missing column of ``n`` rows from {row: value}: values and missing mask."""
-    out = np.zeros(n, dtype=dtype)
-    gone = np.ones(n, dtype=bool)
-    if values:
-        where = np.fromiter(values, dtype=np.int64, count=len(values))
-        out[where] = list(values.values())
-        gone[where] = False
-    return out, gone
 
 
 class _Links:
@@ -426,42 +491,77 @@ class _Links:
         self.too_big = np.zeros(n, dtype=bool)
         self.unreachable = np.zeros(n, dtype=bool)
         self.reassembly_timeout = np.zeros(n, dtype=bool)
-        self.set_owner: dict[tuple[str, str, int], int] = {}  # lost fragment set -> txn
-        self.icmp: list[list[str]] = []  # made on the first note
+        # lost fragment sets: (source, destination codes, IP id) and their transaction
+        self.lost_sets = np.zeros((0, 3), dtype=np.int64)
+        self.lost_owner = np.zeros(0, dtype=np.int64)
         self.n = n
-        self.any_icmp = False
-        # few rows have these: {transaction: value}
-        self.mtu: dict[int, int] = {}
-        self.fallback: dict[int, str] = {}  # ok / failed / none, for TC=1 UDP answers
-        self.latency: dict[int, float] = {}
+        self.mtu = np.zeros(n, dtype=np.int64)
+        self.has_mtu = np.zeros(n, dtype=bool)
+        # ICMP notes: (transaction, text), in ICMP row order
+        self.icmp_rows = np.zeros(0, dtype=np.int64)
+        self.icmp_texts = np.zeros(0, dtype=object)
+        # TC=1 UDP answers: FALLBACKS code (-1: not a TC answer), latency, why a retry failed
+        self.fallback = np.full(n, -1, dtype=np.int64)
+        self.latency = np.zeros(n, dtype=np.float64)
+        self.has_latency = np.zeros(n, dtype=bool)
+        self.tcp_reason = np.full(n, -1, dtype=np.int64)  # index into TCP_REASONS
         self._opens: _Open | None = None
 
-    def note(self, i: int, text: str) -> None:
-        if not self.any_icmp:
-            self.icmp = [[] for _ in range(self.n)]
-            self.any_icmp = True
-        self.icmp[i].append(text)
+    def notes(self) -> np.ndarray:
+        """The ``icmp`` column: ICMP notes then the TCP follow-up's reason, "; "-joined."""
+        out = np.full(self.n, None, dtype=object)
+        why = np.flatnonzero(self.tcp_reason >= 0)
+        out[why] = np.array([f"tcp: {x}" for x in TCP_REASONS], dtype=object)[
+            self.tcp_reason[why]]
+        if not len(self.icmp_rows):
+            return out
+        # one note per transaction (nearly always): set at once; several: joined in order
+        rows, first, count = np.unique(self.icmp_rows, return_index=True, return_counts=True)
+        single = count == 1
+        lone = rows[single]
+        tail = out[lone]
+        out[lone] = np.where(tail == None, self.icmp_texts[first[single]],  # noqa: E711
+                             self.icmp_texts[first[single]] + "; " + tail.astype(str))
+        for row in rows[~single].tolist():  # a transaction with several ICMP errors: rare
+            parts = self.icmp_texts[self.icmp_rows == row].tolist()
+            if out[row] is not None:
+                parts.append(out[row])
+            out[row] = "; ".join(parts)
+        return out
+
+
+FALLBACKS = ("ok", "failed", "none")
+TCP_REASONS = ("connection refused (RST)", "no answer over TCP", "SYN unanswered")
+
+
+def _address_codes(opens: _Open, *texts: np.ndarray) -> list[np.ndarray]:
+    return _codes_in(opens.labels, *texts)
 
 
 def _link_fragments(tables: Any, opens: Any, links: _Links) -> None:
+    """Each fragment set that never completed to the open query of its client (the
+    datagram's destination) and server: the latest unanswered one that started before the
+    set's first fragment, else the latest one. All sets at once."""
     f = tables.columns("fragments")
-    if not len(f) or f.filled("complete", False).all():
+    if not len(f):
         return
-    fragments = tables.fragments
-    lost = fragments[~fragments["complete"].fillna(False)]
-    found = None
-    for (_src, _dst, _id), group in lost.groupby(["src", "dst", "ip_id"], sort=False):
-        first: Any = group.iloc[0]
-        client, server, when = str(first["dst"]), str(first["src"]), float(first["time"])
-        found = found or opens()
-        i = found.latest(client, server, when, unanswered=True)
-        if i is None:
-            i = found.latest(client, server, when)
-        if i is not None:
-            links.lost[i] = True
-            links.seen[i] += len(group)
-            links.set_owner[(str(_src), str(_dst), int(_id))] = i
+    lost = np.flatnonzero(~f.filled("complete", False).astype(bool, copy=False))
+    if not len(lost):
+        return
+    found: _Open = opens()
     links._opens = found
+    src, dst = _address_codes(found, f["src"][lost], f["dst"][lost])
+    ip_id = f["ip_id"][lost].astype(np.int64, copy=False)
+    set_of, first = factorize(src, dst, ip_id)
+    size = np.bincount(set_of, minlength=len(first))
+    client, server, when = dst[first], src[first], f["time"][lost][first]
+    i = found.latest(client, server, when, unanswered=True)
+    i = np.where(i >= 0, i, found.latest(client, server, when))
+    got = i >= 0
+    links.lost[i[got]] = True
+    np.add.at(links.seen, i[got], size[got])
+    links.lost_sets = np.stack([src[first], dst[first], ip_id[first]], axis=1)[got]
+    links.lost_owner = i[got]
 
 
 UNREACHABLE = ("port-unreachable", "host-unreachable", "net-unreachable", "address-unreachable",
@@ -476,46 +576,63 @@ def _link_icmp(tables: Any, opens: Any, links: _Links) -> None:
     (a fragment of) a response; reassembly time exceeded (IPv4 type 11 code 1, ICMPv6 type 3
     code 1) is the client's own proof that fragments of a response were lost -- linked by the
     quoted fragment's identification to its fragment set, else to the client's latest query
-    to that server."""
-    if not tables.rows("icmp"):
+    to that server. All errors at once."""
+    icmp = tables.columns("icmp")
+    if not len(icmp):
         return
-    import pandas as pd
-
-    found = links._opens or opens()
-    row: Any
-    for row in tables.icmp.itertuples(index=False):
-        kind = str(row.kind)
-        if pd.isna(row.quoted_src) or kind not in (*UNREACHABLE, *TOO_BIG, REASSEMBLY_TIMEOUT):
-            continue
-        if kind in UNREACHABLE:  # quotes a query: client -> server
-            i = found.latest(str(row.quoted_src), str(row.quoted_dst), float(row.time))
-            if i is not None:
-                links.unreachable[i] = True
-        elif kind == REASSEMBLY_TIMEOUT:
-            key = (str(row.quoted_src), str(row.quoted_dst),
-                   -1 if pd.isna(row.quoted_ip_id) else int(row.quoted_ip_id))
-            i = links.set_owner.get(key)
-            if i is None:
-                i = found.latest(str(row.quoted_dst), str(row.quoted_src), float(row.time),
-                                 unanswered=True)
-            if i is not None:
-                links.reassembly_timeout[i] = True
-        else:  # quotes (a fragment of) a response: server -> client
-            i = found.latest(str(row.quoted_dst), str(row.quoted_src), float(row.time))
-            if i is not None:
-                links.too_big[i] = True
-                if not pd.isna(row.mtu):
-                    links.mtu[i] = int(row.mtu)
-        if i is not None:
-            mtu = "" if pd.isna(row.mtu) else f" mtu {int(row.mtu)}"
-            links.note(i, f"{kind}{mtu} (frame {int(row.frame)})")
+    kind = np.asarray(icmp["kind"], dtype=object)
+    quoted = ~icmp.isna("quoted_src")
+    unreachable = quoted & np.isin(kind, UNREACHABLE)
+    too_big = quoted & np.isin(kind, TOO_BIG)
+    timeout = quoted & (kind == REASSEMBLY_TIMEOUT)
+    rows = np.flatnonzero(unreachable | too_big | timeout)
+    if not len(rows):
+        return
+    found: _Open = links._opens or opens()
+    qsrc, qdst = _address_codes(found, icmp["quoted_src"][rows], icmp["quoted_dst"][rows])
+    when = icmp["time"][rows].astype(np.float64, copy=False)
+    unreachable, too_big, timeout = unreachable[rows], too_big[rows], timeout[rows]
+    # an unreachable quotes a query (client -> server); the others a response's fragment
+    i = np.where(unreachable, found.latest(qsrc, qdst, when), found.latest(qdst, qsrc, when))
+    if timeout.any():
+        qid = np.where(icmp.isna("quoted_ip_id")[rows], -1, icmp.filled("quoted_ip_id", -1)[rows])
+        owner = np.full(len(rows), -1, dtype=np.int64)
+        if len(links.lost_owner):
+            sets = links.lost_sets
+            both = factorize(np.concatenate([sets[:, 0], qsrc]), np.concatenate([sets[:, 1], qdst]),
+                             np.concatenate([sets[:, 2], qid.astype(np.int64)]))[0]
+            by_set = np.full(int(both.max()) + 1, -1, dtype=np.int64)
+            by_set[both[:len(sets)][::-1]] = links.lost_owner[::-1]
+            owner = by_set[both[len(sets):]]
+        waiting = found.latest(qdst, qsrc, when, unanswered=True)
+        i = np.where(timeout, np.where(owner >= 0, owner, waiting), i)
+    got = i >= 0
+    links.unreachable[i[got & unreachable]] = True
+    links.reassembly_timeout[i[got & timeout]] = True
+    links.too_big[i[got & too_big]] = True
+    mtu_known = ~icmp.isna("mtu")[rows]
+    with_mtu = got & too_big & mtu_known
+    links.mtu[i[with_mtu]] = icmp.filled("mtu", 0)[rows][with_mtu]
+    links.has_mtu[i[with_mtu]] = True
+    mtu_text = np.where(mtu_known, np.char.add(" mtu ", icmp.filled("mtu", 0)[rows].astype(str)),
+                        "")
+    text = np.char.add(np.char.add(kind[rows].astype(str), mtu_text),
+                       np.char.add(np.char.add(" (frame ", icmp["frame"][rows].astype(str)), ")"))
+    links.icmp_rows = i[got]
+    links.icmp_texts = text[got].astype(object)
 
 
 def _follow_truncation(tables: Any, v: dict[str, np.ndarray], miss: dict[str, np.ndarray],
-                       m: Columns, links: _Links) -> None:
+                       m: Columns, links: _Links, opens: Any) -> None:
     """Classify each TC=1 UDP answer by what the client did next: the same question over TCP
     to the same server within :data:`FALLBACK_WINDOW`, answered (``ok``, latency to the first
-    answered retry) or not (``failed``, with why), or no attempt (``none``)."""
+    answered retry) or not (``failed``, with why), or no attempt (``none``). RFC 1035 s4.2.1,
+    RFC 7766 s5: a client that gets TC=1 should retry over TCP.
+
+    A join, all answers at once: the TC answers against the TCP transactions by question and
+    time window (:class:`_Timeline`), then the failures against the TCP control segments --
+    SYNs from the client to the server's port in the window (an attempt), and RST / SYN-ACK
+    back to the port of such a SYN, also in the window (why it failed)."""
     udp_code, tcp_code = m.code_of("transport", "udp"), m.code_of("transport", "tcp")
     tc = v["tc"].astype(bool, copy=False) & ~miss["tc"]
     truncated = np.flatnonzero(tc & (v["transport"] == udp_code))
@@ -523,61 +640,85 @@ def _follow_truncation(tables: Any, v: dict[str, np.ndarray], miss: dict[str, np
         return
     over_tcp = np.flatnonzero(v["transport"] == tcp_code)
     start = v["response_time"][truncated]
+    end = start + FALLBACK_WINDOW
     followed = np.zeros(len(truncated), dtype=bool)
+    ok = np.zeros(len(truncated), dtype=bool)
     if len(over_tcp):
         keys = [v["client"], v["server"], v[QKEY], v["qtype"]]
         both = np.concatenate([truncated, over_tcp])
         code, _ = factorize(*(k[both] for k in keys))
         tc_code, retry_code = code[:len(truncated)], code[len(truncated):]
-        # retries sorted by (question, row): a truncated answer's retries are one run
-        by_code = np.lexsort((over_tcp, retry_code))
-        order, sorted_code = over_tcp[by_code], retry_code[by_code]
-        lo = np.searchsorted(sorted_code, tc_code, side="left")
-        hi = np.searchsorted(sorted_code, tc_code, side="right")
-        count = hi - lo
-        tc_of = np.repeat(np.arange(len(truncated)), count)
-        retry = order[np.repeat(lo, count) + (np.arange(int(count.sum()))
-                                              - np.repeat(np.cumsum(count) - count, count))]
-        qt = v["query_time"][retry]
-        inside = (qt >= start[tc_of]) & (qt <= start[tc_of] + FALLBACK_WINDOW)
-        tc_of, retry = tc_of[inside], retry[inside]
-        followed[tc_of] = True
-        got = ~miss["response_time"][retry]
-        tc_of, retry = tc_of[got], retry[got]
-        firsts = np.flatnonzero(np.r_[True, tc_of[1:] != tc_of[:-1]]) if len(tc_of) else \
-            np.zeros(0, np.int64)
-        ks, us = tc_of[firsts], retry[firsts]
-        latency = np.round((v["response_time"][us] - start[ks]) * 1000, 3)
-        for i, ms in zip(truncated[ks].tolist(), latency.tolist(), strict=True):
-            links.fallback[i] = "ok"
-            links.latency[i] = ms
-    rest = [(k, int(i)) for k, i in enumerate(truncated.tolist()) if i not in links.fallback]
-    if not rest:
+        asked = v["query_time"][over_tcp]
+        followed = _Timeline(retry_code, asked).count(tc_code, start, end) > 0
+        got = np.flatnonzero(~miss["response_time"][over_tcp])
+        first = _Timeline(retry_code[got], asked[got]).first_at_or_after(tc_code, start)
+        ok = first >= 0
+        ok[ok] = asked[got[first[ok]]] <= end[ok]
+        retry = over_tcp[got[first[ok]]]
+        done = truncated[ok]
+        links.fallback[done] = FALLBACKS.index("ok")
+        links.latency[done] = np.round((v["response_time"][retry] - start[ok]) * 1000, 3)
+        links.has_latency[done] = True
+    rest = np.flatnonzero(~ok)
+    if not len(rest):
         return
-    tcp = tables.tcp
-    syn = tcp["syn"] & ~tcp["ack"]
-    synack = tcp["syn"] & tcp["ack"]
-    labels = {"client": m.categories["src"], "server": m.categories["dst"]}
-    for k, i in rest:  # the failures: few, examined one by one
-        client = texts_of(labels["client"], v["client"][i:i + 1])[0]
-        server = texts_of(labels["server"], v["server"][i:i + 1])[0]
-        begin = float(v["response_time"][i])
-        end = begin + FALLBACK_WINDOW
-        window = (tcp["time"] >= begin) & (tcp["time"] <= end)
-        to_server = window & (tcp["src"] == client) & (tcp["dst"] == server)
-        server_port = int(v["server_port"][i])
-        tried = set(tcp.loc[to_server & syn & (tcp["dport"] == server_port), "sport"].tolist())
-        if not followed[k] and not tried:
-            links.fallback[i] = "none"
-            continue
-        links.fallback[i] = "failed"
-        back = window & (tcp["src"] == server) & (tcp["dst"] == client) & (
-            tcp["sport"] == server_port)
-        refused = set(tcp.loc[back & tcp["rst"], "dport"].tolist()) & tried
-        accepted = set(tcp.loc[back & synack, "dport"].tolist()) & tried
-        reason = ("connection refused (RST)" if refused else
-                  "no answer over TCP" if accepted else "SYN unanswered")
-        links.note(i, "tcp: " + reason)
+    rows, begin = truncated[rest], start[rest]
+    tried = np.zeros(len(rest), dtype=bool)
+    why = np.full(len(rest), TCP_REASONS.index("SYN unanswered"), dtype=np.int64)
+    tcp = tables.columns("tcp")
+    if len(tcp):
+        found: _Open = links._opens or opens()
+        links._opens = found
+        client, server = found.client[rows], found.server[rows]
+        src, dst = _address_codes(found, tcp["src"], tcp["dst"])
+        syn_flag, ack_flag = tcp.filled("syn", False), tcp.filled("ack", False)
+        syn = np.flatnonzero(syn_flag & ~ack_flag)
+        rst = np.flatnonzero(tcp.filled("rst", False))
+        synack = np.flatnonzero(syn_flag & ack_flag)
+        # (client, server, server port): of the TC answers, of SYNs, of segments back
+        back = np.concatenate([rst, synack])
+        key3 = factorize(np.concatenate([client, src[syn], dst[back]]),
+                         np.concatenate([server, dst[syn], src[back]]),
+                         np.concatenate([v["server_port"][rows].astype(np.int64),
+                                         tcp["dport"][syn], tcp["sport"][back]]))[0]
+        k_tc, k_syn, k_back = np.split(key3, [len(rows), len(rows) + len(syn)])
+        t_syn, t_back = tcp["time"][syn], tcp["time"][back]
+        tried = _Timeline(k_syn, t_syn).count(k_tc, begin, begin + FALLBACK_WINDOW) > 0
+        # a SYN's connection: (client, server, server port, client port)
+        key4 = factorize(np.concatenate([k_syn, k_back]),
+                         np.concatenate([tcp["sport"][syn], tcp["dport"][back]]))[0]
+        syns = _Timeline(key4[:len(syn)], t_syn)
+        back4 = key4[len(syn):]
+
+        def answered_by(kind: np.ndarray) -> np.ndarray:
+            """Per failing TC answer: a segment of ``kind`` (rows of ``back``) and a SYN of
+            its connection both inside the answer's window. A segment at tr and a SYN at ts
+            of one connection both lie in [b, b + W] exactly when b is in [tr - W, ts]
+            (SYN before) or [ts - W, tr] (SYN after); the nearest SYN on each side gives the
+            widest such interval, so two intervals per segment suffice."""
+            tr, k = t_back[kind], k_back[kind]
+            before = syns.last_at_or_before(back4[kind], tr)
+            after = syns.first_at_or_after(back4[kind], tr)
+            tb = np.where(before >= 0, t_syn[np.maximum(before, 0)], np.nan)
+            ta = np.where(after >= 0, t_syn[np.maximum(after, 0)], np.nan)
+            b_ok = (before >= 0) & (tb >= tr - FALLBACK_WINDOW)
+            a_ok = (after >= 0) & (ta <= tr + FALLBACK_WINDOW)
+            key = np.concatenate([k[b_ok], k[a_ok]])
+            lo = np.concatenate([tr[b_ok] - FALLBACK_WINDOW, ta[a_ok] - FALLBACK_WINDOW])
+            hi = np.concatenate([tb[b_ok], tr[a_ok]])
+            inside: np.ndarray = (_Timeline(key, lo).rank(k_tc, begin, inclusive=True)
+                                  - _Timeline(key, hi).rank(k_tc, begin, inclusive=False)) > 0
+            return inside
+
+        is_rst = np.arange(len(back)) < len(rst)
+        refused = answered_by(np.flatnonzero(is_rst))
+        accepted = answered_by(np.flatnonzero(~is_rst))
+        why = np.where(refused, TCP_REASONS.index("connection refused (RST)"),
+                       np.where(accepted, TCP_REASONS.index("no answer over TCP"), why))
+    none = ~followed[rest] & ~tried
+    links.fallback[rows[none]] = FALLBACKS.index("none")
+    links.fallback[rows[~none]] = FALLBACKS.index("failed")
+    links.tcp_reason[rows[~none]] = why[~none]
 
 
 @cache
@@ -754,8 +895,8 @@ def summary_parts(tables: Any, txns: Any, *, mtu: int | None = None,
                        str(t.text("transport", np.array([at]))[0]))
     tc_rows = np.flatnonzero(t.filled("tc", False))
     out.truncated_names.update(t.counts("qname", tc_rows))
-    n["seen_from_server_side"] = sum(lo <= f <= hi
-                                     for f in _orphan_tcp_fallback_frames(m_all, t_all))
+    server_side = _orphan_tcp_fallback_frames(m_all, t_all)
+    n["seen_from_server_side"] = int(((server_side >= lo) & (server_side <= hi)).sum())
     # responses that answer queries sent before the capture began (its first RETRY_WINDOW s)
     times = m_all["time"]
     seen = times[~np.isnan(times)]
@@ -850,10 +991,8 @@ def _fragment_parts(f: Columns, out: SummaryParts, lo: int, hi: int, owned: bool
         return
     done_in = np.where(f.isna("reassembled_in"), -1, f["reassembled_in"])
     # a set: (source, destination, identification, the frame that completed it)
-    pairs: dict[tuple[str, str], int] = {}
-    pair = np.fromiter((pairs.setdefault(k, len(pairs)) for k in zip(
-        f["src"].tolist(), f["dst"].tolist(), strict=True)), dtype=np.int64, count=len(f))
-    set_of, first = factorize(pair, f["ip_id"].astype(np.int64, copy=False), done_in)
+    src, dst = _text_codes(f["src"], f["dst"])
+    set_of, first = factorize(src, dst, f["ip_id"].astype(np.int64, copy=False), done_in)
     done = f.filled("complete", False)[first].astype(bool, copy=False)
     if owned:
         first_frame = np.full(len(first), np.iinfo(np.int64).max, dtype=np.int64)
@@ -869,10 +1008,12 @@ def _fragment_parts(f: Columns, out: SummaryParts, lo: int, hi: int, owned: bool
     n["nonfirst_fragments"] = int((fm & (f["offset"] > 0)).sum())
 
 
-def _orphan_tcp_fallback_frames(m: Columns, t: Columns) -> set[int]:
+def _orphan_tcp_fallback_frames(m: Columns, t: Columns) -> np.ndarray:
     """Frames of TC=1 UDP answers whose query the capture never saw, followed within
     :data:`FALLBACK_WINDOW` by the same server answering the same name and type over TCP to the
-    same client: TCP fallbacks seen from the answering side."""
+    same client: TCP fallbacks seen from the answering side. One join by question and time
+    window (:class:`_Timeline`)."""
+    none = np.zeros(0, dtype=np.int64)
     paired = t["response_frame"][~t.isna("response_frame")]
     base = ((m["protocol"] == m.code_of("protocol", "dns")) & m.filled("qr", False)
             & m.filled("qname_ok", False))
@@ -880,23 +1021,20 @@ def _orphan_tcp_fallback_frames(m: Columns, t: Columns) -> set[int]:
                         & (m["transport"] == m.code_of("transport", "udp"))
                         & ~np.isin(m["frame"], paired))
     if not len(tc):
-        return set()
+        return none
     tcp = np.flatnonzero(base & (m["transport"] == m.code_of("transport", "tcp")))
     if not len(tcp):
-        return set()
+        return none
     (src, dst), _labels = shared_codes(m, "src", "dst")
     qtype = m.filled("qtype", -1)
     both = np.concatenate([tc, tcp])
     code, _ = factorize(src[both], dst[both], qname_keys(m)[both], qtype[both])
-    tc_code, tcp_code = code[:len(tc)], code[len(tc):]
     times = m["time"]
-    found = set()
-    for k, c in enumerate(tc_code.tolist()):
-        when = times[tcp[tcp_code == c]]
-        t0 = times[tc[k]]
-        if ((when >= t0) & (when <= t0 + FALLBACK_WINDOW)).any():
-            found.add(int(m["frame"][tc[k]]))
-    return found
+    start = times[tc]
+    seen = _Timeline(code[len(tc):], times[tcp]).count(code[:len(tc)], start,
+                                                       start + FALLBACK_WINDOW) > 0
+    frames: np.ndarray = m["frame"][tc[seen]]
+    return frames
 
 
 def _warnings(p: SummaryParts, mtu: int | None) -> list[str]:
