@@ -11,9 +11,7 @@ Both modes are tested to give identical tables.
 
 from __future__ import annotations
 
-import importlib.abc
 import os
-import sys
 import threading
 import types
 from collections.abc import Callable
@@ -23,28 +21,10 @@ JIT_MIN_BYTES = 4 << 20  # below this a capture is decoded by the interpreter
 _compiled: dict[str, Any] = {}
 
 
-class _NoScipyYet(importlib.abc.MetaPathFinder):
-    """Refuses ``scipy`` while numba is imported: numba probes for a BLAS at import by loading
-    ``scipy.linalg`` (0.12 s, a third of its import), and the capture kernels use no linear
-    algebra. Only when scipy is not loaded yet; scipy imports normally afterwards."""
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name == "scipy" or name.startswith("scipy."):
-            raise ImportError(f"{name}: not while numba loads (enumlab.capture.jit)")
-
-
 def import_numba() -> Any:
-    """numba, imported without its BLAS probe (see :class:`_NoScipyYet`)."""
-    if "numba" in sys.modules or "scipy" in sys.modules:
-        import numba
+    """numba, imported through its public API only."""
+    import numba
 
-        return numba
-    blocker = _NoScipyYet()
-    sys.meta_path.insert(0, blocker)
-    try:
-        import numba
-    finally:
-        sys.meta_path.remove(blocker)
     return numba
 
 
@@ -94,32 +74,7 @@ def _make(fn: Callable[..., Any], name: str) -> None:
     clone = types.FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__,
                                fn.__closure__)
     clone.__qualname__, clone.__module__ = fn.__qualname__, fn.__module__
-    _compiled[name] = _load_without_refresh(
-        numba.njit(cache=True, nogil=True, boundscheck=False)(clone))
-
-
-def _load_without_refresh(dispatcher: Any) -> Any:
-    """A kernel whose machine code is read from numba's disk cache without the refresh of
-    numba's whole lowering registry that precedes every cache read (it imports numba's
-    typed containers, random generators, polynomials, linear algebra...: ~0.1 s, the largest
-    part of a first call, and none of it is used by code that is already compiled). Only the
-    runtime a kernel's code links against is set up. A cache miss compiles as before (the
-    compiler refreshes the registries itself). Falls back to numba's own path if its cache
-    object is not the one this was written against (numba 0.5x-0.6x)."""
-    cache: Any = getattr(dispatcher, "_cache", None)
-    load = getattr(cache, "_load_overload", None)
-    guard = getattr(cache, "_guard_against_spurious_io_errors", None)
-    if load is None or guard is None:
-        return dispatcher
-    from numba.core.runtime.nrt import rtsys
-
-    def load_overload(sig: Any, target_context: Any) -> Any:
-        rtsys.initialize(target_context)
-        with guard():
-            return load(sig, target_context)
-
-    cache.load_overload = load_overload
-    return dispatcher
+    _compiled[name] = numba.njit(cache=True, nogil=True, boundscheck=False)(clone)
 
 
 def helper(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -310,11 +310,17 @@ def message_columns(d: Any) -> Columns:
     for name, c in (("tunnel_id", pk.C_TUNNEL_ID), ("vlan", pk.C_VLAN)):
         values[name] = column(P, _M[c])
         missing[name] = negative(P, _M[c])
+    # a message shorter than its length fields say: the snap length cut it only where the
+    # record itself says so (captured < original length); else the length fields lie
     cut = (P[_M[pk.C_PAYLEN]] < P[_M[pk.C_WIRELEN]]).astype(np.int64)
-    snap = "cut by the capture's snap length"
+    snapped = d.index.caplen[row] < d.index.origlen[row]
+    cut = np.where(snapped, cut, 2 * cut)
+    ends = ("cut by the capture's snap length",
+            "shorter than its IP/UDP length fields say (the packet's own lengths disagree)")
     reasons = [dm.STATUS_NAMES[k] for k in range(5)]
     values["malformed"] = status + 5 * cut
-    categories["malformed"] = reasons + [f"{r}; {snap}" if r else snap for r in reasons]
+    categories["malformed"] = reasons + [f"{r}; {e}" if r else e for e in ends
+                                         for r in reasons]
     return Columns(MESSAGE_COLUMNS, values, missing, categories, n=n)
 
 

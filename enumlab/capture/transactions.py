@@ -43,6 +43,7 @@ FALLBACK_WINDOW = 10.0  # seconds between a TC=1 answer and the TCP retry
 RETRY_WINDOW = 10.0  # seconds within which a repeated question is a retransmission
 SIZE_LIMITS = {"512": 512, "1232": 1232, "1400": 1400}
 PATH_1500 = {"ipv4": 1472, "ipv6": 1452}  # largest unfragmented UDP payload on a 1500 path
+IP_HEADERS_MAX = 60 + 200  # an IPv4 header with options, or IPv6 + a few extension headers
 
 COLUMNS: dict[str, str] = {
     "transaction": "int64", "family": "category", "transport": "category",
@@ -897,21 +898,63 @@ def summary_parts(tables: Any, txns: Any, *, mtu: int | None = None,
     out.truncated_names.update(t.counts("qname", tc_rows))
     server_side = _orphan_tcp_fallback_frames(m_all, t_all)
     n["seen_from_server_side"] = int(((server_side >= lo) & (server_side <= hi)).sum())
-    # responses that answer queries sent before the capture began (its first RETRY_WINDOW s)
-    times = m_all["time"]
-    seen = times[~np.isnan(times)]
-    begin = (float(seen.min()) if len(seen) else float("nan")) if start is None and len(
-        m_all) else start
-    if begin is not None and len(m):
-        # paired by any transaction: one owned by the previous file counts too
-        paired = t_all["response_frame"][~t_all.isna("response_frame")]
+    # messages in a transaction (by any transaction: one owned by the previous file too)
+    if len(m):
         frames = m["frame"]
-        marked = np.zeros(int(max(frames.max(), paired.max(initial=0))) + 1, dtype=bool)
-        marked[paired] = True  # a table by frame number: no sort (np.isin sorts both)
+        used = [t_all[c][~t_all.isna(c)] for c in ("query_frame", "response_frame")]
+        top = max(int(frames.max()), *(int(u.max(initial=0)) for u in used))
+        paired_frame = np.zeros(top + 1, dtype=bool)
+        paired_frame[used[1]] = True  # a table by frame number: no sort (np.isin sorts both)
+        in_txn = paired_frame.copy()
+        in_txn[used[0]] = True
         dns = m["protocol"] == m.code_of("protocol", "dns")
-        resp = dns & m.filled("qr", False) & m.filled("qname_ok", False) & ~marked[frames]
-        n["early_orphans"] = int((resp & (m["time"] <= begin + RETRY_WINDOW)).sum())
+        malformed = dns & (m["malformed"] != m.code_of("malformed", ""))
+        n["malformed_unpaired"] = int((malformed & ~in_txn[frames]).sum())
+        _unpaired_responses(m_all, m, paired_frame, start, n)
     return out
+
+
+def _unpaired_responses(m_all: Columns, m: Columns, paired_frame: np.ndarray,
+                        start: float | None, n: Counter[str]) -> None:
+    """Of the responses no transaction holds (in ``m``): how many match a query the capture
+    holds (same client, server, DNS id and question, asked at or before the response --
+    searched in all of ``m_all``), and how many of the others arrived in the capture's first
+    :data:`RETRY_WINDOW` s (``start``: when the capture or set began; default its first
+    message): only those may answer queries sent before the capture started."""
+    dns_all = (m_all["protocol"] == m_all.code_of("protocol", "dns")) & m_all.filled(
+        "qname_ok", False)
+    qr_all = m_all.filled("qr", False).astype(bool, copy=False)
+    frames_all = m_all["frame"]
+    mine = np.zeros(len(m_all), dtype=bool)
+    if len(m):
+        lo, hi = int(m["frame"].min()), int(m["frame"].max())
+        mine = (frames_all >= lo) & (frames_all <= hi)
+    known = np.zeros(len(m_all), dtype=bool)
+    within = frames_all < len(paired_frame)
+    known[within] = paired_frame[frames_all[within]]
+    resp = np.flatnonzero(dns_all & qr_all & ~known & mine)
+    if not len(resp):
+        return
+    queries = np.flatnonzero(dns_all & ~qr_all & ~m_all.isna("qr"))
+    times = m_all["time"].astype(np.float64, copy=False)
+    asked = np.zeros(len(resp), dtype=bool)
+    if len(queries):
+        (src, dst), _labels = shared_codes(m_all, "src", "dst")
+        dns_id = m_all.filled("dns_id", -1).astype(np.int64, copy=False)
+        qtype = m_all.filled("qtype", -1).astype(np.int64, copy=False)
+        qkey = qname_keys(m_all)
+        both = np.concatenate([resp, queries])
+        client = np.concatenate([dst[resp], src[queries]])
+        server = np.concatenate([src[resp], dst[queries]])
+        code = factorize(client, server, dns_id[both], qkey[both], qtype[both])[0]
+        earliest = np.full(len(resp), -np.inf)
+        asked = _Timeline(code[len(resp):], times[queries]).count(
+            code[:len(resp)], earliest, times[resp]) > 0
+    n["orphans_with_query"] = int(asked.sum())
+    seen = times[~np.isnan(times)]
+    begin = start if start is not None else (float(seen.min()) if len(seen) else None)
+    if begin is not None:
+        n["early_orphans"] = int((~asked & (times[resp] <= begin + RETRY_WINDOW)).sum())
 
 
 def _owned_messages(m_all: Columns, owned: tuple[int, int] | None) -> Columns:
@@ -965,7 +1008,12 @@ def message_figures(tables: Any, *, mtu: int | None = None,
         out.edns_offered[str(int(sizes[k])) if sizes[k] >= 0 else "none"] = int(counts[k])
     out.protocols.update(m.counts("protocol"))
     _fragment_parts(tables.columns("fragments"), out, lo, hi, owned is not None)
-    whole = (m["ip_fragments"] == 0) & ~m.isna("ip_size")
+    # a datagram larger than any MTU is evidence of offload (or loopback) only when the
+    # packet really holds it: its message all captured, and the IP length near the UDP one
+    # (fuzzed or damaged length fields claim sizes the packet never had)
+    whole = ((m["ip_fragments"] == 0) & ~m.isna("ip_size")
+             & (m["captured_size"] >= m["dns_size"])
+             & (~udp | (m["ip_size"] <= m["dns_size"] + 8 + IP_HEADERS_MAX)))
     out.biggest_whole = int(m["ip_size"][whole].max()) if whole.any() else None
     icmp = tables.columns("icmp")
     mine = np.flatnonzero((icmp["frame"] >= lo) & (icmp["frame"] <= hi))
@@ -1073,17 +1121,30 @@ def _warnings(p: SummaryParts, mtu: int | None) -> list[str]:
             out.append(f"the capture holds {orphans} response(s) and not one query: it sees one "
                        "direction only (an asymmetric path or a one-way mirror)")
         else:
-            early = min(n["early_orphans"], orphans)
+            # each unpaired response counted once, by what the capture shows of its query
+            with_query = min(max(0, n["orphans_with_query"] - n["duplicates"]), orphans)
+            early = min(n["early_orphans"], orphans - with_query)
+            if with_query:
+                out.append(f"{with_query} response(s) match a query the capture holds (same "
+                           "client, server, ID and question) but were not paired with it: "
+                           "another port than the query's, or an answer again more than "
+                           f"{RETRY_WINDOW:.0f} s after the first")
             if early:
                 out.append(f"{early} response(s) in the first {RETRY_WINDOW:.0f} s answer "
-                           "queries sent before the capture started")
-            if orphans - early > 0:
-                out.append(f"{orphans - early} response(s) answer queries the capture never saw "
-                           "(some queries took another path, or the capture dropped them)")
-    if n["no_question"] + n["undecodable"] or n["malformed"]:
+                           "queries sent before the capture started (their queries are not in "
+                           "the capture)")
+            if orphans - with_query - early > 0:
+                out.append(f"{orphans - with_query - early} response(s) answer queries the "
+                           "capture never saw (some queries took another path, or the capture "
+                           "dropped them)")
+    malformed_paired = max(0, n["malformed"] - n["malformed_unpaired"])
+    if n["no_question"] + n["undecodable"] or n["malformed_unpaired"]:
         out.append(f"{n['no_question']} message(s) without a question, "
-                   f"{n['undecodable']} with an undecodable name, {n['malformed']} "
+                   f"{n['undecodable']} with an undecodable name, {n['malformed_unpaired']} "
                    "malformed: counted in the message figures, not paired")
+    if malformed_paired:
+        out.append(f"{malformed_paired} malformed message(s) paired by their header and "
+                   "question (what follows the question could not all be read)")
     left = {x: p.protocols[x] for x in ("mdns", "llmnr") if p.protocols.get(x)}
     if left:
         out.append(" and ".join(f"{c} {x.upper() if x == 'llmnr' else 'mDNS'}" for x, c in

@@ -1,0 +1,90 @@
+"""The summary's sentences say only what the capture's own evidence shows (issue 25 item 8):
+a response is said to answer a query "sent before the capture started" only when no such
+query is in the capture; malformed messages are said "not paired" only when they were not; a
+length field that lies is not blamed on the snap length nor on offload (GRO/TSO)."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+from enumlab.pcap_report import analyze
+
+from . import frames as F
+
+C, S = "198.51.100.7", "192.0.2.53"
+T0 = 1_780_000_000.0
+
+
+def _write(tmp_path: Path, frames: list[tuple[float, bytes]], *, snaplen: int = 262144) -> Path:
+    path = tmp_path / "c.pcap"
+    path.write_bytes(F.pcap([(t, F.link(d, F.ETHERNET)) for t, d in frames], F.ETHERNET,
+                            snaplen=snaplen))
+    return path
+
+
+def _udp(src: str, dst: str, sport: int, dport: int, payload: bytes, **kw: object) -> bytes:
+    return F.ipv4(src, dst, 17, F.udp(sport, dport, payload), **kw)  # type: ignore[arg-type]
+
+
+def _name(i: int) -> str:
+    return f"{i}.9.5.5.5.1.6.e164.arpa"
+
+
+def _paired(i: int, t: float) -> list[tuple[float, bytes]]:
+    return [(t, _udp(C, S, 4000 + i, 53, F.query(_name(i), ident=i))),
+            (t + 0.01, _udp(S, C, 53, 4000 + i, F.response(_name(i), ident=i)))]
+
+
+def test_an_unpaired_response_whose_query_is_in_the_capture_is_not_before_the_capture(
+        tmp_path: Path) -> None:
+    """In the first seconds: one response on another port than its query's (the query is in
+    the capture), one whose query is truly absent. Only the second is 'before the capture'."""
+    frames = [(T0, _udp(C, S, 4001, 53, F.query(_name(1), ident=1))),
+              (T0 + 0.01, _udp(S, C, 53, 4999, F.response(_name(1), ident=1))),  # NAT'd port
+              (T0 + 0.02, _udp(S, C, 53, 4002, F.response(_name(2), ident=2))),  # no query
+              *_paired(3, T0 + 0.1)]
+    s = analyze(_write(tmp_path, frames)).summary
+    assert s["orphan_responses"] == 2
+    warnings = "\n".join(s["warnings"])
+    assert "1 response(s) in the first 10 s answer queries sent before the capture" in warnings
+    assert "1 response(s) match a query the capture holds" in warnings
+    assert "never saw" not in warnings
+
+
+def test_malformed_messages_are_said_not_paired_only_when_not_paired(tmp_path: Path) -> None:
+    """A response whose answer runs past its end (its header and question read) is paired:
+    not counted among the 'not paired'; a message shorter than a header is."""
+    cut = F.response(_name(1), ident=1, records=2)[:-7]  # UDP length matches: not a snap cut
+    frames = [(T0, _udp(C, S, 4001, 53, F.query(_name(1), ident=1))),
+              (T0 + 0.01, _udp(S, C, 53, 4001, cut)),
+              (T0 + 0.02, _udp(C, S, 4002, 53, b"\x00\x07\x01")),  # 3 bytes: no header
+              *_paired(3, T0 + 0.1)]
+    s = analyze(_write(tmp_path, frames)).summary
+    assert s["messages"]["malformed"] == 2
+    assert s["outcomes"]["ok"] == 2  # the cut answer paired
+    warnings = "\n".join(s["warnings"])
+    assert "1 malformed: counted in the message figures, not paired" in warnings
+    assert "1 malformed message(s) paired by their header and question" in warnings
+
+
+def test_lying_length_fields_are_not_blamed_on_snap_length_or_offload(tmp_path: Path) -> None:
+    """IP total length and UDP length claim 4,000 bytes of a 100-byte packet (a fuzzed or
+    damaged packet): the message is malformed because its lengths disagree, not 'cut by the
+    snap length', and no 4,000-byte datagram 'travelled unfragmented' (GRO/TSO). A record the
+    capture really cut (captured < original length) still says snap length."""
+    answer = F.response(_name(1), ident=1)
+    lying = F.ipv4(S, C, 17, struct.pack("!HHHH", 53, 4001, 4000, 0) + answer, total=4000)
+    frames = [(T0, _udp(C, S, 4001, 53, F.query(_name(1), ident=1))), (T0 + 0.01, lying),
+              *_paired(2, T0 + 0.1)]
+    analysis = analyze(_write(tmp_path, frames))
+    reasons = analysis.capture.messages["malformed"].astype(str).tolist()
+    assert any("length fields" in r for r in reasons), reasons
+    assert not any("snap length" in r for r in reasons), reasons
+    assert not any("GRO" in w or "unfragmented" in w for w in analysis.summary["warnings"])
+    # the same exchange captured with a 120-byte snap length: the record says it was cut
+    big = [(T0, _udp(C, S, 4001, 53, F.query(_name(1), ident=1))),
+           (T0 + 0.01, _udp(S, C, 53, 4001, F.response(_name(1), ident=1, records=6)))]
+    cut = analyze(_write(tmp_path, big, snaplen=120))
+    reasons = cut.capture.messages["malformed"].astype(str).tolist()
+    assert any("snap length" in r for r in reasons), reasons
