@@ -28,7 +28,7 @@ NOERROR and NXDOMAIN), ``ok``.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict, deque
+from collections import Counter
 from functools import cache
 from typing import Any
 
@@ -160,15 +160,22 @@ def pair_messages(messages: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     r_idx = [np.where(responses_per[simple_group] == 1, r_first[simple_group], -1)]
     retx = [np.zeros(len(sq), dtype=np.int64)]
     dups = [np.zeros(len(sq), dtype=np.int64)]
-    # the rest: the sequential rule, in capture order
-    rest = np.flatnonzero(~simple_group[group_of])
+    # the rest: the sequential rule, in capture order, group by group (every state the rule
+    # keeps is per question: groups are independent); a group without a query makes no
+    # transaction and no duplicate
+    rest = np.flatnonzero(~simple_group[group_of] & (queries_per[group_of] > 0))
     if len(rest):
-        r_qr, r_src, r_dst, r_sport, r_dport = qr[rest], src[rest], dst[rest], sport[rest], \
-            dport[rest]
-        cq, cr, cx, cd = _pair_sequential(
-            np.arange(len(rest)), r_qr, tcp[rest].astype(np.int64), np.where(r_qr, r_dst, r_src),
-            np.where(r_qr, r_src, r_dst), np.where(r_qr, r_dport, r_sport),
-            np.where(r_qr, r_sport, r_dport), dns_id[rest], qname[rest], qtype[rest], time[rest])
+        rest = rest[np.argsort(group_of[rest], kind="stable")]
+        r_qr = qr[rest]
+        k = len(rest)
+        out = [np.zeros(k, dtype=np.int64) for _ in range(4)]
+        scratch = [np.zeros(k, dtype=np.int64) for _ in range(7)]
+        times = [np.zeros(k, dtype=np.float64) for _ in range(2)]
+        rule = compiled_when_many(pair_groups, k) or pair_groups
+        made = rule(group_of[rest], r_qr, np.where(r_qr, dport[rest], sport[rest]),
+                    np.where(r_qr, sport[rest], dport[rest]), time[rest], RETRY_WINDOW,
+                    *out, *scratch, *times)
+        cq, cr, cx, cd = (x[:made] for x in out)
         q_idx.append(rest[cq])
         r_idx.append(np.where(cr >= 0, rest[np.maximum(cr, 0)], -1))
         retx.append(cx)
@@ -225,45 +232,88 @@ def _row_of(group_of: np.ndarray, where: np.ndarray, n_groups: int) -> np.ndarra
     return row
 
 
-def _pair_sequential(rest: np.ndarray, qr: np.ndarray, *cols: np.ndarray
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    transport, client, server, client_port, server_port, dns_id, qname, qtype, time = cols
-    # [query row, response row, retransmissions, duplicates, query time, answer time]
-    txns: list[list[Any]] = []
-    open_by_question: dict[tuple[int, ...], list[Any]] = {}
-    waiting: dict[tuple[int, ...], deque[list[Any]]] = defaultdict(deque)
-    answered: dict[tuple[int, ...], list[Any]] = {}
-    for i in rest.tolist():
-        question = (int(transport[i]), int(client[i]), int(server[i]), int(dns_id[i]),
-                    int(qname[i]), int(qtype[i]))
-        exact = (*question, int(client_port[i]), int(server_port[i]))
-        if not qr[i]:
-            earlier = open_by_question.get(question)
-            if (earlier is not None and earlier[1] < 0
-                    and time[i] - earlier[4] <= RETRY_WINDOW):
-                earlier[2] += 1
-                queue = waiting[exact]
-                if not any(t is earlier for t in queue):
-                    queue.append(earlier)
+def pair_groups(group: np.ndarray, qr: np.ndarray, cport: np.ndarray, sport: np.ndarray,
+                time: np.ndarray, window: float, q_out: np.ndarray, r_out: np.ndarray,
+                retx_out: np.ndarray, dup_out: np.ndarray, enr_txn: np.ndarray,
+                enr_cp: np.ndarray, enr_sp: np.ndarray, enr_gone: np.ndarray,
+                ans_txn: np.ndarray, ans_cp: np.ndarray, ans_sp: np.ndarray,
+                q_time: np.ndarray, r_time: np.ndarray) -> int:
+    """Kernel (compiled by numba when the rows are many): the sequential pairing rule over
+    messages sorted by question group (capture order inside a group); returns the number of
+    transactions written to the ``*_out`` arrays (query row, response row or -1,
+    retransmissions, duplicates; rows are positions in the input).
+
+    Per group: a query while the group's latest transaction is unanswered and at most
+    ``window`` s old is its retransmission (the transaction then waits on this query's ports
+    too); else a new transaction. A response takes the first unanswered transaction waiting on
+    its ports (client port, server port), in the order they began to wait; with none, it is a
+    duplicate of the latest transaction answered on those ports if within ``window`` s of
+    that answer. The other arrays are scratch space of the input's length."""
+    n = len(group)
+    made = 0
+    i = 0
+    while i < n:
+        j = i
+        while j < n and group[j] == group[i]:
+            j += 1
+        waiting = 0  # enrolments (transaction waiting on ports) of this group
+        answers = 0
+        latest = -1
+        for k in range(i, j):
+            cp = cport[k]
+            sp = sport[k]
+            if not qr[k]:
+                if latest >= 0 and r_out[latest] < 0 and time[k] - q_time[latest] <= window:
+                    retx_out[latest] += 1
+                    present = False
+                    for e in range(waiting):
+                        if (enr_gone[e] == 0 and enr_txn[e] == latest and enr_cp[e] == cp
+                                and enr_sp[e] == sp):
+                            present = True
+                            break
+                    if not present:
+                        enr_txn[waiting] = latest
+                        enr_cp[waiting] = cp
+                        enr_sp[waiting] = sp
+                        enr_gone[waiting] = 0
+                        waiting += 1
+                    continue
+                q_out[made] = k
+                r_out[made] = -1
+                retx_out[made] = 0
+                dup_out[made] = 0
+                q_time[made] = time[k]
+                latest = made
+                made += 1
+                enr_txn[waiting] = latest
+                enr_cp[waiting] = cp
+                enr_sp[waiting] = sp
+                enr_gone[waiting] = 0
+                waiting += 1
                 continue
-            txn = [i, -1, 0, 0, float(time[i]), 0.0]
-            txns.append(txn)
-            open_by_question[question] = txn
-            waiting[exact].append(txn)
-            continue
-        queue = waiting.get(exact, deque())
-        while queue and queue[0][1] >= 0:
-            queue.popleft()  # answered through another port it was retried from
-        if queue:
-            txn = queue.popleft()
-            txn[1], txn[5] = i, float(time[i])
-            answered[exact] = txn
-            continue
-        first = answered.get(exact)
-        if first is not None and time[i] - first[5] <= RETRY_WINDOW:
-            first[3] += 1  # the same answer again
-    arr = np.array([t[:4] for t in txns], dtype=np.int64).reshape(-1, 4)
-    return arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3]
+            took = -1
+            for e in range(waiting):
+                if enr_gone[e] == 0 and enr_cp[e] == cp and enr_sp[e] == sp:
+                    enr_gone[e] = 1
+                    if r_out[enr_txn[e]] < 0:
+                        took = enr_txn[e]
+                        break
+            if took >= 0:
+                r_out[took] = k
+                r_time[took] = time[k]
+                ans_txn[answers] = took
+                ans_cp[answers] = cp
+                ans_sp[answers] = sp
+                answers += 1
+                continue
+            for a in range(answers - 1, -1, -1):
+                if ans_cp[a] == cp and ans_sp[a] == sp:
+                    first = ans_txn[a]
+                    if time[k] - r_time[first] <= window:
+                        dup_out[first] += 1
+                    break
+        i = j
+    return made
 
 
 class _Timeline:
