@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from enumlab.capture import load_capture
-from enumlab.dns_transactions import FALLBACK_WINDOW, build_transactions
+from enumlab.capture.transactions import FALLBACK_WINDOW, build_transactions
 
 from . import frames as F
 

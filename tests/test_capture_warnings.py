@@ -8,7 +8,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from enumlab.pcap_report import analyze
+from enumlab.capture.report import analyze
 
 from . import frames as F
 

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-import enumlab.dns_transactions as dt
+import enumlab.capture.transactions as dt
+from enumlab.capture.columns import factorize
 from enumlab.capture.jit import kernel, numba_available
-from enumlab.columns import factorize
 
 
 def _reference(qr: np.ndarray, *cols: np.ndarray) -> list[tuple[int, int, int, int]]:

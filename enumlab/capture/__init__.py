@@ -16,7 +16,6 @@
     pieces       one big capture in bounded memory, piece by piece
     sets         many captures (a day of rotated files) on Dask, and their Parquet dataset
     detail       one packet in full detail through pyshark
-    heap         `enumlab pcap` only: the heap a big analysis needs, populated on the idle core
 
 :func:`load_capture` picks the engine: native unless asked otherwise, tshark (with a line in the
 warnings) for link types the native decoder does not handle.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,8 +52,6 @@ def _pcap_one(args: argparse.Namespace, file: str) -> int:
                                    and Path(file).stat().st_size >= STREAM_MIN_BYTES):
         return _pcap_pieces(args, file)
 
-    if args.engine != "tshark":
-        _warm_heap_for(file)
     # a progress bar only on a terminal: no carriage-return noise in logs or pipes
     analysis = analyze(file, mtu=args.mtu, progress=not args.json and sys.stderr.isatty(),
                        engine=args.engine, ports=tuple(args.port or ()),
@@ -77,16 +74,6 @@ def _pcap_one(args: argparse.Namespace, file: str) -> int:
             if out:
                 print(f"{label} written to {out}")
     return EXIT_OK
-
-
-def _warm_heap_for(file: str) -> None:
-    """A capture big enough for the compiled engine: the heap its analysis needs is touched on
-    the idle core while numba loads (:mod:`enumlab.capture.heap`)."""
-    from ..capture.heap import heap_estimate, warm_heap
-    from ..capture.jit import JIT_MIN_BYTES
-
-    if Path(file).stat().st_size >= JIT_MIN_BYTES and not os.environ.get("ENUMLAB_NO_JIT"):
-        warm_heap(heap_estimate(file))
 
 
 def _pcap_pieces(args: argparse.Namespace, file: str) -> int:
