@@ -3,7 +3,8 @@
 #   make test  - set up, lint, type-check, run the whole suite with the notebooks executed
 #                (the suite also builds the wheel, sdist and docs site: tests/test_package.py,
 #                tests/test_docs.py)
-# Also: make bench (benchmarks/), make setup (set-up only), make serve (the DNS lab alone),
+# Also: make bench (benchmarks/), make bench-shapes SCALE=0.05 (the capture shape matrix),
+#       make setup (set-up only), make serve (the DNS lab alone),
 #       make docs (the documentation site, offline, warnings as errors, to build/docs-html/),
 #       make dist (wheel and sdist to dist/),
 #       make fuzz (20,000 capture mutants through both engines; shrunk reproducers in build/fuzz/),
@@ -30,7 +31,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 endif
 
-.PHONY: setup system-tools python-deps docs-assets lab serve test check lint typecheck bench fuzz fuzz-zones kamailio-check clean html html-only docs docs-only dist
+.PHONY: setup system-tools python-deps docs-assets lab serve test check lint typecheck bench bench-shapes fuzz fuzz-zones kamailio-check clean html html-only docs docs-only dist
 
 setup: system-tools python-deps docs-assets
 
@@ -73,6 +74,12 @@ test: setup check
 
 bench: setup
 	$(PY) benchmarks/run.py
+
+# The capture shape matrix alone (issue 25): SCALE=0.05 runs it at 5 % of the size in minutes
+# (a smoke run; the targets are for SCALE=1); the table goes to benchmarks/results/shapes.md.
+SCALE ?= 1
+bench-shapes: setup
+	$(PY) benchmarks/bench_shapes.py --scale $(SCALE)
 
 # Capture mutants (tests/fuzz/): both engines, compiled and interpreted; each distinct failure
 # shrunk by delta debugging and written to $(FUZZ_DIR). FUZZ_CAMPAIGN picks another seed.
