@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from .columns import Columns, LazyTexts, concat
+from .columns import Columns, LazyTexts, concat, shared_codes
 from .files import CaptureError, open_capture
 from .jit import want_jit
 from .table import QKEY, CaptureTables
@@ -241,11 +241,10 @@ def _save(table: Columns, where: Path) -> None:
     coded: dict[str, list[str]] = {}
     for name, values in table.values.items():
         if values.dtype == object:  # text (addresses, kinds): codes and their labels
-            have = np.array([v is not None for v in values.tolist()], dtype=bool)
-            labels, codes = np.unique(values[have].astype(str), return_inverse=True)
-            full = np.full(len(values), -1, dtype=np.int32)
-            full[have] = codes
-            values, coded[name] = full, labels.tolist()
+            import pandas as pd
+
+            codes, labels = pd.factorize(values)  # one hash pass; None -> -1
+            values, coded[name] = codes.astype(np.int32), [str(x) for x in labels]
         np.save(where / f"v.{name}.npy", values)
     for name, missing in table.missing.items():
         np.save(where / f"m.{name}.npy", missing)
@@ -334,26 +333,31 @@ def _analyze_piece(job: _Job) -> Any:
     hi_t = max(last, piece.ends) + job.window
     fragments, icmp, tcp = (_within(_open(str(Path(job.side) / name)), lo_t, hi_t)
                             for name in ("fragments", "icmp", "tcp"))
-    # a lost fragment set or an ICMP error is linked by client and server alone: every message
-    # of the window is context then; otherwise the messages asking the same names
-    everything = bool(icmp.n) or bool(fragments.n and not fragments.filled("complete",
-                                                                           False).all())
+    # context: the messages of the window asking the same names; and, as a lost fragment set
+    # or an ICMP error is linked by client and server alone, the messages between the
+    # addresses those name (not the whole window: a capture with a lost set in every piece
+    # would analyse every piece with all of its window)
+    linked = _linked_addresses(fragments, icmp)
     names = np.unique(own.values[QKEY])
     seen = _bits(names)
+
+    def wanted(table: Columns, rows: np.ndarray) -> np.ndarray:
+        keep = _asked(table.values[QKEY][rows], names, seen)
+        if linked is not None:
+            keep |= _between(table, rows, linked)
+        picked: np.ndarray = rows[keep]
+        return picked
+
     context = []
     for j, other in enumerate(job.pieces):
         if j == job.k or other.last < lo_t or other.first > hi_t:
             continue
         table = _open(other.path)
-        rows = _rows_between(table, lo_t, hi_t)
-        if not everything:
-            rows = rows[_asked(table.values[QKEY][rows], names, seen)]
+        rows = wanted(table, _rows_between(table, lo_t, hi_t))
         if len(rows):
             context.append(table.take(rows))
-    rest = np.flatnonzero(((late_frames <= piece.lo) | (late_frames > piece.hi))
-                          & (late["time"] >= lo_t) & (late["time"] <= hi_t))
-    if not everything:
-        rest = rest[_asked(late.values[QKEY][rest], names, seen)]
+    rest = wanted(late, np.flatnonzero(((late_frames <= piece.lo) | (late_frames > piece.hi))
+                                       & (late["time"] >= lo_t) & (late["time"] <= hi_t)))
     if len(rest):
         context.append(late.take(rest))
     messages = concat([own, *context]) if context else own
@@ -426,6 +430,33 @@ def _bits(names: np.ndarray) -> np.ndarray:
     seen = np.zeros(size, dtype=bool)
     seen[names & (size - 1)] = True
     return seen
+
+
+def _linked_addresses(fragments: Columns, icmp: Columns) -> np.ndarray | None:
+    """The addresses named by the window's incomplete fragment sets and ICMP errors (None:
+    there are none)."""
+    import pandas as pd
+
+    parts = []
+    lost = ~fragments.filled("complete", False).astype(bool, copy=False)
+    if lost.any():
+        parts += [np.asarray(fragments["src"])[lost], np.asarray(fragments["dst"])[lost]]
+    if icmp.n:
+        parts += [np.asarray(icmp["quoted_src"]), np.asarray(icmp["quoted_dst"])]
+    if not parts:
+        return None
+    found = pd.unique(np.concatenate([np.asarray(p, dtype=object) for p in parts]))
+    return np.asarray([x for x in found if isinstance(x, str)], dtype=object)
+
+
+def _between(table: Columns, rows: np.ndarray, addresses: np.ndarray) -> np.ndarray:
+    """Which ``rows`` of a message table go between two of ``addresses``."""
+    import pandas as pd
+
+    (src, dst), labels = shared_codes(table, "src", "dst")
+    named = np.append(pd.Index(labels, dtype=object).isin(addresses), False)  # code -1: no
+    between: np.ndarray = named[src[rows]] & named[dst[rows]]
+    return between
 
 
 def _within(table: Columns, lo: float, hi: float) -> Columns:
