@@ -898,10 +898,16 @@ def _counts(texts: np.ndarray) -> dict[str, int]:
     first appearance."""
     if not len(texts):
         return {}
-    labels = np.array(["none" if x is None else str(x) for x in texts.tolist()], dtype=object)
-    uniq, first, count = np.unique(labels.astype(str), return_index=True, return_counts=True)
+    import pandas as pd
+
+    codes, uniq = pd.factorize(np.asarray(texts, dtype=object))  # one hash pass; None: -1
+    codes = np.where(codes < 0, len(uniq), codes)
+    names = [str(x) for x in uniq] + ["none"]
+    count = np.bincount(codes, minlength=len(names))
+    first = np.full(len(names), len(codes), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(codes)))
     order = np.lexsort((first, -count))
-    return {str(uniq[k]): int(count[k]) for k in order.tolist()}
+    return {names[k]: int(count[k]) for k in order.tolist() if count[k]}
 
 
 def _transactions(txns: Any) -> Columns:
