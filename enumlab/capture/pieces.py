@@ -79,7 +79,8 @@ class _Job:
 
     k: int
     pieces: list[Piece]
-    side: str  # the pickled side tables, notes and late messages
+    lates: list[Piece]  # messages the second stage rebuilt (TCP, fragments), per piece
+    side: str  # the pickled side tables and notes
     window: float
     mtu: int | None
     start: float | None
@@ -115,7 +116,7 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
                                subject=str(p))
         stage = SecondStage(index, ports=ports, jit=use_jit, vxlan_ports=vxlan_ports)
         pieces: list[Piece] = []
-        late_parts: list[Columns] = []
+        lates: list[Piece] = []
         for lo in range(0, index.frames, piece_records):
             hi = min(index.frames, lo + piece_records)
             _still_whole(index, p, lo, hi)
@@ -133,9 +134,13 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
             rebuilt = _Messages()
             _still_whole(index, p, lo, hi)
             side_bytes = stage.feed(rebuilt, pending)
-            if rebuilt.row:
-                late_parts.append(message_columns(Decoded(
-                    index, rebuilt, side_bytes, _no_icmp(), [], PacketRows(), [], use_jit)))
+            if rebuilt.row:  # kept beside the piece, as its own table: never all at once
+                late = message_columns(Decoded(index, rebuilt, side_bytes, _no_icmp(), [],
+                                               PacketRows(), [], use_jit))
+                frame = late["frame"]
+                lates.append(_keep(late, int(frame.min()) - 1, int(frame.max()),
+                                   late["time"], tmp / f"late-{len(lates)}"))
+                del late
             del table, msgs, pending, rebuilt, side_bytes
             index.release(lo, hi)  # the mapped pages of these records go back to the kernel
         closed = stage.close(_Messages())
@@ -148,33 +153,31 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
             notes.insert(0, f"the capture is damaged: {index.damage}")
             frames.insert(0, None)
         side: dict[str, Any] = {
-            "late": concat(late_parts) if late_parts else message_columns(closed),
             "fragments": fragment_columns(closed), "icmp": icmp_columns(closed),
             "tcp": tcp_columns(closed), "notes": notes, "note_frames": frames,
             "retransmitted": [r + 1 for r in closed.retransmitted_rows],
             "filter": index.capture_filter, "path": str(p)}
-        del closed, stage, late_parts
-        total = sum(x.messages for x in pieces) + side["late"].n
-        late_t = side["late"]["time"]
-        late_t = late_t[np.isfinite(late_t)]
+        del closed, stage
+        total = sum(x.messages for x in pieces) + sum(x.messages for x in lates)
         if total == 0 and not notes:
             raise CaptureError(f"{p}: no DNS messages in this capture (ports 53, 5353, 5355"
                                + "".join(f", {x}" for x in ports) + "); DNS on another port? "
                                "name it with --port N", subject=str(p))
         side_path = tmp / "side"
         side_path.mkdir()
-        for name in ("late", "fragments", "icmp", "tcp"):  # columns, read mapped by workers
+        for name in ("fragments", "icmp", "tcp"):  # columns, read mapped by workers
             _save(side.pop(name), side_path / name)
         with open(side_path / "rest.pickle", "wb") as f:
             pickle.dump(side, f, protocol=5)
-        firsts = [x.first for x in pieces if np.isfinite(x.first)]
-        start = min(firsts + ([float(late_t.min())] if len(late_t) else []), default=None)
+        firsts = [x.first for x in (*pieces, *lates) if np.isfinite(x.first)]
+        start = min(firsts, default=None)
         capture_filter = index.capture_filter
         index.close()
         index.drop_arrays()  # what this process holds while the pieces are analysed: little
-        del side, late_t
+        del side
         _give_back_memory()
-        jobs = [_Job(k, pieces, str(side_path), window, mtu, start) for k in range(len(pieces))]
+        jobs = [_Job(k, pieces, lates, str(side_path), window, mtu, start)
+                for k in range(len(pieces))]
         n = min(workers or os.cpu_count() or 1, len(jobs))
         parts = [_analyze_piece(j) for j in jobs] if n <= 1 else _in_workers(jobs, n, tmp, p)
         summary = summary_from(merge_parts(parts), mtu=mtu)
@@ -317,16 +320,23 @@ def _rows_between(table: Columns, lo: float, hi: float) -> np.ndarray:
 
 
 def _analyze_piece(job: _Job) -> Any:
-    """One piece's summary parts: its own messages (and the late ones it completed), with the
-    context of the window (see module docs)."""
+    """One piece's summary parts: its own messages (and the rebuilt ones its frames
+    completed), with the context of the window (see module docs)."""
     piece = job.pieces[job.k]
     side = _load(str(Path(job.side) / "rest.pickle"))
-    late = _open(str(Path(job.side) / "late"))
+
+    def in_piece(table: Columns, rows: np.ndarray | None = None) -> np.ndarray:
+        frame = table["frame"] if rows is None else table["frame"][rows]
+        inside: np.ndarray = (frame > piece.lo) & (frame <= piece.hi)
+        return inside
+
     own_parts = [_open(piece.path, whole=True)]
-    late_frames = late["frame"]
-    mine = np.flatnonzero((late_frames > piece.lo) & (late_frames <= piece.hi))
-    if len(mine):
-        own_parts.append(late.take(mine))
+    for late in job.lates:  # (lo, hi]: the frames that completed its messages
+        if late.hi > piece.lo and late.lo < piece.hi:
+            table = _open(late.path)
+            mine = np.flatnonzero(in_piece(table))
+            if len(mine):
+                own_parts.append(table.take(mine))
     own = concat(own_parts) if len(own_parts) > 1 else own_parts[0]
     first, last = _span(own["time"])  # a late message may precede the piece's first record
     lo_t = min(first, piece.begins) - job.window
@@ -356,10 +366,14 @@ def _analyze_piece(job: _Job) -> Any:
         rows = wanted(table, _rows_between(table, lo_t, hi_t))
         if len(rows):
             context.append(table.take(rows))
-    rest = wanted(late, np.flatnonzero(((late_frames <= piece.lo) | (late_frames > piece.hi))
-                                       & (late["time"] >= lo_t) & (late["time"] <= hi_t)))
-    if len(rest):
-        context.append(late.take(rest))
+    for late in job.lates:
+        if late.last < lo_t or late.first > hi_t:
+            continue
+        table = _open(late.path)
+        rows = _rows_between(table, lo_t, hi_t)
+        rows = wanted(table, rows[~in_piece(table, rows)])
+        if len(rows):
+            context.append(table.take(rows))
     messages = concat([own, *context]) if context else own
     frame = messages["frame"]
     if len(frame) > 1 and (frame[1:] < frame[:-1]).any():
