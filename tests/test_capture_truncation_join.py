@@ -160,3 +160,19 @@ def test_several_tc_answers_share_one_rst(tmp_path: Path) -> None:
     t = build_transactions(load_capture(path))
     assert t["tcp_fallback"].tolist() == ["none", "failed", "failed", "failed"]
     assert t["icmp"].tolist()[1:] == ["tcp: connection refused (RST)"] * 3
+
+
+def test_rst_without_any_syn_in_the_capture(tmp_path: Path) -> None:
+    """TCP control segments back from the server but not one SYN in the capture (found by
+    the capture fuzz test: the join indexed an empty SYN table): no attempt, 'none'."""
+    c, s = "198.51.100.9", "192.0.2.60"
+    q = F.query(_name(1), ident=1)
+    frames = [(T0, F.ip(c, s, 17, F.udp(4000, 53, q))),
+              (T0 + 0.001, F.ip(s, c, 17, F.udp(53, 4000, F.response(_name(1), ident=1,
+                                                                   records=0, tc=True)))),
+              (T0 + 0.01, _tcp(s, c, 53, 5555, 0, flags=0x14)),
+              (T0 + 0.02, _tcp(s, c, 53, 5556, 0, flags=0x12))]
+    path = tmp_path / "rst.pcap"
+    path.write_bytes(F.pcap([(t, F.link(d, F.ETHERNET)) for t, d in frames], F.ETHERNET))
+    t = build_transactions(load_capture(path))
+    assert t["tcp_fallback"].tolist() == ["none"]

@@ -747,6 +747,8 @@ def _follow_truncation(tables: Any, v: dict[str, np.ndarray], miss: dict[str, np
             of one connection both lie in [b, b + W] exactly when b is in [tr - W, ts]
             (SYN before) or [ts - W, tr] (SYN after); the nearest SYN on each side gives the
             widest such interval, so two intervals per segment suffice."""
+            if not len(kind) or not len(syn):
+                return np.zeros(len(rows), dtype=bool)
             tr, k = t_back[kind], k_back[kind]
             before = syns.last_at_or_before(back4[kind], tr)
             after = syns.first_at_or_after(back4[kind], tr)
