@@ -135,17 +135,13 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
             _still_whole(index, p, lo, hi)
             side_bytes = stage.feed(rebuilt, pending)
             if rebuilt.row:  # kept beside the piece, as its own table: never all at once
-                late = message_columns(Decoded(index, rebuilt, side_bytes, _no_icmp(), [],
-                                               PacketRows(), [], use_jit))
-                frame = late["frame"]
-                lates.append(_keep(late, int(frame.min()) - 1, int(frame.max()),
-                                   late["time"], tmp / f"late-{len(lates)}"))
-                del late
+                _keep_late(message_columns(Decoded(index, rebuilt, side_bytes, _no_icmp(), [],
+                                                   PacketRows(), [], use_jit)), lates, tmp)
             del table, msgs, pending, rebuilt, side_bytes
             index.release(lo, hi)  # the mapped pages of these records go back to the kernel
         closed = stage.close(_Messages())
         if closed.messages.row:  # TCP messages after a gap skipped at the end of the capture
-            late_parts.append(message_columns(closed))
+            _keep_late(message_columns(closed), lates, tmp)
         notes = list(closed.notes)
         frames: list[int | None] = [r + 1 for r in closed.note_rows]
         frames += [None] * (len(notes) - len(frames))
@@ -235,6 +231,14 @@ def _keep(table: Columns, lo: int, hi: int, record_times: np.ndarray, where: Pat
     first, last = _span(table["time"])
     begins, ends = _span(record_times)
     return Piece(lo, hi, str(where), first, last, table.n, begins, ends)
+
+
+def _keep_late(late: Columns, lates: list[Piece], tmp: Path) -> None:
+    """Messages the second stage rebuilt, kept as a table of their own: its frame range is
+    (first frame - 1, last frame], the frames that completed them."""
+    frame = late["frame"]
+    lates.append(_keep(late, int(frame.min()) - 1, int(frame.max()), late["time"],
+                       tmp / f"late-{len(lates)}"))
 
 
 def _save(table: Columns, where: Path) -> None:
