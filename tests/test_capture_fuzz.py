@@ -31,16 +31,10 @@ from .fuzz.mutate import CAPTURE_MUTATORS, read_capture, write_capture
 MUTANTS = int(os.environ.get("ENUMLAB_FUZZ_MUTANTS", "2000"))
 TSHARK_EVERY = 8
 
-# finding signature -> the known defect it is (owner of the fix); each has a strict-xfail
-# reproducer built by code, so the entry goes when the fix lands
-KNOWN = {
-    f"traceback|{mode}|error at ip.py:rebuild_ipv4":
-        "native IP layer (capture/ip.py): fragments reassembling past 65,535 bytes -> "
-        "struct.error (test_fragments_reassembling_past_64k_are_reported_not_a_traceback)"
-    for mode in ("interpreted", "compiled")} | {
-    "names|interpreted|": "native name store (capture/table.py, issue 29): a label holding a "
-                          "newline shifts later names "
-                          "(test_a_newline_in_a_label_mislabels_no_other_message)"}
+# finding signature -> the known defect it is (owner of the fix), each with a reproducer test;
+# none open: the two found so far (fragments past 65,535 bytes, a newline in a label) are fixed
+# and their reproducers below now hold the fixed behaviour
+KNOWN: dict[str, str] = {}
 
 
 def _show(findings: list[Finding]) -> str:
@@ -56,8 +50,7 @@ def test_capture_mutants_neither_crash_nor_hang_nor_disagree() -> None:
     assert result.runs["tshark"] >= MUTANTS // TSHARK_EVERY
     unknown = [f for f in result.findings if f.signature not in KNOWN]
     assert not unknown, _show(unknown)
-    # a known defect found again is expected; one no longer found means the fix landed
-    # (then its strict-xfail reproducer fails too, and both entries go)
+    # a known defect found again is expected (a new one goes into KNOWN with a reproducer)
     # the mutants are hostile but not all refused: most are read, and compared
     assert result.status["interpreted"].get("ok", 0) >= MUTANTS * 0.8
     assert result.both_read >= result.runs["tshark"] * 0.8
@@ -86,11 +79,9 @@ def test_delta_debugging_finds_the_two_bytes_that_matter() -> None:
     assert ddmin(list(range(100)), lambda xs: 17 in xs and 42 in xs) == [17, 42]
 
 
-# -- defects found by the fuzz kit in other owners' layers: strict xfails ------------------------
+# -- defects the fuzz kit found, now fixed: their reproducers ----------------------------------
 
-@pytest.mark.xfail(strict=True, raises=struct.error, reason=(
-    "native IP layer (capture/ip.py rebuild_ipv4, issue 29): IPv4 fragments that reassemble "
-    "past 65,535 bytes end in struct.error; they should be reported as an impossible datagram"))
+# issue 29: IPv4 fragments reassembling past 65,535 bytes ended in struct.error (capture/ip.py)
 @pytest.mark.parametrize("jit", [False, True])
 def test_fragments_reassembling_past_64k_are_reported_not_a_traceback(tmp_path: Path,
                                                                        jit: bool) -> None:
@@ -113,9 +104,8 @@ def _query(labels: list[bytes], ident: int) -> bytes:
     return struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0) + name + struct.pack("!HH", 1, 1)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "native name store (capture/table.py, issue 29): a QNAME label holding a newline (0x0A) "
-    "shifts every later name by one (victim.example is labelled b.example)"))
+# issue 29: a QNAME label holding a newline (0x0A) shifted every later name by one
+# (victim.example was labelled b.example): the name store now keeps bytes, not lines
 @pytest.mark.parametrize("jit", [False, True])
 def test_a_newline_in_a_label_mislabels_no_other_message(tmp_path: Path, jit: bool) -> None:
     queries = [_query([b"a\nb", b"example"], 1), _query([b"victim", b"example"], 2),

@@ -349,6 +349,11 @@ def read_tshark(path: str | Path, *, ports: tuple[int, ...] = (),
             # a shape of tshark's output this reader does not know: say so, keep going
             not_understood.append(f"frame {number}: {type(exc).__name__} {exc}")
     warnings = [f"the capture is damaged; kept the packets read before it: {e}" for e in errors]
+    zero = sum(1 for r in messages if r.get("_zero"))
+    if zero:  # as the native engine: counted, not listed (a prefix of 0 is no DNS message)
+        messages = [r for r in messages if not r.get("_zero")]
+        warnings.append(f"TCP: {zero:,} zero-length message(s) (a length prefix of 0) "
+                        "counted, not listed")
     if not_understood:
         warnings.append(f"tshark's dissection of {len(not_understood)} frame(s) was not "
                         f"understood; they were skipped (first: {not_understood[0]})")
@@ -453,6 +458,8 @@ def _headerless(number: int, time: float, layers: dict[str, Any], fr: dict[str, 
     row.update(dict.fromkeys(_HEADER), malformed="tshark: malformed packet (shorter than a "
                "DNS header)", dns_size=size, captured_size=max(0, min(
                    size, row["captured_size"])) if not tcp else size, edns=None)
+    if tcp and size == 0:
+        row["_zero"] = True  # a length prefix of 0: counted apart by the caller
     return [dict(row) for _ in range(markers)]
 
 
