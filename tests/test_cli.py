@@ -258,9 +258,9 @@ cli.run()
     (["pcap", "data/captures/truncation_tcp_fallback.pcapng", "--json"], 0),
     (["pcap", "data/captures/no-such-capture.pcap", "--json"], 2),
 ])
-def test_fast_exit_after_numba_keeps_output_handlers_and_code(args: list[str], code: int) -> None:
-    """With numba loaded the command skips the interpreter's finalisation (os._exit), but
-    exit handlers still run, stdout and stderr are whole, and the exit code is main's."""
+def test_exit_after_numba_keeps_output_handlers_and_code(args: list[str], code: int) -> None:
+    """With numba loaded (as after a big capture's compiled kernels) the command still runs
+    exit handlers, stdout and stderr are whole, and the exit code is main's."""
     from .conftest import ROOT
 
     out = subprocess.run([sys.executable, "-c", _EXIT_NOW, *args], capture_output=True,

@@ -228,14 +228,7 @@ def _protocol(proto: str, transport: str, sport: int | None, dport: int | None,
     by port there, as the native engine does -- LLMNR over TCP (RFC 4795 s2.5) is LLMNR."""
     if transport != "tcp" or proto != "dns":
         return proto
-    for port in (sport, dport):
-        if port == 53 or port in ports:
-            return "dns"
-        if port == 5353:
-            return "mdns"
-        if port == 5355:
-            return "llmnr"
-    return proto
+    return _port_protocol(sport, dport, ports) or proto
 
 
 def _message(number: int, time: float, layers: dict[str, Any], proto: str, dns: dict[str, Any],

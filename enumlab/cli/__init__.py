@@ -8,8 +8,6 @@ stderr naming the input). A front: it may import any subpackage; nothing imports
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
@@ -109,22 +107,8 @@ def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) ->
         return 128 + stopped.signum
 
 
-def run() -> None:
-    """The ``enumlab`` command: :func:`main`, then :func:`exit_now`."""
-    exit_now(main())
-
-
-def exit_now(code: int) -> NoReturn:
-    """Exit with ``code``. When numba was loaded (a big capture's compiled kernels), exit
-    handlers run and output is flushed, then the process ends without the interpreter's
-    finalisation: tearing down numba and LLVM takes ~0.15 s, a tenth of a million-packet
-    analysis (measured in benchmarks/bench_capture.py). Otherwise a plain ``sys.exit``."""
-    if "numba" not in sys.modules:
-        sys.exit(code)
-    import atexit
-
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to lose
-            stream.flush()
-    os._exit(code)
+def run() -> NoReturn:
+    """The ``enumlab`` command: :func:`main`, then a plain ``sys.exit`` (exit handlers run,
+    output flushed, the interpreter finalised: no private ``atexit`` call and no ``os._exit``
+    to save numba's ~0.15 s teardown -- issue 25's one obvious path)."""
+    sys.exit(main())

@@ -172,6 +172,20 @@ class InvalidRecord:
     naptr_fields: tuple[int, int, str, str, str, str] | None = None
 
 
+@dataclass(frozen=True)
+class RawNaptr:
+    """A NAPTR's six fields as a client that does not check them reads them -- e.g. one with
+    both a REGEXP and a REPLACEMENT, which RFC 3403 s4.1 refuses and :class:`NaptrRecord`
+    will not build, but Kamailio and sip-dig act on (their models in :mod:`enumlab.split`)."""
+
+    order: int
+    preference: int
+    flags: str
+    services: str
+    regexp: str
+    replacement: str
+
+
 Record = NaptrRecord | SrvRecord | AddressRecord
 
 

@@ -40,6 +40,7 @@ from ..core.e164 import from_enum_domain
 from ..core.errors import EnumlabError, LabServerError, ProcedureError
 from ..core.paths import KAMAILIO_DIR
 from ..resolve.ddds import resolve_enum
+from ..resolve.lookup import MemoLookup
 from ..resolve.resolver import Resolver
 from ..split.peers import kamailio_enum_query
 from .bind import BindServer, find_program
@@ -381,19 +382,6 @@ def _outbound(pcap: Path) -> list[tuple[float, str, str, int, str]]:
     return out
 
 
-class _MemoLookup:
-    """The same answers again without asking again: the model run many times on one zone."""
-
-    def __init__(self, lookup: Any) -> None:
-        self.lookup = lookup
-        self.seen: dict[tuple[str, str], Any] = {}
-
-    def query(self, name: str, rdtype: str) -> Any:
-        key = (name.lower(), rdtype)
-        if key not in self.seen:
-            self.seen[key] = self.lookup.query(name, rdtype)
-        return self.seen[key]
-
 
 def _sip_requests(kamailio: str, work: Path, name: str, options: Any, modules: str,
                   split_n: int) -> list[tuple[str, str, float]]:
@@ -491,7 +479,7 @@ def sip_forward_inside(zones: Path = DEFAULT_ZONE_DIR, *, split_n: int = 200,
                 by_call[call] = (transport, dst, port)
         syns = [(ts, (t, d, p)) for ts, t, d, p, c in packets if t == "tcp"]
         rng = np.random.default_rng(0)
-        memo = _MemoLookup(resolver)
+        memo = MemoLookup(resolver)
         for name, options, sent in runs:
             observed: dict[str, list[str]] = {}
             for k, (uri, call, start) in enumerate(sent[:-1]):  # the last: the run's end

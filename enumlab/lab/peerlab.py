@@ -203,6 +203,7 @@ def twisted_check(n: int = 200, zones: Path = DEFAULT_ZONE_DIR) -> list[dict[str
     import numpy as np
 
     from ..core.sip_uri import parse_sip_uri
+    from ..resolve.lookup import MemoLookup
     from ..resolve.resolver import Resolver
     from ..split.clients import get_model
     from .server import EmbeddedServer
@@ -224,7 +225,7 @@ def twisted_check(n: int = 200, zones: Path = DEFAULT_ZONE_DIR) -> list[dict[str
             raise LabServerError(f"Twisted's SRVConnector run failed:\n{out.stderr[-2000:]}",
                                  subject=TWISTED_PYTHON)
         real = json.loads(out.stdout)
-        memo = _Memo(Resolver(server.host, server.port))
+        memo = MemoLookup(Resolver(server.host, server.port))
         model = get_model("twisted")
         rng = np.random.default_rng(28)
         for uri in TWISTED_URIS:
@@ -239,17 +240,6 @@ def twisted_check(n: int = 200, zones: Path = DEFAULT_ZONE_DIR) -> list[dict[str
             rows.append({"uri": uri, "twisted": picks, "model_firsts": firsts})
     return rows
 
-
-class _Memo:
-    def __init__(self, lookup: Any) -> None:
-        self.lookup = lookup
-        self.seen: dict[tuple[str, str], Any] = {}
-
-    def query(self, name: str, rdtype: str) -> Any:
-        key = (name.lower(), rdtype)
-        if key not in self.seen:
-            self.seen[key] = self.lookup.query(name, rdtype)
-        return self.seen[key]
 
 
 # -- sipsak: c-ares SRV, the first record ----------------------------------------------------

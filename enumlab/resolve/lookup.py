@@ -69,6 +69,21 @@ class Lookup(Protocol):
     def query(self, name: str, rdtype: str) -> Answer: ...
 
 
+class MemoLookup:
+    """A :class:`Lookup` that asks each (name, type) once and gives the same answer again: a
+    client model run hundreds of times against one zone without re-asking the server."""
+
+    def __init__(self, lookup: Lookup) -> None:
+        self.lookup = lookup
+        self.seen: dict[tuple[str, str], Answer] = {}
+
+    def query(self, name: str, rdtype: str) -> Answer:
+        key = (name.lower(), rdtype)
+        if key not in self.seen:
+            self.seen[key] = self.lookup.query(name, rdtype)
+        return self.seen[key]
+
+
 @dataclass
 class TraceStep:
     """One line of a procedure's trace: a query, a record decision, or a note."""

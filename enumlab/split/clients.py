@@ -76,7 +76,7 @@ from ..core.e164 import DEFAULT_SUFFIX, normalize, to_enum_domain
 from ..core.errors import InputError, RegexpError
 from ..core.naptr_regexp import SubstitutionExpression
 from ..core.policies import Entry, RecordSet, get_policy
-from ..core.records import AddressRecord, NaptrRecord, SrvRecord
+from ..core.records import AddressRecord, NaptrRecord, RawNaptr, SrvRecord
 from ..resolve.ddds import resolve_enum
 from ..resolve.lookup import Lookup, Trace
 
@@ -442,10 +442,10 @@ class _SipDig:
         answer = self.lookup.query(host.rstrip(".") + ".", "NAPTR")
         # a record with both REGEXP and REPLACEMENT (refused by RFC 3403 s4.1 and by enumlab's
         # record parser) is used by sip-dig: it follows the replacement
-        both = [_BothFields(*bad.naptr_fields) for bad in answer.invalid
+        both = [RawNaptr(*bad.naptr_fields) for bad in answer.invalid
                 if bad.naptr_fields is not None and bad.naptr_fields[4]
                 and bad.naptr_fields[5] not in ("", ".")]
-        found: list[NaptrRecord | _BothFields] = [
+        found: list[NaptrRecord | RawNaptr] = [
             r for r in answer.records if isinstance(r, NaptrRecord)]
         records = sorted([*found, *both],
                          key=lambda r: (r.order, r.preference, r.flags, r.services, r.regexp,
@@ -480,17 +480,6 @@ class _SipDig:
             count += self.srv_set(t, srv, 1.0 / len(answered))  # in the answer's own order
         return count
 
-
-@dataclass(frozen=True)
-class _BothFields:
-    """A NAPTR with REGEXP and REPLACEMENT both set, as sip-dig reads it."""
-
-    order: int
-    preference: int
-    flags: str
-    services: str
-    regexp: str
-    replacement: str
 
 
 _TRANSPORT_PARAM = re.compile(r";transport=([^;?]*)", re.IGNORECASE)

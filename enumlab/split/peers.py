@@ -34,7 +34,7 @@ from typing import Any
 from ..core.e164 import DEFAULT_SUFFIX, normalize, to_enum_domain
 from ..core.errors import RegexpError
 from ..core.naptr_regexp import SubstitutionExpression
-from ..core.records import AddressRecord, NaptrRecord, SrvRecord
+from ..core.records import AddressRecord, NaptrRecord, RawNaptr, SrvRecord
 from ..resolve.lookup import Lookup
 
 MAX_Q = 1.0
@@ -62,7 +62,7 @@ def kamailio_enum_query(number: str, lookup: Lookup, *, suffix: str = DEFAULT_SU
         return []
     records: list[Any] = [r for r in answer.records if isinstance(r, NaptrRecord)]
     # records the RFC refuses for carrying both fields: Kamailio still reads their REGEXP
-    records += [_Raw(*bad.naptr_fields) for bad in answer.invalid
+    records += [RawNaptr(*bad.naptr_fields) for bad in answer.invalid
                 if bad.naptr_fields is not None and bad.naptr_fields[4]]
     records.sort(key=lambda r: (r.order << 16) + r.preference)  # stable, like its bubble sort
     out: list[KamailioBranch] = []
@@ -82,17 +82,6 @@ def kamailio_enum_query(number: str, lookup: Lookup, *, suffix: str = DEFAULT_SU
             break
     return out
 
-
-@dataclass(frozen=True)
-class _Raw:
-    """A NAPTR as Kamailio reads it, whatever RFC 3403 says of it."""
-
-    order: int
-    preference: int
-    flags: str
-    services: str
-    regexp: str
-    replacement: str
 
 
 def _sip_match(rec: Any, service: str) -> bool:
