@@ -53,20 +53,28 @@ def test_a_capture_cut_short_while_read_in_pieces_is_an_error_naming_it(tmp_path
 
 
 def test_sigterm_during_pieces_removes_the_pieces_directory(tmp_path: Path) -> None:
-    path = capture(tmp_path / "big.pcap", 3000)
+    path = capture(tmp_path / "big.pcap", 6000)
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     env = dict(os.environ, TMPDIR=str(scratch))
     proc = subprocess.Popen([sys.executable, "-m", "enumlab.cli", "pcap", str(path), "--pieces",
                              "20"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    deadline = time.monotonic() + 60
-    while not any(scratch.iterdir()) and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    assert any(scratch.iterdir()), "the pieces directory never appeared"
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGTERM)
-    _out, err = proc.communicate(timeout=60)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(scratch.iterdir()) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.01)
+        if proc.poll() is not None:  # ended before the signal could be sent: say how
+            _out, err = proc.communicate()
+            raise AssertionError(("ended before SIGTERM", proc.returncode, err[-2000:]))
+        assert any(scratch.iterdir()), "the pieces directory never appeared"
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # never leave the child behind, whatever failed
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 128 + signal.SIGTERM, (proc.returncode, err[-2000:])
     assert "stopped by SIGTERM" in err and "Traceback" not in err
     assert list(scratch.iterdir()) == []  # the pieces directory is gone
