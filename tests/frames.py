@@ -52,7 +52,10 @@ def response(name: str, qtype: str = "NAPTR", *, ident: int = 1, records: int = 
             dns.name.from_text(name), 60, "IN", "NAPTR",
             [f'10 {i} "u" "E2U+sip" "!^.*$!sip:user{i}@example.net!" .' for i in range(records)])
         r.answer.append(rrset)
-    return r.to_wire(max_size=65535)
+    # dnspython shuffles an RRset's records when rendering (Rdataset.to_wire want_shuffle,
+    # from the process-wide random module): a frame built by code must be the same bytes in
+    # every process, or a seeded fuzz campaign is not reproducible
+    return r.to_wire(max_size=65535, want_shuffle=False)
 
 
 def udp(sport: int, dport: int, payload: bytes) -> bytes:

@@ -25,7 +25,7 @@ from enumlab.core.errors import EnumlabError
 
 from . import frames as F
 from .conftest import require_tool
-from .fuzz.captures import Finding, ddmin, fuzz, mutants, seeds
+from .fuzz.captures import Finding, ddmin, fuzz, mutants, names_differ, run_one, seeds
 from .fuzz.mutate import CAPTURE_MUTATORS, read_capture, write_capture
 
 MUTANTS = int(os.environ.get("ENUMLAB_FUZZ_MUTANTS", "2000"))
@@ -64,6 +64,51 @@ def test_each_mutant_is_made_again_alone() -> None:
     again = [next(mutants(inputs, 1, campaign=5, start=i)) for i in (0, 5, 11)]
     assert [run[i].data for i in (0, 5, 11)] == [m.data for m in again]
     assert len({m.data for m in run}) == 12
+
+
+def test_the_seeds_are_the_same_bytes_in_every_process() -> None:
+    """A campaign is reproducible on another machine only if its seeds are: captures built by
+    code must not depend on the process (dnspython shuffles RRsets when rendering unless told
+    not to; CI once failed on a mutant no other run could make again)."""
+    import hashlib
+    import subprocess
+    import sys
+
+    code = ("import hashlib; from tests.fuzz.captures import seeds; "
+            "print(hashlib.sha1(b''.join(n.encode() + d for n, d in seeds())).hexdigest())")
+    here = hashlib.sha1(b"".join(n.encode() + d for n, d in seeds())).hexdigest()
+    root = Path(__file__).resolve().parents[1]
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                             text=True, check=True, env={**os.environ, "PYTHONPATH": str(root)})
+        assert out.stdout.strip() == here
+
+
+def test_a_forward_compression_pointer_is_named_by_tshark_only(tmp_path: Path) -> None:
+    """RFC 1035 s4.1.4: a pointer refers to a prior occurrence. A QNAME that points forward is
+    undecodable to the native engine; tshark follows it. The fuzz judge lets that message's
+    name differ, and no other (a shifted name is still a finding)."""
+    require_tool("tshark", "tshark")
+    good = F.query("first.example", "A", ident=1, edns=None)
+    wire = bytearray(F.response("1.4.5.5.5.1.6.e164.arpa", ident=2, records=1))
+    # the question's third label ('5') becomes a pointer to the NAPTR's REPLACEMENT, the root
+    # name that ends the message: tshark reads the QNAME as '1.4'
+    assert wire[-1] == 0
+    wire[12 + 4: 12 + 6] = (0xC000 | (len(wire) - 1)).to_bytes(2, "big")
+    path = tmp_path / "forward.pcap"
+    path.write_bytes(F.pcap([(1.0 + k, F.link(F.ipv4("192.0.2.1", "192.0.2.53", 17,
+                                                       F.udp(50000 + k, 53, bytes(d))),
+                                             F.ETHERNET))
+                             for k, d in enumerate((good, wire))], F.ETHERNET))
+    native, oracle = run_one(str(path), "interpreted"), run_one(str(path), "tshark")
+    assert native["status"] == oracle["status"] == "ok"
+    assert native["counts"] == oracle["counts"]
+    assert [b for _, b in native["named"]] == [False, True]  # undecodable, for the native one
+    assert oracle["named"][1][0] == "1.4"  # tshark names it: the digests differ
+    assert native["names"] != oracle["names"]
+    assert not names_differ(native, oracle)
+    shifted = {**oracle, "named": [("second.example", False), oracle["named"][1]]}
+    assert names_differ(native, shifted)
 
 
 def test_every_capture_mutator_changes_some_seed() -> None:
