@@ -507,14 +507,17 @@ class RecordStream:
                 break
             if how == MORE:  # the rest (part of a record) begins the next buffer
                 tail = end - pos
-                grown = np.empty(max(self.read_bytes, 2 * tail), dtype=np.uint8)
-                grown[:tail] = buf[pos:end]
+                rest = buf[pos:end].copy()
+                del buf  # one buffer at a time (the chunks given are let go by their users)
+                buf = np.empty(max(self.read_bytes, 2 * tail), dtype=np.uint8)
+                buf[:tail] = rest
+                del rest
                 at += pos
-                buf, pos = grown, 0
+                pos = 0
                 end = tail + self.source.read_into(buf.data[tail:])
         if self.source.damage:
-            note = (f"the gzip stream is damaged ({self.source.damage}); kept what inflated "
-                    "before it")
+            note = (f"{self.path}: the gzip stream is damaged ({self.source.damage}); kept "
+                    "what inflated before it")
             walk.damage = f"{walk.damage}; {note}" if walk.damage else note
         if walk.damage and not self.frames and not walk.interfaces:
             raise CaptureError(f"{self.path}: {self.format} damaged before its first packet "
@@ -638,7 +641,7 @@ def open_capture(path: str | Path, *, jit: bool = False, block_records: int = BL
     index._keep = keep
     _no_impossible_times(index)
     if source.damage:
-        note = f"the gzip stream is damaged ({source.damage}); kept what inflated before it"
+        note = f"{p}: the gzip stream is damaged ({source.damage}); kept what inflated before it"
         index.damage = f"{index.damage}; {note}" if index.damage else note
     return index
 

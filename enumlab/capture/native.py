@@ -236,12 +236,13 @@ def decode(path: Any, *, ports: tuple[int, ...] = (), jit: bool | None = None,
     msgs = _Messages()
     stage = SecondStage(None, ports=ports, jit=use_jit, keep_side=True, vxlan_ports=vxlan_ports)
     kept: list[np.ndarray] = []
+    scratches: list[Scratch] = []
     with RecordStream(path, jit=use_jit) as stream:
         for chunk in stream.chunks():
             before = len(msgs.row)
             walk_rows(chunk, chunk.first, chunk.first + chunk.frames, ports=ports, jit=use_jit,
                       messages=msgs, pending=Pending(), on_records=on_records, stage=stage,
-                      vxlan_ports=vxlan_ports)
+                      vxlan_ports=vxlan_ports, scratches=scratches)
             kept.append(_compact(msgs, before, chunk.buf, sum(len(k) for k in kept), use_jit))
             del chunk
         index = stream.index()
@@ -334,10 +335,13 @@ def walk_rows(index: RecordIndex, lo: int, hi: int, *, ports: tuple[int, ...], j
               vxlan_ports: tuple[int, ...] = (pk.PORT_VXLAN,),
               messages: _Messages, pending: Pending,
               on_records: Callable[[int], None] | None = None,
-              stage: SecondStage | None = None) -> None:
+              stage: SecondStage | None = None,
+              scratches: list[Scratch] | None = None) -> None:
     """The header walk and DNS decoding of records ``lo..hi``: their UDP messages into
     ``messages``, fragments, TCP segments and ICMP errors into ``pending`` -- or, with a
-    ``stage``, fed to it block by block (what they complete into ``messages``)."""
+    ``stage``, fed to it block by block (what they complete into ``messages``).
+    ``scratches``: the walk's scratch tables, kept by the caller for its next call (a
+    capture read buffer after buffer: not 60 MB of new zeroed pages per buffer)."""
     use_jit = jit
     buf = index.buf
     links = index.link_type
@@ -350,8 +354,12 @@ def walk_rows(index: RecordIndex, lo: int, hi: int, *, ports: tuple[int, ...], j
     # the queue and the collector gives it back
     ahead = 2 if use_jit else 0
     free: Queue[Scratch] = Queue()
-    for _ in range(ahead + 1 if len(starts) > 1 else 0):
-        free.put(Scratch(BLOCK))
+    reused = scratches if scratches is not None else []
+    if len(starts) > 1 and ahead:
+        while len(reused) < ahead + 1:
+            reused.append(Scratch(BLOCK))
+        for scratch in reused:
+            free.put(scratch)
 
     def walk(start: int) -> Walked:
         stop = min(start + BLOCK, hi)

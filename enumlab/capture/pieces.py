@@ -97,7 +97,7 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
     into (a piece never spans two: :data:`.files.READ_BYTES` by default)."""
     from . import NATIVE_LINK_TYPES
     from .links import NFLOG, NFLOG_BIG
-    from .native import Decoded, PacketRows, Pending, SecondStage, _Messages, walk_rows
+    from .native import Decoded, PacketRows, Pending, Scratch, SecondStage, _Messages, walk_rows
     from .table import fragment_columns, icmp_columns, message_columns, tcp_columns
 
     if piece_records < 1:
@@ -110,6 +110,7 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
         stage = SecondStage(None, ports=ports, jit=use_jit, vxlan_ports=vxlan_ports)
         pieces: list[Piece] = []
         lates: list[Piece] = []
+        scratches: list[Scratch] = []
         for chunk in stream.chunks(piece_records):  # a piece: a buffer's records, at most
             lo, hi = chunk.first, chunk.first + chunk.frames
             types = chunk.link_type
@@ -122,7 +123,8 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
             msgs = _Messages()
             pending = Pending()
             walk_rows(chunk, lo, hi, ports=ports, jit=use_jit, vxlan_ports=vxlan_ports,
-                      messages=msgs, pending=pending, on_records=on_records)
+                      messages=msgs, pending=pending, on_records=on_records,
+                      scratches=scratches)
             table = message_columns(Decoded(chunk, msgs, b"", _no_icmp(), [], PacketRows(),
                                             [], use_jit))
             pieces.append(_keep(table, lo, hi, chunk.time, tmp / f"piece-{len(pieces)}"))
