@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import mmap
 import os
 import struct
+import weakref
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -80,6 +80,7 @@ class RecordIndex:
     notes: list[str] = field(default_factory=list)  # what was read but not believed
     intact: int | None = None  # with damage: the bytes before it (of the file, or inflated)
     first: int = 0  # the capture's row of the first record here (a RecordStream's chunk)
+    at: int = 0  # where buf[0] sits in the capture (a RecordStream's chunk)
     _keep: list[Any] = field(default_factory=list, repr=False)
 
     @property
@@ -101,13 +102,25 @@ class RecordIndex:
         filters = [i.capture_filter for i in self.interfaces if i.capture_filter]
         return filters[0] if filters else None
 
-    def release(self, lo: int, hi: int) -> None:
-        """Hand the mapped pages of records ``lo..hi`` back to the kernel (``MADV_DONTNEED``):
-        they stay in the page cache, but no longer count in this process's memory. Reading
-        them again maps them again."""
-        if hi <= lo or not self.frames:
-            return
-        _drop(self._keep, int(self.offset[lo]), int(self.offset[hi - 1] + self.caplen[hi - 1]))
+    def bytes_between(self, start: int, stop: int) -> np.ndarray:
+        """The capture's bytes ``start..stop`` (offsets of :attr:`offset`): from :attr:`buf`
+        when it holds them, else read from the file (``os.pread`` on the descriptor kept
+        open: a file rotated away meanwhile is still this one); a file cut short is a
+        :class:`CaptureError` naming it -- never SIGBUS, nothing is mapped."""
+        if stop <= len(self.buf):
+            return np.asarray(self.buf[start:stop])
+        fd = next(f.fileno() for f in self._keep if hasattr(f, "fileno"))
+        out = np.empty(stop - start, dtype=np.uint8)
+        done = 0
+        while done < len(out):
+            got = os.preadv(fd, [out.data[done:]], start + done)
+            if got <= 0:
+                now = os.fstat(fd).st_size
+                raise CaptureError(f"{self.path}: the file shrank to {now:,} bytes while being "
+                                   f"read (bytes {start:,}-{stop:,} needed): was it rotated or "
+                                   "truncated? analyse a copy", subject=self.path)
+            done += got
+        return out
 
     def drop_arrays(self) -> None:
         """Forget where the records are (after :meth:`close`, to free the index's memory)."""
@@ -117,26 +130,9 @@ class RecordIndex:
         self.iface = np.zeros(0, dtype=np.int32)
 
     def close(self) -> None:
-        """Unmap the file (and remove an inflated temporary copy)."""
+        """Let the bytes go and close the file."""
         self.buf = np.zeros(0, dtype=np.uint8)
         _close_all(self._keep)
-
-
-DROP_MIN_BYTES = 64 << 20  # a capture this big has its walked pages handed back
-
-
-def _drop(maps: list[Any], start: int, stop: int) -> None:
-    """Hand the mapped pages of bytes ``start..stop`` back to the kernel (``MADV_DONTNEED``):
-    walking a big capture's record headers touches every page of it, and a mapping's resident
-    pages count in the process's memory. They stay in the page cache; reading maps them
-    again."""
-    start &= ~(mmap.PAGESIZE - 1)
-    if stop <= start or not hasattr(mmap, "MADV_DONTNEED"):
-        return
-    for thing in maps:
-        if isinstance(thing, mmap.mmap):
-            with contextlib.suppress(OSError, ValueError):
-                thing.madvise(mmap.MADV_DONTNEED, start, min(stop, len(thing)) - start)
 
 
 def _close_all(things: list[Any]) -> None:
@@ -403,15 +399,6 @@ class _Source:
         self.raw.close()
 
 
-def _map(path: Path) -> tuple[Any, list[Any]]:
-    size = path.stat().st_size
-    if size == 0:
-        return np.zeros(0, dtype=np.uint8), []
-    with open(path, "rb") as f:
-        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    return np.frombuffer(mapped, dtype=np.uint8), [mapped]
-
-
 TIME_LIMIT = 9.2e9  # seconds from 1970 either way: what a datetime64[ns] holds (1677-2262)
 
 
@@ -501,7 +488,7 @@ class RecordStream:
         while True:
             parts, after, how = walk.step(buf, pos, end, at, self.source.ended, limit)
             if parts:
-                yield self._chunk(buf, parts)
+                yield self._chunk(buf, parts, at)
             pos = after
             if how == END:
                 break
@@ -523,7 +510,8 @@ class RecordStream:
             raise CaptureError(f"{self.path}: {self.format} damaged before its first packet "
                                f"({walk.damage})", subject=str(self.path))
 
-    def _chunk(self, buf: np.ndarray, parts: list[tuple[np.ndarray, ...]]) -> RecordIndex:
+    def _chunk(self, buf: np.ndarray, parts: list[tuple[np.ndarray, ...]], at: int
+               ) -> RecordIndex:
         off, cap, orig, ts, ifc = _grow(parts)
         far = np.abs(ts) >= TIME_LIMIT  # NaN compares False: a block without time stays so
         if far.any():
@@ -539,7 +527,8 @@ class RecordStream:
         for keep, col in zip(self._cols, (cap, orig, ts, ifc), strict=True):
             keep[n:n + k] = col
         chunk = RecordIndex(str(self.path), self.format, buf, off, cap, orig, ts, ifc,
-                            self.walk.interfaces, gzipped=self.gzipped, first=self.frames)
+                            self.walk.interfaces, gzipped=self.gzipped, first=self.frames,
+                            at=at)
         self.frames += len(off)
         return chunk
 
@@ -596,49 +585,60 @@ def _checked(path: str | Path) -> Path:
     return p
 
 
-def open_capture(path: str | Path, *, jit: bool = False, block_records: int = BLOCK_RECORDS,
-                 release_walked: bool = True) -> RecordIndex:
-    """Index a whole capture, its bytes in one buffer (see module docs): a plain file mapped,
-    a ``.gz`` inflated as a stream into memory (bounded by the bomb guard, never a file);
-    :class:`CaptureError` naming the file when it is missing, a directory, empty, or not
-    pcap/pcapng. ``release_walked``: a mapped capture of :data:`DROP_MIN_BYTES` or more has the
-    pages its index walk touched handed back (read in pieces later); False when the packets
-    are read right after (mapping them again costs a fault per 64 KB). The native engine and
-    ``--pieces`` read through :class:`RecordStream` instead."""
+class _Descriptor:
+    """A file kept open for ``pread``, closed by :meth:`close` or when it is dropped (an index
+    nobody closed leaves no descriptor behind, and no warning)."""
+
+    def __init__(self, path: Path) -> None:
+        self.fd = os.open(path, os.O_RDONLY)
+        self._closing = weakref.finalize(self, os.close, self.fd)
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def close(self) -> None:
+        self._closing()  # once: later calls do nothing
+
+
+def open_capture(path: str | Path, *, jit: bool = False,
+                 block_records: int = BLOCK_RECORDS) -> RecordIndex:
+    """Index a whole capture (see module docs): every record's offset, lengths, time and
+    interface. A plain file is walked through :class:`RecordStream` (read, never mapped) and
+    kept open: its bytes are read on demand (:meth:`RecordIndex.bytes_between`); a ``.gz`` is
+    inflated as a stream into memory (bounded by the bomb guard, never a file) and its bytes
+    are :attr:`RecordIndex.buf`. :class:`CaptureError` naming the file when it is missing, a
+    directory, empty, or not pcap/pcapng."""
     p = _checked(path)
+    with open(p, "rb") as f:
+        gzipped = f.read(2) == b"\x1f\x8b"
+    if not gzipped:
+        offsets = []
+        with RecordStream(p, jit=jit, block_records=block_records) as stream:
+            for chunk in stream.chunks():
+                offsets.append(chunk.offset + chunk.at)
+            index = stream.index()
+        index.offset = np.concatenate(offsets) if offsets else np.zeros(0, np.int64)
+        index._keep = [_Descriptor(p)]
+        return index
     source = _Source(p)
-    keep: list[Any] = []
     try:
-        if source.gzipped:
-            buf = source.read_all()
-        else:
-            buf, keep = _map(p)
+        buf = source.read_all()
     finally:
         source.close()
-    try:
-        walk = _walker(p, bytes(buf[:24]), jit, block_records)
-        drop = keep if release_walked and len(buf) >= DROP_MIN_BYTES else []
-        parts: list[tuple[np.ndarray, ...]] = []
-        pos, how = walk.start, FULL
-        while how == FULL:
-            was = pos
-            got, pos, how = walk.step(buf, pos, len(buf), 0, True, block_records)
-            parts += got
-            _drop(drop, was, pos)
-        if walk.damage and not parts and not walk.interfaces:
-            raise CaptureError(f"{p}: {'pcap' if isinstance(walk, _PcapWalk) else 'pcapng'} "
-                               f"damaged before its first packet ({walk.damage})",
-                               subject=str(p))
-    except CaptureError:
-        del buf
-        _close_all(keep)
-        raise
+    walk = _walker(p, bytes(buf[:24]), jit, block_records)
+    parts: list[tuple[np.ndarray, ...]] = []
+    pos, how = walk.start, FULL
+    while how == FULL:
+        got, pos, how = walk.step(buf, pos, len(buf), 0, True, block_records)
+        parts += got
+    kind = "pcap" if isinstance(walk, _PcapWalk) else "pcapng"
+    if walk.damage and not parts and not walk.interfaces:
+        raise CaptureError(f"{p}: {kind} damaged before its first packet ({walk.damage})",
+                           subject=str(p))
     off, cap, orig, ts, ifc = _grow(parts)
-    index = RecordIndex(str(p), "pcap" if isinstance(walk, _PcapWalk) else "pcapng", buf, off,
-                        cap, orig, ts, ifc, walk.interfaces, damage=walk.damage,
-                        intact=walk.intact, gzipped=source.gzipped)
+    index = RecordIndex(str(p), kind, buf, off, cap, orig, ts, ifc, walk.interfaces,
+                        damage=walk.damage, intact=walk.intact, gzipped=True)
     index.notes = list(walk.notes)
-    index._keep = keep
     _no_impossible_times(index)
     if source.damage:
         note = f"{p}: the gzip stream is damaged ({source.damage}); kept what inflated before it"
@@ -680,7 +680,7 @@ def stitch(parts: list[tuple[RecordIndex, np.ndarray]], path: str) -> RecordInde
         off = index.offset[rows]
         cap = index.caplen[rows]
         lo, hi = int(off.min()), int((off + cap).max())
-        bufs.append(np.asarray(index.buf[lo:hi]))
+        bufs.append(index.bytes_between(lo, hi))
         offsets.append(off - lo + base)
         caplens.append(cap)
         origlens.append(index.origlen[rows])

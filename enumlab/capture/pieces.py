@@ -3,10 +3,11 @@
 The in-memory path (:func:`enumlab.capture.report.analyze`) holds every message of a capture at
 once; for ten million packets that is gigabytes. Here memory holds a piece and its window:
 
-1. The record index is walked once (:mod:`.files`). Each piece of ``piece_records``
-   records is decoded (:func:`.native.walk_rows`) and its UDP DNS messages become a
-   message table (numpy columns) kept in a temporary directory; the file's pages are then
-   handed back to the kernel (``madvise``), so the mapping does not stay resident.
+1. The capture is read front to back in buffers (:class:`.files.RecordStream`: a plain file
+   by ``read``, a ``.gz`` inflated as a stream; never mapped, so a file cut short while it is
+   read is an error naming it, not SIGBUS). Each piece -- a buffer's records, at most
+   ``piece_records`` -- is decoded (:func:`.native.walk_rows`) and its UDP DNS messages
+   become a message table (numpy columns) kept in a temporary directory; the buffer then goes.
 2. IP fragments and TCP segments of DNS connections go through the second stage piece by
    piece (:class:`.native.SecondStage`): what a piece completes -- a fragment set, a
    TCP message -- is rebuilt with it and joins it (by the frame that completed it), and only
