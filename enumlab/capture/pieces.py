@@ -138,6 +138,7 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
                                                    _no_icmp(), [], PacketRows(), [], use_jit)),
                            lates, tmp)
             del table, msgs, pending, rebuilt, side_bytes, chunk  # the buffer goes
+        scratches.clear()  # the walk's scratch tables (60 MB): not kept while workers run
         index = stream.index()
         stage.index = index
         closed = stage.close(_Messages())
