@@ -293,9 +293,10 @@ def walk_pcapng(buf: Any, pos: int, end: int, big: bool, iface_base: int, n_ifac
 # A gzip capture is inflated as a stream, never written anywhere: the work it can cause is
 # bounded per compressed byte. Packet captures compress 3-20x; past GZIP_FLOOR bytes, a stream
 # that has inflated more than GZIP_MAX_RATIO times the compressed bytes read so far is a bomb
-# (3 MB of zeros inflating to 3 GB) and is refused: at most GZIP_FLOOR + GZIP_MAX_RATIO x its
-# size is ever inflated, and a bomb is refused after ~1.25 x GZIP_FLOOR.
-GZIP_MAX_RATIO = 200
+# and is refused: at most GZIP_FLOOR + GZIP_MAX_RATIO x the file's size is ever inflated, and a
+# stream of ratio R > GZIP_MAX_RATIO is refused after GZIP_FLOOR x R / (R - GZIP_MAX_RATIO)
+# bytes (3 MB inflating to 3 GB, R ~ 1,000: ~71 MB; one DNS exchange repeated, R ~ 256: ~105 MB).
+GZIP_MAX_RATIO = 100
 GZIP_FLOOR = 64 << 20
 READ_BYTES = 32 << 20  # bytes read (or inflated) into one buffer of records at a time
 
@@ -964,7 +965,7 @@ def count_frames(path: str | Path, *, within: int | None = None) -> int | None:
                     break  # damaged or cut: count only whole blocks
                 count += packet
             return count
-    except (OSError, EOFError, struct.error, gzip.BadGzipFile):
+    except (OSError, EOFError, struct.error, zlib.error):
         return None
 
 
