@@ -122,13 +122,6 @@ class RecordIndex:
             done += got
         return out
 
-    def drop_arrays(self) -> None:
-        """Forget where the records are (after :meth:`close`, to free the index's memory)."""
-        empty = np.zeros(0, dtype=np.int64)
-        self.offset = self.caplen = self.origlen = empty
-        self.time = np.zeros(0, dtype=np.float64)
-        self.iface = np.zeros(0, dtype=np.int32)
-
     def close(self) -> None:
         """Let the bytes go and close the file."""
         self.buf = np.zeros(0, dtype=np.uint8)
