@@ -472,7 +472,9 @@ class RecordStream:
         self._first_far = 0
 
     def chunks(self, max_records: int | None = None) -> Iterator[RecordIndex]:
-        """The capture's records, a buffer's (at most ``max_records``) at a time."""
+        """The capture's records, a buffer's (at most ``max_records``) at a time; to be
+        iterated once. A user lets each chunk go before taking the next, so that only one
+        buffer is alive."""
         limit = max_records or (1 << 62)
         walk = self.walk
         buf = np.empty(max(self.read_bytes, len(self.head)), dtype=np.uint8)
