@@ -553,7 +553,7 @@ class RecordStream:
 
 
 def nominal_size(path: str | Path) -> int:
-    """What a capture's size is taken to be to choose an engine path (:func:`.jit.want_jit`):
+    """What a capture's size is taken to be to choose a path (:func:`.jit.want_jit`, pieces):
     its size, ten times that for a ``.gz`` (packet captures compress 3-20x); 0 if unreadable."""
     try:
         with open(path, "rb") as f:
