@@ -35,37 +35,40 @@ SHRINK = """
 import os, sys
 from enumlab.capture.pieces import analyze_stream
 from enumlab.core.errors import EnumlabError
-path, keep = sys.argv[1], float(sys.argv[2])
-cut = []
-def shrink(n):
-    if not cut:  # after the first block: the file loses its end, mid-piece
-        cut.append(n)
-        os.truncate(path, int(os.path.getsize(path) * keep))
-try:
-    analyze_stream(path, piece_records=100, workers=1, on_records=shrink, read_bytes=8192)
-    print("OK")
-except EnumlabError as exc:
-    print("ERROR", exc)
+for path, keep in zip(sys.argv[1::2], map(float, sys.argv[2::2])):
+    cut = []
+    def shrink(n, path=path, keep=keep):
+        if not cut:  # after the first block: the file loses its end, mid-piece
+            cut.append(n)
+            os.truncate(path, int(os.path.getsize(path) * keep))
+    try:
+        analyze_stream(path, piece_records=100, workers=1, on_records=shrink, read_bytes=8192)
+        print("OK", flush=True)
+    except EnumlabError as exc:
+        print("ERROR", exc, flush=True)
 """
 
 
-@pytest.mark.parametrize("keep", [0.0, 0.1, 0.5, 0.99])
-def test_a_capture_cut_short_while_read_in_pieces_is_an_error_naming_it(tmp_path: Path,
-                                                                        keep: float) -> None:
-    """Cut to ``keep`` of its size after the first block of the first piece (read in 8 KB
-    buffers, most of the file is still to be read): an error naming the file and both sizes,
-    never SIGBUS (exit 135 / -7 when the capture was mapped), and no pieces directory left."""
-    path = capture(tmp_path / "shrinking.pcap", 1000)
-    size = path.stat().st_size
+def test_a_capture_cut_short_while_read_in_pieces_is_an_error_naming_it(tmp_path: Path) -> None:
+    """Cut to 0 %, 10 %, 50 % or 99 % of its size after the first block of the first piece
+    (read in 8 KB buffers, most of the file is still to be read): an error naming the file and
+    both sizes, never SIGBUS (exit 135 / -7 when the capture was mapped), and no pieces
+    directory left."""
+    keeps = (0.0, 0.1, 0.5, 0.99)
+    paths = [capture(tmp_path / f"shrinking{k}.pcap", 1000) for k in range(len(keeps))]
+    sizes = [p.stat().st_size for p in paths]
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    run = subprocess.run([sys.executable, "-c", SHRINK, str(path), str(keep)],
-                         capture_output=True, text=True, timeout=120,
-                         env=dict(os.environ, TMPDIR=str(scratch)), cwd=ROOT)
+    args = [str(x) for pair in zip(paths, keeps, strict=True) for x in pair]
+    run = subprocess.run([sys.executable, "-c", SHRINK, *args], capture_output=True, text=True,
+                         timeout=120, env=dict(os.environ, TMPDIR=str(scratch)), cwd=ROOT)
     assert run.returncode == 0, (run.returncode, run.stderr[-2000:])
-    assert run.stdout.startswith("ERROR"), run.stdout
-    assert (f"shrinking.pcap: the file shrank from {size:,} to {int(size * keep):,} bytes "
-            "while being read") in run.stdout
+    said = run.stdout.strip().splitlines()
+    assert len(said) == len(keeps), said
+    for k, (line, size, keep) in enumerate(zip(said, sizes, keeps, strict=True)):
+        assert line.startswith("ERROR"), line
+        assert (f"shrinking{k}.pcap: the file shrank from {size:,} to {int(size * keep):,} "
+                "bytes while being read") in line, line
     assert list(scratch.iterdir()) == []
 
 
