@@ -8,6 +8,7 @@ import gzip
 import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from enumlab.capture import CaptureError, load_capture
@@ -184,3 +185,32 @@ def test_tcp_holes_and_mid_stream_starts_are_said_not_invented(tmp_path: Path) -
     notes = " ".join(tables.warnings)
     assert "missing at stream offset" in notes and "not decoded" in notes
     assert "mid-stream (no SYN)" in notes
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in CAPTURES.glob("*.pcap*")))
+def test_read_in_small_buffers_every_record_is_the_same(name: str) -> None:
+    """The record walk resumes where a buffer ends (a record cut by it begins the next): read
+    in buffers of 64 bytes or 1 KB, and at most 3 records at a time, every shipped capture
+    (pcap and pcapng, several SHBs and IDBs) gives the same records -- bytes, lengths, times,
+    interfaces -- the same notes and the same damage as read whole."""
+    from enumlab.capture.files import RecordStream
+
+    whole = open_capture(CAPTURES / name)
+    try:
+        expected = [bytes(whole.bytes_between(int(o), int(o + c)))
+                    for o, c in zip(whole.offset, whole.caplen, strict=True)]
+        for read_bytes, most in ((64, None), (1000, 3)):
+            with RecordStream(CAPTURES / name, read_bytes=read_bytes) as stream:
+                got: list[bytes] = []
+                for chunk in stream.chunks(most):
+                    assert chunk.first == len(got) and (most is None or chunk.frames <= most)
+                    got += [bytes(chunk.buf[o:o + c])
+                            for o, c in zip(chunk.offset, chunk.caplen, strict=True)]
+                index = stream.index()
+            assert got == expected
+            np.testing.assert_array_equal(index.time, whole.time)
+            np.testing.assert_array_equal(index.iface, whole.iface)
+            np.testing.assert_array_equal(index.origlen, whole.origlen)
+            assert (index.damage, index.notes) == (whole.damage, whole.notes)
+    finally:
+        whole.close()

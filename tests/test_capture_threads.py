@@ -99,27 +99,3 @@ def test_two_threads_give_the_one_thread_tables_and_summary(name: str, big_captu
     pd.testing.assert_frame_equal(threaded[0], single[0])
     pd.testing.assert_frame_equal(threaded[1], single[1])
     assert threaded[2] == single[2]
-
-
-def test_walked_pages_are_handed_back_only_when_read_later(big_capture: Path,
-                                                           monkeypatch: pytest.MonkeyPatch
-                                                           ) -> None:
-    """Indexing a big capture touches every page of it. Read in pieces later, those pages are
-    handed back (the process's memory stays bounded); analysed in memory (the packets are
-    read right after), they stay mapped: mapping them again costs a fault per 64 KB."""
-    import enumlab.capture.files as files
-
-    def mapped_file_kb() -> int:
-        with open("/proc/self/status") as f:
-            return next(int(line.split()[1]) for line in f if line.startswith("RssFile"))
-
-    monkeypatch.setattr(files, "DROP_MIN_BYTES", 1 << 20)  # the 6 MB capture counts as big
-    size_kb = big_capture.stat().st_size // 1024
-    grew = {}
-    for release in (True, False):
-        before = mapped_file_kb()
-        index = files.open_capture(big_capture, jit=False, release_walked=release)
-        grew[release] = mapped_file_kb() - before
-        index.close()
-    assert grew[False] > 0.8 * size_kb, grew
-    assert grew[True] < 0.2 * size_kb, grew

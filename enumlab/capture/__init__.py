@@ -1,6 +1,6 @@
 """Everything about DNS captures, in layers, one module each (bottom to top)::
 
-    files        pcap / pcapng / .gz  -> record index (mmap, never read whole)
+    files        pcap / pcapng / .gz  -> records, buffer by buffer (read, never mapped)
     links        Ethernet + VLAN/QinQ, Linux cooked v1/v2, raw IP, NULL/LOOP, NFLOG -> IP
     ip           IPv4 / IPv6 headers + extension headers; fragment reassembly
     packets      the per-packet header walk: UDP / TCP / ICMP, GTP-U / Teredo / GRE / IP-in-IP

@@ -1,11 +1,14 @@
 """Capture file formats: pcap and pcapng (optionally gzip-compressed) -> a record index.
 
-The file is memory-mapped (a ``.gz`` is first inflated, in bounded blocks, into a temporary file
-without a name -- gone with the process, however it ends -- that is then mapped; a gzip bomb is
-refused), never read whole into memory. The record walk -- the one inherently
+Two ways in, one record walk. :class:`RecordStream` -- what the native engine and ``--pieces``
+use -- reads the capture front to back into bounded buffers (a plain file by ``read``, a
+``.gz`` inflated as a stream, never written anywhere; a gzip bomb is refused) and gives the
+records a buffer at a time; a file cut short while it is read is an error naming it, never
+SIGBUS. :func:`open_capture` -- capture sets, and callers wanting every record's bytes at once
+-- maps a plain file, or inflates a ``.gz`` into memory. The record walk -- the one inherently
 sequential step -- is a kernel (:mod:`.jit`) that fills, for a block of records at a time, the
 offset of each packet's bytes, its captured and original length, its timestamp and its
-interface, so the layers above work on whole arrays.
+interface, so the layers above work on whole arrays; it resumes where a buffer ended.
 
 * pcap: both byte orders, micro- and nanosecond magics; the link type from the file header.
 * pcapng (draft-ietf-opsawg-pcapng): every Section Header Block (each may change byte order),
@@ -22,10 +25,11 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import mmap
 import os
 import struct
-import tempfile
+import weakref
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,7 +68,7 @@ class RecordIndex:
 
     path: str
     format: str  # "pcap" | "pcapng"
-    buf: np.ndarray  # uint8 view of the whole (mapped) file
+    buf: np.ndarray  # uint8: the whole file (mapped), or a RecordStream chunk's buffer
     offset: np.ndarray  # int64: first byte of the packet data
     caplen: np.ndarray  # int64
     origlen: np.ndarray  # int64
@@ -75,6 +79,8 @@ class RecordIndex:
     damage: str | None = None  # where and how the walk stopped early
     notes: list[str] = field(default_factory=list)  # what was read but not believed
     intact: int | None = None  # with damage: the bytes before it (of the file, or inflated)
+    first: int = 0  # the capture's row of the first record here (a RecordStream's chunk)
+    at: int = 0  # where buf[0] sits in the capture (a RecordStream's chunk)
     _keep: list[Any] = field(default_factory=list, repr=False)
 
     @property
@@ -96,42 +102,30 @@ class RecordIndex:
         filters = [i.capture_filter for i in self.interfaces if i.capture_filter]
         return filters[0] if filters else None
 
-    def release(self, lo: int, hi: int) -> None:
-        """Hand the mapped pages of records ``lo..hi`` back to the kernel (``MADV_DONTNEED``):
-        they stay in the page cache, but no longer count in this process's memory. Reading
-        them again maps them again."""
-        if hi <= lo or not self.frames:
-            return
-        _drop(self._keep, int(self.offset[lo]), int(self.offset[hi - 1] + self.caplen[hi - 1]))
-
-    def drop_arrays(self) -> None:
-        """Forget where the records are (after :meth:`close`, to free the index's memory)."""
-        empty = np.zeros(0, dtype=np.int64)
-        self.offset = self.caplen = self.origlen = empty
-        self.time = np.zeros(0, dtype=np.float64)
-        self.iface = np.zeros(0, dtype=np.int32)
+    def bytes_between(self, start: int, stop: int) -> np.ndarray:
+        """The capture's bytes ``start..stop`` (offsets of :attr:`offset`): from :attr:`buf`
+        when it holds them, else read from the file (``os.pread`` on the descriptor kept
+        open: a file rotated away meanwhile is still this one); a file cut short is a
+        :class:`CaptureError` naming it -- never SIGBUS, nothing is mapped."""
+        if stop <= len(self.buf):
+            return np.asarray(self.buf[start:stop])
+        fd = next(f.fileno() for f in self._keep if hasattr(f, "fileno"))
+        out = np.empty(stop - start, dtype=np.uint8)
+        done = 0
+        while done < len(out):
+            got = os.preadv(fd, [out.data[done:]], start + done)
+            if got <= 0:
+                now = os.fstat(fd).st_size
+                raise CaptureError(f"{self.path}: the file shrank to {now:,} bytes while being "
+                                   f"read (bytes {start:,}-{stop:,} needed): was it rotated or "
+                                   "truncated? analyse a copy", subject=self.path)
+            done += got
+        return out
 
     def close(self) -> None:
-        """Unmap the file (and remove an inflated temporary copy)."""
+        """Let the bytes go and close the file."""
         self.buf = np.zeros(0, dtype=np.uint8)
         _close_all(self._keep)
-
-
-DROP_MIN_BYTES = 64 << 20  # a capture this big has its walked pages handed back
-
-
-def _drop(maps: list[Any], start: int, stop: int) -> None:
-    """Hand the mapped pages of bytes ``start..stop`` back to the kernel (``MADV_DONTNEED``):
-    walking a big capture's record headers touches every page of it, and a mapping's resident
-    pages count in the process's memory. They stay in the page cache; reading maps them
-    again."""
-    start &= ~(mmap.PAGESIZE - 1)
-    if stop <= start or not hasattr(mmap, "MADV_DONTNEED"):
-        return
-    for thing in maps:
-        if isinstance(thing, mmap.mmap):
-            with contextlib.suppress(OSError, ValueError):
-                thing.madvise(mmap.MADV_DONTNEED, start, min(stop, len(thing)) - start)
 
 
 def _close_all(things: list[Any]) -> None:
@@ -289,52 +283,114 @@ def walk_pcapng(buf: Any, pos: int, end: int, big: bool, iface_base: int, n_ifac
     return n, pos, status
 
 
-# A gzip capture may inflate to at most this many times its size (and at least GZIP_FLOOR):
-# packet captures compress 3-20x; a 3 MB file of zeros inflating to 3 GB is a bomb.
-GZIP_MAX_RATIO = 200
-GZIP_FLOOR = 256 << 20
+# A gzip capture is inflated as a stream, never written anywhere: the work it can cause is
+# bounded per compressed byte. Packet captures compress 3-20x; past GZIP_FLOOR bytes, a stream
+# that has inflated more than GZIP_MAX_RATIO times the compressed bytes read so far is a bomb
+# and is refused: at most GZIP_FLOOR + GZIP_MAX_RATIO x the file's size is ever inflated, and a
+# stream of ratio R > GZIP_MAX_RATIO is refused after GZIP_FLOOR x R / (R - GZIP_MAX_RATIO)
+# bytes (3 MB inflating to 3 GB, R ~ 1,000: ~71 MB; one DNS exchange repeated, R ~ 256: ~105 MB).
+GZIP_MAX_RATIO = 100
+GZIP_FLOOR = 64 << 20
+READ_BYTES = 32 << 20  # bytes read (or inflated) into one buffer of records at a time
 
 
-def _inflate(path: Path) -> tuple[Any, Path, Any]:
-    """A gzip capture inflated block by block (bounded memory) into a temporary file that has
-    no name (O_TMPFILE, or unlinked at once): it goes with the process, whatever ends it --
-    SIGTERM, SIGKILL -- and never stays behind in $TMPDIR. Returns the error that stopped
-    inflating, if any (what inflated before it is kept), a path that opens the file
-    (``/proc/self/fd/N``) and the file object that keeps it alive (close it to free it).
-    More than GZIP_MAX_RATIO times the file's size (at least GZIP_FLOOR bytes) is refused
-    with a :class:`CaptureError` naming it, before it fills the disk."""
-    limit = max(GZIP_FLOOR, GZIP_MAX_RATIO * path.stat().st_size)
-    tmp = tempfile.TemporaryFile(prefix="enumlab-", suffix=".pcap")  # noqa: SIM115 (kept open: the capture maps it)
-    damage = None
-    written = 0
-    try:
+class _Source:
+    """A capture's bytes in order, read into buffers the caller gives: a plain file by
+    ``readinto`` (never mapped: a file cut short while it is read is a :class:`CaptureError`
+    naming it, not SIGBUS), a gzip file inflated as a stream (RFC 1952; members one after
+    another, as gzip reads them). A damaged or cut gzip stream ends the bytes where the damage
+    is (``damage`` says why); a bomb is refused (see :data:`GZIP_MAX_RATIO`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.raw = open(path, "rb")  # noqa: SIM115 (closed by close())
         try:
-            with gzip.open(path, "rb") as src:
-                # read1: whatever inflated so far, so a cut stream still gives its beginning
-                while block := src.read1(1 << 20):
-                    written += len(block)
-                    if written > limit:
-                        raise CaptureError(
-                            f"{path}: inflates past {limit:,} bytes ({GZIP_MAX_RATIO}x its "
-                            f"size, at least {GZIP_FLOOR >> 20} MB): refused as a gzip bomb "
-                            "(gunzip it first if it is a real capture)", subject=str(path))
-                    tmp.write(block)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            damage = exc
-        tmp.flush()
-    except BaseException:
-        tmp.close()
-        raise
-    return damage, Path(f"/proc/self/fd/{tmp.fileno()}"), tmp
+            self.size = os.fstat(self.raw.fileno()).st_size
+            self.gzipped = self.raw.read(2) == b"\x1f\x8b"
+            self.raw.seek(0)
+            self.gz = gzip.GzipFile(fileobj=self.raw, mode="rb") if self.gzipped else None
+        except BaseException:
+            self.raw.close()
+            raise
+        self.done = 0  # bytes given so far (of the file, or inflated)
+        self.damage: str | None = None
+        self.ended = False
+        self.pending = b""  # inflated but not yet given (a gzip read gives what it has)
 
+    def read_into(self, out: memoryview) -> int:
+        """Fill ``out`` as far as the capture goes; the number of bytes (0: the end)."""
+        if self.ended or not len(out):
+            return 0
+        n = self._gz_into(out) if self.gz is not None else self._plain_into(out)
+        self.done += n
+        if n < len(out):
+            self.ended = True
+        return n
 
-def _map(path: Path) -> tuple[Any, list[Any]]:
-    size = path.stat().st_size
-    if size == 0:
-        return np.zeros(0, dtype=np.uint8), []
-    with open(path, "rb") as f:
-        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    return np.frombuffer(mapped, dtype=np.uint8), [mapped]
+    def _plain_into(self, out: memoryview) -> int:
+        want = min(len(out), self.size - self.done)
+        n = 0
+        while n < want:
+            try:
+                got = self.raw.readinto(out[n:want])
+            except OSError as exc:
+                raise CaptureError(f"{self.path}: cannot be read any more ({exc.strerror})",
+                                   subject=str(self.path)) from exc
+            if not got:
+                now = os.fstat(self.raw.fileno()).st_size
+                raise CaptureError(
+                    f"{self.path}: the file shrank from {self.size:,} to {now:,} bytes while "
+                    "being read: was it rotated or truncated? analyse a copy",
+                    subject=str(self.path))
+            n += got
+        return n
+
+    def _gz_into(self, out: memoryview) -> int:
+        assert self.gz is not None
+        n = 0
+        while n < len(out):
+            if not self.pending:
+                try:
+                    self.pending = self.gz.read1(min(1 << 20, len(out) - n)) if not \
+                        self.damage else b""
+                except (OSError, EOFError, zlib.error) as exc:
+                    self.damage = str(exc) or type(exc).__name__
+                    self.pending = b""
+                if not self.pending:
+                    break
+                inflated = self.done + n + len(self.pending)
+                if inflated > GZIP_FLOOR + GZIP_MAX_RATIO * self.raw.tell():
+                    raise CaptureError(
+                        f"{self.path}: inflates to more than {GZIP_MAX_RATIO}x the compressed "
+                        f"bytes read (past {GZIP_FLOOR >> 20} MB: {inflated:,} bytes from "
+                        f"{self.raw.tell():,}): refused as a gzip bomb (gunzip it first if it "
+                        "is a real capture)", subject=str(self.path))
+            k = min(len(self.pending), len(out) - n)
+            out[n:n + k] = self.pending[:k]
+            self.pending = self.pending[k:]
+            n += k
+        return n
+
+    def read_all(self) -> np.ndarray:
+        """Every byte from here to the end, in one buffer (grown as a gzip stream inflates)."""
+        if self.gz is None:
+            buf = np.empty(self.size - self.done, dtype=np.uint8)
+            self.read_into(buf.data)
+            return buf
+        buf = np.empty(max(self.size * 4, 1 << 16), dtype=np.uint8)
+        have = 0
+        while True:
+            have += self.read_into(buf.data[have:])
+            if self.ended:
+                return buf[:have]
+            grown = np.empty(2 * len(buf), dtype=np.uint8)
+            grown[:have] = buf[:have]
+            buf = grown
+
+    def close(self) -> None:
+        if self.gz is not None:
+            self.gz.close()
+        self.raw.close()
 
 
 TIME_LIMIT = 9.2e9  # seconds from 1970 either way: what a datetime64[ns] holds (1677-2262)
@@ -380,13 +436,136 @@ _DAMAGE = {2: "a record is cut by the end of the file", 3: "a record has an impo
            6: "a block's trailing length differs from the length in its header"}
 
 
-def open_capture(path: str | Path, *, jit: bool = False, block_records: int = BLOCK_RECORDS,
-                 release_walked: bool = True) -> RecordIndex:
-    """Map and index a capture (see module docs); :class:`CaptureError` naming the file when
-    it is missing, a directory, empty, or not pcap/pcapng. ``release_walked``: a capture of
-    :data:`DROP_MIN_BYTES` or more has the pages its index walk touched handed back (read in
-    pieces later); False when the packets are read right after (mapping them again costs a
-    fault per 64 KB)."""
+class RecordStream:
+    """A capture read front to back in buffers of about :data:`READ_BYTES` (a plain file by
+    ``read``, a ``.gz`` inflated as a stream: never mapped, never written anywhere), given as
+    one :class:`RecordIndex` per buffer (:meth:`chunks`): its ``buf`` holds whole records, its
+    ``first`` is the row of its first record in the capture. A record cut by a buffer's end is
+    carried to the next buffer; memory holds a buffer (and one record past it at most), not
+    the capture. Per record, only the light columns the tables need later -- time, lengths,
+    interface, 28 bytes -- are kept for the whole capture (:meth:`index`)."""
+
+    def __init__(self, path: str | Path, *, jit: bool = False,
+                 read_bytes: int | None = None, block_records: int = BLOCK_RECORDS) -> None:
+        p = _checked(path)
+        self.path = p
+        self.read_bytes = read_bytes or READ_BYTES
+        self.source = _Source(p)
+        try:
+            head = np.empty(24, dtype=np.uint8)
+            got = self.source.read_into(head.data)
+            if not got:
+                why = self.source.damage or "empty"
+                raise CaptureError(f"{p}: the gzip stream holds no capture bytes ({why})",
+                                   subject=str(p))
+            self.walk = _walker(p, bytes(head[:got]), jit, block_records)
+        except BaseException:
+            self.source.close()
+            raise
+        self.head = head[:got]
+        self.format = "pcap" if isinstance(self.walk, _PcapWalk) else "pcapng"
+        self.gzipped = self.source.gzipped
+        self.frames = 0
+        # caplen, origlen, time, interface of every record read: capacity doubled when full
+        self._cols = [np.empty(1 << 12, d) for d in (np.int64, np.int64, np.float64, np.int32)]
+        self._far = 0  # timestamps beyond what a table shows
+        self._first_far = 0
+
+    def chunks(self, max_records: int | None = None) -> Iterator[RecordIndex]:
+        """The capture's records, a buffer's (at most ``max_records``) at a time; to be
+        iterated once. A user lets each chunk go before taking the next, so that only one
+        buffer is alive."""
+        limit = max_records or (1 << 62)
+        walk = self.walk
+        buf = np.empty(max(self.read_bytes, len(self.head)), dtype=np.uint8)
+        buf[:len(self.head)] = self.head
+        end = len(self.head) + self.source.read_into(buf.data[len(self.head):])
+        at, pos = 0, walk.start  # at: where buf[0] sits in the capture
+        while True:
+            parts, after, how = walk.step(buf, pos, end, at, self.source.ended, limit)
+            if parts:
+                yield self._chunk(buf, parts, at)
+            pos = after
+            if how == END:
+                break
+            if how == MORE:  # the rest (part of a record) begins the next buffer
+                tail = end - pos
+                rest = buf[pos:end].copy()
+                del buf  # one buffer at a time (the chunks given are let go by their users)
+                buf = np.empty(max(self.read_bytes, 2 * tail), dtype=np.uint8)
+                buf[:tail] = rest
+                del rest
+                at += pos
+                pos = 0
+                end = tail + self.source.read_into(buf.data[tail:])
+        if self.source.damage:
+            note = (f"{self.path}: the gzip stream is damaged ({self.source.damage}); kept "
+                    "what inflated before it")
+            walk.damage = f"{walk.damage}; {note}" if walk.damage else note
+        if walk.damage and not self.frames and not walk.interfaces:
+            raise CaptureError(f"{self.path}: {self.format} damaged before its first packet "
+                               f"({walk.damage})", subject=str(self.path))
+
+    def _chunk(self, buf: np.ndarray, parts: list[tuple[np.ndarray, ...]], at: int
+               ) -> RecordIndex:
+        off, cap, orig, ts, ifc = _grow(parts)
+        far = np.abs(ts) >= TIME_LIMIT  # NaN compares False: a block without time stays so
+        if far.any():
+            if not self._far:
+                self._first_far = self.frames + int(np.argmax(far)) + 1
+            self._far += int(far.sum())
+            ts = np.where(far, np.nan, ts)
+        n, k = self.frames, len(off)
+        if n + k > len(self._cols[0]):
+            size = max(n + k, 2 * len(self._cols[0]))
+            self._cols = [np.concatenate([c[:n], np.empty(size - n, c.dtype)])
+                          for c in self._cols]
+        for keep, col in zip(self._cols, (cap, orig, ts, ifc), strict=True):
+            keep[n:n + k] = col
+        chunk = RecordIndex(str(self.path), self.format, buf, off, cap, orig, ts, ifc,
+                            self.walk.interfaces, gzipped=self.gzipped, first=self.frames,
+                            at=at)
+        self.frames += len(off)
+        return chunk
+
+    def index(self) -> RecordIndex:
+        """The whole capture's light record index (no bytes, no offsets): time, lengths and
+        interface of every record read so far, the damage and notes."""
+        cap, orig, ts, ifc = (c[:self.frames] for c in self._cols)
+        index = RecordIndex(str(self.path), self.format, np.zeros(0, np.uint8),
+                            np.zeros(self.frames, np.int64), cap, orig, ts, ifc,
+                            self.walk.interfaces, gzipped=self.gzipped,
+                            damage=self.walk.damage, intact=self.walk.intact)
+        index.notes = list(self.walk.notes)
+        if self._far:
+            index.notes.append(f"{self._far:,} frame(s) carry a timestamp beyond 1677-2262 "
+                               f"(first: frame {self._first_far}): their time is unknown")
+        return index
+
+    def close(self) -> None:
+        self.source.close()
+
+    def __enter__(self) -> RecordStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def nominal_size(path: str | Path) -> int:
+    """What a capture's size is taken to be to choose a path (:func:`.jit.want_jit`, pieces):
+    its size, ten times that for a ``.gz`` (packet captures compress 3-20x); 0 if unreadable."""
+    try:
+        with open(path, "rb") as f:
+            gzipped = f.read(2) == b"\x1f\x8b"
+            return os.fstat(f.fileno()).st_size * (10 if gzipped else 1)
+    except OSError:
+        return 0
+
+
+def _checked(path: str | Path) -> Path:
+    """``path`` as a Path; :class:`CaptureError` naming it when it is missing, a directory,
+    unreadable or empty."""
     p = Path(path)
     if p.is_dir():
         raise CaptureError(f"capture {p} is a directory, not a capture file", subject=str(p))
@@ -399,33 +578,66 @@ def open_capture(path: str | Path, *, jit: bool = False, block_records: int = BL
         raise CaptureError(f"capture {p} cannot be read: {exc.strerror}", subject=str(p)) from exc
     if not head:
         raise CaptureError(f"{p}: the file is empty (0 bytes), not a capture", subject=str(p))
-    keep: list[Any] = []
-    gz_damage = None
-    source = p
-    if head[:2] == b"\x1f\x8b":
-        gz_damage, source, inflated = _inflate(p)
-        keep.append(inflated)
-    buf, maps = _map(source)
-    keep[:0] = maps
-    magic = bytes(buf[:4])
+    return p
+
+
+class _Descriptor:
+    """A file kept open for ``pread``, closed by :meth:`close` or when it is dropped (an index
+    nobody closed leaves no descriptor behind, and no warning)."""
+
+    def __init__(self, path: Path) -> None:
+        self.fd = os.open(path, os.O_RDONLY)
+        self._closing = weakref.finalize(self, os.close, self.fd)
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def close(self) -> None:
+        self._closing()  # once: later calls do nothing
+
+
+def open_capture(path: str | Path, *, jit: bool = False,
+                 block_records: int = BLOCK_RECORDS) -> RecordIndex:
+    """Index a whole capture (see module docs): every record's offset, lengths, time and
+    interface. A plain file is walked through :class:`RecordStream` (read, never mapped) and
+    kept open: its bytes are read on demand (:meth:`RecordIndex.bytes_between`); a ``.gz`` is
+    inflated as a stream into memory (bounded by the bomb guard, never a file) and its bytes
+    are :attr:`RecordIndex.buf`. :class:`CaptureError` naming the file when it is missing, a
+    directory, empty, or not pcap/pcapng."""
+    p = _checked(path)
+    with open(p, "rb") as f:
+        gzipped = f.read(2) == b"\x1f\x8b"
+    if not gzipped:
+        offsets = []
+        with RecordStream(p, jit=jit, block_records=block_records) as stream:
+            for chunk in stream.chunks():
+                offsets.append(chunk.offset + chunk.at)
+            index = stream.index()
+        index.offset = np.concatenate(offsets) if offsets else np.zeros(0, np.int64)
+        index._keep = [_Descriptor(p)]
+        return index
+    source = _Source(p)
     try:
-        drop = maps if release_walked and len(buf) >= DROP_MIN_BYTES else []
-        if magic in PCAP_MAGICS:
-            index = _index_pcap(p, buf, jit, block_records, drop)
-        elif magic == PCAPNG_MAGIC:
-            index = _index_pcapng(p, buf, jit, block_records, drop)
-        else:
-            what = "a zeroed header" if not any(bytes(buf[:24])) else f"magic {magic.hex()}"
-            raise CaptureError(f"{p}: not a pcap or pcapng capture ({what})", subject=str(p))
-    except CaptureError:
-        del buf
-        _close_all(keep)
-        raise
-    index._keep = keep
-    index.gzipped = source != p
+        buf = source.read_all()
+    finally:
+        source.close()
+    walk = _walker(p, bytes(buf[:24]), jit, block_records)
+    parts: list[tuple[np.ndarray, ...]] = []
+    pos, how = walk.start, FULL
+    while how == FULL:
+        got, pos, how = walk.step(buf, pos, len(buf), 0, True, block_records)
+        parts += got
+    kind = "pcap" if isinstance(walk, _PcapWalk) else "pcapng"
+    if walk.damage and not parts and not walk.interfaces:
+        raise CaptureError(f"{p}: {kind} damaged before its first packet ({walk.damage})",
+                           subject=str(p))
+    off, cap, orig, ts, ifc = _grow(parts)
+    index = RecordIndex(str(p), kind, buf, off, cap, orig, ts, ifc, walk.interfaces,
+                        damage=walk.damage, intact=walk.intact, gzipped=True)
+    index.notes = list(walk.notes)
     _no_impossible_times(index)
-    if gz_damage is not None:
-        note = f"the gzip stream is damaged ({gz_damage}); kept what inflated before it"
+    if source.damage:
+        note = f"{p}: the gzip stream is damaged ({source.damage}); kept what inflated before it"
         index.damage = f"{index.damage}; {note}" if index.damage else note
     return index
 
@@ -464,7 +676,7 @@ def stitch(parts: list[tuple[RecordIndex, np.ndarray]], path: str) -> RecordInde
         off = index.offset[rows]
         cap = index.caplen[rows]
         lo, hi = int(off.min()), int((off + cap).max())
-        bufs.append(np.asarray(index.buf[lo:hi]))
+        bufs.append(index.bytes_between(lo, hi))
         offsets.append(off - lo + base)
         caplens.append(cap)
         origlens.append(index.origlen[rows])
@@ -482,37 +694,88 @@ def stitch(parts: list[tuple[RecordIndex, np.ndarray]], path: str) -> RecordInde
                        damage="; ".join(damage) or None)
 
 
-def _grow(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
-    return tuple(np.concatenate(col) for col in zip(*parts, strict=True))
-
-
 def _blocks(max_n: int) -> tuple[np.ndarray, ...]:
     return (np.empty(max_n, np.int64), np.empty(max_n, np.int64), np.empty(max_n, np.int64),
             np.empty(max_n, np.float64), np.empty(max_n, np.int32))
 
 
-def _index_pcap(p: Path, buf: Any, jit: bool, block: int, drop: list[Any]) -> RecordIndex:
-    if len(buf) < 24:
-        raise CaptureError(f"{p}: pcap file header cut short ({len(buf)} bytes)", subject=str(p))
-    e, scale = PCAP_MAGICS[bytes(buf[:4])]
-    snaplen, link = struct.unpack_from(e + "II", buf, 16)
-    iface = Interface(link & 0xFFFF, snaplen, scale, big=e == ">")
-    walk = kernel(walk_pcap, jit)
-    data = buf if jit else memoryview(buf)
-    parts: list[tuple[np.ndarray, ...]] = []
-    pos, status = 24, 0
-    while status == 0:
-        off, cap, orig, ts, ifc = _blocks(block)
-        was = pos
-        n, pos, status = walk(data, pos, len(buf), e == ">", scale, block, off, cap, orig, ts)
-        _drop(drop, was, pos)
-        ifc[:n] = 0
-        parts.append((off[:n], cap[:n], orig[:n], ts[:n], ifc[:n]))
-    off, cap, orig, ts, ifc = _grow(parts)
-    damage = None if status == 1 else (
-        f"{_DAMAGE[status]} at byte {pos} (after frame {len(off)}): kept the frames before it")
-    return RecordIndex(str(p), "pcap", buf, off, cap, orig, ts, ifc, [iface], damage=damage,
-                       intact=None if status == 1 else pos)
+def _grow(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+    return tuple(np.concatenate(col) for col in zip(*parts, strict=True)) if parts else \
+        _blocks(0)
+
+
+# what a walk step ends with: MORE = the next record goes past the buffer (more bytes are
+# needed), FULL = the records asked for are walked; END and the damage codes end the capture
+MORE, FULL, END = -1, 0, 1
+
+
+class _Walk:
+    """The record walk of one capture, resumable: :meth:`step` walks the records that lie whole
+    in ``buf[pos:end]`` (``at``: where ``buf[0]`` sits in the capture, for the byte numbers of
+    damage) and says whether more bytes are needed. ``frames``: records walked so far;
+    ``damage``: where and how the walk stopped early."""
+
+    start = 0  # where the first record sits
+
+    def __init__(self, path: Path, jit: bool, block: int) -> None:
+        self.path = path
+        self.jit = jit
+        self.block = block
+        self.interfaces: list[Interface] = []
+        self.notes: list[str] = []
+        self.frames = 0
+        self.damage: str | None = None
+        self.intact: int | None = None
+
+    def step(self, buf: Any, pos: int, end: int, at: int, final: bool, limit: int
+             ) -> tuple[list[tuple[np.ndarray, ...]], int, int]:
+        raise NotImplementedError
+
+    def _stop(self, status: int, pos: int, at: int, detail: str = "") -> None:
+        self.damage = (f"{_DAMAGE[status]}{detail} at byte {at + pos} (after frame "
+                       f"{self.frames}): kept the frames before it")
+        self.intact = at + pos
+
+
+class _PcapWalk(_Walk):
+    """Classic pcap: a 24-byte file header, then 16-byte record headers (kernel
+    :func:`walk_pcap`)."""
+
+    start = 24
+
+    def __init__(self, path: Path, head: bytes, jit: bool, block: int) -> None:
+        super().__init__(path, jit, block)
+        if len(head) < 24:
+            raise CaptureError(f"{path}: pcap file header cut short ({len(head)} bytes)",
+                               subject=str(path))
+        self.e, self.scale = PCAP_MAGICS[head[:4]]
+        snaplen, link = struct.unpack_from(self.e + "II", head, 16)
+        self.interfaces = [Interface(link & 0xFFFF, snaplen, self.scale, big=self.e == ">")]
+        self.walk = kernel(walk_pcap, jit)
+
+    def step(self, buf: Any, pos: int, end: int, at: int, final: bool, limit: int
+             ) -> tuple[list[tuple[np.ndarray, ...]], int, int]:
+        data = buf if self.jit else memoryview(buf)
+        parts: list[tuple[np.ndarray, ...]] = []
+        while True:
+            want = min(self.block, limit)
+            off, cap, orig, ts, ifc = _blocks(want)
+            n, pos, status = self.walk(data, pos, end, self.e == ">", self.scale, want, off,
+                                       cap, orig, ts)
+            ifc[:n] = 0
+            if n:
+                parts.append((off[:n], cap[:n], orig[:n], ts[:n], ifc[:n]))
+            self.frames += n
+            limit -= n
+            if status in (1, 2) and not final:
+                return parts, pos, MORE
+            if status == 0:
+                if limit == 0:
+                    return parts, pos, FULL
+                continue
+            if status != 1:
+                self._stop(status, pos, at)
+            return parts, pos, END
 
 
 class _Growing:
@@ -533,85 +796,111 @@ class _Growing:
         return self.data[:self.n] if self.n else np.array([default])
 
 
-def _index_pcapng(p: Path, buf: Any, jit: bool, block: int, drop: list[Any]) -> RecordIndex:
-    """Blocks Python reads (SHB, IDB, the rare others) one by one; each run of packet blocks
-    in one kernel call into one reused scratch of ``block`` records (never a new scratch per
-    IDB: a file of 100,000 IDBs is one pass)."""
-    walk = kernel(walk_pcapng, jit)
-    data = buf if jit else memoryview(buf)
-    interfaces: list[Interface] = []
-    scales, offsets = _Growing(), _Growing()
-    notes: list[str] = []
-    parts: list[tuple[np.ndarray, ...]] = []
-    pos, end, e, base = 0, len(buf), "<", 0
-    damage = None
-    scratch: tuple[np.ndarray, ...] | None = None
-    while True:
-        if pos + 12 > end:
-            if pos != end:
-                damage = f"{_DAMAGE[2]} at byte {pos}"
-            break
-        if bytes(buf[pos:pos + 4]) == PCAPNG_MAGIC:
-            bom = bytes(buf[pos + 8:pos + 12])
-            if bom not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
-                damage = f"a Section Header Block with a bad byte-order magic at byte {pos}"
-                break
-            e = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">"
-            base = len(interfaces)
-            btype, (blen,) = 0x0A0D0D0A, struct.unpack_from(e + "I", buf, pos + 4)
-        else:
-            btype, blen = struct.unpack_from(e + "II", buf, pos)
-        if blen < 12 or blen % 4 or blen > MAX_RECORD or pos + blen > end:
-            damage = f"{_DAMAGE[2 if pos + blen > end else 3]} at byte {pos}"
-            break
-        (trail,) = struct.unpack_from(e + "I", buf, pos + blen - 4)
-        if trail != blen:
-            damage = f"{_DAMAGE[6]} ({trail} vs {blen}) at byte {pos}"
-            break
-        if btype == 1 and blen >= 20:
-            iface = _idb(buf, pos, blen, e, notes, len(interfaces) - base)
-            interfaces.append(iface)
-            scales.append(iface.ts_scale)
-            offsets.append(iface.ts_offset)
-        pos += blen
-        if pos + 8 <= end and (bytes(buf[pos:pos + 4]) == PCAPNG_MAGIC
-                               or struct.unpack_from(e + "I", buf, pos)[0] == 1):
-            continue  # the next block is Python's too: no kernel call for no packets
-        status = 0
-        while status == 0:
-            if scratch is None:
-                scratch = _blocks(block)
-            off, cap, orig, ts, ifc = scratch
-            was = pos
-            n, pos, status = walk(data, pos, end, e == ">", base, len(interfaces) - base,
-                                  scales.view(1e-6), offsets.view(0.0), block, off, cap, orig,
-                                  ts, ifc)
-            _drop(drop, was, pos)
-            if n == block:  # a full scratch is kept as it is; the next call gets a new one
-                parts.append(scratch)
-                scratch = None
-            elif n:
-                parts.append(tuple(a[:n].copy() for a in scratch))
-        if status == 1:
-            break
-        if status == 6:
-            (head,) = struct.unpack_from(e + "I", buf, pos + 4)
-            (trail,) = struct.unpack_from(e + "I", buf, pos + head - 4)
-            damage = f"{_DAMAGE[6]} ({trail} vs {head}) at byte {pos}"
-            break
-        if status in (2, 3, 5):
-            damage = f"{_DAMAGE[status]} at byte {pos}"
-            break
-    if not parts and not interfaces and damage:
-        raise CaptureError(f"{p}: pcapng damaged before its first packet ({damage})",
-                           subject=str(p))
-    off, cap, orig, ts, ifc = _grow(parts) if parts else _blocks(0)
-    if damage:
-        damage += f" (after frame {len(off)}): kept the frames before it"
-    index = RecordIndex(str(p), "pcapng", buf, off, cap, orig, ts, ifc, interfaces,
-                        damage=damage, intact=pos if damage else None)
-    index.notes = notes
-    return index
+class _PcapngWalk(_Walk):
+    """pcapng: blocks Python reads (SHB, IDB, the rare others) one by one; each run of packet
+    blocks in one kernel call (:func:`walk_pcapng`) into one reused scratch of ``block``
+    records (never a new scratch per IDB: a file of 100,000 IDBs is one pass)."""
+
+    def __init__(self, path: Path, jit: bool, block: int) -> None:
+        super().__init__(path, jit, block)
+        self.walk = kernel(walk_pcapng, jit)
+        self.scales, self.offsets = _Growing(), _Growing()
+        self.e, self.base = "<", 0
+        self.scratch: tuple[np.ndarray, ...] | None = None
+
+    def step(self, buf: Any, pos: int, end: int, at: int, final: bool, limit: int
+             ) -> tuple[list[tuple[np.ndarray, ...]], int, int]:
+        data = buf if self.jit else memoryview(buf)
+        parts: list[tuple[np.ndarray, ...]] = []
+        interfaces = self.interfaces
+        while True:
+            if pos + 12 > end:
+                if not final:
+                    return parts, pos, MORE
+                if pos != end:
+                    self._stop(2, pos, at)
+                return parts, pos, END
+            e = self.e
+            if bytes(buf[pos:pos + 4]) == PCAPNG_MAGIC:
+                bom = bytes(buf[pos + 8:pos + 12])
+                if bom not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
+                    self.damage = (f"a Section Header Block with a bad byte-order magic at "
+                                   f"byte {at + pos} (after frame {self.frames}): kept the "
+                                   "frames before it")
+                    self.intact = at + pos
+                    return parts, pos, END
+                e = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">"
+                btype, (blen,) = 0x0A0D0D0A, struct.unpack_from(e + "I", buf, pos + 4)
+            else:
+                btype, blen = struct.unpack_from(e + "II", buf, pos)
+            if blen < 12 or blen % 4 or blen > MAX_RECORD:
+                self._stop(3, pos, at)
+                return parts, pos, END
+            if pos + blen > end:
+                if not final:
+                    return parts, pos, MORE
+                self._stop(2, pos, at)
+                return parts, pos, END
+            (trail,) = struct.unpack_from(e + "I", buf, pos + blen - 4)
+            if trail != blen:
+                self._stop(6, pos, at, f" ({trail} vs {blen})")
+                return parts, pos, END
+            if btype in (0x0A0D0D0A, 1):  # else a packet block, where a walk resumes
+                if btype == 0x0A0D0D0A:
+                    self.e, self.base = e, len(interfaces)
+                if btype == 1 and blen >= 20:
+                    iface = _idb(buf, pos, blen, e, self.notes, len(interfaces) - self.base)
+                    interfaces.append(iface)
+                    self.scales.append(iface.ts_scale)
+                    self.offsets.append(iface.ts_offset)
+                pos += blen
+                if pos + 8 <= end and (bytes(buf[pos:pos + 4]) == PCAPNG_MAGIC
+                                       or struct.unpack_from(e + "I", buf, pos)[0] == 1):
+                    continue  # the next block is Python's too: no kernel call for no packets
+            status = 0
+            while status == 0:
+                if limit == 0:
+                    return parts, pos, FULL
+                if self.scratch is None:
+                    self.scratch = _blocks(self.block)
+                off, cap, orig, ts, ifc = self.scratch
+                want = min(self.block, limit)
+                n, pos, status = self.walk(
+                    data, pos, end, e == ">", self.base, len(interfaces) - self.base,
+                    self.scales.view(1e-6), self.offsets.view(0.0), want, off, cap, orig, ts,
+                    ifc)
+                if n == self.block:  # a full scratch is kept as it is; the next gets a new one
+                    parts.append(self.scratch)
+                    self.scratch = None
+                elif n:
+                    parts.append(tuple(a[:n].copy() for a in self.scratch))
+                self.frames += n
+                limit -= n
+            if status in (1, 2) and not final:
+                return parts, pos, MORE
+            if status == 1:
+                return parts, pos, END
+            if status == 6:
+                (head,) = struct.unpack_from(e + "I", buf, pos + 4)
+                (trail,) = struct.unpack_from(e + "I", buf, pos + head - 4)
+                self._stop(6, pos, at, f" ({trail} vs {head})")
+                return parts, pos, END
+            if status in (2, 3, 5):
+                self._stop(status, pos, at)
+                return parts, pos, END
+            # status 4: an SHB or IDB next -- Python's
+
+
+def _walker(path: Path, head: bytes, jit: bool, block: int) -> _Walk:
+    """The walk for a capture whose first bytes are ``head``; :class:`CaptureError` naming
+    the file when they are not pcap or pcapng."""
+    magic = head[:4]
+    if magic in PCAP_MAGICS:
+        return _PcapWalk(path, head, jit, block)
+    if magic == PCAPNG_MAGIC:
+        return _PcapngWalk(path, jit, block)
+    what = "a zeroed header" if not any(head[:24]) else f"magic {magic.hex()}"
+    raise CaptureError(f"{path}: not a pcap or pcapng capture ({what})", subject=str(path))
 
 
 _PCAP_BYTE_ORDER = {magic: order for magic, (order, _scale) in PCAP_MAGICS.items()}
@@ -671,7 +960,7 @@ def count_frames(path: str | Path, *, within: int | None = None) -> int | None:
                     break  # damaged or cut: count only whole blocks
                 count += packet
             return count
-    except (OSError, EOFError, struct.error, gzip.BadGzipFile):
+    except (OSError, EOFError, struct.error, zlib.error):
         return None
 
 

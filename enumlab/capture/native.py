@@ -22,7 +22,7 @@ import numpy as np
 from . import dns_message as dm
 from . import packets as pk
 from .dns_message import decode_one
-from .files import RecordIndex, open_capture
+from .files import RecordIndex
 from .ip import CARRIED, HEADER_ROOM, UNITS
 from .jit import kernel, want_jit
 from .links import RAW
@@ -225,14 +225,54 @@ def _walk_decode(buf: Any, off: np.ndarray, cap: np.ndarray, link: np.ndarray,
 def decode(path: Any, *, ports: tuple[int, ...] = (), jit: bool | None = None,
            on_records: Callable[[int], None] | None = None,
            vxlan_ports: tuple[int, ...] = (pk.PORT_VXLAN,)) -> Decoded:
-    """Decode every packet of ``path`` (see module docs)."""
-    from pathlib import Path
+    """Decode every packet of ``path`` (see module docs), read as a stream of buffers
+    (:class:`.files.RecordStream`: a plain file read, a ``.gz`` inflated -- never mapped,
+    never written anywhere). After each buffer, its DNS messages' bytes are copied out
+    (:func:`_compact`) and the buffer is let go: memory holds one buffer and the DNS messages,
+    never the capture."""
+    from .files import RecordStream, nominal_size
 
-    size = Path(path).stat().st_size if Path(path).is_file() else 0
-    use_jit = want_jit(size, jit)
-    # every page is read again by the header walk right away: none handed back in between
-    return decode_index(open_capture(path, jit=use_jit, release_walked=False), ports=ports,
-                        jit=use_jit, on_records=on_records, vxlan_ports=vxlan_ports)
+    use_jit = want_jit(nominal_size(path), jit)
+    msgs = _Messages()
+    stage = SecondStage(None, ports=ports, jit=use_jit, keep_side=True, vxlan_ports=vxlan_ports)
+    kept: list[np.ndarray] = []
+    scratches: list[Scratch] = []
+    with RecordStream(path, jit=use_jit) as stream:
+        for chunk in stream.chunks():
+            before = len(msgs.row)
+            walk_rows(chunk, chunk.first, chunk.first + chunk.frames, ports=ports, jit=use_jit,
+                      messages=msgs, pending=Pending(), on_records=on_records, stage=stage,
+                      vxlan_ports=vxlan_ports, scratches=scratches)
+            kept.append(_compact(msgs, before, chunk.buf, sum(len(k) for k in kept), use_jit))
+            del chunk
+        index = stream.index()
+    index.buf = np.concatenate(kept) if len(kept) > 1 else kept[0] if kept else \
+        np.zeros(0, np.uint8)
+    stage.index = index
+    return stage.close(msgs)
+
+
+def _compact(msgs: _Messages, first_part: int, buf: np.ndarray, base: int, jit: bool
+             ) -> np.ndarray:
+    """The bytes of the messages read from ``buf`` (``buf_id`` 0) in the parts of ``msgs``
+    from ``first_part`` on, one after another: their offsets (message, QNAME) are moved to
+    ``base`` + their place there, so ``buf`` can go."""
+    parts = [k for k in range(first_part, len(msgs.row))
+             if len(msgs.buf_id[k]) and msgs.buf_id[k][0] == 0]
+    if not parts:
+        return np.zeros(0, np.uint8)
+    off = np.concatenate([msgs.msg_off[k] for k in parts])
+    length = np.concatenate([msgs.msg_len[k] for k in parts])
+    data = gathered(buf, off, length, jit)
+    at = base
+    for k in parts:
+        old, n = msgs.msg_off[k], msgs.msg_len[k]
+        new = at + np.cumsum(n) - n
+        qname_at = msgs.dns[k][dm.D_QNAME_OFF]
+        msgs.dns[k][dm.D_QNAME_OFF] = np.where(qname_at >= 0, qname_at - old + new, -1)
+        msgs.msg_off[k] = new
+        at += int(n.sum())
+    return data
 
 
 @dataclass
@@ -295,13 +335,17 @@ def walk_rows(index: RecordIndex, lo: int, hi: int, *, ports: tuple[int, ...], j
               vxlan_ports: tuple[int, ...] = (pk.PORT_VXLAN,),
               messages: _Messages, pending: Pending,
               on_records: Callable[[int], None] | None = None,
-              stage: SecondStage | None = None) -> None:
+              stage: SecondStage | None = None,
+              scratches: list[Scratch] | None = None) -> None:
     """The header walk and DNS decoding of records ``lo..hi``: their UDP messages into
     ``messages``, fragments, TCP segments and ICMP errors into ``pending`` -- or, with a
-    ``stage``, fed to it block by block (what they complete into ``messages``)."""
+    ``stage``, fed to it block by block (what they complete into ``messages``).
+    ``scratches``: the walk's scratch tables, kept by the caller for its next call (a
+    capture read buffer after buffer: not 60 MB of new zeroed pages per buffer)."""
     use_jit = jit
     buf = index.buf
     links = index.link_type
+    first = index.first  # the index's arrays begin at this row (a RecordStream's chunk)
     interest = pk.interest_table(ports, vxlan_ports)
     starts = list(range(lo, hi, BLOCK))
 
@@ -310,14 +354,19 @@ def walk_rows(index: RecordIndex, lo: int, hi: int, *, ports: tuple[int, ...], j
     # the queue and the collector gives it back
     ahead = 2 if use_jit else 0
     free: Queue[Scratch] = Queue()
-    for _ in range(ahead + 1 if len(starts) > 1 else 0):
-        free.put(Scratch(BLOCK))
+    reused = scratches if scratches is not None else []
+    if len(starts) > 1 and ahead:
+        while len(reused) < ahead + 1:
+            reused.append(Scratch(BLOCK))
+        for scratch in reused:
+            free.put(scratch)
 
     def walk(start: int) -> Walked:
         stop = min(start + BLOCK, hi)
         scratch = free.get() if use_jit and len(starts) > 1 else None
-        walked = _walk_decode(buf, index.offset[start:stop], index.caplen[start:stop],
-                              links[start:stop], interest, use_jit, scratch)
+        walked = _walk_decode(buf, index.offset[start - first:stop - first],
+                              index.caplen[start - first:stop - first],
+                              links[start - first:stop - first], interest, use_jit, scratch)
         walked.scratch = scratch
         return walked
 
@@ -349,10 +398,10 @@ class SecondStage:
     messages come out with it. The fragment table, the TCP control rows, the ICMP errors and
     the notes are handed over by :meth:`close`."""
 
-    def __init__(self, index: RecordIndex, *, ports: tuple[int, ...], jit: bool,
+    def __init__(self, index: RecordIndex | None, *, ports: tuple[int, ...], jit: bool,
                  vxlan_ports: tuple[int, ...] = (pk.PORT_VXLAN,),
                  keep_side: bool = False) -> None:
-        self.index = index
+        self.index = index  # the capture's (light) index: set before close() at the latest
         self.jit = jit
         # keep_side: one side buffer for every batch (:meth:`whole_side`), offsets into it;
         # else each batch's own (a capture in pieces keeps nothing between them)
@@ -468,6 +517,7 @@ class SecondStage:
             if self.icmp_parts else (
                 np.zeros(0, np.int64), np.zeros((0, pk.NCOL), np.int64),
                 *(np.zeros((0, 16), np.uint8) for _ in range(4)))
+        assert self.index is not None, "SecondStage.close needs the capture's index"
         frag_notes, frag_rows = self.fragments.notes()
         tunnels: dict[int, int] = {}
         if self.tunnels:

@@ -3,10 +3,11 @@
 The in-memory path (:func:`enumlab.capture.report.analyze`) holds every message of a capture at
 once; for ten million packets that is gigabytes. Here memory holds a piece and its window:
 
-1. The record index is walked once (:mod:`.files`). Each piece of ``piece_records``
-   records is decoded (:func:`.native.walk_rows`) and its UDP DNS messages become a
-   message table (numpy columns) kept in a temporary directory; the file's pages are then
-   handed back to the kernel (``madvise``), so the mapping does not stay resident.
+1. The capture is read front to back in buffers (:class:`.files.RecordStream`: a plain file
+   by ``read``, a ``.gz`` inflated as a stream; never mapped, so a file cut short while it is
+   read is an error naming it, not SIGBUS). Each piece -- a buffer's records, at most
+   ``piece_records`` -- is decoded (:func:`.native.walk_rows`) and its UDP DNS messages
+   become a message table (numpy columns) kept in a temporary directory; the buffer then goes.
 2. IP fragments and TCP segments of DNS connections go through the second stage piece by
    piece (:class:`.native.SecondStage`): what a piece completes -- a fragment set, a
    TCP message -- is rebuilt with it and joins it (by the frame that completed it), and only
@@ -28,7 +29,6 @@ in this process whose compiled blocks (header walk + DNS decoding) run in two th
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pickle
 import shutil
@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from .columns import Columns, LazyTexts, concat, shared_codes
-from .files import CaptureError, open_capture
+from .files import CaptureError, RecordStream, nominal_size
 from .jit import want_jit
 from .table import QKEY, CaptureTables
 from .transactions import (
@@ -90,55 +90,57 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
                    piece_records: int = PIECE_RECORDS, window: float = WINDOW,
                    workers: int | None = None, jit: bool | None = None,
                    on_records: Callable[[int], None] | None = None,
-                   vxlan_ports: tuple[int, ...] = (4789,)) -> dict[str, Any]:
+                   vxlan_ports: tuple[int, ...] = (4789,),
+                   read_bytes: int | None = None) -> dict[str, Any]:
     """The summary of one capture (the same figures as :func:`enumlab.capture.report.analyze`),
     in bounded memory (see module docs). ``workers``: processes analysing pieces (default: the
-    cores; 1: in this process)."""
+    cores; 1: in this process); ``read_bytes``: the size of the buffers the capture is read
+    into (a piece never spans two: :data:`.files.READ_BYTES` by default)."""
     from . import NATIVE_LINK_TYPES
     from .links import NFLOG, NFLOG_BIG
-    from .native import Decoded, PacketRows, Pending, SecondStage, _Messages, walk_rows
+    from .native import Decoded, PacketRows, Pending, Scratch, SecondStage, _Messages, walk_rows
     from .table import fragment_columns, icmp_columns, message_columns, tcp_columns
 
     if piece_records < 1:
         raise ValueError("piece_records must be at least 1")
     p = Path(path)
-    size = p.stat().st_size if p.is_file() else 0
-    use_jit = want_jit(size, jit)
-    index = open_capture(p, jit=use_jit)
+    use_jit = want_jit(nominal_size(p), jit)
+    stream = RecordStream(p, jit=use_jit, read_bytes=read_bytes)
     tmp = Path(tempfile.mkdtemp(prefix="enumlab-pieces-"))
     try:
-        types = index.link_type
-        unsupported = sorted(set(np.unique(np.where(types == NFLOG_BIG, NFLOG, types)).tolist())
-                             - NATIVE_LINK_TYPES)
-        if unsupported:
-            raise CaptureError(f"{p}: link type(s) {unsupported} are not decoded natively; "
-                               "analyse this capture in memory (--engine tshark)",
-                               subject=str(p))
-        stage = SecondStage(index, ports=ports, jit=use_jit, vxlan_ports=vxlan_ports)
+        stage = SecondStage(None, ports=ports, jit=use_jit, vxlan_ports=vxlan_ports)
         pieces: list[Piece] = []
         lates: list[Piece] = []
-        for lo in range(0, index.frames, piece_records):
-            hi = min(index.frames, lo + piece_records)
-            _still_whole(index, p, lo, hi)
+        scratches: list[Scratch] = []
+        for chunk in stream.chunks(piece_records):  # a piece: a buffer's records, at most
+            lo, hi = chunk.first, chunk.first + chunk.frames
+            types = chunk.link_type
+            unsupported = sorted(set(np.unique(np.where(types == NFLOG_BIG, NFLOG,
+                                                        types)).tolist()) - NATIVE_LINK_TYPES)
+            if unsupported:
+                raise CaptureError(f"{p}: link type(s) {unsupported} are not decoded natively; "
+                                   "analyse this capture in memory (--engine tshark)",
+                                   subject=str(p))
             msgs = _Messages()
             pending = Pending()
-            walk_rows(index, lo, hi, ports=ports, jit=use_jit, vxlan_ports=vxlan_ports,
-                      messages=msgs, pending=pending,
-                      on_records=on_records)
-            table = message_columns(Decoded(index, msgs, b"", _no_icmp(), [], PacketRows(),
+            walk_rows(chunk, lo, hi, ports=ports, jit=use_jit, vxlan_ports=vxlan_ports,
+                      messages=msgs, pending=pending, on_records=on_records,
+                      scratches=scratches)
+            table = message_columns(Decoded(chunk, msgs, b"", _no_icmp(), [], PacketRows(),
                                             [], use_jit))
-            pieces.append(_keep(table, lo, hi, index.time[lo:hi],
-                                tmp / f"piece-{len(pieces)}"))
+            pieces.append(_keep(table, lo, hi, chunk.time, tmp / f"piece-{len(pieces)}"))
             # what this piece completes -- fragment sets, TCP messages -- rebuilt now: only
             # what is still open is carried to the next piece
             rebuilt = _Messages()
-            _still_whole(index, p, lo, hi)
             side_bytes = stage.feed(rebuilt, pending)
             if rebuilt.row:  # kept beside the piece, as its own table: never all at once
-                _keep_late(message_columns(Decoded(index, rebuilt, side_bytes, _no_icmp(), [],
-                                                   PacketRows(), [], use_jit)), lates, tmp)
-            del table, msgs, pending, rebuilt, side_bytes
-            index.release(lo, hi)  # the mapped pages of these records go back to the kernel
+                _keep_late(message_columns(Decoded(stream.index(), rebuilt, side_bytes,
+                                                   _no_icmp(), [], PacketRows(), [], use_jit)),
+                           lates, tmp)
+            del table, msgs, pending, rebuilt, side_bytes, chunk  # the buffer goes
+        scratches.clear()  # the walk's scratch tables (60 MB): not kept while workers run
+        index = stream.index()
+        stage.index = index
         closed = stage.close(_Messages())
         if closed.messages.row:  # TCP messages after a gap skipped at the end of the capture
             _keep_late(message_columns(closed), lates, tmp)
@@ -168,10 +170,7 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
         firsts = [x.first for x in (*pieces, *lates) if np.isfinite(x.first)]
         start = min(firsts, default=None)
         capture_filter = index.capture_filter
-        index.close()
-        index.drop_arrays()  # what this process holds while the pieces are analysed: little
-        del side
-        _give_back_memory()
+        del side, index
         jobs = [_Job(k, pieces, lates, str(side_path), window, mtu, start)
                 for k in range(len(pieces))]
         n = min(workers or os.cpu_count() or 1, len(jobs))
@@ -183,40 +182,8 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
         summary["pieces"] = len(pieces)
         return summary
     finally:
-        index.close()
+        stream.close()
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _still_whole(index: Any, path: Path, lo: int, hi: int) -> None:
-    """A :class:`CaptureError` naming the file when it no longer holds records ``lo..hi``: a
-    capture cut short while it is read (a rotation, a full disk, a user) would otherwise kill
-    the process with SIGBUS the moment a mapped page past its new end is touched. Checked
-    before each piece is read and before its bytes are reassembled; a file cut in the middle
-    of reading one piece can still fault (the mapping cannot be made safe from Python)."""
-    if index.gzipped or hi <= lo:
-        return
-    end = int(index.offset[hi - 1] + index.caplen[hi - 1])
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise CaptureError(f"{path}: cannot be read any more ({exc.strerror}): it was "
-                           "removed or replaced while being analysed", subject=str(path)) from exc
-    if size < end:
-        raise CaptureError(f"{path}: the file shrank to {size:,} bytes while being read "
-                           f"(records {lo + 1:,}-{hi:,} end at byte {end:,}): was it rotated or "
-                           "truncated? analyse a copy", subject=str(path))
-
-
-def _give_back_memory() -> None:
-    """Return the freed heap to the kernel (glibc ``malloc_trim``): the walk's many small
-    objects leave the heap fragmented, and its size would count while the workers run."""
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    if name:
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(name).malloc_trim(0)
 
 
 def _no_icmp() -> Any:

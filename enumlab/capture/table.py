@@ -254,7 +254,7 @@ def message_columns(d: Any) -> Columns:
     # what a summary never reads is made when first read (Later): the frame table, --csv
     values: dict[str, Any] = {
         "frame": row + 1, "first_frame": Later(lambda: cat(m.first_row) + 1),
-        "time": d.index.time[row], "family": (family == 6).astype(np.int64),
+        "time": d.index.time[row - d.index.first], "family": (family == 6).astype(np.int64),
         "sport": P[_M[pk.C_SPORT]], "dport": P[_M[pk.C_DPORT]],
         "transport": transport.astype(np.int64),
         "protocol": np.clip(P[_M[pk.C_INTEREST]], 1, 3) - 1,
@@ -313,7 +313,7 @@ def message_columns(d: Any) -> Columns:
     # a message shorter than its length fields say: the snap length cut it only where the
     # record itself says so (captured < original length); else the length fields lie
     cut = (P[_M[pk.C_PAYLEN]] < P[_M[pk.C_WIRELEN]]).astype(np.int64)
-    snapped = d.index.caplen[row] < d.index.origlen[row]
+    snapped = d.index.caplen[row - d.index.first] < d.index.origlen[row - d.index.first]
     cut = np.where(snapped, cut, 2 * cut)
     ends = ("cut by the capture's snap length",
             "shorter than its IP/UDP length fields say (the packet's own lengths disagree)")
@@ -560,7 +560,7 @@ def fragment_columns(d: Any) -> Columns:
     inst = np.where(has, t.inst, 0)
     done = np.where(has, t.done_row[inst] if len(t.done_row) else -1, -1)
     cols = {
-        "frame": row + 1, "time": d.index.time[row], "family": _fam(fam),
+        "frame": row + 1, "time": d.index.time[row - d.index.first], "family": _fam(fam),
         "src": _objects(addresses(fam, t.src)), "dst": _objects(addresses(fam, t.dst)),
         "ip_id": P[:, pk.C_IPID], "offset": P[:, pk.C_FRAGOFF],
         "more": _Masked(P[:, pk.C_MF], np.zeros(n, bool)),
@@ -590,7 +590,7 @@ def icmp_columns(d: Any) -> Columns:
     qsrc_text = addresses(qfam, qsrc)
     qdst_text = addresses(qfam, qdst)
     cols = {
-        "frame": row + 1, "time": d.index.time[row], "family": _fam(fam),
+        "frame": row + 1, "time": d.index.time[row - d.index.first], "family": _fam(fam),
         "src": _objects(addresses(fam, src)), "dst": _objects(addresses(fam, dst)),
         "type": P[:, pk.C_ICMPTYPE], "code": P[:, pk.C_ICMPCODE], "kind": _objects(kinds),
         "mtu": _Masked(P[:, pk.C_ICMPMTU], ~has_mtu),
@@ -611,7 +611,8 @@ def tcp_columns(d: Any) -> Columns:
     fam = P[:, _M[pk.C_FAMILY]]
     none = np.zeros(n, bool)
     cols = {
-        "frame": row + 1, "time": d.index.time[row] if n else np.zeros(0), "family": _fam(fam),
+        "frame": row + 1, "time": d.index.time[row - d.index.first] if n else np.zeros(0),
+        "family": _fam(fam),
         "src": _objects(addresses(fam, src)), "dst": _objects(addresses(fam, dst)),
         "sport": P[:, _M[pk.C_SPORT]], "dport": P[:, _M[pk.C_DPORT]],
         "syn": _Masked((flags >> 1) & 1, none),

@@ -37,6 +37,7 @@ def _vxlan_ports(args: argparse.Namespace) -> tuple[int, ...]:
 
 
 def _pcap_one(args: argparse.Namespace, file: str) -> int:
+    from ..capture.files import nominal_size
     from ..capture.pieces import STREAM_MIN_BYTES
     from ..capture.report import analyze, format_summary, save_transactions, write_html
 
@@ -49,7 +50,7 @@ def _pcap_one(args: argparse.Namespace, file: str) -> int:
                          "--pieces reads with the native engine (tshark reads in memory)",
                          subject=args.pieces)
     if args.pieces is not None or (not tables_wanted and args.engine != "tshark"
-                                   and Path(file).stat().st_size >= STREAM_MIN_BYTES):
+                                   and nominal_size(file) >= STREAM_MIN_BYTES):
         return _pcap_pieces(args, file)
 
     # a progress bar only on a terminal: no carriage-return noise in logs or pipes
@@ -237,5 +238,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--pieces", type=int_in(1, 2**40, "records per piece"), metavar="RECORDS",
                    help="one capture, summary only: decode and analyse it in pieces of RECORDS "
                         "records, in bounded memory, pieces analysed on every core (automatic, "
-                        "250,000, for a capture of 256 MB or more unless a table is written)")
+                        "250,000, for a capture of 256 MB or more -- a .gz of 25.6 MB -- "
+                        "unless a table is written)")
     p.set_defaults(func=run)
