@@ -416,8 +416,29 @@ def resolver_orders(kind: str, asks: int = 300, zones: Path = DEFAULT_ZONE_DIR
     return rows
 
 
+def _baresip(zones: Path) -> list[dict[str, Any]]:
+    from .stacklab import baresip_inside
+
+    return baresip_inside(zones)
+
+
+def _linphone(zones: Path) -> list[dict[str, Any]]:
+    from .stacklab import linphone_inside
+
+    return linphone_inside(zones)
+
+
 INSIDE = {"sip-dig": sip_dig_inside, "getaddrinfo": getaddrinfo_inside,
-          "sipsak": sipsak_inside}
+          "sipsak": sipsak_inside, "baresip": _baresip, "linphone": _linphone}
+# checks that read a copy of the lab zone with records added (not in data/zones: other
+# checks and the notebooks read that zone as it is)
+_EXTRA = {"sip-dig": SIP_DIG_EXTRA}
+
+
+def _extra(check: str) -> str:
+    from .stacklab import STACK_EXTRA
+
+    return _EXTRA.get(check) or (STACK_EXTRA if check in ("baresip", "linphone") else "")
 
 
 def run(check: str, zones: Path = DEFAULT_ZONE_DIR) -> list[dict[str, Any]]:
@@ -429,11 +450,12 @@ def run(check: str, zones: Path = DEFAULT_ZONE_DIR) -> list[dict[str, Any]]:
     from .netlab import run_in_resolver_namespace
 
     with tempfile.TemporaryDirectory(prefix="enumlab-peer-") as tmp:
-        if check == "sip-dig":
+        extra = _extra(check)
+        if extra:
             copy = Path(tmp) / "zones"
             shutil.copytree(zones, copy)
             with (copy / f"{D}.zone").open("a") as zone:
-                zone.write(SIP_DIG_EXTRA)
+                zone.write(extra)
             zones = copy
         out = run_in_resolver_namespace(["enumlab.lab.peerlab", check, "--inside", "--zones",
                                          str(zones)], tag="peer", what=f"the {check} check")

@@ -636,6 +636,41 @@ def _sip_twisted(uri: str, lookup: Lookup, rng: np.random.Generator, **options: 
     return out
 
 
+def _stack_result(name: str, uri: str, targets: list[Any], notes: list[str]) -> ClientResult:
+    return ClientResult(name, uri, [ClientTarget(f"{t.transport}:{t.address}:{t.port}",
+                                                 note=t.host, host=t.host) for t in targets],
+                        notes=notes)
+
+
+def _sip_baresip(uri: str, lookup: Lookup, rng: np.random.Generator, *,
+                 caller: str | None = None, transports: Sequence[str] = ("udp", "tcp", "tls"),
+                 families: Sequence[str] = ("ipv4", "ipv6"), **options: Any) -> ClientResult:
+    """baresip 1.0.0 / libre 1.1.0 (:func:`enumlab.split.stacks.libre_locate`): NAPTR by
+    (ORDER, PREFERENCE), TLS-first SRV without NAPTR, SRV records and addresses sorted by a key
+    derived from the caller's From URI -- one caller, one target. ``caller``: that From URI;
+    none: a caller drawn at random (one ``rng`` draw), so a fleet of callers spreads."""
+    from .stacks import libre_caller_key, libre_locate
+
+    notes: list[str] = []
+    key = libre_caller_key(caller, rng)
+    targets = libre_locate(uri, lookup, key, transports=transports, families=families,
+                           notes=notes)
+    notes.append(f"caller {caller}" if caller else "a caller drawn at random")
+    return _stack_result("baresip", uri, targets, notes)
+
+
+def _sip_linphone(uri: str, lookup: Lookup, rng: np.random.Generator, *,
+                  families: Sequence[str] = ("ipv6", "ipv4"), **options: Any) -> ClientResult:
+    """linphone 5.1 / belle-sip 5.1 (:func:`enumlab.split.stacks.belle_sip_locate`): no NAPTR,
+    SRV for the URI's transport (even with a port), a lone record of its priority dropped,
+    weights drawn roughly as RFC 2782 (one ``rng`` draw per pick), AAAA before A."""
+    from .stacks import belle_sip_locate
+
+    notes: list[str] = []
+    targets = belle_sip_locate(uri, lookup, rng, families=families, notes=notes)
+    return _stack_result("linphone", uri, targets, notes)
+
+
 # -- glibc getaddrinfo -------------------------------------------------------------------------
 
 # Policy tables: (prefix, precedence, label). RFC 6724 s2.1 (c-ares 1.18's
@@ -781,6 +816,13 @@ MODELS: dict[str, ClientModel] = {m.name: m for m in (
     ClientModel("twisted", "Twisted Names 22.4 SRVConnector (RFC 2782)",
                 "run here: Twisted's own SRVConnector (system python3) on loopback, where "
                 "it connects compared", None, _sip_twisted),
+    ClientModel("baresip", "baresip 1.0.0 / libre 1.1.0: one target per caller",
+                "run here: real baresip in a namespace, where its OPTIONS arrived for 26 URIs "
+                "and 200 callers", None, _sip_baresip),
+    ClientModel("linphone", "linphone 5.1 / belle-sip 5.1: no NAPTR, SRV drawn by weight",
+                "run here: real linphonec in a namespace, where its MESSAGE and INVITE "
+                "requests arrived for 20 URIs and 200 independent resolutions", None,
+                _sip_linphone),
     ClientModel("first", "a naive client: the first record, ties as listed",
                 "a definition, no program behind it", _enum_first, _sip_first, "first"),
     ClientModel("asterisk", "Asterisk ENUMLOOKUP", "from source, not run: main/enum.c, "

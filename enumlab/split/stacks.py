@@ -252,5 +252,120 @@ def libre_caller_key(caller: str | None, rng: np.random.Generator) -> int:
     return int(rng.integers(0, 1 << 32)) >> LIBRE_KEY_SHIFT
 
 
-__all__ = ["LIBRE_TRANSPORTS", "StackTarget", "libre_caller_key", "libre_hash", "libre_locate",
+# -- belle-sip (linphone) ----------------------------------------------------------------------
+
+def belle_sip_srv_order(records: Sequence[SrvRecord], rng: np.random.Generator) -> list[int]:
+    """belle-sip 5.1's SRV order (indices into ``records``, the answer's order):
+
+    * records are kept sorted by priority as they are read, each one put **before** the
+      records of its priority already there -- so within a priority the answer's order is
+      reversed;
+    * a priority with a single record is **dropped** as soon as some other priority has two
+      or more (RFC 2782 keeps every record; a lone most-preferred record is never used);
+      when every priority is alone, the list is kept as it is;
+    * within a priority of two or more: the first record stays first, then each further one
+      is put in front if its weight is 0, else at the end; then records are drawn one by one:
+      r uniform on 0..sum-1 (one ``rng`` draw), the first record whose running sum reaches r
+      (all weights 0: the first record). So the first record gets one chance more and the
+      last one chance less than RFC 2782's ``weight/sum``, and a leading weight-0 record is
+      drawn with probability 1/sum.
+    """
+    listed: list[int] = []
+    for i, rec in enumerate(records):
+        at = next((k for k, j in enumerate(listed)
+                   if rec.priority <= records[j].priority), len(listed))
+        listed.insert(at, i)
+    groups: list[list[int]] = []
+    for i in listed:
+        if groups and records[groups[-1][0]].priority == records[i].priority:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    if all(len(g) == 1 for g in groups):
+        return listed
+    out: list[int] = []
+    for group in groups:
+        if len(group) == 1:
+            continue  # a lone record of its priority: dropped
+        same = [group[0]]
+        for i in group[1:]:
+            if records[i].weight == 0:
+                same.insert(0, i)
+            else:
+                same.append(i)
+        while same:
+            total = sum(records[i].weight for i in same)
+            pick = same[0]
+            if total:
+                r = int(rng.integers(0, total))
+                running = 0
+                for i in same:
+                    running += records[i].weight
+                    if r <= running:
+                        pick = i
+                        break
+            out.append(pick)
+            same.remove(pick)
+    return out
+
+
+def belle_sip_locate(uri: str, lookup: Lookup, rng: np.random.Generator, *,
+                     families: Sequence[str] = ("ipv6", "ipv4"),
+                     notes: list[str] | None = None) -> list[StackTarget]:
+    """Where belle-sip 5.1 (linphone 5.1's ``linphonec``, an account without proxy) sends a
+    request for ``uri``, in order.
+
+    * No NAPTR at all (RFC 3263 s4.1 asks for it).
+    * The transport is the URI's ``transport=`` (UDP by default); ``sips:`` is sent as
+      ``sip:`` over UDP (the Request-URI loses the ``s``; RFC 3261 s26.2.2 wants TLS).
+    * A port: the host's AAAA then A records, no SRV (as RFC 3263 s4.2).
+    * Otherwise SRV for that transport (``_sip._udp``, ``_sip._tcp``, ``_sips._tcp`` for TLS),
+      the host's AAAA and A records asked in parallel as the fallback.
+    * SRV records in :func:`belle_sip_srv_order` (a lone record of its priority dropped);
+      each target's AAAA records then A records (``families``: what the host can reach; IPv6
+      first, no RFC 6724 sorting), on the SRV port; a target without address passed over.
+    * No SRV, or no SRV target with an address (a "." target): the host's own AAAA then A
+      records, on 5060 (5061 for TLS) -- RFC 2782 says a lone "." target means "no service".
+    * A numeric host: that address, no DNS.
+    """
+    notes = notes if notes is not None else []
+    scheme, named, host, port = _split_uri(uri)
+    tp = named or "udp"
+    if scheme == "sips" and named is None:
+        notes.append("sips: sent as sip: over UDP")
+    if tp not in _SRV_PREFIX:
+        notes.append(f"transport={tp}: no such transport in belle-sip")
+        return []
+    try:
+        ipaddress.ip_address(host)
+        return [StackTarget(tp, host, port or _DEFAULT_PORT[tp], host)]
+    except ValueError:
+        pass
+    order = [f for f in ("ipv6", "ipv4") if f in families]
+
+    def addresses(name: str) -> list[str]:
+        found: list[str] = []
+        for family in order:
+            found += _addresses(lookup, name, (family,))
+        return found
+
+    if port is not None:
+        return [StackTarget(tp, a, port, host) for a in addresses(host)]
+    records = _srvs(lookup, _SRV_PREFIX[tp] + host)
+    targets: list[StackTarget] = []
+    kept = belle_sip_srv_order(records, rng)
+    if len(kept) < len(records):
+        notes.append(f"{len(records) - len(kept)} SRV record(s) alone in their priority dropped")
+    for i in kept:
+        rec = records[i]
+        if rec.target in (".", ""):
+            continue
+        targets += [StackTarget(tp, a, rec.port, rec.target.rstrip("."))
+                    for a in addresses(rec.target)]
+    if targets:
+        return targets
+    return [StackTarget(tp, a, _DEFAULT_PORT[tp], host) for a in addresses(host)]
+
+
+__all__ = ["LIBRE_TRANSPORTS", "StackTarget", "belle_sip_locate", "belle_sip_srv_order", "libre_caller_key", "libre_hash", "libre_locate",
            "libre_sort_key"]
