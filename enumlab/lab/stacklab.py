@@ -392,7 +392,7 @@ def linphone_inside(zones: Path, split_n: int = 200) -> list[dict[str, Any]]:
                             found.setdefault(hit.request_uri, hit)
                 return found
 
-            found = messages(LINPHONE_CHAT_URIS, 4.0)
+            found = messages(LINPHONE_CHAT_URIS, 7.0)  # a "." target: ~3 s, then the fallback
             for uri in LINPHONE_CHAT_URIS:
                 rows.append({"uri": uri, "kind": "first", "linphone": hit_text(found.get(uri)),
                              "model_firsts": _model_firsts(uri, memo)})
@@ -400,7 +400,7 @@ def linphone_inside(zones: Path, split_n: int = 200) -> list[dict[str, Any]]:
                 start = len(sink.hits)
                 command(f"call {uri}")
                 sent = uri.replace("sips:", "sip:", 1)
-                hit = sink.wait_for(start, lambda h: h.transport == "tls" or (
+                hit = sink.wait_for(start, lambda h, sent=sent: h.transport == "tls" or (
                     h.method == "INVITE" and h.request_uri == sent), 3.0)
                 command("terminate")
                 time.sleep(0.3)
@@ -429,4 +429,5 @@ def linphone_inside(zones: Path, split_n: int = 200) -> list[dict[str, Any]]:
     return rows
 
 
-__all__ = ["BARESIP_REPEAT", "BARESIP_URIS", "LINPHONE_CALL_URIS", "LINPHONE_CHAT_URIS", "STACK_EXTRA", "SipSink", "baresip_inside", "linphone_inside"]
+__all__ = ["BARESIP_REPEAT", "BARESIP_URIS", "LINPHONE_CALL_URIS", "LINPHONE_CHAT_URIS",
+           "STACK_EXTRA", "SipSink", "baresip_inside", "linphone_inside"]

@@ -121,13 +121,12 @@ def libre_hash(text: str) -> int:
     a = (a + int.from_bytes(tail[0:4], "little")) & _MASK
     b = (b + int.from_bytes(tail[4:8], "little")) & _MASK
     c = (c + int.from_bytes(tail[8:12], "little")) & _MASK
-    for x, y, k in (("c", "b", 14), ("a", "c", 11), ("b", "a", 25), ("c", "b", 16),
-                    ("a", "c", 4), ("b", "a", 14), ("c", "b", 24)):
-        regs = {"a": a, "b": b, "c": c}
+    regs = [a, b, c]
+    for x, y, k in ((2, 1, 14), (0, 2, 11), (1, 0, 25), (2, 1, 16), (0, 2, 4), (1, 0, 14),
+                    (2, 1, 24)):  # lookup3's final(): c^=b, c-=rot(b,14); a^=c, ...
         regs[x] ^= regs[y]
         regs[x] = (regs[x] - _rot(regs[y], k)) & _MASK
-        a, b, c = regs["a"], regs["b"], regs["c"]
-    return c
+    return regs[2]
 
 
 def _libre_address_rank(address: str, key: int) -> int:
@@ -227,15 +226,15 @@ def libre_locate(uri: str, lookup: Lookup, key: int, *,
         return host_addresses(named, _DEFAULT_PORT[named])
     naptrs = sorted(_naptrs(lookup, host), key=lambda r: (r.order, r.preference))
     for rec in naptrs:
-        tp = _LIBRE_SERVICES.get(rec.services.upper())
-        if tp is None or tp not in supported:
+        chosen = _LIBRE_SERVICES.get(rec.services.upper())
+        if chosen is None or chosen not in supported:
             continue
         notes.append(f"NAPTR {rec.order} {rec.preference} {rec.services} -> "
                      f"{rec.replacement} (flags and REGEXP not read)")
         records = _srvs(lookup, rec.replacement)
         if records:
-            return srv_targets(tp, records)
-        return host_addresses(tp, _DEFAULT_PORT[tp])
+            return srv_targets(chosen, records)
+        return host_addresses(chosen, _DEFAULT_PORT[chosen])
     for tp in reversed(supported):  # TLS, TCP, UDP
         records = _srvs(lookup, _SRV_PREFIX[tp] + host)
         if records:
@@ -324,8 +323,9 @@ def belle_sip_locate(uri: str, lookup: Lookup, rng: np.random.Generator, *,
     * SRV records in :func:`belle_sip_srv_order` (a lone record of its priority dropped);
       each target's AAAA records then A records (``families``: what the host can reach; IPv6
       first, no RFC 6724 sorting), on the SRV port; a target without address passed over.
-    * No SRV, or no SRV target with an address (a "." target): the host's own AAAA then A
-      records, on 5060 (5061 for TLS) -- RFC 2782 says a lone "." target means "no service".
+    * No SRV, or no SRV target with an address: the host's own AAAA then A records (the
+      fallback asked in parallel), on 5060 (5061 for TLS) -- also for a lone "." target,
+      after its address lookup times out (about 3 s here), where RFC 2782 says "no service".
     * A numeric host: that address, no DNS.
     """
     notes = notes if notes is not None else []
@@ -367,5 +367,5 @@ def belle_sip_locate(uri: str, lookup: Lookup, rng: np.random.Generator, *,
     return [StackTarget(tp, a, _DEFAULT_PORT[tp], host) for a in addresses(host)]
 
 
-__all__ = ["LIBRE_TRANSPORTS", "StackTarget", "belle_sip_locate", "belle_sip_srv_order", "libre_caller_key", "libre_hash", "libre_locate",
-           "libre_sort_key"]
+__all__ = ["LIBRE_TRANSPORTS", "StackTarget", "belle_sip_locate", "belle_sip_srv_order",
+           "libre_caller_key", "libre_hash", "libre_locate", "libre_sort_key"]
