@@ -796,7 +796,7 @@ MODELS: dict[str, ClientModel] = {m.name: m for m in (
                 "the reference: enumlab's own procedures", _enum_rfc, _sip_rfc, "3gpp"),
     ClientModel("kamailio", "Kamailio 5.6 enum module and core resolver",
                 "run here: real Kamailio in a network namespace, every URI and q value "
-                "compared (ENUM); its core resolver forwarding 16 URIs under 9 configurations "
+                "compared (ENUM); its core resolver forwarding 16 URIs under 10 configurations "
                 "(SIP)",
                 _enum_kamailio, _sip_kamailio),
     ClientModel("sofia-sip", "sofia-sip's resolver, as sip-dig prints it",
