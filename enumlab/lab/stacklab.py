@@ -61,6 +61,7 @@ _IPV6_RECVPKTINFO = 49
 _IPV6_PKTINFO = 50
 _REQUEST_LINE = re.compile(rb"^([A-Z]+) (\S+) SIP/2\.0")
 _FROM = re.compile(rb"(?im)^(?:From|f):[^<\r\n]*<([^>]+)>")
+_CALL_ID = re.compile(rb"(?im)^(?:Call-ID|i):\s*(\S+)")
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class Hit:
     request_uri: str  # "" for TLS (encrypted)
     caller: str  # the From URI, "" for TLS
     method: str = ""
+    call_id: str = ""
 
 
 class SipSink:
@@ -116,10 +118,12 @@ class SipSink:
             return
         line = _REQUEST_LINE.match(data)
         caller = _FROM.search(data)
+        call = _CALL_ID.search(data)
         self.hits.append(Hit(time.time(), transport, address, port,
                              line.group(2).decode(errors="replace") if line else "",
                              caller.group(1).decode(errors="replace") if caller else "",
-                             line.group(1).decode() if line else ""))
+                             line.group(1).decode() if line else "",
+                             call.group(1).decode(errors="replace") if call else ""))
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -242,46 +246,60 @@ def baresip_inside(zones: Path, split_n: int = 200) -> list[dict[str, Any]]:
         memo = MemoLookup(Resolver(server.host, server.port))
         proc = subprocess.Popen([program, "-f", tmp], stdin=subprocess.PIPE,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
+
+        def command(text: str) -> None:
             assert proc.stdin is not None
+            proc.stdin.write(text.encode() + b"\n")
+            proc.stdin.flush()
+
+        try:
             deadline = time.monotonic() + 10
             # ready once it answers a command: an OPTIONS to a numeric host reaches the sink
             while True:
                 start = len(sink.hits)
-                proc.stdin.write(b"/options sip:ready@192.0.2.250\n")
-                proc.stdin.flush()
+                command("/options sip:ready@192.0.2.250")
                 if sink.wait_for(start, lambda h: "ready@" in h.request_uri, 0.5):
                     break
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise LabServerError("baresip did not start", subject=program)
 
-            def send(uri: str, caller: str, timeout: float) -> Hit | None:
-                start = len(sink.hits)
-                proc.stdin.write(f"/uafind {caller}\n/options {uri}\n".encode())  # type: ignore[union-attr]
-                proc.stdin.flush()  # type: ignore[union-attr]
-                sent = uri if uri.startswith("sip:") else "sip:" + uri
-                return sink.wait_for(start, lambda h: h.transport == "tls" or (
-                    h.request_uri == sent and h.caller == caller), timeout)
+            def matcher(uri: str, caller: str, start: int) -> Any:
+                """A request for ``uri`` from ``caller`` that is not a retransmission of
+                one sent before ``start`` (a new Call-ID), or a TLS handshake."""
+                old = {h.call_id for h in sink.hits[:start]}
+                sent = uri if uri.startswith("sip:") else "sip:" + uri  # baresip's completion
+                return lambda h: h.transport == "tls" or (
+                    h.request_uri == sent and h.caller == caller and h.call_id not in old)
 
-            for uri in BARESIP_URIS:
-                for i in range(1 if uri in BARESIP_TLS_URIS else BARESIP_CALLERS):
-                    hit = send(uri, caller_uri(i), 0.8)
-                    expect = [t.uri for t in model.run("sip", uri, memo, caller=caller_uri(i),
+            def send(uri: str, caller: str, timeout: float) -> tuple[Hit | None, int, Any]:
+                start = len(sink.hits)
+                command(f"/uafind {caller}\n/options {uri}")
+                match = matcher(uri, caller, start)
+                return sink.wait_for(start, match, timeout), start, match
+
+            def phase(plan: list[tuple[str, str]], kind: str, timeout: float) -> None:
+                """Each (URI, caller) of ``plan`` once (no pair twice, so a late arrival,
+                after the wait, is still told apart), beside the model for that caller."""
+                sent = [(uri, caller, *send(uri, caller, timeout)) for uri, caller in plan]
+                time.sleep(1.0)  # late arrivals
+                end = len(sink.hits)
+                for uri, caller, hit, start, match in sent:
+                    if hit is None:
+                        hit = next((h for h in sink.hits[start:end]
+                                    if match(h) and h.transport != "tls"), None)
+                    expect = [t.uri for t in model.run("sip", uri, memo, caller=caller,
                                                        families=("ipv4",)).targets]
-                    rows.append({"uri": uri, "caller": caller_uri(i), "kind": "first",
+                    rows.append({"uri": uri, "caller": caller, "kind": kind,
                                  "baresip": hit_text(hit), "model": expect,
                                  "agrees": hit_text(hit) == (expect or ["(nothing)"])[0]})
-            for i in range(split_n):
-                hit = send(BARESIP_SPLIT_URI, caller_uri(i), 2.0)
-                expect = [t.uri for t in model.run("sip", BARESIP_SPLIT_URI, memo,
-                                                   caller=caller_uri(i),
-                                                   families=("ipv4",)).targets]
-                rows.append({"uri": BARESIP_SPLIT_URI, "caller": caller_uri(i), "kind": "split",
-                             "baresip": hit_text(hit), "model": expect,
-                             "agrees": hit_text(hit) == (expect or ["(nothing)"])[0]})
+
+            phase([(uri, caller_uri(i)) for uri in BARESIP_URIS
+                   for i in range(1 if uri in BARESIP_TLS_URIS else BARESIP_CALLERS)],
+                  "first", 0.8)
+            phase([(BARESIP_SPLIT_URI, caller_uri(i)) for i in range(split_n)], "split", 2.0)
             # one caller, again and again: the same target every time (no draw per request)
             for _ in range(BARESIP_REPEAT):
-                hit = send(BARESIP_SPLIT_URI, caller_uri(0), 2.0)
+                hit, _, _ = send(BARESIP_SPLIT_URI, caller_uri(0), 2.0)
                 rows.append({"uri": BARESIP_SPLIT_URI, "caller": caller_uri(0), "kind": "repeat",
                              "baresip": hit_text(hit), "model": [], "agrees": hit is not None})
         finally:
