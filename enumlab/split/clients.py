@@ -46,6 +46,16 @@ is and how it is known:
 ``twisted``    Twisted Names 22.4 ``SRVConnector``: no NAPTR, SRV ``_sip._tcp``, RFC 2782
                exactly (weight-0 first, r in 0..sum). **Run here**: Twisted's own
                SRVConnector, 200 picks per URI, split within the model's interval.
+``baresip``    baresip 1.0.0 / libre 1.1.0 (:func:`enumlab.split.stacks.libre_locate`): NAPTR by
+               (ORDER, PREFERENCE), flags and REGEXP unread; without NAPTR SRV TLS, TCP, UDP
+               in that order; SRV records and addresses sorted by a key from the caller's
+               From URI, not drawn -- one caller, one target; ``sips:x`` sent as
+               ``sip:sips:x``. **Run here**: real baresip in a namespace, 74 first targets and
+               200 callers, caller by caller.
+``linphone``   linphone 5.1 / belle-sip 5.1 (:func:`enumlab.split.stacks.belle_sip_locate`): no
+               NAPTR; SRV for the URI's transport; a record alone in its priority dropped;
+               weights drawn close to RFC 2782; AAAA before A. **Run here**: real linphonec in
+               a namespace, 23 URIs and 200 resolutions.
 ``first``      A naive client: the first record in (ORDER, PREFERENCE) order, ties in the
                order the answer lists them (Open5GS-style strict selection).
 ``asterisk``   Asterisk ``ENUMLOOKUP`` -- **from source, not run** (``main/enum.c``,
@@ -821,7 +831,7 @@ MODELS: dict[str, ClientModel] = {m.name: m for m in (
                 "and 200 callers", None, _sip_baresip),
     ClientModel("linphone", "linphone 5.1 / belle-sip 5.1: no NAPTR, SRV drawn by weight",
                 "run here: real linphonec in a namespace, where its MESSAGE and INVITE "
-                "requests arrived for 20 URIs and 200 independent resolutions", None,
+                "requests arrived for 23 URIs and 200 independent resolutions", None,
                 _sip_linphone),
     ClientModel("first", "a naive client: the first record, ties as listed",
                 "a definition, no program behind it", _enum_first, _sip_first, "first"),

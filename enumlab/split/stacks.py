@@ -4,8 +4,11 @@ Each function takes a SIP URI and a :class:`~enumlab.resolve.lookup.Lookup`, mak
 resolution** and returns the destinations the stack tries, in its order, as
 ``(transport, address, port, host)``. The client models ``baresip`` and ``linphone``
 (:mod:`enumlab.split.clients`) wrap them; ``tests/test_clients.py`` checks them against the
-real programs (:mod:`enumlab.lab.peerlab`). Written from the programs' behaviour observed in
-the lab and described in enumlab's words, not from their code.
+real programs (:mod:`enumlab.lab.stacklab`). The rules were read from the stacks' public
+sources (libre ``src/sip/request.c``, ``src/dns/rrlist.c``, ``src/hash/func.c``; belle-sip
+``src/belle_sip_resolver.c``), written here in enumlab's own words (no code copied), and each
+one kept only where the programs in the lab did the same -- where they did not, the program
+wins (baresip's ``sips:`` handling, belle-sip's explicit port and "." target).
 
 RFC 3263 s4.1 asks a client without ``transport=`` and port to look NAPTR up, take the most
 preferred record whose transport it supports and follow it to SRV; RFC 2782 orders SRV
