@@ -8,7 +8,8 @@ enumlab's model sees). The peer's output is compared with the client model
 (:mod:`enumlab.split.clients`). All traffic stays inside the namespace; it needs root and iproute2.
 
 ``python -m enumlab.lab.peerlab sip-dig`` / ``getaddrinfo`` prints the comparison; the tests run
-the same functions.
+the same functions. ``baresip`` and ``linphone`` run the two SIP stacks the same way, with the
+embedded lab server instead of BIND (:mod:`enumlab.lab.stacklab`).
 """
 
 from __future__ import annotations
