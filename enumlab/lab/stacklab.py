@@ -205,16 +205,24 @@ BARESIP_CALLERS = 3  # callers per URI in the first-target check
 BARESIP_TLS_URIS = {f"sip:x@ims.{D};transport=tls", f"sip:x@tlsfirst.{D}"}
 BARESIP_SPLIT_URI = f"sip:x@split.{D}"
 BARESIP_REPEAT = 20
+# baresip bound to ::1 (IPv6 only): a host with one AAAA, one with two (the caller's key
+# picks), NAPTR to SRV targets with AAAA, a pool of A records only (nothing)
+BARESIP_V6_URIS = [f"sip:x@pcscf1.ims.{D}", f"sip:x@multi.ims.{D}", f"sip:x@ims.{D}",
+                   f"sip:x@pool.split.{D}"]
+BARESIP_V6_CALLERS = 5
 
 
 def caller_uri(i: int) -> str:
     return f"sip:c{i}@lab.example"
 
 
-def _baresip_config(workdir: Path, dns: tuple[str, int], callers: int) -> None:
+def _baresip_config(workdir: Path, dns: tuple[str, int], callers: int, listen: str) -> None:
+    """baresip's config and accounts: bound to ``listen`` (127.0.0.1 or ::1: one address
+    family), the lab server its only DNS server, ``callers`` accounts without registration."""
+    host = listen.strip("[]")
     (workdir / "config").write_text(f"""poll_method\t\tepoll
-sip_listen\t\t127.0.0.1:5080
-net_interface\t\t127.0.0.1
+sip_listen\t\t{listen}:5080
+net_interface\t\t{host}
 dns_server\t\t{dns[0]}:{dns[1]}
 module_path\t\t/usr/lib/baresip/modules
 module\t\t\tstdio.so
@@ -225,12 +233,80 @@ module_app\t\tmenu.so
                                               for i in range(callers)))
 
 
+class _Baresip:
+    """One baresip process bound to one address family, driven on its standard input."""
+
+    def __init__(self, program: str, workdir: Path, sink: SipSink, ready_uri: str) -> None:
+        self.sink = sink
+        self.proc = subprocess.Popen([program, "-f", str(workdir)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        # ready once it answers a command: an OPTIONS to a numeric host reaches the sink
+        while True:
+            start = len(sink.hits)
+            self.command(f"/options {ready_uri}")
+            if sink.wait_for(start, lambda h: "ready@" in h.request_uri, 0.5):
+                return
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.close()
+                raise LabServerError("baresip did not start", subject=program)
+
+    def command(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def matcher(self, uri: str, caller: str, start: int) -> Any:
+        """A request for ``uri`` from ``caller`` that is not a retransmission of one sent
+        before ``start`` (a new Call-ID), or a TLS handshake."""
+        old = {h.call_id for h in self.sink.hits[:start]}
+        sent = uri if uri.startswith("sip:") else "sip:" + uri  # baresip's URI completion
+        return lambda h: h.transport == "tls" or (
+            h.request_uri == sent and h.caller == caller and h.call_id not in old)
+
+    def send(self, uri: str, caller: str, timeout: float) -> tuple[Hit | None, int, Any]:
+        start = len(self.sink.hits)
+        self.command(f"/uafind {caller}\n/options {uri}")
+        match = self.matcher(uri, caller, start)
+        return self.sink.wait_for(start, match, timeout), start, match
+
+    def phase(self, plan: list[tuple[str, str]], timeout: float) -> list[tuple[str, str,
+                                                                             Hit | None]]:
+        """Each (URI, caller) of ``plan`` once -- no pair twice, so a late arrival, after
+        the wait, is still told apart: (URI, caller, first arrival)."""
+        sent = [(uri, caller, *self.send(uri, caller, timeout)) for uri, caller in plan]
+        time.sleep(1.0)  # late arrivals
+        end = len(self.sink.hits)
+        out = []
+        for uri, caller, hit, start, match in sent:
+            if hit is None:
+                hit = next((h for h in self.sink.hits[start:end]
+                            if match(h) and h.transport != "tls"), None)
+            out.append((uri, caller, hit))
+        return out
+
+    def close(self) -> None:
+        try:
+            self.command("/quit")
+            if self.proc.stdin:
+                self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+
 def baresip_inside(zones: Path, split_n: int = 200) -> list[dict[str, Any]]:
-    """In the namespace: one baresip (sip_listen 127.0.0.1, the embedded lab server as its
-    only DNS server) with ``split_n`` accounts sends OPTIONS to every URI of
-    :data:`BARESIP_URIS` from :data:`BARESIP_CALLERS` callers, then to
-    :data:`BARESIP_SPLIT_URI` from each of the ``split_n`` callers; where each request
-    arrived first, beside the ``baresip`` model for the same caller."""
+    """In the namespace: baresip (the embedded lab server its only DNS server) bound to
+    127.0.0.1 with ``split_n`` accounts sends OPTIONS to every URI of :data:`BARESIP_URIS`
+    from :data:`BARESIP_CALLERS` callers, then to :data:`BARESIP_SPLIT_URI` from each of the
+    ``split_n`` callers, then :data:`BARESIP_REPEAT` times from one caller; then a baresip
+    bound to ::1 (IPv6 only: AAAA records) sends to :data:`BARESIP_V6_URIS` from
+    :data:`BARESIP_V6_CALLERS` callers each. Where each request arrived first, beside the
+    ``baresip`` model for the same caller and address family."""
     from ..resolve.lookup import MemoLookup
     from ..resolve.resolver import Resolver
     from ..split.clients import get_model
@@ -239,81 +315,45 @@ def baresip_inside(zones: Path, split_n: int = 200) -> list[dict[str, Any]]:
     make_local()
     model = get_model("baresip")
     rows: list[dict[str, Any]] = []
-    callers = max(split_n, BARESIP_CALLERS)
-    with EmbeddedServer(zones) as server, SipSink() as sink, \
-            tempfile.TemporaryDirectory(prefix="enumlab-baresip-") as tmp:
-        _baresip_config(Path(tmp), (server.host, server.port), callers)
+
+    def compare(arrived: list[tuple[str, str, Hit | None]], kind: str,
+                families: tuple[str, ...]) -> None:
+        for uri, caller, hit in arrived:
+            expect = [t.uri for t in model.run("sip", uri, memo, caller=caller,
+                                               families=families).targets]
+            rows.append({"uri": uri, "caller": caller, "kind": kind, "baresip": hit_text(hit),
+                         "model": expect,
+                         "agrees": hit_text(hit) == (expect or ["(nothing)"])[0]})
+
+    with EmbeddedServer(zones) as server, SipSink() as sink:
         memo = MemoLookup(Resolver(server.host, server.port))
-        proc = subprocess.Popen([program, "-f", tmp], stdin=subprocess.PIPE,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-        def command(text: str) -> None:
-            assert proc.stdin is not None
-            proc.stdin.write(text.encode() + b"\n")
-            proc.stdin.flush()
-
-        try:
-            deadline = time.monotonic() + 10
-            # ready once it answers a command: an OPTIONS to a numeric host reaches the sink
-            while True:
-                start = len(sink.hits)
-                command("/options sip:ready@192.0.2.250")
-                if sink.wait_for(start, lambda h: "ready@" in h.request_uri, 0.5):
-                    break
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise LabServerError("baresip did not start", subject=program)
-
-            def matcher(uri: str, caller: str, start: int) -> Any:
-                """A request for ``uri`` from ``caller`` that is not a retransmission of
-                one sent before ``start`` (a new Call-ID), or a TLS handshake."""
-                old = {h.call_id for h in sink.hits[:start]}
-                sent = uri if uri.startswith("sip:") else "sip:" + uri  # baresip's completion
-                return lambda h: h.transport == "tls" or (
-                    h.request_uri == sent and h.caller == caller and h.call_id not in old)
-
-            def send(uri: str, caller: str, timeout: float) -> tuple[Hit | None, int, Any]:
-                start = len(sink.hits)
-                command(f"/uafind {caller}\n/options {uri}")
-                match = matcher(uri, caller, start)
-                return sink.wait_for(start, match, timeout), start, match
-
-            def phase(plan: list[tuple[str, str]], kind: str, timeout: float) -> None:
-                """Each (URI, caller) of ``plan`` once (no pair twice, so a late arrival,
-                after the wait, is still told apart), beside the model for that caller."""
-                sent = [(uri, caller, *send(uri, caller, timeout)) for uri, caller in plan]
-                time.sleep(1.0)  # late arrivals
-                end = len(sink.hits)
-                for uri, caller, hit, start, match in sent:
-                    if hit is None:
-                        hit = next((h for h in sink.hits[start:end]
-                                    if match(h) and h.transport != "tls"), None)
-                    expect = [t.uri for t in model.run("sip", uri, memo, caller=caller,
-                                                       families=("ipv4",)).targets]
-                    rows.append({"uri": uri, "caller": caller, "kind": kind,
-                                 "baresip": hit_text(hit), "model": expect,
-                                 "agrees": hit_text(hit) == (expect or ["(nothing)"])[0]})
-
-            phase([(uri, caller_uri(i)) for uri in BARESIP_URIS
-                   for i in range(1 if uri in BARESIP_TLS_URIS else BARESIP_CALLERS)],
-                  "first", 0.8)
-            phase([(BARESIP_SPLIT_URI, caller_uri(i)) for i in range(split_n)], "split", 2.0)
-            # one caller, again and again: the same target every time (no draw per request)
-            for _ in range(BARESIP_REPEAT):
-                hit, _, _ = send(BARESIP_SPLIT_URI, caller_uri(0), 2.0)
-                rows.append({"uri": BARESIP_SPLIT_URI, "caller": caller_uri(0), "kind": "repeat",
-                             "baresip": hit_text(hit), "model": [], "agrees": hit is not None})
-        finally:
-            if proc.stdin:
-                try:
-                    proc.stdin.write(b"/quit\n")
-                    proc.stdin.close()
-                except OSError:
-                    pass
+        with tempfile.TemporaryDirectory(prefix="enumlab-baresip-") as tmp:
+            _baresip_config(Path(tmp), (server.host, server.port),
+                            max(split_n, BARESIP_CALLERS), "127.0.0.1")
+            baresip = _Baresip(program, Path(tmp), sink, "sip:ready@192.0.2.250")
             try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+                compare(baresip.phase([(uri, caller_uri(i)) for uri in BARESIP_URIS for i in
+                                       range(1 if uri in BARESIP_TLS_URIS else
+                                             BARESIP_CALLERS)], 0.8), "first", ("ipv4",))
+                compare(baresip.phase([(BARESIP_SPLIT_URI, caller_uri(i))
+                                       for i in range(split_n)], 2.0), "split", ("ipv4",))
+                # one caller, again and again: the same target every time (no draw)
+                for _ in range(BARESIP_REPEAT):
+                    hit, _, _ = baresip.send(BARESIP_SPLIT_URI, caller_uri(0), 2.0)
+                    rows.append({"uri": BARESIP_SPLIT_URI, "caller": caller_uri(0),
+                                 "kind": "repeat", "baresip": hit_text(hit), "model": [],
+                                 "agrees": hit is not None})
+            finally:
+                baresip.close()
+        with tempfile.TemporaryDirectory(prefix="enumlab-baresip6-") as tmp:
+            _baresip_config(Path(tmp), (server.host, server.port), BARESIP_V6_CALLERS, "[::1]")
+            baresip = _Baresip(program, Path(tmp), sink, "sip:ready@[2001:db8::250]")
+            try:
+                compare(baresip.phase([(uri, caller_uri(i)) for uri in BARESIP_V6_URIS
+                                       for i in range(BARESIP_V6_CALLERS)], 0.8),
+                        "ipv6", ("ipv6",))
+            finally:
+                baresip.close()
     return rows
 
 
@@ -447,5 +487,5 @@ def linphone_inside(zones: Path, split_n: int = 200) -> list[dict[str, Any]]:
     return rows
 
 
-__all__ = ["BARESIP_REPEAT", "BARESIP_URIS", "LINPHONE_CALL_URIS", "LINPHONE_CHAT_URIS",
-           "STACK_EXTRA", "SipSink", "baresip_inside", "linphone_inside"]
+__all__ = ["BARESIP_REPEAT", "BARESIP_URIS", "BARESIP_V6_URIS", "LINPHONE_CALL_URIS",
+           "LINPHONE_CHAT_URIS", "STACK_EXTRA", "SipSink", "baresip_inside", "linphone_inside"]

@@ -51,7 +51,7 @@ is and how it is known:
                in that order; SRV records and addresses sorted by a key from the caller's
                From URI, not drawn -- one caller, one target; ``sips:x`` sent as
                ``sip:sips:x``. **Run here**: real baresip in a namespace, 74 first targets and
-               200 callers, caller by caller.
+               200 callers, caller by caller (bound to IPv4, then to IPv6).
 ``linphone``   linphone 5.1 / belle-sip 5.1 (:func:`enumlab.split.stacks.belle_sip_locate`): no
                NAPTR; SRV for the URI's transport; a record alone in its priority dropped;
                weights drawn close to RFC 2782; AAAA before A. **Run here**: real linphonec in
@@ -827,8 +827,8 @@ MODELS: dict[str, ClientModel] = {m.name: m for m in (
                 "run here: Twisted's own SRVConnector (system python3) on loopback, where "
                 "it connects compared", None, _sip_twisted),
     ClientModel("baresip", "baresip 1.0.0 / libre 1.1.0: one target per caller",
-                "run here: real baresip in a namespace, where its OPTIONS arrived for 26 URIs "
-                "and 200 callers", None, _sip_baresip),
+                "run here: real baresip in a namespace, where its OPTIONS arrived for 30 URIs "
+                "(IPv4 and IPv6) and 200 callers", None, _sip_baresip),
     ClientModel("linphone", "linphone 5.1 / belle-sip 5.1: no NAPTR, SRV drawn by weight",
                 "run here: real linphonec in a namespace, where its MESSAGE and INVITE "
                 "requests arrived for 23 URIs and 200 independent resolutions", None,
