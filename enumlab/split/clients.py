@@ -50,8 +50,8 @@ is and how it is known:
                (ORDER, PREFERENCE), flags and REGEXP unread; without NAPTR SRV TLS, TCP, UDP
                in that order; SRV records and addresses sorted by a key from the caller's
                From URI, not drawn -- one caller, one target; ``sips:x`` sent as
-               ``sip:sips:x``. **Run here**: real baresip in a namespace, 74 first targets and
-               200 callers, caller by caller (bound to IPv4, then to IPv6).
+               ``sip:sips:x``. **Run here**: real baresip in a namespace, 94 first targets
+               (bound to IPv4, then to IPv6) and 200 callers, caller by caller.
 ``linphone``   linphone 5.1 / belle-sip 5.1 (:func:`enumlab.split.stacks.belle_sip_locate`): no
                NAPTR; SRV for the URI's transport; a record alone in its priority dropped;
                weights drawn close to RFC 2782; AAAA before A. **Run here**: real linphonec in
