@@ -430,7 +430,7 @@ def test_libre_hash_is_libres_own() -> None:
 
 def test_baresip_model_sends_where_baresip_sends() -> None:
     """Real baresip 1.0.0 (libre 1.1.0) in a namespace, its only DNS server the embedded lab
-    server, OPTIONS to 26 URIs from 3 callers each and to a 25/25/50 SRV set from 200
+    server, OPTIONS to 28 URIs from 3 callers each and to a 25/25/50 SRV set from 200
     callers, and bound to ::1 to 4 URIs from 5 callers each (AAAA only): the model's first
     target is where every request arrived, caller by caller; the
     200 callers' split is within the interval of the model's split over random callers; one
@@ -492,7 +492,7 @@ def test_baresip_model_sends_where_baresip_sends() -> None:
 
 def test_linphone_model_sends_where_linphone_sends() -> None:
     """Real linphonec 5.1 (belle-sip 5.1) in a namespace whose resolv.conf names the embedded
-    lab server: MESSAGE to 18 URIs, INVITE to 5, MESSAGE to 200 host names with one 25/25/50
+    lab server: MESSAGE to 18 URIs, INVITE to 6, MESSAGE to 200 host names with one 25/25/50
     SRV set (one resolution each): every first target one the model gives, the split within
     the model's interval, and the departures measured -- no NAPTR, a lone most-preferred SRV
     record never used, AAAA before A."""

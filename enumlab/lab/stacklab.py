@@ -31,11 +31,13 @@ from .server import EmbeddedServer
 D = "mnc001.mcc001.3gppnetwork.org"
 # records the stack checks add to a copy of the lab zone: a NAPTR with both REGEXP and
 # REPLACEMENT (RFC 3403 s4.1 refuses it), a host whose only NAPTR is SIP+D2U (for sips:), a
-# host without NAPTR but SRV for all three transports, and a lone most-preferred SRV record
-# before a pair
+# host without NAPTR but SRV for all three transports, a lone most-preferred SRV record
+# before a pair, and a NAPTR whose SRV name has no records
 STACK_EXTRA = """\
 bothsip IN NAPTR 10 10 "s" "SIP+D2U" "!^.*$!sip:x@example.com!" _sip._udp.scscf
 udponly IN NAPTR 10 10 "s" "SIP+D2U" "" _sip._udp.split
+emptysrv IN NAPTR 10 10 "s" "SIP+D2T" "" _sip._tcp.nowhere
+emptysrv IN A 192.0.2.130
 _sips._tcp.tlsfirst IN SRV 10 10 5061 tls1.tlsfirst
 _sip._tcp.tlsfirst IN SRV 10 10 5060 tcp1.tlsfirst
 _sip._udp.tlsfirst IN SRV 10 10 5060 udp1.tlsfirst
@@ -198,7 +200,8 @@ BARESIP_URIS = [f"sip:x@ims.{D}", f"sips:x@ims.{D}", f"sip:x@ims.{D};transport=t
                 f"sip:x@runs.{D}", f"sip:x@split.{D}", f"sip:x@pool.split.{D}",
                 f"sip:x@srvpool.split.{D}", f"sip:x@nosip.{D}", f"sip:x@bothsip.{D}",
                 f"sips:x@udponly.{D}", f"sip:x@tlsfirst.{D}", f"sip:x@lone.{D}",
-                f"sip:x@icscf.{D};transport=foo", "sip:x@192.0.2.1:5070"]
+                f"sip:x@icscf.{D};transport=foo", "sip:x@192.0.2.1:5070",
+                f"sip:x@icscf.{D};transport=tcp", f"sip:x@emptysrv.{D}"]
 BARESIP_CALLERS = 3  # callers per URI in the first-target check
 # URIs whose first target is TLS: one caller each (the sink never completes the handshake,
 # and libre would queue a second caller's request on the same pending connection)
@@ -366,7 +369,7 @@ LINPHONE_CHAT_URIS = [f"sip:x@{h}.{D}" for h in (
     "pool.split", "srvpool.split", "nosip", "lone", "tlsfirst", "multi.ims", "sctp", "bothsip")]
 LINPHONE_CALL_URIS = [f"sip:x@scscf.{D}:5070", f"sips:x@ims.{D}",
                       f"sip:x@scscf.{D};transport=tcp", f"sip:x@ims.{D};transport=tls",
-                      "sip:x@192.0.2.1:5070"]
+                      "sip:x@192.0.2.1:5070", f"sip:x@icscf.{D};transport=tcp"]
 LINPHONE_SPLIT = "sip:x@lsplit{}." + D
 MODEL_RUNS = 4000
 

@@ -50,12 +50,12 @@ is and how it is known:
                (ORDER, PREFERENCE), flags and REGEXP unread; without NAPTR SRV TLS, TCP, UDP
                in that order; SRV records and addresses sorted by a key from the caller's
                From URI, not drawn -- one caller, one target; ``sips:x`` sent as
-               ``sip:sips:x``. **Run here**: real baresip in a namespace, 94 first targets
+               ``sip:sips:x``. **Run here**: real baresip in a namespace, 100 first targets
                (bound to IPv4, then to IPv6) and 200 callers, caller by caller.
 ``linphone``   linphone 5.1 / belle-sip 5.1 (:func:`enumlab.split.stacks.belle_sip_locate`): no
                NAPTR; SRV for the URI's transport; a record alone in its priority dropped;
                weights drawn close to RFC 2782; AAAA before A. **Run here**: real linphonec in
-               a namespace, 23 URIs and 200 resolutions.
+               a namespace, 24 URIs and 200 resolutions.
 ``first``      A naive client: the first record in (ORDER, PREFERENCE) order, ties in the
                order the answer lists them (Open5GS-style strict selection).
 ``asterisk``   Asterisk ``ENUMLOOKUP`` -- **from source, not run** (``main/enum.c``,
@@ -827,11 +827,11 @@ MODELS: dict[str, ClientModel] = {m.name: m for m in (
                 "run here: Twisted's own SRVConnector (system python3) on loopback, where "
                 "it connects compared", None, _sip_twisted),
     ClientModel("baresip", "baresip 1.0.0 / libre 1.1.0: one target per caller",
-                "run here: real baresip in a namespace, where its OPTIONS arrived for 30 URIs "
+                "run here: real baresip in a namespace, where its OPTIONS arrived for 32 URIs "
                 "(IPv4 and IPv6) and 200 callers", None, _sip_baresip),
     ClientModel("linphone", "linphone 5.1 / belle-sip 5.1: no NAPTR, SRV drawn by weight",
                 "run here: real linphonec in a namespace, where its MESSAGE and INVITE "
-                "requests arrived for 23 URIs and 200 independent resolutions", None,
+                "requests arrived for 24 URIs and 200 independent resolutions", None,
                 _sip_linphone),
     ClientModel("first", "a naive client: the first record, ties as listed",
                 "a definition, no program behind it", _enum_first, _sip_first, "first"),
