@@ -431,7 +431,7 @@ def test_libre_hash_is_libres_own() -> None:
 def test_baresip_model_sends_where_baresip_sends() -> None:
     """Real baresip 1.0.0 (libre 1.1.0) in a namespace, its only DNS server the embedded lab
     server, OPTIONS to 28 URIs from 3 callers each and to a 25/25/50 SRV set from 200
-    callers, and bound to ::1 to 4 URIs from 5 callers each (AAAA only): the model's first
+    callers, and with IPv4 and IPv6 to 4 URIs from 5 callers each: the model's first
     target is where every request arrived, caller by caller; the
     200 callers' split is within the interval of the model's split over random callers; one
     caller sends every request to the same target."""
@@ -453,13 +453,12 @@ def test_baresip_model_sends_where_baresip_sends() -> None:
     split = [r for r in rows if r["kind"] == "split"]
     assert len(split) == 200
     assert [(r["caller"], r["baresip"]) for r in split if not r["agrees"]] == []
-    # bound to ::1: AAAA records only, a host's two AAAA ordered by the caller's key too
-    ipv6 = [r for r in rows if r["kind"] == "ipv6"]
-    assert {r["uri"] for r in ipv6} == set(BARESIP_V6_URIS)
-    assert [(r["uri"], r["caller"], r["baresip"], r["model"]) for r in ipv6
+    # dual stack: a host's A and AAAA records ordered together by the caller's key
+    dual = [r for r in rows if r["kind"] == "dual-stack"]
+    assert {r["uri"] for r in dual} == set(BARESIP_V6_URIS)
+    assert [(r["uri"], r["caller"], r["baresip"], r["model"]) for r in dual
             if not r["agrees"]] == []
-    assert {str(r["baresip"]) for r in ipv6 if r["uri"] == f"sip:x@pcscf1.ims.{D}"} == {
-        "udp:2001:db8::11:5060"}
+    assert any(str(r["baresip"]).startswith("udp:2001:db8:") for r in dual)
     repeat = {str(r["baresip"]) for r in rows if r["kind"] == "repeat"}
     assert len([r for r in rows if r["kind"] == "repeat"]) == BARESIP_REPEAT
     assert len(repeat) == 1 and repeat != {"(nothing)"}  # one caller, one target

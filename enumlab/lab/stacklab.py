@@ -208,24 +208,41 @@ BARESIP_CALLERS = 3  # callers per URI in the first-target check
 BARESIP_TLS_URIS = {f"sip:x@ims.{D};transport=tls", f"sip:x@tlsfirst.{D}"}
 BARESIP_SPLIT_URI = f"sip:x@split.{D}"
 BARESIP_REPEAT = 20
-# baresip bound to ::1 (IPv6 only): a host with one AAAA, one with two (the caller's key
-# picks), NAPTR to SRV targets with AAAA, a pool of A records only (nothing)
+# baresip with an IPv4 and an IPv6 address: hosts with A and AAAA records (the caller's key
+# orders both families together), NAPTR to SRV targets with both, SRV targets with A only
 BARESIP_V6_URIS = [f"sip:x@pcscf1.ims.{D}", f"sip:x@multi.ims.{D}", f"sip:x@ims.{D}",
-                   f"sip:x@pool.split.{D}"]
+                   f"sip:x@scscf.{D}"]
 BARESIP_V6_CALLERS = 5
+DUAL_STACK_IF = "enumlab0"
+
+
+def _dual_stack_interface() -> None:
+    """A veth interface in this namespace with an IPv4 and an IPv6 address and default
+    routes through it (baresip takes its addresses from the default route's interface); the
+    lab addresses stay local on loopback, so nothing leaves."""
+    commands = [["link", "add", DUAL_STACK_IF, "type", "veth", "peer", "name", "enumlab1"],
+                ["link", "set", DUAL_STACK_IF, "up"], ["link", "set", "enumlab1", "up"],
+                ["addr", "add", "198.18.99.1/24", "dev", DUAL_STACK_IF],
+                ["addr", "add", "2001:db8:99::1/64", "dev", DUAL_STACK_IF, "nodad"],
+                ["route", "add", "default", "via", "198.18.99.2", "dev", DUAL_STACK_IF,
+                 "onlink"],
+                ["-6", "route", "add", "default", "via", "2001:db8:99::2", "dev",
+                 DUAL_STACK_IF, "onlink"]]
+    for cmd in commands:
+        subprocess.run(["ip", *cmd], check=True, capture_output=True)
 
 
 def caller_uri(i: int) -> str:
     return f"sip:c{i}@lab.example"
 
 
-def _baresip_config(workdir: Path, dns: tuple[str, int], callers: int, listen: str) -> None:
-    """baresip's config and accounts: bound to ``listen`` (127.0.0.1 or ::1: one address
-    family), the lab server its only DNS server, ``callers`` accounts without registration."""
-    host = listen.strip("[]")
+def _baresip_config(workdir: Path, dns: tuple[str, int], callers: int, interface: str) -> None:
+    """baresip's config and accounts: bound to ``interface`` (127.0.0.1: IPv4 only, port
+    5080; an interface name: its IPv4 and IPv6 address), the lab server its only DNS server,
+    ``callers`` accounts without registration."""
+    listen = f"sip_listen\t\t{interface}:5080\n" if interface[0].isdigit() else ""
     (workdir / "config").write_text(f"""poll_method\t\tepoll
-sip_listen\t\t{listen}:5080
-net_interface\t\t{host}
+{listen}net_interface\t\t{interface}
 dns_server\t\t{dns[0]}:{dns[1]}
 module_path\t\t/usr/lib/baresip/modules
 module\t\t\tstdio.so
@@ -307,8 +324,8 @@ def baresip_inside(zones: Path, split_n: int = 200) -> list[dict[str, Any]]:
     127.0.0.1 with ``split_n`` accounts sends OPTIONS to every URI of :data:`BARESIP_URIS`
     from :data:`BARESIP_CALLERS` callers, then to :data:`BARESIP_SPLIT_URI` from each of the
     ``split_n`` callers, then :data:`BARESIP_REPEAT` times from one caller; then a baresip
-    bound to ::1 (IPv6 only: AAAA records) sends to :data:`BARESIP_V6_URIS` from
-    :data:`BARESIP_V6_CALLERS` callers each. Where each request arrived first, beside the
+    with an IPv4 and an IPv6 address (A and AAAA records) sends to :data:`BARESIP_V6_URIS`
+    from :data:`BARESIP_V6_CALLERS` callers each. Where each request arrived first, beside the
     ``baresip`` model for the same caller and address family."""
     from ..resolve.lookup import MemoLookup
     from ..resolve.resolver import Resolver
@@ -348,13 +365,15 @@ def baresip_inside(zones: Path, split_n: int = 200) -> list[dict[str, Any]]:
                                  "agrees": hit is not None})
             finally:
                 baresip.close()
+        _dual_stack_interface()
         with tempfile.TemporaryDirectory(prefix="enumlab-baresip6-") as tmp:
-            _baresip_config(Path(tmp), (server.host, server.port), BARESIP_V6_CALLERS, "[::1]")
+            _baresip_config(Path(tmp), (server.host, server.port), BARESIP_V6_CALLERS,
+                            DUAL_STACK_IF)
             baresip = _Baresip(program, Path(tmp), sink, "sip:ready@[2001:db8::250]")
             try:
                 compare(baresip.phase([(uri, caller_uri(i)) for uri in BARESIP_V6_URIS
                                        for i in range(BARESIP_V6_CALLERS)], 0.8),
-                        "ipv6", ("ipv6",))
+                        "dual-stack", ("ipv4", "ipv6"))
             finally:
                 baresip.close()
     return rows

@@ -51,7 +51,7 @@ is and how it is known:
                in that order; SRV records and addresses sorted by a key from the caller's
                From URI, not drawn -- one caller, one target; ``sips:x`` sent as
                ``sip:sips:x``. **Run here**: real baresip in a namespace, 100 first targets
-               (bound to IPv4, then to IPv6) and 200 callers, caller by caller.
+               (IPv4 only, then dual-stack) and 200 callers, caller by caller.
 ``linphone``   linphone 5.1 / belle-sip 5.1 (:func:`enumlab.split.stacks.belle_sip_locate`): no
                NAPTR; SRV for the URI's transport; a record alone in its priority dropped;
                weights drawn close to RFC 2782; AAAA before A. **Run here**: real linphonec in
@@ -828,7 +828,7 @@ MODELS: dict[str, ClientModel] = {m.name: m for m in (
                 "it connects compared", None, _sip_twisted),
     ClientModel("baresip", "baresip 1.0.0 / libre 1.1.0: one target per caller",
                 "run here: real baresip in a namespace, where its OPTIONS arrived for 32 URIs "
-                "(IPv4 and IPv6) and 200 callers", None, _sip_baresip),
+                "(IPv4, dual-stack) and 200 callers", None, _sip_baresip),
     ClientModel("linphone", "linphone 5.1 / belle-sip 5.1: no NAPTR, SRV drawn by weight",
                 "run here: real linphonec in a namespace, where its MESSAGE and INVITE "
                 "requests arrived for 24 URIs and 200 independent resolutions", None,
