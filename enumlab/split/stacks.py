@@ -75,9 +75,10 @@ def _srvs(lookup: Lookup, name: str) -> list[SrvRecord]:
 
 
 def _naptrs(lookup: Lookup, host: str) -> list[NaptrRecord | RawNaptr]:
-    """The NAPTR records as a stack that checks no field sees them: valid ones and those with
-    both REGEXP and REPLACEMENT (RFC 3403 s4.1 forbids them; both stacks here read the
-    replacement), in the answer's order."""
+    """The NAPTR records as a stack that checks no field sees them (libre): the valid ones,
+    then those enumlab refuses -- e.g. both REGEXP and REPLACEMENT set, which RFC 3403 s4.1
+    forbids and libre follows to the replacement -- each kind in the answer's order (a tie in
+    (ORDER, PREFERENCE) between a valid and a refused record goes to the valid one here)."""
     answer = lookup.query(_fqdn(host), "NAPTR")
     both = [RawNaptr(*bad.naptr_fields) for bad in answer.invalid
             if bad.naptr_fields is not None]
@@ -160,9 +161,10 @@ def libre_locate(uri: str, lookup: Lookup, key: int, *,
                  transports: Sequence[str] = LIBRE_TRANSPORTS,
                  families: Sequence[str] = ("ipv4", "ipv6"),
                  notes: list[str] | None = None) -> list[StackTarget]:
-    """Where libre 1.1.0 (``sip_request``, as baresip 1.0.0 sends OPTIONS, MESSAGE and calls)
-    sends a request for ``uri``, in order, for a caller whose sort key is ``key``
-    (:func:`libre_sort_key`).
+    """Where libre 1.1.0 (``sip_request``) sends a request from baresip 1.0.0 for ``uri``, in
+    order, for a caller whose sort key is ``key`` (:func:`libre_sort_key`). Measured with
+    OPTIONS; MESSAGE and INVITE go through the same dialog code in libre's source (the key is
+    the From URI's hash there too), not measured here.
 
     * ``sips:`` is not kept: baresip completes a URI that does not start with ``sip:`` by
       putting ``sip:`` in front, so ``sips:x@host`` is sent as ``sip:sips:x@host`` and located
