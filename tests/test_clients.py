@@ -498,11 +498,16 @@ def test_linphone_model_sends_where_linphone_sends() -> None:
     _root()
     require_tool("ip", "iproute2")
     require_tool("linphonec", "linphone-cli")
-    from enumlab.lab.stacklab import LINPHONE_CALL_URIS, LINPHONE_CHAT_URIS
+    from enumlab.lab.stacklab import (
+        LINPHONE_CALL_URIS,
+        LINPHONE_CHAT_URIS,
+        LINPHONE_SLOW_URIS,
+    )
 
     rows = peerlab("linphone")
     first = [r for r in rows if r["kind"] == "first"]
-    assert [r["uri"] for r in first] == LINPHONE_CHAT_URIS + LINPHONE_CALL_URIS
+    assert [r["uri"] for r in first] == (LINPHONE_CALL_URIS + LINPHONE_CHAT_URIS
+                                         + LINPHONE_SLOW_URIS)
     assert [(r["uri"], r["linphone"], r["model_firsts"]) for r in first
             if not r["agrees"]] == []
     by = {r["uri"]: str(r["linphone"]) for r in first}
@@ -510,6 +515,13 @@ def test_linphone_model_sends_where_linphone_sends() -> None:
     assert by[f"sip:x@lone.{D}"] != "udp:192.0.2.121:5060"  # priority 5, alone: dropped
     assert by[f"sip:x@pcscf1.ims.{D}"] == "udp:2001:db8::11:5060"  # AAAA before A
     assert by[f"sip:x@scscf.{D}:5070"] == "udp:192.0.2.30:5070"  # a port: A only
+    assert by[f"sips:x@ims.{D}"].startswith("udp:")  # sips: sent as sip: over UDP
+    assert by[f"sip:x@nosip.{D}"] == "udp:192.0.2.50:5060"  # a "." target: the host's A
+    # an open channel to a host is reused whatever port a later URI names (not RFC 3263
+    # s4.2): scscf:5070 then goes where the chat to scscf went, not to scscf's A record
+    reuse = [r for r in rows if r["kind"] == "reuse"]
+    assert len(reuse) == 1 and reuse[0]["agrees"], reuse
+    assert str(reuse[0]["linphone"]).endswith(":6060")
     split = [r for r in rows if r["kind"] == "split"]
     assert len(split) == 200
     ok, why = _split_agrees([str(r["linphone"]) for r in split],

@@ -385,19 +385,27 @@ def baresip_inside(zones: Path, split_n: int = 200) -> list[dict[str, Any]]:
 # port, no parameters, no sips); "call URI" keeps them: the URIs that need them are called
 LINPHONE_CHAT_URIS = [f"sip:x@{h}.{D}" for h in (
     "ims", "scscf", "as", "icscf", "broken", "pcscf1.ims", "nothing", "zero", "runs", "split",
-    "pool.split", "srvpool.split", "nosip", "lone", "tlsfirst", "multi.ims", "sctp", "bothsip")]
+    "pool.split", "srvpool.split", "lone", "tlsfirst", "multi.ims", "sctp", "bothsip")]
+# a lone "." SRV target: belle-sip waits for the target's address lookup to time out (about
+# 15 s here) before it takes the host's own A record -- sent first, read last
+LINPHONE_SLOW_URIS = [f"sip:x@nosip.{D}"]
 LINPHONE_CALL_URIS = [f"sip:x@scscf.{D}:5070", f"sips:x@ims.{D}",
                       f"sip:x@scscf.{D};transport=tcp", f"sip:x@ims.{D};transport=tls",
                       "sip:x@192.0.2.1:5070", f"sip:x@icscf.{D};transport=tcp"]
 LINPHONE_SPLIT = "sip:x@lsplit{}." + D
+# called again after the chats: a URI with a port, and the chat to the same host before it
+LINPHONE_REUSE = (f"sip:x@scscf.{D}:5070", f"sip:x@scscf.{D}")
 MODEL_RUNS = 4000
 
 
 def _linphone_config(home: Path) -> Path:
     (home / ".local" / "share" / "linphone").mkdir(parents=True)
     rc = home / "linphonerc"
+    # auto_net_state_mon=0: linphone's network monitor, seeing loopback only, declares the
+    # network down a few seconds after start and drops every pending request; with an
+    # interface added instead, its address changes reset the transports just the same
     rc.write_text("[sip]\nsip_port=5090\nsip_tcp_port=5090\nsip_tls_port=5091\n"
-                  "default_proxy=-1\n[net]\nfirewall_policy=0\n")
+                  "default_proxy=-1\nauto_net_state_mon=0\n[net]\nfirewall_policy=0\n")
     return rc
 
 
@@ -419,8 +427,9 @@ def _model_firsts(uri: str, lookup: Any, runs: int = MODEL_RUNS) -> dict[str, fl
 
 def linphone_inside(zones: Path, split_n: int = 200) -> list[dict[str, Any]]:
     """In the namespace (resolv.conf -> 127.0.0.1, where the embedded lab server listens on
-    port 53): one linphonec sends a MESSAGE to every URI of :data:`LINPHONE_CHAT_URIS`, calls
-    every URI of :data:`LINPHONE_CALL_URIS` one after the other, then sends a MESSAGE to
+    port 53): one linphonec calls every URI of :data:`LINPHONE_CALL_URIS` one after the other,
+    sends a MESSAGE to every URI of :data:`LINPHONE_CHAT_URIS`, calls the first URI of
+    :data:`LINPHONE_REUSE` again (the channel the chat opened is reused), then sends a MESSAGE to
     ``split_n`` host names with the same 25/25/50 SRV set (linphone keeps one channel per
     host name: one resolution each); where each request arrived first, beside the
     ``linphone`` model's first-target shares."""
@@ -472,26 +481,50 @@ def linphone_inside(zones: Path, split_n: int = 200) -> list[dict[str, Any]]:
                             found.setdefault(hit.request_uri, hit)
                 return found
 
-            found = messages(LINPHONE_CHAT_URIS, 7.0)  # a "." target: ~3 s, then the fallback
+            def call(uri: str) -> Hit | None:
+                """INVITE ``uri`` (a new Call-ID), its first arrival, then hang up."""
+                start = len(sink.hits)
+                old = {h.call_id for h in sink.hits}
+                command(f"call {uri}")
+                sent = uri.replace("sips:", "sip:", 1)  # linphone drops the s (measured)
+                hit = sink.wait_for(start, lambda h: h.transport == "tls" or (
+                    h.method == "INVITE" and h.request_uri == sent
+                    and h.call_id not in old), 3.0)
+                command("terminate")
+                time.sleep(0.3)
+                return hit
+
+            slow_start = len(sink.hits)
+            slow_deadline = time.monotonic() + 30
+            for uri in LINPHONE_SLOW_URIS:
+                command(f"chat {uri} hello")
+            # the calls first: linphone reuses an open channel to a host (see "reuse" below),
+            # so each of these is a fresh resolution only before any chat to the same host
+            for uri in LINPHONE_CALL_URIS:
+                rows.append({"uri": uri, "kind": "first", "linphone": hit_text(call(uri)),
+                             "model_firsts": _model_firsts(uri, memo)})
+            found = messages(LINPHONE_CHAT_URIS, 4.0)
             for uri in LINPHONE_CHAT_URIS:
                 rows.append({"uri": uri, "kind": "first", "linphone": hit_text(found.get(uri)),
                              "model_firsts": _model_firsts(uri, memo)})
-            for uri in LINPHONE_CALL_URIS:
-                start = len(sink.hits)
-                command(f"call {uri}")
-                sent = uri.replace("sips:", "sip:", 1)
-                hit = sink.wait_for(start, lambda h, sent=sent: h.transport == "tls" or (
-                    h.method == "INVITE" and h.request_uri == sent), 3.0)
-                command("terminate")
-                time.sleep(0.3)
-                rows.append({"uri": uri, "kind": "first", "linphone": hit_text(hit),
-                             "model_firsts": _model_firsts(uri, memo)})
+            # a port after an SRV-resolved channel to the host: the channel is reused, the
+            # port not honoured -- where the chat to the host went, not the host's A record
+            chatted = hit_text(found.get(LINPHONE_REUSE[1]))
+            rows.append({"uri": LINPHONE_REUSE[0], "kind": "reuse",
+                         "linphone": hit_text(call(LINPHONE_REUSE[0])),
+                         "model_firsts": {chatted: 1.0}})
             split = [LINPHONE_SPLIT.format(i) for i in range(split_n)]
             found = messages(split, 20.0)
             firsts = _model_firsts(split[0], memo)
             for uri in split:
                 rows.append({"uri": uri, "kind": "split", "linphone": hit_text(found.get(uri)),
                              "model_firsts": firsts})
+            for uri in LINPHONE_SLOW_URIS:
+                hit = sink.wait_for(slow_start, lambda h, uri=uri: h.method == "MESSAGE"
+                                    and h.request_uri == uri,
+                                    max(0.0, slow_deadline - time.monotonic()))
+                rows.append({"uri": uri, "kind": "first", "linphone": hit_text(hit),
+                             "model_firsts": _model_firsts(uri, memo)})
         finally:
             try:
                 command("quit")
@@ -510,4 +543,5 @@ def linphone_inside(zones: Path, split_n: int = 200) -> list[dict[str, Any]]:
 
 
 __all__ = ["BARESIP_REPEAT", "BARESIP_URIS", "BARESIP_V6_URIS", "LINPHONE_CALL_URIS",
-           "LINPHONE_CHAT_URIS", "STACK_EXTRA", "SipSink", "baresip_inside", "linphone_inside"]
+           "LINPHONE_CHAT_URIS", "LINPHONE_SLOW_URIS", "STACK_EXTRA", "SipSink",
+           "baresip_inside", "linphone_inside"]

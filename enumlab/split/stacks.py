@@ -330,7 +330,11 @@ def belle_sip_locate(uri: str, lookup: Lookup, rng: np.random.Generator, *,
       first, no RFC 6724 sorting), on the SRV port; a target without address passed over.
     * No SRV, or no SRV target with an address: the host's own AAAA then A records (the
       fallback asked in parallel), on 5060 (5061 for TLS) -- also for a lone "." target,
-      after its address lookup times out (about 3 s here), where RFC 2782 says "no service".
+      after its address lookup times out (about 15 s here), where RFC 2782 says "no service".
+    * Not in the model (it resolves once, statelessly): linphone keeps a channel per host and
+      reuses it -- after a request to ``sip:x@host`` resolved through SRV, a later
+      ``sip:x@host:5070`` goes to that channel's SRV target and port, not to the host's A
+      record on 5070 (measured).
     * A numeric host: that address, no DNS.
     """
     notes = notes if notes is not None else []
