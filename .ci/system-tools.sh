@@ -6,7 +6,8 @@
 #   (sofia-sip-bin), the peer the sofia-sip client model is checked against; npm, which fetches
 #   the ipywidgets HTML manager the docs site serves itself (make docs-assets); the other client
 #   models' peers (issue 28): sipsak, python3-twisted (for the system /usr/bin/python3),
-#   unbound and kresd (knot-resolver).
+#   unbound and kresd (knot-resolver), baresip (baresip + libre) and linphonec (linphone-cli,
+#   belle-sip).
 # As root on Debian/Ubuntu this uses apt; otherwise it names the packages to install (or use
 # environment.yml with conda-forge). In CI (CI=true) a tool that cannot be installed is an error.
 set -u
@@ -15,7 +16,7 @@ declare -A PKG=(
   [dnsperf]=dnsperf [ip]=iproute2 [iptables]=iptables [kdig]=knot-dnsutils
   [dumpcap]=wireshark-common [dnsjit]=dnsjit [chromium]=chromium [sip-dig]=sofia-sip-bin
   [npm]=npm [sipsak]=sipsak [unbound]=unbound [kresd]=knot-resolver
-  [named-checkzone]=bind9-utils
+  [named-checkzone]=bind9-utils [baresip]=baresip [linphonec]=linphone-cli
 )
 missing=()
 for tool in "${!PKG[@]}"; do

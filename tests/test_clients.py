@@ -182,7 +182,15 @@ def test_client_option_on_the_command_line(capsys: pytest.CaptureFixture[str]) -
     error = json.loads(capsys.readouterr().out)["error"]
     assert error["kind"] == "InputError" and "no EPC behaviour" in error["message"]
     assert models_for("sip") == ["rfc", "kamailio", "sofia-sip", "dnspython", "glibc", "sipsak",
-                                 "twisted", "first"]
+                                 "twisted", "baresip", "linphone", "first"]
+    # baresip: the caller's From URI decides the target, the same on every run
+    for _ in range(2):
+        assert main(["sip", f"sip:split.{D}", "--client", "baresip", "--caller",
+                     "sip:c0@lab.example", "--json"]) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert data["targets"][0]["uri"] == "udp:192.0.2.102:5060"
+    assert main(["sip", f"sip:split.{D}", "--caller", "sip:c0@lab.example", "--json"]) == 2
+    assert "--client baresip" in json.loads(capsys.readouterr().out)["error"]["message"]
     with pytest.raises(InputError, match="unknown client model"):
         get_model("asterix")
 
@@ -400,3 +408,122 @@ def test_kamailio_settings_on_the_command_line(capsys: pytest.CaptureFixture[str
     assert "naptr=maybe" in json.loads(capsys.readouterr().out)["error"]["message"]
     assert main(["sip", uri, "--kamailio", "tm=yes", "--json"]) == 2
     assert "--client kamailio" in json.loads(capsys.readouterr().out)["error"]["message"]
+
+
+# -- baresip (libre) and linphone (belle-sip): the real programs in a namespace ----------------
+
+def test_libre_hash_is_libres_own() -> None:
+    """The baresip model sorts by libre 1.1.0's hash_fast_str: equal to libre.so.0's own for
+    strings of every length (lookup3 takes 12-byte blocks and a tail)."""
+    import ctypes
+
+    from enumlab.split.stacks import libre_hash
+
+    require_tool("baresip", "baresip")
+    libre = ctypes.CDLL("libre.so.0")
+    libre.hash_fast_str.restype = ctypes.c_uint32
+    libre.hash_fast_str.argtypes = [ctypes.c_char_p]
+    for n in range(40):
+        text = "".join(chr(33 + (7 * k + n) % 94) for k in range(n))
+        assert libre.hash_fast_str(text.encode()) == libre_hash(text), text
+
+
+def test_baresip_model_sends_where_baresip_sends() -> None:
+    """Real baresip 1.0.0 (libre 1.1.0) in a namespace, its only DNS server the embedded lab
+    server, OPTIONS to 28 URIs from 3 callers each and to a 25/25/50 SRV set from 200
+    callers, and with IPv4 and IPv6 to 4 URIs from 5 callers each: the model's first
+    target is where every request arrived, caller by caller; the
+    200 callers' split is within the interval of the model's split over random callers; one
+    caller sends every request to the same target."""
+    _root()
+    require_tool("ip", "iproute2")
+    require_tool("baresip", "baresip")
+    from enumlab.lab.stacklab import (
+        BARESIP_REPEAT,
+        BARESIP_SPLIT_URI,
+        BARESIP_URIS,
+        BARESIP_V6_URIS,
+    )
+
+    rows = peerlab("baresip")
+    first = [r for r in rows if r["kind"] == "first"]
+    assert {r["uri"] for r in first} == set(BARESIP_URIS)
+    assert [(r["uri"], r["caller"], r["baresip"], r["model"]) for r in first
+            if not r["agrees"]] == []
+    split = [r for r in rows if r["kind"] == "split"]
+    assert len(split) == 200
+    assert [(r["caller"], r["baresip"]) for r in split if not r["agrees"]] == []
+    # dual stack: a host's A and AAAA records ordered together by the caller's key
+    dual = [r for r in rows if r["kind"] == "dual-stack"]
+    assert {r["uri"] for r in dual} == set(BARESIP_V6_URIS)
+    assert [(r["uri"], r["caller"], r["baresip"], r["model"]) for r in dual
+            if not r["agrees"]] == []
+    assert any(str(r["baresip"]).startswith("udp:2001:db8:") for r in dual)
+    repeat = {str(r["baresip"]) for r in rows if r["kind"] == "repeat"}
+    assert len([r for r in rows if r["kind"] == "repeat"]) == BARESIP_REPEAT
+    assert len(repeat) == 1 and repeat != {"(nothing)"}  # one caller, one target
+    by = {(r["uri"], r["caller"]): str(r["baresip"]) for r in first}
+    c0 = "sip:c0@lab.example"
+    # NAPTR honoured: SIP+D2T at ORDER 10 -> TCP; without NAPTR _sips._tcp first (TLS)
+    assert by[(f"sip:x@ims.{D}", c0)].startswith("tcp:")
+    assert by[(f"sip:x@tlsfirst.{D}", c0)] == "tls:192.0.2.111:5061"
+    # sips: sent as sip: (baresip completes the URI): over UDP when the only NAPTR says D2U
+    assert by[(f"sips:x@udponly.{D}", c0)].startswith("udp:")
+    # a NAPTR with REGEXP and REPLACEMENT followed to its replacement (_sip._udp.scscf: 6060)
+    assert by[(f"sip:x@bothsip.{D}", c0)].endswith(":6060")
+    # weights hardly count: the weight-0 record comes first for some callers
+    assert "udp:192.0.2.60:5060" in {v for (u, _), v in by.items() if u == f"sip:x@as.{D}"}
+    # the split over callers, against the model's over 4,000 random callers
+    from enumlab.resolve.lookup import MemoLookup
+
+    model = get_model("baresip")
+    rng = np.random.default_rng(28)
+    with EmbeddedServer() as server:
+        memo = MemoLookup(Resolver(server.host, server.port))
+        firsts: dict[str, float] = {}
+        for _ in range(4000):
+            key = model.run("sip", BARESIP_SPLIT_URI, memo, rng=rng,
+                            families=("ipv4",)).targets[0].uri
+            firsts[key] = firsts.get(key, 0.0) + 1 / 4000
+    ok, why = _split_agrees([str(r["baresip"]) for r in split], firsts)
+    assert ok, why
+
+
+def test_linphone_model_sends_where_linphone_sends() -> None:
+    """Real linphonec 5.1 (belle-sip 5.1) in a namespace whose resolv.conf names the embedded
+    lab server: MESSAGE to 18 URIs, INVITE to 6, MESSAGE to 200 host names with one 25/25/50
+    SRV set (one resolution each): every first target one the model gives, the split within
+    the model's interval, and the departures measured -- no NAPTR, a lone most-preferred SRV
+    record never used, AAAA before A."""
+    _root()
+    require_tool("ip", "iproute2")
+    require_tool("linphonec", "linphone-cli")
+    from enumlab.lab.stacklab import (
+        LINPHONE_CALL_URIS,
+        LINPHONE_CHAT_URIS,
+        LINPHONE_SLOW_URIS,
+    )
+
+    rows = peerlab("linphone")
+    first = [r for r in rows if r["kind"] == "first"]
+    assert [r["uri"] for r in first] == (LINPHONE_CALL_URIS + LINPHONE_CHAT_URIS
+                                         + LINPHONE_SLOW_URIS)
+    assert [(r["uri"], r["linphone"], r["model_firsts"]) for r in first
+            if not r["agrees"]] == []
+    by = {r["uri"]: str(r["linphone"]) for r in first}
+    assert by[f"sip:x@ims.{D}"].startswith("udp:")  # no NAPTR (its ORDER 10 says TCP)
+    assert by[f"sip:x@lone.{D}"] != "udp:192.0.2.121:5060"  # priority 5, alone: dropped
+    assert by[f"sip:x@pcscf1.ims.{D}"] == "udp:2001:db8::11:5060"  # AAAA before A
+    assert by[f"sip:x@scscf.{D}:5070"] == "udp:192.0.2.30:5070"  # a port: A only
+    assert by[f"sips:x@ims.{D}"].startswith("udp:")  # sips: sent as sip: over UDP
+    assert by[f"sip:x@nosip.{D}"] == "udp:192.0.2.50:5060"  # a "." target: the host's A
+    # an open channel to a host is reused whatever port a later URI names (not RFC 3263
+    # s4.2): scscf:5070 then goes where the chat to scscf went, not to scscf's A record
+    reuse = [r for r in rows if r["kind"] == "reuse"]
+    assert len(reuse) == 1 and reuse[0]["agrees"], reuse
+    assert str(reuse[0]["linphone"]).endswith(":6060")
+    split = [r for r in rows if r["kind"] == "split"]
+    assert len(split) == 200
+    ok, why = _split_agrees([str(r["linphone"]) for r in split],
+                            dict(split[0]["model_firsts"]))  # type: ignore[arg-type]
+    assert ok, why

@@ -58,9 +58,11 @@ def test_kamailio_enum_query_matches_the_emulation() -> None:
 
 def test_kamailio_sip_resolver_matches_the_model() -> None:
     """Kamailio 5.6 forwarding requests (forward() and t_relay()) in a namespace, 16 URIs under
-    9 configurations, every first destination read from a capture: the model's first target
+    10 configurations, every first destination read from a capture: the model's first target
     for every URI and configuration; the weighted choice's split over 201 requests within the
-    model's confidence interval; dns_srv_lb without use_dns_failover never draws."""
+    model's confidence interval; dns_srv_lb without use_dns_failover never draws; with
+    use_dns_failover, TCP targets that refuse at once (RST) left in the model's failover
+    order -- through the SRV set, then the next NAPTR transport."""
     from scipy import stats
 
     for program, package in (("ip", "iproute2"), ("named", "bind9"), ("kamailio", "kamailio"),
@@ -74,7 +76,7 @@ def test_kamailio_sip_resolver_matches_the_model() -> None:
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     rows = json.loads(out.stdout)
-    assert len({r["config"] for r in rows}) == 9 and len({r["uri"] for r in rows}) == 16
+    assert len({r["config"] for r in rows}) == 10 and len({r["uri"] for r in rows}) == 16
     wrong = []
     for r in rows:
         firsts = r["model_firsts"]
@@ -113,3 +115,27 @@ def test_kamailio_sip_resolver_matches_the_model() -> None:
     # SRV target "." -> the host's A record (failover off), nothing (on)
     assert by[("default", f"sip:nosip.{d}")]["kamailio"] == ["udp:192.0.2.50:5060"]
     assert by[("tm naptr failover", f"sip:nosip.{d}")]["kamailio"] == ["(nothing)"]
+    # DNS failover: every destination Kamailio tried for a request (TCP targets refuse at
+    # once; a UDP target is left only after tm's timer, so the order is seen up to the first
+    # UDP target) is the model's order up to there -- as a set where the model draws
+    failed_over = []
+    for r in rows:
+        seq, model = r["sequence"], r["model"]
+        if not r["options"]["failover"] or not seq:
+            continue
+        k = next((i + 1 for i, t in enumerate(model) if t.startswith("udp:")), len(model))
+        if len(r["model_firsts"]) > 1:  # the model draws: its list is one draw of many
+            if k < len(model) or any(t.startswith("udp:") for t in model):
+                continue  # the UDP target is the draw: the split checks it
+            same = sorted(seq) == sorted(model[:k])  # every refusing target, in some order
+        else:
+            same = seq == model[:k]
+        if not same:
+            failed_over.append((r["config"], r["uri"], seq, model[:k]))
+    assert failed_over == []
+    # the issue's claim: after the TCP SRV set, the next NAPTR transport (UDP)
+    assert by[("tm naptr failover tcp-pref", f"sip:ims.{d}")]["sequence"] == [
+        "tcp:192.0.2.11:5060", "tcp:192.0.2.12:5060", "udp:192.0.2.11:5060"]
+    # with failover, sips: goes over UDP even when TCP is preferred
+    assert by[("tm naptr failover tcp-pref", f"sips:ims.{d}")]["kamailio"][0].startswith(
+        "udp:")

@@ -70,6 +70,11 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("--kamailio sets Kamailio's core settings: use it with --client "
                              "kamailio", subject=args.kamailio)
         return client_result(args, "sip", uri.text, **kamailio_settings(args.kamailio))
+    if args.caller and args.client != "baresip":
+        raise InputError("--caller is the From URI baresip sorts by: use it with --client "
+                         "baresip", subject=args.caller)
+    if args.client == "baresip":
+        return client_result(args, "sip", uri.text, transports=transports, caller=args.caller)
     if args.client != "rfc":
         return client_result(args, "sip", uri.text, transports=transports,
                               prefer_ipv6=args.prefer_ipv6, all_transports=args.all_transports)
@@ -129,12 +134,16 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--prefer-ipv6", action="store_true", help="list AAAA before A")
     p.add_argument("--client", default="rfc", metavar="MODEL",
                    choices=["rfc", "kamailio", "sofia-sip", "dnspython", "glibc", "sipsak",
-                            "twisted", "first"],
+                            "twisted", "baresip", "linphone", "first"],
                    help="what a real client does with the records (docs/clients.md): rfc "
                         "(default), kamailio (its core resolver, measured; see "
                         "--kamailio), sofia-sip (sip-dig's lines), glibc (getaddrinfo order), "
                         "dnspython, sipsak (the first SRV record of the answer), twisted "
-                        "(Twisted Names SRVConnector), first")
+                        "(Twisted Names SRVConnector), baresip (libre: one target per "
+                        "caller, see --caller), linphone (belle-sip: no NAPTR), first")
+    p.add_argument("--caller", metavar="FROM_URI",
+                   help="for --client baresip: the caller's From URI, which decides its "
+                        "target (default: a caller drawn at random, see --seed)")
     p.add_argument("--kamailio", action="append", default=[], metavar="SETTING=VALUE",
                    help="a Kamailio core setting for --client kamailio (repeatable): "
                         "try_naptr, tm, srv_lb, failover, naptr_ignore_rfc (yes/no); "

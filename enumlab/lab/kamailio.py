@@ -320,7 +320,11 @@ def sip_configs() -> dict[str, Any]:
             "tm srv_lb": K(tm=True, srv_lb=True),
             "srv_lb failover": K(srv_lb=True, failover=True),
             "tm srv_lb failover": K(tm=True, srv_lb=True, failover=True),
-            "tm naptr failover": K(tm=True, try_naptr=True, failover=True)}
+            "tm naptr failover": K(tm=True, try_naptr=True, failover=True),
+            # TCP first, every TCP target refusing at once (RST): DNS failover's order --
+            # through the SRV set, then the next NAPTR transport
+            "tm naptr failover tcp-pref": K(tm=True, try_naptr=True, failover=True,
+                                            tcp_pref=40)}
 
 
 # URIs whose split is measured (>= 200 requests) under the configurations that draw
@@ -473,10 +477,10 @@ def sip_forward_inside(zones: Path = DEFAULT_ZONE_DIR, *, split_n: int = 200,
             capture.send_signal(2)
             capture.wait(timeout=10)
         packets = _outbound(pcap)
-        by_call: dict[str, tuple[str, str, int]] = {}
-        for _, transport, dst, port, call in packets:
+        by_call: dict[str, tuple[float, tuple[str, str, int]]] = {}
+        for ts, transport, dst, port, call in packets:
             if call and call not in by_call:
-                by_call[call] = (transport, dst, port)
+                by_call[call] = (ts, (transport, dst, port))
         syns = [(ts, (t, d, p)) for ts, t, d, p, c in packets if t == "tcp"]
         rng = np.random.default_rng(0)
         memo = MemoLookup(resolver)
@@ -484,11 +488,24 @@ def sip_forward_inside(zones: Path = DEFAULT_ZONE_DIR, *, split_n: int = 200,
             observed: dict[str, list[str]] = {}
             for k, (uri, call, start) in enumerate(sent[:-1]):  # the last: the run's end
                 end = sent[k + 1][2]
-                hit = by_call.get(call)
-                if hit is None:  # over TCP: the SYN sent before the next request
-                    hit = next((v for ts, v in syns if start <= ts < end), None)
+                # the earlier of its first UDP datagram (by Call-ID) and the first TCP SYN
+                # sent before the next request (a SYN carries no Call-ID; with DNS failover
+                # a refused TCP target comes before the UDP one)
+                udp = by_call.get(call)
+                syn = next(((ts, v) for ts, v in syns if start <= ts < end), None)
+                first = min((x for x in (udp, syn) if x is not None), default=None,
+                            key=lambda x: x[0])
+                hit = first[1] if first else None
                 observed.setdefault(uri, []).append(
                     f"{hit[0]}:{hit[1]}:{hit[2]}" if hit else "(nothing)")
+            # every destination tried for a request, in order, until the next request: TCP
+            # targets refuse at once (RST), so DNS failover moves on within the window
+            sequences: dict[str, list[str]] = {}
+            for k, (uri, call, start) in enumerate(sent[:-1]):
+                end = sent[k + 1][2]
+                tried = [f"{t}:{d}:{p}" for ts, t, d, p, c in packets
+                         if start <= ts < end and (c == call or (t == "tcp" and not c))]
+                sequences.setdefault(uri, list(dict.fromkeys(tried)))
             for uri, got in observed.items():
                 model = [f"{t.transport.lower()}:{t.address}:{t.port}"
                          for t in kamailio_sip_resolve(uri, memo, rng, options)]
@@ -502,7 +519,8 @@ def sip_forward_inside(zones: Path = DEFAULT_ZONE_DIR, *, split_n: int = 200,
                         else "(nothing)"
                     firsts[key] = firsts.get(key, 0.0) + 1.0 / n_runs
                 rows.append({"config": name, "uri": uri, "kamailio": got, "model": model,
-                             "model_firsts": firsts, "options": asdict(options)})
+                             "model_firsts": firsts, "options": asdict(options),
+                             "sequence": sequences.get(uri, [])})
     return rows
 
 

@@ -8,7 +8,8 @@ enumlab's model sees). The peer's output is compared with the client model
 (:mod:`enumlab.split.clients`). All traffic stays inside the namespace; it needs root and iproute2.
 
 ``python -m enumlab.lab.peerlab sip-dig`` / ``getaddrinfo`` prints the comparison; the tests run
-the same functions.
+the same functions. ``baresip`` and ``linphone`` run the two SIP stacks the same way, with the
+embedded lab server instead of BIND (:mod:`enumlab.lab.stacklab`).
 """
 
 from __future__ import annotations
@@ -416,8 +417,29 @@ def resolver_orders(kind: str, asks: int = 300, zones: Path = DEFAULT_ZONE_DIR
     return rows
 
 
+def _baresip(zones: Path) -> list[dict[str, Any]]:
+    from .stacklab import baresip_inside
+
+    return baresip_inside(zones)
+
+
+def _linphone(zones: Path) -> list[dict[str, Any]]:
+    from .stacklab import linphone_inside
+
+    return linphone_inside(zones)
+
+
 INSIDE = {"sip-dig": sip_dig_inside, "getaddrinfo": getaddrinfo_inside,
-          "sipsak": sipsak_inside}
+          "sipsak": sipsak_inside, "baresip": _baresip, "linphone": _linphone}
+# checks that read a copy of the lab zone with records added (not in data/zones: other
+# checks and the notebooks read that zone as it is)
+_EXTRA = {"sip-dig": SIP_DIG_EXTRA}
+
+
+def _extra(check: str) -> str:
+    from .stacklab import STACK_EXTRA
+
+    return _EXTRA.get(check) or (STACK_EXTRA if check in ("baresip", "linphone") else "")
 
 
 def run(check: str, zones: Path = DEFAULT_ZONE_DIR) -> list[dict[str, Any]]:
@@ -429,11 +451,12 @@ def run(check: str, zones: Path = DEFAULT_ZONE_DIR) -> list[dict[str, Any]]:
     from .netlab import run_in_resolver_namespace
 
     with tempfile.TemporaryDirectory(prefix="enumlab-peer-") as tmp:
-        if check == "sip-dig":
+        extra = _extra(check)
+        if extra:
             copy = Path(tmp) / "zones"
             shutil.copytree(zones, copy)
             with (copy / f"{D}.zone").open("a") as zone:
-                zone.write(SIP_DIG_EXTRA)
+                zone.write(extra)
             zones = copy
         out = run_in_resolver_namespace(["enumlab.lab.peerlab", check, "--inside", "--zones",
                                          str(zones)], tag="peer", what=f"the {check} check")

@@ -46,6 +46,16 @@ is and how it is known:
 ``twisted``    Twisted Names 22.4 ``SRVConnector``: no NAPTR, SRV ``_sip._tcp``, RFC 2782
                exactly (weight-0 first, r in 0..sum). **Run here**: Twisted's own
                SRVConnector, 200 picks per URI, split within the model's interval.
+``baresip``    baresip 1.0.0 / libre 1.1.0 (:func:`enumlab.split.stacks.libre_locate`): NAPTR by
+               (ORDER, PREFERENCE), flags and REGEXP unread; without NAPTR SRV TLS, TCP, UDP
+               in that order; SRV records and addresses sorted by a key from the caller's
+               From URI, not drawn -- one caller, one target; ``sips:x`` sent as
+               ``sip:sips:x``. **Run here**: real baresip in a namespace, 100 first targets
+               (IPv4 only, then dual-stack) and 200 callers, caller by caller.
+``linphone``   linphone 5.1 / belle-sip 5.1 (:func:`enumlab.split.stacks.belle_sip_locate`): no
+               NAPTR; SRV for the URI's transport; a record alone in its priority dropped;
+               weights drawn close to RFC 2782; AAAA before A. **Run here**: real linphonec in
+               a namespace, 24 URIs and 200 resolutions.
 ``first``      A naive client: the first record in (ORDER, PREFERENCE) order, ties in the
                order the answer lists them (Open5GS-style strict selection).
 ``asterisk``   Asterisk ``ENUMLOOKUP`` -- **from source, not run** (``main/enum.c``,
@@ -636,6 +646,41 @@ def _sip_twisted(uri: str, lookup: Lookup, rng: np.random.Generator, **options: 
     return out
 
 
+def _stack_result(name: str, uri: str, targets: list[Any], notes: list[str]) -> ClientResult:
+    return ClientResult(name, uri, [ClientTarget(f"{t.transport}:{t.address}:{t.port}",
+                                                 note=t.host, host=t.host) for t in targets],
+                        notes=notes)
+
+
+def _sip_baresip(uri: str, lookup: Lookup, rng: np.random.Generator, *,
+                 caller: str | None = None, transports: Sequence[str] = ("udp", "tcp", "tls"),
+                 families: Sequence[str] = ("ipv4", "ipv6"), **options: Any) -> ClientResult:
+    """baresip 1.0.0 / libre 1.1.0 (:func:`enumlab.split.stacks.libre_locate`): NAPTR by
+    (ORDER, PREFERENCE), TLS-first SRV without NAPTR, SRV records and addresses sorted by a key
+    derived from the caller's From URI -- one caller, one target. ``caller``: that From URI;
+    none: a caller drawn at random (one ``rng`` draw), so a fleet of callers spreads."""
+    from .stacks import libre_caller_key, libre_locate
+
+    notes: list[str] = []
+    key = libre_caller_key(caller, rng)
+    targets = libre_locate(uri, lookup, key, transports=transports, families=families,
+                           notes=notes)
+    notes.append(f"caller {caller}" if caller else "a caller drawn at random")
+    return _stack_result("baresip", uri, targets, notes)
+
+
+def _sip_linphone(uri: str, lookup: Lookup, rng: np.random.Generator, *,
+                  families: Sequence[str] = ("ipv6", "ipv4"), **options: Any) -> ClientResult:
+    """linphone 5.1 / belle-sip 5.1 (:func:`enumlab.split.stacks.belle_sip_locate`): no NAPTR,
+    SRV for the URI's transport (even with a port), a lone record of its priority dropped,
+    weights drawn roughly as RFC 2782 (one ``rng`` draw per pick), AAAA before A."""
+    from .stacks import belle_sip_locate
+
+    notes: list[str] = []
+    targets = belle_sip_locate(uri, lookup, rng, families=families, notes=notes)
+    return _stack_result("linphone", uri, targets, notes)
+
+
 # -- glibc getaddrinfo -------------------------------------------------------------------------
 
 # Policy tables: (prefix, precedence, label). RFC 6724 s2.1 (c-ares 1.18's
@@ -761,7 +806,7 @@ MODELS: dict[str, ClientModel] = {m.name: m for m in (
                 "the reference: enumlab's own procedures", _enum_rfc, _sip_rfc, "3gpp"),
     ClientModel("kamailio", "Kamailio 5.6 enum module and core resolver",
                 "run here: real Kamailio in a network namespace, every URI and q value "
-                "compared (ENUM); its core resolver forwarding 16 URIs under 9 configurations "
+                "compared (ENUM); its core resolver forwarding 16 URIs under 10 configurations "
                 "(SIP)",
                 _enum_kamailio, _sip_kamailio),
     ClientModel("sofia-sip", "sofia-sip's resolver, as sip-dig prints it",
@@ -781,6 +826,13 @@ MODELS: dict[str, ClientModel] = {m.name: m for m in (
     ClientModel("twisted", "Twisted Names 22.4 SRVConnector (RFC 2782)",
                 "run here: Twisted's own SRVConnector (system python3) on loopback, where "
                 "it connects compared", None, _sip_twisted),
+    ClientModel("baresip", "baresip 1.0.0 / libre 1.1.0: one target per caller",
+                "run here: real baresip in a namespace, where its OPTIONS arrived for 32 URIs "
+                "(IPv4, dual-stack) and 200 callers", None, _sip_baresip),
+    ClientModel("linphone", "linphone 5.1 / belle-sip 5.1: no NAPTR, SRV drawn by weight",
+                "run here: real linphonec in a namespace, where its MESSAGE and INVITE "
+                "requests arrived for 24 URIs and 200 independent resolutions", None,
+                _sip_linphone),
     ClientModel("first", "a naive client: the first record, ties as listed",
                 "a definition, no program behind it", _enum_first, _sip_first, "first"),
     ClientModel("asterisk", "Asterisk ENUMLOOKUP", "from source, not run: main/enum.c, "

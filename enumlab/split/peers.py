@@ -131,8 +131,9 @@ class KamailioSipOptions:
       -- ``sip:scscf:5060`` goes to the SRV port 6060; with ``failover`` on the port is kept;
     * with NAPTR on and no usable NAPTR record, SRV per transport in preference order, then
       the host's A record over UDP; with ``udp_pref`` negative (and ``failover`` off) such a
-      URI is not sent at all. With ``failover`` on, a ``sips:`` URI is not held to TLS (it
-      went over UDP here);
+      URI is not sent at all. With ``failover`` on, a ``sips:`` URI is not held to TLS: it
+      goes over UDP only, whatever the preferences (measured with the defaults and with
+      ``tcp_pref=40``);
     * ``failover`` (``use_dns_failover``, default off) and ``srv_lb`` (``dns_srv_lb``, default
       off): the weighted SRV choice is made only when both are on (with or without tm;
       ``tm`` says whether the request is relayed with ``t_relay()``, which changes nothing
@@ -149,8 +150,11 @@ class KamailioSipOptions:
       tls module, SCTP its support). A NAPTR of another transport is passed over; a URI that
       needs one (``sips:`` without TLS) is not sent anywhere.
 
-    Only the first target of a request is measured; the later targets are the order Kamailio
-    keeps for DNS failover (the next record of the SRV set, then the next NAPTR transport).
+    The later targets are the order Kamailio keeps for DNS failover: the next record of the
+    SRV set, then the next NAPTR transport. Measured with tm and ``failover`` on and TCP
+    preferred, every TCP target refusing at once: ``sip:ims`` went TCP pcscf1, TCP pcscf2,
+    then UDP pcscf1 -- the model's order (a UDP target that does not answer is left only
+    after tm's timer, so the measured order stops at the first UDP target).
     """
 
     try_naptr: bool = False
@@ -323,14 +327,18 @@ def _kamailio_sip(uri: str, lookup: Lookup, rng: Any, opts: KamailioSipOptions
         found = srv(transport, f"{_KAM_SRV[transport]}.{host}", False)
         return found if found is not None else a_targets(transport, default_port(transport),
                                                          "no SRV: A, default port")
-    # with use_dns_failover a sips URI is not held to TLS (measured: sips over UDP)
+    # with use_dns_failover a sips URI is not held to TLS: it goes over UDP whatever the
+    # dns_*_pref say (measured with the default preferences and with tcp_pref=40; the cause
+    # not traced in Kamailio's source)
     tls_only = secure and not opts.failover
+    udp_only = secure and opts.failover
     usable = []
     answer = lookup.query(host, "NAPTR")
     for pos, rec in enumerate(r for r in answer.records if isinstance(r, NaptrRecord)):
         service = _KAM_NAPTR.get(rec.services.upper())
         if service is None or rec.flags.lower() != "s" or opts.pref(service) < 0 \
-                or not opts.enabled(service) or (tls_only and service != "TLS"):
+                or not opts.enabled(service) or (tls_only and service != "TLS") \
+                or (udp_only and service != "UDP"):
             continue
         transport = service
         key = ((-opts.pref(transport), rec.order, rec.preference, pos)
@@ -351,7 +359,8 @@ def _kamailio_sip(uri: str, lookup: Lookup, rng: Any, opts: KamailioSipOptions
     # no usable NAPTR: SRV per transport in preference order, the first set found; then the
     # host's A record over UDP whatever the preferences say (measured)
     ranked = sorted((t for t in ("UDP", "TCP", "TLS", "SCTP")
-                     if opts.pref(t) >= 0 and opts.enabled(t) and (t == "TLS" or not tls_only)),
+                     if opts.pref(t) >= 0 and opts.enabled(t) and (t == "TLS" or not tls_only)
+                     and (t == "UDP" or not udp_only)),
                     key=lambda t: -opts.pref(t))
     for transport in ranked:
         found = srv(transport, f"{_KAM_SRV[transport]}.{host}", False)
