@@ -223,3 +223,22 @@ def icmp6(itype: int, code: int, quoted: bytes, *, mtu: int = 0) -> bytes:
     """An ICMPv6 error (RFC 4443) quoting ``quoted`` (checksum left 0)."""
     rest = struct.pack("!I", mtu) if itype == 2 else b"\0\0\0\0"
     return struct.pack("!BBH", itype, code, 0) + rest + quoted
+
+
+def exchanges_pcap(n: int, *, name: str = "{i}.x.example", names: int = 997,
+                   noise: int = 0) -> bytes:
+    """A pcap (Ethernet) of ``n`` UDP query/response pairs, one a second: the name
+    ``name.format(i=i % names)``, ids and client ports varying; ``noise``: a UDP datagram of
+    that many zero bytes to port 9 (not DNS) after every pair."""
+    frames = []
+    for i in range(n):
+        qname = name.format(i=i % names)
+        q = ip("192.0.2.1", "192.0.2.53", 17,
+               udp(40000 + i % 1000, 53, query(qname, ident=i % 65536)))
+        r = ip("192.0.2.53", "192.0.2.1", 17,
+               udp(53, 40000 + i % 1000, response(qname, ident=i % 65536)))
+        frames += [(1.0 + i, link(q, ETHERNET)), (1.05 + i, link(r, ETHERNET))]
+        if noise:
+            junk = ip("192.0.2.1", "192.0.2.9", 17, udp(40000, 9, bytes(noise)))
+            frames.append((1.06 + i, link(junk, ETHERNET)))
+    return pcap(frames, ETHERNET)

@@ -28,18 +28,7 @@ from .conftest import ROOT
 def exchanges(n: int, *, noise: int = 0) -> bytes:
     """``n`` query/response pairs (names and ids vary); ``noise``: a 1,400-byte UDP datagram
     to port 9 (not DNS) after every pair."""
-    frames = []
-    for i in range(n):
-        name = f"{i % 997}.x.example"
-        q = F.ip("192.0.2.1", "192.0.2.53", 17,
-                 F.udp(40000 + i % 1000, 53, F.query(name, ident=i % 65536)))
-        r = F.ip("192.0.2.53", "192.0.2.1", 17,
-                 F.udp(53, 40000 + i % 1000, F.response(name, ident=i % 65536)))
-        frames += [(1.0 + i, F.link(q, 1)), (1.05 + i, F.link(r, 1))]
-        if noise:
-            junk = F.ip("192.0.2.1", "192.0.2.9", 17, F.udp(40000, 9, bytes(noise)))
-            frames.append((1.06 + i, F.link(junk, 1)))
-    return F.pcap(frames, 1)
+    return F.exchanges_pcap(n, noise=noise)
 
 
 def noise() -> bytes:

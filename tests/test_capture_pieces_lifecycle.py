@@ -19,15 +19,8 @@ from .conftest import ROOT
 
 
 def capture(path: Path, exchanges: int) -> Path:
-    frames = []
-    for i in range(exchanges):
-        name = f"{i % 97}.7.7.1.0.5.5.5.2.1.6.e164.arpa"
-        q = F.ip("192.0.2.1", "192.0.2.53", 17,
-                 F.udp(40000 + i % 1000, 53, F.query(name, ident=i % 65536)))
-        r = F.ip("192.0.2.53", "192.0.2.1", 17,
-                 F.udp(53, 40000 + i % 1000, F.response(name, ident=i % 65536)))
-        frames += [(1.0 + i, F.link(q, 1)), (1.05 + i, F.link(r, 1))]
-    path.write_bytes(F.pcap(frames, 1))
+    path.write_bytes(F.exchanges_pcap(exchanges, name="{i}.7.7.1.0.5.5.5.2.1.6.e164.arpa",
+                                      names=97))
     return path
 
 
