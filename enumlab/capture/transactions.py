@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from .columns import Columns, Later, compiled_when_many, factorize, shared_codes
+from .jit import helper
 from .table import MESSAGE_COLUMNS, QKEY
 
 OUTCOMES = ("ok", "truncated_tcp_ok", "truncated_no_retry", "truncated_tcp_failed",
@@ -232,6 +233,18 @@ def _row_of(group_of: np.ndarray, where: np.ndarray, n_groups: int) -> np.ndarra
     return row
 
 
+@helper
+def _enrol(enr_txn: np.ndarray, enr_cp: np.ndarray, enr_sp: np.ndarray, enr_gone: np.ndarray,
+           waiting: int, txn: int, cp: int, sp: int) -> int:
+    """Transaction ``txn`` waits for an answer on ports (``cp``, ``sp``): one more enrolment
+    after the ``waiting`` there are; returns the new count."""
+    enr_txn[waiting] = txn
+    enr_cp[waiting] = cp
+    enr_sp[waiting] = sp
+    enr_gone[waiting] = 0
+    return waiting + 1
+
+
 def pair_groups(group: np.ndarray, qr: np.ndarray, cport: np.ndarray, sport: np.ndarray,
                 time: np.ndarray, window: float, q_out: np.ndarray, r_out: np.ndarray,
                 retx_out: np.ndarray, dup_out: np.ndarray, enr_txn: np.ndarray,
@@ -272,11 +285,8 @@ def pair_groups(group: np.ndarray, qr: np.ndarray, cport: np.ndarray, sport: np.
                             present = True
                             break
                     if not present:
-                        enr_txn[waiting] = latest
-                        enr_cp[waiting] = cp
-                        enr_sp[waiting] = sp
-                        enr_gone[waiting] = 0
-                        waiting += 1
+                        waiting = _enrol(enr_txn, enr_cp, enr_sp, enr_gone, waiting, latest,
+                                         cp, sp)
                     continue
                 q_out[made] = k
                 r_out[made] = -1
@@ -285,11 +295,7 @@ def pair_groups(group: np.ndarray, qr: np.ndarray, cport: np.ndarray, sport: np.
                 q_time[made] = time[k]
                 latest = made
                 made += 1
-                enr_txn[waiting] = latest
-                enr_cp[waiting] = cp
-                enr_sp[waiting] = sp
-                enr_gone[waiting] = 0
-                waiting += 1
+                waiting = _enrol(enr_txn, enr_cp, enr_sp, enr_gone, waiting, latest, cp, sp)
                 continue
             took = -1
             for e in range(waiting):
