@@ -171,6 +171,7 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
         start = min(firsts, default=None)
         capture_filter = index.capture_filter
         del side, index
+        stream.forget_records()  # nothing of the index is needed while the workers run
         jobs = [_Job(k, pieces, lates, str(side_path), window, mtu, start)
                 for k in range(len(pieces))]
         n = min(workers or os.cpu_count() or 1, len(jobs))
