@@ -158,3 +158,32 @@ def test_memory_grows_with_the_piece_not_the_capture(tmp_path: Path) -> None:
             for how in ("memory", "pieces")}
     assert grew["memory"] > 200 * 1024, (grew, runs)  # KB: the in-memory tables grow
     assert grew["pieces"] < grew["memory"] / 4, (grew, runs)
+
+
+def test_piece_tables_saved_narrow_read_back_as_they_were(tmp_path: Path) -> None:
+    """A piece's integer columns are written in the narrowest type their values fit and read
+    back as int64 with the same values: whole, and mapped with rows taken (a window's tables);
+    values at each type's edges and past them, a column of one value, an empty table."""
+    import numpy as np
+
+    from enumlab.capture import pieces
+    from enumlab.capture.columns import Columns
+
+    edges = [-(1 << 7) - 1, -(1 << 7), (1 << 7) - 1, 1 << 7, -(1 << 15) - 1, (1 << 15) - 1,
+             1 << 15, (1 << 31) - 1, 1 << 31, -(1 << 63), (1 << 63) - 1]
+    values = {f"c{k}": np.array([0, e, 1], dtype=np.int64) for k, e in enumerate(edges)}
+    values["same"] = np.full(3, 7, dtype=np.int64)
+    values["frame"] = np.array([1, 2, 3], dtype=np.int64)
+    values["time"] = np.array([0.5, 1.5, 2.5])
+    spec = {name: ("float64" if name == "time" else "int64") for name in values}
+    pieces._save(Columns(spec, values), tmp_path / "t")
+    for whole in (True, False):
+        back = pieces._open(str(tmp_path / "t"), whole=whole)
+        rows = np.array([2, 0, 1])
+        for name, column in values.items():
+            taken = back.take(rows)[name]
+            assert taken.dtype == column.dtype and (taken == column[rows]).all(), (name, whole)
+    narrow = [np.load(p).dtype for p in (tmp_path / "t").glob("v.c*.npy")]
+    assert np.dtype(np.int8) in narrow and np.dtype(np.int64) in narrow
+    pieces._save(Columns(spec, {n: v[:0] for n, v in values.items()}), tmp_path / "e")
+    assert len(pieces._open(str(tmp_path / "e"), whole=True)) == 0

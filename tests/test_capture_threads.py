@@ -71,12 +71,14 @@ def test_cli_on_a_big_capture_prints_the_library_summary(big_capture: Path) -> N
 @pytest.mark.parametrize("name", [*sorted(p.name for p in CAPTURES.glob("*.pcap*")), "40k"])
 def test_two_threads_give_the_one_thread_tables_and_summary(name: str, big_capture: Path
                                                             ) -> None:
-    """A big table's columns are joined, its addresses and QNAMEs coded, and its message
-    figures counted (while the transactions are paired) in two threads: forced on every
+    """A big table's columns are joined, its addresses and QNAMEs coded, its rebuilt (TCP,
+    reassembled) messages decoded, and its message figures counted (while the transactions
+    are paired) in two threads: forced on every
     shipped capture and off on the 40,000-packet one, the tables, transactions and summary are
     those of one thread."""
     import pandas as pd
 
+    import enumlab.capture.native as native
     import enumlab.capture.table as table
     from enumlab.capture.report import analyze
 
@@ -85,6 +87,7 @@ def test_two_threads_give_the_one_thread_tables_and_summary(name: str, big_captu
     for rows in (0, 1 << 62):
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(table, "PARALLEL_ROWS", rows)
+            mp.setattr(native, "PARALLEL_DECODE", max(rows, 1))  # rebuilt messages' decoding
             try:
                 a = analyze(path)
             except Exception as exc:  # a capture without DNS: the same error both ways

@@ -135,3 +135,28 @@ def test_escaped_and_root_names_read_a_few_at_a_time(tmp_path: Path) -> None:
                                           "back\\\\slash.test", "<Root>", "plain.test",
                                           "tcp\\.one.test", "two.test"])
     _same_texts_a_few_at_a_time(path, [[0], [6, 1], [5, 4, 3, 2], [1, 6, 0, 5]])
+
+
+def test_address_texts_written_at_once_match_inet_ntop() -> None:
+    """The address labels of a table (IPv4 written by one gather, IPv6 by inet_ntop once per
+    distinct address) are the C library's text, codes by first appearance: every octet value,
+    the edges, IPv6 beside IPv4 with the same first bytes."""
+    import socket
+
+    from enumlab.capture.table import addresses_codes, ipv4_texts
+
+    rng = np.random.default_rng(25)
+    raw4 = np.concatenate([np.arange(256, dtype=np.uint8).repeat(4).reshape(256, 4),
+                           rng.integers(0, 256, (2000, 4), dtype=np.uint8),
+                           np.array([[0, 0, 0, 0], [255, 255, 255, 255], [10, 0, 100, 9]],
+                                    dtype=np.uint8)])
+    assert ipv4_texts(raw4) == [socket.inet_ntop(socket.AF_INET, bytes(r)) for r in raw4]
+    assert ipv4_texts(raw4[:0]) == []
+    raw = np.zeros((6, 16), dtype=np.uint8)
+    raw[0, :4] = raw[2, :4] = raw[3, :4] = [192, 0, 2, 1]
+    raw[1, 15] = 1
+    raw[4, :2] = [0x20, 0x01]
+    family = np.array([4, 6, 4, 6, 6, 4])
+    codes, labels = addresses_codes(family, raw)
+    assert codes.tolist() == [0, 1, 0, 2, 3, 4]
+    assert labels == ["192.0.2.1", "::1", "c000:201::", "2001::", "0.0.0.0"]

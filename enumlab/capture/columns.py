@@ -288,6 +288,10 @@ def once(make: Callable[[], Any]) -> Callable[[], Any]:
     return get
 
 
+def _sliced(d: dict[str, Any], key: str, lo: int, hi: int) -> Callable[[], Any]:
+    return lambda: d[key][lo:hi]  # made (and kept) in the whole table
+
+
 class ColumnDict(dict[str, Any]):
     """A dict whose :class:`Later` entries are computed on first read and kept."""
 
@@ -391,6 +395,14 @@ class Columns:
         return Columns(self.spec, {k: v[rows] for k, v in self.values.items()},
                        {k: v[rows] for k, v in self.missing.items()}, self.categories)
 
+    def span(self, lo: int, hi: int) -> Columns:
+        """Rows ``lo..hi-1`` as views (nothing copied; read only, as every table here);
+        columns not made yet are made when first read, from the whole column."""
+        values, missing = (
+            {k: (Later(_sliced(d, k, lo, hi)) if isinstance(v, Later) else v[lo:hi])
+             for k, v in dict.items(d)} for d in (self.values, self.missing))
+        return Columns(self.spec, values, missing, self.categories, n=max(0, hi - lo))
+
     def frame(self) -> Any:
         """The pandas DataFrame, with exactly the spec's dtypes."""
         import pandas as pd
@@ -478,7 +490,10 @@ def concat(parts: Sequence[Columns]) -> Columns:
     """Several tables of one spec as one (rows in the order given). Category columns keep one
     label list: shared lists stay, label lists are united, and lazily decoded texts are joined
     (a name in two parts then has two codes -- compare names by their key column, not their
-    code)."""
+    code). Parts without rows are left out: their (empty) label lists would otherwise force a
+    union with every other part's labels (texts decoded one by one)."""
+    if len(parts) > 1:
+        parts = [p for p in parts if p.n] or list(parts[:1])
     if len(parts) == 1:
         return parts[0]
     first = parts[0]

@@ -182,9 +182,11 @@ def decode_one(buf: Any, m: int, size: int, out: Any, opts: Any, i: int) -> None
     out[i, D_STATUS] = status
 
 
-def decode_messages(buf: Any, off: Any, length: Any, out: Any, opts: Any) -> None:
-    """Decode ``len(off)`` messages (see module docs). ``opts`` is (n, MAX_OPTS), -1 filled."""
-    for i in range(len(off)):
+def decode_messages(buf: Any, off: Any, length: Any, out: Any, opts: Any, lo: int,
+                    hi: int) -> None:
+    """Decode messages ``lo..hi-1`` of ``off`` / ``length`` (see module docs; two threads
+    take a half each). ``opts`` is (n, MAX_OPTS), -1 filled."""
+    for i in range(lo, hi):
         decode_one(buf, off[i], length[i], out, opts, i)
 
 

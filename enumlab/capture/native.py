@@ -31,6 +31,7 @@ from .tcp import FIN, RST, SYN, Reassembler, Segments, TcpMessages, gathered, ma
 from .tcp import concat as concat_segments
 
 BLOCK = 1 << 16  # records per header-walk call
+PARALLEL_DECODE = 1 << 15  # rebuilt messages (TCP, fragments) from which two threads decode
 
 
 @dataclass
@@ -96,9 +97,18 @@ def _decode_dns(buf: Any, off: np.ndarray, length: np.ndarray, jit: bool
     n = len(off)
     columns = np.zeros((dm.DCOL, n), dtype=np.int64)
     opts = np.empty((n, dm.MAX_OPTS), dtype=np.int64)
-    if n:
-        kernel(dm.decode_messages, jit)(buf if jit else memoryview(buf), off, length,
-                                        columns.T, opts)
+    if not n:
+        return columns, opts
+    decode = kernel(dm.decode_messages, jit)
+    data = buf if jit else memoryview(buf)
+    if jit and n >= PARALLEL_DECODE:  # both cores (the kernel lets the GIL go)
+        half = n // 2
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            other = pool.submit(decode, data, off, length, columns.T, opts, half, n)
+            decode(data, off, length, columns.T, opts, 0, half)
+            other.result()
+    else:
+        decode(data, off, length, columns.T, opts, 0, n)
     return columns, opts
 
 
@@ -298,9 +308,14 @@ class PacketRows:
             return (np.zeros(0, np.int64), np.zeros((0, len(pk.MSG_COLS)), np.int64),
                     np.zeros((0, 16), np.uint8), np.zeros((0, 16), np.uint8),
                     np.zeros(0, np.int64))
-        joined = [np.concatenate(c) for c in zip(*self.parts, strict=True)]
-        order = np.argsort(joined[0], kind="stable")
-        self.parts = [tuple(c[order] for c in joined)]
+        joined = [np.concatenate(c) if len(self.parts) > 1 else c[0]
+                  for c in zip(*self.parts, strict=True)]
+        rows = joined[0]
+        if len(rows) > 1 and not bool((rows[1:] >= rows[:-1]).all()):
+            order = np.argsort(rows, kind="stable")
+            joined = [c[order] for c in joined]
+        # (parts come block after block, each in row order: most often sorted already)
+        self.parts = [tuple(joined)]
         return self.parts[0]
 
 

@@ -499,12 +499,36 @@ def addresses_codes(family: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, li
         return np.zeros(0, dtype=np.int64), []
     halves = np.ascontiguousarray(raw).view(np.uint64).reshape(n, 2)
     codes, first = _factorize_rows(family.astype(np.int64), halves[:, 0], halves[:, 1])
-    text = []
-    for i in first.tolist():
-        b = bytes(raw[i])
-        text.append(socket.inet_ntop(socket.AF_INET, b[:4]) if family[i] == 4 else
-                    socket.inet_ntop(socket.AF_INET6, b))
-    return codes, text
+    v4 = family[first] == 4
+    text = np.empty(len(first), dtype=object)
+    text[v4] = ipv4_texts(raw[first[v4], :4])
+    text[~v4] = [socket.inet_ntop(socket.AF_INET6, bytes(raw[i]))  # once per distinct one
+                 for i in first[~v4].tolist()]
+    return codes, text.tolist()
+
+
+# each octet's text and what follows it (a dot; after the last, a newline), 4 bytes a row:
+# a table of addresses is one gather and one masked copy
+_OCTET_TEXT = np.zeros((2, 256, 4), dtype=np.uint8)
+_OCTET_LEN = np.zeros(256, dtype=np.int64)
+for _v in range(256):
+    for _last, _end in ((0, "."), (1, "\n")):
+        _t = (str(_v) + _end).encode()
+        _OCTET_TEXT[_last, _v, :len(_t)] = np.frombuffer(_t, dtype=np.uint8)
+    _OCTET_LEN[_v] = len(str(_v)) + 1
+
+
+def ipv4_texts(raw: np.ndarray) -> list[str]:
+    """Dotted-quad text of IPv4 addresses (``(n, 4)`` bytes), written all at once (not a
+    Python call per address: a capture of 500,000 clients has as many distinct ones)."""
+    if not len(raw):
+        return []
+    last = np.zeros((1, 4), dtype=np.int64)
+    last[0, 3] = 1
+    chars = _OCTET_TEXT[last, raw]  # (n, 4 octets, 4 bytes)
+    keep = np.arange(4) < _OCTET_LEN[raw][:, :, None]
+    texts: list[str] = chars[keep].tobytes().decode("ascii").split("\n")[:-1]
+    return texts
 
 
 def _factorize_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

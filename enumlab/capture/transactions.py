@@ -1025,6 +1025,9 @@ def _owned_messages(m_all: Columns, owned: tuple[int, int] | None) -> Columns:
     if owned is None:
         return m_all
     frame = m_all["frame"]
+    if len(frame) < 2 or bool((frame[1:] >= frame[:-1]).all()):  # in frame order: a range
+        lo = int(np.searchsorted(frame, owned[0], side="left"))
+        return m_all.span(lo, int(np.searchsorted(frame, owned[1], side="right")))
     return m_all.take(np.flatnonzero((frame >= owned[0]) & (frame <= owned[1])))
 
 
