@@ -25,15 +25,22 @@ EXPLAINED = {
 }
 
 
-def test_kamailio_enum_query_matches_the_emulation() -> None:
-    for program, package in (("ip", "iproute2"), ("named", "bind9"), ("kamailio", "kamailio")):
+def _run_check(command: str, *extra: tuple[str, str]) -> subprocess.CompletedProcess[str]:
+    """``python -m enumlab.lab.kamailio COMMAND --json`` (root and the tools it needs: missing,
+    a failure in CI)."""
+    for program, package in (("ip", "iproute2"), ("named", "bind9"), ("kamailio", "kamailio"),
+                             *extra):
         require_tool(program, package)
     if os.geteuid() != 0:
         if IN_CI:
             pytest.fail("the Kamailio test needs root (network namespaces)")
         pytest.skip("the Kamailio test needs root (network namespaces)")
-    out = subprocess.run([sys.executable, "-m", "enumlab.lab.kamailio", "check", "--json"],
-                         capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "enumlab.lab.kamailio", command, "--json"],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_kamailio_enum_query_matches_the_emulation() -> None:
+    out = _run_check("check")
     assert out.stdout, out.stderr
     rows = json.loads(out.stdout)
     assert len(rows) >= 25
@@ -65,15 +72,7 @@ def test_kamailio_sip_resolver_matches_the_model() -> None:
     order -- through the SRV set, then the next NAPTR transport."""
     from scipy import stats
 
-    for program, package in (("ip", "iproute2"), ("named", "bind9"), ("kamailio", "kamailio"),
-                             ("dumpcap", "wireshark-common")):
-        require_tool(program, package)
-    if os.geteuid() != 0:
-        if IN_CI:
-            pytest.fail("the Kamailio test needs root (network namespaces)")
-        pytest.skip("the Kamailio test needs root (network namespaces)")
-    out = subprocess.run([sys.executable, "-m", "enumlab.lab.kamailio", "sip-check", "--json"],
-                         capture_output=True, text=True, timeout=300)
+    out = _run_check("sip-check", ("dumpcap", "wireshark-common"))
     assert out.returncode == 0, out.stderr[-3000:]
     rows = json.loads(out.stdout)
     assert len({r["config"] for r in rows}) == 10 and len({r["uri"] for r in rows}) == 16

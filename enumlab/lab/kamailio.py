@@ -106,16 +106,7 @@ def _invite(number: str, port: int = 5060, timeout: float = 3.0
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         sock.settimeout(timeout)
-        local = sock.getsockname()[1]
-        call = uuid.uuid4().hex
-        msg = (f"INVITE sip:{number}@127.0.0.1 SIP/2.0\r\n"
-               f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK{call[:16]};rport\r\n"
-               "Max-Forwards: 70\r\n"
-               f"From: <sip:probe@127.0.0.1>;tag={call[16:24]}\r\n"
-               f"To: <sip:{number}@127.0.0.1>\r\n"
-               f"Call-ID: {call}@127.0.0.1\r\nCSeq: 1 INVITE\r\n"
-               f"Contact: <sip:probe@127.0.0.1:{local}>\r\nContent-Length: 0\r\n\r\n")
-        sock.sendto(msg.encode(), ("127.0.0.1", port))
+        _send_invite(sock, number, port)
         while True:
             data = sock.recv(65535).decode(errors="replace")
             status = int(data.split(" ", 2)[1])
@@ -195,17 +186,10 @@ def compare_inside_namespace(zones: Path = DEFAULT_ZONE_DIR) -> list[Row]:
     return rows
 
 
-def _send_invite(sock: socket.socket, number: str) -> None:
-    local = sock.getsockname()[1]
-    call = uuid.uuid4().hex
-    sock.sendto((f"INVITE sip:{number}@127.0.0.1 SIP/2.0\r\n"
-                 f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK{call[:16]};rport\r\n"
-                 "Max-Forwards: 70\r\n"
-                 f"From: <sip:probe@127.0.0.1>;tag={call[16:24]}\r\n"
-                 f"To: <sip:{number}@127.0.0.1>\r\n"
-                 f"Call-ID: {call}@127.0.0.1\r\nCSeq: 1 INVITE\r\n"
-                 f"Contact: <sip:probe@127.0.0.1:{local}>\r\nContent-Length: 0\r\n\r\n"
-                 ).encode(), ("127.0.0.1", 5060))
+def _send_invite(sock: socket.socket, number: str, port: int = 5060) -> None:
+    """An INVITE for ``number`` to Kamailio on 127.0.0.1 (see :func:`_request`)."""
+    _request(sock, f"sip:{number}@127.0.0.1", local_host="127.0.0.1",
+             to=("127.0.0.1", port))
 
 
 def fleet_zones(zones: Path, workdir: Path, pool_ttl: int) -> Path:
@@ -347,16 +331,20 @@ def _sip_cfg(options: Any, modules: str) -> str:
     return text
 
 
-def _request(sock: socket.socket, uri: str, method: str = "INVITE") -> str:
+def _request(sock: socket.socket, uri: str, method: str = "INVITE", *,
+             local_host: str = "198.18.99.1", to: tuple[str, int] | None = None) -> str:
+    """Send one ``method`` request for ``uri`` from ``sock`` (its Via and Contact naming
+    ``local_host``) to ``to`` (default: Kamailio's SIP address, port 5060); returns its
+    Call-ID."""
     local = sock.getsockname()[1]
     call = uuid.uuid4().hex
     sock.sendto((f"{method} {uri} SIP/2.0\r\n"
-                 f"Via: SIP/2.0/UDP 198.18.99.1:{local};branch=z9hG4bK{call[:16]};rport\r\n"
+                 f"Via: SIP/2.0/UDP {local_host}:{local};branch=z9hG4bK{call[:16]};rport\r\n"
                  "Max-Forwards: 70\r\n"
-                 f"From: <sip:probe@198.18.99.1>;tag={call[16:24]}\r\n"
+                 f"From: <sip:probe@{local_host}>;tag={call[16:24]}\r\n"
                  f"To: <{uri}>\r\nCall-ID: {call}\r\nCSeq: 1 {method}\r\n"
-                 f"Contact: <sip:probe@198.18.99.1:{local}>\r\nContent-Length: 0\r\n\r\n"
-                 ).encode(), (SIP_ADDRESS, 5060))
+                 f"Contact: <sip:probe@{local_host}:{local}>\r\nContent-Length: 0\r\n\r\n"
+                 ).encode(), to or (SIP_ADDRESS, 5060))
     return call
 
 
