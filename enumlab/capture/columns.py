@@ -76,6 +76,25 @@ class LazyTexts:
             out.append(text or self.empty_as)
         return out
 
+    def cut(self, used: np.ndarray) -> LazyTexts:
+        """Only the texts of the sorted codes ``used``, renumbered 0.. in that order: their
+        bytes gathered at once (each with its newline), overrides carried over."""
+        used = np.asarray(used, dtype=np.int64)
+        starts, ends = self.starts[used], self.ends[used]
+        sizes = ends - starts + 1
+        total = int(sizes.sum())
+        new_ends = np.cumsum(sizes) - 1
+        at = np.repeat(starts - (new_ends + 1 - sizes), sizes) + np.arange(total)
+        blob = np.asarray(self.blob)[at] if total else np.zeros(0, np.uint8)
+        overrides = {}
+        if self.overrides:
+            old = np.fromiter(self.overrides, dtype=np.int64, count=len(self.overrides))
+            where = np.searchsorted(used, old)
+            kept = (where < len(used)) & (used[np.minimum(where, len(used) - 1)] == old)
+            overrides = {int(w): self.overrides[int(o)]
+                         for o, w in zip(old[kept], where[kept], strict=True)}
+        return LazyTexts(blob, overrides, self.empty_as, ends=new_ends)
+
     def all(self) -> list[str]:
         if self._all is None:
             text = np.asarray(self.blob).tobytes().decode("latin-1").split("\n")[:-1]
@@ -395,6 +414,34 @@ class Columns:
         return Columns(self.spec, {k: v[rows] for k, v in self.values.items()},
                        {k: v[rows] for k, v in self.missing.items()}, self.categories)
 
+    def compacted(self) -> Columns:
+        """The same rows, each category column's labels cut to those its codes use (a few
+        rows taken from a big table -- a window's context -- no longer carry its 10^5 labels
+        into every concat and union after). Vectorised: the used codes are found with one
+        ``unique`` and renumbered in label order; lazily decoded texts are cut by a gather of
+        their bytes, not decoded."""
+        categories: dict[str, Any] = dict(self.categories)
+        values = dict(dict.items(self.values)) if isinstance(self.values, ColumnDict) else \
+            dict(self.values)
+        for name, cats in self.categories.items():
+            if name not in values or isinstance(values[name], Later):
+                continue
+            codes = np.asarray(values[name]).astype(np.int64, copy=False)
+            size = len(cats)
+            used = np.unique(codes[codes >= 0])
+            if len(used) * 2 > size:  # most labels are used: nothing worth cutting
+                continue
+            remap = np.full(size + 1, -1, dtype=np.int64)  # code -1 stays -1
+            remap[used] = np.arange(len(used))
+            values[name] = remap[codes]
+            if isinstance(cats, LazyTexts):
+                categories[name] = cats.cut(used)
+            elif isinstance(cats, np.ndarray):
+                categories[name] = cats[used]
+            else:
+                categories[name] = _objects(list(cats))[used].tolist()
+        return Columns(self.spec, values, self.missing, categories, n=self.n)
+
     def span(self, lo: int, hi: int) -> Columns:
         """Rows ``lo..hi-1`` as views (nothing copied; read only, as every table here);
         columns not made yet are made when first read, from the whole column."""
@@ -471,18 +518,29 @@ def labels_of(categories: Any) -> list[str]:
 
 
 def _united(codes: list[np.ndarray], lists: list[list[str]]) -> tuple[list[np.ndarray], list[str]]:
-    """Codes into several label lists, renumbered into one list that unites them (the codes
-    as they are when the lists are equal)."""
+    """Codes into several label lists, renumbered into one list that unites them in order of
+    first appearance (the codes as they are when the lists are equal): one hash pass over
+    all the labels (a window's tables hold ~10^5 addresses each), no Python loop over them."""
     if all(x == lists[0] for x in lists):
         return codes, lists[0]
-    merged: dict[str, int] = {}
-    for labels in lists:
-        for label in labels:
-            merged.setdefault(label, len(merged))
-    out = []
-    for k, labels in zip(codes, lists, strict=True):
-        remap = np.array([merged[x] for x in labels] + [-1], dtype=np.int64)
+    import pandas as pd
+
+    sizes = [len(x) for x in lists]
+    every = np.empty(sum(sizes), dtype=object)
+    at = 0
+    for labels, n in zip(lists, sizes, strict=True):  # one C-level copy per list
+        every[at:at + n] = labels
+        at += n
+    ids, merged = pd.factorize(every)
+    if len(ids) and int(ids.min()) < 0:  # a None label (rare): kept as a label of its own
+        ids, merged = pd.factorize(every, use_na_sentinel=False)
+        merged = np.asarray(merged, dtype=object)
+        merged[pd.isna(merged)] = None  # given back as NaN
+    out, at = [], 0
+    for k, n in zip(codes, sizes, strict=True):  # one slice per list
+        remap = np.append(ids[at:at + n], -1).astype(np.int64, copy=False)
         out.append(remap[k])  # code -1 -> the final -1
+        at += n
     return out, list(merged)
 
 
@@ -517,12 +575,15 @@ def _concat_codes(codes: list[np.ndarray], cats: list[Any]) -> tuple[np.ndarray,
     if all(c is cats[0] for c in cats):
         return np.concatenate(codes), cats[0]
     if all(isinstance(c, LazyTexts) for c in cats):
-        out, overrides, at = [], {}, 0
+        out, overrides, at, ends, bytes_at = [], {}, 0, [], 0
         for k, c in zip(codes, cats, strict=True):
             out.append(np.where(k >= 0, k + at, -1))
             overrides.update({i + at: t for i, t in c.overrides.items()})
             at += len(c)
+            ends.append(c.ends + bytes_at)  # known already: not searched for again
+            bytes_at += len(c.blob)
         blob = np.concatenate([np.asarray(c.blob) for c in cats])
-        return np.concatenate(out), LazyTexts(blob, overrides, cats[0].empty_as)
+        return np.concatenate(out), LazyTexts(blob, overrides, cats[0].empty_as,
+                                              ends=np.concatenate(ends))
     united, labels = _united(codes, [labels_of(c) for c in cats])
     return np.concatenate(united), labels

@@ -36,13 +36,14 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .columns import Columns, LazyTexts, concat, shared_codes
+from .columns import Columns, LazyTexts, concat, labels_of
 from .files import CaptureError, RecordStream, nominal_size
 from .jit import want_jit
 from .table import QKEY, CaptureTables
@@ -99,7 +100,7 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
     from . import NATIVE_LINK_TYPES
     from .links import NFLOG, NFLOG_BIG
     from .native import Decoded, PacketRows, Pending, Scratch, SecondStage, _Messages, walk_rows
-    from .table import fragment_columns, icmp_columns, message_columns, tcp_columns
+    from .table import fragment_columns, icmp_columns, tcp_columns
 
     if piece_records < 1:
         raise ValueError("piece_records must be at least 1")
@@ -109,41 +110,53 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
     tmp = Path(tempfile.mkdtemp(prefix="enumlab-pieces-"))
     try:
         stage = SecondStage(None, ports=ports, jit=use_jit, vxlan_ports=vxlan_ports)
-        pieces: list[Piece] = []
-        lates: list[Piece] = []
+        kept: list[Future[Piece]] = []
+        kept_late: list[Future[Piece]] = []
         scratches: list[Scratch] = []
-        for chunk in stream.chunks(piece_records):  # a piece: a buffer's records, at most
-            lo, hi = chunk.first, chunk.first + chunk.frames
-            types = chunk.link_type
-            unsupported = sorted(set(np.unique(np.where(types == NFLOG_BIG, NFLOG,
-                                                        types)).tolist()) - NATIVE_LINK_TYPES)
-            if unsupported:
-                raise CaptureError(f"{p}: link type(s) {unsupported} are not decoded natively; "
-                                   "analyse this capture in memory (--engine tshark)",
-                                   subject=str(p))
-            msgs = _Messages()
-            pending = Pending()
-            walk_rows(chunk, lo, hi, ports=ports, jit=use_jit, vxlan_ports=vxlan_ports,
-                      messages=msgs, pending=pending, on_records=on_records,
-                      scratches=scratches)
-            table = message_columns(Decoded(chunk, msgs, b"", _no_icmp(), [], PacketRows(),
-                                            [], use_jit))
-            pieces.append(_keep(table, lo, hi, chunk.time, tmp / f"piece-{len(pieces)}"))
-            # what this piece completes -- fragment sets, TCP messages -- rebuilt now: only
-            # what is still open is carried to the next piece
-            rebuilt = _Messages()
-            side_bytes = stage.feed(rebuilt, pending)
-            if rebuilt.row:  # kept beside the piece, as its own table: never all at once
-                _keep_late(message_columns(Decoded(stream.index(), rebuilt, side_bytes,
-                                                   _no_icmp(), [], PacketRows(), [], use_jit)),
-                           lates, tmp)
-            del table, msgs, pending, rebuilt, side_bytes, chunk  # the buffer goes
+        # both cores while decoding: a piece's message table is made and written by a second
+        # thread while the next buffer is read and walked here (the kernels and the writes let
+        # the other run); at most one piece waits to be written, so memory holds two buffers
+        saver = ThreadPoolExecutor(max_workers=1)
+        try:
+            for chunk in stream.chunks(piece_records):  # a piece: a buffer's records, at most
+                lo, hi = chunk.first, chunk.first + chunk.frames
+                types = chunk.link_type
+                unsupported = sorted(set(np.unique(np.where(
+                    types == NFLOG_BIG, NFLOG, types)).tolist()) - NATIVE_LINK_TYPES)
+                if unsupported:
+                    raise CaptureError(f"{p}: link type(s) {unsupported} are not decoded "
+                                       "natively; analyse this capture in memory (--engine "
+                                       "tshark)", subject=str(p))
+                msgs = _Messages()
+                pending = Pending()
+                walk_rows(chunk, lo, hi, ports=ports, jit=use_jit, vxlan_ports=vxlan_ports,
+                          messages=msgs, pending=pending, on_records=on_records,
+                          scratches=scratches)
+                for earlier in kept[-1:]:
+                    earlier.result()  # (its error, if any, raised here)
+                kept.append(saver.submit(_keep_piece, chunk, msgs, use_jit,
+                                         tmp / f"piece-{len(kept)}"))
+                # what this piece completes -- fragment sets, TCP messages -- rebuilt now:
+                # only what is still open is carried to the next piece
+                rebuilt = _Messages()
+                side_bytes = stage.feed(rebuilt, pending)
+                if rebuilt.row:  # kept beside the piece, as its own table: never all at once
+                    kept_late.append(saver.submit(
+                        _keep_late, Decoded(stream.index(), rebuilt, side_bytes, _no_icmp(),
+                                            [], PacketRows(), [], use_jit),
+                        tmp / f"late-{len(kept_late)}"))
+                del msgs, pending, rebuilt, side_bytes, chunk  # the buffer goes once written
+            pieces = [f.result() for f in kept]
+            lates = [f.result() for f in kept_late]
+        finally:
+            saver.shutdown(wait=True, cancel_futures=True)
+            del kept, kept_late
         scratches.clear()  # the walk's scratch tables (60 MB): not kept while workers run
         index = stream.index()
         stage.index = index
         closed = stage.close(_Messages())
         if closed.messages.row:  # TCP messages after a gap skipped at the end of the capture
-            _keep_late(message_columns(closed), lates, tmp)
+            lates.append(_keep_late(closed, tmp / f"late-{len(lates)}"))
         notes = list(closed.notes)
         frames: list[int | None] = [r + 1 for r in closed.note_rows]
         frames += [None] * (len(notes) - len(frames))
@@ -201,20 +214,35 @@ def _keep(table: Columns, lo: int, hi: int, record_times: np.ndarray, where: Pat
     return Piece(lo, hi, str(where), first, last, table.n, begins, ends)
 
 
-def _keep_late(late: Columns, lates: list[Piece], tmp: Path) -> None:
+def _keep_piece(chunk: Any, msgs: Any, jit: bool, where: Path) -> Piece:
+    """A piece's UDP messages as a table, written to ``where``."""
+    from .native import Decoded, PacketRows
+    from .table import message_columns
+
+    table = message_columns(Decoded(chunk, msgs, b"", _no_icmp(), [], PacketRows(), [], jit))
+    return _keep(table, chunk.first, chunk.first + chunk.frames, chunk.time, where)
+
+
+def _keep_late(decoded: Any, where: Path) -> Piece:
     """Messages the second stage rebuilt, kept as a table of their own: its frame range is
     (first frame - 1, last frame], the frames that completed them."""
+    from .table import message_columns
+
+    late = message_columns(decoded)
     frame = late["frame"]
-    lates.append(_keep(late, int(frame.min()) - 1, int(frame.max()), late["time"],
-                       tmp / f"late-{len(lates)}"))
+    return _keep(late, int(frame.min()) - 1, int(frame.max()), late["time"], where)
 
 
 def _save(table: Columns, where: Path) -> None:
-    """A table as one ``.npy`` file per column (read back memory-mapped: a worker reads the
-    rows it takes, not the piece) and its categories pickled."""
+    """A table as one file of columns back to back (``columns.bin``, each 64-byte aligned) and
+    what they are (``layout.pickle``: names, dtypes, shapes, offsets, categories). A worker
+    opens a table with one ``open`` and one mapping, whatever its number of columns: the
+    tables of a window are opened by every piece around them (a 10 M-packet capture: ~50
+    tables a piece), and one ``.npy`` file per column cost ~0.2 ms each to open."""
     where.mkdir()
     coded: dict[str, list[str]] = {}
     widened: list[str] = []  # int64 columns saved narrower
+    arrays: dict[str, np.ndarray] = {}
     for name, values in table.values.items():
         if values.dtype == object:  # text (addresses, kinds): codes and their labels
             import pandas as pd
@@ -224,37 +252,72 @@ def _save(table: Columns, where: Path) -> None:
         narrow = values if name in _KEPT_WIDE else _narrowed(values)
         if narrow.dtype != values.dtype:
             widened.append(name)
-        np.save(where / f"v.{name}.npy", narrow)
+        arrays[f"v.{name}"] = narrow
     for name, missing in table.missing.items():
-        np.save(where / f"m.{name}.npy", missing)
+        arrays[f"m.{name}"] = missing
     small, texts = {}, {}
     for name, cats in table.categories.items():
-        if isinstance(cats, LazyTexts):  # a blob of names: a file of its own, mapped on use
-            np.save(where / f"t.{name}.npy", np.asarray(cats.blob))
+        if isinstance(cats, LazyTexts):  # a blob of names: mapped, read where codes point
+            arrays[f"t.{name}"] = np.asarray(cats.blob)
+            arrays[f"e.{name}"] = cats.ends  # found once, not by every reader
             texts[name] = (cats.overrides, cats.empty_as)
         else:
             small[name] = cats
-    with open(where / "categories.pickle", "wb") as f:
+    placed: dict[str, tuple[str, tuple[int, ...], int]] = {}
+    at = 0
+    with open(where / "columns.bin", "wb") as f:
+        for key, values in arrays.items():
+            values = np.ascontiguousarray(values)
+            pad = -at % _ALIGN
+            f.write(bytes(pad))
+            at += pad
+            placed[key] = (values.dtype.str, values.shape, at)
+            f.write(values.data)
+            at += values.nbytes
+    with open(where / "layout.pickle", "wb") as f:
         pickle.dump((table.spec, list(table.values), list(table.missing), small, texts, coded,
-                     widened), f, protocol=5)
+                     widened, placed), f, protocol=5)
+
+
+_ALIGN = 64
+
+
+def _layout(where: str | Path) -> dict[str, np.dtype[Any]]:
+    """The dtype each column of a saved table was written in (``v.NAME``, ``m.NAME``)."""
+    placed = _load(str(Path(where) / "layout.pickle"))[-1]
+    return {key: np.dtype(kind) for key, (kind, _shape, _at) in placed.items()}
 
 
 def _open(where: str, *, whole: bool = False) -> Columns:
+    """A table saved by :func:`_save`: read into memory (``whole``), or mapped, so a worker
+    reads the rows it takes, not the table. Mapping is safe here as it is not for a capture:
+    the file is this run's own, written whole before any reader opens it and removed only
+    after every worker has ended."""
+    import mmap
+
     base = Path(where)
-    with open(base / "categories.pickle", "rb") as f:
-        spec, names, masks, categories, texts, coded, widened = pickle.load(f)
+    spec, names, masks, categories, texts, coded, widened, placed = _load(
+        str(base / "layout.pickle"))
     wide = set(widened)
-    def load(path: Path, mapped: bool) -> Any:
-        try:
-            return np.load(path, mmap_mode="r" if mapped else None)
-        except ValueError:  # nothing to map (no rows)
-            return np.load(path)
+    with open(base / "columns.bin", "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        data: np.ndarray = (np.fromfile(f, dtype=np.uint8) if whole or not size else
+                            np.frombuffer(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ),
+                                          dtype=np.uint8))
+
+    def load(key: str) -> np.ndarray:
+        kind, shape, at = placed[key]
+        dtype = np.dtype(kind)
+        count = int(np.prod(shape, dtype=np.int64))
+        column: np.ndarray = data[at:at + count * dtype.itemsize].view(dtype).reshape(shape)
+        return column
 
     for name, (overrides, empty_as) in texts.items():
-        categories[name] = LazyTexts(load(base / f"t.{name}.npy", True), overrides, empty_as)
+        categories[name] = LazyTexts(load(f"t.{name}"), overrides, empty_as,
+                                     ends=load(f"e.{name}"))
 
     def read(name: str, kind: str = "v") -> Any:
-        values = load(base / f"{kind}.{name}.npy", not whole)
+        values = load(f"{kind}.{name}")
         if kind == "v" and name in coded:
             return _Coded(values, coded[name])
         if kind == "v" and name in wide:
@@ -387,8 +450,8 @@ def _analyze_piece(job: _Job) -> Any:
             continue
         table = _open(other.path)
         rows = wanted(table, _rows_between(table, lo_t, hi_t))
-        if len(rows):
-            context.append(table.take(rows))
+        if len(rows):  # a few rows: without the other table's labels
+            context.append(table.take(rows).compacted())
     for late in job.lates:
         if late.last < lo_t or late.first > hi_t:
             continue
@@ -396,7 +459,7 @@ def _analyze_piece(job: _Job) -> Any:
         rows = _rows_between(table, lo_t, hi_t)
         rows = wanted(table, rows[~in_piece(table, rows)])
         if len(rows):
-            context.append(table.take(rows))
+            context.append(table.take(rows).compacted())
     messages = concat([own, *context]) if context else own
     frame = messages["frame"]
     if len(frame) > 1 and (frame[1:] < frame[:-1]).any():
@@ -487,12 +550,15 @@ def _linked_addresses(fragments: Columns, icmp: Columns) -> np.ndarray | None:
 
 
 def _between(table: Columns, rows: np.ndarray, addresses: np.ndarray) -> np.ndarray:
-    """Which ``rows`` of a message table go between two of ``addresses``."""
+    """Which ``rows`` of a message table go between two of ``addresses`` (each address column
+    against its own labels: no union of the two label lists)."""
     import pandas as pd
 
-    (src, dst), labels = shared_codes(table, "src", "dst")
-    named = np.append(pd.Index(labels, dtype=object).isin(addresses), False)  # code -1: no
-    between: np.ndarray = named[src[rows]] & named[dst[rows]]
+    between = np.ones(len(rows), dtype=bool)
+    for name in ("src", "dst"):
+        labels = labels_of(table.categories[name])
+        named = np.append(pd.Index(labels, dtype=object).isin(addresses), False)  # -1: no
+        between &= named[table.values[name][rows]]
     return between
 
 
