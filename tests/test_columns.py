@@ -160,3 +160,61 @@ def test_address_texts_written_at_once_match_inet_ntop() -> None:
     codes, labels = addresses_codes(family, raw)
     assert codes.tolist() == [0, 1, 0, 2, 3, 4]
     assert labels == ["192.0.2.1", "::1", "c000:201::", "2001::", "0.0.0.0"]
+
+
+label_lists = st.lists(st.lists(st.sampled_from(["a", "b", "c", "10.0.0.1", "::1", "", None]),
+                                max_size=6, unique=True), min_size=1, max_size=4)
+
+
+@given(label_lists, st.randoms(use_true_random=False))
+@settings(max_examples=200, deadline=None)
+def test_united_labels_are_the_first_appearance_union(lists: list[list[Any]], rnd: Any) -> None:
+    """Label lists united by one factorize are the union in order of first appearance (as a
+    dict filled list after list would give), each list's codes renumbered into it, code -1
+    kept -- a None label included."""
+    codes = [np.array([rnd.randrange(-1, len(x)) for _ in range(8)] if x else [-1] * 3,
+                      dtype=np.int64) for x in lists]
+    out, labels = columns._united(codes, lists)
+    expected: dict[Any, int] = {}
+    for x in lists:
+        for label in x:
+            expected.setdefault(label, len(expected))
+    if all(x == lists[0] for x in lists):
+        assert labels == lists[0] and all(a is b for a, b in zip(out, codes, strict=True))
+        return
+    assert labels == list(expected)
+    for k, x, o in zip(codes, lists, out, strict=True):
+        assert [None if c < 0 else x[c] for c in k] == [None if c < 0 else labels[c]
+                                                          for c in o]
+
+
+def test_compacted_keeps_every_rows_text_with_the_labels_it_uses() -> None:
+    """A few rows taken from a big table carry only the labels they use: list labels, an array
+    of labels and lazily decoded texts (overrides included) -- every row's text unchanged,
+    code -1 still missing, and nothing cut when most labels are used."""
+    n = 1000
+    names = [f"name{k}.example" for k in range(n)]
+    blob = np.frombuffer("".join(x + "\n" for x in names).encode(), dtype=np.uint8)
+    lazy = columns.LazyTexts(blob, {7: "esc\\010aped", 900: "other"})
+    spec = {"src": "category", "kind": "category", "qname": "category", "x": "int64"}
+    rng = np.random.default_rng(5)
+    codes = rng.integers(-1, n, 5000)
+    table = columns.Columns(spec, {"src": codes, "kind": codes % 3, "qname": codes,
+                                   "x": np.arange(5000)},
+                            {}, {"src": [f"10.0.{k // 256}.{k % 256}" for k in range(n)],
+                                 "kind": np.array(["a", "b", "c"], dtype=object),
+                                 "qname": lazy})
+    rows = np.flatnonzero(np.isin(codes, [-1, 3, 7, 900, 999]))[:40]
+    few = table.take(rows)
+    cut = few.compacted()
+    for name in ("src", "kind", "qname"):
+        assert cut.text(name).tolist() == few.text(name).tolist(), name
+    assert len(cut.categories["src"]) == len(cut.categories["qname"]) == 4
+    assert len(cut.categories["kind"]) == 3  # most used: left as it was
+    assert cut.text("qname").tolist().count("esc\\010aped") == (codes[rows] == 7).sum() > 0
+    assert (cut["x"] == rows).all()
+    joined = columns.concat([cut, table.take(np.arange(10)).compacted()])
+    assert joined.text("qname").tolist() == [*few.text("qname").tolist(),
+                                            *table.take(np.arange(10)).text("qname").tolist()]
+    assert (joined.categories["qname"].ends == np.flatnonzero(
+        np.asarray(joined.categories["qname"].blob) == 10)).all()
