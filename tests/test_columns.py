@@ -218,3 +218,24 @@ def test_compacted_keeps_every_rows_text_with_the_labels_it_uses() -> None:
                                             *table.take(np.arange(10)).text("qname").tolist()]
     assert (joined.categories["qname"].ends == np.flatnonzero(
         np.asarray(joined.categories["qname"].blob) == 10)).all()
+
+
+@given(st.lists(st.lists(st.integers(0, 5), min_size=0, max_size=40), min_size=1, max_size=12))
+@settings(max_examples=150, deadline=None)
+def test_key_ids_number_keys_as_a_dict_would(batches: list[list[int]]) -> None:
+    """KeyIds (sorted runs, merged) gives every key the id a dict filled batch after batch
+    would -- each batch's new keys in sorted order -- and gives the bytes back by id."""
+    ids = columns.KeyIds(3)
+    seen: dict[bytes, int] = {}
+    for batch in batches:
+        key = np.array([[v, v * 7 % 5, 0 if v % 2 else 255] for v in batch],
+                       dtype=np.uint8).reshape(-1, 3)
+        got = ids.ids(key)
+        for raw in sorted({row.tobytes() for row in key}):
+            seen.setdefault(raw, len(seen))
+        assert got.tolist() == [seen[row.tobytes()] for row in key]
+        assert len(ids) == len(seen)
+    if len(seen):
+        every = np.arange(len(seen))
+        assert [ids.key(k) for k in every.tolist()] == list(seen)
+        assert (ids.keys(every) == np.frombuffer(b"".join(seen), np.uint8).reshape(-1, 3)).all()

@@ -587,3 +587,60 @@ def _concat_codes(codes: list[np.ndarray], cats: list[Any]) -> tuple[np.ndarray,
                                               ends=np.concatenate(ends))
     united, labels = _united(codes, [labels_of(c) for c in cats])
     return np.concatenate(united), labels
+
+
+class KeyIds:
+    """Stable ids for fixed-width byte keys (a TCP direction's addresses and ports, an IP
+    fragment set's addresses, id and protocol), numbered as they are first met -- a batch's
+    new keys in sorted order -- with no Python loop over keys: the keys known are kept as a
+    few sorted runs, searched with ``searchsorted``; a new run is merged into the runs no
+    longer than itself (a key is merged O(log n) times over a capture)."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self._void = np.dtype((np.void, width))
+        self._runs: list[tuple[np.ndarray, np.ndarray]] = []  # (sorted keys, their ids)
+        self._by_id = np.zeros((64, width), dtype=np.uint8)
+        self.count = 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def ids(self, key: np.ndarray) -> np.ndarray:
+        """The id of each row of ``key`` (``(n, width)`` uint8); new keys get the next ids."""
+        if not len(key):
+            return np.zeros(0, dtype=np.int64)
+        flat = np.ascontiguousarray(key, dtype=np.uint8).view(self._void).ravel()
+        distinct, inverse = np.unique(flat, return_inverse=True)
+        found = np.full(len(distinct), -1, dtype=np.int64)
+        for keys, ids in self._runs:  # a few runs (logarithmic), not keys
+            at = np.minimum(np.searchsorted(keys, distinct), len(keys) - 1)
+            hit = keys[at] == distinct
+            found[hit] = ids[at[hit]]
+        new = np.flatnonzero(found < 0)
+        if len(new):
+            found[new] = self.count + np.arange(len(new))
+            need = self.count + len(new)
+            if need > len(self._by_id):
+                grown = np.zeros((max(need, 2 * len(self._by_id)), self.width), np.uint8)
+                grown[:self.count] = self._by_id[:self.count]
+                self._by_id = grown
+            self._by_id[self.count:need] = distinct[new].view(np.uint8).reshape(-1, self.width)
+            self.count = need
+            run_keys, run_ids = distinct[new], found[new]
+            while self._runs and len(self._runs[-1][0]) <= len(run_keys):
+                keys, ids = self._runs.pop()
+                run_keys, run_ids = np.concatenate([keys, run_keys]), np.concatenate([ids,
+                                                                                     run_ids])
+                order = np.argsort(run_keys, kind="stable")
+                run_keys, run_ids = run_keys[order], run_ids[order]
+            self._runs.append((run_keys, run_ids))
+        return found[inverse.ravel()]
+
+    def keys(self, ids: np.ndarray) -> np.ndarray:
+        """The key bytes of ``ids`` (``(n, width)`` uint8)."""
+        picked: np.ndarray = self._by_id[np.asarray(ids, dtype=np.int64)]
+        return picked
+
+    def key(self, k: int) -> bytes:
+        return bytes(self._by_id[int(k)].tobytes())

@@ -21,6 +21,7 @@ import numpy as np
 
 from . import dns_message as dm
 from . import packets as pk
+from .columns import KeyIds
 from .dns_message import decode_one
 from .files import RecordIndex
 from .ip import CARRIED, HEADER_ROOM, UNITS
@@ -734,7 +735,7 @@ class Fragments:
 
     def __init__(self, jit: bool) -> None:
         self.jit = jit
-        self.ids: dict[bytes, int] = {}
+        self.sets = KeyIds(38)  # family, addresses, IP id, protocol -> the set's key id
         self.cur = np.full(64, -1, dtype=np.int64)
         self.inst = np.zeros((4, 64), dtype=np.int64)  # done_row, seen, dups, oversize
         self.inst[0] = -1
@@ -753,19 +754,12 @@ class Fragments:
         for b in range(4):
             key[:, 33 + b] = (ident >> (8 * (3 - b))) & 0xFF
         key[:, 37] = np.where(fam == 4, f.pk[:, pk.C_PROTO], 0)
-        flat = np.ascontiguousarray(key).view(np.dtype((np.void, 38))).ravel()
-        distinct, inverse = np.unique(flat, return_inverse=True)
-        local = np.empty(len(distinct), dtype=np.int64)
-        for k, d in enumerate(distinct.tolist()):  # once per distinct set, not per fragment
-            kid = self.ids.get(d)
-            if kid is None:
-                kid = self.ids[d] = len(self.ids)
-            local[k] = kid
-        if len(self.ids) > len(self.cur):
-            grown = np.full(max(len(self.ids), 2 * len(self.cur)), -1, dtype=np.int64)
+        kid = self.sets.ids(key)
+        if len(self.sets) > len(self.cur):
+            grown = np.full(max(len(self.sets), 2 * len(self.cur)), -1, dtype=np.int64)
             grown[:len(self.cur)] = self.cur
             self.cur = grown
-        return local[inverse.ravel()]
+        return kid
 
     def feed(self, batches: list[FragmentRows]) -> Datagrams | None:
         """One batch's fragments (in row order) -> the datagrams they complete."""
@@ -839,10 +833,13 @@ class Fragments:
                                  np.zeros((0, 16), np.uint8), z, z, z, z, z)
         row, pk_, src, dst, size, inst = (np.concatenate(c) for c in zip(*self.parts,
                                                                          strict=True))
-        order = np.argsort(row, kind="stable")
         done, seen, dups = (self.inst[k, :self.n_inst] for k in range(3))
-        return FragmentTable(row[order], pk_[order], src[order], dst[order], size[order],
-                             inst[order], done, seen, dups)
+        if len(row) > 1 and not bool((row[1:] >= row[:-1]).all()):
+            # (each batch's fragments come in row order, batches in order: most often sorted)
+            order = np.argsort(row, kind="stable")
+            row, pk_, src, dst, size, inst = (c[order] for c in (row, pk_, src, dst, size,
+                                                                 inst))
+        return FragmentTable(row, pk_, src, dst, size, inst, done, seen, dups)
 
 
 def read_native(path: Any, *, ports: tuple[int, ...] = (), jit: bool | None = None,

@@ -36,6 +36,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from .columns import KeyIds
 from .jit import helper, kernel, numba_available
 
 SYN, FIN, RST, ACK = 0x02, 0x01, 0x04, 0x10
@@ -413,6 +414,9 @@ class Segments:
         return len(self.row)
 
 
+KEY_BYTES = 38  # a direction's key: family, source, destination (16 each), ports (2 each)
+
+
 def make_key(family: np.ndarray, src: np.ndarray, dst: np.ndarray, sport: np.ndarray,
              dport: np.ndarray) -> np.ndarray:
     """One direction's key per segment, 38 bytes: family, source, destination, ports."""
@@ -501,8 +505,7 @@ class Reassembler:
     def __init__(self, jit: bool = False, max_pending: int = MAX_PENDING) -> None:
         self.jit = jit
         self.max_pending = max_pending
-        self.ids: dict[bytes, int] = {}
-        self.keys: list[bytes] = []
+        self.streams = KeyIds(KEY_BYTES)  # a direction's addresses and ports -> its index
         self.state = np.zeros((64, NSTATE), dtype=np.int64)
         self.state[:, S_LAST] = -1
         self.carry = Segments.empty()
@@ -511,23 +514,13 @@ class Reassembler:
 
     def _stream_ids(self, key: np.ndarray) -> np.ndarray:
         """The stream index of each segment's key (new streams get the next indices)."""
-        if not len(key):
-            return np.zeros(0, dtype=np.int64)
-        flat = np.ascontiguousarray(key).view(np.dtype((np.void, 38))).ravel()
-        distinct, inverse = np.unique(flat, return_inverse=True)
-        local = np.empty(len(distinct), dtype=np.int64)
-        for k, d in enumerate(distinct.tolist()):  # once per distinct stream, not per segment
-            sid = self.ids.get(d)
-            if sid is None:
-                sid = self.ids[d] = len(self.keys)
-                self.keys.append(d)
-            local[k] = sid
-        if len(self.keys) > len(self.state):
-            grown = np.zeros((max(len(self.keys), 2 * len(self.state)), NSTATE), np.int64)
+        sid = self.streams.ids(key)
+        if len(self.streams) > len(self.state):
+            grown = np.zeros((max(len(self.streams), 2 * len(self.state)), NSTATE), np.int64)
             grown[:, S_LAST] = -1
             grown[:len(self.state)] = self.state
             self.state = grown
-        return local[inverse.ravel()]
+        return sid
 
     def feed(self, segments: Segments) -> TcpMessages:
         """One batch (in row order) -> the messages it completes."""
@@ -541,7 +534,7 @@ class Reassembler:
         self.carry = Segments.empty()
         # directions with nothing carried that still have something to say (zero-length
         # messages, gaps skipped earlier): their state says it
-        st = self.state[:len(self.keys)]
+        st = self.state[:len(self.streams)]
         say = np.flatnonzero((st[:, S_SEEN] == 1) & ((st[:, S_GAPS] > 0) | (st[:, S_ZERO] > 0)
                                                      | (st[:, S_SKIPPED] > 0)))
         say = say[~np.isin(say, np.array(sorted(carried), dtype=np.int64))]
@@ -590,7 +583,7 @@ class Reassembler:
         for row, key in zip(mid_rows[:nmid].tolist(), self._mid_keys(sid, segs.row,
                                                                        mid_rows[:nmid]),
                             strict=True):
-            self.result.notes.append(f"TCP {_name(self.keys[key])}: the capture starts "
+            self.result.notes.append(f"TCP {_name(self.streams.key(key))}: the capture starts "
                                      "mid-stream (no SYN); messages framed from the first "
                                      "segment seen")
             self.result.note_rows.append(row)
@@ -620,9 +613,7 @@ class Reassembler:
         t_stream = tails[:, 0]
         st[t_stream, S_NEXT] = tails[:, 4]
         t_seq = (st[t_stream, S_BASE] + tails[:, 4]) & 0xFFFFFFFF
-        keys = np.frombuffer(b"".join(self.keys[k] for k in t_stream.tolist()),
-                             dtype=np.uint8).reshape(-1, 38) if len(tails) else np.zeros(
-            (0, 38), np.uint8)
+        keys = self.streams.keys(t_stream)
         w_data = gathered(segs.data, segs.offset[waiting], segs.length[waiting], self.jit)
         t_data = gathered(asm, tails[:, 1], tails[:, 2], self.jit)
         w_len = segs.length[waiting]
@@ -636,7 +627,7 @@ class Reassembler:
     def _notes(self, events: np.ndarray) -> None:
         """A note for each direction that ended with something to say (few)."""
         for e in events.tolist():
-            name = _name(self.keys[e[E_STREAM]])
+            name = _name(self.streams.key(e[E_STREAM]))
             parts = []
             if e[E_GAPS]:
                 parts.append(
