@@ -72,6 +72,7 @@ class Piece:
     messages: int
     begins: float  # time of its first record (inf: none): the window is around the records
     ends: float
+    timed: int = 0  # messages with a time (NaN: a record whose time the capture lost)
 
 
 @dataclass
@@ -211,7 +212,8 @@ def _keep(table: Columns, lo: int, hi: int, record_times: np.ndarray, where: Pat
     _save(table, where)
     first, last = _span(table["time"])
     begins, ends = _span(record_times)
-    return Piece(lo, hi, str(where), first, last, table.n, begins, ends)
+    timed = int(np.isfinite(table["time"]).sum())
+    return Piece(lo, hi, str(where), first, last, table.n, begins, ends, timed)
 
 
 def _keep_piece(chunk: Any, msgs: Any, jit: bool, where: Path) -> Piece:
@@ -437,11 +439,13 @@ def _analyze_piece(job: _Job) -> Any:
     names = np.unique(own.values[QKEY])
     seen = _bits(names)
 
-    def wanted(table: Columns, rows: np.ndarray) -> np.ndarray:
-        keep = _asked(table.values[QKEY][rows], names, seen)
+    def wanted(table: Columns, rows: np.ndarray | None) -> np.ndarray:
+        """The ``rows`` (None: all) asking one of the piece's names, or linked to it."""
+        keys = table.values[QKEY]
+        keep = _asked(keys if rows is None else keys[rows], names, seen)
         if linked is not None:
             keep |= _between(table, rows, linked)
-        picked: np.ndarray = rows[keep]
+        picked: np.ndarray = np.flatnonzero(keep) if rows is None else rows[keep]
         return picked
 
     context = []
@@ -449,7 +453,10 @@ def _analyze_piece(job: _Job) -> Any:
         if j == job.k or other.last < lo_t or other.first > hi_t:
             continue
         table = _open(other.path)
-        rows = wanted(table, _rows_between(table, lo_t, hi_t))
+        # a table wholly inside the window (most: the window spans many pieces) is read
+        # whole, without a pass over its times and a list of its rows
+        inside = other.timed == other.messages and lo_t <= other.first and other.last <= hi_t
+        rows = wanted(table, None if inside else _rows_between(table, lo_t, hi_t))
         if len(rows):  # a few rows: without the other table's labels
             context.append(table.take(rows).compacted())
     for late in job.lates:
@@ -549,16 +556,17 @@ def _linked_addresses(fragments: Columns, icmp: Columns) -> np.ndarray | None:
     return np.asarray([x for x in found if isinstance(x, str)], dtype=object)
 
 
-def _between(table: Columns, rows: np.ndarray, addresses: np.ndarray) -> np.ndarray:
-    """Which ``rows`` of a message table go between two of ``addresses`` (each address column
-    against its own labels: no union of the two label lists)."""
+def _between(table: Columns, rows: np.ndarray | None, addresses: np.ndarray) -> np.ndarray:
+    """Which ``rows`` (None: all) of a message table go between two of ``addresses`` (each
+    address column against its own labels: no union of the two label lists)."""
     import pandas as pd
 
-    between = np.ones(len(rows), dtype=bool)
+    between = np.ones(table.n if rows is None else len(rows), dtype=bool)
     for name in ("src", "dst"):
         labels = labels_of(table.categories[name])
         named = np.append(pd.Index(labels, dtype=object).isin(addresses), False)  # -1: no
-        between &= named[table.values[name][rows]]
+        codes = table.values[name]
+        between &= named[codes if rows is None else codes[rows]]
     return between
 
 
