@@ -187,3 +187,28 @@ def test_piece_tables_saved_narrow_read_back_as_they_were(tmp_path: Path) -> Non
     assert np.dtype(np.int8) in narrow and np.dtype(np.int64) in narrow
     pieces._save(Columns(spec, {n: v[:0] for n, v in values.items()}), tmp_path / "e")
     assert len(pieces._open(str(tmp_path / "e"), whole=True)) == 0
+
+
+def test_pieces_with_untimed_messages_sum_like_the_whole(tmp_path: Path) -> None:
+    """A capture with messages whose time is lost (a timestamp past what a table holds: NaN),
+    in pieces that split exchanges and whose windows span other tables whole: the same summary
+    as the whole capture, its warning about the timestamps included (the pieces lost it)."""
+    from . import frames as fr
+
+    records = []
+    for i in range(60):
+        q = fr.ip("192.0.2.1", "192.0.2.53", 17,
+                  fr.udp(40000 + i, 53, fr.query(f"{i % 7}.x.example", ident=i)))
+        r = fr.ip("192.0.2.53", "192.0.2.1", 17, fr.udp(53, 40000 + i, fr.response(
+            f"{i % 7}.x.example", ident=i)))
+        lost = i % 9 == 4  # the query's time is lost; its answer keeps its own
+        records += [(1e10 if lost else 1.0 + i * 0.2, 0, fr.link(q, fr.ETHERNET)),
+                    (1.05 + i * 0.2, 0, fr.link(r, fr.ETHERNET))]
+    path = tmp_path / "untimed.pcapng"
+    path.write_bytes(fr.pcapng(records, [fr.ETHERNET]))
+    whole = analyze(path).summary
+    assert whole["transactions"] > 0
+    assert any("timestamp beyond" in w for w in whole["warnings"])
+    for pieces in (3, 4, 5, 7, 9, 30):
+        streamed = analyze_stream(path, piece_records=pieces, workers=1)
+        assert {k: streamed[k] for k in whole} == whole, pieces

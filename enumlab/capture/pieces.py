@@ -159,8 +159,11 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
         if closed.messages.row:  # TCP messages after a gap skipped at the end of the capture
             lates.append(_keep_late(closed, tmp / f"late-{len(lates)}"))
         notes = list(closed.notes)
-        frames: list[int | None] = [r + 1 for r in closed.note_rows]
+        frames: list[int | None] = [r + 1 if r >= 0 else None for r in closed.note_rows]
         frames += [None] * (len(notes) - len(frames))
+        for note in reversed(index.notes):  # (as native.tables_of: timestamps out of range)
+            notes.insert(0, note)
+            frames.insert(0, None)
         if index.damage:
             notes.insert(0, f"the capture is damaged: {index.damage}")
             frames.insert(0, None)
