@@ -79,7 +79,7 @@ class _Messages:
 class Decoded:
     index: RecordIndex
     messages: _Messages
-    side: bytes
+    side: np.ndarray  # uint8: the bytes of rebuilt messages (buf_id 1)
     icmp: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     fragments: Any  # FragmentTable (a capture read in pieces: [] for each piece)
     tcp_control: PacketRows
@@ -422,7 +422,7 @@ class SecondStage:
         # keep_side: one side buffer for every batch (:meth:`whole_side`), offsets into it;
         # else each batch's own (a capture in pieces keeps nothing between them)
         self.keep_side = keep_side
-        self.sides: list[bytes] = []
+        self.sides: list[np.ndarray] = []
         self.side_size = 0
         self.interest = pk.interest_table(ports, vxlan_ports)
         self.tunnels: list[np.ndarray] = []
@@ -432,14 +432,14 @@ class SecondStage:
         self.control = PacketRows()
         self.icmp_parts: list[tuple[np.ndarray, ...]] = []
 
-    def whole_side(self) -> bytes:
+    def whole_side(self) -> np.ndarray:
         """Every batch's side buffer, one after another (``keep_side``)."""
-        return b"".join(self.sides)
+        return _joined(self.sides)
 
-    def feed(self, msgs: _Messages, pending: Pending) -> bytes:
+    def feed(self, msgs: _Messages, pending: Pending) -> np.ndarray:
         """Rebuild what ``pending`` (one batch) completes: messages into ``msgs``; returns the
-        side buffer their bytes are in (``buf_id`` 1) -- with ``keep_side``, b"": their
-        offsets point into :meth:`whole_side`."""
+        side buffer their bytes are in (``buf_id`` 1) -- with ``keep_side``, an empty one:
+        their offsets point into :meth:`whole_side`."""
         parts_before = len(msgs.msg_off)
         side = self._feed(msgs, pending)
         if self.keep_side:
@@ -451,23 +451,25 @@ class SecondStage:
                 msgs.dns[k][dm.D_QNAME_OFF] = np.where(qname_at >= 0, qname_at + base, -1)
             self.sides.append(side)
             self.side_size += len(side)
-            return b""
+            return _joined([])
         return side
 
-    def _feed(self, msgs: _Messages, pending: Pending) -> bytes:
+    def _feed(self, msgs: _Messages, pending: Pending) -> np.ndarray:
         use_jit, interest = self.jit, self.interest
         segments, seg_meta = pending.segments, pending.seg_meta
         self.icmp_parts += pending.icmp_parts
         self.tunnels += pending.tunnels
         self.control.parts += pending.control.parts
-        side = bytearray()
+        side: list[np.ndarray] = []  # the batch's side buffer, in parts: joined once
         # -- IP reassembly: rebuilt datagrams go through the header walk again -------------
         dg = self.fragments.feed(pending.frag_rows)
+        base = 0
         if dg is not None:
-            side += dg.data.tobytes()
+            side.append(dg.data)  # (first in the side buffer: its offsets are the datagrams')
+            base = len(dg.data)
             offs, lens, done_rows, counts = dg.offset, dg.length, dg.row, dg.count
             outer = dg.carrier
-            side_arr = np.frombuffer(bytes(side), dtype=np.uint8)
+            side_arr = dg.data
             out, src, dst, qsrc, qdst = _walk(side_arr, offs, lens,
                                               np.full(len(offs), RAW, dtype=np.int32),
                                               interest, use_jit)
@@ -487,9 +489,8 @@ class SecondStage:
         # -- TCP streams ---------------------------------------------------------------------
         done = self.tcp.feed(concat_segments(segments))
         meta = PacketRows(self.kept_meta.parts + seg_meta.parts)
-        base = len(side)
         if len(done):
-            side += done.data.tobytes()
+            side.append(done.data)
             self._add_tcp(msgs, done, base, meta)
         # the header-walk rows of the segments carried to the next batch (a message they
         # complete at the end needs them); nothing else is kept
@@ -497,7 +498,7 @@ class SecondStage:
             rows, *rest = meta.arrays()
             keep = np.isin(rows, self.tcp.carry.row)
             self.kept_meta = PacketRows([tuple(c[keep] for c in (rows, *rest))])
-        return bytes(side)
+        return _joined(side)
 
     def _add_tcp(self, msgs: _Messages, done: TcpMessages, base: int,
                  seg_meta: PacketRows) -> None:
@@ -513,7 +514,7 @@ class SecondStage:
                  first_rows=done.first_row,
                  order=np.arange(len(done), dtype=np.int64) + 1_000_000)
 
-    def close(self, msgs: _Messages, side: bytes = b"") -> Decoded:
+    def close(self, msgs: _Messages, side: np.ndarray | None = None) -> Decoded:
         """End every stream and fragment set; the decoded capture with ``msgs`` (and the side
         buffer of the last :meth:`feed`; with ``keep_side``, the whole side buffer) and the
         side tables. Streams' gaps still open are skipped now: the messages after them are
@@ -522,13 +523,16 @@ class SecondStage:
         if len(done):
             if self.keep_side:
                 self._add_tcp(msgs, done, self.side_size, self.kept_meta)
-                self.sides.append(done.data.tobytes())
+                self.sides.append(done.data)
                 self.side_size += len(done.data)
             else:
-                self._add_tcp(msgs, done, len(side), self.kept_meta)
-                side = side + done.data.tobytes()
+                before = _joined([]) if side is None else side
+                self._add_tcp(msgs, done, len(before), self.kept_meta)
+                side = _joined([before, done.data])
         if self.keep_side:
             side = self.whole_side()
+        if side is None:
+            side = _joined([])
         icmp = tuple(np.concatenate(c) for c in zip(*self.icmp_parts, strict=True)) \
             if self.icmp_parts else (
                 np.zeros(0, np.int64), np.zeros((0, pk.NCOL), np.int64),
@@ -548,6 +552,13 @@ class SecondStage:
         return Decoded(self.index, msgs, side, icmp, self.fragments.table(),  # type: ignore[arg-type]
                        self.control, frag_notes + tcp.notes, self.jit, tcp.retransmitted_rows,
                        frag_rows + tcp.note_rows, tcp.mid_stream_rows, tunnels)
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    """uint8 parts as one array (the part itself when it is the only one: no copy)."""
+    if len(parts) == 1:
+        return np.asarray(parts[0], dtype=np.uint8)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint8)
 
 
 def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: np.ndarray,

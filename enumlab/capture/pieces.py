@@ -224,7 +224,8 @@ def _keep_piece(chunk: Any, msgs: Any, jit: bool, where: Path) -> Piece:
     from .native import Decoded, PacketRows
     from .table import message_columns
 
-    table = message_columns(Decoded(chunk, msgs, b"", _no_icmp(), [], PacketRows(), [], jit))
+    table = message_columns(Decoded(chunk, msgs, np.zeros(0, np.uint8), _no_icmp(), [],
+                                    PacketRows(), [], jit))
     return _keep(table, chunk.first, chunk.first + chunk.frames, chunk.time, where)
 
 

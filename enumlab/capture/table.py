@@ -387,7 +387,7 @@ def _qnames(d: Any, qhash: np.ndarray, qoff: np.ndarray, qwire: np.ndarray, has_
     inverse, first = factorize(qhash[idx])
     # one hash per case-folded wire name, and escaping is one-to-one: the texts are distinct
     codes[idx] = inverse
-    side = np.frombuffer(d.side, dtype=np.uint8) if d.side else np.zeros(0, np.uint8)
+    side = np.asarray(d.side, dtype=np.uint8)
     rows = idx[first]
     jit = d.jit
     file_buf = d.index.buf
