@@ -549,6 +549,12 @@ class Reassembler:
         self.result.retransmitted_rows = sorted(
             np.concatenate(self.dups).tolist()) if self.dups else []
         self.dups = []
+        # in the order of the frames they are about (then by text): the same order however the
+        # capture was cut into batches (in memory, in pieces), not the order streams were met
+        said = sorted(zip(self.result.note_rows, self.result.notes, strict=True))
+        self.result.note_rows = [row for row, _ in said]
+        self.result.notes = [note for _, note in said]
+        self.result.mid_stream_rows = sorted(self.result.mid_stream_rows)
         return messages, self.result
 
     def _run(self, segs: Segments, close: bool) -> TcpMessages:

@@ -954,7 +954,9 @@ def summary_parts(tables: Any, txns: Any, *, mtu: int | None = None,
     n["fragments_lost"] = int(t.filled("fragments_lost", False).sum())
     sized = np.flatnonzero(~t.isna("dns_size"))
     if len(sized):
-        at = int(sized[np.argmax(t["dns_size"][sized])])  # the first of the largest
+        size = t["dns_size"][sized]
+        top = sized[size == size.max()]
+        at = int(top[np.argmin(t["response_frame"][top])])  # of the largest, the first seen
         out.largest = (int(t["dns_size"][at]), -int(t["response_frame"][at]),
                        str(t.text("qname", np.array([at]))[0]),
                        str(t.text("transport", np.array([at]))[0]))
