@@ -212,3 +212,24 @@ def test_pieces_with_untimed_messages_sum_like_the_whole(tmp_path: Path) -> None
     for pieces in (3, 4, 5, 7, 9, 30):
         streamed = analyze_stream(path, piece_records=pieces, workers=1)
         assert {k: streamed[k] for k in whole} == whole, pieces
+
+
+def test_a_lost_fragment_set_across_pieces_is_counted_once(tmp_path: Path) -> None:
+    """A fragment set that never completes, its two fragments 30 s apart (further than a
+    piece's window): counted once, where its first fragment is -- the piece holding only the
+    later fragment counted it again (found by a fresh-eyes run)."""
+    from . import frames as fr
+
+    q = fr.ip("192.0.2.1", "192.0.2.53", 17, fr.udp(40000, 53, fr.query("1.x.example")))
+    answer = fr.udp(53, 40000, fr.response("1.x.example", records=60))
+    parts = fr.fragments_v4("192.0.2.53", "192.0.2.1", 17, answer, 800)
+    assert len(parts) >= 3
+    records = [(1.0, fr.link(q, fr.ETHERNET)), (1.01, fr.link(parts[0], fr.ETHERNET)),
+               (31.0, fr.link(parts[1], fr.ETHERNET))]  # the rest never came
+    path = tmp_path / "lost-slow.pcap"
+    path.write_bytes(fr.pcap(records, fr.ETHERNET))
+    whole = analyze(path).summary
+    assert whole["messages"]["lost_fragment_datagrams"] == 1, whole["messages"]
+    for pieces in (1, 2):
+        streamed = analyze_stream(path, piece_records=pieces, workers=1)
+        assert {k: streamed[k] for k in whole} == whole, pieces

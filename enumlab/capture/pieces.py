@@ -20,8 +20,16 @@ once; for ten million packets that is gigabytes. Here memory holds a piece and i
    error or a lost fragment set (those are linked by client and server alone). The summary
    counts only what the piece owns (:func:`.transactions.summary_parts` with ``owned``) and
    the pieces add up (:func:`.transactions.merge_parts`): the same summary as the whole
-   capture analysed in memory -- tested on every shipped capture and on captures built by
-   code cut into pieces of a few records.
+   capture analysed in memory -- tested on every shipped capture, on the 48 public captures
+   and on captures built by code cut into pieces of a few records -- **as long as the parts
+   of one exchange are within ``window`` seconds of each other or in one piece**. The
+   in-memory analysis links them at any distance; in pieces, an answer arriving ``window``
+   seconds or more after its query in another piece counts as an orphan and its query as
+   unanswered, and the same holds for a TCP message or fragment set completing that late, an
+   ICMP error quoting an old query, and a chain of retries longer than the window (a
+   fresh-eyes run measured this on generated shapes: 0 vs 110 orphans at 1,000-record pieces
+   with 5 % of answers 5-15 s late). A lost fragment set is counted once wherever its
+   fragments fall (its first frame is taken over the whole capture).
 
 Both cores: the pieces are analysed by worker processes (``workers``), the decoding is one pass
 in this process whose compiled blocks (header walk + DNS decoding) run in two threads.
@@ -49,7 +57,9 @@ from .jit import want_jit
 from .table import QKEY, CaptureTables
 from .transactions import (
     RETRY_WINDOW,
+    SET_FIRST_FRAME,
     merge_parts,
+    set_first_frames,
     summary_from,
     summary_parts,
     transaction_columns,
@@ -180,6 +190,9 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
                                "name it with --port N", subject=str(p))
         side_path = tmp / "side"
         side_path.mkdir()
+        fragments = side["fragments"]
+        fragments.values[SET_FIRST_FRAME] = set_first_frames(fragments)
+        del fragments
         for name in ("fragments", "icmp", "tcp"):  # columns, read mapped by workers
             _save(side.pop(name), side_path / name)
         with open(side_path / "rest.pickle", "wb") as f:

@@ -1100,20 +1100,45 @@ def message_figures(tables: Any, *, mtu: int | None = None,
     return out
 
 
+SET_FIRST_FRAME = "set_first_frame"  # a fragment table's column added for pieces
+
+
+def _fragment_sets(f: Columns) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each fragment's set -- (source, destination, identification, the frame that completed
+    it) -- the first row of each set, and the completing frame (-1: none)."""
+    done_in = np.where(f.isna("reassembled_in"), -1, f["reassembled_in"])
+    src, dst = _text_codes(f["src"], f["dst"])
+    set_of, first = factorize(src, dst, f["ip_id"].astype(np.int64, copy=False), done_in)
+    return set_of, first, done_in
+
+
+def set_first_frames(f: Columns) -> np.ndarray:
+    """Per fragment, the first frame of its set over the table given (the whole capture's): a
+    lost set is counted where its first fragment is, also by a piece whose window holds only
+    its later fragments."""
+    if not len(f):
+        return np.zeros(0, dtype=np.int64)
+    set_of, first, _done = _fragment_sets(f)
+    first_frame = np.full(len(first), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first_frame, set_of, f["frame"])
+    picked: np.ndarray = first_frame[set_of]
+    return picked
+
+
 def _fragment_parts(f: Columns, out: SummaryParts, lo: int, hi: int, owned: bool) -> None:
     """Fragment sets reassembled or lost (a set counted where it completed, or where its
     first fragment was), and the fragments in ``lo..hi``."""
     n = out.n
     if not len(f):
         return
-    done_in = np.where(f.isna("reassembled_in"), -1, f["reassembled_in"])
-    # a set: (source, destination, identification, the frame that completed it)
-    src, dst = _text_codes(f["src"], f["dst"])
-    set_of, first = factorize(src, dst, f["ip_id"].astype(np.int64, copy=False), done_in)
+    set_of, first, done_in = _fragment_sets(f)
     done = f.filled("complete", False)[first].astype(bool, copy=False)
     if owned:
+        # a piece's window may hold only the later fragments of a set: the set's first frame
+        # over the whole capture, when the table carries it (:func:`set_first_frames`)
+        frames = f.values.get(SET_FIRST_FRAME)
         first_frame = np.full(len(first), np.iinfo(np.int64).max, dtype=np.int64)
-        np.minimum.at(first_frame, set_of, f["frame"])
+        np.minimum.at(first_frame, set_of, f["frame"] if frames is None else frames)
         at = np.where(done, done_in[first], first_frame)
         mine = (at >= lo) & (at <= hi)
     else:

@@ -239,5 +239,7 @@ def add_parser(sub: Any) -> None:
                    help="one capture, summary only: decode and analyse it in pieces of RECORDS "
                         "records, in bounded memory, pieces analysed on every core (automatic, "
                         "250,000, for a capture of 256 MB or more -- a .gz of 25.6 MB -- "
-                        "unless a table is written)")
+                        "unless a table is written). Each piece sees 10 s around it: parts of "
+                        "one exchange further apart (an answer 10 s or more after its query, "
+                        "a late fragment or ICMP error) are linked only within a piece")
     p.set_defaults(func=run)
