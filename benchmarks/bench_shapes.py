@@ -122,6 +122,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--shapes", default="", help="comma-separated selection")
     args = parser.parse_args(argv)
+    bench_capture.bytecode()
     result = run(args.scale, args.runs, [x for x in args.shapes.split(",") if x] or None)
     out = HERE / "results" / "shapes.json"
     out.write_text(json.dumps(result, indent=2))

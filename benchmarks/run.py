@@ -18,6 +18,10 @@ HERE = Path(__file__).resolve().parent
 def main(argv: list[str]) -> int:
     selected = set(argv)
     results: dict[str, object] = {}
+    sys.path.insert(0, str(HERE))
+    import bench_capture
+
+    bench_capture.bytecode()  # as an installed wheel has it (see bench_capture.bytecode)
     for path in sorted(HERE.glob("bench_*.py")):
         name = path.stem.removeprefix("bench_")
         if selected and name not in selected:

@@ -220,6 +220,30 @@ def test_compacted_keeps_every_rows_text_with_the_labels_it_uses() -> None:
         np.asarray(joined.categories["qname"].blob) == 10)).all()
 
 
+def test_a_frame_of_joined_tables_merges_a_name_met_in_both() -> None:
+    """Tables joined by ``concat`` keep each part's lazily decoded names, so a name in two
+    parts has two codes; the pandas frame (categories must be unique) merges them: the same
+    texts row by row, one category per name, missing rows missing. A code out of range is
+    still an error, not merged away."""
+    def table(texts: list[str], codes: list[int]) -> columns.Columns:
+        blob = np.frombuffer("".join(x + "\n" for x in texts).encode(), dtype=np.uint8)
+        return columns.Columns({"qname": "category"}, {"qname": np.array(codes)}, {},
+                               {"qname": columns.LazyTexts(blob)})
+
+    a = table(["a.example", "b.example"], [0, 1, -1, 0])
+    b = table(["b.example", "c.example", "a.example"], [2, 0, 1])
+    joined = columns.concat([a, b])
+    assert len(joined.categories["qname"]) == 5  # two names twice: two codes each
+    frame = joined.frame()
+    assert frame["qname"].astype(object).where(frame["qname"].notna(), None).tolist() == [
+        "a.example", "b.example", None, "a.example", "a.example", "b.example", "c.example"]
+    assert sorted(frame["qname"].cat.categories) == ["a.example", "b.example", "c.example"]
+    bad = columns.Columns({"qname": "category"}, {"qname": np.array([7])}, {},
+                          {"qname": a.categories["qname"]})
+    with pytest.raises(ValueError):
+        bad.frame()
+
+
 @given(st.lists(st.lists(st.integers(0, 5), min_size=0, max_size=40), min_size=1, max_size=12))
 @settings(max_examples=150, deadline=None)
 def test_key_ids_number_keys_as_a_dict_would(batches: list[list[int]]) -> None:

@@ -458,9 +458,8 @@ class Columns:
         for name, dtype in self.spec.items():
             v = self.values[name]
             if dtype == "category":
-                labels = labels_of(self.categories[name])
-                cols[name] = pd.Categorical.from_codes(
-                    v.astype(np.int64, copy=False), categories=pd.Index(labels, dtype=object))
+                cols[name] = _categorical(v.astype(np.int64, copy=False),
+                                          labels_of(self.categories[name]))
             elif dtype in NULLABLE:
                 miss = self.missing.get(name, np.zeros(self.n, dtype=bool)).astype(bool, copy=False)
                 if dtype == "boolean":
@@ -542,6 +541,22 @@ def _united(codes: list[np.ndarray], lists: list[list[str]]) -> tuple[list[np.nd
         out.append(remap[k])  # code -1 -> the final -1
         at += n
     return out, list(merged)
+
+
+def _categorical(codes: np.ndarray, labels: Sequence[Any]) -> Any:
+    """A pandas Categorical of ``codes`` into ``labels``. Labels may repeat (lazily decoded
+    texts joined by :func:`concat`: a name met in two parts has two codes); pandas wants
+    each once, so repeated labels are merged and the codes pointed at the first."""
+    import pandas as pd
+
+    try:
+        return pd.Categorical.from_codes(codes, categories=pd.Index(labels, dtype=object))
+    except ValueError:
+        back, unique = pd.factorize(pd.Index(labels, dtype=object))
+        if len(unique) == len(labels):
+            raise  # not a repeated label: a code out of range, said as pandas says it
+        merged = np.where(codes >= 0, back[np.maximum(codes, 0)], -1)
+        return pd.Categorical.from_codes(merged, categories=unique)
 
 
 def concat(parts: Sequence[Columns]) -> Columns:

@@ -37,6 +37,7 @@ in this process whose compiled blocks (header walk + DNS decoding) run in two th
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import shutil
@@ -54,7 +55,7 @@ import numpy as np
 from .columns import Columns, LazyTexts, concat, labels_of
 from .files import CaptureError, RecordStream, nominal_size
 from .jit import want_jit
-from .table import QKEY, CaptureTables
+from .table import PAIRKEY, CaptureTables
 from .transactions import (
     RETRY_WINDOW,
     SET_FIRST_FRAME,
@@ -205,7 +206,12 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
         jobs = [_Job(k, pieces, lates, str(side_path), window, mtu, start)
                 for k in range(len(pieces))]
         n = min(workers or os.cpu_count() or 1, len(jobs))
-        parts = [_analyze_piece(j) for j in jobs] if n <= 1 else _in_workers(jobs, n, tmp, p)
+        if n <= 1:
+            ctx = _Context(jobs[0]) if jobs else None
+            parts = [_analyze_piece(j, ctx) for j in jobs]
+            del ctx
+        else:
+            parts = _in_workers(jobs, n, tmp, p)
         summary = summary_from(merge_parts(parts), mtu=mtu)
         summary["capture"] = str(p)
         summary["capture_filter"] = capture_filter
@@ -238,7 +244,7 @@ def _keep_piece(chunk: Any, msgs: Any, jit: bool, where: Path) -> Piece:
     from .table import message_columns
 
     table = message_columns(Decoded(chunk, msgs, np.zeros(0, np.uint8), _no_icmp(), [],
-                                    PacketRows(), [], jit))
+                                    PacketRows(), [], jit), pairs=True)
     return _keep(table, chunk.first, chunk.first + chunk.frames, chunk.time, where)
 
 
@@ -247,7 +253,7 @@ def _keep_late(decoded: Any, where: Path) -> Piece:
     (first frame - 1, last frame], the frames that completed them."""
     from .table import message_columns
 
-    late = message_columns(decoded)
+    late = message_columns(decoded, pairs=True)
     frame = late["frame"]
     return _keep(late, int(frame.min()) - 1, int(frame.max()), late["time"], where)
 
@@ -327,7 +333,7 @@ def _open(where: str, *, whole: bool = False) -> Columns:
     def load(key: str) -> np.ndarray:
         kind, shape, at = placed[key]
         dtype = np.dtype(kind)
-        count = int(np.prod(shape, dtype=np.int64))
+        count = math.prod(shape)
         column: np.ndarray = data[at:at + count * dtype.itemsize].view(dtype).reshape(shape)
         return column
 
@@ -424,11 +430,73 @@ def _rows_between(table: Columns, lo: float, hi: float) -> np.ndarray:
     return np.flatnonzero((t >= lo) & (t <= hi))
 
 
-def _analyze_piece(job: _Job) -> Any:
+class _Context:
+    """What every piece a worker analyses reads, opened once per worker, not once per piece:
+    the side tables and notes, the pieces' time spans as arrays (the pieces of a window found
+    by one comparison, no loop over pieces), and the tables of the current window (mapped;
+    a table stays open while the window slides over it, then is let go). With pieces of a
+    few hundred records a window holds hundreds of tables: opening each once per piece made
+    the cost grow with pieces x window."""
+
+    def __init__(self, job: _Job) -> None:
+        self.pieces, self.lates = job.pieces, job.lates
+        self.side = _load(str(Path(job.side) / "rest.pickle"))
+        self.tables = {name: _open(str(Path(job.side) / name))
+                       for name in ("fragments", "icmp", "tcp")}
+        self.firsts = np.array([x.first for x in job.pieces], dtype=np.float64)
+        self.lasts = np.array([x.last for x in job.pieces], dtype=np.float64)
+        self.late_firsts = np.array([x.first for x in job.lates], dtype=np.float64)
+        self.late_lasts = np.array([x.last for x in job.lates], dtype=np.float64)
+        self.late_los = np.array([x.lo for x in job.lates], dtype=np.int64)
+        self.late_his = np.array([x.hi for x in job.lates], dtype=np.int64)
+        self._open: dict[str, Columns] = {}
+        self._keyed: list[str] | None = None
+        self._keys: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def window(self, k: int, lo_t: float, hi_t: float) -> tuple[np.ndarray, np.ndarray]:
+        """The other pieces and the late tables with messages in ``[lo_t, hi_t]``; the open
+        tables of neither are let go."""
+        near = np.flatnonzero((self.lasts >= lo_t) & (self.firsts <= hi_t))
+        late = np.flatnonzero((self.late_lasts >= lo_t) & (self.late_firsts <= hi_t))
+        keep = {self.pieces[j].path for j in near.tolist()}  # piece k's too: the next reads it
+        near = near[near != k]
+        keep.update(self.lates[j].path for j in late.tolist())
+        for path in [p for p in self._open if p not in keep]:
+            del self._open[path]
+        return near, late
+
+    def table(self, path: str) -> Columns:
+        """A table of the window, mapped (opened once while it stays in the window)."""
+        if path not in self._open:
+            self._open[path] = _open(path)
+        return self._open[path]
+
+    def keys(self, paths: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The name keys, times and frames of the tables ``paths`` end to end, and where each
+        table starts: a piece finds its context in one pass over its window, not one call per
+        table (a burst's window holds every piece: a call per table made pieces x pieces
+        calls). Made again only when the window's tables change."""
+        if paths != self._keyed:
+            tables = [self.table(p) for p in paths]
+            self._keyed = paths
+            self._keys = (
+                np.concatenate([np.asarray(t.values[PAIRKEY]) for t in tables]
+                               or [np.zeros(0, np.int64)]),
+                np.concatenate([np.asarray(t["time"]) for t in tables]
+                               or [np.zeros(0, np.float64)]),
+                np.concatenate([np.asarray(t["frame"]) for t in tables]
+                               or [np.zeros(0, np.int64)]),
+                np.cumsum([0, *(t.n for t in tables)]))
+        assert self._keys is not None
+        return self._keys
+
+
+def _analyze_piece(job: _Job, ctx: _Context | None = None) -> Any:
     """One piece's summary parts: its own messages (and the rebuilt ones its frames
     completed), with the context of the window (see module docs)."""
+    ctx = ctx or _Context(job)
     piece = job.pieces[job.k]
-    side = _load(str(Path(job.side) / "rest.pickle"))
+    side = ctx.side
 
     def in_piece(table: Columns, rows: np.ndarray | None = None) -> np.ndarray:
         frame = table["frame"] if rows is None else table["frame"][rows]
@@ -436,54 +504,47 @@ def _analyze_piece(job: _Job) -> Any:
         return inside
 
     own_parts = [_open(piece.path, whole=True)]
-    for late in job.lates:  # (lo, hi]: the frames that completed its messages
-        if late.hi > piece.lo and late.lo < piece.hi:
-            table = _open(late.path)
-            mine = np.flatnonzero(in_piece(table))
-            if len(mine):
-                own_parts.append(table.take(mine))
+    # the late tables holding messages this piece's frames completed: (lo, hi] overlaps
+    completed = np.flatnonzero((ctx.late_his > piece.lo) & (ctx.late_los < piece.hi))
+    for j in completed.tolist():
+        table = ctx.table(job.lates[j].path)
+        mine = np.flatnonzero(in_piece(table))
+        if len(mine):
+            own_parts.append(table.take(mine))
     own = concat(own_parts) if len(own_parts) > 1 else own_parts[0]
     first, last = _span(own["time"])  # a late message may precede the piece's first record
     lo_t = min(first, piece.begins) - job.window
     hi_t = max(last, piece.ends) + job.window
-    fragments, icmp, tcp = (_within(_open(str(Path(job.side) / name)), lo_t, hi_t)
+    fragments, icmp, tcp = (_within(ctx.tables[name], lo_t, hi_t)
                             for name in ("fragments", "icmp", "tcp"))
     # context: the messages of the window asking the same names; and, as a lost fragment set
     # or an ICMP error is linked by client and server alone, the messages between the
     # addresses those name (not the whole window: a capture with a lost set in every piece
     # would analyse every piece with all of its window)
     linked = _linked_addresses(fragments, icmp)
-    names = np.unique(own.values[QKEY])
+    names = np.unique(own.values[PAIRKEY])
     seen = _bits(names)
 
-    def wanted(table: Columns, rows: np.ndarray | None) -> np.ndarray:
-        """The ``rows`` (None: all) asking one of the piece's names, or linked to it."""
-        keys = table.values[QKEY]
-        keep = _asked(keys if rows is None else keys[rows], names, seen)
-        if linked is not None:
-            keep |= _between(table, rows, linked)
-        picked: np.ndarray = np.flatnonzero(keep) if rows is None else rows[keep]
-        return picked
-
-    context = []
-    for j, other in enumerate(job.pieces):
-        if j == job.k or other.last < lo_t or other.first > hi_t:
-            continue
-        table = _open(other.path)
-        # a table wholly inside the window (most: the window spans many pieces) is read
-        # whole, without a pass over its times and a list of its rows
-        inside = other.timed == other.messages and lo_t <= other.first and other.last <= hi_t
-        rows = wanted(table, None if inside else _rows_between(table, lo_t, hi_t))
-        if len(rows):  # a few rows: without the other table's labels
-            context.append(table.take(rows).compacted())
-    for late in job.lates:
-        if late.last < lo_t or late.first > hi_t:
-            continue
-        table = _open(late.path)
-        rows = _rows_between(table, lo_t, hi_t)
-        rows = wanted(table, rows[~in_piece(table, rows)])
-        if len(rows):
-            context.append(table.take(rows).compacted())
+    # the other pieces' tables, then the late tables, of the window: their rows within it
+    # (a late table's rows this piece owns aside), asking one of the piece's names or linked
+    near, late = ctx.window(job.k, lo_t, hi_t)
+    paths = [job.pieces[j].path for j in near.tolist()] + \
+        [job.lates[j].path for j in late.tolist()]
+    keys, times, frames, starts = ctx.keys(paths)
+    within = (times >= lo_t) & (times <= hi_t)
+    lates_from = int(starts[len(near)])
+    within[lates_from:] &= ~((frames[lates_from:] > piece.lo) & (frames[lates_from:] <= piece.hi))
+    rows = np.flatnonzero(within)
+    keep = _asked(keys[rows], names, seen)
+    if linked is not None:  # (by addresses: each table against its own labels)
+        cut = np.searchsorted(rows, starts)
+        for i in np.flatnonzero(np.diff(cut)).tolist():
+            keep[cut[i]:cut[i + 1]] |= _between(ctx.table(paths[i]),
+                                                rows[cut[i]:cut[i + 1]] - starts[i], linked)
+    rows = rows[keep]
+    cut = np.searchsorted(rows, starts)
+    context = [ctx.table(paths[i]).take(rows[cut[i]:cut[i + 1]] - starts[i]).compacted()
+               for i in np.flatnonzero(np.diff(cut)).tolist()]  # a few rows: their labels
     messages = concat([own, *context]) if context else own
     frame = messages["frame"]
     if len(frame) > 1 and (frame[1:] < frame[:-1]).any():
@@ -526,8 +587,9 @@ def _in_workers(jobs: list[_Job], n: int, tmp: Path, capture: Path) -> list[Any]
 
 def _worker(tmp: str, w: int, n: int) -> None:
     jobs: list[_Job] = _load(str(Path(tmp) / "jobs.pickle"))
+    ctx = _Context(jobs[0]) if jobs else None
     for job in jobs[w::n]:
-        parts = _analyze_piece(job)
+        parts = _analyze_piece(job, ctx)
         with open(Path(tmp) / f"parts-{job.k}.pickle", "wb") as f:
             pickle.dump(parts, f, protocol=5)
 
@@ -596,3 +658,9 @@ __all__ = ["PIECE_RECORDS", "STREAM_MIN_BYTES", "WINDOW", "analyze_stream"]
 
 if __name__ == "__main__":  # a worker process of _in_workers
     _worker(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
+    # its results are written and closed: the process ends here, without the interpreter's
+    # teardown (with numba loaded, 0.2-0.3 s a process of freeing objects one by one), as
+    # multiprocessing's own workers end; an error above still ends it with its traceback
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

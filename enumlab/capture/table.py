@@ -87,6 +87,7 @@ def icmp_kind(family: int, itype: int, code: int) -> str:
 
 
 QKEY = "qname_key"  # an extra column of message tables: one integer per distinct QNAME
+PAIRKEY = "pair_key"  # (in pieces) one integer per QNAME and the two addresses, either way
 _SPECS = {"messages": MESSAGE_COLUMNS, "fragments": FRAGMENT_COLUMNS, "icmp": ICMP_COLUMNS,
           "tcp": TCP_COLUMNS}
 
@@ -177,7 +178,7 @@ _D_READ = (dm.D_STATUS, dm.D_FLAGS, dm.D_EDNS, dm.D_ID, dm.D_QNAME_OFF, dm.D_QHA
            dm.D_QNAME_WIRE, dm.D_QTYPE, dm.D_EDNS_SIZE, dm.D_EDNS_EXT, dm.D_QD)
 
 
-def _gathered(d: Any, P: _Joined, D: _Joined, cat: Any) -> tuple[Any, Any, Any]:
+def _gathered(d: Any, P: _Joined, D: _Joined, cat: Any) -> tuple[Any, Any, Any, Any]:
     """The columns every analysis reads, joined from the parts, and the codes of addresses and
     QNAMEs (a hash table each) -- for a big table in two threads (copies and the compiled
     kernels let the GIL go): ((msg_len, transport, ip_fragments, has a question), (address
@@ -199,16 +200,38 @@ def _gathered(d: Any, P: _Joined, D: _Joined, cat: Any) -> tuple[Any, Any, Any]:
         family = P[_M[pk.C_FAMILY]]
         coded = addresses_codes(np.concatenate([family, family]), np.concatenate([src, dst]))
         qnames = later.result() if later is not None else _qnames(*qname_args)
-    return (*joined[2:], has_q), coded, qnames
+    return (*joined[2:], has_q), coded, qnames, (src, dst)
 
 
-def message_columns(d: Any) -> Columns:
+def pair_keys(qkey: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """One 63-bit integer per message for its QNAME key and its two addresses (16 bytes
+    each) taken in either order: a query and its answer, a retry, a TC=1 answer and the TCP
+    retry of that client to that server share it. The same in every piece of a capture; two
+    conversations may share one (a hash), never one conversation two."""
+    a = np.ascontiguousarray(src, dtype=np.uint8).view(np.uint64)
+    b = np.ascontiguousarray(dst, dtype=np.uint8).view(np.uint64)
+    m0, m1, m2 = (np.uint64(x) for x in _MIX)
+    one, other = a[:, 0] * m0 ^ a[:, 1] * m1, b[:, 0] * m0 ^ b[:, 1] * m1
+    lo, hi = np.minimum(one, other), np.maximum(one, other)
+    mixed = np.asarray(qkey).astype(np.int64).view(np.uint64) * m2 ^ lo ^ (hi * m1 + m0)
+    out: np.ndarray = (mixed >> np.uint64(1)).astype(np.int64)
+    return out
+
+
+_MIX = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9)  # odd 64-bit mixers
+
+
+def message_columns(d: Any, *, pairs: bool = False) -> Columns:
     """The message table of a :class:`.native.Decoded` as numpy columns (no pandas): integer
-    codes for addresses and names, QNAME text decoded only when read."""
+    codes for addresses and names, QNAME text decoded only when read. ``pairs``: with the
+    :data:`PAIRKEY` column (:func:`pair_keys`; a capture analysed in pieces finds a piece's
+    context by it)."""
     m = d.messages
     if not m.row:
         empty = empty_columns(MESSAGE_COLUMNS)
         empty.values[QKEY] = np.zeros(0, dtype=np.int64)
+        if pairs:
+            empty.values[PAIRKEY] = np.zeros(0, dtype=np.int64)
         return empty
     row = np.concatenate(m.row)
     rank = np.concatenate(m.order)
@@ -245,7 +268,11 @@ def message_columns(d: Any) -> Columns:
     P = _Joined(m.pk, cat)
     D = _Joined(m.dns, cat)
     n = len(row)
-    (msg_len, transport, fragments, has_q), (both, labels), qnames = _gathered(d, P, D, cat)
+    (msg_len, transport, fragments, has_q), (both, labels), qnames, (src, dst) = _gathered(
+        d, P, D, cat)
+    qkey = np.where(has_q, D[dm.D_QHASH], -1)
+    pair = pair_keys(qkey, src, dst) if pairs else None
+    del src, dst  # the addresses' bytes: their codes are kept
     status = D[dm.D_STATUS]
     short = status == dm.SHORT
     flags = D[dm.D_FLAGS]
@@ -289,7 +316,9 @@ def message_columns(d: Any) -> Columns:
         values[name], missing[name] = column(D, c), short
     values["qname"], categories["qname"] = qnames
     # beside the spec: the name's 63-bit hash, the same in every piece of a capture
-    values[QKEY] = np.where(has_q, D[dm.D_QHASH], -1)
+    values[QKEY] = qkey
+    if pair is not None:
+        values[PAIRKEY] = pair
     values["qname_ok"] = has_q
     missing["qname_ok"] = Later(lambda: short | (D[dm.D_QD] == 0))
     values["qtype"], missing["qtype"] = D[dm.D_QTYPE], ~has_q
