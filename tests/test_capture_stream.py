@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -268,3 +269,58 @@ def test_each_table_of_a_window_is_opened_once(tmp_path: Path,
     monkeypatch.undo()
     whole = analyze(path).summary
     assert {k: streamed[k] for k in whole} == whole
+
+
+def test_a_piece_reads_only_its_own_conversations(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """300 clients ask one name within a second (a burst: every piece's window holds every
+    other piece). A piece's context is the messages of its own client-server-name
+    conversations, so each piece analyses about its own messages -- before, every message
+    asking that name in the window: the whole burst, for every piece. The summary is still
+    the whole capture's, a lost answer and a retry included."""
+    from enumlab.capture import pieces as pieces_module
+    from enumlab.capture.table import pair_keys
+
+    from . import frames as fr
+
+    records = []
+    for c in range(300):
+        client = f"10.1.{c // 200}.{c % 200 + 1}"
+        q = fr.query("same.example", ident=c + 1)
+        at = 1.0 + c * 0.003
+        records.append((at, fr.link(fr.ip(client, "192.0.2.53", 17, fr.udp(40000 + c, 53, q)),
+                                     fr.ETHERNET)))
+        if c % 50 == 7:  # retried 0.9 s later (another piece), then answered
+            records.append((at + 0.9, fr.link(fr.ip(client, "192.0.2.53", 17,
+                                                    fr.udp(40000 + c, 53, q)), fr.ETHERNET)))
+        if c % 50 != 3:  # some answers never come
+            a = fr.response("same.example", ident=c + 1)
+            records.append((at + 0.95, fr.link(fr.ip("192.0.2.53", client, 17,
+                                                     fr.udp(53, 40000 + c, a)), fr.ETHERNET)))
+    records.sort(key=lambda r: r[0])
+    path = tmp_path / "burst.pcap"
+    path.write_bytes(fr.pcap(records, fr.ETHERNET))
+
+    analysed: list[int] = []
+    real = pieces_module.CaptureTables
+
+    def sized(*args: Any, **kw: Any) -> Any:
+        analysed.append(args[2].n)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(pieces_module, "CaptureTables", sized)
+    streamed = analyze_stream(path, piece_records=20, workers=1)
+    monkeypatch.undo()
+    assert len(analysed) == streamed["pieces"] > 25
+    assert max(analysed) < 60, analysed  # its ~20 messages and their partners, not ~600
+    whole = analyze(path).summary
+    assert whole["outcomes"]["unanswered"] == 6 and whole["transactions"] == 300
+    assert {k: streamed[k] for k in whole} == whole
+    # the key: one per conversation, whichever way a message goes
+    name = np.array([5, 5, 6])
+    one, two = (np.zeros((3, 16), np.uint8) for _ in range(2))
+    one[:, 0], two[:, 0] = 10, 192
+    two[2, 1] = 1
+    assert pair_keys(name, one, two)[0] == pair_keys(name, two, one)[0]
+    assert len(set(pair_keys(name, one, two).tolist())) == 2  # rows 0 and 1 are one
+    assert pair_keys(name[:1], one[:1], two[:1])[0] != pair_keys(name[2:], one[:1], two[:1])[0]
