@@ -14,13 +14,15 @@ once; for ten million packets that is gigabytes. Here memory holds a piece and i
    what is still open -- an incomplete fragment set, a stream's unframed bytes -- is carried
    to the next piece, so a stream or a fragment set across a piece boundary is whole.
 3. Each piece is analysed with its context: the messages of the other pieces within
-   ``window`` seconds that ask the same names -- pairing, retransmissions (RFC 1035 s7.2 ids
+   ``window`` seconds that belong to one of its conversations -- the same QNAME between the
+   same two addresses (:func:`.table.pair_keys`): pairing, retransmissions (RFC 1035 s7.2 ids
    are matched with the question), the TC=1 -> TCP follow-up (RFC 7766 s5) and its server-side
-   view all match on the name -- or every message of the window when the piece holds an ICMP
-   error or a lost fragment set (those are linked by client and server alone). The summary
-   counts only what the piece owns (:func:`.transactions.summary_parts` with ``owned``) and
-   the pieces add up (:func:`.transactions.merge_parts`): the same summary as the whole
-   capture analysed in memory -- tested on every shipped capture, on the 48 public captures
+   view all match one client and one server on the name -- and the messages between the
+   addresses named by an ICMP error or a lost fragment set of the window (those are linked by
+   client and server alone). The summary counts only what the piece owns
+   (:func:`.transactions.summary_parts` with ``owned``) and the pieces add up
+   (:func:`.transactions.merge_parts`): the same summary as the whole capture analysed in
+   memory -- tested on every shipped capture, on the 48 public captures
    and on captures built by code cut into pieces of a few records -- **as long as the parts
    of one exchange are within ``window`` seconds of each other or in one piece**. The
    in-memory analysis links them at any distance; in pieces, an answer arriving ``window``
@@ -517,8 +519,8 @@ def _analyze_piece(job: _Job, ctx: _Context | None = None) -> Any:
     hi_t = max(last, piece.ends) + job.window
     fragments, icmp, tcp = (_within(ctx.tables[name], lo_t, hi_t)
                             for name in ("fragments", "icmp", "tcp"))
-    # context: the messages of the window asking the same names; and, as a lost fragment set
-    # or an ICMP error is linked by client and server alone, the messages between the
+    # context: the messages of the window in the piece's conversations; and, as a lost
+    # fragment set or an ICMP error is linked by client and server alone, the messages between the
     # addresses those name (not the whole window: a capture with a lost set in every piece
     # would analyse every piece with all of its window)
     linked = _linked_addresses(fragments, icmp)

@@ -241,5 +241,8 @@ def add_parser(sub: Any) -> None:
                         "250,000, for a capture of 256 MB or more -- a .gz of 25.6 MB -- "
                         "unless a table is written). Each piece sees 10 s around it: parts of "
                         "one exchange further apart (an answer 10 s or more after its query, "
-                        "a late fragment or ICMP error) are linked only within a piece")
+                        "a late fragment or ICMP error) are linked only within a piece. A "
+                        "piece costs some 5-20 ms besides its records: below ~10,000 records "
+                        "that cost leads (200,000 packets: 1.9 s whole, 3 s at 10,000, 40 s "
+                        "at 100)")
     p.set_defaults(func=run)
