@@ -660,9 +660,3 @@ __all__ = ["PIECE_RECORDS", "STREAM_MIN_BYTES", "WINDOW", "analyze_stream"]
 
 if __name__ == "__main__":  # a worker process of _in_workers
     _worker(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
-    # its results are written and closed: the process ends here, without the interpreter's
-    # teardown (with numba loaded, 0.2-0.3 s a process of freeing objects one by one), as
-    # multiprocessing's own workers end; an error above still ends it with its traceback
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
