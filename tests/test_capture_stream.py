@@ -239,9 +239,10 @@ def test_a_lost_fragment_set_across_pieces_is_counted_once(tmp_path: Path) -> No
 def test_each_table_of_a_window_is_opened_once(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """Pieces of 20 records, a window spanning all of them: every piece table is read once
-    whole (its own piece) and mapped once (the context of the others), not once for every
-    piece whose window it falls in -- that made tiny pieces cost pieces x window (13 s for
-    20,000 packets at 20 records a piece). The summary is still the whole capture's."""
+    whole (its own piece), its keys once (kept while the window holds it), and mapped again
+    only by the few pieces that take rows from it -- not once for every piece whose window it
+    falls in (147 times here), which made tiny pieces cost pieces x window (13 s for 20,000
+    packets at 20 records a piece). The summary is still the whole capture's."""
     import collections
 
     import enumlab.capture.pieces as pieces_module
@@ -264,8 +265,9 @@ def test_each_table_of_a_window_is_opened_once(tmp_path: Path,
     whole_opens = {name: k for (name, whole), k in opened.items() if whole}
     mapped = {name: k for (name, whole), k in opened.items() if not whole}
     assert len(whole_opens) == streamed["pieces"] and set(whole_opens.values()) == {1}
-    assert len(mapped) >= streamed["pieces"] and max(mapped.values()) == 1, \
-        collections.Counter(mapped.values())
+    tables = {name: k for name, k in mapped.items() if name.startswith(("piece-", "late-"))}
+    assert len(tables) >= streamed["pieces"] - 1
+    assert max(tables.values()) <= 4, collections.Counter(tables.values())
     monkeypatch.undo()
     whole = analyze(path).summary
     assert {k: streamed[k] for k in whole} == whole

@@ -39,6 +39,7 @@ in this process whose compiled blocks (header walk + DNS decoding) run in two th
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import pickle
@@ -432,65 +433,100 @@ def _rows_between(table: Columns, lo: float, hi: float) -> np.ndarray:
     return np.flatnonzero((t >= lo) & (t <= hi))
 
 
+KEY_BUDGET = 16 << 20  # bytes of window keys a worker keeps between pieces
+
+
 class _Context:
-    """What every piece a worker analyses reads, opened once per worker, not once per piece:
-    the side tables and notes, the pieces' time spans as arrays (the pieces of a window found
-    by one comparison, no loop over pieces), and the tables of the current window (mapped;
-    a table stays open while the window slides over it, then is let go). With pieces of a
-    few hundred records a window holds hundreds of tables: opening each once per piece made
-    the cost grow with pieces x window."""
+    """What every piece a worker analyses reads, read once per worker, not once per piece:
+    the notes, the pieces' time spans as arrays (the pieces of a window found by one
+    comparison, no loop over pieces), and -- up to :data:`KEY_BUDGET` bytes -- the
+    conversation keys, times and frames of the tables of the current window, copied out of
+    each table once while the window slides over it. With pieces of a few hundred records a
+    window holds hundreds of small tables: reading each once per piece made the cost grow
+    with pieces x window, so those are kept, and searched in one pass. Tables past the budget
+    (a dense capture's window of big tables) are mapped and searched one by one for each
+    piece, as before: kept open, a mapped page read stays resident while the mapping lives
+    (the 10 M mixed capture's workers grew by 1.5 GB that way)."""
 
     def __init__(self, job: _Job) -> None:
         self.pieces, self.lates = job.pieces, job.lates
         self.side = _load(str(Path(job.side) / "rest.pickle"))
-        self.tables = {name: _open(str(Path(job.side) / name))
-                       for name in ("fragments", "icmp", "tcp")}
         self.firsts = np.array([x.first for x in job.pieces], dtype=np.float64)
         self.lasts = np.array([x.last for x in job.pieces], dtype=np.float64)
         self.late_firsts = np.array([x.first for x in job.lates], dtype=np.float64)
         self.late_lasts = np.array([x.last for x in job.lates], dtype=np.float64)
         self.late_los = np.array([x.lo for x in job.lates], dtype=np.int64)
         self.late_his = np.array([x.hi for x in job.lates], dtype=np.int64)
-        self._open: dict[str, Columns] = {}
-        self._keyed: list[str] | None = None
-        self._keys: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._kept: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._kept_bytes = 0
+        self._joined: tuple[list[str], tuple[np.ndarray, ...]] | None = None
 
     def window(self, k: int, lo_t: float, hi_t: float) -> tuple[np.ndarray, np.ndarray]:
-        """The other pieces and the late tables with messages in ``[lo_t, hi_t]``; the open
-        tables of neither are let go."""
+        """The other pieces and the late tables with messages in ``[lo_t, hi_t]``; the keys
+        kept of tables in neither are let go."""
         near = np.flatnonzero((self.lasts >= lo_t) & (self.firsts <= hi_t))
         late = np.flatnonzero((self.late_lasts >= lo_t) & (self.late_firsts <= hi_t))
         keep = {self.pieces[j].path for j in near.tolist()}  # piece k's too: the next reads it
         near = near[near != k]
         keep.update(self.lates[j].path for j in late.tolist())
-        for path in [p for p in self._open if p not in keep]:
-            del self._open[path]
+        for path in [p for p in self._kept if p not in keep]:
+            self._kept_bytes -= sum(a.nbytes for a in self._kept.pop(path))
         return near, late
 
-    def table(self, path: str) -> Columns:
-        """A table of the window, mapped (opened once while it stays in the window)."""
-        if path not in self._open:
-            self._open[path] = _open(path)
-        return self._open[path]
+    def keys(self, path: str) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray],
+                                       Columns | None]:
+        """A window table's conversation keys, times and frames: kept (None), or views of
+        the table, mapped for this piece only (and the table)."""
+        if path in self._kept:
+            return self._kept[path], None
+        table = _open(path)
+        views = (table.values[PAIRKEY], table["time"], table["frame"])
+        size = 24 * table.n
+        if self._kept_bytes + size > KEY_BUDGET:
+            return (np.asarray(views[0]), np.asarray(views[1]), np.asarray(views[2])), table
+        kept = (np.array(views[0], dtype=np.int64), np.array(views[1], dtype=np.float64),
+                np.array(views[2], dtype=np.int64))
+        self._kept[path] = kept
+        self._kept_bytes += size
+        return kept, None
 
-    def keys(self, paths: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The name keys, times and frames of the tables ``paths`` end to end, and where each
-        table starts: a piece finds its context in one pass over its window, not one call per
-        table (a burst's window holds every piece: a call per table made pieces x pieces
-        calls). Made again only when the window's tables change."""
-        if paths != self._keyed:
-            tables = [self.table(p) for p in paths]
-            self._keyed = paths
-            self._keys = (
-                np.concatenate([np.asarray(t.values[PAIRKEY]) for t in tables]
-                               or [np.zeros(0, np.int64)]),
-                np.concatenate([np.asarray(t["time"]) for t in tables]
-                               or [np.zeros(0, np.float64)]),
-                np.concatenate([np.asarray(t["frame"]) for t in tables]
-                               or [np.zeros(0, np.int64)]),
-                np.cumsum([0, *(t.n for t in tables)]))
-        assert self._keys is not None
-        return self._keys
+    def joined(self, paths: list[str]) -> tuple[np.ndarray, ...]:
+        """The kept keys of ``paths`` end to end (remade only when ``paths`` change) and
+        where each table starts."""
+        if self._joined is None or self._joined[0] != paths:
+            parts = [self._kept[p] for p in paths]
+            self._joined = (paths, (
+                *(np.concatenate([x[c] for x in parts]) for c in range(3)),
+                np.cumsum([0, *(len(x[0]) for x in parts)])))
+        return self._joined[1]
+
+
+def _this(table: Columns, _i: int) -> Columns:
+    return table
+
+
+def _context_rows(keys: np.ndarray, times: np.ndarray, frames: np.ndarray, starts: np.ndarray,
+                  late_from: int, piece: Piece, lo_t: float, hi_t: float, names: np.ndarray,
+                  seen: np.ndarray, linked: np.ndarray | None,
+                  table: Callable[[int], Columns]) -> list[tuple[int, np.ndarray]]:
+    """Within tables end to end (``starts``; tables ``late_from`` on are late tables): for
+    each table with some, the rows within ``[lo_t, hi_t]`` (a late table's rows the piece owns
+    aside) in one of the piece's conversations (``names``) or between addresses ``linked``
+    names (``table(i)``: table ``i`` itself, for its address labels)."""
+    within = (times >= lo_t) & (times <= hi_t)
+    at = int(starts[late_from])
+    within[at:] &= ~((frames[at:] > piece.lo) & (frames[at:] <= piece.hi))
+    rows = np.flatnonzero(within)
+    keep = _asked(keys[rows], names, seen)
+    if linked is not None:  # (by addresses: each table against its own labels)
+        cut = np.searchsorted(rows, starts)
+        for i in np.flatnonzero(np.diff(cut)).tolist():
+            keep[cut[i]:cut[i + 1]] |= _between(table(i), rows[cut[i]:cut[i + 1]] - starts[i],
+                                                linked)
+    rows = rows[keep]
+    cut = np.searchsorted(rows, starts)
+    return [(i, rows[cut[i]:cut[i + 1]] - starts[i])
+            for i in np.flatnonzero(np.diff(cut)).tolist()]
 
 
 def _analyze_piece(job: _Job, ctx: _Context | None = None) -> Any:
@@ -509,7 +545,7 @@ def _analyze_piece(job: _Job, ctx: _Context | None = None) -> Any:
     # the late tables holding messages this piece's frames completed: (lo, hi] overlaps
     completed = np.flatnonzero((ctx.late_his > piece.lo) & (ctx.late_los < piece.hi))
     for j in completed.tolist():
-        table = ctx.table(job.lates[j].path)
+        table = _open(job.lates[j].path)
         mine = np.flatnonzero(in_piece(table))
         if len(mine):
             own_parts.append(table.take(mine))
@@ -517,7 +553,7 @@ def _analyze_piece(job: _Job, ctx: _Context | None = None) -> Any:
     first, last = _span(own["time"])  # a late message may precede the piece's first record
     lo_t = min(first, piece.begins) - job.window
     hi_t = max(last, piece.ends) + job.window
-    fragments, icmp, tcp = (_within(ctx.tables[name], lo_t, hi_t)
+    fragments, icmp, tcp = (_within(_open(str(Path(job.side) / name)), lo_t, hi_t)
                             for name in ("fragments", "icmp", "tcp"))
     # context: the messages of the window in the piece's conversations; and, as a lost
     # fragment set or an ICMP error is linked by client and server alone, the messages between the
@@ -532,21 +568,37 @@ def _analyze_piece(job: _Job, ctx: _Context | None = None) -> Any:
     near, late = ctx.window(job.k, lo_t, hi_t)
     paths = [job.pieces[j].path for j in near.tolist()] + \
         [job.lates[j].path for j in late.tolist()]
-    keys, times, frames, starts = ctx.keys(paths)
-    within = (times >= lo_t) & (times <= hi_t)
-    lates_from = int(starts[len(near)])
-    within[lates_from:] &= ~((frames[lates_from:] > piece.lo) & (frames[lates_from:] <= piece.hi))
-    rows = np.flatnonzero(within)
-    keep = _asked(keys[rows], names, seen)
-    if linked is not None:  # (by addresses: each table against its own labels)
-        cut = np.searchsorted(rows, starts)
-        for i in np.flatnonzero(np.diff(cut)).tolist():
-            keep[cut[i]:cut[i + 1]] |= _between(ctx.table(paths[i]),
-                                                rows[cut[i]:cut[i + 1]] - starts[i], linked)
-    rows = rows[keep]
-    cut = np.searchsorted(rows, starts)
-    context = [ctx.table(paths[i]).take(rows[cut[i]:cut[i + 1]] - starts[i]).compacted()
-               for i in np.flatnonzero(np.diff(cut)).tolist()]  # a few rows: their labels
+    # one mapped table at a time: a mapped page read stays resident while its mapping lives
+    parts: list[tuple[int, Columns]] = []
+    kept: list[int] = []
+    for i, path in enumerate(paths):
+        (keys, times, frames), alone = ctx.keys(path)
+        if alone is None:
+            kept.append(i)
+            continue
+        # past the budget: this table alone, from its mapping
+        for _, rows in _context_rows(keys, times, frames, np.array([0, len(keys)]),
+                                     0 if i >= len(near) else 1, piece, lo_t, hi_t, names,
+                                     seen, linked, functools.partial(_this, alone)):
+            parts.append((i, alone.take(rows).compacted()))  # a few rows: their labels only
+        del keys, times, frames, alone
+    if kept:
+        keys, times, frames, starts = ctx.joined([paths[i] for i in kept])
+        late_from = int(np.searchsorted(np.array(kept), len(near)))
+        opened: dict[int, Columns] = {}
+
+        def mapped(j: int) -> Columns:  # a kept table's labels, for the linked addresses
+            if j not in opened:
+                opened.clear()
+                opened[j] = _open(paths[kept[j]])
+            return opened[j]
+
+        for j, rows in _context_rows(keys, times, frames, starts, late_from, piece, lo_t, hi_t,
+                                     names, seen, linked, mapped):
+            parts.append((kept[j], mapped(j).take(rows).compacted()))
+        opened.clear()
+    parts.sort(key=lambda x: x[0])  # the tables' order: pieces, then late tables
+    context = [part for _, part in parts]
     messages = concat([own, *context]) if context else own
     frame = messages["frame"]
     if len(frame) > 1 and (frame[1:] < frame[:-1]).any():
