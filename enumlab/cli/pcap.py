@@ -242,7 +242,7 @@ def add_parser(sub: Any) -> None:
                         "unless a table is written). Each piece sees 10 s around it: parts of "
                         "one exchange further apart (an answer 10 s or more after its query, "
                         "a late fragment or ICMP error) are linked only within a piece. A "
-                        "piece costs some 5-20 ms besides its records: below ~10,000 records "
-                        "that cost leads (200,000 packets: 1.9 s whole, 3 s at 10,000, 40 s "
-                        "at 100)")
+                        "piece costs some 5-25 ms besides its records: below ~10,000 records "
+                        "that cost leads (a 200,000-packet burst: 1.9 s whole, ~3.5 s at "
+                        "10,000, ~10 s at 1,000, ~50 s at 100)")
     p.set_defaults(func=run)
