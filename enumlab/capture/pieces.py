@@ -564,7 +564,7 @@ def _analyze_piece(job: _Job, ctx: _Context | None = None) -> Any:
     seen = _bits(names)
 
     # the other pieces' tables, then the late tables, of the window: their rows within it
-    # (a late table's rows this piece owns aside), asking one of the piece's names or linked
+    # (a late table's rows this piece owns aside), in one of its conversations or linked
     near, late = ctx.window(job.k, lo_t, hi_t)
     paths = [job.pieces[j].path for j in near.tolist()] + \
         [job.lates[j].path for j in late.tolist()]
