@@ -553,8 +553,8 @@ def _categorical(codes: np.ndarray, labels: Sequence[Any]) -> Any:
         return pd.Categorical.from_codes(codes, categories=pd.Index(labels, dtype=object))
     except ValueError:
         back, unique = pd.factorize(pd.Index(labels, dtype=object))
-        if len(unique) == len(labels):
-            raise  # not a repeated label: a code out of range, said as pandas says it
+        if len(unique) == len(labels) or (len(codes) and int(codes.max()) >= len(labels)):
+            raise  # not (only) a repeated label: a code out of range, said as pandas says it
         merged = np.where(codes >= 0, back[np.maximum(codes, 0)], -1)
         return pd.Categorical.from_codes(merged, categories=unique)
 

@@ -536,17 +536,13 @@ def _analyze_piece(job: _Job, ctx: _Context | None = None) -> Any:
     piece = job.pieces[job.k]
     side = ctx.side
 
-    def in_piece(table: Columns, rows: np.ndarray | None = None) -> np.ndarray:
-        frame = table["frame"] if rows is None else table["frame"][rows]
-        inside: np.ndarray = (frame > piece.lo) & (frame <= piece.hi)
-        return inside
-
     own_parts = [_open(piece.path, whole=True)]
     # the late tables holding messages this piece's frames completed: (lo, hi] overlaps
     completed = np.flatnonzero((ctx.late_his > piece.lo) & (ctx.late_los < piece.hi))
     for j in completed.tolist():
         table = _open(job.lates[j].path)
-        mine = np.flatnonzero(in_piece(table))
+        frame = table["frame"]
+        mine = np.flatnonzero((frame > piece.lo) & (frame <= piece.hi))
         if len(mine):
             own_parts.append(table.take(mine))
     own = concat(own_parts) if len(own_parts) > 1 else own_parts[0]
