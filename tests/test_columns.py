@@ -7,6 +7,7 @@ numbered by first appearance (as ``pandas.factorize``), first rows ascending, a 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -263,3 +264,57 @@ def test_key_ids_number_keys_as_a_dict_would(batches: list[list[int]]) -> None:
         every = np.arange(len(seen))
         assert [ids.key(k) for k in every.tolist()] == list(seen)
         assert (ids.keys(every) == np.frombuffer(b"".join(seen), np.uint8).reshape(-1, 3)).all()
+
+
+texts = st.lists(st.sampled_from(["a", "b", "10.0.0.1", "::1", "", "é", None]), max_size=40)
+
+
+@given(texts, st.booleans())
+@settings(max_examples=200, deadline=None)
+def test_texts_factorised_by_a_dict_or_by_pandas_alike(values: list[Any], keep_none: bool,
+                                                       ) -> None:
+    """A few texts are coded by a dict (no pandas import), many by pandas' hash table: both
+    give pandas.factorize's codes and texts, None coded -1 (``keep_none``: a text of its own,
+    given back as None, not NaN)."""
+    arr = np.array(values, dtype=object)
+    expected_codes, expected = pd.factorize(arr, use_na_sentinel=not keep_none)
+    expected_texts = [None if isinstance(x, float) else x for x in expected]
+    for few in (len(values) + 1, 0):  # the dict's path, then pandas'
+        old, columns.FEW_TEXTS = columns.FEW_TEXTS, few
+        try:
+            codes, found = columns.factorize_texts(arr, keep_none=keep_none)
+        finally:
+            columns.FEW_TEXTS = old
+        assert codes.dtype == np.int64 and codes.tolist() == expected_codes.tolist()
+        assert found == expected_texts
+
+
+def test_pieces_of_a_capture_with_a_few_addresses_never_import_pandas(tmp_path: Path) -> None:
+    """pandas' import (~0.35 s, ~250 MB of peak memory across the processes) is paid only for
+    texts many enough to need its hash table: a capture analysed in pieces, in this process
+    and in a worker process, codes its few addresses without it."""
+    import subprocess
+    import sys
+
+    capture = Path(__file__).resolve().parent.parent / "data" / "captures" / \
+        "truncation_tcp_fallback.pcapng"
+    code = ("import sys, json; from enumlab.capture.pieces import analyze_stream; "
+            f"s = analyze_stream({str(capture)!r}, piece_records=3, workers=2); "
+            "print(json.dumps([s['dns_messages'], 'pandas' in sys.modules]))")
+    finder = tmp_path / "sitecustomize.py"  # a worker says so if it imports pandas
+    finder.write_text(
+        "import sys, os\n"
+        "class F:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'pandas':\n"
+        f"            open({str(tmp_path / 'imported')!r}, 'a').write(str(os.getpid()))\n"
+        "sys.meta_path.insert(0, F())\n")
+    import os
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    messages, in_main = json.loads(run.stdout.strip().splitlines()[-1])
+    assert messages > 0 and not in_main
+    assert not (tmp_path / "imported").exists(), "a process imported pandas"

@@ -504,6 +504,7 @@ class SecondStage:
                  seg_meta: PacketRows) -> None:
         """The messages the streams completed; their bytes (``done.data``) sit at ``base`` of
         the side buffer."""
+        done = _by_frame(done)
         dns, opts = _decode_dns(done.data, done.offset, done.length, self.jit)
         if base:
             qname_at = dns[dm.D_QNAME_OFF]
@@ -643,6 +644,19 @@ def _gather_columns(out: np.ndarray, columns: tuple[int, ...], rows: np.ndarray)
     for j, c in enumerate(columns):
         np.take(out[:, c], rows, out=picked[j])
     return picked
+
+
+def _by_frame(done: TcpMessages) -> TcpMessages:
+    """The messages in the order of the segments that completed them (stable: one segment's
+    messages -- RFC 7766 s6.2.1.1 lets a sender put several in it -- keep their stream order).
+    The reassembler gives them stream by stream; the message table is in frame order, so
+    decoded in that order their columns are written in place, not each scattered into it."""
+    rows = done.last_row
+    if len(rows) < 2 or bool(np.all(rows[1:] >= rows[:-1])):
+        return done
+    o = np.argsort(rows, kind="stable")
+    return TcpMessages(done.data, done.offset[o], done.length[o], done.first_row[o], rows[o],
+                       done.stream[o])
 
 
 def _tcp_meta(done: TcpMessages, seg_meta: PacketRows

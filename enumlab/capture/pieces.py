@@ -55,7 +55,7 @@ from typing import Any
 
 import numpy as np
 
-from .columns import Columns, LazyTexts, concat, labels_of
+from .columns import Columns, LazyTexts, concat, factorize_texts, labels_of
 from .files import CaptureError, RecordStream, nominal_size
 from .jit import want_jit
 from .table import PAIRKEY, CaptureTables
@@ -273,9 +273,7 @@ def _save(table: Columns, where: Path) -> None:
     arrays: dict[str, np.ndarray] = {}
     for name, values in table.values.items():
         if values.dtype == object:  # text (addresses, kinds): codes and their labels
-            import pandas as pd
-
-            codes, labels = pd.factorize(values)  # one hash pass; None -> -1
+            codes, labels = factorize_texts(values)  # None -> -1
             values, coded[name] = codes.astype(np.int32), [str(x) for x in labels]
         narrow = values if name in _KEPT_WIDE else _narrowed(values)
         if narrow.dtype != values.dtype:
@@ -671,8 +669,6 @@ def _bits(names: np.ndarray) -> np.ndarray:
 def _linked_addresses(fragments: Columns, icmp: Columns) -> np.ndarray | None:
     """The addresses named by the window's incomplete fragment sets and ICMP errors (None:
     there are none)."""
-    import pandas as pd
-
     parts = []
     lost = ~fragments.filled("complete", False).astype(bool, copy=False)
     if lost.any():
@@ -681,6 +677,8 @@ def _linked_addresses(fragments: Columns, icmp: Columns) -> np.ndarray | None:
         parts += [np.asarray(icmp["quoted_src"]), np.asarray(icmp["quoted_dst"])]
     if not parts:
         return None
+    import pandas as pd  # here, not above: a worker with nothing to link never imports it
+
     found = pd.unique(np.concatenate([np.asarray(p, dtype=object) for p in parts]))
     return np.asarray([x for x in found if isinstance(x, str)], dtype=object)
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .columns import Columns, Later, compiled_when_many, factorize, shared_codes
+from .columns import Columns, Later, compiled_when_many, factorize, factorize_texts, shared_codes
 from .jit import helper
 from .table import MESSAGE_COLUMNS, QKEY
 
@@ -373,20 +373,16 @@ class _Timeline:
 
 def _text_codes(*texts: np.ndarray) -> list[np.ndarray]:
     """Codes of texts, equal texts equal codes across all the arrays (missing: -1), by one
-    hash pass (pandas' factorize)."""
-    import pandas as pd
-
-    codes = pd.factorize(np.concatenate([np.asarray(t, dtype=object) for t in texts]))[0]
-    return np.split(codes.astype(np.int64, copy=False), np.cumsum([len(t) for t in texts])[:-1])
+    hash pass (:func:`.columns.factorize_texts`)."""
+    codes = factorize_texts(np.concatenate([np.asarray(t, dtype=object) for t in texts]))[0]
+    return np.split(codes, np.cumsum([len(t) for t in texts])[:-1])
 
 
 def _codes_in(labels: list[str], *texts: np.ndarray) -> list[np.ndarray]:
     """Codes of address texts in ``labels`` (-1: not there, or missing), by one hash pass
-    (pandas' factorize) over the labels and the texts together."""
-    import pandas as pd
-
+    (:func:`.columns.factorize_texts`) over the labels and the texts together."""
     lab = np.asarray(labels, dtype=object)
-    codes, uniques = pd.factorize(np.concatenate([lab, *[np.asarray(t, dtype=object)
+    codes, uniques = factorize_texts(np.concatenate([lab, *[np.asarray(t, dtype=object)
                                                          for t in texts]]))
     label_of = np.full(len(uniques) + 1, -1, dtype=np.int64)  # the last slot: code -1
     label_of[codes[:len(lab)][::-1]] = np.arange(len(lab) - 1, -1, -1)
@@ -906,9 +902,7 @@ def _counts(texts: np.ndarray) -> dict[str, int]:
     first appearance."""
     if not len(texts):
         return {}
-    import pandas as pd
-
-    codes, uniq = pd.factorize(np.asarray(texts, dtype=object))  # one hash pass; None: -1
+    codes, uniq = factorize_texts(np.asarray(texts, dtype=object))  # one hash pass; None: -1
     codes = np.where(codes < 0, len(uniq), codes)
     names = [str(x) for x in uniq] + ["none"]
     count = np.bincount(codes, minlength=len(names))
