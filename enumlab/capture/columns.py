@@ -531,10 +531,10 @@ def factorize_texts(values: Any, keep_none: bool = False) -> tuple[np.ndarray, l
         if keep_none:  # pandas gives the None label back as NaN
             found = [None if isinstance(x, float) and x != x else x for x in found]
         return codes.astype(np.int64, copy=False), found
-    index: dict[Any, int] = dict.fromkeys(values)  # type: ignore[arg-type]
+    seen: dict[Any, None] = dict.fromkeys(values)
     if not keep_none:
-        index.pop(None, None)
-    texts = list(index)
+        seen.pop(None, None)
+    texts = list(seen)
     index = dict(zip(texts, range(len(texts)), strict=True))
     if not keep_none:
         index[None] = -1
