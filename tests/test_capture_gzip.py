@@ -224,8 +224,10 @@ def test_memory_holds_a_buffer_not_the_inflated_capture(tmp_path: Path) -> None:
     bound_kb = (files.READ_BYTES + 56 * records["big"] + (48 << 20)) >> 10
     assert grew["big"] < bound_kb, (grew, bound_kb)
     more_inflated_kb = (records["big"] - records["small"]) * len(noise()) // 1024
-    assert grew["big"] - grew["small"] < more_inflated_kb / 4, grew  # a reader holding the
-    # inflated bytes grows by all of them (~100 MB here)
+    # a reader holding the inflated bytes grows by all of them (~100 MB more here); this one
+    # by ~16 MB more (the light columns of 70,000 more records and their doubling), once 27
+    # MB in a long run of the suite (allocator slack): half of them is the line between
+    assert grew["big"] - grew["small"] < more_inflated_kb / 2, grew
 
 
 def test_sigterm_while_reading_a_gzip_leaves_nothing_behind(tmp_path: Path) -> None:

@@ -318,3 +318,34 @@ def test_pieces_of_a_capture_with_a_few_addresses_never_import_pandas(tmp_path: 
     messages, in_main = json.loads(run.stdout.strip().splitlines()[-1])
     assert messages > 0 and not in_main
     assert not (tmp_path / "imported").exists(), "a process imported pandas"
+
+
+frame_runs = st.lists(st.lists(st.integers(0, 30), min_size=0, max_size=6), min_size=1,
+                      max_size=5)
+
+
+@given(frame_runs, st.booleans())
+@settings(max_examples=300, deadline=None)
+def test_tables_joined_in_frame_order_are_the_stable_sort_of_their_rows(
+        runs: list[list[int]], each_sorted: bool) -> None:
+    """A piece's own rows and its context are joined in frame order: tables each in order
+    that do not overlap by their frame order alone (no sort), any others sorted (stable) --
+    the same rows in the same order as the stable sort of them all, ties in table order; a
+    run of rows taken as slices (``Columns.rows``) is the rows taken by index."""
+    from enumlab.capture.pieces import _in_frame_order
+
+    spec = {"frame": "int64", "part": "int64", "at": "int64"}
+    tables = []
+    for k, frames in enumerate(runs):
+        f = np.array(sorted(frames) if each_sorted else frames, dtype=np.int64)
+        whole = columns.Columns(spec, {"frame": f, "part": np.full(len(f), k),
+                                       "at": np.arange(len(f))}, {}, {})
+        lo, hi = len(f) // 3, len(f)
+        sliced = whole.rows(lo, hi)
+        assert all((sliced[c] == whole.take(np.arange(lo, hi))[c]).all() for c in spec)
+        tables.append(whole)
+    every = columns.concat([t for t in tables if t.n] or tables[:1])
+    order = np.argsort(every["frame"], kind="stable")
+    joined = _in_frame_order(tables)
+    for c in spec:
+        assert joined[c].tolist() == every[c][order].tolist(), c

@@ -40,6 +40,7 @@ in this process whose compiled blocks (header walk + DNS decoding) run in two th
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import os
 import pickle
@@ -540,10 +541,15 @@ def _analyze_piece(job: _Job, ctx: _Context | None = None) -> Any:
     for j in completed.tolist():
         table = _open(job.lates[j].path)
         frame = table["frame"]
+        if len(frame) < 2 or bool(np.all(frame[1:] >= frame[:-1])):  # in frame order
+            lo, hi = np.searchsorted(frame, [piece.lo + 1, piece.hi + 1]).tolist()
+            if hi > lo:  # a run of rows: slices of the mapping, copied only by the join
+                own_parts.append(table.rows(lo, hi))
+            continue
         mine = np.flatnonzero((frame > piece.lo) & (frame <= piece.hi))
         if len(mine):
             own_parts.append(table.take(mine))
-    own = concat(own_parts) if len(own_parts) > 1 else own_parts[0]
+    own = _in_frame_order(own_parts)
     first, last = _span(own["time"])  # a late message may precede the piece's first record
     lo_t = min(first, piece.begins) - job.window
     hi_t = max(last, piece.ends) + job.window
@@ -592,18 +598,33 @@ def _analyze_piece(job: _Job, ctx: _Context | None = None) -> Any:
             parts.append((kept[j], mapped(j).take(rows).compacted()))
         opened.clear()
     parts.sort(key=lambda x: x[0])  # the tables' order: pieces, then late tables
-    context = [part for _, part in parts]
-    messages = concat([own, *context]) if context else own
-    frame = messages["frame"]
-    if len(frame) > 1 and (frame[1:] < frame[:-1]).any():
-        # frame order, as the whole capture's table (pairing reads it in that order)
-        messages = messages.take(np.argsort(frame, kind="stable"))
+    messages = _in_frame_order([own, *(part for _, part in parts)])
     tables = CaptureTables(side["path"], "native", messages, fragments, icmp, tcp,
                            piece.hi - piece.lo, side["filter"], list(side["notes"]), {},
                            list(side["retransmitted"]), list(side["note_frames"]), [])
     txns = transaction_columns(tables, mtu=job.mtu)
     return summary_parts(tables, txns, mtu=job.mtu, owned=(piece.lo + 1, piece.hi),
                          start=job.start)
+
+
+def _in_frame_order(tables: list[Columns]) -> Columns:
+    """Message tables joined in frame order, as the whole capture's table is (pairing reads
+    it in that order). Tables each in frame order whose frame ranges do not overlap (a
+    piece's own rows and its context from the pieces before and after it, mostly) are joined
+    in the order of their frames: the stable sort of all their rows would give the same
+    rows, and is not made. Else they are joined as given, then sorted (stable)."""
+    tables = [t for t in tables if t.n] or tables[:1]
+    if len(tables) > 1:
+        frames = [np.asarray(t["frame"]) for t in tables]
+        if all(len(f) < 2 or bool(np.all(f[1:] >= f[:-1])) for f in frames):
+            by = sorted(range(len(tables)), key=lambda i: int(frames[i][0]))
+            if all(int(frames[a][-1]) < int(frames[b][0]) for a, b in itertools.pairwise(by)):
+                return concat([tables[i] for i in by])
+    messages = concat(tables)
+    frame = messages["frame"]
+    if len(frame) > 1 and (frame[1:] < frame[:-1]).any():
+        messages = messages.take(np.argsort(frame, kind="stable"))
+    return messages
 
 
 def _in_workers(jobs: list[_Job], n: int, tmp: Path, capture: Path) -> list[Any]:
