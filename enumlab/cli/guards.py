@@ -65,6 +65,17 @@ class Terminated(BaseException):
         self.signum = signum
 
 
+def _said_while_stopping(info: Any) -> None:
+    """After SIGTERM/SIGHUP: the exception a finaliser raises, in one line, not a traceback.
+    :class:`Terminated` is raised wherever the main thread is, even inside another library's
+    constructor, and an object left half-made can fail when it is collected (measured: a
+    llvmlite ``OutputString`` whose ``__del__`` reads the attribute its ``__init__`` had not
+    set yet, SIGTERM having come while numba loaded a kernel)."""
+    where = getattr(info.object, "__qualname__", None) or type(info.object).__name__
+    print(escape_controls(f"enumlab: while stopping, {where}: {type(info.exc_value).__name__}"
+                          f": {info.exc_value}"), file=sys.stderr)
+
+
 @contextlib.contextmanager
 def signals_as_exceptions() -> Iterator[None]:
     """SIGTERM and SIGHUP raise :class:`Terminated` for the block (the first one only: a
@@ -80,6 +91,8 @@ def signals_as_exceptions() -> Iterator[None]:
     def handler(signum: int, frame: object) -> None:
         if not fired:
             fired.append(signum)
+            # from here the process is ending; left installed, as a finaliser may run late
+            sys.unraisablehook = _said_while_stopping
             raise Terminated(signum)
 
     wanted = (signal.SIGTERM, signal.SIGHUP)
