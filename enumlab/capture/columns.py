@@ -11,7 +11,8 @@ A :class:`Columns` has a fixed spec (column -> pandas dtype, e.g.
 
 :meth:`Columns.frame` makes the pandas DataFrame (with exactly these dtypes) when it is asked
 for, and :meth:`Columns.of_frame` reads one back, so the analysis has one implementation
-whichever engine made the table. Nothing here imports pandas until a frame is made.
+whichever engine made the table. Nothing here imports pandas until a frame is made or 50,000
+texts or more are coded at once (:func:`factorize_texts`).
 """
 
 from __future__ import annotations
