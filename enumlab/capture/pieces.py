@@ -40,7 +40,6 @@ in this process whose compiled blocks (header walk + DNS decoding) run in two th
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 import os
 import pickle
@@ -609,22 +608,31 @@ def _analyze_piece(job: _Job, ctx: _Context | None = None) -> Any:
 
 def _in_frame_order(tables: list[Columns]) -> Columns:
     """Message tables joined in frame order, as the whole capture's table is (pairing reads
-    it in that order). Tables each in frame order whose frame ranges do not overlap (a
-    piece's own rows and its context from the pieces before and after it, mostly) are joined
-    in the order of their frames: the stable sort of all their rows would give the same
-    rows, and is not made. Else they are joined as given, then sorted (stable)."""
+    it in that order): the same rows, in the same order, as the stable sort of all of them
+    joined as given. Tables whose frame ranges overlap form a group that is joined and sorted
+    (stable); groups apart are joined in the order of their frames, unsorted -- a piece's own
+    rows are not sorted again for the context of the pieces before and after it."""
     tables = [t for t in tables if t.n] or tables[:1]
-    if len(tables) > 1:
-        frames = [np.asarray(t["frame"]) for t in tables]
-        if all(len(f) < 2 or bool(np.all(f[1:] >= f[:-1])) for f in frames):
-            by = sorted(range(len(tables)), key=lambda i: int(frames[i][0]))
-            if all(int(frames[a][-1]) < int(frames[b][0]) for a, b in itertools.pairwise(by)):
-                return concat([tables[i] for i in by])
-    messages = concat(tables)
-    frame = messages["frame"]
-    if len(frame) > 1 and (frame[1:] < frame[:-1]).any():
-        messages = messages.take(np.argsort(frame, kind="stable"))
-    return messages
+    frames = [np.asarray(t["frame"]) for t in tables]
+    lo = [int(f.min()) if len(f) else 0 for f in frames]
+    hi = [int(f.max()) if len(f) else 0 for f in frames]
+    groups: list[list[int]] = []
+    top = 0
+    for k in sorted(range(len(tables)), key=lambda x: (lo[x], x)):
+        if groups and lo[k] <= top:  # overlaps the group (a shared frame too: ties)
+            groups[-1].append(k)
+            top = max(top, hi[k])
+        else:
+            groups.append([k])
+            top = hi[k]
+    joined = []
+    for group in groups:
+        part = concat([tables[k] for k in sorted(group)])  # as given, within a group
+        frame = part["frame"]
+        if len(frame) > 1 and (frame[1:] < frame[:-1]).any():
+            part = part.take(np.argsort(frame, kind="stable"))
+        joined.append(part)
+    return concat(joined)
 
 
 def _in_workers(jobs: list[_Job], n: int, tmp: Path, capture: Path) -> list[Any]:

@@ -996,13 +996,17 @@ def _unpaired_responses(m_all: Columns, m: Columns, paired_frame: np.ndarray,
     if not len(resp):
         return
     queries = np.flatnonzero(dns_all & ~qr_all & ~m_all.isna("qr"))
+    qkey = qname_keys(m_all)
+    if len(queries):  # only a query for a name one of these responses answers can match:
+        # one sort of the names, then the five-key grouping over those queries alone (in a
+        # piece: its orphans against every query of its window)
+        queries = queries[np.isin(qkey[queries], qkey[resp])]
     times = m_all["time"].astype(np.float64, copy=False)
     asked = np.zeros(len(resp), dtype=bool)
     if len(queries):
         (src, dst), _labels = shared_codes(m_all, "src", "dst")
         dns_id = m_all.filled("dns_id", -1).astype(np.int64, copy=False)
         qtype = m_all.filled("qtype", -1).astype(np.int64, copy=False)
-        qkey = qname_keys(m_all)
         both = np.concatenate([resp, queries])
         client = np.concatenate([dst[resp], src[queries]])
         server = np.concatenate([src[resp], dst[queries]])
