@@ -118,14 +118,18 @@ def test_sigterm_during_pieces_removes_the_pieces_directory(tmp_path: Path) -> N
     proc = subprocess.Popen([sys.executable, "-m", "enumlab.cli", "pcap", str(path), "--pieces",
                              "20"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
+    def pieces() -> bool:  # the pieces directory (not tempfile's probe of $TMPDIR: a file
+        # created and removed within ~1 ms on first use, which a poll could catch and lose)
+        return any(p.name.startswith("enumlab-pieces-") for p in scratch.iterdir())
+
     try:
         deadline = time.monotonic() + 60
-        while not any(scratch.iterdir()) and time.monotonic() < deadline and proc.poll() is None:
+        while not pieces() and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.01)
         if proc.poll() is not None:  # ended before the signal could be sent: say how
             _out, err = proc.communicate()
             raise AssertionError(("ended before SIGTERM", proc.returncode, err[-2000:]))
-        assert any(scratch.iterdir()), "the pieces directory never appeared"
+        assert pieces(), "the pieces directory never appeared"
         time.sleep(0.3)
         proc.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=60)
