@@ -331,7 +331,7 @@ def test_tables_joined_in_frame_order_are_the_stable_sort_of_their_rows(
     """A piece's own rows and its context are joined in frame order: tables each in order
     that do not overlap by their frame order alone (no sort), any others sorted (stable) --
     the same rows in the same order as the stable sort of them all, ties in table order; a
-    run of rows taken as slices (``Columns.rows``) is the rows taken by index."""
+    run of rows taken as slices (``Columns.span``) is the rows taken by index."""
     from enumlab.capture.pieces import _in_frame_order
 
     spec = {"frame": "int64", "part": "int64", "at": "int64"}
@@ -341,7 +341,7 @@ def test_tables_joined_in_frame_order_are_the_stable_sort_of_their_rows(
         whole = columns.Columns(spec, {"frame": f, "part": np.full(len(f), k),
                                        "at": np.arange(len(f))}, {}, {})
         lo, hi = len(f) // 3, len(f)
-        sliced = whole.rows(lo, hi)
+        sliced = whole.span(lo, hi)
         assert all((sliced[c] == whole.take(np.arange(lo, hi))[c]).all() for c in spec)
         tables.append(whole)
     every = columns.concat([t for t in tables if t.n] or tables[:1])

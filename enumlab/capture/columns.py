@@ -415,12 +415,6 @@ class Columns:
         return Columns(self.spec, {k: v[rows] for k, v in self.values.items()},
                        {k: v[rows] for k, v in self.missing.items()}, self.categories)
 
-    def rows(self, lo: int, hi: int) -> Columns:
-        """The rows ``lo:hi``, categories shared: slices, views where a column is an array
-        (a mapped table's pages are then read only where used, by the caller's copy)."""
-        return Columns(self.spec, {k: v[lo:hi] for k, v in self.values.items()},
-                       {k: v[lo:hi] for k, v in self.missing.items()}, self.categories)
-
     def compacted(self) -> Columns:
         """The same rows, each category column's labels cut to those its codes use (a few
         rows taken from a big table -- a window's context -- no longer carry its 10^5 labels

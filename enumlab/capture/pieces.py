@@ -543,7 +543,7 @@ def _analyze_piece(job: _Job, ctx: _Context | None = None) -> Any:
         if len(frame) < 2 or bool(np.all(frame[1:] >= frame[:-1])):  # in frame order
             lo, hi = np.searchsorted(frame, [piece.lo + 1, piece.hi + 1]).tolist()
             if hi > lo:  # a run of rows: slices of the mapping, copied only by the join
-                own_parts.append(table.rows(lo, hi))
+                own_parts.append(table.span(lo, hi))
             continue
         mine = np.flatnonzero((frame > piece.lo) & (frame <= piece.hi))
         if len(mine):
