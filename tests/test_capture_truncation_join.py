@@ -2,7 +2,8 @@
 client, server, port and time window): it must classify every TC answer exactly as the plain
 rule does when applied to one answer at a time. Captures built here by code, with the edge
 cases -- RST, SYN without answer, SYN-ACK then silence, a retry outside the window, several
-TC answers for one client and server, a SYN to another port, retries of another question."""
+TC answers for one client and server, a SYN to another port, retries of another question (a
+connection that carried a query is not a failed attempt: the question was not retried)."""
 
 from __future__ import annotations
 
@@ -104,14 +105,26 @@ def _reference(tables: Any, t: pd.DataFrame) -> dict[int, tuple[str, float | Non
         window = (tcp["time"] >= begin) & (tcp["time"] <= end)
         to_server = window & (tcp["src"] == row["client"]) & (tcp["dst"] == row["server"])
         port = int(row["server_port"])
-        tried = set(tcp.loc[to_server & syn & (tcp["dport"] == port), "sport"].tolist())
+        syns = tcp[to_server & syn & (tcp["dport"] == port)]
+        tried = set()
+        for _, s in syns.iterrows():
+            t_syn = float(s["time"])
+            used = over_tcp[(over_tcp["client"] == row["client"])
+                            & (over_tcp["server"] == row["server"])
+                            & (over_tcp["server_port"] == port)
+                            & (over_tcp["client_port"] == s["sport"])
+                            & (over_tcp["query_time"] >= t_syn)
+                            & (over_tcp["query_time"] <= t_syn + FALLBACK_WINDOW)]
+            if not len(used):  # a connection that carried a query served it: no attempt
+                tried.add(s["sport"])
         if not len(retries) and not tried:
             out[int(i)] = ("none", None, None)
             continue
         back = window & (tcp["src"] == row["server"]) & (tcp["dst"] == row["client"]) & (
             tcp["sport"] == port)
-        refused = set(tcp.loc[back & tcp["rst"], "dport"].tolist()) & tried
-        accepted = set(tcp.loc[back & synack, "dport"].tolist()) & tried
+        # why, from every SYN of the window: a retry left unanswered was accepted
+        refused = set(tcp.loc[back & tcp["rst"], "dport"].tolist()) & set(syns["sport"])
+        accepted = set(tcp.loc[back & synack, "dport"].tolist()) & set(syns["sport"])
         reason = ("connection refused (RST)" if refused else
                   "no answer over TCP" if accepted else "SYN unanswered")
         out[int(i)] = ("failed", None, "tcp: " + reason)
@@ -176,3 +189,39 @@ def test_rst_without_any_syn_in_the_capture(tmp_path: Path) -> None:
     path.write_bytes(F.pcap([(t, F.link(d, F.ETHERNET)) for t, d in frames], F.ETHERNET))
     t = build_transactions(load_capture(path))
     assert t["tcp_fallback"].tolist() == ["none"]
+
+
+def test_another_names_fallback_is_not_a_failed_retry(tmp_path: Path) -> None:
+    """A TC=1 answer the client never retried, then 5 s later another name's TC=1 answer
+    whose TCP fallback succeeds, same client and server: the first is ``none`` (no retry),
+    not ``failed`` -- that connection carried the other name's query only. On a busy
+    resolver almost every TC=1 answer has some SYN to its server within the window; counting
+    any of them as an attempt would make "no retry" (the seed's failure) invisible."""
+    client, server = "198.51.100.7", "192.0.2.53"
+    frames: list[tuple[float, bytes]] = []
+    for k, name in enumerate(("noretry.example", "late.example")):
+        t = T0 + 5 * k
+        q, ident = F.query(name, ident=10 + k), 10 + k
+        frames.append((t, F.ip(client, server, 17, F.udp(40000 + k, 53, q))))
+        frames.append((t + 0.01, F.ip(server, client, 17, F.udp(53, 40000 + k, F.response(
+            name, ident=ident, records=0, tc=True)))))
+    t = T0 + 5.02
+    tq, ta = F.query("late.example", ident=12, edns=None), F.response("late.example", ident=12,
+                                                                       records=3)
+    frames += [(t, _tcp(client, server, 41000, 53, 100, flags=0x02)),
+               (t + 0.001, _tcp(server, client, 53, 41000, 500, flags=0x12)),
+               (t + 0.002, _tcp(client, server, 41000, 53, 101,
+                                struct.pack("!H", len(tq)) + tq)),
+               (t + 0.004, _tcp(server, client, 53, 41000, 501,
+                                struct.pack("!H", len(ta)) + ta))]
+    path = tmp_path / "noretry.pcap"
+    path.write_bytes(F.pcap([(t, F.link(d, F.ETHERNET)) for t, d in frames], F.ETHERNET))
+    t = build_transactions(load_capture(path))
+    udp = t[t["transport"] == "udp"].set_index("qname")
+    assert udp.loc["noretry.example", "tcp_fallback"] == "none"
+    assert udp.loc["noretry.example", "outcome"] == "truncated_no_retry"
+    assert udp.loc["late.example", "tcp_fallback"] == "ok"
+    # the same SYN with no query on it is an attempt for both answers in its window
+    path.write_bytes(F.pcap([(t, F.link(d, F.ETHERNET)) for t, d in frames[:6]], F.ETHERNET))
+    t = build_transactions(load_capture(path))
+    assert set(t["tcp_fallback"]) == {"failed"}

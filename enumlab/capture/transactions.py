@@ -736,7 +736,13 @@ def _follow_truncation(tables: Any, v: dict[str, np.ndarray], miss: dict[str, np
                                          tcp["dport"][syn], tcp["sport"][back]]))[0]
         k_tc, k_syn, k_back = np.split(key3, [len(rows), len(rows) + len(syn)])
         t_syn, t_back = tcp["time"][syn], tcp["time"][back]
-        tried = _Timeline(k_syn, t_syn).count(k_tc, begin, begin + FALLBACK_WINDOW) > 0
+        # an attempt is a SYN whose connection carried no query: one that carried a query
+        # served that query (another name's fallback, a client's own TCP traffic), and this
+        # answer's own retry is found above by its question (RFC 7766 s5)
+        empty = ~_carried_a_query(found, v, over_tcp, src[syn], dst[syn], tcp["sport"][syn],
+                                  tcp["dport"][syn], t_syn)
+        tried = _Timeline(k_syn[empty], t_syn[empty]).count(
+            k_tc, begin, begin + FALLBACK_WINDOW) > 0
         # a SYN's connection: (client, server, server port, client port)
         key4 = factorize(np.concatenate([k_syn, k_back]),
                          np.concatenate([tcp["sport"][syn], tcp["dport"][back]]))[0]
@@ -774,6 +780,25 @@ def _follow_truncation(tables: Any, v: dict[str, np.ndarray], miss: dict[str, np
     links.fallback[rows[none]] = FALLBACKS.index("none")
     links.fallback[rows[~none]] = FALLBACKS.index("failed")
     links.tcp_reason[rows[~none]] = why[~none]
+
+
+def _carried_a_query(found: _Open, v: dict[str, np.ndarray], over_tcp: np.ndarray,
+                     src: np.ndarray, dst: np.ndarray, sport: np.ndarray, dport: np.ndarray,
+                     at: np.ndarray) -> np.ndarray:
+    """Per SYN (client ``src``:``sport`` to server ``dst``:``dport`` at time ``at``; address
+    codes of ``found``), whether a DNS query over TCP on that connection's four-tuple followed
+    it within :data:`FALLBACK_WINDOW`: the connection was used, not a failed attempt."""
+    if not len(over_tcp) or not len(at):
+        return np.zeros(len(at), dtype=bool)
+    conn = factorize(np.concatenate([src, found.client[over_tcp]]),
+                     np.concatenate([dst, found.server[over_tcp]]),
+                     np.concatenate([np.asarray(dport, dtype=np.int64),
+                                     v["server_port"][over_tcp].astype(np.int64)]),
+                     np.concatenate([np.asarray(sport, dtype=np.int64),
+                                     v["client_port"][over_tcp].astype(np.int64)]))[0]
+    asked = _Timeline(conn[len(at):], v["query_time"][over_tcp])
+    used: np.ndarray = asked.count(conn[:len(at)], at, at + FALLBACK_WINDOW) > 0
+    return used
 
 
 @cache
