@@ -141,7 +141,8 @@ def test_parquet_csv_and_html(tmp_path: Path) -> None:
     assert human == ["query_time_utc", "response_time_utc"]  # ISO 8601 beside each epoch
     assert [c for c in csv.columns if c not in human] == list(COLUMNS)
     first = analysis.transactions["query_time"].iloc[0]
-    expected = pd.Timestamp(first, unit="s", tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    expected = pd.Timestamp(first, unit="s", tz="UTC").round("us").strftime(
+        "%Y-%m-%dT%H:%M:%S.%fZ")
     assert csv["query_time_utc"].iloc[0] == expected
     page = write_html(analysis, tmp_path / "r.html").read_text()
     assert page.count("data:image/png;base64,") == 3 and "packet-too-big" in page
@@ -260,3 +261,15 @@ def test_blocks_of_any_size_give_the_same_tables(name: str, block: int,
         pd.testing.assert_frame_equal(getattr(cut, table), getattr(whole, table))
     assert cut.warnings == whole.warnings
     pd.testing.assert_frame_equal(build_transactions(cut), build_transactions(whole))
+
+
+def test_utc_times_are_the_microsecond_the_capture_holds() -> None:
+    """Epoch seconds as a float lie just below most stamps (1700000700.01 is
+    1700000700.0099999905...): shown to the microsecond, rounded -- never 1 us early."""
+    from enumlab.capture.report import with_human_times
+
+    shown = with_human_times(pd.DataFrame({"query_time": [1700000700.01, 1700000700.123457,
+                                                          None]}))
+    assert shown["query_time_utc"].tolist()[:2] == ["2023-11-14T22:25:00.010000Z",
+                                                    "2023-11-14T22:25:00.123457Z"]
+    assert pd.isna(shown["query_time_utc"].iloc[2])

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from enumlab.capture import CaptureError, load_capture
+from enumlab.capture import CaptureError, NoDnsMessagesError, load_capture
 from enumlab.core.errors import EnumlabError
 
 from .conftest import IN_CI, ROOT, require_tool
@@ -75,6 +75,13 @@ DIFFERENT = {
         "the native engine counts zero-length messages in a note without a row each (a "
         "prefix of 0 is nothing a DNS server sends, and a stream of zeros must not cost a "
         "row per two bytes); tshark marks each as a malformed message",
+    ("dnscap__do1t-nosyn-1nolen.pcap", "native", ALL):
+        "the capture joins the connection with no SYN, and its first segment (frame 1) is a "
+        "query whose length prefix was sent before the capture began: the native engine "
+        "frames a stream joined mid-way from the first plausible DNS message, skips those 28 "
+        "bytes (said in a note) and reads the next query (frames 5 + 7), which its answer "
+        "(frame 9) pairs with; tshark's dissection reads frame 1 as a prefix of 59,311 "
+        "bytes and never sees that query (native 1 query, tshark 0)",
 }
 # known defects of the native engine: strict xfail, with the owner of the fix
 NATIVE_DEFECTS: dict[str, str] = {}
@@ -88,6 +95,10 @@ PAIRS_DIFFERENT = {
         "the 35 queries after the client's 79-byte hole are read by the native engine (it "
         "resynchronises, issue 25 item 6) and paired with their answers; tshark's "
         "dissection does not see those queries, so it names no query for those answers",
+    "dnscap__do1t-nosyn-1nolen.pcap":
+        "the query of frames 5 + 7 is read by the native engine, which frames a stream "
+        "joined mid-way from the first plausible message, and paired with its answer "
+        "(frame 9); tshark's dissection loses that query to frame 1's missing prefix",
 }
 
 
@@ -154,9 +165,12 @@ def oracle(name: str) -> tuple[dict[str, int], frozenset[tuple[int, int]]]:
 
 @cache
 def engine(name: str, which: str) -> Any:
-    """The engine's tables, or the typed error it ended in."""
+    """The engine's tables (those of a capture with no DNS message too: the error keeps
+    them), or the typed error it ended in."""
     try:
         return load_capture(CORPUS / name, engine=which, ports=PORTS.get(name, ()))
+    except NoDnsMessagesError as exc:
+        return exc.tables if exc.tables is not None else exc
     except EnumlabError as exc:
         return exc
 
@@ -173,7 +187,8 @@ def _params(defects: dict[str, str]) -> list[Any]:
 def _check_counts(name: str, which: str) -> None:
     tables = engine(name, which)
     if name in UNREADABLE:
-        assert isinstance(tables, CaptureError), (name, which)
+        # an error, or (no DNS message: exit 1) the tables the error kept, with no message
+        assert isinstance(tables, CaptureError) or not tables.rows("messages"), (name, which)
         assert oracle(name)[0]["messages"] == 0 or "icmp" in name, UNREADABLE[name]
         return
     assert not isinstance(tables, Exception), (which, tables)

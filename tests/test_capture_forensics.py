@@ -169,6 +169,34 @@ def test_retry_after_lost_fragments_is_ok_with_the_loss_flagged(tmp_path: Path) 
     assert s["edns_sizes"] == {"4096": 30}  # per query sent, retransmissions included
 
 
+@pytest.mark.parametrize("first_fragment", [True, False])
+def test_a_lost_fragment_set_is_not_blamed_on_a_stale_query(tmp_path: Path,
+                                                            first_fragment: bool) -> None:
+    """Query A, never answered; 300 s later query B on another port: B's first answer loses
+    a fragment, its retry is answered whole. The incomplete set belongs to B -- its first
+    fragment's UDP header names B's port (RFC 791 s3.2); without that fragment, A is 300 s
+    too old to be waiting for it, and B the latest one. A stays ``unanswered`` (it read
+    ``fragments_lost``: a fresh-eyes capture), B is ok with ``first_answer_lost_in_fragments``.
+    """
+    qa = F.query(_name(1), ident=1, edns=4096)
+    qb = F.query(_name(2), ident=2, edns=4096)
+    answer = F.udp(53, 4402, F.response(_name(2), ident=2, records=30, edns=4096))
+    first_try = F.fragments_v4(S, C, 17, answer, 1480, ident=700)
+    kept = first_try[:-1] if first_fragment else first_try[1:]  # one fragment lost
+    frames = [(T0, _udp(C, S, 4401, 53, qa)), (T0 + 300, _udp(C, S, 4402, 53, qb)),
+              *[(T0 + 300.01 + k / 1000, x) for k, x in enumerate(kept)],
+              (T0 + 301, _udp(C, S, 4402, 53, qb)),
+              *[(T0 + 301.01 + k / 1000, x)
+                for k, x in enumerate(F.fragments_v4(S, C, 17, answer, 1480, ident=701))]]
+    t = analyze(_write(tmp_path, frames)).transactions.set_index("qname")
+    assert t.loc[_name(1), "outcome"] == "unanswered"
+    assert not t.loc[_name(1), "fragments_lost"]
+    # by its ports, or (no first fragment) as the latest transaction A is not too old for
+    assert t.loc[_name(2), "outcome"] == "ok"
+    assert t.loc[_name(2), "first_answer_lost_in_fragments"]
+    assert t.loc[_name(2), "fragments_seen"] == len(kept)
+
+
 def test_undecodable_messages_are_counted_with_a_warning(tmp_path: Path) -> None:
     good = F.query(_name(6), ident=1)
     no_question = good[:4] + b"\0\0" + good[6:12]  # qdcount 0, header only

@@ -22,6 +22,7 @@ from enumlab.capture import CaptureError
 from enumlab.capture.pieces import analyze_stream
 from enumlab.capture.report import analyze
 
+from . import frames as F
 from .conftest import ROOT
 from .test_capture_engines import EXAMPLES, build, scenarios
 
@@ -326,3 +327,34 @@ def test_a_piece_reads_only_its_own_conversations(tmp_path: Path,
     assert pair_keys(name, one, two)[0] == pair_keys(name, two, one)[0]
     assert len(set(pair_keys(name, one, two).tolist())) == 2  # rows 0 and 1 are one
     assert pair_keys(name[:1], one[:1], two[:1])[0] != pair_keys(name[2:], one[:1], two[:1])[0]
+
+
+@pytest.mark.parametrize("how", [[], ["--engine", "tshark"], ["--pieces", "3"]])
+def test_a_capture_with_no_dns_exits_1_and_an_empty_file_2(how: list[str],
+                                                           tmp_path: Path) -> None:
+    """Exit codes as the README promises, alike on every path: a sound capture with no DNS
+    message in it (no packet at all; only HTTP) is "nothing usable", 1, one line on stderr and
+    the reason in --json; a 0-byte file is not a capture, an error, 2 -- from tshark's engine
+    too, which read it as "no DNS"."""
+    empty = tmp_path / "empty.pcap"
+    empty.write_bytes(F.pcap([], F.ETHERNET))
+    web = tmp_path / "web.pcap"
+    web.write_bytes(F.pcap([(1.0 + k, F.link(F.ip("192.0.2.1", "192.0.2.80", 17,
+                                                    F.udp(40000, 80, b"GET /")), F.ETHERNET))
+                            for k in range(4)], F.ETHERNET))
+    zero = tmp_path / "zero.pcap"
+    zero.write_bytes(b"")
+    for path, code, says in ((empty, 1, "no DNS messages"), (web, 1, "no DNS messages"),
+                             (zero, 2, "the file is empty")):
+        run = _cli(str(path), "--json", *how)
+        assert run.returncode == code, (path.name, run.returncode, run.stderr)
+        assert says in run.stderr and len(run.stderr.splitlines()) == 1, run.stderr
+        assert "Traceback" not in run.stderr
+        shown = json.loads(run.stdout)["error"]
+        assert says in shown["message"]
+        assert shown["kind"] == ("NoDnsMessagesError" if code == 1 else "CaptureError")
+    if not how:  # a set of such captures: 1 as well, its summary kept on stdout
+        run = _cli(str(empty), str(web), "--json")
+        assert run.returncode == 1, run.stderr
+        assert json.loads(run.stdout)["dns_messages"] == 0
+        assert "no DNS messages in these 2 capture(s)" in run.stderr

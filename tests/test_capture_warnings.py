@@ -88,3 +88,66 @@ def test_lying_length_fields_are_not_blamed_on_snap_length_or_offload(tmp_path: 
     cut = analyze(_write(tmp_path, big, snaplen=120))
     reasons = cut.capture.messages["malformed"].astype(str).tolist()
     assert any("snap length" in r for r in reasons), reasons
+
+
+def test_in_pieces_an_answer_far_from_its_query_still_matches_it(tmp_path: Path) -> None:
+    """An answer 360 s after its query (same client, server, ID and question; the query
+    answered already): in memory it "matches a query the capture holds". In pieces the query
+    is far outside the answer's window; it is looked for in the whole capture once the pieces
+    are done, so the summary says the same -- not that the capture never saw it, which the
+    capture disproves (found by a fresh-eyes run). A response whose query is truly absent is
+    "never seen" on both paths."""
+    from enumlab.capture.pieces import analyze_stream
+
+    frames = [*_paired(1, T0), *[x for k in range(2, 40) for x in _paired(k, T0 + 9 * k)],
+              (T0 + 360, _udp(S, C, 53, 4001, F.response(_name(1), ident=1))),  # again
+              (T0 + 300, _udp(S, C, 53, 4999, F.response(_name(99), ident=99))),  # no query
+              (T0 + 301, _udp(S, C, 53, 4998, F.response(_name(3), ident=77)))]  # other ID
+    frames.sort(key=lambda f: f[0])
+    path = _write(tmp_path, frames)
+    whole = analyze(path).summary
+    said = "\n".join(whole["warnings"])
+    assert "1 response(s) match a query the capture holds" in said
+    assert "2 response(s) answer queries the capture never saw" in said
+    for records in (6, 20):
+        pieces = analyze_stream(path, piece_records=records, workers=1)
+        assert pieces["orphan_responses"] == 3
+        assert pieces["warnings"] == whole["warnings"], records
+
+
+def test_time_going_backwards_is_said_and_no_round_trip_is_negative(tmp_path: Path) -> None:
+    """A clock stepped back 2 s between a query and its answer: the answer is paired (same
+    five-tuple, ID and question) but its round-trip time would be -1990 ms -- left empty, and
+    the notes say where time went back, in memory and in pieces alike (it read -2000 ms, ok,
+    with no warning: a fresh-eyes capture)."""
+    from enumlab.capture.pieces import analyze_stream
+
+    frames = [*_paired(1, T0),
+              (T0 + 1, _udp(C, S, 4002, 53, F.query(_name(2), ident=2))),
+              (T0 - 0.99, _udp(S, C, 53, 4002, F.response(_name(2), ident=2))),  # stepped
+              *_paired(3, T0 + 2)]
+    path = _write(tmp_path, frames)
+    a = analyze(path)
+    t = a.transactions.set_index("qname")
+    assert t.loc[_name(2), "outcome"] == "ok" and t["rtt_ms"].isna().sum() == 1
+    assert bool((t["rtt_ms"].dropna() >= 0).all()) and t.loc[_name(1), "rtt_ms"] == 10.0
+    said = [w for w in a.summary["warnings"] if "go back in time" in w]
+    assert len(said) == 1 and "1 time(s) (first at frame 4; the largest step 1.99 s back)" \
+        in said[0], said
+    pieces = analyze_stream(path, piece_records=2, workers=1)
+    assert pieces["warnings"] == a.summary["warnings"]
+
+
+def test_frames_cut_by_the_snap_length_are_said(tmp_path: Path) -> None:
+    """``tcpdump -s 96``: an answer of 30 records cut at 96 bytes -- the summary says how many
+    frames the capture cut and that what they carried is lost to the capture, not to the
+    network (it said only "malformed": a fresh-eyes capture); a capture with no cut frame
+    says nothing of it."""
+    frames = [(T0, _udp(C, S, 4001, 53, F.query(_name(1), ident=1))),
+              (T0 + 0.01, _udp(S, C, 53, 4001, F.response(_name(1), ident=1, records=30))),
+              *_paired(2, T0 + 1)]
+    cut = "\n".join(analyze(_write(tmp_path, frames, snaplen=96)).summary["warnings"])
+    assert "2 frame(s) cut by the capture's snap length (first: frame 2; the most kept of " \
+        "one 96 bytes)" in cut and "not to the network" in cut
+    whole = "\n".join(analyze(_write(tmp_path, frames)).summary["warnings"])
+    assert "snap length" not in whole

@@ -386,3 +386,53 @@ def test_the_context_filter_passes_few_keys_of_other_conversations() -> None:
     mask = len(seen) - 1
     passed = float((seen[keys & mask] & seen[(keys >> _SECOND) & mask]).mean())
     assert passed < 0.03, passed
+
+
+_HELPER_FILE = """
+from enumlab.capture.jit import helper
+
+
+@helper
+def step(x):
+    return x + {inc}
+"""
+_KERNEL_FILE = """
+from k_helper import step
+
+
+def run(a):
+    total = 0
+    for v in a:
+        total += step(v)
+    return total
+"""
+
+
+def test_a_kernel_is_compiled_anew_when_a_helper_in_another_file_changes(
+        tmp_path: Path) -> None:
+    """numba's on-disk cache is keyed by the kernel's own file and name: a helper edited in
+    another file (packets.walk_one, inlined into native.walk_and_decode) kept the old machine
+    code in use -- found when an edit to walk_one did not change the compiled result. The
+    name a kernel is cached under carries a digest of its code and its helpers' code, the
+    same in every process: a new process finds the cache, and an edited helper is compiled
+    anew. Run as a user's processes would: one compiles and caches, the next reads."""
+    import subprocess
+    import sys
+
+    (tmp_path / "k_kernel.py").write_text(_KERNEL_FILE)
+    code = ("import sys, numpy as np; sys.path.insert(0, sys.argv[1]); "
+            "from enumlab.capture.jit import kernel, _digest; import k_kernel; "
+            "print(kernel(k_kernel.run, True)(np.arange(4)), _digest(k_kernel.run))")
+
+    def run() -> list[str]:
+        return subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                              text=True, check=True).stdout.split()
+
+    (tmp_path / "k_helper.py").write_text(_HELPER_FILE.format(inc=1))
+    first, again = run(), run()
+    assert first[0] == "10" and again == first  # the same digest: the cache is found
+    (tmp_path / "k_helper.py").write_text(_HELPER_FILE.format(inc=2))  # the kernel untouched
+    edited = run()
+    assert edited[0] == "14" and edited[1] != first[1]
+    cached = {p.name.split("-")[0] for p in (tmp_path / "__pycache__").glob("k_kernel.*.nbi")}
+    assert cached == {f"k_kernel.run_{first[1]}", f"k_kernel.run_{edited[1]}"}

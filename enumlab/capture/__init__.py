@@ -28,7 +28,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .files import CaptureError, count_frames, read_capture_filter
+from .files import (
+    CaptureError,
+    NoDnsMessagesError,
+    _checked,
+    count_frames,
+    no_dns_messages,
+    read_capture_filter,
+)
 from .links import SUPPORTED as NATIVE_LINK_TYPES
 from .table import FRAGMENT_COLUMNS, ICMP_COLUMNS, MESSAGE_COLUMNS, TCP_COLUMNS, CaptureTables
 
@@ -50,8 +57,8 @@ ENGINES = ("auto", "native", "tshark")
 LoadedCapture = CaptureTables  # the name this object had before the message table
 
 __all__ = ["ENGINES", "FRAGMENT_COLUMNS", "ICMP_COLUMNS", "MESSAGE_COLUMNS", "NATIVE_LINK_TYPES",
-           "TCP_COLUMNS", "CaptureError", "CaptureTables", "LoadedCapture", "count_frames",
-           "find_tshark", "load_capture", "naive_pyshark_count", "packet_detail",
+           "TCP_COLUMNS", "CaptureError", "CaptureTables", "LoadedCapture", "NoDnsMessagesError",
+           "count_frames", "find_tshark", "load_capture", "naive_pyshark_count", "packet_detail",
            "read_capture_filter"]
 
 
@@ -66,10 +73,7 @@ def load_capture(path: str | Path, *, engine: str = "auto", ports: tuple[int, ..
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}")
     p = Path(path)
-    if p.is_dir():
-        raise CaptureError(f"capture {p} is a directory, not a capture file", subject=str(p))
-    if not p.is_file():
-        raise CaptureError(f"capture {p} does not exist", subject=str(p))
+    _checked(p)  # missing, a directory, unreadable, empty: said alike by both engines
     bar, tick = _progress(p, progress)
     try:
         if engine == "tshark":
@@ -101,10 +105,10 @@ def load_capture(path: str | Path, *, engine: str = "auto", ports: tuple[int, ..
             bar.close()
     if not tables.rows("messages") and tables.rows("fragments"):
         tables.warnings.append(_only_fragments(tables))
-    if not tables.rows("messages") and not tables.warnings:  # (a tunnel would be said)
-        raise CaptureError(f"{p}: no DNS messages in this capture (ports 53, 5353, 5355"
-                           + "".join(f", {x}" for x in ports) + "); DNS on another port? "
-                           "name it with --port N", subject=str(p))
+    elif not tables.rows("messages"):
+        # nothing usable (exit 1): why, where the read knows it (a tunnel or link type not
+        # decoded, damage), else the ports looked at
+        raise no_dns_messages(p, ports, list(tables.warnings), tables)
     return tables
 
 

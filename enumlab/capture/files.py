@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import InputError
+from ..core.errors import InputError, NothingUsableError
 from .jit import kernel
 
 MAX_RECORD = 256 << 20  # no real packet is longer; a larger length is damage
@@ -49,6 +49,30 @@ PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 
 class CaptureError(InputError):
     """A capture file that is missing, unreadable, not a capture, damaged, or holds no DNS."""
+
+
+class NoDnsMessagesError(CaptureError, NothingUsableError):
+    """A capture read whole that holds no DNS message (and no fragment of one): nothing to
+    analyse -- `enumlab pcap` exits 1, not 2. The message says why where it is known (a link
+    type or a tunnel not decoded, damage), else points at ``--port``; ``tables`` keeps what
+    was read (its frame counts, ICMP errors, warnings), None where the read kept no tables."""
+
+    def __init__(self, message: str, *, subject: Any = None, tables: Any = None) -> None:
+        super().__init__(message, subject=subject)
+        self.tables = tables
+
+
+def no_dns_messages(path: Path, ports: tuple[int, ...], why: list[str],
+                    tables: Any = None) -> NoDnsMessagesError:
+    """The error of a capture with no DNS message: its reasons ``why`` (the warnings of the
+    read), else the ports looked at and the hint to name another."""
+    if why:
+        return NoDnsMessagesError(f"{path}: no DNS messages in this capture ({'; '.join(why)})",
+                                  subject=str(path), tables=tables)
+    return NoDnsMessagesError(
+        f"{path}: no DNS messages in this capture (ports 53, 5353, 5355"
+        + "".join(f", {x}" for x in ports) + "); DNS on another port? name it with --port N",
+        subject=str(path), tables=tables)
 
 
 @dataclass
@@ -555,6 +579,7 @@ class RecordStream:
         if self._far:
             index.notes.append(f"{self._far:,} frame(s) carry a timestamp beyond 1677-2262 "
                                f"(first: frame {self._first_far}): their time is unknown")
+        index.notes += _backwards(ts) + _cut(cap, orig)
         return index
 
     def forget_records(self) -> None:
@@ -657,10 +682,43 @@ def open_capture(path: str | Path, *, jit: bool = False,
                         damage=walk.damage, intact=walk.intact, gzipped=True)
     index.notes = list(walk.notes)
     _no_impossible_times(index)
+    index.notes += _backwards(index.time) + _cut(index.caplen, index.origlen)
     if source.damage:
         note = f"{p}: the gzip stream is damaged ({source.damage}); kept what inflated before it"
         index.damage = f"{index.damage}; {note}" if index.damage else note
     return index
+
+
+def _backwards(time: np.ndarray) -> list[str]:
+    """The note of a capture whose records go back in time (a merge out of order, a clock
+    stepped back while capturing): how often, where first, the largest step. One pass over
+    the record times; a record without a time (NaN) is no step."""
+    if len(time) < 2:
+        return []
+    step = time[1:] - time[:-1]
+    back = step < 0  # (NaN compares False)
+    if not back.any():
+        return []
+    first = int(np.argmax(back)) + 2  # the frame (1-based) that goes back
+    return [f"timestamps go back in time {int(back.sum()):,} time(s) (first at frame {first}; "
+            f"the largest step {float(-step[back].min()):.6g} s back): records merged out of "
+            "order or a clock stepped while capturing; a time difference across such a step "
+            "is not a duration (a round-trip time that would be negative is left empty)"]
+
+
+def _cut(caplen: np.ndarray, origlen: np.ndarray) -> list[str]:
+    """The note of a capture whose records were cut (captured length below the original: a
+    snap length, e.g. ``tcpdump -s 96``): how many, and the first. What they held past the
+    cut is not in the file -- a message there is incomplete, a fragment set cannot be
+    reassembled -- which is the capture's doing, not the network's."""
+    cut = caplen < origlen
+    if not len(cut) or not cut.any():
+        return []
+    return [f"{int(cut.sum()):,} frame(s) cut by the capture's snap length (first: frame "
+            f"{int(np.argmax(cut)) + 1}; the most kept of one {int(caplen[cut].max()):,} "
+            "bytes): what they carried past that is not in the file -- messages there are "
+            "incomplete, and IP fragments cut so cannot be reassembled (lost to the capture, "
+            "not to the network)"]
 
 
 def _no_impossible_times(index: RecordIndex) -> None:

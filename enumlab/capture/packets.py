@@ -172,7 +172,9 @@ def walk_one(buf: Any, p: int, cap: int, link: int, interest: Any, out: Any, src
             if st != 0:
                 result = MALFORMED
                 break
-            is_frag = isf == 1
+            # an atomic fragment (offset 0, M clear) is processed in isolation, as a whole
+            # packet (RFC 6946 s4): its payload follows the fragment header
+            is_frag = isf == 1 and (mf == 1 or frag != 0)
         out[i, C_IPOFF] = p
         out[i, C_PROTO] = proto
         out[i, C_PAYOFF] = q

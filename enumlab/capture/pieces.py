@@ -30,7 +30,10 @@ once; for ten million packets that is gigabytes. Here memory holds a piece and i
    unanswered, and the same holds for a TCP message or fragment set completing that late, an
    ICMP error quoting an old query, and a chain of retries longer than the window (a
    fresh-eyes run measured this on generated shapes: 0 vs 110 orphans at 1,000-record pieces
-   with 5 % of answers 5-15 s late). A lost fragment set is counted once wherever its
+   with 5 % of answers 5-15 s late). What the summary says of an orphan -- a query the
+   capture holds, or one it never saw -- is the whole capture's: the orphans whose query a
+   window could not hold are looked for in every table once the pieces are done
+   (:func:`_search_far`). A lost fragment set is counted once wherever its
    fragments fall (its first frame is taken over the whole capture).
 
 Both cores: the pieces are analysed by worker processes (``workers``), the decoding is one pass
@@ -55,13 +58,14 @@ from typing import Any
 
 import numpy as np
 
-from .columns import Columns, LazyTexts, concat, factorize_texts, labels_of
-from .files import CaptureError, RecordStream, nominal_size
+from .columns import Columns, LazyTexts, concat, distinct, factorize, factorize_texts, labels_of
+from .files import CaptureError, RecordStream, no_dns_messages, nominal_size
 from .jit import want_jit
 from .table import PAIRKEY, CaptureTables
 from .transactions import (
     RETRY_WINDOW,
     SET_FIRST_FRAME,
+    SummaryParts,
     merge_parts,
     set_first_frames,
     summary_from,
@@ -188,10 +192,8 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
             "filter": index.capture_filter, "path": str(p)}
         del closed, stage
         total = sum(x.messages for x in pieces) + sum(x.messages for x in lates)
-        if total == 0 and not notes:
-            raise CaptureError(f"{p}: no DNS messages in this capture (ports 53, 5353, 5355"
-                               + "".join(f", {x}" for x in ports) + "); DNS on another port? "
-                               "name it with --port N", subject=str(p))
+        if total == 0 and not side["fragments"].n:
+            raise no_dns_messages(p, ports, [n for n in notes if n])  # nothing usable: exit 1
         side_path = tmp / "side"
         side_path.mkdir()
         fragments = side["fragments"]
@@ -215,7 +217,9 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
             del ctx
         else:
             parts = _in_workers(jobs, n, tmp, p)
-        summary = summary_from(merge_parts(parts), mtu=mtu)
+        merged = merge_parts(parts)
+        _search_far(merged, [x.path for x in (*pieces, *lates)])
+        summary = summary_from(merged, mtu=mtu)
         summary["capture"] = str(p)
         summary["capture_filter"] = capture_filter
         summary["engine"] = "native"
@@ -559,7 +563,7 @@ def _analyze_piece(job: _Job, ctx: _Context | None = None) -> Any:
     # addresses those name (not the whole window: a capture with a lost set in every piece
     # would analyse every piece with all of its window)
     linked = _linked_addresses(fragments, icmp)
-    names = np.unique(own.values[PAIRKEY])
+    names = distinct(own.values[PAIRKEY])
     seen = _bits(names)
 
     # the other pieces' tables, then the late tables, of the window: their rows within it
@@ -603,7 +607,7 @@ def _analyze_piece(job: _Job, ctx: _Context | None = None) -> Any:
                            list(side["retransmitted"]), list(side["note_frames"]), [])
     txns = transaction_columns(tables, mtu=job.mtu)
     return summary_parts(tables, txns, mtu=job.mtu, owned=(piece.lo + 1, piece.hi),
-                         start=job.start)
+                         start=job.start, searched_from=lo_t)
 
 
 def _in_frame_order(tables: list[Columns]) -> Columns:
@@ -690,6 +694,54 @@ def _asked(keys: np.ndarray, names: np.ndarray, seen: np.ndarray | None = None) 
 
 
 _SECOND = 31  # the second slot of a key: its bits from 31 up (a pair key has 63)
+
+
+def _search_far(parts: SummaryParts, paths: list[str]) -> None:
+    """The unpaired responses whose query a piece's window could not hold (older than it),
+    looked for in the whole capture: a query with the same pair key, DNS id, QTYPE and
+    client, asked at or before the response -- the rule of the in-memory analysis
+    (:func:`.transactions._unpaired_responses`), so the summary says what the whole capture
+    shows: a query it holds, or one it never saw. One pass over the tables' pair keys (the
+    filter of :func:`_bits`, then a binary search), only when a piece left such responses."""
+    if not parts.unsearched:
+        return
+    key, ident, qtype, when, client = (np.concatenate(c)
+                                       for c in zip(*parts.unsearched, strict=True))
+    parts.unsearched = []
+    names = distinct(key)
+    seen = _bits(names)
+    held: list[tuple[np.ndarray, ...]] = []
+    for path in paths:
+        t = _open(path)
+        rows = np.flatnonzero((np.asarray(t["protocol"]) == t.code_of("protocol", "dns"))
+                              & t.filled("qname_ok", False).astype(bool, copy=False)
+                              & ~t.filled("qr", True).astype(bool, copy=False))  # queries
+        rows = rows[_asked(t.values[PAIRKEY][rows], names, seen)]
+        if len(rows):
+            held.append((t.values[PAIRKEY][rows].astype(np.int64),
+                         t.filled("dns_id", -1)[rows].astype(np.int64),
+                         t.filled("qtype", -1)[rows].astype(np.int64),
+                         np.asarray(t["time"])[rows].astype(np.float64),
+                         np.asarray(t.text("src", rows), dtype=object)))
+        del t
+    found = 0
+    if held:
+        q_key, q_id, q_type, q_time, q_client = (np.concatenate(c) for c in zip(*held, strict=True))
+        who = factorize_texts(np.concatenate([client, q_client]))[0]
+        code = factorize(np.concatenate([key, q_key]), np.concatenate([ident, q_id]),
+                         np.concatenate([qtype, q_type]), who)[0]
+        # as the in-memory search sorts them: a query without a time (NaN) sorts after every
+        # time, so it is held only by a response without one
+        first = np.full(int(code.max(initial=-1)) + 1, np.inf)
+        timed = np.isfinite(q_time)
+        np.minimum.at(first, code[len(key):][timed], q_time[timed])
+        untimed = np.zeros(len(first), dtype=bool)
+        untimed[code[len(key):][~timed]] = True
+        mine = code[:len(key)]
+        found = int(((first[mine] <= when)
+                     | (np.isnan(when) & (np.isfinite(first[mine]) | untimed[mine]))).sum())
+    parts.n["orphans_with_query"] += found
+    parts.n["orphans_unsearched"] -= len(key)
 
 
 def _bits(names: np.ndarray) -> np.ndarray:

@@ -138,7 +138,9 @@ def with_human_times(frame: Any) -> Any:
 
     out = frame.copy()
     for column in [c for c in frame.columns if c.endswith("_time")]:
-        stamps = pd.to_datetime(frame[column].astype("Float64"), unit="s", utc=True)
+        # rounded to the microsecond shown: a float of epoch seconds lies just below most
+        # stamps (.01 is .0099999905...), and cutting it read 1 us early
+        stamps = pd.to_datetime(frame[column].astype("Float64"), unit="s", utc=True).dt.round("us")
         human = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ").astype("string")
         out.insert(out.columns.get_loc(column) + 1, f"{column}_utc", human)
     return out

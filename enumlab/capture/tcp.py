@@ -14,7 +14,8 @@ counted once (its frame listed), an out-of-order segment waits for the gap befor
 and each message is emitted in the frame whose arrival completed it -- several messages in one
 segment, one message across several. What the capture cannot show is said, never invented:
 
-* a stream that starts without its SYN is framed from its first segment (and says so);
+* a stream that starts without its SYN is framed from the first plausible message boundary
+  (:func:`plausible`; its first segment may begin inside a message), and says so;
 * a gap that never fills -- the stream ends, a new SYN reopens it, or more than
   :data:`MAX_PENDING` bytes wait behind it -- is skipped: counted with its size, and framing
   resumes at the next plausible message boundary (RFC 7766 s8 gives no marker, so a boundary
@@ -292,6 +293,7 @@ def reassemble_streams(data: Any, seg_stream: Any, seg_row: Any, seg_seq: Any, s
                     st[s, S_BASE] = seq
                     st[s, S_NEXT] = 0
                     st[s, S_MID] = 1
+                    st[s, S_HUNT] = 1  # the first byte seen need not begin a message
                     st[s, S_OPENED] = row
                     mid_rows[nm] = row
                     nm += 1
@@ -591,7 +593,7 @@ class Reassembler:
                             strict=True):
             self.result.notes.append(f"TCP {_name(self.streams.key(key))}: the capture starts "
                                      "mid-stream (no SYN); messages framed from the first "
-                                     "segment seen")
+                                     "plausible DNS message seen")
             self.result.note_rows.append(row)
         self._notes(events[:ne])
         if not close:

@@ -16,7 +16,8 @@ row per DNS message; fragments, ICMP errors and TCP control beside it).
   RST, no SYN-ACK or no answer, and ``truncated_no_retry`` when the client never tries TCP
   (RFC 1035 s4.2.1, RFC 7766 s5: it should).
 * Fragments: a response reassembled from fragments is ``fragmented``; a fragment set that never
-  completed is matched to the open query of that client and server: ``fragments_lost``.
+  completed is matched to the open query of that client and server (on the ports of its first
+  fragment, when captured; never a query too old to be waiting): ``fragments_lost``.
 * ICMP: fragmentation-needed (IPv4 type 3 code 4) and Packet Too Big (ICMPv6 type 2) are linked
   to the response they quote, with the MTU they report -- such a response did not arrive;
   port-unreachable is linked to the query it quotes.
@@ -34,9 +35,17 @@ from typing import Any
 
 import numpy as np
 
-from .columns import Columns, Later, compiled_when_many, factorize, factorize_texts, shared_codes
+from .columns import (
+    Columns,
+    Later,
+    compiled_when_many,
+    distinct,
+    factorize,
+    factorize_texts,
+    shared_codes,
+)
 from .jit import helper
-from .table import MESSAGE_COLUMNS, QKEY
+from .table import MESSAGE_COLUMNS, PAIRKEY, QKEY
 
 OUTCOMES = ("ok", "truncated_tcp_ok", "truncated_no_retry", "truncated_tcp_failed",
             "unanswered", "fragments_lost", "error_rcode")
@@ -441,7 +450,7 @@ def _categorical(fn: Any, values: np.ndarray, missing: np.ndarray) -> tuple[np.n
     if top < (1 << 16):  # qtypes, rcodes: the distinct values by counting, codes by lookup
         uniq = np.flatnonzero(np.bincount(present, minlength=top + 1))
     else:
-        uniq = np.unique(present)
+        uniq = distinct(present)
     texts = [fn(int(u)) for u in uniq.tolist()]
     labels = sorted(set(texts))
     lookup = {x: i for i, x in enumerate(labels)}
@@ -496,7 +505,9 @@ def transaction_columns(tables: Any, *, mtu: int | None = None) -> Columns:
     response_time = m["time"][r].astype(np.float64, copy=False) if n else np.zeros(0)
     v["response_time"], miss["response_time"] = response_time, unanswered
     v["rtt_ms"] = np.round((response_time - v["query_time"]) * 1000, 3)
-    miss["rtt_ms"] = unanswered
+    # an answer timed before its query: the clock stepped back (the capture's notes say so);
+    # no round-trip time is negative
+    miss["rtt_ms"] = unanswered | (v["rtt_ms"] < 0)
     rcodes = m.filled("rcode", -1)[r].astype(np.int64, copy=False) if n else np.zeros(0, np.int64)
     v["rcode"], cats["rcode"] = _categorical(_rcode_text, rcodes, unanswered)
     v["answers"], miss["answers"] = resp("ancount")
@@ -524,7 +535,7 @@ def transaction_columns(tables: Any, *, mtu: int | None = None) -> Columns:
                 made.append(_Open(client, server, labels, v["query_time"], answered))
             return made[0]
 
-        _link_fragments(tables, opens, links)
+        _link_fragments(tables, opens, links, v)
         _link_icmp(tables, opens, links)
         _follow_truncation(tables, v, miss, m, links, opens)
     v["fragments_seen"], miss["fragments_seen"] = links.seen, links.seen <= 0
@@ -591,10 +602,19 @@ def _address_codes(opens: _Open, *texts: np.ndarray) -> list[np.ndarray]:
     return _codes_in(opens.labels, *texts)
 
 
-def _link_fragments(tables: Any, opens: Any, links: _Links) -> None:
-    """Each fragment set that never completed to the open query of its client (the
-    datagram's destination) and server: the latest unanswered one that started before the
-    set's first fragment, else the latest one. All sets at once."""
+def _link_fragments(tables: Any, opens: Any, links: _Links, v: dict[str, np.ndarray]) -> None:
+    """Each fragment set that never completed to the query it answered, all sets at once:
+
+    * when its first fragment was captured (offset 0: it carries the UDP header, RFC 791
+      s3.2 / RFC 8200 s4.5), the latest transaction of its client (the datagram's
+      destination) and server on those two ports that started before the set;
+    * else the latest unanswered transaction of that client and server that started before
+      the set, else the latest one.
+
+    Only a transaction whose queries could still be waiting: an answer comes within
+    :data:`RETRY_WINDOW` s of a query, and each retransmission within that of the one before,
+    so a set later than ``RETRY_WINDOW`` x (1 + retransmissions) after a transaction began is
+    not its answer (a set is not blamed on a query left unanswered minutes before)."""
     f = tables.columns("fragments")
     if not len(f):
         return
@@ -608,8 +628,33 @@ def _link_fragments(tables: Any, opens: Any, links: _Links) -> None:
     set_of, first = factorize(src, dst, ip_id)
     size = np.bincount(set_of, minlength=len(first))
     client, server, when = dst[first], src[first], f["time"][lost][first]
-    i = found.latest(client, server, when, unanswered=True)
-    i = np.where(i >= 0, i, found.latest(client, server, when))
+
+    def waiting(i: np.ndarray) -> np.ndarray:
+        """``i``, or -1 where that transaction began too long before the set."""
+        has = np.flatnonzero(i >= 0)
+        old = when[has] - v["query_time"][i[has]] > RETRY_WINDOW * (
+            1 + v["retransmissions"][i[has]])
+        out = i.copy()
+        out[has[old]] = -1
+        return out
+
+    i = waiting(found.latest(client, server, when, unanswered=True))
+    i = np.where(i >= 0, i, waiting(found.latest(client, server, when)))
+    # the ports of a set's first fragment, where it was captured (-1: not)
+    ports = [np.full(len(first), -1, dtype=np.int64) for _ in range(2)]
+    for port, name in zip(ports, ("sport", "dport"), strict=True):
+        np.maximum.at(port, set_of, f.filled(name, -1)[lost].astype(np.int64, copy=False))
+    ported = np.flatnonzero((ports[0] >= 0) & (ports[1] >= 0) & (client >= 0) & (server >= 0))
+    if len(ported):
+        n_txn = len(found.client)
+        key = factorize(np.concatenate([found.client, client[ported]]),
+                        np.concatenate([found.server, server[ported]]),
+                        np.concatenate([v["client_port"].astype(np.int64), ports[1][ported]]),
+                        np.concatenate([v["server_port"].astype(np.int64), ports[0][ported]]))[0]
+        by_port = np.full(len(first), -1, dtype=np.int64)
+        by_port[ported] = _Timeline(key[:n_txn], v["query_time"]).last_at_or_before(
+            key[n_txn:], when[ported] + 1e-6)
+        i[ported] = waiting(by_port)[ported]
     got = i >= 0
     links.lost[i[got]] = True
     np.add.at(links.seen, i[got], size[got])
@@ -898,6 +943,10 @@ class SummaryParts:
         self.notes: list[str] = []  # the engines' own sentences
         self.capture_filters: list[str] = []
         self.frames = 0
+        # a piece's unpaired responses whose query its window could not hold (older than the
+        # window): pair key, DNS id, QTYPE, time, client -- searched for in the whole capture
+        # once the pieces are done (:func:`.pieces.analyze_stream`)
+        self.unsearched: list[tuple[np.ndarray, ...]] = []
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -918,6 +967,7 @@ def merge_parts(parts: list[SummaryParts]) -> SummaryParts:
         if p.biggest_whole is not None:
             out.biggest_whole = max(out.biggest_whole or 0, p.biggest_whole)
         out.notes += [x for x in p.notes if x not in out.notes]
+        out.unsearched += p.unsearched
         out.capture_filters += [x for x in p.capture_filters if x not in out.capture_filters]
     return out
 
@@ -943,14 +993,16 @@ def _transactions(txns: Any) -> Columns:
 
 def summary_parts(tables: Any, txns: Any, *, mtu: int | None = None,
                   owned: tuple[int, int] | None = None, start: float | None = None,
-                  figures: SummaryParts | None = None) -> SummaryParts:
+                  figures: SummaryParts | None = None,
+                  searched_from: float | None = None) -> SummaryParts:
     """The figures of ``tables`` and ``txns`` (columns or a DataFrame). ``owned`` (first, last
     frame): count only what belongs to those frames -- messages, transactions by their query
     frame, fragment sets by the frame that completed them (or their first fragment), ICMP
     errors -- while the rest of the tables is still used as context (a TCP retry in the next
     file's first seconds). ``start``: when the capture (set) began, for the "sent before the
     capture" sentence. ``figures``: :func:`message_figures` of the same tables and ``owned``,
-    made already (in a thread, while the transactions were paired)."""
+    made already (in a thread, while the transactions were paired). ``searched_from``: the
+    tables hold the messages from then on only (a piece's window)."""
     m_all = tables.columns("messages")
     t_all = _transactions(txns)
     lo, hi = (-1, np.iinfo(np.int64).max) if owned is None else owned
@@ -995,17 +1047,22 @@ def summary_parts(tables: Any, txns: Any, *, mtu: int | None = None,
         dns = m["protocol"] == m.code_of("protocol", "dns")
         malformed = dns & (m["malformed"] != m.code_of("malformed", ""))
         n["malformed_unpaired"] = int((malformed & ~in_txn[frames]).sum())
-        _unpaired_responses(m_all, m, paired_frame, start, n)
+        _unpaired_responses(m_all, m, paired_frame, start, n, searched_from, out.unsearched)
     return out
 
 
 def _unpaired_responses(m_all: Columns, m: Columns, paired_frame: np.ndarray,
-                        start: float | None, n: Counter[str]) -> None:
+                        start: float | None, n: Counter[str],
+                        searched_from: float | None = None,
+                        far: list[tuple[np.ndarray, ...]] | None = None) -> None:
     """Of the responses no transaction holds (in ``m``): how many match a query the capture
     holds (same client, server, DNS id and question, asked at or before the response --
     searched in all of ``m_all``), and how many of the others arrived in the capture's first
     :data:`RETRY_WINDOW` s (``start``: when the capture or set began; default its first
-    message): only those may answer queries sent before the capture started."""
+    message): only those may answer queries sent before the capture started.
+    ``searched_from``: ``m_all`` holds the messages from then on only (a piece's window); if
+    that is after the capture's start, the rest are counted as not searched for, and listed
+    in ``far`` to be searched for in the whole capture."""
     dns_all = (m_all["protocol"] == m_all.code_of("protocol", "dns")) & m_all.filled(
         "qname_ok", False)
     qr_all = m_all.filled("qr", False).astype(bool, copy=False)
@@ -1042,8 +1099,20 @@ def _unpaired_responses(m_all: Columns, m: Columns, paired_frame: np.ndarray,
     n["orphans_with_query"] = int(asked.sum())
     seen = times[~np.isnan(times)]
     begin = start if start is not None else (float(seen.min()) if len(seen) else None)
+    early = np.zeros(len(resp), dtype=bool)
     if begin is not None:
-        n["early_orphans"] = int((~asked & (times[resp] <= begin + RETRY_WINDOW)).sum())
+        early = ~asked & (times[resp] <= begin + RETRY_WINDOW)
+        n["early_orphans"] = int(early.sum())
+    if searched_from is not None and begin is not None and searched_from > begin:
+        # a piece's window began after the capture did: a query older than the window was
+        # not looked for here; the orphans are kept to be looked for in the whole capture
+        gone = resp[~asked & ~early]
+        n["orphans_unsearched"] += len(gone)
+        if len(gone) and far is not None and PAIRKEY in m_all.values:
+            far.append((m_all.values[PAIRKEY][gone].astype(np.int64),
+                        m_all.filled("dns_id", -1)[gone].astype(np.int64),
+                        m_all.filled("qtype", -1)[gone].astype(np.int64), times[gone],
+                        np.asarray(m_all.text("dst", gone), dtype=object)))
 
 
 def _owned_messages(m_all: Columns, owned: tuple[int, int] | None) -> Columns:
@@ -1250,7 +1319,7 @@ def _warnings(p: SummaryParts, mtu: int | None) -> list[str]:
                 out.append(f"{early} response(s) in the first {RETRY_WINDOW:.0f} s answer "
                            "queries sent before the capture started (their queries are not in "
                            "the capture)")
-            if orphans - with_query - early > 0:
+            if orphans - with_query - early > 0:  # (in pieces: searched in the whole capture)
                 out.append(f"{orphans - with_query - early} response(s) answer queries the "
                            "capture never saw (some queries took another path, or the capture "
                            "dropped them)")

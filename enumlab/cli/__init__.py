@@ -12,9 +12,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from ..core.errors import EnumlabError, shown
+from ..core.errors import EnumlabError, NothingUsableError, shown
 from . import doctor, enum, epc, fleet, lab, pcap, query, regexp, serve, simulate, sip, zone
-from .common import EXIT_ERROR, EXIT_OK, Parser, emit_json
+from .common import EXIT_EMPTY, EXIT_ERROR, EXIT_OK, Parser, emit_json
 from .guards import Terminated, escape_controls, escaped_output, signals_as_exceptions
 
 # the order `enumlab --help` lists them in
@@ -92,6 +92,9 @@ def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) ->
             # --json promises JSON on stdout, failures included
             emit_json({"error": {"kind": type(exc).__name__, "message": message,
                                   "input": None if exc.subject is None else shown(exc.subject)}})
+        if isinstance(exc, NothingUsableError):  # read whole, nothing in it: exit 1
+            print(escape_controls(f"enumlab {args.command}: {message}"), file=sys.stderr)
+            return EXIT_EMPTY
         print(escape_controls(f"enumlab {args.command}: error: {message}"), file=sys.stderr)
         return EXIT_ERROR
     except BrokenPipeError:

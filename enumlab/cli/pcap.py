@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import InputError
-from .common import EXIT_OK, emit_json, int_in, positive_seconds
+from .common import EXIT_EMPTY, EXIT_OK, emit_json, int_in, positive_seconds
 
 
 def run(args: argparse.Namespace) -> int:
@@ -149,6 +149,12 @@ def _set_printed(args: argparse.Namespace, result: Any) -> int:
         for label, out in (("dataset", args.parquet), ("HTML", args.html)):
             if out:
                 print(f"{label} written to {out}")
+    summary = result.summary
+    if not summary["dns_messages"] and not summary.get("lost_fragment_datagrams"):
+        # as for one capture: read whole, nothing usable (exit 1), the summary kept
+        print(f"enumlab pcap: no DNS messages in these {len(summary['files']):,} capture(s)",
+              file=sys.stderr)
+        return EXIT_EMPTY
     return EXIT_OK
 
 

@@ -54,6 +54,11 @@ class InputError(EnumlabError):
     """Input given to enumlab, or data read from DNS, is malformed."""
 
 
+class NothingUsableError(InputError):
+    """The input was read whole and is sound, but holds nothing to work on (a capture with no
+    DNS message): the command's exit code is 1 ("nothing usable"), not 2 (an error)."""
+
+
 class InvalidNumberError(InputError):
     """Text that is not a valid E.164 number (ITU-T E.164, RFC 6116 section 2.4)."""
 
