@@ -395,5 +395,8 @@ def capture(shape: str, packets: int, folder: Path) -> tuple[Path, int]:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) < 3 or sys.argv[1] not in (*SHAPES, "mixed") or not sys.argv[2].isdigit():
+        sys.exit(f"usage: {sys.argv[0]} SHAPE PACKETS [FOLDER]  (SHAPE: "
+                 f"{', '.join((*SHAPES, 'mixed'))}; FOLDER: /tmp)")
     where = Path(sys.argv[3]) if len(sys.argv) > 3 else Path("/tmp")
     print(capture(sys.argv[1], int(sys.argv[2]), where))

@@ -467,6 +467,11 @@ def test_a_capture_of_incomplete_fragment_sets_is_analysed(tmp_path: Path, jit: 
     assert analysis.summary["messages"]["lost_fragment_datagrams"] == 4
     assert any("of 4 datagram(s) whose other fragments were never captured" in w
                for w in analysis.capture.warnings)  # type: ignore[union-attr]
+    # in pieces: the same summary, that sentence included (the pieces dropped it)
+    from enumlab.capture.pieces import analyze_stream
+
+    streamed = analyze_stream(path, piece_records=2, workers=1, jit=jit)
+    assert {k: streamed[k] for k in analysis.summary} == analysis.summary
 
 
 def test_sets_and_streams_cut_by_a_block_boundary_are_whole(tmp_path: Path) -> None:
@@ -543,3 +548,45 @@ def test_an_atomic_fragment_is_a_whole_packet(tmp_path: Path, jit: bool) -> None
     theirs = load_capture(tmp_path / "c.pcap", engine="tshark")
     assert len(theirs.messages) == 2
     assert not theirs.messages["ip_fragments"].fillna(0).astype(int).any()
+
+
+def _name_wire(name: str) -> bytes:
+    return b"".join(bytes([len(x)]) + x.encode() for x in name.split(".")) + b"\0"
+
+
+def _answer_without_question(ident: int, rdata: bytes, rtype: int = 1) -> bytes:
+    """A response with no question and one record (a zone transfer's later message, RFC
+    5936 s2.2)."""
+    return (struct.pack("!HHHHHH", ident, 0x8400, 0, 1, 0, 0) + _name_wire("zone.example")
+            + struct.pack("!HHIH", rtype, 1, 300, len(rdata)) + rdata)
+
+
+@pytest.mark.parametrize("jit", JIT)
+def test_a_zone_transfer_joined_mid_way_is_framed_and_a_false_boundary_is_not_taken(
+        tmp_path: Path, jit: bool) -> None:
+    """Framing a stream the capture joins mid-way (or after a gap) starts at a message that
+    parses and whose length lands on another one (or on the end of the bytes):
+
+    * a zone transfer's later messages have no question (RFC 5936 s2.2): held to their first
+      record, they are framed (they were skipped to the end: nothing decoded);
+    * bytes inside a long TXT answer that look like a message (a length prefix, a header, a
+      question) but whose length lands inside the next message are passed over: the real
+      messages after it are framed (the false one made every later answer unreadable)."""
+    xfr = [_answer_without_question(40, struct.pack("!I", k)) for k in range(4)]
+    stream = b"".join(len(m).to_bytes(2, "big") + m for m in xfr)
+    frames = [(1.0 + k / 10, F.link(F.ipv4(S, C, 6, F.tcp(53, 4000, 7000 + off,
+                                                            stream[off:off + 40])), F.ETHERNET))
+              for k, off in enumerate(range(0, len(stream), 40))]
+    tables = _load(tmp_path, frames, jit, name="xfr.pcap")
+    assert len(tables.messages) == 4 and not tables.messages["qr"].eq(False).any()
+
+    fake = struct.pack("!HHHHHHH", 300, 9, 0x0100, 1, 0, 0, 0) + _name_wire("fake.example") \
+        + struct.pack("!HH", 1, 1)
+    txt = b"\x50" + b"x" * 30 + fake + b"y" * (80 - 31 - len(fake))
+    long_answer = _answer_without_question(41, txt, rtype=16)
+    real = [F.response(f"r{k}.example", ident=50 + k) for k in range(3)]
+    data = b"".join(len(m).to_bytes(2, "big") + m for m in [long_answer, *real])
+    start = 2 + 12 + 20  # inside the long answer, before the fake
+    frames = [(2.0, F.link(F.ipv4(S, C, 6, F.tcp(53, 4001, 9000, data[start:])), F.ETHERNET))]
+    tables = _load(tmp_path, frames, jit, name="fake.pcap")
+    assert tables.messages["qname"].astype(str).tolist() == [f"r{k}.example" for k in range(3)]

@@ -344,8 +344,13 @@ def test_a_capture_with_no_dns_exits_1_and_an_empty_file_2(how: list[str],
                             for k in range(4)], F.ETHERNET))
     zero = tmp_path / "zero.pcap"
     zero.write_bytes(b"")
+    import gzip
+
+    inflates_to_nothing = tmp_path / "nothing.pcap.gz"
+    inflates_to_nothing.write_bytes(gzip.compress(b""))
     for path, code, says in ((empty, 1, "no DNS messages"), (web, 1, "no DNS messages"),
-                             (zero, 2, "the file is empty")):
+                             (zero, 2, "the file is empty"),
+                             (inflates_to_nothing, 2, "the gzip stream holds no capture bytes")):
         run = _cli(str(path), "--json", *how)
         assert run.returncode == code, (path.name, run.returncode, run.stderr)
         assert says in run.stderr and len(run.stderr.splitlines()) == 1, run.stderr
@@ -358,3 +363,8 @@ def test_a_capture_with_no_dns_exits_1_and_an_empty_file_2(how: list[str],
         assert run.returncode == 1, run.stderr
         assert json.loads(run.stdout)["dns_messages"] == 0
         assert "no DNS messages in these 2 capture(s)" in run.stderr
+        other = tmp_path / "zero2.pcap"
+        other.write_bytes(b"")
+        run = _cli(str(zero), str(other), "--json")  # not one input a capture: an error
+        assert run.returncode == 2 and "none of the 2 input(s)" in run.stderr
+        assert json.loads(run.stdout)["error"]["kind"] == "CaptureError"

@@ -37,7 +37,14 @@ from .files import (
     read_capture_filter,
 )
 from .links import SUPPORTED as NATIVE_LINK_TYPES
-from .table import FRAGMENT_COLUMNS, ICMP_COLUMNS, MESSAGE_COLUMNS, TCP_COLUMNS, CaptureTables
+from .table import (
+    FRAGMENT_COLUMNS,
+    ICMP_COLUMNS,
+    MESSAGE_COLUMNS,
+    TCP_COLUMNS,
+    CaptureTables,
+    only_fragments_note,
+)
 
 if TYPE_CHECKING:
     from .detail import naive_pyshark_count, packet_detail
@@ -117,9 +124,7 @@ def _only_fragments(tables: CaptureTables) -> str:
     fragments are its finding, RFC 791 s3.2 / RFC 8200 s4.5)."""
     f = tables.fragments
     lost = f[~f["complete"].astype(bool)]
-    sets = lost.drop_duplicates(["src", "dst", "ip_id"])
-    return (f"no whole DNS message in this capture: {len(lost):,} IP fragment(s) of "
-            f"{len(sets):,} datagram(s) whose other fragments were never captured")
+    return only_fragments_note(len(lost), len(lost.drop_duplicates(["src", "dst", "ip_id"])))
 
 
 def _tshark(p: Path, ports: tuple[int, ...], tick: Callable[[int], None] | None,

@@ -624,6 +624,15 @@ def _checked(path: str | Path) -> Path:
         raise CaptureError(f"capture {p} cannot be read: {exc.strerror}", subject=str(p)) from exc
     if not head:
         raise CaptureError(f"{p}: the file is empty (0 bytes), not a capture", subject=str(p))
+    if head[:2] == b"\x1f\x8b":  # a gzip stream: of no bytes, or damaged before any
+        source = _Source(p)
+        try:
+            if not source.read_into(memoryview(bytearray(4))):
+                why = source.damage or "empty"
+                raise CaptureError(f"{p}: the gzip stream holds no capture bytes ({why})",
+                                   subject=str(p))
+        finally:
+            source.close()
     return p
 
 

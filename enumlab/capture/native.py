@@ -89,6 +89,7 @@ class Decoded:
     note_rows: list[int] = field(default_factory=list)  # the row each note is about
     mid_stream_rows: list[int] = field(default_factory=list)
     tunnels: dict[int, int] = field(default_factory=dict)  # unopened tunnel code -> frames
+    carried_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 def _decode_dns(buf: Any, off: np.ndarray, length: np.ndarray, jit: bool
@@ -552,7 +553,9 @@ class SecondStage:
             frag_rows = both[1, first].tolist() + frag_rows  # each one's first frame
         return Decoded(self.index, msgs, side, icmp, self.fragments.table(),  # type: ignore[arg-type]
                        self.control, frag_notes + tcp.notes, self.jit, tcp.retransmitted_rows,
-                       frag_rows + tcp.note_rows, tcp.mid_stream_rows, tunnels)
+                       frag_rows + tcp.note_rows, tcp.mid_stream_rows, tunnels,
+                       np.unique(np.concatenate(tcp.carried)) if tcp.carried
+                       else np.zeros(0, np.int64))
 
 
 def _joined(parts: list[np.ndarray]) -> np.ndarray:

@@ -61,7 +61,7 @@ import numpy as np
 from .columns import Columns, LazyTexts, concat, distinct, factorize, factorize_texts, labels_of
 from .files import CaptureError, RecordStream, no_dns_messages, nominal_size
 from .jit import want_jit
-from .table import PAIRKEY, CaptureTables
+from .table import PAIRKEY, CaptureTables, only_fragments_note
 from .transactions import (
     RETRY_WINDOW,
     SET_FIRST_FRAME,
@@ -194,6 +194,15 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
         total = sum(x.messages for x in pieces) + sum(x.messages for x in lates)
         if total == 0 and not side["fragments"].n:
             raise no_dns_messages(p, ports, [n for n in notes if n])  # nothing usable: exit 1
+        if total == 0:  # fragments only: analysed, and said as in memory
+            f = side["fragments"]
+            lost = np.flatnonzero(~f.filled("complete", False).astype(bool, copy=False))
+            if len(lost):
+                sets = factorize_texts(np.asarray(f["src"], dtype=object)[lost])[0], \
+                    factorize_texts(np.asarray(f["dst"], dtype=object)[lost])[0], \
+                    np.asarray(f["ip_id"])[lost]
+                notes.append(only_fragments_note(len(lost), len(factorize(*sets)[1])))
+                frames.append(None)
         side_path = tmp / "side"
         side_path.mkdir()
         fragments = side["fragments"]

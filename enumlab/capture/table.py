@@ -62,6 +62,7 @@ TCP_COLUMNS: dict[str, str] = {
     "frame": "int64", "time": "float64", "family": "string", "src": "string", "dst": "string",
     "sport": "int64", "dport": "int64", "syn": "boolean", "ack": "boolean", "fin": "boolean",
     "rst": "boolean",
+    "carried": "boolean",  # the direction this segment opened carried a DNS message (native)
 }
 _M = {c: i for i, c in enumerate(pk.MSG_COLS)}  # full column -> column kept per message
 PROTOCOLS = {pk.INTEREST_DNS: "dns", pk.INTEREST_MDNS: "mdns", pk.INTEREST_LLMNR: "llmnr"}
@@ -658,6 +659,13 @@ def icmp_columns(d: Any) -> Columns:
     return _columns(cols, ICMP_COLUMNS)
 
 
+def only_fragments_note(lost_fragments: int, datagrams: int) -> str:
+    """What a capture of fragments and no whole DNS message holds (it is analysed: the lost
+    fragments are its finding, RFC 791 s3.2 / RFC 8200 s4.5)."""
+    return (f"no whole DNS message in this capture: {lost_fragments:,} IP fragment(s) of "
+            f"{datagrams:,} datagram(s) whose other fragments were never captured")
+
+
 def tcp_columns(d: Any) -> Columns:
     row, P, src, dst, flags = d.tcp_control.arrays()
     n = len(row)
@@ -672,5 +680,7 @@ def tcp_columns(d: Any) -> Columns:
         "ack": _Masked((flags >> 4) & 1, none),
         "fin": _Masked(flags & 1, none),
         "rst": _Masked((flags >> 2) & 1, none),
+        "carried": _Masked(np.isin(row, getattr(d, "carried_rows", np.zeros(0, np.int64))),
+                           none),
     }
     return _columns(cols, TCP_COLUMNS)

@@ -19,7 +19,8 @@ segment, one message across several. What the capture cannot show is said, never
 * a gap that never fills -- the stream ends, a new SYN reopens it, or more than
   :data:`MAX_PENDING` bytes wait behind it -- is skipped: counted with its size, and framing
   resumes at the next plausible message boundary (RFC 7766 s8 gives no marker, so a boundary
-  is a length prefix followed by a header and a question that parse: :func:`plausible`), the
+  is a length prefix followed by a header and a question that parse, :func:`plausible`, whose
+  length lands on the end of the bytes or on another such message, :func:`boundary`), the
   bytes skipped counted too;
 * a message the capture ends inside is reported with how much of it was seen;
 * zero-length messages (a prefix of 0: nothing a DNS server sends) are counted, not listed.
@@ -59,7 +60,10 @@ def plausible(buf: Any, f: int, w: int) -> int:
     """Whether a DNS message over TCP plausibly starts at ``f`` (bytes up to ``w`` known): a
     length prefix of a whole header, then a header whose counts fit that length, and a first
     question that parses (labels under 64 bytes, no pointer -- there is no name before it to
-    point at -- at most 255 bytes, a known class). 1 yes, 0 no, -1 not enough bytes yet."""
+    point at -- at most 255 bytes, a known class). A response with no question but records
+    (a zone transfer's later messages, RFC 5936 s2.2) is held to its first record instead:
+    its owner name, a known class, its RDATA within the message. 1 yes, 0 no, -1 not enough
+    bytes yet."""
     if w - f < 14:
         return -1
     size = (buf[f] << 8) | buf[f + 1]
@@ -72,7 +76,10 @@ def plausible(buf: Any, f: int, w: int) -> int:
     qd = (buf[m + 4] << 8) | buf[m + 5]
     records = ((buf[m + 6] << 8) | buf[m + 7]) + ((buf[m + 8] << 8) | buf[m + 9]) + (
         (buf[m + 10] << 8) | buf[m + 11])
-    if qd < 1 or qd > 4 or 12 + qd * 5 + records * 11 > size:
+    answer = (buf[m + 2] & 0x80) != 0
+    if qd > 4 or 12 + qd * 5 + records * 11 > size:
+        return 0
+    if qd < 1 and (not answer or records < 1):
         return 0
     q = m + 12
     stop = m + size
@@ -92,14 +99,35 @@ def plausible(buf: Any, f: int, w: int) -> int:
         if wire > 255:
             return 0
         q += 1 + ln
-    if q + 4 > stop:
+    fixed = 4 if qd >= 1 else 10  # a question's type and class; a record's, with TTL, RDLENGTH
+    if q + fixed > stop:
         return 0
-    if q + 4 > w:
+    if q + fixed > w:
         return -1
     qclass = ((buf[q + 2] << 8) | buf[q + 3]) & 0x7FFF  # mDNS: the top bit asks unicast
     if qclass != 1 and qclass != 3 and qclass != 4 and qclass != 254 and qclass != 255:
         return 0
+    if qd < 1 and q + 10 + ((buf[q + 8] << 8) | buf[q + 9]) > stop:
+        return 0
     return 1
+
+
+@helper
+def boundary(buf: Any, f: int, w: int) -> int:
+    """Whether framing may resume at ``f``: a plausible message (:func:`plausible`) whose
+    length lands where the bytes end or on another plausible message -- bytes inside a long
+    answer can look like one message, rarely like two in a row. 1 yes, 0 no, -1 not enough
+    bytes yet, 2 plausible but running past the bytes known (nothing to check it against)."""
+    ok: int = plausible(buf, f, w)
+    if ok != 1:
+        return ok
+    after = f + 2 + ((buf[f] << 8) | buf[f + 1])
+    if after == w:
+        return 1
+    if after > w:
+        return 2
+    nxt: int = plausible(buf, after, w)
+    return 2 if nxt < 0 else nxt  # (too few bytes after it to tell: as if past them)
 
 
 @helper
@@ -148,17 +176,26 @@ def _pop(heap_rel: Any, heap_idx: Any, n: int) -> int:
 def _frame(asm: Any, f: int, w: int, st: Any, s: int, first: int, from_row: int, now_row: int,
            msg: Any, m: int) -> Any:
     """Frame the assembled bytes ``f..w`` of stream ``s``: complete messages into ``msg``
-    (rows: offset, length, first row, last row, stream) from row ``m``. Returns (f, m, first):
+    (rows: offset, length, first row, last row, stream, the row that opened the stream) from
+    row ``m``. Returns (f, m, first):
     where framing stopped, messages written, the first row of the partial message."""
     while True:
         if st[s, S_HUNT] == 1:
-            ok = plausible(asm, f, w)
+            ok = boundary(asm, f, w)
             if ok < 0:
                 break
             if ok == 0:
                 f += 1
                 st[s, S_SKIPPED] += 1
                 continue
+            if ok == 2:  # a claim past the bytes known: a checked boundary further on
+                g = f + 1  # wins; else wait for the bytes that check it
+                while g + 14 <= w and boundary(asm, g, w) != 1:
+                    g += 1
+                if g + 14 > w:
+                    break
+                st[s, S_SKIPPED] += g - f
+                f = g
             st[s, S_HUNT] = 0
         if w - f < 2:
             break
@@ -173,6 +210,7 @@ def _frame(asm: Any, f: int, w: int, st: Any, s: int, first: int, from_row: int,
             msg[m, 2] = first
             msg[m, 3] = now_row
             msg[m, 4] = s
+            msg[m, 5] = st[s, S_OPENED]
             m += 1
         f += 2 + size
         first = from_row
@@ -486,6 +524,9 @@ class TcpResult:
     note_rows: list[int] = field(default_factory=list)  # the packet row each note is about
     mid_stream_rows: list[int] = field(default_factory=list)  # first row of streams with no SYN
     retransmitted_rows: list[int] = field(default_factory=list)  # each one's packet row
+    # rows that opened a direction (its SYN; a mid-stream one's first segment) that then
+    # carried a DNS message: a SYN among them was a used connection, not a failed attempt
+    carried: list[np.ndarray] = field(default_factory=list)
 
 
 def _name(key: bytes) -> str:
@@ -565,7 +606,7 @@ class Reassembler:
         order = np.lexsort((np.arange(n), sid))  # by stream, then capture order
         total = int(segs.length.sum())
         asm = np.empty(total + 2, dtype=np.uint8)
-        msg = np.empty((total // 3 + 1, 5), dtype=np.int64)
+        msg = np.empty((total // 3 + 1, 6), dtype=np.int64)
         dup_rows = np.empty(n, dtype=np.int64)
         mid_rows = np.empty(n, dtype=np.int64)
         events = np.empty((n + 1, NEVENT), dtype=np.int64)
@@ -599,6 +640,8 @@ class Reassembler:
         if not close:
             self._carry(segs, order, left[:nl], asm, tails[:nt], sid)
         m = msg[:nm]
+        if nm:  # the SYNs (rows that opened a stream) whose connection carried a message
+            self.result.carried.append(np.unique(m[:, 5]))
         used = int((m[:, 0] + m[:, 1]).max()) if nm else 0
         return TcpMessages(asm[:used], *(np.ascontiguousarray(m[:, c]) for c in range(5)))
 

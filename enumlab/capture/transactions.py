@@ -784,9 +784,17 @@ def _follow_truncation(tables: Any, v: dict[str, np.ndarray], miss: dict[str, np
         # an attempt is a SYN whose connection carried no query: one that carried a query
         # served that query (another name's fallback, a client's own TCP traffic), and this
         # answer's own retry is found above by its question (RFC 7766 s5)
-        empty = ~_carried_a_query(found, v, over_tcp, src[syn], dst[syn], tcp["sport"][syn],
-                                  tcp["dport"][syn], t_syn)
-        tried = _Timeline(k_syn[empty], t_syn[empty]).count(
+        used = _carried_a_query(found, v, over_tcp, src[syn], dst[syn], tcp["sport"][syn],
+                                tcp["dport"][syn], t_syn)
+        if "carried" in tcp.spec:  # the native engine's reassembler knows it for the whole
+            # capture (a capture in pieces too, where a piece holds only its conversations)
+            known = ~tcp.isna("carried")[syn]
+            used = np.where(known, tcp.filled("carried", False)[syn].astype(bool), used)
+        # a SYN sent again (its first copy unanswered) belongs to the connection it opened
+        conn = factorize(k_syn, tcp["sport"][syn])[0]
+        used = _Timeline(conn[used], t_syn[used]).count(conn, t_syn,
+                                                        t_syn + FALLBACK_WINDOW) > 0
+        tried = _Timeline(k_syn[~used], t_syn[~used]).count(
             k_tc, begin, begin + FALLBACK_WINDOW) > 0
         # a SYN's connection: (client, server, server port, client port)
         key4 = factorize(np.concatenate([k_syn, k_back]),

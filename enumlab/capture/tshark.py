@@ -31,6 +31,7 @@ from typing import Any, cast
 import numpy as np
 
 from ..core.errors import ToolMissingError
+from .columns import factorize_texts
 from .files import CaptureError
 from .ip import FragmentSet
 from .table import (
@@ -350,10 +351,40 @@ def read_tshark(path: str | Path, *, ports: tuple[int, ...] = (),
     if not_understood:
         warnings.append(f"tshark's dissection of {len(not_understood)} frame(s) was not "
                         f"understood; they were skipped (first: {not_understood[0]})")
+    _mark_carried(tcps, messages)
     return CaptureTables(str(p), "tshark", _frame(messages, MESSAGE_COLUMNS),
                          _frame(_fragment_fates(frags), FRAGMENT_COLUMNS),
                          _frame(icmps, ICMP_COLUMNS), _frame(tcps, TCP_COLUMNS), frames,
                          None, warnings, links)
+
+
+def _mark_carried(tcps: list[dict[str, Any]], messages: list[dict[str, Any]]) -> None:
+    """The TCP table's ``carried``, as the native reassembler gives it: a SYN (or SYN-ACK)
+    whose direction -- same addresses and ports -- carried a DNS message after it, before the
+    next SYN of that direction (a SYN sent again opens the direction anew). One sort of the
+    openers and the messages together, no loop over them."""
+    for r in tcps:
+        r["carried"] = False
+    over_tcp = [r for r in messages if r["transport"] == "tcp"]
+    openers = [k for k, r in enumerate(tcps) if r["syn"]]
+    if not over_tcp or not openers:
+        return
+    rows = [tcps[k] for k in openers] + over_tcp
+    key = factorize_texts(np.array([f"{r['src']} {r['sport']} {r['dst']} {r['dport']}"
+                                    for r in rows], dtype=object))[0]
+    frame = np.array([r["frame"] for r in rows], dtype=np.int64)
+    is_opener = np.arange(len(rows)) < len(openers)
+    order = np.lexsort((~is_opener, frame, key))  # an opener before a message of its frame
+    k, op = key[order], is_opener[order]
+    # each message: the latest opener of its direction at or before it
+    latest = np.maximum.accumulate(np.where(op, np.arange(len(order)), -1))
+    same = latest >= 0
+    same[same] = k[latest[same]] == k[same]
+    used = latest[~op & same]
+    carried = np.zeros(len(order), dtype=bool)
+    carried[used] = True
+    for at in np.flatnonzero(carried & op).tolist():
+        tcps[openers[int(order[at])]]["carried"] = True
 
 
 def _packet(number: int, time: float, layers: dict[str, Any], fr: dict[str, Any],
@@ -408,7 +439,8 @@ def _packet(number: int, time: float, layers: dict[str, Any], fr: dict[str, Any]
             tcps.append({"frame": number, "time": time, "family": ip[0], "src": ip[1],
                          "dst": ip[2], "sport": _int(t.get("tcp.srcport")),
                          "dport": _int(t.get("tcp.dstport")), "syn": bool(f & 2),
-                         "ack": bool(f & 0x10), "fin": bool(f & 1), "rst": bool(f & 4)})
+                         "ack": bool(f & 0x10), "fin": bool(f & 1), "rst": bool(f & 4),
+                         "carried": False})  # (:func:`_mark_carried`)
 
 
 _HEADER = ("dns_id", "qr", "opcode", "aa", "tc", "rd", "ra", "ad", "cd", "rcode", "qdcount",
