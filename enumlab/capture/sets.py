@@ -502,7 +502,9 @@ def analyze_set(inputs: Sequence[str | Path], *, point_from: str = "one",
                 chunk_records: int = CHUNK_RECORDS) -> CaptureSetResult:
     """Analyse many capture files as one set (see module docs): ``workers`` local processes
     (default: every core; 1 runs in this process), or the Dask cluster at ``dask``
-    (``tcp://host:8786``) -- then the work, its retries and its data movement are Dask's."""
+    (``tcp://host:8786``) -- then the work, its retries and its data movement are Dask's. A
+    file that cannot be read is skipped and named; a set none of whose files can be read is a
+    :class:`.files.CaptureError` naming them (an error, not an empty set)."""
     if not window >= 0:
         raise InputError(f"the window must be >= 0 seconds, not {window!r}", subject=window)
     paths = expand(inputs)
@@ -550,6 +552,11 @@ def analyze_set(inputs: Sequence[str | Path], *, point_from: str = "one",
         summary["capture"] += f", {len(skipped)} skipped"
     summary["engine"] = "native"
     summary["files"] = _per_file(jobs, results)
+    if skipped and not summary["files"]:  # not one input could be read: an error
+        why = "; ".join(str(x["reason"]) for x in skipped[:3])  # (each names its file)
+        raise CaptureError(f"none of the {len(skipped):,} input(s) could be read as a capture "
+                           f"({why}{'; ...' if len(skipped) > 3 else ''})",
+                           subject=[x["path"] for x in skipped])
     summary["skipped_files"] = skipped
     if not dask:
         summary["workers"] = {"asked": workers, "used": used, "capped": capped}

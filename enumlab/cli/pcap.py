@@ -130,15 +130,8 @@ def _pcap_set(args: argparse.Namespace, inputs: list[str], dataset_out: bool) ->
 
 
 def _set_printed(args: argparse.Namespace, result: Any) -> int:
-    from ..capture.files import CaptureError
     from ..capture.report import format_summary
 
-    skipped = result.summary.get("skipped_files", [])
-    if not result.summary["files"] and skipped:  # not one input was a capture: an error
-        why = "; ".join(str(x["reason"]) for x in skipped[:3])  # (each names its file)
-        raise CaptureError(f"none of the {len(skipped):,} input(s) could be read as a capture "
-                           f"({why}{'; ...' if len(skipped) > 3 else ''})",
-                           subject=[x["path"] for x in skipped])
     if args.json:
         emit_json(result.summary)
     else:
