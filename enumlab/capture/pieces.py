@@ -750,7 +750,6 @@ def _search_far(parts: SummaryParts, paths: list[str]) -> None:
         found = int(((first[mine] <= when)
                      | (np.isnan(when) & (np.isfinite(first[mine]) | untimed[mine]))).sum())
     parts.n["orphans_with_query"] += found
-    parts.n["orphans_unsearched"] -= len(key)
 
 
 def _bits(names: np.ndarray) -> np.ndarray:

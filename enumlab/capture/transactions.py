@@ -783,13 +783,9 @@ def _follow_truncation(tables: Any, v: dict[str, np.ndarray], miss: dict[str, np
         t_syn, t_back = tcp["time"][syn], tcp["time"][back]
         # an attempt is a SYN whose connection carried no query: one that carried a query
         # served that query (another name's fallback, a client's own TCP traffic), and this
-        # answer's own retry is found above by its question (RFC 7766 s5)
-        used = _carried_a_query(found, v, over_tcp, src[syn], dst[syn], tcp["sport"][syn],
-                                tcp["dport"][syn], t_syn)
-        if "carried" in tcp.spec:  # the native engine's reassembler knows it for the whole
-            # capture (a capture in pieces too, where a piece holds only its conversations)
-            known = ~tcp.isna("carried")[syn]
-            used = np.where(known, tcp.filled("carried", False)[syn].astype(bool), used)
+        # answer's own retry is found above by its question (RFC 7766 s5). ``carried``: the
+        # native reassembler's (the whole capture's, even in pieces), or tshark's messages'
+        used = tcp.filled("carried", False)[syn].astype(bool)
         # a SYN sent again (its first copy unanswered) belongs to the connection it opened
         conn = factorize(k_syn, tcp["sport"][syn])[0]
         used = _Timeline(conn[used], t_syn[used]).count(conn, t_syn,
@@ -833,25 +829,6 @@ def _follow_truncation(tables: Any, v: dict[str, np.ndarray], miss: dict[str, np
     links.fallback[rows[none]] = FALLBACKS.index("none")
     links.fallback[rows[~none]] = FALLBACKS.index("failed")
     links.tcp_reason[rows[~none]] = why[~none]
-
-
-def _carried_a_query(found: _Open, v: dict[str, np.ndarray], over_tcp: np.ndarray,
-                     src: np.ndarray, dst: np.ndarray, sport: np.ndarray, dport: np.ndarray,
-                     at: np.ndarray) -> np.ndarray:
-    """Per SYN (client ``src``:``sport`` to server ``dst``:``dport`` at time ``at``; address
-    codes of ``found``), whether a DNS query over TCP on that connection's four-tuple followed
-    it within :data:`FALLBACK_WINDOW`: the connection was used, not a failed attempt."""
-    if not len(over_tcp) or not len(at):
-        return np.zeros(len(at), dtype=bool)
-    conn = factorize(np.concatenate([src, found.client[over_tcp]]),
-                     np.concatenate([dst, found.server[over_tcp]]),
-                     np.concatenate([np.asarray(dport, dtype=np.int64),
-                                     v["server_port"][over_tcp].astype(np.int64)]),
-                     np.concatenate([np.asarray(sport, dtype=np.int64),
-                                     v["client_port"][over_tcp].astype(np.int64)]))[0]
-    asked = _Timeline(conn[len(at):], v["query_time"][over_tcp])
-    used: np.ndarray = asked.count(conn[:len(at)], at, at + FALLBACK_WINDOW) > 0
-    return used
 
 
 @cache
@@ -1115,7 +1092,6 @@ def _unpaired_responses(m_all: Columns, m: Columns, paired_frame: np.ndarray,
         # a piece's window began after the capture did: a query older than the window was
         # not looked for here; the orphans are kept to be looked for in the whole capture
         gone = resp[~asked & ~early]
-        n["orphans_unsearched"] += len(gone)
         if len(gone) and far is not None and PAIRKEY in m_all.values:
             far.append((m_all.values[PAIRKEY][gone].astype(np.int64),
                         m_all.filled("dns_id", -1)[gone].astype(np.int64),

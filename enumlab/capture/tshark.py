@@ -363,8 +363,6 @@ def _mark_carried(tcps: list[dict[str, Any]], messages: list[dict[str, Any]]) ->
     whose direction -- same addresses and ports -- carried a DNS message after it, before the
     next SYN of that direction (a SYN sent again opens the direction anew). One sort of the
     openers and the messages together, no loop over them."""
-    for r in tcps:
-        r["carried"] = False
     over_tcp = [r for r in messages if r["transport"] == "tcp"]
     openers = [k for k, r in enumerate(tcps) if r["syn"]]
     if not over_tcp or not openers:
