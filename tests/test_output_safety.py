@@ -101,6 +101,9 @@ def test_csv_safe_leaves_numbers_and_harmless_text() -> None:
     assert out["n"].tolist() == [-1, 2] and out["s"].tolist() == ["'-1", "ok"]
     assert out["c"].tolist() == ["'=x", "y"]
     assert frame["s"].tolist() == ["-1", "ok"]  # the input is not changed
+    # a category is fixed once, not per cell; one whose fixed name is taken: per cell
+    clash = csv_safe(pd.DataFrame({"c": pd.Categorical(["=x", "'=x", "=x", None])}))
+    assert clash["c"].tolist()[:3] == ["'=x", "'=x", "'=x"] and pd.isna(clash["c"].iloc[3])
 
 
 # -- the terminal: every command's human output escapes control characters -----------------

@@ -15,6 +15,7 @@ from ..core.errors import InputError
 from . import CaptureTables, load_capture
 from . import table as capture_table
 from .columns import Columns
+from .csvfile import write_csv
 from .transactions import message_figures, summarize, transaction_columns
 
 
@@ -77,7 +78,7 @@ def save_transactions(analysis: PcapAnalysis, path: str | Path, *,
                       csv_raw: bool = False) -> Path:
     """CSV or Parquet by extension (Parquet keeps the dtypes, for DuckDB/pandas later). CSV
     cells that a spreadsheet would run as a formula are neutralised (:func:`csv_safe`) unless
-    ``csv_raw``."""
+    ``csv_raw``; the text is pandas' ``to_csv``, made from whole columns (:mod:`.csvfile`)."""
     p = Path(path)
     if p.suffix == ".parquet":
         frame = analysis.transactions.copy()
@@ -85,7 +86,7 @@ def save_transactions(analysis: PcapAnalysis, path: str | Path, *,
         frame.to_parquet(p, index=False)
     else:
         frame = with_human_times(analysis.transactions)
-        (frame if csv_raw else csv_safe(frame)).to_csv(p, index=False)
+        write_csv(frame if csv_raw else csv_safe(frame), p)
     return p
 
 
@@ -107,6 +108,17 @@ def csv_safe(frame: Any) -> Any:
         if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
                 or isinstance(values.dtype, pd.CategoricalDtype)):
             continue
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            # the (few) categories looked at, not every cell
+            names = pd.Series(values.cat.categories).astype("string")
+            risky = names.str.contains(_FORMULA_START, regex=True).fillna(False).to_numpy(bool)
+            if not risky.any():
+                continue
+            fixed = names.where(~risky, "'" + names)
+            if fixed.is_unique:
+                out = frame.copy() if out is None else out
+                out[column] = values.cat.rename_categories(fixed.tolist())
+                continue
         text = values.astype("string")
         risky = text.str.contains(_FORMULA_START, regex=True).fillna(False).to_numpy(bool)
         if risky.any():
@@ -127,13 +139,14 @@ def save_messages(analysis: PcapAnalysis, path: str | Path, *, csv_raw: bool = F
         frame.to_parquet(p, index=False)
     else:
         human = with_human_times(frame)
-        (human if csv_raw else csv_safe(human)).to_csv(p, index=False)
+        write_csv(human if csv_raw else csv_safe(human), p)
     return p
 
 
 def with_human_times(frame: Any) -> Any:
     """The table with an ISO 8601 UTC column beside each epoch-seconds column (``query_time``
     -> ``query_time_utc``, microseconds), for people; the epoch stays for programs."""
+    import numpy as np
     import pandas as pd
 
     out = frame.copy()
@@ -141,7 +154,11 @@ def with_human_times(frame: Any) -> Any:
         # rounded to the microsecond shown: a float of epoch seconds lies just below most
         # stamps (.01 is .0099999905...), and cutting it read 1 us early
         stamps = pd.to_datetime(frame[column].astype("Float64"), unit="s", utc=True).dt.round("us")
-        human = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ").astype("string")
+        # ISO 8601 by numpy's vectorised formatter (pandas' strftime goes stamp by stamp)
+        micro = stamps.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+        human = pd.array(np.char.add(np.datetime_as_string(micro, unit="us"), "Z"),
+                         dtype="string")
+        human[np.isnat(micro)] = pd.NA
         out.insert(out.columns.get_loc(column) + 1, f"{column}_utc", human)
     return out
 
