@@ -123,3 +123,26 @@ def test_readable_tables_one_missing_mark_and_type_names() -> None:
     assert "NAPTR" in text and "SRV" in text and "35" not in text
     assert "NaN" not in text and "None" not in text and "<NA>" not in text
     assert text.count("–") == 4
+
+
+def test_outcome_timeline_of_many_transactions_keeps_every_outcome_seen() -> None:
+    """Above TIMELINE_DOTS transactions the dots are per outcome and time bin: a bounded
+    number, and a single rare outcome still has its dot at its time."""
+    from enumlab.capture.figures import TIMELINE_BINS, TIMELINE_DOTS
+
+    rng = np.random.default_rng(3)
+    n = TIMELINE_DOTS * 5
+    times = np.sort(rng.uniform(0, 3600, n))
+    outcome = np.where(rng.random(n) < 0.9, "ok", "truncated_tcp_ok").astype(object)
+    outcome[n // 3] = "icmp_unreachable"  # once, at about t=1200 s
+    tx = pd.DataFrame({"query_time": 1.7e9 + times, "outcome": pd.Categorical(outcome)})
+    ax = plot.outcome_timeline(tx)
+    points = ax.collections[0].get_offsets()  # type: ignore[attr-defined]
+    assert len(points) <= 2 * TIMELINE_BINS + 1
+    categories = list(tx["outcome"].cat.categories)
+    rare = points[points[:, 1] == categories.index("icmp_unreachable")]
+    assert len(rare) == 1 and abs(rare[0, 0] - (times[n // 3] - times[0])) <= 3600 / TIMELINE_BINS
+    assert "bin holding any of the 100,000 transactions" in plot.alt_text(ax)
+    small = plot.outcome_timeline(tx.head(100))
+    assert len(small.collections[0].get_offsets()) == 100  # type: ignore[attr-defined]
+    plt.close("all")
