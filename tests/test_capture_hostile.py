@@ -590,3 +590,39 @@ def test_a_zone_transfer_joined_mid_way_is_framed_and_a_false_boundary_is_not_ta
     frames = [(2.0, F.link(F.ipv4(S, C, 6, F.tcp(53, 4001, 9000, data[start:])), F.ETHERNET))]
     tables = _load(tmp_path, frames, jit, name="fake.pcap")
     assert tables.messages["qname"].astype(str).tolist() == [f"r{k}.example" for k in range(3)]
+
+
+def _second_opt(wire: bytes) -> bytes:
+    """``wire`` (with one OPT record, last) with a second OPT appended, ARCOUNT raised."""
+    ar = int.from_bytes(wire[10:12], "big")
+    return (wire[:10] + (ar + 1).to_bytes(2, "big") + wire[12:]
+            + b"\x00" + struct.pack("!HHIH", 41, 4096, 0, 0))
+
+
+@pytest.mark.parametrize("engine", ["native-interpreted", "native-compiled", "tshark"])
+def test_two_opt_records_are_malformed(tmp_path: Path, engine: str) -> None:
+    """RFC 6891 s6.1.1: an OPT record "MUST be the only OPT RR in that message". A query and
+    its answer carrying two each are malformed, with the reason, and still paired by their
+    header and question; the first OPT gives the EDNS figures; one OPT is not malformed."""
+    import dns.message
+
+    from enumlab.capture.report import analyze
+
+    answer = F.response("two.example", ident=5, edns=1400)
+    answer_size = dns.message.from_wire(answer).payload  # (what dnspython's answer offers)
+    frames = [_udp_frame(1.0, _second_opt(F.query("two.example", ident=5, edns=1232))),
+              (1.01, F.link(F.ipv4(S, C, 17, F.udp(53, 3000, _second_opt(answer))),
+                            F.ETHERNET)),
+              _udp_frame(2.0, F.query("one.example", ident=6, edns=1232), sport=3001)]
+    path = tmp_path / "opt.pcap"
+    path.write_bytes(F.pcap(frames, F.ETHERNET))
+    kind, _, mode = engine.partition("-")
+    analysis = analyze(path, engine=kind, jit=mode == "compiled" if mode else None)
+    m = analysis.capture.messages.sort_values("frame")
+    reason = "more than one OPT record (RFC 6891 s6.1.1)"
+    assert list(m["malformed"].astype(str)) == [reason, reason, ""]
+    assert list(m["edns_size"]) == [1232, answer_size, 1232]
+    s = analysis.summary
+    assert s["messages"]["malformed"] == 2 and s["outcomes"]["ok"] == 1
+    assert any(w.startswith("2 malformed message(s) paired by their header and question")
+               for w in s["warnings"]), s["warnings"]

@@ -11,7 +11,10 @@ of the 12-bit RCODE), the EDNS version, the DO bit and the option codes.
 ``D_STATUS`` says how far decoding got: ``OK``; ``SHORT`` (under 12 bytes: no header);
 ``BAD_NAME`` (a QNAME with a reserved label type, a forward or looping compression pointer, or
 over 255 bytes: RFC 1035 s3.1, s4.1.4); ``QUESTION_CUT`` (the message ends inside the
-question); ``RECORDS_CUT`` (the question is whole but a record runs past the end).
+question); ``RECORDS_CUT`` (the question is whole but a record runs past the end);
+``MULTIPLE_OPT`` (every record read, but the additional section holds more than one OPT
+record: RFC 6891 s6.1.1, "it MUST be the only OPT RR in that message"; a server answers such
+a query FORMERR).
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from typing import Any
 
 from .jit import helper
 
-OK, SHORT, BAD_NAME, QUESTION_CUT, RECORDS_CUT = range(5)
+OK, SHORT, BAD_NAME, QUESTION_CUT, RECORDS_CUT, MULTIPLE_OPT = range(6)
 STATUS_NAMES = {OK: "", SHORT: "shorter than a DNS header", BAD_NAME: "undecodable QNAME",
-                QUESTION_CUT: "cut inside the question", RECORDS_CUT: "a record runs past the end"}
+                QUESTION_CUT: "cut inside the question", RECORDS_CUT: "a record runs past the end",
+                MULTIPLE_OPT: "more than one OPT record (RFC 6891 s6.1.1)"}
 (D_ID, D_FLAGS, D_QD, D_AN, D_NS, D_AR, D_STATUS, D_QNAME_OFF, D_QHASH, D_QTYPE, D_QCLASS,
  D_EDNS, D_EDNS_SIZE, D_EDNS_EXT, D_EDNS_VERSION, D_EDNS_DO, D_NOPTS, D_QNAME_WIRE) = range(18)
 DCOL = 18
@@ -136,6 +140,7 @@ def decode_one(buf: Any, m: int, size: int, out: Any, opts: Any, i: int) -> None
         out[i, D_STATUS] = status
         return
     # -- answer, authority: stepped over; additional: the first OPT is read -------------
+    opt_records = 0
     for r in range(an + ns + ar):
         q = p
         while True:  # owner name: labels, ending in a zero or a pointer
@@ -161,6 +166,8 @@ def decode_one(buf: Any, m: int, size: int, out: Any, opts: Any, i: int) -> None
         if q + 10 + rdlen > end:
             status = RECORDS_CUT
             break
+        if r >= an + ns and rtype == 41:
+            opt_records += 1
         if r >= an + ns and rtype == 41 and out[i, D_EDNS] == 0 and q == p + 1:
             out[i, D_EDNS] = 1
             out[i, D_EDNS_SIZE] = (buf[q + 2] << 8) | buf[q + 3]
@@ -179,6 +186,8 @@ def decode_one(buf: Any, m: int, size: int, out: Any, opts: Any, i: int) -> None
                 o += 4 + olen
             out[i, D_NOPTS] = count
         p = q + 10 + rdlen
+    if status == OK and opt_records > 1:
+        status = MULTIPLE_OPT
     out[i, D_STATUS] = status
 
 

@@ -347,8 +347,8 @@ def message_columns(d: Any, *, pairs: bool = False) -> Columns:
     cut = np.where(snapped, cut, 2 * cut)
     ends = ("cut by the capture's snap length",
             "shorter than its IP/UDP length fields say (the packet's own lengths disagree)")
-    reasons = [dm.STATUS_NAMES[k] for k in range(5)]
-    values["malformed"] = status + 5 * cut
+    reasons = [dm.STATUS_NAMES[k] for k in range(len(dm.STATUS_NAMES))]
+    values["malformed"] = status + len(reasons) * cut
     categories["malformed"] = reasons + [f"{r}; {e}" if r else e for e in ends
                                          for r in reasons]
     return Columns(MESSAGE_COLUMNS, values, missing, categories, n=n)

@@ -1314,7 +1314,8 @@ def _warnings(p: SummaryParts, mtu: int | None) -> list[str]:
                    "malformed: counted in the message figures, not paired")
     if malformed_paired:
         out.append(f"{malformed_paired} malformed message(s) paired by their header and "
-                   "question (what follows the question could not all be read)")
+                   "question (what follows the question is cut or breaks the format's rules: the "
+                   "malformed column says which)")
     left = {x: p.protocols[x] for x in ("mdns", "llmnr") if p.protocols.get(x)}
     if left:
         out.append(" and ".join(f"{c} {x.upper() if x == 'llmnr' else 'mDNS'}" for x, c in

@@ -31,6 +31,7 @@ from typing import Any, cast
 import numpy as np
 
 from ..core.errors import ToolMissingError
+from . import dns_message as dm
 from .columns import factorize_texts
 from .files import CaptureError
 from .ip import FragmentSet
@@ -245,11 +246,13 @@ def _message(number: int, time: float, layers: dict[str, Any], proto: str, dns: 
     queries = _obj(dns.get(section))
     q = _obj(next(iter(queries.values()))) if queries else {}
     opt: dict[str, Any] | None = None
+    opt_records = 0  # more than one: malformed (RFC 6891 s6.1.1), as the native decoder says
     for part in _list(dns.get("Additional records")):
         for rr in (part.values() if isinstance(part, dict) else []):
             for r in _list(rr):
-                if isinstance(r, dict) and _int(r.get("dns.resp.type")) == 41 and opt is None:
-                    opt = r
+                if isinstance(r, dict) and _int(r.get("dns.resp.type")) == 41:
+                    opt_records += 1
+                    opt = r if opt is None else opt
     if transport == "udp":
         size = (_int(tl.get("udp.length")) or 8) - 8
     else:
@@ -290,7 +293,8 @@ def _message(number: int, time: float, layers: dict[str, Any], proto: str, dns: 
         "edns_options": ",".join(codes) if opt is not None else None,
         "dns_size": size, "captured_size": size - max(0, frame_len - cap_len),
         "ip_size": ip[3], "ip_fragments": frag_count or 0, "encapsulation": encap,
-        "tunnel_id": tunnel, "vlan": _int(vlan), "malformed": "",
+        "tunnel_id": tunnel, "vlan": _int(vlan),
+        "malformed": dm.STATUS_NAMES[dm.MULTIPLE_OPT] if opt_records > 1 else "",
     }
 
 
