@@ -136,6 +136,9 @@ def test_time_going_backwards_is_said_and_no_round_trip_is_negative(tmp_path: Pa
         in said[0], said
     pieces = analyze_stream(path, piece_records=2, workers=1)
     assert pieces["warnings"] == a.summary["warnings"]
+    tshark = analyze(path, engine="tshark")  # the same note from tshark's frame times
+    assert [w for w in tshark.summary["warnings"] if "go back in time" in w] == said
+    assert tshark.transactions["rtt_ms"].isna().sum() == 1
 
 
 def test_frames_cut_by_the_snap_length_are_said(tmp_path: Path) -> None:
@@ -146,8 +149,10 @@ def test_frames_cut_by_the_snap_length_are_said(tmp_path: Path) -> None:
     frames = [(T0, _udp(C, S, 4001, 53, F.query(_name(1), ident=1))),
               (T0 + 0.01, _udp(S, C, 53, 4001, F.response(_name(1), ident=1, records=30))),
               *_paired(2, T0 + 1)]
-    cut = "\n".join(analyze(_write(tmp_path, frames, snaplen=96)).summary["warnings"])
-    assert "2 frame(s) cut by the capture's snap length (first: frame 2; the most kept of " \
-        "one 96 bytes)" in cut and "not to the network" in cut
-    whole = "\n".join(analyze(_write(tmp_path, frames)).summary["warnings"])
-    assert "snap length" not in whole
+    for engine in ("native", "tshark"):
+        cut = "\n".join(analyze(_write(tmp_path, frames, snaplen=96),
+                                engine=engine).summary["warnings"])
+        assert "2 frame(s) cut by the capture's snap length (first: frame 2; the most kept of " \
+            "one 96 bytes)" in cut and "not to the network" in cut, engine
+        whole = "\n".join(analyze(_write(tmp_path, frames), engine=engine).summary["warnings"])
+        assert "snap length" not in whole, engine

@@ -579,7 +579,7 @@ class RecordStream:
         if self._far:
             index.notes.append(f"{self._far:,} frame(s) carry a timestamp beyond 1677-2262 "
                                f"(first: frame {self._first_far}): their time is unknown")
-        index.notes += _backwards(ts) + _cut(cap, orig)
+        index.notes += backwards_note(ts) + snap_note(cap, orig)
         return index
 
     def forget_records(self) -> None:
@@ -691,14 +691,14 @@ def open_capture(path: str | Path, *, jit: bool = False,
                         damage=walk.damage, intact=walk.intact, gzipped=True)
     index.notes = list(walk.notes)
     _no_impossible_times(index)
-    index.notes += _backwards(index.time) + _cut(index.caplen, index.origlen)
+    index.notes += backwards_note(index.time) + snap_note(index.caplen, index.origlen)
     if source.damage:
         note = f"{p}: the gzip stream is damaged ({source.damage}); kept what inflated before it"
         index.damage = f"{index.damage}; {note}" if index.damage else note
     return index
 
 
-def _backwards(time: np.ndarray) -> list[str]:
+def backwards_note(time: np.ndarray) -> list[str]:
     """The note of a capture whose records go back in time (a merge out of order, a clock
     stepped back while capturing): how often, where first, the largest step. One pass over
     the record times; a record without a time (NaN) is no step."""
@@ -715,7 +715,7 @@ def _backwards(time: np.ndarray) -> list[str]:
             "is not a duration (a round-trip time that would be negative is left empty)"]
 
 
-def _cut(caplen: np.ndarray, origlen: np.ndarray) -> list[str]:
+def snap_note(caplen: np.ndarray, origlen: np.ndarray) -> list[str]:
     """The note of a capture whose records were cut (captured length below the original: a
     snap length, e.g. ``tcpdump -s 96``): how many, and the first. What they held past the
     cut is not in the file -- a message there is incomplete, a fragment set cannot be

@@ -33,7 +33,7 @@ import numpy as np
 from ..core.errors import ToolMissingError
 from . import dns_message as dm
 from .columns import factorize_texts
-from .files import CaptureError
+from .files import CaptureError, backwards_note, snap_note
 from .ip import FragmentSet
 from .table import (
     FRAGMENT_COLUMNS,
@@ -326,18 +326,27 @@ def read_tshark(path: str | Path, *, ports: tuple[int, ...] = (),
     frames = 0
     links: dict[int, int] = {}
     not_understood: list[str] = []
+    # every frame's time, captured and original length: the notes the native engine gives
+    # from its record index (time going back, frames cut by the snap length)
+    times: list[float] = []
+    lengths: list[tuple[int, int]] = []
     for layers in _packets(p, ports, errors):
         frames += 1
         if on_records is not None:
             on_records(1)
         if layers is None:
             not_understood.append(f"packet {frames}: not JSON")
+            times.append(float("nan"))
+            lengths.append((0, 0))
             continue
         fr = _obj(layers.get("frame"))
         number = _int(fr.get("frame.number")) or frames
         # a frame with no time (a pcapng Simple Packet Block has none): NaN, as natively
         epoch = _float(fr.get("frame.time_epoch"))
         time = epoch if epoch is not None else float("nan")
+        times.append(time)
+        cap_len = _int(fr.get("frame.cap_len")) or 0
+        lengths.append((cap_len, _int(fr.get("frame.len")) or cap_len))
         encap_type = _int(fr.get("frame.encap_type"))
         if encap_type is not None:
             links[encap_type] = links.get(encap_type, 0) + 1
@@ -347,6 +356,9 @@ def read_tshark(path: str | Path, *, ports: tuple[int, ...] = (),
             # a shape of tshark's output this reader does not know: say so, keep going
             not_understood.append(f"frame {number}: {type(exc).__name__} {exc}")
     warnings = [f"the capture is damaged; kept the packets read before it: {e}" for e in errors]
+    sizes = np.array(lengths, dtype=np.int64).reshape(-1, 2)
+    warnings += backwards_note(np.array(times, dtype=np.float64)) + snap_note(sizes[:, 0],
+                                                                               sizes[:, 1])
     zero = sum(1 for r in messages if r.get("_zero"))
     if zero:  # as the native engine: counted, not listed (a prefix of 0 is no DNS message)
         messages = [r for r in messages if not r.get("_zero")]
