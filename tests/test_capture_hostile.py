@@ -626,3 +626,26 @@ def test_two_opt_records_are_malformed(tmp_path: Path, engine: str) -> None:
     assert s["messages"]["malformed"] == 2 and s["outcomes"]["ok"] == 1
     assert any(w.startswith("2 malformed message(s) paired by their header and question")
                for w in s["warnings"]), s["warnings"]
+
+
+@pytest.mark.parametrize("engine", ["native-interpreted", "native-compiled", "tshark"])
+def test_a_fragment_captured_twice_counts_once(tmp_path: Path, engine: str) -> None:
+    """An answer cut into 4 IPv4 fragments, the second captured twice (a SPAN port seeing
+    it on two links): reassembled from 4 fragments, not 5 (tshark's own count says 5 and
+    flags the copy as an overlap; the engine takes the copy off)."""
+    from enumlab.capture.report import analyze
+
+    answer = F.response("big.example", ident=7, records=40, edns=4096)
+    pieces = F.fragments_v4(S, C, 17, F.udp(53, 3000, answer), 600)
+    assert len(pieces) == 4
+    frames = [_udp_frame(1.0, F.query("big.example", ident=7))]
+    for k, piece in enumerate([pieces[0], pieces[1], pieces[1], *pieces[2:]]):
+        frames.append((1.01 + k / 1000, F.link(piece, F.ETHERNET)))
+    path = tmp_path / "dup.pcap"
+    path.write_bytes(F.pcap(frames, F.ETHERNET))
+    kind, _, mode = engine.partition("-")
+    analysis = analyze(path, engine=kind, jit=mode == "compiled" if mode else None)
+    m = analysis.capture.messages
+    assert list(m.loc[m["qr"], "ip_fragments"]) == [4]
+    t = analysis.transactions
+    assert list(t["fragments"]) == [4] and list(t["outcome"]) == ["ok"]

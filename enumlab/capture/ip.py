@@ -221,7 +221,7 @@ def reassemble_fragments(data: Any, hdr: Any, hdr_len: Any, family: Any, proto: 
             count = 0
             for g in range(begin, f + 1):
                 if frag_inst[g] == inst:
-                    count += 1
+                    count += pick[g]  # a duplicated offset counts once
                     if row[g] < first_row:
                         first_row = row[g]
                     if pick[g] == 1 and offset[g] == 0:

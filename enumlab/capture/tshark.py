@@ -271,6 +271,9 @@ def _message(number: int, time: float, layers: dict[str, Any], proto: str, dns: 
                                                                        "vlan.id")
     name = _text(q.get("dns.qry.name")) if q else None
     frag_count = _int(_find(ip[4], "ip.fragment.count") or _find(ip[4], "ipv6.fragment.count"))
+    if frag_count:  # tshark counts a fragment captured twice twice, flagged as an overlap
+        frag_count -= len(_all(ip[4], "ip.fragment.overlap") + _all(ip[4],
+                                                                    "ipv6.fragment.overlap"))
     return {
         "frame": number, "first_frame": number, "time": time, "family": ip[0], "src": ip[1],
         "dst": ip[2], "sport": sport, "dport": dport, "transport": transport,
