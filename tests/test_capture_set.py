@@ -363,3 +363,94 @@ def test_stitching_bytes_of_a_file_cut_short_is_an_error_naming_it(tmp_path: Pat
             stitch([(index, np.arange(index.frames))], str(path))
     finally:
         index.close()
+
+
+# -- a day of rotated files as tcpdump names and writes them (a fresh-eyes run) ----------------
+
+def test_a_directory_takes_tcpdump_rotated_names_and_captures_by_their_magic(
+        tmp_path: Path) -> None:
+    """``tcpdump -w x.pcap -C 1`` names its files x.pcap, x.pcap1, x.pcap2 ... (-z gzip:
+    x.pcap3.gz); ``-w day`` names no suffix at all. A directory of them is read whole (only
+    x.pcap and the pcapng were read: 2 files of 5, no word said); a text file is not taken."""
+    import gzip
+
+    src = CAPTURES / "truncation_tcp_fallback.pcapng"
+    files = rotate(src, tmp_path, [5, 12, 20, 26],
+                   names=["x.pcap", "x.pcap1", "x.pcap2", "x.pcap3", "day"])
+    packed = files[3].with_name("x.pcap3.gz")
+    packed.write_bytes(gzip.compress(files[3].read_bytes()))
+    files[3].unlink()
+    (tmp_path / "README.txt").write_text("the resolver's capture, rotated\n")
+    (tmp_path / "notes.gz").write_bytes(gzip.compress(b"not a capture"))
+    many = analyze_set([tmp_path], workers=1)
+    assert sorted(Path(f["path"]).name for f in many.summary["files"]) == [
+        "day", "x.pcap", "x.pcap1", "x.pcap2", "x.pcap3.gz"]
+    assert many.summary["frames"] == frames_in(src) and many.summary["skipped_files"] == []
+    one = analyze(src).summary
+    assert many.summary["outcomes"] == one["outcomes"]
+
+
+def test_the_dataset_names_the_file_of_each_row_of_batched_small_files(tmp_path: Path) -> None:
+    """Small files are read several to a task; each row of the dataset names its own file
+    (every row was labelled with the task's first file)."""
+    src = CAPTURES / "truncation_tcp_fallback.pcapng"
+    files = rotate(src, tmp_path / "day", [6, 15, 22])
+    out = tmp_path / "dataset"
+    many = analyze_set(files, parquet=out, workers=1)
+    assert any(f.get("batched_with") for f in many.summary["files"])  # really batched
+    firsts = {Path(f["path"]).name: f["first_frame"] for f in many.summary["files"]}
+    rows = query(out, "SELECT file, min(frame) AS lo, max(frame) AS hi, count(*) AS n "
+                      "FROM messages GROUP BY file ORDER BY lo")
+    names = sorted(firsts, key=firsts.get)  # type: ignore[arg-type]
+    assert list(rows["file"]) == [n for n in names if n in set(rows["file"])]
+    for name, lo, hi in zip(rows["file"], rows["lo"], rows["hi"], strict=True):
+        later = [firsts[n] for n in names if firsts[n] > firsts[name]]
+        assert firsts[name] <= lo and (not later or hi < min(later)), name
+    assert int(rows["n"].sum()) == many.summary["dns_messages"]
+
+
+def test_files_overlapping_in_time_are_said(tmp_path: Path) -> None:
+    """tcpdump restarted over its own last seconds: two files hold the same packets. The set
+    reads files one after another, so those are counted twice and an exchange across them
+    can go unpaired -- said, with the first pair and mergecap's way out; files in sequence
+    say nothing of it."""
+    src = CAPTURES / "truncation_tcp_fallback.pcapng"
+    n = frames_in(src)
+    apart = rotate(src, tmp_path / "apart", [12])
+    assert not [w for w in analyze_set(apart, workers=1).summary["warnings"]
+                if "start before an earlier one ends" in w]
+    first = rotate(src, tmp_path / "both", [16], names=["a.pcapng", "unused.pcapng"])[0]
+    second = rotate(src, tmp_path / "both", [12], names=["unused.pcapng", "b.pcapng"])[1]
+    (tmp_path / "both" / "unused.pcapng").unlink()
+    many = analyze_set([first, second], workers=1)
+    said = [w for w in many.summary["warnings"] if "start before an earlier one ends" in w]
+    assert len(said) == 1 and said[0].startswith("1 file(s) start before an earlier one ends "
+                                                 "(first: b.pcapng starts ")
+    assert "mergecap" in said[0] and many.summary["frames"] == n + 4  # 4 frames in both
+
+
+def test_a_set_says_what_its_record_headers_say(tmp_path: Path) -> None:
+    """Time going back inside a file and frames cut by the snap length: the set says it as the
+    single capture does, numbered across the set (a set said neither)."""
+    from . import frames as F
+
+    C, S = "198.51.100.7", "192.0.2.53"
+
+    def exchange(i: int, t: float) -> list[tuple[float, bytes]]:
+        q = F.link(F.ipv4(C, S, 17, F.udp(4000 + i, 53, F.query(f"n{i}.example", ident=i))),
+                   F.ETHERNET)
+        r = F.link(F.ipv4(S, C, 17, F.udp(53, 4000 + i, F.response(
+            f"n{i}.example", ident=i, records=20 if i % 3 == 0 else 1))), F.ETHERNET)
+        return [(t, q), (t + 0.01, r)]
+
+    frames = [f for i in range(12) for f in exchange(i, 100.0 + i)]
+    frames[13] = (frames[13][0] - 5.0, frames[13][1])  # a clock stepped back, in file 2
+    whole = tmp_path / "whole.pcap"
+    whole.write_bytes(F.pcap(frames, F.ETHERNET, snaplen=200))
+    single = [w for w in analyze(whole).summary["warnings"]
+              if "go back in time" in w or "snap length" in w]
+    assert len(single) == 2
+    parts = rotate(whole, tmp_path / "set", [6, 12, 18])
+    many = analyze_set(parts, workers=1, chunk_records=4)
+    assert [w for w in many.summary["warnings"]
+            if "go back in time" in w or "snap length" in w] == single

@@ -702,17 +702,28 @@ def backwards_note(time: np.ndarray) -> list[str]:
     """The note of a capture whose records go back in time (a merge out of order, a clock
     stepped back while capturing): how often, where first, the largest step. One pass over
     the record times; a record without a time (NaN) is no step."""
-    if len(time) < 2:
-        return []
-    step = time[1:] - time[:-1]
+    found = backwards_stats(time)
+    return [backwards_sentence(*found)] if found is not None else []
+
+
+def backwards_stats(time: np.ndarray, first_frame: int = 1,
+                    before: float = float("nan")) -> tuple[int, int, float] | None:
+    """(steps back, the frame of the first, the largest step in s) of records whose times are
+    ``time`` (the first numbered ``first_frame``; ``before``: the time of the record before
+    them, if any), or None."""
+    step = np.diff(np.concatenate([[before], time]))  # step k: into record k
     back = step < 0  # (NaN compares False)
     if not back.any():
-        return []
-    first = int(np.argmax(back)) + 2  # the frame (1-based) that goes back
-    return [f"timestamps go back in time {int(back.sum()):,} time(s) (first at frame {first}; "
-            f"the largest step {float(-step[back].min()):.6g} s back): records merged out of "
+        return None
+    first = int(np.argmax(back)) + first_frame
+    return int(back.sum()), first, float(-step[back].min())
+
+
+def backwards_sentence(count: int, first: int, largest: float) -> str:
+    return (f"timestamps go back in time {count:,} time(s) (first at frame {first}; "
+            f"the largest step {largest:.6g} s back): records merged out of "
             "order or a clock stepped while capturing; a time difference across such a step "
-            "is not a duration (a round-trip time that would be negative is left empty)"]
+            "is not a duration (a round-trip time that would be negative is left empty)")
 
 
 def snap_note(caplen: np.ndarray, origlen: np.ndarray) -> list[str]:
@@ -720,14 +731,26 @@ def snap_note(caplen: np.ndarray, origlen: np.ndarray) -> list[str]:
     snap length, e.g. ``tcpdump -s 96``): how many, and the first. What they held past the
     cut is not in the file -- a message there is incomplete, a fragment set cannot be
     reassembled -- which is the capture's doing, not the network's."""
+    found = snap_stats(caplen, origlen)
+    return [snap_sentence(*found)] if found is not None else []
+
+
+def snap_stats(caplen: np.ndarray, origlen: np.ndarray, first_frame: int = 1
+               ) -> tuple[int, int, int] | None:
+    """(frames cut, the first, the most kept of one) of records numbered from
+    ``first_frame``, or None."""
     cut = caplen < origlen
     if not len(cut) or not cut.any():
-        return []
-    return [f"{int(cut.sum()):,} frame(s) cut by the capture's snap length (first: frame "
-            f"{int(np.argmax(cut)) + 1}; the most kept of one {int(caplen[cut].max()):,} "
+        return None
+    return int(cut.sum()), int(np.argmax(cut)) + first_frame, int(caplen[cut].max())
+
+
+def snap_sentence(count: int, first: int, kept: int) -> str:
+    return (f"{count:,} frame(s) cut by the capture's snap length (first: frame "
+            f"{first}; the most kept of one {kept:,} "
             "bytes): what they carried past that is not in the file -- messages there are "
             "incomplete, and IP fragments cut so cannot be reassembled (lost to the capture, "
-            "not to the network)"]
+            "not to the network)")
 
 
 def _no_impossible_times(index: RecordIndex) -> None:

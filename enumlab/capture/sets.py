@@ -49,7 +49,7 @@ import numpy as np
 
 from ..core.errors import EnumlabError, InputError
 from .files import CaptureError, open_capture, stitch
-from .transactions import SummaryParts, merge_parts, summary_from
+from .transactions import SummaryParts, merge_figures, merge_parts, summary_from
 
 DEFAULT_WINDOW = 10.0  # seconds of each neighbour stitched around a file
 CHUNK_RECORDS = 200_000  # records a task owns at most: memory grows with this, not the file
@@ -58,6 +58,12 @@ BATCH_BYTES = 256 << 20  # and their bytes
 SURVEY_BATCH = 256  # files surveyed per task
 WORKER_BUDGET_MB = 1024  # what one local worker may need at its peak (benchmarks: <= 1 GB)
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
+# ... and the names tcpdump gives the files after the first with -C: "the name specified with
+# the -w flag, with a number after it" (tcpdump(8)), gzipped with -z gzip: x.pcap1, x.pcap7.gz
+_ROTATED = re.compile(r"\.(pcap|pcapng|cap)\d+(\.gz)?$", re.IGNORECASE)
+# the first four bytes of a pcap (either byte order, micro- or nanoseconds) or pcapng file
+_MAGICS = {bytes.fromhex(x) for x in ("a1b2c3d4", "d4c3b2a1", "a1b23c4d", "4d3cb2a1",
+                                      "0a0d0d0a")}
 
 
 @dataclass(frozen=True)
@@ -140,11 +146,11 @@ def expand(inputs: Sequence[str | Path]) -> list[Path]:
         text = str(item)
         p = Path(text)
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file()
-                           and f.name.lower().endswith(CAPTURE_SUFFIXES))
+            found = sorted(f for f in p.rglob("*") if f.is_file() and is_capture_name(f))
             if not found:
-                raise InputError(f"no capture files (*.pcap, *.pcapng, *.cap, .gz) in {p}",
-                                 subject=text)
+                raise InputError(f"no capture files in {p} (*.pcap, *.pcapng, *.cap, .gz, "
+                                 "tcpdump -C's x.pcap1, x.pcap2, ..., or any file starting "
+                                 "as a pcap or pcapng does)", subject=text)
             out += found
         elif p.is_file():
             out.append(p)
@@ -163,6 +169,22 @@ def expand(inputs: Sequence[str | Path]) -> list[Path]:
             seen.add(key)
             unique.append(p)
     return unique
+
+
+def is_capture_name(path: Path) -> bool:
+    """Whether a file found in a directory is taken as a capture: by its name (a capture
+    suffix, or tcpdump -C's numbered ``x.pcap1``, ``x.pcap1.gz``), else by its first four
+    bytes (a pcap or pcapng magic number: ``tcpdump -w day`` names no suffix at all)."""
+    name = path.name.lower()
+    if name.endswith(CAPTURE_SUFFIXES) or _ROTATED.search(name):
+        return True
+    if name.endswith(".gz"):
+        return False  # (its magic is under the compression: named, or not taken)
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) in _MAGICS
+    except OSError:
+        return False
 
 
 def _glob(pattern: str) -> Iterable[Path]:
@@ -270,6 +292,7 @@ def analyze_file(job: FileJob) -> FileResult:
     a, b = job.rows
     batch = [_open(f.path, job.jit) for f, _ in job.more]
     opened += batch
+    record_notes = _record_notes(job, own, batch)
     times = np.concatenate([own.time[a:b], *(m.time for m in batch)])
     seen = times[np.isfinite(times)]
     first_t = float(seen[0]) if len(seen) else float("nan")
@@ -321,6 +344,7 @@ def analyze_file(job: FileJob) -> FileResult:
     hi = job.more[-1][1] + job.more[-1][0].frames if job.more else job.offset + b
     parts_ = summary_parts(tables, txns, mtu=job.mtu, owned=(lo, hi),
                            start=job.start if np.isfinite(job.start) else None)
+    parts_.backwards, parts_.snapped = record_notes
     # a TCP stream first seen in the window before this file, with no SYN there, and not at
     # the very start of the point's capture: open across the boundary longer than the window
     window_start = int(glob_frame[0])
@@ -477,12 +501,41 @@ def _write_partitions(root: Path, job: FileJob, messages: Any, transactions: Any
         for col in out.columns:
             if str(out[col].dtype) == "category":
                 out[col] = out[col].astype("string")
-        out["file"] = Path(job.own.path).name
+        out["file"] = _file_names(job, frame["frame" if clock == "time" else "query_frame"])
         hours = _hours(frame[clock].to_numpy(dtype=np.float64))
         for hour, group in out.groupby(hours.to_numpy(), sort=True):
             where = root / table / f"point={_safe(job.point)}" / f"hour={hour}"
             where.mkdir(parents=True, exist_ok=True)
             group.to_parquet(where / name, index=False)
+
+
+def _record_notes(job: FileJob, own: Any, batch: list[Any]) -> tuple[Any, Any]:
+    """What the record headers of the records this task owns say, as a single capture's
+    notes say it (:func:`.files.backwards_stats`, :func:`.files.snap_stats`), numbered
+    across the set: time going back within a file (a step from the record before the
+    task's first, in the same file, included; across files the set's overlap note speaks),
+    and frames cut by the snap length."""
+    from .files import backwards_stats, snap_stats
+
+    a, b = job.rows
+    back = backwards_stats(own.time[a:b], job.offset + a + 1,
+                           float(own.time[a - 1]) if a > 0 else float("nan"))
+    snap = snap_stats(own.caplen[a:b], own.origlen[a:b], job.offset + a + 1)
+    for member, (_, first) in zip(batch, job.more, strict=True):
+        back = merge_figures(back, backwards_stats(member.time, first + 1))
+        snap = merge_figures(snap, snap_stats(member.caplen, member.origlen, first + 1))
+    return back, snap
+
+
+def _file_names(job: FileJob, frames: Any) -> np.ndarray:
+    """The name of the file each (set-wide) frame is in: the task's own file, or one of the
+    small files batched after it (``job.more``), by where each one's frames start."""
+    starts = np.array([job.offset + job.rows[0] + 1] + [first + 1 for _, first in job.more],
+                      dtype=np.float64)
+    names = np.array([Path(job.own.path).name] + [Path(f.path).name for f, _ in job.more],
+                     dtype=object)
+    at = np.searchsorted(starts, np.asarray(frames, dtype=np.float64), side="right") - 1
+    return names[np.clip(at, 0, len(names) - 1)]
 
 
 def _safe(text: str) -> str:
@@ -546,6 +599,7 @@ def analyze_set(inputs: Sequence[str | Path], *, point_from: str = "one",
                     for path, _, _, _, why in r.more if why is not None or r.skipped]
     good = [r for r in results if r.skipped is None]
     summary = summary_from(merge_parts([r.parts for r in good]), mtu=mtu)
+    summary["warnings"] += overlap_notes(surveyed)
     summary["capture"] = (f"{len(paths)} file(s), {len({j.point for j in jobs})} capture "
                           "point(s)")
     if skipped:
@@ -576,6 +630,39 @@ def analyze_set(inputs: Sequence[str | Path], *, point_from: str = "one",
     if parquet is not None:
         _write_summary(Path(parquet), summary)
     return result
+
+
+def overlap_notes(files: Sequence[CaptureFile]) -> list[str]:
+    """The note of a capture point whose files overlap in time (two captures of one link
+    run at once, tcpdump restarted over its own last seconds): the set reads each file after
+    the one before it, not merged packet by packet, so an exchange whose messages sit in
+    both may go unpaired and a packet both hold is counted twice. Per point: how many files
+    start before an earlier one has ended, and the first such pair."""
+    out = []
+    points: dict[str, list[CaptureFile]] = {}
+    for f in files:
+        points.setdefault(f.point, []).append(f)
+    for point, members in points.items():
+        timed = sorted((f for f in members if np.isfinite(f.first) and np.isfinite(f.last)),
+                       key=lambda f: (f.first, f.path))
+        overlapping: list[tuple[CaptureFile, CaptureFile]] = []
+        latest: CaptureFile | None = None
+        for f in timed:  # (a loop over files, not packets)
+            if latest is not None and f.first < latest.last:
+                overlapping.append((latest, f))
+            if latest is None or f.last > latest.last:
+                latest = f
+        if overlapping:
+            a, b = overlapping[0]
+            where = f" at capture point {point}" if len(points) > 1 else ""
+            out.append(
+                f"{len(overlapping)} file(s){where} start before an earlier one ends (first: "
+                f"{Path(b.path).name} starts {a.last - b.first:.6g} s before "
+                f"{Path(a.path).name} ends): the set reads files one after another, not "
+                "merged by time, so an exchange across them may go unpaired and a packet "
+                "both hold is counted twice -- `mergecap -w merged.pcapng FILE...` makes "
+                "one capture of them")
+    return out
 
 
 def json_safe(value: Any) -> Any:
@@ -869,9 +956,10 @@ def query(path: str | Path, sql: str) -> Any:
 def rotate(path: str | Path, out_dir: str | Path, cuts: Sequence[int], *,
            names: Sequence[str] | None = None) -> list[Path]:
     """Write a capture as rotated files cut before each record number in ``cuts`` (0-based,
-    ascending): what ``tcpdump -C`` would have written. pcap files have their records copied
-    byte for byte; pcapng files keep every block before the first packet (section and
-    interface headers) in each part. For tests, notebooks and benchmarks."""
+    ascending): the files ``tcpdump -C`` would have cut (named ``stem-000.pcap`` ... unless
+    ``names`` are given; tcpdump's own are ``x.pcap``, ``x.pcap1``, ...). pcap files have
+    their records copied byte for byte; pcapng files keep every block before the first
+    packet (section and interface headers) in each part. For tests, notebooks and benchmarks."""
     src = Path(path)
     data = src.read_bytes()
     out = Path(out_dir)

@@ -926,6 +926,10 @@ class SummaryParts:
         self.largest: tuple[int, int, str, str] | None = None  # size, -frame, qname, transport
         self.biggest_whole: int | None = None
         self.notes: list[str] = []  # the engines' own sentences
+        # a set's files (each task its own records): time going back within a file, frames
+        # cut by the snap length -- (count, first frame, largest step s / most bytes kept)
+        self.backwards: tuple[int, int, float] | None = None
+        self.snapped: tuple[int, int, int] | None = None
         self.capture_filters: list[str] = []
         self.frames = 0
         # a piece's unpaired responses whose query its window could not hold (older than the
@@ -952,9 +956,19 @@ def merge_parts(parts: list[SummaryParts]) -> SummaryParts:
         if p.biggest_whole is not None:
             out.biggest_whole = max(out.biggest_whole or 0, p.biggest_whole)
         out.notes += [x for x in p.notes if x not in out.notes]
+        out.backwards = merge_figures(out.backwards, p.backwards)
+        out.snapped = merge_figures(out.snapped, p.snapped)
         out.unsearched += p.unsearched
         out.capture_filters += [x for x in p.capture_filters if x not in out.capture_filters]
     return out
+
+
+def merge_figures(a: Any, b: Any) -> Any:
+    """Two (count, first frame, largest) figures as one: counts added, the earlier first,
+    the larger largest."""
+    if a is None or b is None:
+        return a if b is None else b
+    return a[0] + b[0], min(a[1], b[1]), max(a[2], b[2])
 
 
 def _counts(texts: np.ndarray) -> dict[str, int]:
@@ -1258,8 +1272,14 @@ def _orphan_tcp_fallback_frames(m: Columns, t: Columns) -> np.ndarray:
 def _warnings(p: SummaryParts, mtu: int | None) -> list[str]:
     """What the capture itself cannot show, or shows oddly, in plain sentences -- each only
     when the capture's own evidence says so."""
+    from .files import backwards_sentence, snap_sentence
+
     n = p.n
     out: list[str] = list(p.notes)
+    if p.backwards is not None:
+        out.append(backwards_sentence(*p.backwards))
+    if p.snapped is not None:
+        out.append(snap_sentence(*p.snapped))
     if n["streams_older_than_window"]:
         out.append(f"{n['streams_older_than_window']} DNS-over-TCP connection(s) were open "
                    "across a file boundary for longer than the window: their messages after "
