@@ -194,7 +194,9 @@ def test_cli_reads_a_directory_of_rotated_files(tmp_path: Path, capsys: Any) -> 
     one = analyze(src).summary
     assert summary["outcomes"] == one["outcomes"] and summary["icmp"] == one["icmp"]
     assert main(["pcap", str(tmp_path), "--csv", str(tmp_path / "x.csv")]) == 2
-    assert "use --parquet DIR" in capsys.readouterr().err
+    assert "--parquet DIR writes its tables" in capsys.readouterr().err
+    assert main(["pcap", str(tmp_path), "--pieces", "10"]) == 2  # (it was ignored)
+    assert "--pieces is for one capture" in capsys.readouterr().err
 
 
 # -- a real Dask cluster on loopback ---------------------------------------------------------
@@ -454,3 +456,14 @@ def test_a_set_says_what_its_record_headers_say(tmp_path: Path) -> None:
     many = analyze_set(parts, workers=1, chunk_records=4)
     assert [w for w in many.summary["warnings"]
             if "go back in time" in w or "snap length" in w] == single
+
+
+def test_a_damaged_file_read_by_several_tasks_is_said_once(tmp_path: Path) -> None:
+    """A file cut mid-record, read in several tasks and in its neighbours' windows: one
+    sentence naming it once (it came three times, joined by ';', and again per task)."""
+    src = CAPTURES / "truncation_tcp_fallback.pcapng"
+    files = rotate(src, tmp_path, [8])
+    files[1].write_bytes(files[1].read_bytes()[:-7])  # the last record cut
+    many = analyze_set(files, workers=1, chunk_records=3)
+    damaged = [w for w in many.summary["warnings"] if "damaged" in w]
+    assert len(damaged) == 1 and damaged[0].count(files[1].name) == 1, damaged

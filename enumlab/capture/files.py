@@ -779,8 +779,8 @@ def stitch(parts: list[tuple[RecordIndex, np.ndarray]], path: str) -> RecordInde
     damage = []
     for index, rows in parts:
         rows = np.asarray(rows, dtype=np.int64)
-        if index.damage:
-            damage.append(f"{index.path}: {index.damage}")
+        if index.damage and f"{index.path}: {index.damage}" not in damage:
+            damage.append(f"{index.path}: {index.damage}")  # (a file is often several parts)
         if not len(rows):
             interfaces.extend(index.interfaces)
             continue

@@ -108,10 +108,12 @@ def _pcap_set(args: argparse.Namespace, inputs: list[str], dataset_out: bool) ->
     from ..capture.report import PcapAnalysis, write_html
     from ..capture.sets import analyze_set
 
-    for flag, value in (("--csv", args.csv), ("--messages", args.messages)):
+    for flag, value in (("--csv", args.csv), ("--messages", args.messages),
+                        ("--pieces", args.pieces)):
         if value:
-            raise InputError(f"{flag} writes one capture's table; for a set of captures use "
-                             "--parquet DIR (a dataset) and enumlab query", subject=value)
+            raise InputError(f"{flag} is for one capture; a set of captures is read file by "
+                             "file in bounded memory already (--parquet DIR writes its "
+                             "tables, for enumlab query)", subject=value)
     if args.parquet and not dataset_out:
         raise InputError(f"--parquet {args.parquet}: a set of captures is written as a dataset "
                          "directory (a path not ending in .parquet)", subject=args.parquet)
@@ -231,7 +233,7 @@ def add_parser(sub: Any) -> None:
                    help="show one frame in full")
     p.add_argument("--engine", choices=("auto", "native", "tshark"), default="auto",
                    help="decoder: native (auto picks it unless a link type needs tshark) or "
-                        "tshark")
+                        "tshark (one capture; a set is read natively)")
     p.add_argument("--port", type=int_in(1, 65535, "port"), action="append", metavar="N",
                    help="a UDP/TCP port that carries DNS besides 53 (repeatable)")
     p.add_argument("--vxlan-port", type=int_in(1, 65535, "port"), action="append", metavar="N",
