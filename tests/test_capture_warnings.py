@@ -156,3 +156,33 @@ def test_frames_cut_by_the_snap_length_are_said(tmp_path: Path) -> None:
             "one 96 bytes)" in cut and "not to the network" in cut, engine
         whole = "\n".join(analyze(_write(tmp_path, frames), engine=engine).summary["warnings"])
         assert "snap length" not in whole, engine
+
+
+def test_what_the_capture_end_left_unfinished_is_said(tmp_path: Path) -> None:
+    """A query with no answer and a TC=1 answer with no TCP retry in the capture's last 10 s:
+    the capture may have stopped before the answer or the retry (RFC 7766 s5) -- said beside
+    the outcomes, alike in memory, in pieces and as a set of files; the same 60 s before
+    the end are failures on the evidence, and not said (a fresh-eyes run: the start had
+    its caveat, the end none)."""
+    from enumlab.capture.pieces import analyze_stream
+    from enumlab.capture.sets import analyze_set, rotate
+
+    frames = [*_paired(1, T0),
+              (T0 + 1, _udp(C, S, 4002, 53, F.query(_name(2), ident=2))),  # never answered
+              *[f for i in range(3, 60) for f in _paired(i, T0 + i)],
+              (T0 + 61, _udp(C, S, 4061, 53, F.query(_name(61), ident=61))),  # end: unanswered
+              (T0 + 62, _udp(C, S, 4062, 53, F.query(_name(62), ident=62))),
+              (T0 + 62.01, _udp(S, C, 53, 4062, F.response(_name(62), ident=62, tc=True))),
+              *_paired(63, T0 + 63)]
+    path = _write(tmp_path, frames)
+    a = analyze(path)
+    assert a.summary["outcomes"]["unanswered"] == 2
+    assert a.summary["outcomes"]["truncated_no_retry"] == 1
+    said = [w for w in a.summary["warnings"] if "had not finished" in w]
+    assert said == ["2 transaction(s) had not finished when the capture stopped (in its last "
+                    "10 s: unanswered 1, truncated_no_retry 1): an answer or a TCP retry may "
+                    "have come after it ended -- the capture's end, not evidence of a failure"]
+    assert analyze_stream(path, piece_records=7, workers=1)["warnings"] == a.summary["warnings"]
+    files = rotate(path, tmp_path / "set", [40, 80, 120])
+    many = analyze_set(files, workers=1, chunk_records=9)
+    assert [w for w in many.summary["warnings"] if "had not finished" in w] == said

@@ -930,6 +930,10 @@ class SummaryParts:
         # cut by the snap length -- (count, first frame, largest step s / most bytes kept)
         self.backwards: tuple[int, int, float] | None = None
         self.snapped: tuple[int, int, int] | None = None
+        # the capture's end: the last owned message's time, and the transactions left
+        # unfinished within RETRY_WINDOW s before it (when, outcome code in UNFINISHED)
+        self.last_time = float("nan")
+        self.tail: tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0, np.int64))
         self.capture_filters: list[str] = []
         self.frames = 0
         # a piece's unpaired responses whose query its window could not hold (older than the
@@ -957,6 +961,9 @@ def merge_parts(parts: list[SummaryParts]) -> SummaryParts:
             out.biggest_whole = max(out.biggest_whole or 0, p.biggest_whole)
         out.notes += [x for x in p.notes if x not in out.notes]
         out.backwards = merge_figures(out.backwards, p.backwards)
+        out.last_time = float(np.fmax(out.last_time, p.last_time))
+        out.tail = (np.concatenate([out.tail[0], p.tail[0]]),
+                    np.concatenate([out.tail[1], p.tail[1]]))
         out.snapped = merge_figures(out.snapped, p.snapped)
         out.unsearched += p.unsearched
         out.capture_filters += [x for x in p.capture_filters if x not in out.capture_filters]
@@ -1021,6 +1028,7 @@ def summary_parts(tables: Any, txns: Any, *, mtu: int | None = None,
     for name in ("ok", "failed", "none"):
         n[f"fallback_{name}"] = int((t["tcp_fallback"] == t.code_of("tcp_fallback", name)).sum())
     out.latencies = t["fallback_latency_ms"][~t.isna("fallback_latency_ms")].astype(float).tolist()
+    _unfinished_at_the_end(m, t, out)
     n["fragments_lost"] = int(t.filled("fragments_lost", False).sum())
     sized = np.flatnonzero(~t.isna("dns_size"))
     if len(sized):
@@ -1048,6 +1056,33 @@ def summary_parts(tables: Any, txns: Any, *, mtu: int | None = None,
         n["malformed_unpaired"] = int((malformed & ~in_txn[frames]).sum())
         _unpaired_responses(m_all, m, paired_frame, start, n, searched_from, out.unsearched)
     return out
+
+
+UNFINISHED = ("unanswered", "truncated_no_retry", "truncated_tcp_failed")
+
+
+def _unfinished_at_the_end(m: Columns, t: Columns, out: SummaryParts) -> None:
+    """The part's end (its last message) and its transactions that had not finished within
+    :data:`RETRY_WINDOW` s before it -- a query with no answer yet, a TC=1 answer whose TCP
+    retry (RFC 7766 s5) may come after: when the capture stopped, not what the network did.
+    Timed by the answer where there is one (a TC=1 answer), else by the query. Kept as
+    arrays so the parts of pieces and files merge (:func:`merge_parts`): the capture's end is
+    the latest part's, and each part keeps what lies within the window of its own end."""
+    times = m["time"].astype(np.float64, copy=False)
+    if not len(times) or not len(t) or not np.isfinite(times).any():
+        return
+    out.last_time = float(np.nanmax(times))
+    codes = [t.code_of("outcome", x) for x in UNFINISHED]
+    which = np.full(len(t), -1, dtype=np.int64)
+    for k, code in enumerate(codes):
+        which[t["outcome"] == code] = k
+    when = np.where(t.isna("response_time"), t["query_time"].astype(np.float64, copy=False),
+                    t.filled("response_time", np.nan).astype(np.float64, copy=False))
+    late = np.flatnonzero((which >= 0) & (when >= out.last_time - RETRY_WINDOW))
+    if len(late):  # a TCP retry refused (RST) has failed, whenever the capture ended
+        refused = f"tcp: {TCP_REASONS[0]}"
+        late = late[np.array([refused not in str(x) for x in t["icmp"][late]], dtype=bool)]
+    out.tail = (when[late], which[late])
 
 
 def _unpaired_responses(m_all: Columns, m: Columns, paired_frame: np.ndarray,
@@ -1280,6 +1315,15 @@ def _warnings(p: SummaryParts, mtu: int | None) -> list[str]:
         out.append(backwards_sentence(*p.backwards))
     if p.snapped is not None:
         out.append(snap_sentence(*p.snapped))
+    when, which = p.tail
+    late = which[when >= p.last_time - RETRY_WINDOW] if len(when) else which
+    if len(late):
+        said = ", ".join(f"{name} {int((late == k).sum())}" for k, name in
+                         enumerate(UNFINISHED) if (late == k).any())
+        out.append(f"{len(late)} transaction(s) had not finished when the capture stopped "
+                   f"(in its last {RETRY_WINDOW:.0f} s: {said}): an answer or a TCP retry "
+                   "may have come after it ended -- the capture's end, not evidence of a "
+                   "failure")
     if n["streams_older_than_window"]:
         out.append(f"{n['streams_older_than_window']} DNS-over-TCP connection(s) were open "
                    "across a file boundary for longer than the window: their messages after "
