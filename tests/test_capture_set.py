@@ -467,3 +467,37 @@ def test_a_damaged_file_read_by_several_tasks_is_said_once(tmp_path: Path) -> No
     many = analyze_set(files, workers=1, chunk_records=3)
     damaged = [w for w in many.summary["warnings"] if "damaged" in w]
     assert len(damaged) == 1 and damaged[0].count(files[1].name) == 1, damaged
+
+
+def test_an_answer_beyond_the_window_is_not_said_never_seen(tmp_path: Path) -> None:
+    """A query at the end of one file, its answer 60 s later at the start of the next (a
+    quiet link, a slow server): with the default 10 s window the set cannot pair them, and
+    says the query was not searched that far back -- not that the capture never saw it (it
+    said so, of a query in the set); a longer --window pairs them."""
+    from . import frames as F
+
+    C, S = "198.51.100.7", "192.0.2.53"
+
+    def udp(src: str, dst: str, sport: int, dport: int, payload: bytes) -> bytes:
+        return F.link(F.ipv4(src, dst, 17, F.udp(sport, dport, payload)), F.ETHERNET)
+
+    frames = []
+    for i in range(6):
+        frames += [(100.0 + i, udp(C, S, 4000 + i, 53, F.query(f"a{i}.example", ident=i))),
+                   (100.01 + i, udp(S, C, 53, 4000 + i, F.response(f"a{i}.example", ident=i)))]
+    frames.append((106.0, udp(C, S, 4999, 53, F.query("slow.example", ident=99))))
+    frames.append((166.0, udp(S, C, 53, 4999, F.response("slow.example", ident=99))))
+    for i in range(6):
+        frames += [(167.0 + i, udp(C, S, 5000 + i, 53, F.query(f"b{i}.example", ident=i))),
+                   (167.01 + i, udp(S, C, 53, 5000 + i, F.response(f"b{i}.example", ident=i)))]
+    whole = tmp_path / "whole.pcap"
+    whole.write_bytes(F.pcap(frames, F.ETHERNET))
+    files = rotate(whole, tmp_path / "set", [13])
+    short = analyze_set(files, workers=1, chunk_records=4).summary
+    assert short["outcomes"]["unanswered"] == 1
+    said = "\n".join(short["warnings"])
+    assert "1 response(s) answer queries not found within the window before them" in said
+    assert "never saw" not in said
+    long = analyze_set(files, workers=1, chunk_records=4, window=100.0).summary
+    assert long["outcomes"]["unanswered"] == 0 and long["outcomes"]["ok"] == 13
+    assert "not found within the window" not in "\n".join(long["warnings"])

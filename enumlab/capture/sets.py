@@ -342,8 +342,12 @@ def analyze_file(job: FileJob) -> FileResult:
     txns = build_transactions(tables, mtu=job.mtu)
     lo = job.offset + a + 1
     hi = job.more[-1][1] + job.more[-1][0].frames if job.more else job.offset + b
+    # the messages stitched before this task's records go back --window s, no further: an
+    # orphan answer's query older than that is said as not searched for, not as never seen
     parts_ = summary_parts(tables, txns, mtu=job.mtu, owned=(lo, hi),
-                           start=job.start if np.isfinite(job.start) else None)
+                           start=job.start if np.isfinite(job.start) else None,
+                           searched_from=first_t - job.window if np.isfinite(first_t) else None,
+                           search_later=False)
     parts_.backwards, parts_.snapped = record_notes
     # a TCP stream first seen in the window before this file, with no SYN there, and not at
     # the very start of the point's capture: open across the boundary longer than the window

@@ -1000,7 +1000,8 @@ def _transactions(txns: Any) -> Columns:
 def summary_parts(tables: Any, txns: Any, *, mtu: int | None = None,
                   owned: tuple[int, int] | None = None, start: float | None = None,
                   figures: SummaryParts | None = None,
-                  searched_from: float | None = None) -> SummaryParts:
+                  searched_from: float | None = None,
+                  search_later: bool = True) -> SummaryParts:
     """The figures of ``tables`` and ``txns`` (columns or a DataFrame). ``owned`` (first, last
     frame): count only what belongs to those frames -- messages, transactions by their query
     frame, fragment sets by the frame that completed them (or their first fragment), ICMP
@@ -1008,7 +1009,9 @@ def summary_parts(tables: Any, txns: Any, *, mtu: int | None = None,
     file's first seconds). ``start``: when the capture (set) began, for the "sent before the
     capture" sentence. ``figures``: :func:`message_figures` of the same tables and ``owned``,
     made already (in a thread, while the transactions were paired). ``searched_from``: the
-    tables hold the messages from then on only (a piece's window)."""
+    tables hold the messages from then on only (a piece's window); ``search_later``: the
+    orphans it could not search are kept to be looked for in the whole capture (pieces), else
+    counted as not searched (a set's file)."""
     m_all = tables.columns("messages")
     t_all = _transactions(txns)
     lo, hi = (-1, np.iinfo(np.int64).max) if owned is None else owned
@@ -1054,7 +1057,8 @@ def summary_parts(tables: Any, txns: Any, *, mtu: int | None = None,
         dns = m["protocol"] == m.code_of("protocol", "dns")
         malformed = dns & (m["malformed"] != m.code_of("malformed", ""))
         n["malformed_unpaired"] = int((malformed & ~in_txn[frames]).sum())
-        _unpaired_responses(m_all, m, paired_frame, start, n, searched_from, out.unsearched)
+        _unpaired_responses(m_all, m, paired_frame, start, n, searched_from,
+                            out.unsearched if search_later else None)
     return out
 
 
@@ -1141,7 +1145,9 @@ def _unpaired_responses(m_all: Columns, m: Columns, paired_frame: np.ndarray,
         # a piece's window began after the capture did: a query older than the window was
         # not looked for here; the orphans are kept to be looked for in the whole capture
         gone = resp[~asked & ~early]
-        if len(gone) and far is not None and PAIRKEY in m_all.values:
+        if far is None:  # nobody searches further (a file of a set): said as not searched
+            n["orphans_beyond_window"] = len(gone)
+        elif len(gone) and PAIRKEY in m_all.values:
             far.append((m_all.values[PAIRKEY][gone].astype(np.int64),
                         m_all.filled("dns_id", -1)[gone].astype(np.int64),
                         m_all.filled("qtype", -1)[gone].astype(np.int64), times[gone],
@@ -1367,10 +1373,15 @@ def _warnings(p: SummaryParts, mtu: int | None) -> list[str]:
                 out.append(f"{early} response(s) in the first {RETRY_WINDOW:.0f} s answer "
                            "queries sent before the capture started (their queries are not in "
                            "the capture)")
-            if orphans - with_query - early > 0:  # (in pieces: searched in the whole capture)
-                out.append(f"{orphans - with_query - early} response(s) answer queries the "
-                           "capture never saw (some queries took another path, or the capture "
-                           "dropped them)")
+            beyond = min(n["orphans_beyond_window"], orphans - with_query - early)
+            if beyond:  # (a set searches each file's neighbours --window s back, no further)
+                out.append(f"{beyond} response(s) answer queries not found within the window "
+                           "before them (a set of files is searched that far back: the query "
+                           "is older -- a longer --window finds it -- or was never captured)")
+            if orphans - with_query - early - beyond > 0:  # (in pieces: the whole capture)
+                out.append(f"{orphans - with_query - early - beyond} response(s) answer "
+                           "queries the capture never saw (some queries took another path, or "
+                           "the capture dropped them)")
     malformed_paired = max(0, n["malformed"] - n["malformed_unpaired"])
     if n["no_question"] + n["undecodable"] or n["malformed_unpaired"]:
         out.append(f"{n['no_question']} message(s) without a question, "
