@@ -649,3 +649,24 @@ def test_a_fragment_captured_twice_counts_once(tmp_path: Path, engine: str) -> N
     assert list(m.loc[m["qr"], "ip_fragments"]) == [4]
     t = analysis.transactions
     assert list(t["fragments"]) == [4] and list(t["outcome"]) == ["ok"]
+
+
+def test_both_engines_say_a_stream_the_capture_joins_mid_way(tmp_path: Path) -> None:
+    """A DNS-over-TCP connection whose SYN the capture missed (it began before the capture,
+    or in the previous rotated file): both engines name it, in the same words; a connection
+    with its SYN is not named (the native engine alone said it: a fresh-eyes run)."""
+    one = F.query("syn.example", ident=1)
+    two = F.query("nosyn.example", ident=2)
+    frames = [_tcp_frame(1.0, 100, flags=0x02),
+              _tcp_frame(1.1, 101, len(one).to_bytes(2, "big") + one),
+              _tcp_frame(2.0, 5000, len(two).to_bytes(2, "big") + two, sport=4001)]
+    path = tmp_path / "mid.pcap"
+    path.write_bytes(F.pcap(frames, F.ETHERNET))
+    said = {}
+    for engine in ("native", "tshark"):
+        tables = load_capture(path, engine=engine)
+        assert sorted(tables.messages["qname"].astype(str)) == ["nosyn.example", "syn.example"]
+        said[engine] = [w for w in tables.warnings if "mid-stream" in w]
+    assert said["native"] == said["tshark"] == [
+        f"TCP {C}:4001 -> {S}:53: the capture starts mid-stream (no SYN); messages framed "
+        "from the first plausible DNS message seen"]

@@ -63,7 +63,7 @@ def run(*args: str | bytes, timeout: float = 60) -> subprocess.CompletedProcess[
         (("pcap", "x.pcap", "--mtu", "10"), "MTU must be 68..65535"),
         (("pcap", "/nonexistent.pcap"), "does not exist"),  # no progress bar before it
         # a directory is a capture set: one without captures says so
-        (("pcap", str(ZONES)), "no capture files (*.pcap, *.pcapng, *.cap, .gz) in"),
+        (("pcap", str(ZONES)), "no capture files in"),
         (("pcap", "x.pcap", "--detail", "0"), "frame number must be"),
         (("sip", "sip:x@example.com", "--server", "example.com"), "not an IP address"),
         (("doctor", "--domain", "x.test", "--resolv-conf", "/nonexistent", "--timeout", "0"),

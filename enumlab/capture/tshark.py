@@ -371,10 +371,36 @@ def read_tshark(path: str | Path, *, ports: tuple[int, ...] = (),
         warnings.append(f"tshark's dissection of {len(not_understood)} frame(s) was not "
                         f"understood; they were skipped (first: {not_understood[0]})")
     _mark_carried(tcps, messages)
+    warnings += _mid_stream(tcps, messages)
     return CaptureTables(str(p), "tshark", _frame(messages, MESSAGE_COLUMNS),
                          _frame(_fragment_fates(frags), FRAGMENT_COLUMNS),
                          _frame(icmps, ICMP_COLUMNS), _frame(tcps, TCP_COLUMNS), frames,
                          None, warnings, links)
+
+
+def _mid_stream(tcps: list[dict[str, Any]], messages: list[dict[str, Any]]) -> list[str]:
+    """The native reassembler's note of a TCP direction the capture joins after its SYN, for
+    the directions that carried a DNS message with no SYN (or SYN-ACK) of theirs before it
+    (tshark frames them itself). One note per direction, in the order first seen."""
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (r["src"], r["sport"], r["dst"], r["dport"])
+
+    opened: dict[tuple[Any, ...], float] = {}
+    for r in tcps:  # (the TCP table: SYN, FIN and RST segments only)
+        if r["syn"]:
+            opened.setdefault(key(r), r["frame"])
+    out: list[str] = []
+    said: set[tuple[Any, ...]] = set()
+    for r in messages:  # (a loop over TCP messages, as tshark's JSON is read: per packet)
+        if r["transport"] != "tcp" or key(r) in said:
+            continue
+        said.add(key(r))
+        first = r.get("first_frame") or r["frame"]
+        if key(r) not in opened or opened[key(r)] > first:
+            out.append(f"TCP {r['src']}:{r['sport']} -> {r['dst']}:{r['dport']}: the capture "
+                       "starts mid-stream (no SYN); messages framed from the first plausible "
+                       "DNS message seen")
+    return out
 
 
 def _mark_carried(tcps: list[dict[str, Any]], messages: list[dict[str, Any]]) -> None:
