@@ -1084,8 +1084,9 @@ def _unfinished_at_the_end(m: Columns, t: Columns, out: SummaryParts) -> None:
                     t.filled("response_time", np.nan).astype(np.float64, copy=False))
     late = np.flatnonzero((which >= 0) & (when >= out.last_time - RETRY_WINDOW))
     if len(late):  # a TCP retry refused (RST) has failed, whenever the capture ended
-        refused = f"tcp: {TCP_REASONS[0]}"
-        late = late[np.array([refused not in str(x) for x in t["icmp"][late]], dtype=bool)]
+        notes = t["icmp"][late]
+        text = np.where(t.isna("icmp")[late], "", notes).astype(str)
+        late = late[np.char.find(text, f"tcp: {TCP_REASONS[0]}") < 0]
     out.tail = (when[late], which[late])
 
 
