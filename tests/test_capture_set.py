@@ -400,7 +400,7 @@ def test_the_dataset_names_the_file_of_each_row_of_batched_small_files(tmp_path:
     out = tmp_path / "dataset"
     many = analyze_set(files, parquet=out, workers=1)
     assert any(f.get("batched_with") for f in many.summary["files"])  # really batched
-    firsts = {Path(f["path"]).name: f["first_frame"] for f in many.summary["files"]}
+    firsts = {f["path"]: f["first_frame"] for f in many.summary["files"]}
     rows = query(out, "SELECT file, min(frame) AS lo, max(frame) AS hi, count(*) AS n "
                       "FROM messages GROUP BY file ORDER BY lo")
     names = sorted(firsts, key=firsts.get)  # type: ignore[arg-type]
@@ -409,6 +409,17 @@ def test_the_dataset_names_the_file_of_each_row_of_batched_small_files(tmp_path:
         later = [firsts[n] for n in names if firsts[n] > firsts[name]]
         assert firsts[name] <= lo and (not later or hi < min(later)), name
     assert int(rows["n"].sum()) == many.summary["dns_messages"]
+    # two hosts' files of one name stay apart (the column held the base name: one row)
+    for host in ("ns1", "ns2"):
+        rotate(src, tmp_path / "hosts" / host, [12], names=["dns.pcapng", "dns.pcapng1"])
+    both = tmp_path / "both"
+    analyze_set([tmp_path / "hosts"], parquet=both, workers=1)
+    files = query(both, "SELECT DISTINCT file FROM messages ORDER BY file")["file"].tolist()
+    assert [Path(f).relative_to(tmp_path / "hosts").as_posix() for f in files] == [
+        "ns1/dns.pcapng", "ns1/dns.pcapng1", "ns2/dns.pcapng", "ns2/dns.pcapng1"]
+    # the tables of a dataset are written already: asking for them again is an error
+    for flag in ("--csv", "--messages", "--parquet"):
+        assert main(["pcap", str(out), flag, str(tmp_path / "again.csv")]) == 2
 
 
 def test_files_overlapping_in_time_are_said(tmp_path: Path) -> None:

@@ -532,12 +532,12 @@ def _record_notes(job: FileJob, own: Any, batch: list[Any]) -> tuple[Any, Any]:
 
 
 def _file_names(job: FileJob, frames: Any) -> np.ndarray:
-    """The name of the file each (set-wide) frame is in: the task's own file, or one of the
-    small files batched after it (``job.more``), by where each one's frames start."""
+    """The file each (set-wide) frame is in -- its path as the set was given it (two hosts'
+    ``dns.pcap`` stay apart) -- the task's own file, or one of the small files batched after
+    it (``job.more``), by where each one's frames start."""
     starts = np.array([job.offset + job.rows[0] + 1] + [first + 1 for _, first in job.more],
                       dtype=np.float64)
-    names = np.array([Path(job.own.path).name] + [Path(f.path).name for f, _ in job.more],
-                     dtype=object)
+    names = np.array([job.own.path] + [f.path for f, _ in job.more], dtype=object)
     at = np.searchsorted(starts, np.asarray(frames, dtype=np.float64), side="right") - 1
     return names[np.clip(at, 0, len(names) - 1)]
 

@@ -165,6 +165,9 @@ def _pcap_dataset(args: argparse.Namespace, root: str, *, quiet: bool = False) -
     from ..capture.report import PcapAnalysis, format_summary, write_html
     from ..capture.sets import read_dataset, read_summary
 
+    for flag in [f for f in ("csv", "messages", "parquet", "pieces") if getattr(args, f)]:
+        raise InputError(f"--{flag}: a dataset's tables are written already; read them with "
+                         f"enumlab query {root} 'SELECT ...'", subject=getattr(args, flag))
     summary = read_summary(root)
     if args.html:
         txns = read_dataset(root, "transactions")
