@@ -670,3 +670,22 @@ def test_both_engines_say_a_stream_the_capture_joins_mid_way(tmp_path: Path) -> 
     assert said["native"] == said["tshark"] == [
         f"TCP {C}:4001 -> {S}:53: the capture starts mid-stream (no SYN); messages framed "
         "from the first plausible DNS message seen"]
+
+
+def test_the_summary_shows_names_as_the_tables_write_them(tmp_path: Path) -> None:
+    """A truncated name holding a newline: the summary's "names truncated most" shows it as
+    dig does (``new\\010line``), as the tables and the JSON do -- it printed a dict's repr,
+    every backslash doubled (a fresh-eyes run)."""
+    from enumlab.capture.report import analyze, format_summary
+
+    query = _raw_query([b"new\nline", b"example"], 7, qtype=35)
+    answer = bytearray(query)
+    answer[2:4] = (0x8300).to_bytes(2, "big")  # QR, TC, RD
+    frames = [_udp_frame(1.0, query),
+              (1.01, F.link(F.ipv4(S, C, 17, F.udp(53, 3000, bytes(answer))), F.ETHERNET))]
+    path = tmp_path / "tc.pcap"
+    path.write_bytes(F.pcap(frames, F.ETHERNET))
+    a = analyze(path)
+    assert a.summary["top_truncated_names"] == {"new\\010line.example": 1}
+    line = next(x for x in format_summary(a.summary).splitlines() if "truncated most" in x)
+    assert line == "  names truncated most: new\\010line.example (1)"

@@ -201,7 +201,10 @@ def format_summary(s: dict[str, Any]) -> str:
         lines.append(f"  largest answer paired: {lr['dns_size']} bytes ({lr['qname']}, "
                      f"{lr['transport'].upper()}, frame {lr['frame']})")
     if s["top_truncated_names"]:
-        lines.append(f"  names truncated most: {s['top_truncated_names']}")
+        # the names as the tables write them (dig's escapes), not a dict's repr doubling
+        # each backslash of \010
+        lines.append("  names truncated most: " + ", ".join(
+            f"{name} ({count})" for name, count in s["top_truncated_names"].items()))
     for warning in s["warnings"]:
         lines.append(f"  WARNING: {warning}")
     return "\n".join(lines)
