@@ -79,10 +79,16 @@ def save_transactions(analysis: PcapAnalysis, path: str | Path, *,
     """CSV or Parquet by extension (Parquet keeps the dtypes, for DuckDB/pandas later). CSV
     cells that a spreadsheet would run as a formula are neutralised (:func:`csv_safe`) unless
     ``csv_raw``; the text is pandas' ``to_csv``, made from whole columns (:mod:`.csvfile`)."""
+    import pandas as pd
+
     p = Path(path)
     if p.suffix == ".parquet":
         frame = analysis.transactions.copy()
         frame["outcome"] = frame["outcome"].astype("string")
+        for column in frame.columns:  # a category's unused names are not written (dns_id's
+            # are all 65,536 hex IDs: 328 KB of a 368 KB file of 340 transactions)
+            if isinstance(frame[column].dtype, pd.CategoricalDtype):
+                frame[column] = frame[column].cat.remove_unused_categories()
         frame.to_parquet(p, index=False)
     else:
         frame = with_human_times(analysis.transactions)
