@@ -112,3 +112,40 @@ def test_sigterm_at_ten_points_of_start_up_leaves_no_child(tmp_path: Path, engin
     # the window that orphaned named was hit: the child was running when several signals came
     assert named_running >= 3, (named_running, spawned, ready)
     assert outcomes.count(128 + signal.SIGTERM) >= POINTS // 2, outcomes
+
+
+def test_a_signal_just_before_the_tcp_thread_starts_does_not_hang_stop(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SIGTERM whose handler raises after the TCP server is made but before its thread
+    starts: stop() called socketserver's shutdown(), which waits for a serve_forever that
+    never ran -- serve hung for ever (a clean-clone run: the 4th of the ten SIGTERM points
+    above timed out). The raise is placed there by hand; stop() must return, every worker
+    gone."""
+    import threading
+
+    from enumlab import EmbeddedServer
+
+    real = threading.Thread.start
+
+    def start(self: threading.Thread) -> None:
+        if self.name.startswith("enumlab-tcp"):
+            raise KeyboardInterrupt  # as guards' handler raises Terminated, at this point
+        real(self)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    server = EmbeddedServer(ZONES, port=0, workers=2)
+    outcome: list[BaseException] = []
+
+    def enter() -> None:
+        try:
+            with server:
+                pass
+        except BaseException as exc:  # (the interrupt is what is expected)
+            outcome.append(exc)
+
+    runner = threading.Thread(target=enter, daemon=True)
+    real(runner)
+    runner.join(timeout=10)
+    assert not runner.is_alive(), "stop() hung"
+    assert len(outcome) == 1 and isinstance(outcome[0], KeyboardInterrupt)
+    assert server.worker_pids == []

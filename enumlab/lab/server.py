@@ -354,10 +354,14 @@ class EmbeddedServer:
                                                              socket.SOCK_DGRAM) as waker:
                 waker.sendto(b"\x00", (self.host, self.port))
         if self._tcp is not None:
-            self._tcp.shutdown()
+            # shutdown() waits for serve_forever to acknowledge: a signal whose handler raised
+            # before the TCP thread started (stop() from __enter__) left it waiting for ever
+            if any(t.ident is not None for t in self._threads if t.name.startswith("enumlab-tcp")):
+                self._tcp.shutdown()
             self._tcp.server_close()
         for thread in self._threads:
-            thread.join(timeout=2)
+            if thread.ident is not None:  # (a thread never started cannot be joined)
+                thread.join(timeout=2)
         for sock in self._udp:
             sock.close()
         self._udp, self._tcp, self._threads = [], None, []
