@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from enumlab import InputError
 from enumlab.capture.files import open_capture
 from enumlab.capture.report import analyze
-from enumlab.capture.sets import analyze_set, query, rotate
+from enumlab.capture.sets import analyze_set, query, read_dataset, rotate
 from enumlab.cli import main
 
 from .conftest import ROOT
@@ -144,6 +144,28 @@ def test_a_regex_names_the_capture_point(tmp_path: Path) -> None:
     assert {f["point"] for f in many.summary["files"]} == {"ns1"}
     with pytest.raises(InputError, match="does not match the file name"):
         analyze_set([str(tmp_path / "ns1_*.pcapng")], point_from=r"^resolver-(\d)", workers=1)
+
+
+def test_points_whose_names_differ_only_in_odd_characters_stay_apart(tmp_path: Path) -> None:
+    # one directory per point: "ns 1" and "ns_1" were both point=ns_1 (one partition, one
+    # point when read back); "2024" came back as a number; "a%b" must not decode to "a\xbb"
+    src = CAPTURES / "truncation_ignored.pcapng"
+    names = ["ns 1", "ns_1", "2024", "a%bb", "ü.x"]
+    for k, name in enumerate(names):
+        rotate(src, tmp_path / "in" / name, [], names=[f"c{k}.pcapng"])
+    out = tmp_path / "ds"
+    many = analyze_set([tmp_path / "in"], point_from="dirname", parquet=out, workers=1)
+    per = many.summary["transactions"] // len(names)
+    assert per > 0
+    dirs = sorted(p.name for p in (out / "transactions").iterdir())
+    assert len(dirs) == len(names), dirs
+    got = query(out, "SELECT point, count(*) AS n FROM transactions GROUP BY point")
+    assert dict(zip(got["point"], got["n"], strict=True)) == dict.fromkeys(names, per)
+    frame = read_dataset(out, "messages")
+    assert sorted(set(frame["point"])) == sorted(names)
+    assert all(isinstance(p, str) for p in frame["point"])
+    with pytest.raises(InputError, match="empty text"):
+        analyze_set([tmp_path / "in" / "2024"], point_from=r"x*", workers=1)
 
 
 def test_bad_inputs_are_clear_errors(tmp_path: Path) -> None:

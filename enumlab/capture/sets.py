@@ -44,6 +44,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 
@@ -218,7 +219,11 @@ def point_of(path: Path, point_from: str) -> str:
     if m is None:
         raise InputError(f"--point-from {point_from!r} does not match the file name "
                          f"{path.name!r}", subject=str(path))
-    return m.group(1) if m.groups() and m.group(1) is not None else m.group(0)
+    point = m.group(1) if m.groups() and m.group(1) is not None else m.group(0)
+    if not point:
+        raise InputError(f"--point-from {point_from!r} matches an empty text in the file name "
+                         f"{path.name!r}: a capture point needs a name", subject=str(path))
+    return point
 
 
 def survey(path: str, point: str) -> CaptureFile:
@@ -508,7 +513,7 @@ def _write_partitions(root: Path, job: FileJob, messages: Any, transactions: Any
         out["file"] = _file_names(job, frame["frame" if clock == "time" else "query_frame"])
         hours = _hours(frame[clock].to_numpy(dtype=np.float64))
         for hour, group in out.groupby(hours.to_numpy(), sort=True):
-            where = root / table / f"point={_safe(job.point)}" / f"hour={hour}"
+            where = root / table / f"point={partition_name(job.point)}" / f"hour={hour}"
             where.mkdir(parents=True, exist_ok=True)
             group.to_parquet(where / name, index=False)
 
@@ -542,8 +547,12 @@ def _file_names(job: FileJob, frames: Any) -> np.ndarray:
     return names[np.clip(at, 0, len(names) - 1)]
 
 
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", text) or "_"
+def partition_name(point: str) -> str:
+    """A capture point as a partition directory's value: percent-encoded (RFC 3986 s2.1,
+    every byte but letters, digits and ``_.-~``), as Hive writes and as pyarrow and DuckDB
+    decode it -- one directory per point (``ns 1`` and ``ns_1`` stay apart, ``a/b`` is no
+    sub-directory), and the ``point`` read back is the name as given."""
+    return quote(point, safe="")
 
 
 # -- the whole set -----------------------------------------------------------------------------
@@ -908,7 +917,8 @@ def read_dataset(path: str | Path, table: str = "transactions",
     if not where.is_dir():
         return pd.DataFrame()
     try:
-        frame = pd.read_parquet(where, columns=columns)
+        # the partitions' values are text, never guessed (a point named 2024 stays "2024")
+        frame = pd.read_parquet(where, columns=columns, partitioning=_partitioning())
     except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
         raise InputError(f"{where}: not an enumlab Parquet table ({str(exc).splitlines()[0]})",
                          subject=str(where)) from exc
@@ -919,6 +929,14 @@ def read_dataset(path: str | Path, table: str = "transactions",
             frame[name] = frame[name].astype(dtype)  # type: ignore[call-overload]
     order = "query_time" if table == "transactions" else "time"
     return frame.sort_values(["point", order], kind="stable").reset_index(drop=True)
+
+
+def _partitioning() -> Any:
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+
+    return pads.partitioning(pa.schema([("point", pa.string()), ("hour", pa.string())]),
+                             flavor="hive")
 
 
 def query(path: str | Path, sql: str) -> Any:
@@ -942,7 +960,7 @@ def query(path: str | Path, sql: str) -> Any:
                 try:
                     con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet("
                                 f"'{pattern}', hive_partitioning = true, "
-                                "union_by_name = true)")
+                                "hive_types_autocast = false, union_by_name = true)")
                 except duckdb.Error as exc:
                     raise InputError(f"{files}: {str(exc).splitlines()[0]}",
                                      subject=str(files)) from exc
