@@ -445,6 +445,13 @@ def test_the_vxlan_port_option(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert json.loads(capsys.readouterr().out)["messages"]["queries"] == 1
     assert main(["pcap", str(path), "--engine", "native", "--json"]) != 0  # not VXLAN here
     assert "--port" in capsys.readouterr().err  # and no tunnel was seen: the hint is right
+    # a set of captures takes the option too (it was dropped there: no DNS messages, exit 1)
+    day = tmp_path / "day"
+    day.mkdir()
+    for k in range(2):
+        (day / f"vx{k}.pcap").write_bytes(path.read_bytes())
+    assert main(["pcap", str(day), "--json", "--vxlan-port", "8472", "--workers", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["messages"]["queries"] == 2
 
 
 @pytest.mark.parametrize("jit", JIT)

@@ -534,3 +534,22 @@ def test_an_answer_beyond_the_window_is_not_said_never_seen(tmp_path: Path) -> N
     long = analyze_set(files, workers=1, chunk_records=4, window=100.0).summary
     assert long["outcomes"]["unanswered"] == 0 and long["outcomes"]["ok"] == 13
     assert "not found within the window" not in "\n".join(long["warnings"])
+
+
+def test_the_text_of_a_set_and_of_its_dataset_name_files_and_skips_once(
+        tmp_path: Path, capsys: Any) -> None:
+    """The set's own lines (files per point, skipped files) under the summary: the same when
+    the dataset is reported again (they were missing there), and a skipped file's path said
+    once (the reason names it already: it was "skipped X: X: ...")."""
+    rotate(CAPTURES / "truncation_tcp_fallback.pcapng", tmp_path / "day", [9])
+    junk = tmp_path / "day" / "zz-junk.pcap"
+    junk.write_bytes(b"not a capture at all, but named like one\n" * 4)
+    out = tmp_path / "ds"
+    assert main(["pcap", str(tmp_path / "day"), "--parquet", str(out), "--workers", "1"]) == 0
+    first = capsys.readouterr().out
+    skipped = [line for line in first.splitlines() if "skipped" in line and "zz-junk" in line]
+    assert len(skipped) == 1 and skipped[0].count(str(junk)) == 1, skipped
+    assert "  files: all 2; window" in first
+    assert main(["pcap", str(out)]) == 0
+    again = capsys.readouterr().out
+    assert "  files: all 2; window" in again and skipped[0] in again.splitlines()

@@ -101,6 +101,7 @@ class FileJob:
     # small files after ``own`` that this task owns whole, each with its first frame - 1:
     # a day of tiny rotated files is read in a few tasks, not one task (and one decode) each
     more: tuple[tuple[CaptureFile, int], ...] = ()
+    vxlan_ports: tuple[int, ...] = (4789,)  # UDP ports read as VXLAN (RFC 7348 s5: 4789)
 
 
 @dataclass
@@ -241,7 +242,8 @@ def survey(path: str, point: str) -> CaptureFile:
 def plan(files: Iterable[CaptureFile], *, window: float = DEFAULT_WINDOW,
          ports: tuple[int, ...] = (), mtu: int | None = None, parquet: str | None = None,
          keep_tables: bool = False, jit: bool | None = None,
-         chunk_records: int = CHUNK_RECORDS) -> list[FileJob]:
+         chunk_records: int = CHUNK_RECORDS,
+         vxlan_ports: tuple[int, ...] = (4789,)) -> list[FileJob]:
     """Jobs of at most ``chunk_records`` records (one per file when files are smaller):
     points apart, files of a point in the order of their first timestamp (a file with no
     timestamp last), frames numbered across the point."""
@@ -276,7 +278,7 @@ def plan(files: Iterable[CaptureFile], *, window: float = DEFAULT_WINDOW,
                 hi = min(f.frames, lo + chunk_records)
                 jobs.append(FileJob(point, len(jobs), f, before, after, offsets[k], (lo, hi),
                                     window, ports, mtu, start, parquet, keep_tables, jit,
-                                    more if hi == f.frames else ()))
+                                    more if hi == f.frames else (), vxlan_ports))
             k = end
     return jobs
 
@@ -341,7 +343,8 @@ def analyze_file(job: FileJob) -> FileResult:
         return FileResult(job.own.path, job.point, SummaryParts(), 0, 0, 0,
                           time.perf_counter() - started, _peak_rss_mb(), os.getpid(),
                           None, None, more=[(f.path, 0, 0, 0, None) for f, _ in job.more])
-    tables = tables_of(decode_index(index, ports=job.ports, jit=job.jit), job.own.path)
+    tables = tables_of(decode_index(index, ports=job.ports, jit=job.jit,
+                                    vxlan_ports=job.vxlan_ports), job.own.path)
     _renumber(tables, glob_frame)
     tables.total_frames = owned_frames
     txns = build_transactions(tables, mtu=job.mtu)
@@ -565,7 +568,8 @@ def analyze_set(inputs: Sequence[str | Path], *, point_from: str = "one",
                 dask: str | None = None, ports: tuple[int, ...] = (), mtu: int | None = None,
                 parquet: str | Path | None = None, keep_tables: bool = False,
                 progress: bool | None = None, jit: bool | None = None,
-                chunk_records: int = CHUNK_RECORDS) -> CaptureSetResult:
+                chunk_records: int = CHUNK_RECORDS,
+                vxlan_ports: tuple[int, ...] = (4789,)) -> CaptureSetResult:
     """Analyse many capture files as one set (see module docs): ``workers`` local processes
     (default: every core; 1 runs in this process), or the Dask cluster at ``dask``
     (``tcp://host:8786``) -- then the work, its retries and its data movement are Dask's. A
@@ -594,7 +598,8 @@ def analyze_set(inputs: Sequence[str | Path], *, point_from: str = "one",
         surveyed = [f for f in surveys if isinstance(f, CaptureFile)]
         jobs = plan(surveyed, window=window, ports=ports, mtu=mtu,
                     parquet=str(parquet) if parquet is not None else None,
-                    keep_tables=keep_tables, jit=jit, chunk_records=chunk_records)
+                    keep_tables=keep_tables, jit=jit, chunk_records=chunk_records,
+                    vxlan_ports=vxlan_ports)
         by_path = {str(p): s for p, s in zip(paths, sizes, strict=True)}
         shares = [by_path[j.own.path] * (j.rows[1] - j.rows[0]) // max(j.own.frames, 1)
                   for j in jobs]
