@@ -553,3 +553,16 @@ def test_the_text_of_a_set_and_of_its_dataset_name_files_and_skips_once(
     assert main(["pcap", str(out)]) == 0
     again = capsys.readouterr().out
     assert "  files: all 2; window" in again and skipped[0] in again.splitlines()
+
+
+def test_a_damaged_file_of_a_set_is_placed_in_the_set_s_frames(tmp_path: Path) -> None:
+    """A damage note names the file and its own frame -- and, frames being numbered across
+    the set, the set's frame too (it gave the file's frame alone, read as the set's)."""
+    files = rotate(CAPTURES / "truncation_tcp_fallback.pcapng", tmp_path, [9])
+    whole = files[1].read_bytes()
+    files[1].write_bytes(whole[:-30])  # the last record cut by the end of the file
+    in_file = open_capture(files[1]).frames
+    many = analyze_set(files, workers=1)
+    said = [w for w in many.summary["warnings"] if "damaged" in w]
+    assert len(said) == 1 and str(files[1]) in said[0], said
+    assert f"(after frame {in_file} of the file, {9 + in_file} of the set)" in said[0], said

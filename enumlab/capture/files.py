@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import os
+import re
 import struct
 import weakref
 import zlib
@@ -765,22 +766,39 @@ def _no_impossible_times(index: RecordIndex) -> None:
                            f"frame {int(np.argmax(far)) + 1}): their time is unknown")
 
 
-def stitch(parts: list[tuple[RecordIndex, np.ndarray]], path: str) -> RecordIndex:
+def _in_the_set(damage: str, base: int | None) -> str:
+    """A file's damage note as a set says it: "after frame N" is the file's frame; with the
+    set's frames numbered across files (``base``: the set's frames before this file), the set's
+    frame too."""
+    if base is None or not base:
+        return damage
+    return re.sub(r"\(after frame (\d+)\)",
+                  lambda m: f"(after frame {m.group(1)} of the file, {int(m.group(1)) + base} "
+                            "of the set)", damage, count=1)
+
+
+def stitch(parts: list[tuple[RecordIndex, np.ndarray]], path: str,
+           bases: list[int] | None = None) -> RecordIndex:
     """One record index over records of several captures, in the order given: ``parts`` are
     (index, rows) -- e.g. the last seconds of the previous rotated file, a whole file, the
     first seconds of the next. The bytes the records span are copied into one buffer (the
     file itself once, the windows' few records beside it), so the engine reads the stitched
     records as one capture: a TCP stream or a fragment set cut by a file boundary is whole
-    again. Interfaces keep their link types (the parts' lists, in order)."""
+    again. Interfaces keep their link types (the parts' lists, in order). ``bases``: for each
+    part, the set's frames before its file's first (a damage note then names the set's frame
+    too)."""
     bufs: list[np.ndarray] = []
     offsets, caplens, origlens, times, ifaces = [], [], [], [], []
     interfaces: list[Interface] = []
     base = 0
     damage = []
-    for index, rows in parts:
+    for k, (index, rows) in enumerate(parts):
         rows = np.asarray(rows, dtype=np.int64)
-        if index.damage and f"{index.path}: {index.damage}" not in damage:
-            damage.append(f"{index.path}: {index.damage}")  # (a file is often several parts)
+        said = (f"{index.path}: "
+                f"{_in_the_set(index.damage, bases[k] if bases else None)}") if index.damage \
+            else ""
+        if said and said not in damage:
+            damage.append(said)  # (a file is often several parts)
         if not len(rows):
             interfaces.extend(index.interfaces)
             continue

@@ -296,6 +296,7 @@ def analyze_file(job: FileJob) -> FileResult:
     opened = [own]
     parts: list[tuple[Any, np.ndarray]] = []
     frames: list[np.ndarray] = []
+    bases: list[int] = []  # the set's frames before each part's file
     a, b = job.rows
     batch = [_open(f.path, job.jit) for f, _ in job.more]
     opened += batch
@@ -317,23 +318,27 @@ def analyze_file(job: FileJob) -> FileResult:
             opened.append(prev)
             rows = near(prev, np.arange(prev.frames, dtype=np.int64), before=True)
             parts.append((prev, rows))
+            bases.append(first)
             frames.append(first + rows + 1)
         for rows in (near(own, np.arange(a, dtype=np.int64), before=True),
                      np.arange(a, b, dtype=np.int64),
                      near(own, np.arange(b, own.frames, dtype=np.int64), before=False)):
             parts.append((own, rows))
+            bases.append(job.offset)
             frames.append(job.offset + rows + 1)
         for member, (_, first) in zip(batch, job.more, strict=True):
             rows = np.arange(member.frames, dtype=np.int64)
             parts.append((member, rows))
+            bases.append(first)
             frames.append(first + rows + 1)
         for neighbour, first in job.after:
             nxt = _open(neighbour.path, job.jit)
             opened.append(nxt)
             rows = near(nxt, np.arange(nxt.frames, dtype=np.int64), before=False)
             parts.append((nxt, rows))
+            bases.append(first)
             frames.append(first + rows + 1)
-        index = stitch(parts, job.own.path)
+        index = stitch(parts, job.own.path, bases)
     finally:
         for index_ in opened:
             index_.close()
