@@ -750,8 +750,8 @@ def snap_sentence(count: int, first: int, kept: int) -> str:
     return (f"{count:,} frame(s) cut by the capture's snap length (first: frame "
             f"{first}; the most kept of one {kept:,} "
             "bytes): what they carried past that is not in the file -- messages there are "
-            "incomplete, and IP fragments cut so cannot be reassembled (lost to the capture, "
-            "not to the network)")
+            "incomplete (lost to the capture, not to the network); a datagram whose "
+            "fragments were cut is rebuilt up to its first cut")
 
 
 def _no_impossible_times(index: RecordIndex) -> None:

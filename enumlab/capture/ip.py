@@ -136,7 +136,8 @@ HEADER_ROOM = 60  # bytes kept of each fragment's IP header (IPv4 with options; 
 
 def reassemble_fragments(data: Any, hdr: Any, hdr_len: Any, family: Any, proto: Any,
                          key: Any, row: Any, offset: Any, more: Any, flags: Any,
-                         dstart: Any, length: Any, cur: Any, done_row: Any, seen: Any,
+                         dstart: Any, length: Any, claimed: Any, cur: Any, done_row: Any,
+                         seen: Any,
                          dups: Any, oversize: Any, n_inst: int, stamp: Any, starts: Any,
                          pick: Any, out: Any, dg: Any, frag_inst: Any, left: Any) -> Any:
     """Kernel: fragments sorted by set key then capture order (``key``: the set key's index;
@@ -149,7 +150,11 @@ def reassemble_fragments(data: Any, hdr: Any, hdr_len: Any, family: Any, proto: 
     datagram (header rebuilt: fragment fields cleared, lengths set); ``dg`` rows: offset,
     length, index of the completing fragment, fragment count, first row, instance.
     ``frag_inst``: each fragment's instance; ``left``: fragments of sets still open (carried
-    to the next batch). Returns (instances, datagrams, bytes written, left)."""
+    to the next batch). ``length``: each fragment's captured payload; ``claimed``: what its IP
+    header says it carried, larger where the snap length cut the record -- coverage counts
+    the claim (the fragment came whole over the wire), and the datagram's bytes end at the
+    first cut (as a datagram cut by the snap length: its header keeps the whole length).
+    Returns (instances, datagrams, bytes written, left)."""
     n = len(row)
     nd = 0
     w = 0
@@ -184,7 +189,7 @@ def reassemble_fragments(data: Any, hdr: Any, hdr_len: Any, family: Any, proto: 
             if not carried:
                 seen[inst] += 1
             o = offset[f]
-            size = length[f]
+            size = claimed[f]
             unit = o >> 3
             if unit >= UNITS or o + size > MAX_DATAGRAM + HEADER_ROOM:
                 oversize[inst] = 1  # no IP datagram reaches this far
@@ -219,6 +224,7 @@ def reassemble_fragments(data: Any, hdr: Any, hdr_len: Any, family: Any, proto: 
             first = -1
             first_row = row[f]
             count = 0
+            cut_at = total  # the first byte the capture lacks (a fragment the snap length cut)
             for g in range(begin, f + 1):
                 if frag_inst[g] == inst:
                     count += pick[g]  # a duplicated offset counts once
@@ -226,6 +232,8 @@ def reassemble_fragments(data: Any, hdr: Any, hdr_len: Any, family: Any, proto: 
                         first_row = row[g]
                     if pick[g] == 1 and offset[g] == 0:
                         first = g
+                    if pick[g] == 1 and length[g] < claimed[g] and offset[g] + length[g] < cut_at:
+                        cut_at = offset[g] + length[g]
             done_row[inst] = row[f]
             head = hdr_len[first] if family[first] == 4 else 40
             if total + (head if family[first] == 4 else 0) > MAX_DATAGRAM:
@@ -245,7 +253,10 @@ def reassemble_fragments(data: Any, hdr: Any, hdr_len: Any, family: Any, proto: 
                 out[at + 5] = total & 0xFF
                 out[at + 6] = proto[first]
             w += head
-            out[w:w + total] = 0
+            # the bytes up to the first cut only (all captured: every byte before it is
+            # covered by a fragment the capture kept whole up to there), so the output never
+            # outgrows the captured bytes, whatever lengths the headers claim
+            out[w:w + cut_at] = 0
             # lower offsets win: write the pieces from the highest offset down
             order = np.argsort(-offset[begin:f + 1])
             for q in order:
@@ -253,17 +264,17 @@ def reassemble_fragments(data: Any, hdr: Any, hdr_len: Any, family: Any, proto: 
                 if frag_inst[g] != inst or pick[g] != 1:
                     continue
                 o2 = offset[g]
-                end2 = min(o2 + length[g], total)
+                end2 = min(o2 + length[g], cut_at)
                 if end2 > o2:
                     out[w + o2:w + end2] = data[dstart[g]:dstart[g] + end2 - o2]
             dg[nd, 0] = at
-            dg[nd, 1] = head + total
+            dg[nd, 1] = head + cut_at
             dg[nd, 2] = f
             dg[nd, 3] = count
             dg[nd, 4] = first_row
             dg[nd, 5] = inst
             nd += 1
-            w += total
+            w += cut_at
         # the run's end: an instance still open carries its fragments to the next batch
         if inst >= 0 and done_row[inst] < 0 and oversize[inst] == 0:
             for g in range(begin, j):

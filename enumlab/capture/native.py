@@ -399,7 +399,9 @@ def walk_rows(index: RecordIndex, lo: int, hi: int, *, ports: tuple[int, ...], j
             _collect(buf, rows, walked.out, walked.src, walked.dst, walked.qsrc, walked.qdst,
                      messages, batch.icmp_parts, batch.frag_rows, batch.segments,
                      batch.control, batch.seg_meta, 0, use_jit, decoded=walked,
-                     tunnels=batch.tunnels)
+                     tunnels=batch.tunnels,
+                     snapped=(index.origlen[start - first:stop - first]
+                              > index.caplen[start - first:stop - first]))
             if walked.scratch is not None:
                 free.put(walked.scratch)
             if stage is not None:
@@ -572,7 +574,9 @@ def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: 
              control: PacketRows, seg_meta: PacketRows, buf_id: int,
              jit: bool, fragments: np.ndarray | None = None,
              first_rows: np.ndarray | None = None, decoded: Walked | None = None,
-             tunnels: list[np.ndarray] | None = None) -> None:
+             tunnels: list[np.ndarray] | None = None,
+             snapped: np.ndarray | None = None) -> None:
+    """``snapped``: per row, the record was cut by the snap length (captured < original)."""
     kind = out[:, pk.C_KIND]
     # the few packets that are not UDP DNS messages: listed by the fused kernel, else found in
     # one scan (the kinds are a strided column of the row-major table: gathered once)
@@ -610,10 +614,18 @@ def _collect(buf: Any, rows: np.ndarray, out: np.ndarray, src: np.ndarray, dst: 
         hdr = np.asarray(buf)[at] if len(buf) else np.zeros((len(fi), HEADER_ROOM), np.uint8)
         hdr_len = np.where(sub[:, pk.C_FAMILY] == 4, np.minimum(pay_off - ip_off, HEADER_ROOM),
                            40)
+        # a fragment the snap length cut still came whole over the wire: its set is covered
+        # by the length its IP header claims (the bytes past the cut are not in the file);
+        # a header that claims more in a record not cut is a lie, not evidence (kept as is)
+        claimed = length
+        if snapped is not None:
+            said = sub[:, pk.C_IPSIZE] - (pay_off - ip_off)
+            claimed = np.where(snapped[fi] & (said > length), said, length)
         frag_rows.append(FragmentRows(rows[fi], np.ascontiguousarray(sub), src[fi], dst[fi],
                                       np.ascontiguousarray(hdr), hdr_len,
                                       np.cumsum(length) - length, length,
-                                      gathered(buf, np.ascontiguousarray(pay_off), length, jit)))
+                                      gathered(buf, np.ascontiguousarray(pay_off), length, jit),
+                                      claimed=np.ascontiguousarray(claimed)))
     ti = others[other_kind == pk.TCP_SEG]
     if len(ti):  # a few packets: plain Python from here, fed from whole-array gathers
 
@@ -698,9 +710,15 @@ class FragmentRows:
     length: np.ndarray
     data: np.ndarray
     flags: np.ndarray | None = None  # CARRIED: from the previous batch
+    # the payload length the IP header claims, where the snap length cut the record (else
+    # ``length``): what the set's coverage counts
+    claimed: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.row)
+
+    def claimed_length(self) -> np.ndarray:
+        return self.length if self.claimed is None else self.claimed
 
     @staticmethod
     def join(parts: list[FragmentRows]) -> FragmentRows | None:
@@ -719,7 +737,8 @@ class FragmentRows:
             np.concatenate([p.length for p in parts]),
             np.concatenate([p.data for p in parts]),
             np.concatenate([p.flags if p.flags is not None else np.zeros(len(p), np.int64)
-                            for p in parts]))
+                            for p in parts]),
+            np.concatenate([p.claimed_length() for p in parts]))
 
 
 @dataclass
@@ -809,6 +828,8 @@ class Fragments:
             grown[0] = -1
             grown[:, :self.inst.shape[1]] = self.inst
             self.inst = grown
+        claimed = f.claimed_length()
+        # a datagram's bytes end at its first cut: never more than the captured bytes
         out = np.empty(int(f.length.sum()) + n * (HEADER_ROOM + 8) + 64, dtype=np.uint8)
         dg = np.empty((n, 6), dtype=np.int64)
         frag_inst = np.full(n, -1, dtype=np.int64)
@@ -817,7 +838,8 @@ class Fragments:
         self.n_inst, nd, _w, nl = (int(x) for x in kernel(reassemble_fragments, self.jit)(
             f.data, f.hdr[order], f.hdr_len[order], f.pk[order, pk.C_FAMILY],
             f.pk[order, pk.C_PROTO], kid[order], f.row[order], f.pk[order, pk.C_FRAGOFF],
-            f.pk[order, pk.C_MF], flags[order], f.dstart[order], f.length[order], self.cur,
+            f.pk[order, pk.C_MF], flags[order], f.dstart[order], f.length[order],
+            claimed[order], self.cur,
             self.inst[0], self.inst[1], self.inst[2], self.inst[3], self.n_inst,
             np.zeros(UNITS, np.int64), np.zeros(UNITS, np.int64), np.zeros(n, np.int64), out,
             dg, frag_inst, left))
@@ -831,7 +853,7 @@ class Fragments:
             f.row[keep], f.pk[keep], f.src[keep], f.dst[keep], f.hdr[keep], f.hdr_len[keep],
             np.cumsum(f.length[keep]) - f.length[keep], f.length[keep],
             gathered(f.data, f.dstart[keep], f.length[keep], self.jit),
-            np.full(len(keep), CARRIED, dtype=np.int64)) if nl else None
+            np.full(len(keep), CARRIED, dtype=np.int64), claimed[keep]) if nl else None
         if not nd:
             return None
         d = dg[:nd]
