@@ -264,3 +264,58 @@ def test_levels_table_counts_the_lost_fragments_capture_both_ways() -> None:
     assert table.loc["queries"].tolist() == [2, 1]
     assert table.loc["answers that arrived whole"].tolist() == [0, 0]
     assert table.loc["answers lost in fragments"].tolist() == [2, 1]
+
+
+@pytest.mark.parametrize("engine", ["native", "tshark"])
+def test_icmp_errors_go_to_the_transaction_their_quote_names(tmp_path: Path,
+                                                             engine: str) -> None:
+    """One client, one server, two questions 1 ms apart on two ports: the router's
+    fragmentation-needed quotes the first answer (ports and DNS ID in the quote), a
+    port-unreachable quotes the first of two IPv6 queries. Each error was put on the latest
+    transaction between the two addresses -- the other question; it goes to the one its
+    quote names. A router's MTU of 0 (RFC 1191 s4: not said) is no MTU."""
+    big_q = F.query("big.example", ident=0xD001, edns=4096)
+    small_q = F.query("small.example", ident=0xD002, edns=4096)
+    big = _udp(S, C, 53, 51001, F.response("big.example", ident=0xD001, records=30, edns=4096))
+    c6, s6 = "2001:db8:6::77", "2001:db8:6::53"
+    p1 = F.ipv6(c6, s6, 17, F.udp(51003, 53, F.query("p1.example", ident=0xD003)))
+    p2 = F.ipv6(c6, s6, 17, F.udp(51004, 53, F.query("p2.example", ident=0xD004)))
+    frames = [(T0 + 1, _udp(C, S, 51001, 53, big_q)), (T0 + 1.001, _udp(C, S, 51002, 53, small_q)),
+              (T0 + 1.002, big),
+              (T0 + 1.003, _udp(S, C, 53, 51002, F.response("small.example", ident=0xD002))),
+              (T0 + 1.004, F.ipv4("192.0.2.1", S, 1, F.icmp4(3, 4, big[:40], mtu=1400))),
+              (T0 + 1.005, F.ipv4("192.0.2.1", S, 1, F.icmp4(3, 4, big[:40], mtu=0))),
+              (T0 + 2, p1), (T0 + 2.001, p2),
+              (T0 + 2.002, F.ipv6("2001:db8:6::1", c6, 58, F.icmp6(1, 0, p1))),
+              (T0 + 2.005, F.ipv6(s6, c6, 17, F.udp(53, 51004, F.response("p2.example",
+                                                                           ident=0xD004))))]
+    a = analyze(_write(tmp_path, frames), engine=engine)
+    t = a.transactions.set_index("qname")
+    assert bool(t.loc["big.example", "icmp_too_big"]) and not t.loc["small.example",
+                                                                      "icmp_too_big"]
+    assert t.loc["big.example", "outcome"] == "unanswered"  # the router dropped it
+    assert t.loc["small.example", "outcome"] == "ok"
+    assert bool(t.loc["p1.example", "icmp_unreachable"]) and not t.loc["p2.example",
+                                                                        "icmp_unreachable"]
+    assert t.loc["p2.example", "outcome"] == "ok"
+    assert a.summary["icmp"]["mtus"] == [1400]
+
+
+def test_a_too_big_error_about_a_tcp_answer_that_came_is_no_loss(tmp_path: Path) -> None:
+    """A TCP answer's first segment draws a too-big error; the server sends the bytes again in
+    smaller segments (RFC 1191 s3, RFC 8201) and the answer arrives: answered (it was
+    "unanswered" with the answer's frame beside it)."""
+    r = F.response("t.example", ident=9, records=30)
+    framed = len(r).to_bytes(2, "big") + r
+    q = F.query("t.example", ident=9)
+    first = F.ipv4(S, C, 6, F.tcp(53, 40000, 5001, framed[:1400]))
+    frames = [(T0, F.ipv4(C, S, 6, F.tcp(40000, 53, 1000, b"", flags=0x02))),
+              (T0 + 0.001, F.ipv4(S, C, 6, F.tcp(53, 40000, 5000, b"", flags=0x12))),
+              (T0 + 0.002, F.ipv4(C, S, 6, F.tcp(40000, 53, 1001, len(q).to_bytes(2, "big") + q))),
+              (T0 + 0.003, first),
+              (T0 + 0.004, F.ipv4("192.0.2.1", S, 1, F.icmp4(3, 4, first[:28], mtu=1000))),
+              (T0 + 0.005, F.ipv4(S, C, 6, F.tcp(53, 40000, 5001, framed[:900]))),
+              (T0 + 0.006, F.ipv4(S, C, 6, F.tcp(53, 40000, 5901, framed[900:])))]
+    a = analyze(_write(tmp_path, frames))
+    row = a.transactions.iloc[0]
+    assert bool(row["icmp_too_big"]) and row["outcome"] == "ok", row.to_dict()

@@ -62,6 +62,8 @@ def run(*args: str | bytes, timeout: float = 60) -> subprocess.CompletedProcess[
         (("epc", "--apn", "ims", "--mcc", "٠٠١", "--mnc", "01"), "MCC"),
         (("pcap", "x.pcap", "--mtu", "10"), "MTU must be 68..65535"),
         (("pcap", "/nonexistent.pcap"), "does not exist"),  # no progress bar before it
+        # not "a set of captures is read by the native engine" (it was taken for a set)
+        (("pcap", "/nonexistent.pcap", "--engine", "tshark"), "does not exist"),
         # a directory is a capture set: one without captures says so
         (("pcap", str(ZONES)), "no capture files in"),
         (("pcap", "x.pcap", "--detail", "0"), "frame number must be"),

@@ -637,8 +637,10 @@ def icmp_columns(d: Any) -> Columns:
     kinds = np.array([icmp_kind(int(f), int(t), int(c)) for f, t, c in
                       zip(fam, P[:, pk.C_ICMPTYPE], P[:, pk.C_ICMPCODE], strict=True)],
                      dtype=object)
-    has_mtu = ((fam == 4) & (P[:, pk.C_ICMPTYPE] == 3) & (P[:, pk.C_ICMPCODE] == 4)) | (
-        (fam == 6) & (P[:, pk.C_ICMPTYPE] == 2))
+    # a next-hop MTU of 0 is a router that does not say (RFC 1191 s4: before RFC 1191 the
+    # field was unused, zero): no MTU, never "MTU 0"
+    has_mtu = (((fam == 4) & (P[:, pk.C_ICMPTYPE] == 3) & (P[:, pk.C_ICMPCODE] == 4)) | (
+        (fam == 6) & (P[:, pk.C_ICMPTYPE] == 2))) & (P[:, pk.C_ICMPMTU] > 0)
     quoted = qfam > 0
     qports = quoted & (P[:, pk.C_QSPORT] + P[:, pk.C_QDPORT] > 0)
     qsrc_text = addresses(qfam, qsrc)

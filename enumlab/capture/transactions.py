@@ -536,7 +536,7 @@ def transaction_columns(tables: Any, *, mtu: int | None = None) -> Columns:
             return made[0]
 
         _link_fragments(tables, opens, links, v)
-        _link_icmp(tables, opens, links)
+        _link_icmp(tables, opens, links, v)
         _follow_truncation(tables, v, miss, m, links, opens)
     v["fragments_seen"], miss["fragments_seen"] = links.seen, links.seen <= 0
     v["icmp"] = links.notes()
@@ -668,13 +668,16 @@ TOO_BIG = ("fragmentation-needed", "packet-too-big")
 REASSEMBLY_TIMEOUT = "reassembly-time-exceeded"
 
 
-def _link_icmp(tables: Any, opens: Any, links: _Links) -> None:
+def _link_icmp(tables: Any, opens: Any, links: _Links, v: dict[str, np.ndarray]) -> None:
     """ICMP errors to the transaction they are about (RFC 792, RFC 1191, RFC 4443): an
     unreachable quotes a query (client -> server); fragmentation-needed / Packet Too Big quote
     (a fragment of) a response; reassembly time exceeded (IPv4 type 11 code 1, ICMPv6 type 3
     code 1) is the client's own proof that fragments of a response were lost -- linked by the
     quoted fragment's identification to its fragment set, else to the client's latest query
-    to that server. All errors at once."""
+    to that server. An error quotes at least 8 bytes past the IP header (RFC 792; RFC 4443
+    s3.1, s3.2: as much as fits): where those hold the UDP/TCP ports, the transaction is the
+    latest of that client and server on those ports (and with that DNS ID, where the quote
+    reaches it) -- not merely the latest between the two addresses. All errors at once."""
     icmp = tables.columns("icmp")
     if not len(icmp):
         return
@@ -704,6 +707,8 @@ def _link_icmp(tables: Any, opens: Any, links: _Links) -> None:
             owner = by_set[both[len(sets):]]
         waiting = found.latest(qdst, qsrc, when, unanswered=True)
         i = np.where(timeout, np.where(owner >= 0, owner, waiting), i)
+    i = _by_quoted_ports(icmp, rows, v, found, i, qsrc, qdst, when,
+                         unreachable & ~timeout)
     got = i >= 0
     links.unreachable[i[got & unreachable]] = True
     links.reassembly_timeout[i[got & timeout]] = True
@@ -718,6 +723,39 @@ def _link_icmp(tables: Any, opens: Any, links: _Links) -> None:
                        np.char.add(np.char.add(" (frame ", icmp["frame"][rows].astype(str)), ")"))
     links.icmp_rows = i[got]
     links.icmp_texts = text[got].astype(object)
+
+
+def _by_quoted_ports(icmp: Any, rows: np.ndarray, v: dict[str, np.ndarray], found: Any,
+                     i: np.ndarray, qsrc: np.ndarray, qdst: np.ndarray, when: np.ndarray,
+                     query_quoted: np.ndarray) -> np.ndarray:
+    """``i`` refined where the quote holds both ports: the latest transaction (begun by the
+    error's time) of that client and server on those ports, with the quoted DNS ID where
+    there is one; ``query_quoted``: the quote is a query (client -> server), else an answer.
+    Where nothing matches on ports, ``i`` stays (an error about traffic not captured)."""
+    sport = icmp.filled("quoted_sport", -1)[rows].astype(np.int64, copy=False)
+    dport = icmp.filled("quoted_dport", -1)[rows].astype(np.int64, copy=False)
+    dns_id = icmp.filled("quoted_dns_id", -1)[rows].astype(np.int64, copy=False)
+    client = np.where(query_quoted, qsrc, qdst)
+    server = np.where(query_quoted, qdst, qsrc)
+    cport = np.where(query_quoted, sport, dport)
+    sport_ = np.where(query_quoted, dport, sport)
+    ported = np.flatnonzero((sport >= 0) & (dport >= 0) & (client >= 0) & (server >= 0))
+    if not len(ported) or not len(found.client):
+        return i
+    n = len(found.client)
+    out = i.copy()
+    keys = [np.concatenate([found.client, client[ported]]),
+            np.concatenate([found.server, server[ported]]),
+            np.concatenate([v["client_port"].astype(np.int64), cport[ported]]),
+            np.concatenate([v["server_port"].astype(np.int64), sport_[ported]])]
+    at = when[ported] + 1e-6
+    code = factorize(*keys)[0]
+    by_ports = _Timeline(code[:n], v["query_time"]).last_at_or_before(code[n:], at)
+    with_id = factorize(*keys, np.concatenate([v["dns_id"], dns_id[ported]]))[0]
+    by_id = _Timeline(with_id[:n], v["query_time"]).last_at_or_before(with_id[n:], at)
+    best = np.where((dns_id[ported] >= 0) & (by_id >= 0), by_id, by_ports)
+    out[ported] = np.where(best >= 0, best, i[ported])
+    return out
 
 
 def _follow_truncation(tables: Any, v: dict[str, np.ndarray], miss: dict[str, np.ndarray],
@@ -876,9 +914,12 @@ def _sizes_and_outcomes(v: dict[str, np.ndarray], miss: dict[str, np.ndarray],
     miss["cut_512_no_tc"] = (no_size & ~tc_filled) | ~udp
     answered = ~miss["response_frame"]
     fragmented = v["fragments"] * ~miss["fragments"] > 0
-    # the outcome model (README): the final fate of the question, and flags for the way there
+    # the outcome model (README): the final fate of the question, and flags for the way there.
+    # A too-big error drops a UDP answer; over TCP the server lowers its segment size and
+    # sends the bytes again (RFC 1191 s3, RFC 8201 s4): an answer that came is an answer.
+    dropped = links.too_big & udp
     lost = ((links.lost | links.reassembly_timeout) & ~answered) | (
-        links.too_big & answered & fragmented)
+        dropped & answered & fragmented)
     v["retried"] = v["retransmissions"] > 0
     v["first_answer_lost_in_fragments"] = ((links.lost | links.reassembly_timeout) & answered
                                            & ~links.too_big)
@@ -893,7 +934,7 @@ def _sizes_and_outcomes(v: dict[str, np.ndarray], miss: dict[str, np.ndarray],
     bad_rcode = (rcode >= 0) & (rcode != fine[0]) & (rcode != fine[1])  # missing: NOERROR
     outcome = np.select(
         [lost, truncated & (fallback == ok), truncated & (fallback == failed), truncated,
-         ~answered | links.too_big, bad_rcode],
+         ~answered | dropped, bad_rcode],
         [OUTCOMES.index(x) for x in ("fragments_lost", "truncated_tcp_ok",
                                      "truncated_tcp_failed", "truncated_no_retry",
                                      "unanswered", "error_rcode")],

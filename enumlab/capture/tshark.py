@@ -629,7 +629,7 @@ def _icmp(number: int, time: float, layers: dict[str, Any], key: str) -> dict[st
     for proto in _DNS_LAYERS:
         if proto in layer:
             dns_id = _int(_obj(layer[proto]).get("dns.id"))
-    mtu = _int(layer.get(f"{key}.mtu"))
+    mtu = _int(layer.get(f"{key}.mtu")) or None  # 0: the router does not say (RFC 1191 s4)
     isize = None
     if inner:
         isize = (_int(inner.get("ip.len")) if ifam == "ip" else

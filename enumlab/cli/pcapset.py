@@ -25,6 +25,9 @@ def run(args: argparse.Namespace, inputs: list[str], dataset_out: bool) -> int:
         raise InputError(f"--parquet {args.parquet}: a set of captures is written as a dataset "
                          "directory (a path not ending in .parquet)", subject=args.parquet)
     if args.engine == "tshark":
+        from ..capture.sets import expand
+
+        expand(inputs)  # a missing input is named first (this is why it is no single file)
         raise InputError("a set of captures is read by the native engine", subject="tshark")
     result = analyze_set(inputs, point_from=args.point_from or "one", window=args.window,
                          workers=args.workers, dask=args.dask, ports=tuple(args.port or ()),
