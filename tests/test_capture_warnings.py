@@ -233,3 +233,61 @@ def test_fragments_cut_by_the_snap_length_are_not_lost_fragments(tmp_path: Path,
     lie[1] = (lie[1][0], lie[1][1][:300])  # the record ends early, the header claims more
     b = analyze(_write(tmp_path, lie), engine="native", jit=jit)
     assert b.summary["messages"]["lost_fragment_datagrams"] == 1
+
+
+@pytest.mark.parametrize("engine", ["native", "tshark", "pieces"])
+def test_the_capture_end_is_its_last_record_and_icmp_proof_is_no_caveat(tmp_path: Path,
+                                                                         engine: str) -> None:
+    """The end caveat: the capture's end is its last record of any kind (a query left
+    unanswered 30 s before the end, NTP going on meanwhile, was "not finished when the
+    capture stopped" -- the end was taken from the last DNS message); and a query a
+    port-unreachable answered has failed on the evidence (it was "not evidence of a
+    failure"). A fresh-eyes run."""
+    from enumlab.capture.pieces import analyze_stream
+
+    q = _udp(C, S, 43000, 53, F.query(_name(1), ident=1))
+    ntp = [(T0 + k, _udp(C, "192.0.2.123", 123, 123, b"\x23" + b"\0" * 47))
+           for k in range(1, 31)]
+    refused = [(T0, q), (T0 + 0.001, F.ipv4(S, C, 1, F.icmp4(3, 3, q)))]
+    recent = [(T0 + 40, _udp(C, S, 43001, 53, F.query(_name(2), ident=2)))]
+
+    def said(frames: list[tuple[float, bytes]]) -> list[str]:
+        path = _write(tmp_path, frames)
+        if engine == "pieces":
+            return [w for w in analyze_stream(path, piece_records=4, workers=1)["warnings"]
+                    if "had not finished" in w]
+        return [w for w in analyze(path, engine=engine).summary["warnings"]
+                if "had not finished" in w]
+
+    assert said([(T0, q), *ntp]) == []
+    assert said(refused) == []
+    # a query in the last 10 s, with nothing after it, still gets the caveat
+    assert len(said([*refused, *recent])) == 1
+
+
+@pytest.mark.parametrize("engine", ["native", "tshark", "pieces"])
+def test_answers_larger_than_their_query_offered_are_counted_and_said(tmp_path: Path,
+                                                                      engine: str) -> None:
+    """An answer over the offer: 512 offered, no EDNS (512, RFC 1035 s4.2.1), 1232 offered --
+    each answered with more; 256 offered (read as 512, RFC 6891 s6.2.3) answered with ~450
+    bytes, and 4096 offered answered with 1.4 KB, are within it. The transactions had the
+    over_offered column, the summary nothing (a fresh-eyes run). The EDNS sizes offered come
+    in one order whatever the reading (pieces gave them in another)."""
+    from enumlab.capture.pieces import analyze_stream
+
+    cases = [(512, 10), (None, 10), (1232, 24), (256, 4), (4096, 24), (1232, 1), (1232, 1)]
+    frames: list[tuple[float, bytes]] = []
+    for i, (offer, records) in enumerate(cases):
+        frames += [(T0 + i, _udp(C, S, 4000 + i, 53, F.query(_name(i), ident=i, edns=offer))),
+                   (T0 + i + 0.01, _udp(S, C, 53, 4000 + i,
+                                        F.response(_name(i), ident=i, records=records)))]
+    sizes = [len(F.response(_name(i), ident=i, records=r)) for i, (_, r) in enumerate(cases)]
+    assert sizes[0] > 512 and sizes[1] > 512 and sizes[2] > 1232 and sizes[3] < 512
+    path = _write(tmp_path, frames)
+    s = (analyze_stream(path, piece_records=3, workers=1) if engine == "pieces"
+         else analyze(path, engine=engine).summary)
+    assert s["responses_over"]["offered"] == 3
+    assert any(w.startswith("3 UDP answer(s) larger than the size their query offered")
+               for w in s["warnings"])
+    assert list(s["edns_sizes"].items()) == [("1232", 3), ("256", 1), ("512", 1),
+                                             ("4096", 1), ("none", 1)]

@@ -901,6 +901,12 @@ def read_native(path: Any, *, ports: tuple[int, ...] = (), jit: bool | None = No
                             vxlan_ports=vxlan_ports), str(path))
 
 
+def _last_time(times: np.ndarray) -> float:
+    """The latest time of the records (NaN: none has one)."""
+    finite = times[np.isfinite(times)] if len(times) else times
+    return float(finite.max()) if len(finite) else float("nan")
+
+
 def tables_of(d: Decoded, path: str) -> Any:
     """The tables of a decoded capture (the index is closed afterwards)."""
     from . import table
@@ -928,6 +934,7 @@ def tables_of(d: Decoded, path: str) -> Any:
             [r + 1 for r in d.retransmitted_rows], frames,
             [r + 1 for r in d.mid_stream_rows],
             None if d.index.gzipped else d.index.intact,
-            {pk.unknown_tunnel_name(c): n for c, n in d.tunnels.items()})
+            {pk.unknown_tunnel_name(c): n for c, n in d.tunnels.items()},
+            _last_time(d.index.time))
     finally:
         d.index.close()

@@ -613,7 +613,8 @@ def _analyze_piece(job: _Job, ctx: _Context | None = None) -> Any:
     messages = _in_frame_order([own, *(part for _, part in parts)])
     tables = CaptureTables(side["path"], "native", messages, fragments, icmp, tcp,
                            piece.hi - piece.lo, side["filter"], list(side["notes"]), {},
-                           list(side["retransmitted"]), list(side["note_frames"]), [])
+                           list(side["retransmitted"]), list(side["note_frames"]), [],
+                           last_time=piece.ends if np.isfinite(piece.ends) else float("nan"))
     txns = transaction_columns(tables, mtu=job.mtu)
     return summary_parts(tables, txns, mtu=job.mtu, owned=(piece.lo + 1, piece.hi),
                          start=job.start, searched_from=lo_t)

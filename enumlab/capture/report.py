@@ -186,7 +186,8 @@ def format_summary(s: dict[str, Any]) -> str:
     lines.append("  UDP responses over 512/1232/1400/1472(v6 1452) bytes: "
                  + "/".join(str(s["responses_over"][k]) for k in ("512", "1232", "1400", "1472"))
                  + "".join(f"; over {k}: {v}" for k, v in s["responses_over"].items()
-                           if k.startswith("mtu_")))
+                           if k.startswith("mtu_"))
+                 + f"; over the size their query offered: {s['responses_over'].get('offered', 0)}")
     lines.append(f"  EDNS0 sizes offered (per query sent): {s['edns_sizes']}")
     lines.append("  transactions: " + (", ".join(f"{k} {v}" for k, v in s["outcomes"].items()
                                                  if v) or "none"))

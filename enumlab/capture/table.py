@@ -115,6 +115,8 @@ class CaptureTables:
     mid_stream_frames: list[int] = field(default_factory=list)  # TCP streams seen without SYN
     intact_bytes: int | None = None  # a damaged file: the bytes before the damage (native)
     undecoded_tunnels: dict[str, int] = field(default_factory=dict)  # name -> frames (native)
+    # when the capture's last record (of any kind) was taken: where the capture stopped
+    last_time: float = float("nan")
 
     def _frame(self, name: str) -> Any:
         held = getattr(self, name + "_")

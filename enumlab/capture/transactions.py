@@ -1069,10 +1069,11 @@ def summary_parts(tables: Any, txns: Any, *, mtu: int | None = None,
     for f in FLAGS:
         out.flags[f] = int(t[f].astype(bool, copy=False).sum())
     out.flags["duplicate_response"] = int((t["duplicate_responses"] > 0).sum())
+    n["over_offered"] = int(t.filled("over_offered", False).sum())
     for name in ("ok", "failed", "none"):
         n[f"fallback_{name}"] = int((t["tcp_fallback"] == t.code_of("tcp_fallback", name)).sum())
     out.latencies = t["fallback_latency_ms"][~t.isna("fallback_latency_ms")].astype(float).tolist()
-    _unfinished_at_the_end(m, t, out)
+    _unfinished_at_the_end(m, t, out, getattr(tables, "last_time", float("nan")))
     n["fragments_lost"] = int(t.filled("fragments_lost", False).sum())
     sized = np.flatnonzero(~t.isna("dns_size"))
     if len(sized):
@@ -1106,17 +1107,21 @@ def summary_parts(tables: Any, txns: Any, *, mtu: int | None = None,
 UNFINISHED = ("unanswered", "truncated_no_retry", "truncated_tcp_failed")
 
 
-def _unfinished_at_the_end(m: Columns, t: Columns, out: SummaryParts) -> None:
-    """The part's end (its last message) and its transactions that had not finished within
+def _unfinished_at_the_end(m: Columns, t: Columns, out: SummaryParts,
+                           last_record: float = float("nan")) -> None:
+    """The part's end (its last record of any kind -- a capture that ran on past its last
+    DNS message ended then -- else its last message) and its transactions that had not
+    finished within
     :data:`RETRY_WINDOW` s before it -- a query with no answer yet, a TC=1 answer whose TCP
     retry (RFC 7766 s5) may come after: when the capture stopped, not what the network did.
     Timed by the answer where there is one (a TC=1 answer), else by the query. Kept as
     arrays so the parts of pieces and files merge (:func:`merge_parts`): the capture's end is
     the latest part's, and each part keeps what lies within the window of its own end."""
     times = m["time"].astype(np.float64, copy=False)
+    out.last_time = float(np.fmax(out.last_time, last_record))  # a part of no DNS too
     if not len(times) or not len(t) or not np.isfinite(times).any():
         return
-    out.last_time = float(np.nanmax(times))
+    out.last_time = float(np.fmax(np.nanmax(times), out.last_time))
     codes = [t.code_of("outcome", x) for x in UNFINISHED]
     which = np.full(len(t), -1, dtype=np.int64)
     for k, code in enumerate(codes):
@@ -1128,6 +1133,11 @@ def _unfinished_at_the_end(m: Columns, t: Columns, out: SummaryParts) -> None:
         notes = t["icmp"][late]
         text = np.where(t.isna("icmp")[late], "", notes).astype(str)
         late = late[np.char.find(text, f"tcp: {TCP_REASONS[0]}") < 0]
+        # nor one an ICMP error proves failed (unreachable, too big, reassembly timeout)
+        proven = np.zeros(len(late), dtype=bool)
+        for flag in ("icmp_unreachable", "icmp_too_big", "icmp_reassembly_timeout"):
+            proven |= t[flag][late].astype(bool, copy=False)
+        late = late[~proven]
     out.tail = (when[late], which[late])
 
 
@@ -1244,10 +1254,9 @@ def message_figures(tables: Any, *, mtu: int | None = None,
         overhead = np.where(v6, 48, 28)
         n["over_mtu"] = int((udp_resp & (size + overhead > mtu)).sum())
     offered = np.where(m.isna("edns_size"), -1, m["edns_size"])[queries]
-    sizes, counts = np.unique(offered, return_counts=True)
-    firsts = [int(np.argmax(offered == s)) for s in sizes.tolist()]
-    for k in np.lexsort((np.asarray(firsts), -counts)).tolist():
-        out.edns_offered[str(int(sizes[k])) if sizes[k] >= 0 else "none"] = int(counts[k])
+    sizes, counts = np.unique(offered, return_counts=True)  # (ordered in summary_from)
+    for size, count in zip(sizes.tolist(), counts.tolist(), strict=True):
+        out.edns_offered[str(int(size)) if size >= 0 else "none"] = int(count)
     out.protocols.update(m.counts("protocol"))
     _fragment_parts(tables.columns("fragments"), out, lo, hi, owned is not None)
     # a datagram larger than any MTU is evidence of offload (or loopback) only when the
@@ -1393,6 +1402,12 @@ def _warnings(p: SummaryParts, mtu: int | None) -> list[str]:
         out.append(f"a {p.biggest_whole}-byte IP datagram travelled unfragmented, larger than "
                    "any real MTU: a loopback capture, or segmentation/receive offload (GRO/TSO) "
                    "on the capturing host")
+    if n["over_offered"]:
+        out.append(f"{n['over_offered']} UDP answer(s) larger than the size their query "
+                   "offered -- the largest UDP payload the client's stack can reassemble and "
+                   "deliver (RFC 6891 s6.2.3, below 512 read as 512; 512 without EDNS, RFC 1035 "
+                   "s4.2.1): the server ignored the offer, and the client may never have read "
+                   "them (the over_offered column says which)")
     if n["duplicates"]:
         out.append(f"{n['duplicates']} duplicate response(s): the same answer arrived twice for "
                    "one query (a capture on two interfaces or a mirror port, or a server "
@@ -1445,12 +1460,23 @@ def _orphans(p: SummaryParts) -> int:
     return max(0, p.n["responses_ok"] - p.n["paired"] - p.n["duplicates"])
 
 
+def _most_offered(offered: Counter[str]) -> dict[str, int]:
+    """EDNS sizes offered, the most offered first, ties by size ("none" last): one order
+    whether the capture was read whole, in pieces or as a set (merged parts add up in the
+    order they come)."""
+    def size(key: str) -> int:
+        return int(key) if key.isdigit() else 1 << 20
+
+    return dict(sorted(offered.items(), key=lambda kv: (-kv[1], size(kv[0]))))
+
+
 def summary_from(p: SummaryParts, *, mtu: int | None = None) -> dict[str, Any]:
     """The report's numbers (the README's JSON contract): per message and per transaction."""
     n = p.n
     over = {k: n[f"over_{k}"] for k in ("512", "1232", "1400", "1472")}
     if mtu:
         over[f"mtu_{mtu}"] = n["over_mtu"]
+    over["offered"] = n["over_offered"]  # paired UDP answers over their query's offer
     messages = {
         "queries": n["queries"], "responses": n["responses"],
         "udp": {"queries": n["udp_queries"], "responses": n["udp_responses"]},
@@ -1458,7 +1484,7 @@ def summary_from(p: SummaryParts, *, mtu: int | None = None) -> dict[str, Any]:
         "no_question": n["no_question"], "undecodable": n["undecodable"],
         "malformed": n["malformed"], "truncated": n["truncated"],
         "fragmented_responses": n["fragmented_responses"],
-        "edns_sizes_offered": dict(p.edns_offered),
+        "edns_sizes_offered": _most_offered(p.edns_offered),
         "orphan_responses": _orphans(p), "duplicate_responses": n["duplicates"],
         "lost_fragment_datagrams": n["lost_sets"], "reassembled_datagrams": n["reassembled_sets"],
     }
@@ -1494,7 +1520,7 @@ def summary_from(p: SummaryParts, *, mtu: int | None = None) -> dict[str, Any]:
         "largest_response": None if largest is None else {
             "dns_size": largest[0], "qname": largest[2], "transport": largest[3],
             "frame": -largest[1]},
-        "edns_sizes": dict(p.edns_offered),
+        "edns_sizes": _most_offered(p.edns_offered),
         "responses_over": over,
         "top_truncated_names": dict(top),
         "warnings": _warnings(p, mtu),

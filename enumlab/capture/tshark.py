@@ -375,7 +375,14 @@ def read_tshark(path: str | Path, *, ports: tuple[int, ...] = (),
     return CaptureTables(str(p), "tshark", _frame(messages, MESSAGE_COLUMNS),
                          _frame(_fragment_fates(frags), FRAGMENT_COLUMNS),
                          _frame(icmps, ICMP_COLUMNS), _frame(tcps, TCP_COLUMNS), frames,
-                         None, warnings, links)
+                         None, warnings, links,
+                         last_time=_latest(times))
+
+
+def _latest(times: list[float]) -> float:
+    """The latest frame time (NaN: none has one)."""
+    known = [t for t in times if t == t]
+    return max(known) if known else float("nan")
 
 
 def _mid_stream(tcps: list[dict[str, Any]], messages: list[dict[str, Any]]) -> list[str]:
