@@ -431,6 +431,61 @@ def test_an_encapsulation_not_opened_is_counted_and_named(tmp_path: Path, jit: b
                                 "capture was read by tshark")
 
 
+@pytest.mark.parametrize("jit", JIT)
+def test_a_port_alone_is_no_tunnel(tmp_path: Path, jit: bool) -> None:
+    """NTP whose client port happens to be 1701, 4790, 6081 or 6635: no tunnel (it was
+    "2 frame(s) of L2TP (UDP 1701) ... not decoded" and auto sent the whole capture to
+    tshark); the real headers on those ports are still named. ERSPAN with no sequence
+    number is type I (GRE 0x88BE, it was called type II)."""
+    ntp = b"\x23\x02" + b"\0" * 46  # client mode, stratum 2
+    q = F.link(F.ipv4(C, S, 17, F.udp(3000, 53, F.query("t.example"))), F.ETHERNET)
+    frames = []
+    for k, port in enumerate((1701, 4790, 6081, 6635)):
+        frames += [(1.0 + k, F.link(F.ipv4(C, "192.0.2.123", 17, F.udp(port, 123, ntp)),
+                                    F.ETHERNET)),
+                   (1.5 + k, F.link(F.ipv4("192.0.2.123", C, 17, F.udp(123, port, ntp)),
+                                    F.ETHERNET))]
+    frames.append((9.0, F.link(F.ipv4(C, S, 17, F.udp(3000, 53, F.query("t.example"))),
+                               F.ETHERNET)))
+    tables = _load(tmp_path, frames, jit)
+    assert tables.undecoded_tunnels == {} and tables.warnings == []
+    # the real headers: Geneve (version 0, Ethernet), L2TPv2 data, ERSPAN I and II
+    geneve = F.ipv4("203.0.113.1", "203.0.113.2", 17,
+                    F.udp(50000, 6081, struct.pack("!BBHI", 0, 0, 0x6558, 7 << 8) + q))
+    l2tp = F.ipv4("203.0.113.1", "203.0.113.2", 17,
+                  F.udp(1701, 1701, struct.pack("!BBHH", 0x00, 0x02, 1, 2) + b"\xff\x03\x00\x21"
+                        + F.ipv4(C, S, 17, F.udp(3000, 53, F.query("t.example")))))
+    erspan1 = F.ipv4("203.0.113.1", "203.0.113.2", 47, struct.pack("!HH", 0, 0x88BE) + q)
+    erspan2 = F.ipv4("203.0.113.1", "203.0.113.2", 47,
+                     struct.pack("!HHI", 0x1000, 0x88BE, 1) + b"\0" * 8 + q)
+    named = _load(tmp_path, [(1.0, F.link(x, F.ETHERNET)) for x in
+                             (geneve, l2tp, erspan1, erspan2)] + frames[-1:], jit)
+    assert named.undecoded_tunnels == {"Geneve (UDP 6081)": 1, "L2TP (UDP 1701)": 1,
+                                       "ERSPAN type I": 1, "ERSPAN type II": 1}
+
+
+def test_auto_without_tshark_keeps_what_it_read(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """--engine auto on a capture with an encapsulation the native walk does not open, on a
+    machine without tshark: the native tables, and a sentence saying what was skipped and
+    why (it was an error, "tshark is not installed", and no result at all)."""
+    q = F.link(F.ipv4(C, S, 17, F.udp(3000, 53, F.query("mirrored.example"))), F.ETHERNET)
+    erspan = F.ipv4("203.0.113.1", "203.0.113.2", 47,
+                    struct.pack("!HH", 0x1000, 0x22EB) + struct.pack("!I", 1) + b"\0" * 12 + q)
+    plain = F.ipv4(C, S, 17, F.udp(3001, 53, F.query("plain.example")))
+    path = tmp_path / "mix.pcap"
+    path.write_bytes(F.pcap([(1.0, F.link(erspan, F.ETHERNET)), (2.0, F.link(plain, F.ETHERNET))],
+                            F.ETHERNET))
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools-here"))
+    tables = load_capture(path)
+    assert tables.engine == "native" and list(tables.messages["frame"]) == [2]
+    assert tables.warnings == ["1 frame(s) of ERSPAN type III not decoded natively, and tshark "
+                               "(which reads them) is not installed -- the Debian package "
+                               "tshark: the rest of the capture was read natively, those "
+                               "frames were skipped"]
+    assert tables.warning_frames == [None]
+
+
 def test_the_vxlan_port_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """``enumlab pcap --vxlan-port N``: VXLAN on a port besides 4789 (Linux's old 8472)."""
     import json
@@ -443,6 +498,15 @@ def test_the_vxlan_port_option(tmp_path: Path, capsys: pytest.CaptureFixture[str
                             F.ETHERNET))
     assert main(["pcap", str(path), "--engine", "native", "--json", "--vxlan-port", "8472"]) == 0
     assert json.loads(capsys.readouterr().out)["messages"]["queries"] == 1
+    # tshark reads it too when told (it was "no DNS messages"), named as native names it
+    from .conftest import require_tool
+
+    require_tool("tshark", "tshark")
+    both = [load_capture(path, engine=e, vxlan_ports=(4789, 8472)).messages
+            for e in ("native", "tshark")]
+    for m in both:
+        assert list(m["encapsulation"].astype(str)) == ["vxlan"]
+        assert int(m["tunnel_id"].iloc[0]) == 7
     assert main(["pcap", str(path), "--engine", "native", "--json"]) != 0  # not VXLAN here
     assert "--port" in capsys.readouterr().err  # and no tunnel was seen: the hint is right
     # a set of captures takes the option too (it was dropped there: no DNS messages, exit 1)

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..core.errors import ToolMissingError
 from .files import (
     CaptureError,
     NoDnsMessagesError,
@@ -84,7 +85,7 @@ def load_capture(path: str | Path, *, engine: str = "auto", ports: tuple[int, ..
     bar, tick = _progress(p, progress)
     try:
         if engine == "tshark":
-            tables = _tshark(p, ports, tick)
+            tables = _tshark(p, ports, tick, vxlan_ports=vxlan_ports)
         else:
             from .native import read_native
 
@@ -92,21 +93,27 @@ def load_capture(path: str | Path, *, engine: str = "auto", ports: tuple[int, ..
                                  vxlan_ports=vxlan_ports)
             unsupported = sorted(set(tables.link_types) - NATIVE_LINK_TYPES)
             tunnels = tables.undecoded_tunnels
-            if tunnels and not unsupported and engine == "auto":
+            if (tunnels or unsupported) and engine == "auto":
+                what = (f"link type(s) {', '.join(str(t) for t in unsupported)} are"
+                        if unsupported else
+                        ", ".join(f"{n:,} frame(s) of {name}" for name, n in tunnels.items()))
                 damage = [w for w in tables.warnings if w.startswith("the capture is damaged")]
-                names = ", ".join(f"{n:,} frame(s) of {name}" for name, n in tunnels.items())
-                tables = _tshark(p, ports, None, tables.intact_bytes)
-                tables.warnings[:0] = [f"{names} not decoded natively: the capture was read "
-                                       "by tshark", *damage]
-            elif unsupported and engine == "auto":
-                names = ", ".join(str(t) for t in unsupported)
-                damage = [w for w in tables.warnings if w.startswith("the capture is damaged")]
-                tables = _tshark(p, ports, None, tables.intact_bytes)
-                tables.warnings[:0] = [f"link type(s) {names} are not decoded natively: the "
-                                       "capture was read by tshark", *damage]
+                try:
+                    read = _tshark(p, ports, None, tables.intact_bytes, vxlan_ports)
+                except ToolMissingError:  # what the native walk read stays, said so (once)
+                    _keep_warnings(tables, lambda w: not w.endswith(
+                        "(an encapsulation the native decoder does not open)"))
+                    _first_warning(tables, f"{what} not decoded natively, and tshark (which "
+                                           "reads them) is not installed -- the Debian "
+                                           "package tshark: the rest of the capture was read "
+                                           "natively, those frames were skipped")
+                else:
+                    tables = read
+                    tables.warnings[:0] = [f"{what} not decoded natively: the capture was read "
+                                           "by tshark", *damage]
             elif unsupported:
-                tables.warnings.insert(0, f"link type(s) {unsupported} are not decoded "
-                                          "natively: their frames were skipped")
+                _first_warning(tables, f"link type(s) {unsupported} are not decoded natively: "
+                                       "their frames were skipped")
     finally:
         if bar is not None:
             bar.close()
@@ -119,6 +126,24 @@ def load_capture(path: str | Path, *, engine: str = "auto", ports: tuple[int, ..
     return tables
 
 
+def _aligned(tables: CaptureTables) -> list[int | None]:
+    """The frame each warning is about (None: the capture's), one per warning."""
+    frames = list(tables.warning_frames)[:len(tables.warnings)]
+    return frames + [None] * (len(tables.warnings) - len(frames))
+
+
+def _first_warning(tables: CaptureTables, text: str) -> None:
+    frames = _aligned(tables)
+    tables.warnings.insert(0, text)
+    tables.warning_frames = [None, *frames]
+
+
+def _keep_warnings(tables: CaptureTables, keep: Callable[[str], bool]) -> None:
+    pairs = [(w, f) for w, f in zip(tables.warnings, _aligned(tables), strict=True) if keep(w)]
+    tables.warnings = [w for w, _ in pairs]
+    tables.warning_frames = [f for _, f in pairs]
+
+
 def _only_fragments(tables: CaptureTables) -> str:
     """What a capture of fragments and no whole DNS message holds (it is analysed: the lost
     fragments are its finding, RFC 791 s3.2 / RFC 8200 s4.5)."""
@@ -128,14 +153,14 @@ def _only_fragments(tables: CaptureTables) -> str:
 
 
 def _tshark(p: Path, ports: tuple[int, ...], tick: Callable[[int], None] | None,
-            intact: int | None = None) -> CaptureTables:
+            intact: int | None = None, vxlan_ports: tuple[int, ...] = ()) -> CaptureTables:
     """The capture through tshark; ``intact``: the native record walk found damage there, so
     tshark reads only the bytes before it (4 MiB of zeros after one packet are 260,000 empty
     records to tshark: 23 s; the damage is said by the native walk's note instead)."""
     from .tshark import read_tshark
 
     if intact is None:
-        tables = read_tshark(p, ports=ports, on_records=tick)
+        tables = read_tshark(p, ports=ports, on_records=tick, vxlan_ports=vxlan_ports)
     else:
         import shutil
         import tempfile
@@ -144,7 +169,7 @@ def _tshark(p: Path, ports: tuple[int, ...], tick: Callable[[int], None] | None,
             cut = Path(tmp) / p.name
             with open(p, "rb") as src, open(cut, "wb") as dst:
                 shutil.copyfileobj(_Prefix(src, intact), dst)
-            tables = read_tshark(cut, ports=ports, on_records=tick)
+            tables = read_tshark(cut, ports=ports, on_records=tick, vxlan_ports=vxlan_ports)
         tables.path = str(p)
         tables.warnings = [w.replace(str(cut), str(p)) for w in tables.warnings]
     tables.capture_filter = read_capture_filter(p)

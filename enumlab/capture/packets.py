@@ -44,11 +44,12 @@ PORT_GTPU, PORT_TEREDO, PORT_VXLAN = 2152, 3544, 4789
 # tunnels recognised but not opened (kind TUNNEL_UNKNOWN): C_TUNNEL_ID holds the GRE protocol
 # type, or UDP_TUNNEL + the UDP port; named when their frames are counted
 UDP_TUNNEL = 0x10000
+ERSPAN_1 = 0x188BE  # GRE 0x88BE without a sequence number: ERSPAN type I
 UNKNOWN_TUNNELS = {0x88BE: "ERSPAN type II", 0x22EB: "ERSPAN type III",
+                   ERSPAN_1: "ERSPAN type I",
                    0x894F: "NSH over GRE", UDP_TUNNEL + 6081: "Geneve (UDP 6081)",
                    UDP_TUNNEL + 4790: "VXLAN-GPE (UDP 4790)", UDP_TUNNEL + 1701: "L2TP (UDP 1701)",
                    UDP_TUNNEL + 6635: "MPLS over UDP (UDP 6635)"}
-_UNKNOWN_UDP = (6081, 4790, 1701, 6635)
 
 
 def unknown_tunnel_name(code: int) -> str:
@@ -71,6 +72,48 @@ def interest_table(extra_ports: tuple[int, ...] = (),
     for port in (53, *extra_ports):
         table[port] = INTEREST_DNS
     return table
+
+
+@helper
+def udp_tunnel(buf: Any, g: int, stop: int, sport: int, dport: int) -> int:
+    """The port of a UDP tunnel the walk does not open, when the datagram to it (payload at
+    ``g``) starts with that tunnel's header -- a port alone is no evidence (an NTP client's
+    source port may be 1701) -- else 0. Geneve (RFC 8926 s3.3-3.4: to port 6081, version 0,
+    an Ethernet/IPv4/IPv6 protocol type, options inside the datagram); VXLAN-GPE (to 4790:
+    version 0, I and P flags, next protocol 1-4); L2TP (RFC 2661 s3.1 / RFC 3931 s4.1.2.1:
+    port 1701 either way, version 2 or 3, reserved bits clear, a control message with its
+    length and sequence bits); MPLS over UDP (RFC 7510 s3: to 6635, a label stack whose
+    bottom entry comes within four and is followed by IPv4 or IPv6)."""
+    if g + 8 > stop:
+        return 0
+    b0 = buf[g]
+    if dport == 6081:
+        ptype = (buf[g + 2] << 8) | buf[g + 3]
+        if b0 >> 6 == 0 and g + 8 + (b0 & 0x3F) * 4 <= stop and (
+                ptype == 0x6558 or ptype == 0x0800 or ptype == 0x86DD):
+            return 6081
+        return 0
+    if dport == 4790:
+        if (b0 & 0x30) == 0 and (b0 & 0x0C) == 0x0C and 1 <= buf[g + 3] <= 4:
+            return 4790
+        return 0
+    if dport == 1701 or sport == 1701:
+        b1 = buf[g + 1]
+        ver = b1 & 0x0F
+        if (b0 & 0x34) == 0 and (b1 & 0xF0) == 0 and (ver == 2 or ver == 3) and (
+                (b0 & 0x80) == 0 or (b0 & 0x48) == 0x48):
+            return 1701
+        return 0
+    if dport == 6635:
+        for k in range(4):
+            at = g + 4 * k
+            if at + 5 > stop:
+                return 0
+            if buf[at + 2] & 0x01:  # bottom of stack: IP follows
+                v = buf[at + 4] >> 4
+                return 6635 if v == 4 or v == 6 else 0
+        return 0
+    return 0
 
 
 @helper
@@ -270,10 +313,10 @@ def walk_one(buf: Any, p: int, cap: int, link: int, interest: Any, out: Any, src
                     out[i, C_ENCAP] = 2
                     kind, p, end = 6, inner, stop
                     continue
-            for t in _UNKNOWN_UDP:
-                if dport == t or sport == t:
-                    out[i, C_TUNNEL_ID] = UDP_TUNNEL + t
-                    result = TUNNEL_UNKNOWN
+            t = udp_tunnel(buf, q + 8, stop, sport, dport)
+            if t != 0:
+                out[i, C_TUNNEL_ID] = UDP_TUNNEL + t
+                result = TUNNEL_UNKNOWN
             break
         if proto == 6:
             if q + 20 > stop:
@@ -373,7 +416,9 @@ def walk_one(buf: Any, p: int, cap: int, link: int, interest: Any, out: Any, src
                     and gproto != 0x8100 and gproto != 0x88A8 and gproto != 0x8864
                     and gproto != 0x8847 and gproto != 0x8848 and gproto != 0x9100
                     and gproto != 0x0806 and gproto != 0):
-                out[i, C_TUNNEL_ID] = gproto
+                # ERSPAN (GRE 0x88BE): type II carries a sequence number, type I none
+                out[i, C_TUNNEL_ID] = ERSPAN_1 if gproto == 0x88BE and not gflags & 0x1000 \
+                    else gproto
                 result = TUNNEL_UNKNOWN
             break
         if proto == 4 or proto == 41:

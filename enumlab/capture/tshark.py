@@ -46,7 +46,7 @@ from .table import (
 )
 
 LAYERS = ("frame eth vlan ieee8021ad sll ip ipv6 udp tcp tcp.segments dns mdns llmnr gtp gre "
-          "teredo icmp icmpv6 _ws.malformed _ws.short")
+          "teredo vxlan geneve icmp icmpv6 _ws.malformed _ws.short")
 _BENIGN = ("Running as user", "This could be dangerous", " This could be dangerous")
 _DNS_LAYERS = ("dns", "mdns", "llmnr")
 
@@ -69,8 +69,8 @@ def _layers(text: bytes) -> dict[str, Any] | None:
     return layers if isinstance(layers, dict) else None
 
 
-def _packets(path: Path, ports: tuple[int, ...], errors: list[str]
-             ) -> Iterator[dict[str, Any] | None]:
+def _packets(path: Path, ports: tuple[int, ...], errors: list[str],
+             vxlan_ports: tuple[int, ...] = ()) -> Iterator[dict[str, Any] | None]:
     """Each packet's ``layers`` object, parsed one packet at a time from tshark's output."""
     # DNS on the ports of interest only, as the native engine reads it: tshark's heuristic
     # DNS-over-UDP dissector (on by default in 4.x) would take any UDP port
@@ -82,6 +82,9 @@ def _packets(path: Path, ports: tuple[int, ...], errors: list[str]
     for port in (*ports, 5355):
         cmd += ["-d", f"tcp.port=={port},dns"] + (["-d", f"udp.port=={port},dns"]
                                                   if port != 5355 else [])
+    for port in vxlan_ports:  # --vxlan-port: VXLAN besides 4789 (tshark's own registration)
+        if port != 4789:
+            cmd += ["-d", f"udp.port=={port},vxlan"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
     err_lines: list[str] = []
@@ -262,10 +265,14 @@ def _message(number: int, time: float, layers: dict[str, Any], proto: str, dns: 
     if opt is not None:
         rcode |= (_int(opt.get("dns.resp.ext_rcode")) or 0) << 4
     codes = [str(c) for c in (_int(x) for x in _all(opt, "dns.opt.code")) if c is not None]
+    # the outermost tunnel names it, as the native walk does (VXLAN: its VNI, RFC 7348 s5)
     encap = ("gtpu" if "gtp" in layers else "teredo" if "teredo" in layers else
+             "vxlan" if "vxlan" in layers else "geneve" if "geneve" in layers else
              "gre" if "gre" in layers else "ipip" if len(
                  _list(layers.get("ip")) + _list(layers.get("ipv6"))) > 1 else "")
     tunnel = (_int(_find(layers.get("gtp"), "gtp.teid")) if encap == "gtpu" else
+              _int(_find(layers.get("vxlan"), "vxlan.vni")) if encap == "vxlan" else
+              _int(_find(layers.get("geneve"), "geneve.vni")) if encap == "geneve" else
               _int(_find(layers.get("gre"), "gre.key")) if encap == "gre" else None)
     vlan = _find(layers.get("ieee8021ad"), "ieee8021ad.id") or _find(layers.get("vlan"),
                                                                        "vlan.id")
@@ -311,7 +318,8 @@ def _qclass(q: dict[str, Any]) -> int | None:
 
 
 def read_tshark(path: str | Path, *, ports: tuple[int, ...] = (),
-                on_records: Callable[[int], None] | None = None) -> CaptureTables:
+                on_records: Callable[[int], None] | None = None,
+                vxlan_ports: tuple[int, ...] = ()) -> CaptureTables:
     """The capture's tables through tshark (see module docs). Whatever tshark writes, the
     result is tables or a :class:`CaptureError`: a packet whose dissection has a shape this
     reader does not know is skipped and named in the warnings, never a traceback."""
@@ -333,7 +341,7 @@ def read_tshark(path: str | Path, *, ports: tuple[int, ...] = (),
     # from its record index (time going back, frames cut by the snap length)
     times: list[float] = []
     lengths: list[tuple[int, int]] = []
-    for layers in _packets(p, ports, errors):
+    for layers in _packets(p, ports, errors, vxlan_ports):
         frames += 1
         if on_records is not None:
             on_records(1)
