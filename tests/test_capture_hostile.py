@@ -420,6 +420,12 @@ def test_an_encapsulation_not_opened_is_counted_and_named(tmp_path: Path, jit: b
                                "the native decoder does not open)"]
     assert not any("--port" in w for w in tables.warnings)
     assert tables.warning_frames == [1]  # the first frame of it
+    # in pieces (auto's path for big files) it is not handed to tshark: said, with the way
+    from enumlab.capture.pieces import analyze_stream
+
+    with pytest.raises(NoDnsMessagesError, match="read in pieces, it was not handed to "
+                       "tshark: --engine tshark reads the capture in memory"):
+        analyze_stream(path, piece_records=2, workers=1, jit=jit)
     from .conftest import require_tool
 
     require_tool("tshark", "tshark")

@@ -101,8 +101,9 @@ def load_capture(path: str | Path, *, engine: str = "auto", ports: tuple[int, ..
                 try:
                     read = _tshark(p, ports, None, tables.intact_bytes, vxlan_ports)
                 except ToolMissingError:  # what the native walk read stays, said so (once)
-                    _keep_warnings(tables, lambda w: not w.endswith(
-                        "(an encapsulation the native decoder does not open)"))
+                    from .native import UNOPENED
+
+                    _keep_warnings(tables, lambda w: not w.endswith(UNOPENED))
                     _first_warning(tables, f"{what} not decoded natively, and tshark (which "
                                            "reads them) is not installed -- the Debian "
                                            "package tshark: the rest of the capture was read "

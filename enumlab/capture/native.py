@@ -31,6 +31,7 @@ from .packets import C_KIND, C_PAYLEN, C_PAYOFF, UDP_DNS, walk_one
 from .tcp import FIN, RST, SYN, Reassembler, Segments, TcpMessages, gathered, make_key
 from .tcp import concat as concat_segments
 
+UNOPENED = "(an encapsulation the native decoder does not open)"  # ends a tunnel's note
 BLOCK = 1 << 16  # records per header-walk call
 PARALLEL_DECODE = 1 << 15  # rebuilt messages (TCP, fragments) from which two threads decode
 
@@ -549,8 +550,8 @@ class SecondStage:
             both = both[:, np.argsort(both[1], kind="stable")]
             codes, first, counts = np.unique(both[0], return_index=True, return_counts=True)
             tunnels = dict(zip(codes.tolist(), counts.tolist(), strict=True))
-            frag_notes = [f"{n:,} frame(s) of {pk.unknown_tunnel_name(c)} not decoded (an "
-                          "encapsulation the native decoder does not open)"
+            frag_notes = [f"{n:,} frame(s) of {pk.unknown_tunnel_name(c)} not decoded "
+                          f"{UNOPENED}"
                           for c, n in tunnels.items()] + frag_notes
             frag_rows = both[1, first].tolist() + frag_rows  # each one's first frame
         return Decoded(self.index, msgs, side, icmp, self.fragments.table(),  # type: ignore[arg-type]

@@ -118,7 +118,16 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
     into (a piece never spans two: :data:`.files.READ_BYTES` by default)."""
     from . import NATIVE_LINK_TYPES
     from .links import NFLOG, NFLOG_BIG
-    from .native import Decoded, PacketRows, Pending, Scratch, SecondStage, _Messages, walk_rows
+    from .native import (
+        UNOPENED,
+        Decoded,
+        PacketRows,
+        Pending,
+        Scratch,
+        SecondStage,
+        _Messages,
+        walk_rows,
+    )
     from .table import fragment_columns, icmp_columns, tcp_columns
 
     if piece_records < 1:
@@ -185,6 +194,10 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
         if index.damage:
             notes.insert(0, f"the capture is damaged: {index.damage}")
             frames.insert(0, None)
+        # a capture read in pieces is not handed to tshark (--engine auto does that only in
+        # memory): say where its frames of an unopened encapsulation can be read
+        notes = [n[:-1] + "; read in pieces, it was not handed to tshark: --engine tshark "
+                 "reads the capture in memory)" if n.endswith(UNOPENED) else n for n in notes]
         side: dict[str, Any] = {
             "fragments": fragment_columns(closed), "icmp": icmp_columns(closed),
             "tcp": tcp_columns(closed), "notes": notes, "note_frames": frames,
