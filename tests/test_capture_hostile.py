@@ -470,6 +470,29 @@ def test_a_port_alone_is_no_tunnel(tmp_path: Path, jit: bool) -> None:
                                        "ERSPAN type I": 1, "ERSPAN type II": 1}
 
 
+@pytest.mark.parametrize("jit", JIT)
+def test_tunnels_past_the_depth_and_vxlan_on_linux_s_port_are_named(tmp_path: Path,
+                                                                    jit: bool) -> None:
+    """DNS under five IP-in-IP headers (one more than the walk opens) and VXLAN on Linux's
+    old port 8472: both were "no DNS messages ... DNS on another port? --port N" -- now
+    counted and named, 8472 with the option that reads it."""
+    dns_ip = F.ipv4(C, S, 17, F.udp(3000, 53, F.query("deep.example")))
+    frames = []
+    for depth in (4, 5):
+        packet = dns_ip
+        for _ in range(depth):
+            packet = F.ipv4("203.0.113.1", "203.0.113.2", 4, packet)
+        frames.append((float(depth), F.link(packet, F.ETHERNET)))
+    inner = F.link(dns_ip, F.ETHERNET)
+    frames.append((9.0, F.link(_vxlan(inner, 7, port=8472), F.ETHERNET)))
+    tables = _load(tmp_path, frames, jit)
+    assert list(tables.messages["frame"]) == [1]  # four deep: opened
+    assert tables.undecoded_tunnels == {
+        "tunnels nested more than 4 deep": 1,
+        "VXLAN on UDP 8472 (Linux's default port: --vxlan-port 8472 reads it)": 1}
+    assert not any("--port N" in w for w in tables.warnings)
+
+
 def test_auto_without_tshark_keeps_what_it_read(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """--engine auto on a capture with an encapsulation the native walk does not open, on a
@@ -513,8 +536,9 @@ def test_the_vxlan_port_option(tmp_path: Path, capsys: pytest.CaptureFixture[str
     for m in both:
         assert list(m["encapsulation"].astype(str)) == ["vxlan"]
         assert int(m["tunnel_id"].iloc[0]) == 7
-    assert main(["pcap", str(path), "--engine", "native", "--json"]) != 0  # not VXLAN here
-    assert "--port" in capsys.readouterr().err  # and no tunnel was seen: the hint is right
+    assert main(["pcap", str(path), "--engine", "native", "--json"]) != 0  # not read here,
+    said = capsys.readouterr()  # but named, with the option (it was "--port N")
+    assert "--vxlan-port 8472 reads it" in said.out + said.err and "--port N" not in said.err
     # a set of captures takes the option too (it was dropped there: no DNS messages, exit 1)
     day = tmp_path / "day"
     day.mkdir()

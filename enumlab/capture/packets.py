@@ -11,8 +11,10 @@ One kernel call (:func:`walk_packets`) classifies a block of records and fills o
 * ``ICMP_ERROR`` -- an ICMP (RFC 792) or ICMPv6 (RFC 4443) error, with the header it quotes.
 * ``OTHER`` (not DNS), ``UNSUPPORTED_LINK`` (for tshark), ``MALFORMED`` (headers cut or bad).
 
-Tunnels are opened up to four deep: GTP-U (3GPP TS 29.281, UDP 2152, TEID kept), Teredo
-(RFC 4380, UDP 3544), GRE (RFC 2784/2890, key kept) and IP-in-IP (protocols 4 and 41).
+Tunnels are opened up to four deep (a fifth is counted and named): GTP-U (3GPP TS 29.281,
+UDP 2152, TEID kept), Teredo (RFC 4380, UDP 3544), GRE (RFC 2784/2890, key kept), VXLAN (RFC
+7348) and IP-in-IP (protocols 4 and 41). Others (ERSPAN, Geneve, L2TP...) are counted and named
+when their header is there (:func:`udp_tunnel`), never by a port alone.
 """
 
 from __future__ import annotations
@@ -45,8 +47,14 @@ PORT_GTPU, PORT_TEREDO, PORT_VXLAN = 2152, 3544, 4789
 # type, or UDP_TUNNEL + the UDP port; named when their frames are counted
 UDP_TUNNEL = 0x10000
 ERSPAN_1 = 0x188BE  # GRE 0x88BE without a sequence number: ERSPAN type I
+MAX_DEPTH = 4  # tunnels opened inside one another; one more is counted, not opened
+TOO_DEEP = 0x2FFFF
+VXLAN_LINUX = 8472  # Linux's VXLAN port before RFC 7348: named, read with --vxlan-port
 UNKNOWN_TUNNELS = {0x88BE: "ERSPAN type II", 0x22EB: "ERSPAN type III",
                    ERSPAN_1: "ERSPAN type I",
+                   TOO_DEEP: f"tunnels nested more than {MAX_DEPTH} deep",
+                   UDP_TUNNEL + VXLAN_LINUX: "VXLAN on UDP 8472 (Linux's default port: "
+                                             "--vxlan-port 8472 reads it)",
                    0x894F: "NSH over GRE", UDP_TUNNEL + 6081: "Geneve (UDP 6081)",
                    UDP_TUNNEL + 4790: "VXLAN-GPE (UDP 4790)", UDP_TUNNEL + 1701: "L2TP (UDP 1701)",
                    UDP_TUNNEL + 6635: "MPLS over UDP (UDP 6635)"}
@@ -103,6 +111,11 @@ def udp_tunnel(buf: Any, g: int, stop: int, sport: int, dport: int) -> int:
         if (b0 & 0x34) == 0 and (b1 & 0xF0) == 0 and (ver == 2 or ver == 3) and (
                 (b0 & 0x80) == 0 or (b0 & 0x48) == 0x48):
             return 1701
+        return 0
+    if dport == VXLAN_LINUX:  # RFC 7348 s5: I flag, reserved bits clear, Ethernet inside
+        if b0 == 0x08 and buf[g + 1] == 0 and buf[g + 2] == 0 and buf[g + 3] == 0 \
+                and buf[g + 7] == 0 and g + 8 + 14 <= stop:
+            return VXLAN_LINUX
         return 0
     if dport == 6635:
         for k in range(4):
@@ -189,7 +202,11 @@ def walk_one(buf: Any, p: int, cap: int, link: int, interest: Any, out: Any, src
         out[i, C_KIND] = OTHER
         return
     result = OTHER
-    for _depth in range(5):
+    for _depth in range(MAX_DEPTH + 2):
+        if _depth == MAX_DEPTH + 1:  # one more tunnel inside the deepest opened: named
+            out[i, C_TUNNEL_ID] = TOO_DEEP
+            result = TUNNEL_UNKNOWN
+            break
         # -- IP ---------------------------------------------------------------------------
         if kind == 4:
             st, _ihl, total, proto, ident, frag, mf, q, stop = ipv4_header(buf, p, end)
