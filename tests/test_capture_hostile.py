@@ -790,3 +790,39 @@ def test_the_summary_shows_names_as_the_tables_write_them(tmp_path: Path) -> Non
     assert a.summary["top_truncated_names"] == {"new\\010line.example": 1}
     line = next(x for x in format_summary(a.summary).splitlines() if "truncated most" in x)
     assert line == "  names truncated most: new\\010line.example (1)"
+
+
+@pytest.mark.parametrize("jit", JIT)
+def test_overlapping_ipv6_fragments_discard_the_datagram(tmp_path: Path, jit: bool) -> None:
+    """RFC 5722 s4: a receiver that finds overlapping IPv6 fragments discards the whole
+    datagram. An answer whose second fragment starts 8 bytes inside the first was rebuilt
+    (lower offset winning, as IPv4 allows) and paired "ok"; now no datagram, the set is said
+    and the question lost its answer to fragmentation. The same overlap over IPv4 is still
+    rebuilt (RFC 791 has no such rule)."""
+    from enumlab.capture.report import analyze
+
+    c6, s6 = "2001:db8::7", "2001:db8::53"
+    q = F.ipv6(c6, s6, 17, F.udp(3000, 53, F.query("ov.example", ident=3)))
+    big = F.udp(53, 3000, F.response("ov.example", ident=3, records=30))
+
+    def frag(off: int, data: bytes, more: bool) -> bytes:
+        head = struct.pack("!BBHI", 17, 0, (off // 8) << 3 | int(more), 77)
+        return F.ipv6(s6, c6, 44, head + data)
+
+    frames = [(1.0, F.link(q, F.ETHERNET)),
+              (1.01, F.link(frag(0, big[:1232], True), F.ETHERNET)),
+              (1.02, F.link(frag(1224, big[1224:], False), F.ETHERNET))]
+    path = tmp_path / "ov.pcap"
+    path.write_bytes(F.pcap(frames, F.ETHERNET))
+    a = analyze(path, engine="native", jit=jit)
+    assert a.summary["outcomes"]["fragments_lost"] == 1 and a.summary["outcomes"]["ok"] == 0
+    assert a.summary["messages"]["responses"] == 0
+    assert any(w.startswith("1 IPv6 fragment set(s) hold overlapping fragments")
+               for w in a.summary["warnings"])
+    c4, s4 = C, S
+    q4 = F.ipv4(c4, s4, 17, F.udp(3000, 53, F.query("ov.example", ident=3)))
+    v4 = [(1.0, F.link(q4, F.ETHERNET)),
+          (1.01, F.link(F.ipv4(s4, c4, 17, big[:1232], ident=9, mf=True, offset=0), F.ETHERNET)),
+          (1.02, F.link(F.ipv4(s4, c4, 17, big[1224:], ident=9, offset=1224), F.ETHERNET))]
+    path.write_bytes(F.pcap(v4, F.ETHERNET))
+    assert analyze(path, engine="native", jit=jit).summary["outcomes"]["ok"] == 1

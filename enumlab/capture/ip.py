@@ -131,6 +131,7 @@ class FragmentSet:
 MAX_DATAGRAM = 65535
 UNITS = 8192  # 8-byte fragment units in the largest datagram payload (RFC 791 s3.1)
 CARRIED = 1 << 40  # a fragment carried over from the previous batch (in its flags)
+OVERLAP = 2  # an instance's flag: IPv6 fragments overlapped (RFC 5722), no datagram
 HEADER_ROOM = 60  # bytes kept of each fragment's IP header (IPv4 with options; IPv6 fixed)
 
 
@@ -146,7 +147,8 @@ def reassemble_fragments(data: Any, hdr: Any, hdr_len: Any, family: Any, proto: 
     duplicated offsets count once (the first copy's bytes win; lower offsets win where
     pieces overlap), a completed set's bytes are dropped and a later fragment with the same
     key starts a new set. Per instance: completing row, fragments seen, duplicates, and a
-    flag for a set past 65,535 bytes (malformed: no datagram). ``out`` receives each
+    flag for a set past 65,535 bytes (1, malformed: no datagram) or an IPv6 set whose
+    fragments overlap (:data:`OVERLAP`: discarded whole, RFC 5722 s4). ``out`` receives each
     datagram (header rebuilt: fragment fields cleared, lengths set); ``dg`` rows: offset,
     length, index of the completing fragment, fragment count, first row, instance.
     ``frag_inst``: each fragment's instance; ``left``: fragments of sets still open (carried
@@ -208,7 +210,11 @@ def reassemble_fragments(data: Any, hdr: Any, hdr_len: Any, family: Any, proto: 
                 if stamp[u] != gen:
                     stamp[u] = gen
                     covered += 1
-            if total < 0:
+                elif family[f] == 6:
+                    # RFC 5722 s4 (RFC 8200 s4.5): overlapping IPv6 fragments -- the whole
+                    # datagram is discarded, and the fragments of it still to come
+                    oversize[inst] = OVERLAP
+            if total < 0 or oversize[inst] != 0:
                 continue
             need = (total + 7) >> 3
             if covered < need or need > UNITS:

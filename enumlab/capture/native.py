@@ -867,14 +867,24 @@ class Fragments:
 
     def notes(self) -> tuple[list[str], list[int]]:
         """What the fragment sets could not give, said (and the row each note is about)."""
-        big = np.flatnonzero(self.inst[3, :self.n_inst] == 1)
-        if not len(big):
-            return [], []
-        table = self.table()
-        rows = table.row[np.isin(table.inst, big)]
-        return ([f"{len(big):,} IP fragment set(s) reassemble past 65,535 bytes (no IP "
-                 "datagram is that long: RFC 791 s3.1, RFC 8200 s4.5): malformed, not "
-                 "decoded"], [int(rows.max()) if len(rows) else -1])
+        from .ip import OVERLAP
+
+        flags = self.inst[3, :self.n_inst]
+        said: list[str] = []
+        at: list[int] = []
+        for flag, text in ((1, "IP fragment set(s) reassemble past 65,535 bytes (no IP "
+                               "datagram is that long: RFC 791 s3.1, RFC 8200 s4.5): "
+                               "malformed, not decoded"),
+                           (OVERLAP, "IPv6 fragment set(s) hold overlapping fragments: "
+                                     "discarded whole, as a receiver must (RFC 5722 s4, RFC "
+                                     "8200 s4.5) -- their datagrams never reached it")):
+            which = np.flatnonzero(flags == flag)
+            if len(which):
+                table = self.table()
+                rows = table.row[np.isin(table.inst, which)]
+                said.append(f"{len(which):,} {text}")
+                at.append(int(rows.max()) if len(rows) else -1)
+        return said, at
 
     def table(self) -> FragmentTable:
         """One row per fragment, in row order, with its set's fate."""
