@@ -319,3 +319,70 @@ def test_a_too_big_error_about_a_tcp_answer_that_came_is_no_loss(tmp_path: Path)
     a = analyze(_write(tmp_path, frames))
     row = a.transactions.iloc[0]
     assert bool(row["icmp_too_big"]) and row["outcome"] == "ok", row.to_dict()
+
+
+def test_a_big_datagram_a_router_refused_is_no_offload(tmp_path: Path) -> None:
+    """A 1.7 KB answer crossed the capture's link whole and a router sent back
+    fragmentation-needed quoting it: the path's evidence (a jumbo link before a smaller one),
+    not offload -- no GRO/TSO sentence (it said "larger than any real MTU"). Without the
+    error the sentence stays, naming jumbo frames too."""
+    q = F.query(_name(7), ident=7, edns=4096)
+    big = _udp(S, C, 53, 4007, F.response(_name(7), ident=7, records=30, edns=4096))
+    assert len(big) > 1500
+    frames = [(T0, _udp(C, S, 4007, 53, q)), (T0 + 0.01, big)]
+    alone = analyze(_write(tmp_path, frames)).summary["warnings"]
+    said = [w for w in alone if "GRO/TSO" in w]
+    assert len(said) == 1 and "jumbo frames" in said[0] and "1500-byte Ethernet MTU" in said[0]
+    refused = [*frames, (T0 + 0.011, F.ipv4("192.0.2.1", S, 1,
+                                            F.icmp4(3, 4, big[:548], mtu=1400)))]
+    assert not any("GRO/TSO" in w for w in analyze(_write(tmp_path, refused)).summary["warnings"])
+
+
+@pytest.mark.parametrize("engine", ["native", "tshark"])
+def test_a_lost_first_fragment_is_the_answer_its_question_was_waiting_for(
+        tmp_path: Path, engine: str) -> None:
+    """x asked and never answered; y asked 2 s later, its answer's first fragment lost (no
+    ports to match), y retried and answered small. The lost set went to x -- "the latest one
+    never answered" -- while y, still waiting when the set came, lost its first answer."""
+    c6, s6 = "2001:db8::10", "2001:db8::53"
+
+    def q6(sport: int, name: str, ident: int) -> bytes:
+        return F.ipv6(c6, s6, 17, F.udp(sport, 53, F.query(name, ident=ident, edns=4096)))
+
+    big = F.udp(53, 41001, F.response("y.example", ident=0xBBB, records=40, edns=4096))
+    rest = F.fragments_v6(s6, c6, 17, big, 1232, ident=0x777)[1:]
+    small = F.ipv6(s6, c6, 17, F.udp(53, 41001, F.response("y.example", ident=0xBBB,
+                                                           edns=4096)))
+    frames = [(T0, q6(41000, "x.example", 0xAAA)), (T0 + 2, q6(41001, "y.example", 0xBBB)),
+              *[(T0 + 2.01 + k * 1e-4, p) for k, p in enumerate(rest)],
+              (T0 + 2.5, q6(41001, "y.example", 0xBBB)), (T0 + 2.51, small)]
+    t = analyze(_write(tmp_path, frames), engine=engine).transactions.set_index("qname")
+    assert t.loc["x.example", "outcome"] == "unanswered"
+    assert not t.loc["x.example", "first_answer_lost_in_fragments"]
+    assert t.loc["y.example", "outcome"] == "ok"
+    assert bool(t.loc["y.example", "first_answer_lost_in_fragments"])
+
+
+def test_lost_fragments_of_other_traffic_are_not_dns_ones(tmp_path: Path) -> None:
+    """Incomplete fragment sets whose first fragment shows UDP 40000 -> 9999 are another
+    application's: they were counted as "datagrams with lost fragments" of a DNS capture.
+    Counted apart and said; one on a port named with --port stays DNS."""
+    from enumlab.capture import load_capture
+    from enumlab.capture.transactions import build_transactions, summarize
+
+    frames = [(T0, _udp(C, S, 4000, 53, F.query(_name(1), ident=1))),
+              (T0 + 0.01, _udp(S, C, 53, 4000, F.response(_name(1), ident=1)))]
+    for k, port in enumerate((9999, 9999, 8053)):
+        junk = F.udp(40000 + k, port, bytes(600))
+        first = F.fragments_v4("10.9.9.1", "10.9.9.2", 17, junk, 304, ident=100 + k)[0]
+        frames.append((T0 + 1 + k, first))  # the rest never came
+    path = _write(tmp_path, frames)
+    s = analyze(path).summary
+    assert s["lost_fragment_datagrams"] == 0  # 8053 is not DNS without --port ...
+    assert any(w.startswith("3 incomplete fragment set(s) of other traffic") for w in
+               s["warnings"])
+    tables = load_capture(path, ports=(8053,))  # ... and is with it
+    with_port = summarize(tables, build_transactions(tables))
+    assert with_port["lost_fragment_datagrams"] == 1
+    assert any(w.startswith("2 incomplete fragment set(s) of other traffic") for w in
+               with_port["warnings"])

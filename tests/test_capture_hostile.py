@@ -826,3 +826,41 @@ def test_overlapping_ipv6_fragments_discard_the_datagram(tmp_path: Path, jit: bo
           (1.02, F.link(F.ipv4(s4, c4, 17, big[1224:], ident=9, offset=1224), F.ETHERNET))]
     path.write_bytes(F.pcap(v4, F.ETHERNET))
     assert analyze(path, engine="native", jit=jit).summary["outcomes"]["ok"] == 1
+
+
+@pytest.mark.parametrize("engine", ["native", "tshark"])
+def test_vxlan_tenants_reusing_addresses_are_paired_apart(tmp_path: Path, engine: str) -> None:
+    """Two VXLAN networks (VNI 7 and 8) whose hosts share addresses ask the same question; only
+    VNI 7's is answered. Paired by address alone it was one transaction, "retried", ok --
+    hiding VNI 8's unanswered query. The VNI (RFC 7348 s5) is part of the question's key."""
+    from enumlab.capture.report import analyze
+
+    q = F.link(F.ipv4(C, S, 17, F.udp(3000, 53, F.query("t.example", ident=9))), F.ETHERNET)
+    r = F.link(F.ipv4(S, C, 17, F.udp(53, 3000, F.response("t.example", ident=9))), F.ETHERNET)
+    frames = [(1.0, F.link(_vxlan(q, 7), F.ETHERNET)), (1.001, F.link(_vxlan(q, 8), F.ETHERNET)),
+              (1.01, F.link(_vxlan(r, 7), F.ETHERNET))]
+    path = tmp_path / "tenants.pcap"
+    path.write_bytes(F.pcap(frames, F.ETHERNET))
+    s = analyze(path, engine=engine).summary
+    assert s["transactions"] == 2 and s["outcomes"]["ok"] == 1
+    assert s["outcomes"]["unanswered"] == 1 and s["flags"]["retried"] == 0
+
+
+@pytest.mark.parametrize("jit", JIT)
+def test_complete_fragment_sets_without_dns_are_nothing_usable(tmp_path: Path, jit: bool) -> None:
+    """Every fragment set completes and holds no DNS (ERSPAN around it, here): nothing usable,
+    exit 1, the tunnel named -- it was "no whole DNS message: 0 IP fragment(s) of 0
+    datagram(s)" and exit 0, in memory and in pieces."""
+    from enumlab.capture.pieces import analyze_stream
+
+    q = F.link(F.ipv4(C, S, 17, F.udp(3000, 53, F.query("mirrored.example"))), F.ETHERNET)
+    body = struct.pack("!HH", 0x1000, 0x22EB) + struct.pack("!I", 1) + b"\0" * 12 + q + \
+        b"\0" * 600
+    frames = [(1.0 + k, F.link(p, F.ETHERNET)) for k in range(2)
+              for p in F.fragments_v4("203.0.113.1", "203.0.113.2", 47, body, 400, ident=k)]
+    path = tmp_path / "erspan_frag.pcap"
+    path.write_bytes(F.pcap(frames, F.ETHERNET))
+    with pytest.raises(NoDnsMessagesError, match="ERSPAN type III"):
+        load_capture(path, engine="native", jit=jit)
+    with pytest.raises(NoDnsMessagesError, match="ERSPAN type III"):
+        analyze_stream(path, piece_records=2, workers=1, jit=jit)

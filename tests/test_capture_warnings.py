@@ -291,3 +291,38 @@ def test_answers_larger_than_their_query_offered_are_counted_and_said(tmp_path: 
                for w in s["warnings"])
     assert list(s["edns_sizes"].items()) == [("1232", 3), ("256", 1), ("512", 1),
                                              ("4096", 1), ("none", 1)]
+
+
+@pytest.mark.parametrize("engine", ["native", "tshark", "pieces"])
+def test_a_query_captured_on_two_interfaces_is_no_retransmission(tmp_path: Path,
+                                                                 engine: str) -> None:
+    """A capture on both sides of a router: every query and answer twice, 40 us apart, on two
+    pcapng interfaces (TTL one lower). It said "retried" for every transaction; the copies are
+    counted once and said. A real retransmission (same query 1 s later) stays one."""
+    from enumlab.capture.pieces import analyze_stream
+
+    frames: list[tuple[float, int, bytes]] = []
+    for i in range(6):
+        q = F.link(_udp(C, S, 4000 + i, 53, F.query(_name(i), ident=i)), F.ETHERNET)
+        r = F.link(_udp(S, C, 53, 4000 + i, F.response(_name(i), ident=i)), F.ETHERNET)
+        t = T0 + i
+        frames += [(t, 0, q), (t + 0.00004, 1, q)]
+        if i == 5:  # a real retransmission, copied too, then the answer
+            frames += [(t + 1.0, 0, q), (t + 1.00004, 1, q)]
+            t += 1.0
+        frames += [(t + 0.01, 1, r), (t + 0.01004, 0, r)]
+    path = tmp_path / "router.pcapng"
+    path.write_bytes(F.pcapng(frames, [F.ETHERNET, F.ETHERNET]))
+    if engine == "pieces":
+        s = analyze_stream(path, piece_records=5, workers=1)
+        t = None
+    else:
+        a = analyze(path, engine=engine)
+        s, t = a.summary, a.transactions
+    assert s["transactions"] == 6 and s["outcomes"]["ok"] == 6
+    assert s["flags"]["retried"] == 1  # the one real retransmission
+    assert any(w.startswith("7 duplicate query(ies): the same query again on the same ports "
+                            "within 10 ms") for w in s["warnings"]), s["warnings"]
+    if t is not None:
+        assert list(t["query_copies"]) == [1, 1, 1, 1, 1, 2]
+        assert list(t["retransmissions"]) == [0, 0, 0, 0, 0, 1]

@@ -273,3 +273,39 @@ def test_exit_after_numba_keeps_output_handlers_and_code(args: list[str], code: 
         assert summary["transactions"] > 0 and out.stderr == ""
     else:
         assert summary["error"]["kind"] == "InputError" and "no-such-capture" in out.stderr
+
+
+def test_an_error_raised_while_unwinding_from_sigterm_ends_as_the_signal(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM while numba compiled a kernel: the Terminated raised there made numba's
+    clean-up raise its own RuntimeError, and the command exited 1 with a traceback's last line
+    (a clean-clone run's SIGTERM test). An error that escapes after the signal ends the
+    command as the signal does: 143, "stopped by SIGTERM"; without a signal it propagates."""
+    import argparse
+    import os
+    import signal
+    import sys
+    import time
+
+    from enumlab.cli import _run
+    from enumlab.cli.guards import Terminated, signals_as_exceptions
+
+    monkeypatch.setattr(sys, "unraisablehook", sys.unraisablehook)  # the handler replaces it
+
+    def compiling(args: argparse.Namespace) -> int:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        except Terminated:
+            raise RuntimeError("no compiled object yet") from None
+        return 0
+
+    with signals_as_exceptions():
+        assert _run(compiling, argparse.Namespace(command="pcap")) == 128 + signal.SIGTERM
+    assert "stopped by SIGTERM" in capsys.readouterr().err
+
+    def failing(args: argparse.Namespace) -> int:
+        raise RuntimeError("a bug")
+
+    with signals_as_exceptions(), pytest.raises(RuntimeError, match="a bug"):
+        _run(failing, argparse.Namespace(command="pcap"))

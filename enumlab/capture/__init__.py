@@ -118,7 +118,8 @@ def load_capture(path: str | Path, *, engine: str = "auto", ports: tuple[int, ..
     finally:
         if bar is not None:
             bar.close()
-    if not tables.rows("messages") and tables.rows("fragments"):
+    tables.dns_ports = tuple(ports)
+    if not tables.rows("messages") and _incomplete_sets(tables):
         tables.warnings.append(_only_fragments(tables))
     elif not tables.rows("messages"):
         # nothing usable (exit 1): why, where the read knows it (a tunnel or link type not
@@ -143,6 +144,14 @@ def _keep_warnings(tables: CaptureTables, keep: Callable[[str], bool]) -> None:
     pairs = [(w, f) for w, f in zip(tables.warnings, _aligned(tables), strict=True) if keep(w)]
     tables.warnings = [w for w, _ in pairs]
     tables.warning_frames = [f for _, f in pairs]
+
+
+def _incomplete_sets(tables: CaptureTables) -> bool:
+    """Fragments whose datagram never completed: a finding even without a DNS message (sets
+    that all completed, and held no DNS -- another tunnel, other traffic -- are none)."""
+    if not tables.rows("fragments"):
+        return False
+    return not bool(tables.fragments["complete"].astype(bool).all())
 
 
 def _only_fragments(tables: CaptureTables) -> str:

@@ -202,10 +202,11 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
             "fragments": fragment_columns(closed), "icmp": icmp_columns(closed),
             "tcp": tcp_columns(closed), "notes": notes, "note_frames": frames,
             "retransmitted": [r + 1 for r in closed.retransmitted_rows],
-            "filter": index.capture_filter, "path": str(p)}
+            "filter": index.capture_filter, "path": str(p), "ports": tuple(ports)}
         del closed, stage
         total = sum(x.messages for x in pieces) + sum(x.messages for x in lates)
-        if total == 0 and not side["fragments"].n:
+        complete = side["fragments"].filled("complete", False).astype(bool, copy=False)
+        if total == 0 and bool(complete.all()):  # (no fragment, or every set completed)
             raise no_dns_messages(p, ports, [n for n in notes if n])  # nothing usable: exit 1
         if total == 0:  # fragments only: analysed, and said as in memory
             f = side["fragments"]
@@ -627,7 +628,8 @@ def _analyze_piece(job: _Job, ctx: _Context | None = None) -> Any:
     tables = CaptureTables(side["path"], "native", messages, fragments, icmp, tcp,
                            piece.hi - piece.lo, side["filter"], list(side["notes"]), {},
                            list(side["retransmitted"]), list(side["note_frames"]), [],
-                           last_time=piece.ends if np.isfinite(piece.ends) else float("nan"))
+                           last_time=piece.ends if np.isfinite(piece.ends) else float("nan"),
+                           dns_ports=tuple(side.get("ports", ())))
     txns = transaction_columns(tables, mtu=job.mtu)
     return summary_parts(tables, txns, mtu=job.mtu, owned=(piece.lo + 1, piece.hi),
                          start=job.start, searched_from=lo_t)

@@ -351,6 +351,7 @@ def analyze_file(job: FileJob) -> FileResult:
     tables = tables_of(decode_index(index, ports=job.ports, jit=job.jit,
                                     vxlan_ports=job.vxlan_ports), job.own.path)
     _renumber(tables, glob_frame)
+    tables.dns_ports = tuple(job.ports)
     tables.total_frames = owned_frames
     txns = build_transactions(tables, mtu=job.mtu)
     lo = job.offset + a + 1

@@ -117,6 +117,7 @@ class CaptureTables:
     undecoded_tunnels: dict[str, int] = field(default_factory=dict)  # name -> frames (native)
     # when the capture's last record (of any kind) was taken: where the capture stopped
     last_time: float = float("nan")
+    dns_ports: tuple[int, ...] = ()  # ports read as DNS besides 53, 5353, 5355 (--port)
 
     def _frame(self, name: str) -> Any:
         held = getattr(self, name + "_")

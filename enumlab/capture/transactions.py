@@ -5,7 +5,8 @@ One row per DNS transaction (a query and its response, or a query that got none)
 typed columns -- see :data:`COLUMNS` -- built from the tables of :mod:`enumlab.capture` (one
 row per DNS message; fragments, ICMP errors and TCP control beside it).
 
-* Pairing: client address/port, server address/port, transport, DNS ID, QNAME, QTYPE. A query
+* Pairing: client address/port, server address/port, transport, DNS ID, QNAME, QTYPE (and the
+  VXLAN network, whose tenants may share addresses). A query
   repeated before its answer (same client, server, ID and question) within
   :data:`RETRY_WINDOW` is a *retransmission* of the same transaction, whichever source port the
   client used. Vectorised: a question asked once and answered at most once (nearly all of them)
@@ -51,6 +52,10 @@ OUTCOMES = ("ok", "truncated_tcp_ok", "truncated_no_retry", "truncated_tcp_faile
             "unanswered", "fragments_lost", "error_rcode")
 FALLBACK_WINDOW = 10.0  # seconds between a TC=1 answer and the TCP retry
 RETRY_WINDOW = 10.0  # seconds within which a repeated question is a retransmission
+# a query seen again on the same ports this soon is the same datagram captured twice (two
+# interfaces of a router, a mirror port): resolvers' first retransmission timeouts are
+# hundreds of milliseconds or more
+COPY_WINDOW = 0.010
 SIZE_LIMITS = {"512": 512, "1232": 1232, "1400": 1400}
 PATH_1500 = {"ipv4": 1472, "ipv6": 1452}  # largest unfragmented UDP payload on a 1500 path
 IP_HEADERS_MAX = 60 + 200  # an IPv4 header with options, or IPv6 + a few extension headers
@@ -69,7 +74,7 @@ COLUMNS: dict[str, str] = {
     "over_1400": "boolean", "over_path_1500": "boolean", "over_mtu": "boolean",
     "over_offered": "boolean", "cut_512_no_tc": "boolean",
     # what happened on the way (README: the outcome model)
-    "duplicate_responses": "int64", "retried": "boolean",
+    "duplicate_responses": "int64", "query_copies": "int64", "retried": "boolean",
     "first_answer_lost_in_fragments": "boolean", "icmp_too_big": "boolean",
     "icmp_unreachable": "boolean", "icmp_reassembly_timeout": "boolean",
     "outcome": "category",
@@ -103,19 +108,23 @@ def _messages(messages: Any) -> Columns:
                                                                             MESSAGE_COLUMNS)
 
 
-def pair_messages(messages: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(query row, response row or -1, retransmissions, duplicate responses) per transaction,
-    in query order, for the DNS (not mDNS / LLMNR) messages that have a decodable question. A
-    duplicate is a second answer on the exact key of an answered transaction within
-    :data:`RETRY_WINDOW` of the first (a capture on two interfaces, a mirror port).
-    ``messages``: the message table (columns or DataFrame)."""
+def pair_messages(messages: Any
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(query row, response row or -1, retransmissions, duplicate responses, query copies)
+    per transaction, in query order, for the DNS (not mDNS / LLMNR) messages that have a
+    decodable question. A duplicate is a second answer on the exact key of an answered
+    transaction within :data:`RETRY_WINDOW` of the first (a capture on two interfaces, a
+    mirror port); a query copy is the same query again on the same ports within
+    :data:`COPY_WINDOW` -- the same datagram captured twice, not a retransmission (it made
+    every transaction of a capture on a router's two sides "retried"). ``messages``: the
+    message table (columns or DataFrame)."""
     m = _messages(messages)
     usable = ((m["protocol"] == m.code_of("protocol", "dns")) & m.filled("qname_ok", False)
               & ~m.isna("qr"))
     rows = np.flatnonzero(usable)
     if not len(rows):
         z = np.zeros(0, dtype=np.int64)
-        return z, z, z, z
+        return z, z, z, z, z
     every = len(rows) == len(m)  # usually: then no row is copied out
 
     def pick(column: np.ndarray) -> np.ndarray:
@@ -143,6 +152,15 @@ def pair_messages(messages: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
         small = (tcp.astype(np.int64) << 34) | ((dns_id + 1) << 17) | (qtype + 1)
         keys = ([small | (((client + 1) * width + server + 1) << 35), qname]
                 if width < (1 << 14) else [small, client, server, qname])
+    # VXLAN tenants (RFC 7348 s5: the VNI names the overlay network) reuse one another's
+    # addresses: a question is asked within its VNI (a key only where VXLAN is present). GTP-U
+    # TEIDs and GRE keys differ by direction, and a VLAN copy is the same packet: not keys.
+    vxlan = m.code_of("encapsulation", "vxlan")
+    if vxlan >= 0:
+        encap = pick(m["encapsulation"])
+        if (encap == vxlan).any():
+            vni = pick(m.filled("tunnel_id", -1)).astype(np.int64, copy=False)
+            keys = [*keys, np.where(encap == vxlan, vni, -1)]
     # groups of equal keys, numbered by first appearance
     group_of, first_of = factorize(*keys)
     n_groups = len(first_of)
@@ -174,8 +192,10 @@ def pair_messages(messages: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     # keeps is per question: groups are independent); a group without a query makes no
     # transaction and no duplicate
     rest = np.flatnonzero(~simple_group[group_of] & (queries_per[group_of] > 0))
+    copy_of = np.zeros(0, dtype=np.int64)
     if len(rest):
         rest = rest[np.argsort(group_of[rest], kind="stable")]
+        rest, copy_of = _without_copies(rest, qr, group_of, sport, dport, time)
         r_qr = qr[rest]
         k = len(rest)
         out = [np.zeros(k, dtype=np.int64) for _ in range(4)]
@@ -202,7 +222,43 @@ def pair_messages(messages: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     if len(t) > 1 and not bool(np.all(t[1:] >= t[:-1])):  # NaN (no timestamp): sorted last
         by_time = np.argsort(t, kind="stable")
         qi, ri, rx, dx = qi[by_time], ri[by_time], rx[by_time], dx[by_time]
-    return rows[qi], np.where(ri >= 0, rows[np.maximum(ri, 0)], -1), rx, dx
+    copies = np.zeros(len(qi), dtype=np.int64)
+    if len(copy_of) and len(qi):
+        # each copy to its question's transaction begun last at or before the query it
+        # copies (that query may be a retransmission of it)
+        span = len(qr) + 1
+        tkey = group_of[qi].astype(np.int64) * span + qi
+        order = np.argsort(tkey, kind="stable")
+        ckey = group_of[copy_of].astype(np.int64) * span + copy_of
+        at = np.searchsorted(tkey[order], ckey, side="right") - 1
+        hit = at >= 0
+        hit[hit] = group_of[qi[order[at[hit]]]] == group_of[copy_of[hit]]
+        np.add.at(copies, order[at[hit]], 1)
+    return rows[qi], np.where(ri >= 0, rows[np.maximum(ri, 0)], -1), rx, dx, copies
+
+
+def _without_copies(rest: np.ndarray, qr: np.ndarray, group_of: np.ndarray, sport: np.ndarray,
+                    dport: np.ndarray, time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``rest`` (rows grouped by question, capture order within) without the queries that
+    are copies of the query before them (same question and ports within
+    :data:`COPY_WINDOW`), and the row each copy copies (the last query before it that is no
+    copy)."""
+    qpos = np.flatnonzero(~qr[rest])
+    qrows = rest[qpos]
+    none = np.zeros(0, dtype=np.int64)
+    if len(qrows) < 2:
+        return rest, none
+    g, t = group_of[qrows], time[qrows]
+    gap = t[1:] - t[:-1]
+    same = ((g[1:] == g[:-1]) & (sport[qrows][1:] == sport[qrows][:-1])
+            & (dport[qrows][1:] == dport[qrows][:-1]) & (gap >= 0) & (gap <= COPY_WINDOW))
+    if not same.any():
+        return rest, none
+    is_copy = np.concatenate([[False], same])
+    last = np.maximum.accumulate(np.where(is_copy, -1, np.arange(len(qrows))))
+    keep = np.ones(len(rest), dtype=bool)
+    keep[qpos[is_copy]] = False
+    return rest[keep], qrows[last[is_copy]]
 
 
 def question_keys(qr: np.ndarray, src: np.ndarray, dst: np.ndarray, tcp: np.ndarray,
@@ -410,6 +466,7 @@ class _Open:
     def __init__(self, client: np.ndarray, server: np.ndarray, labels: list[str],
                  time: np.ndarray, answered: np.ndarray) -> None:
         self.client, self.server, self.labels = client, server, labels
+        self.answered = answered
         self.width = len(labels) + 1
         pair = client * self.width + server
         self.all = _Timeline(pair, time)
@@ -470,7 +527,7 @@ def transaction_columns(tables: Any, *, mtu: int | None = None) -> Columns:
     outcome (see module docs). Pandas is used only for the few rows of lost fragment sets,
     ICMP errors and failed TCP fallbacks."""
     m = tables.columns("messages")
-    qi, ri, retx, dups = pair_messages(m)
+    qi, ri, retx, dups, copies = pair_messages(m)
     n = len(qi)
     answered = ri >= 0
     r = np.maximum(ri, 0)
@@ -519,6 +576,7 @@ def transaction_columns(tables: Any, *, mtu: int | None = None) -> Columns:
     v["edns_size"], miss["edns_size"] = q("edns_size"), m.isna("edns_size")[qi]
     v["do_bit"], miss["do_bit"] = q("edns_do"), m.isna("edns_do")[qi]
     v["retransmissions"], v["duplicate_responses"] = retx, dups
+    v["query_copies"] = copies
     v["fragmented"], miss["fragmented"] = frags > 0, frags_missing
     v["fragments"], miss["fragments"] = frags, frags_missing | ~(frags > 0)
     links = _Links(n)
@@ -638,8 +696,15 @@ def _link_fragments(tables: Any, opens: Any, links: _Links, v: dict[str, np.ndar
         out[has[old]] = -1
         return out
 
+    # the latest transaction of that client and server, where it still waited for its
+    # answer when the set came (an answer after it -- to a retransmission -- or none): the
+    # set is the answer it lost; else the latest one never answered, else the latest one
+    latest = waiting(found.latest(client, server, when))
+    has = np.flatnonzero(latest >= 0)
+    still = np.zeros(len(latest), dtype=bool)
+    still[has] = ~found.answered[latest[has]] | (v["response_time"][latest[has]] > when[has])
     i = waiting(found.latest(client, server, when, unanswered=True))
-    i = np.where(i >= 0, i, waiting(found.latest(client, server, when)))
+    i = np.where(still, latest, np.where(i >= 0, i, latest))
     # the ports of a set's first fragment, where it was captured (-1: not)
     ports = [np.full(len(first), -1, dtype=np.int64) for _ in range(2)]
     for port, name in zip(ports, ("sport", "dport"), strict=True):
@@ -1070,6 +1135,7 @@ def summary_parts(tables: Any, txns: Any, *, mtu: int | None = None,
         out.flags[f] = int(t[f].astype(bool, copy=False).sum())
     out.flags["duplicate_response"] = int((t["duplicate_responses"] > 0).sum())
     n["over_offered"] = int(t.filled("over_offered", False).sum())
+    n["query_copies"] = int(t["query_copies"].sum()) if "query_copies" in t.values else 0
     for name in ("ok", "failed", "none"):
         n[f"fallback_{name}"] = int((t["tcp_fallback"] == t.code_of("tcp_fallback", name)).sum())
     out.latencies = t["fallback_latency_ms"][~t.isna("fallback_latency_ms")].astype(float).tolist()
@@ -1258,15 +1324,22 @@ def message_figures(tables: Any, *, mtu: int | None = None,
     for size, count in zip(sizes.tolist(), counts.tolist(), strict=True):
         out.edns_offered[str(int(size)) if size >= 0 else "none"] = int(count)
     out.protocols.update(m.counts("protocol"))
-    _fragment_parts(tables.columns("fragments"), out, lo, hi, owned is not None)
+    _fragment_parts(tables.columns("fragments"), out, lo, hi, owned is not None,
+                    getattr(tables, "dns_ports", ()))
     # a datagram larger than any MTU is evidence of offload (or loopback) only when the
     # packet really holds it: its message all captured, and the IP length near the UDP one
     # (fuzzed or damaged length fields claim sizes the packet never had)
     whole = ((m["ip_fragments"] == 0) & ~m.isna("ip_size")
              & (m["captured_size"] >= m["dns_size"])
              & (~udp | (m["ip_size"] <= m["dns_size"] + 8 + IP_HEADERS_MAX)))
-    out.biggest_whole = int(m["ip_size"][whole].max()) if whole.any() else None
     icmp = tables.columns("icmp")
+    # a datagram a router's too-big error quotes crossed the capture's link whole (a jumbo
+    # link before a smaller one): evidence of the path, not of offload
+    quoted = icmp.filled("quoted_ip_size", -1)[np.isin(np.asarray(icmp["kind"], dtype=object),
+                                                       TOO_BIG)]
+    if len(quoted) and whole.any():
+        whole &= ~np.isin(m["ip_size"], quoted)
+    out.biggest_whole = int(m["ip_size"][whole].max()) if whole.any() else None
     mine = np.flatnonzero((icmp["frame"] >= lo) & (icmp["frame"] <= hi))
     n["icmp"] = len(mine)
     out.icmp_kinds.update(_counts(icmp["kind"][mine]))
@@ -1307,9 +1380,34 @@ def set_first_frames(f: Columns) -> np.ndarray:
     return picked
 
 
-def _fragment_parts(f: Columns, out: SummaryParts, lo: int, hi: int, owned: bool) -> None:
+# ports whose datagrams the walk reads: DNS, mDNS, LLMNR, and the tunnels it opens or names
+# (GTP-U, Teredo, VXLAN, Geneve, VXLAN-GPE, L2TP, MPLS over UDP, Linux's VXLAN)
+WALKED_PORTS = (53, 5353, 5355, 2152, 3544, 4789, 6081, 4790, 1701, 6635, 8472)
+
+
+def not_dns_sets(f: Columns, set_of: np.ndarray, n_sets: int,
+                 dns_ports: tuple[int, ...] = ()) -> np.ndarray:
+    """Per fragment set: its first fragment was captured and shows a UDP or TCP datagram
+    between two ports neither of which carries DNS (nor a tunnel the walk reads) -- another
+    application's datagram, whatever became of it."""
+    first = np.flatnonzero((f["offset"] == 0) & ~f.isna("sport") & ~f.isna("dport"))
+    other = np.zeros(n_sets, dtype=bool)
+    if not len(first):
+        return other
+    ports = np.array([*WALKED_PORTS, *dns_ports], dtype=np.int64)
+    proto = f.filled("protocol", -1)[first]
+    sport = f.filled("sport", -1)[first].astype(np.int64, copy=False)
+    dport = f.filled("dport", -1)[first].astype(np.int64, copy=False)
+    plain = ((proto == 17) | (proto == 6)) & ~np.isin(sport, ports) & ~np.isin(dport, ports)
+    other[set_of[first[plain]]] = True
+    return other
+
+
+def _fragment_parts(f: Columns, out: SummaryParts, lo: int, hi: int, owned: bool,
+                    dns_ports: tuple[int, ...] = ()) -> None:
     """Fragment sets reassembled or lost (a set counted where it completed, or where its
-    first fragment was), and the fragments in ``lo..hi``."""
+    first fragment was), and the fragments in ``lo..hi``. A lost set whose first fragment
+    shows another application's ports is counted apart (``lost_sets_other``)."""
     n = out.n
     if not len(f):
         return
@@ -1325,8 +1423,10 @@ def _fragment_parts(f: Columns, out: SummaryParts, lo: int, hi: int, owned: bool
         mine = (at >= lo) & (at <= hi)
     else:
         mine = np.ones(len(done), dtype=bool)
+    other = not_dns_sets(f, set_of, len(first), dns_ports)
     n["reassembled_sets"] = int((done & mine).sum())
-    n["lost_sets"] = int((~done & mine).sum())
+    n["lost_sets"] = int((~done & mine & ~other).sum())
+    n["lost_sets_other"] = int((~done & mine & other).sum())
     fm = (f["frame"] >= lo) & (f["frame"] <= hi)
     n["fragments"] = int(fm.sum())
     n["nonfirst_fragments"] = int((fm & (f["offset"] > 0)).sum())
@@ -1400,14 +1500,25 @@ def _warnings(p: SummaryParts, mtu: int | None) -> list[str]:
     limit = max(1500, mtu or 0)
     if p.biggest_whole is not None and p.biggest_whole > limit:
         out.append(f"a {p.biggest_whole}-byte IP datagram travelled unfragmented, larger than "
-                   "any real MTU: a loopback capture, or segmentation/receive offload (GRO/TSO) "
-                   "on the capturing host")
+                   f"{'a 1500-byte Ethernet MTU' if limit == 1500 else f'--mtu {limit}'}: "
+                   "jumbo frames on the capture's link, a loopback capture, or "
+                   "segmentation/receive offload (GRO/TSO) on the capturing host")
     if n["over_offered"]:
         out.append(f"{n['over_offered']} UDP answer(s) larger than the size their query "
                    "offered -- the largest UDP payload the client's stack can reassemble and "
                    "deliver (RFC 6891 s6.2.3, below 512 read as 512; 512 without EDNS, RFC 1035 "
                    "s4.2.1): the server ignored the offer, and the client may never have read "
                    "them (the over_offered column says which)")
+    if n["lost_sets_other"]:
+        out.append(f"{n['lost_sets_other']} incomplete fragment set(s) of other traffic (their "
+                   "first fragment shows ports that carry no DNS): not counted among the DNS "
+                   "datagrams with lost fragments")
+    if n["query_copies"]:
+        out.append(f"{n['query_copies']} duplicate query(ies): the same query again on the same "
+                   f"ports within {COPY_WINDOW * 1000:.0f} ms -- one datagram captured twice (a "
+                   "capture on two interfaces of a router, a mirror port), not a "
+                   "retransmission: counted once in the transactions (the message counts and "
+                   "the EDNS sizes per query sent include the copies)")
     if n["duplicates"]:
         out.append(f"{n['duplicates']} duplicate response(s): the same answer arrived twice for "
                    "one query (a capture on two interfaces or a mirror port, or a server "

@@ -15,7 +15,13 @@ from typing import NoReturn
 from ..core.errors import EnumlabError, NothingUsableError, shown
 from . import doctor, enum, epc, fleet, lab, pcap, query, regexp, serve, simulate, sip, zone
 from .common import EXIT_EMPTY, EXIT_ERROR, EXIT_OK, Parser, emit_json
-from .guards import Terminated, escape_controls, escaped_output, signals_as_exceptions
+from .guards import (
+    Terminated,
+    escape_controls,
+    escaped_output,
+    signals_as_exceptions,
+    stopped_by,
+)
 
 # the order `enumlab --help` lists them in
 COMMANDS = (enum, regexp, simulate, fleet, epc, sip, doctor, pcap, query, serve, zone, lab)
@@ -103,11 +109,21 @@ def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) ->
         print(f"enumlab {args.command}: interrupted", file=sys.stderr)
         return 130
     except Terminated as stopped:
-        import signal
+        return _stopped(args, stopped.signum)
+    except Exception:
+        # a library's own error raised while it unwound from the signal's Terminated (numba
+        # compiling a kernel when SIGTERM came): the signal ended the command
+        signum = stopped_by()
+        if signum is None:
+            raise
+        return _stopped(args, signum)
 
-        print(f"enumlab {args.command}: stopped by {signal.Signals(stopped.signum).name}",
-              file=sys.stderr)
-        return 128 + stopped.signum
+
+def _stopped(args: argparse.Namespace, signum: int) -> int:
+    import signal
+
+    print(f"enumlab {args.command}: stopped by {signal.Signals(signum).name}", file=sys.stderr)
+    return 128 + signum
 
 
 def run() -> NoReturn:

@@ -76,6 +76,16 @@ def _said_while_stopping(info: Any) -> None:
                           f": {info.exc_value}"), file=sys.stderr)
 
 
+_FIRED: list[int] = []  # the signal that is ending the command, once one came
+
+
+def stopped_by() -> int | None:
+    """The SIGTERM/SIGHUP ending the command, if one came: an exception that escapes after it
+    is the signal's doing (raised where the main thread was -- inside numba's compiler, say,
+    whose clean-up then raises its own error), so the command ends as the signal says."""
+    return _FIRED[0] if _FIRED else None
+
+
 @contextlib.contextmanager
 def signals_as_exceptions() -> Iterator[None]:
     """SIGTERM and SIGHUP raise :class:`Terminated` for the block (the first one only: a
@@ -86,7 +96,8 @@ def signals_as_exceptions() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    fired: list[int] = []
+    fired = _FIRED
+    fired.clear()
 
     def handler(signum: int, frame: object) -> None:
         if not fired:
