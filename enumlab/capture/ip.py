@@ -96,6 +96,7 @@ class FragmentSet:
     proto: int = 0
     duplicates: int = 0
     done_at: int | None = None  # the row whose arrival completed the set
+    overlap: bool = False  # two pieces (not copies) cover the same bytes
 
     def add(self, row: int, offset: int, more: bool, data: bytes) -> bool:
         """Add a fragment; True when this one completes the set."""
@@ -103,6 +104,8 @@ class FragmentSet:
         if offset in self.pieces:
             self.duplicates += 1
         else:
+            end = offset + len(data)
+            self.overlap |= any(o < end and offset < o + len(d) for o, d in self.pieces.items())
             self.pieces[offset] = data
         if not more:
             self.total = offset + len(data)

@@ -46,7 +46,7 @@ from .table import (
 )
 
 LAYERS = ("frame eth vlan ieee8021ad sll ip ipv6 udp tcp tcp.segments dns mdns llmnr gtp gre "
-          "teredo vxlan geneve icmp icmpv6 _ws.malformed _ws.short")
+          "teredo vxlan geneve icmp icmpv6 data _ws.malformed _ws.short")
 _BENIGN = ("Running as user", "This could be dangerous", " This could be dangerous")
 _DNS_LAYERS = ("dns", "mdns", "llmnr")
 
@@ -334,6 +334,7 @@ def read_tshark(path: str | Path, *, ports: tuple[int, ...] = (),
     frags: list[dict[str, Any]] = []
     icmps: list[dict[str, Any]] = []
     tcps: list[dict[str, Any]] = []
+    retransmitted = _Retransmitted()
     frames = 0
     links: dict[int, int] = {}
     not_understood: list[str] = []
@@ -362,7 +363,7 @@ def read_tshark(path: str | Path, *, ports: tuple[int, ...] = (),
         if encap_type is not None:
             links[encap_type] = links.get(encap_type, 0) + 1
         try:
-            _packet(number, time, layers, fr, ports, messages, frags, icmps, tcps)
+            _packet(number, time, layers, fr, ports, messages, frags, icmps, tcps, retransmitted)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             # a shape of tshark's output this reader does not know: say so, keep going
             not_understood.append(f"frame {number}: {type(exc).__name__} {exc}")
@@ -380,11 +381,35 @@ def read_tshark(path: str | Path, *, ports: tuple[int, ...] = (),
                         f"understood; they were skipped (first: {not_understood[0]})")
     _mark_carried(tcps, messages)
     warnings += _mid_stream(tcps, messages)
+    fates = _fragment_fates(frags)
+    discarded = {r["frame"] for r in fates if r.pop("_discarded")}
+    sets = {(r["src"], r["dst"], r["ip_id"]) for r in fates if r["frame"] in discarded}
+    if discarded:  # tshark reassembles them (in a set's last frame); a receiver would not
+        last = {max(r["frame"] for r in fates if (r["src"], r["dst"], r["ip_id"]) == k)
+                for k in sets}
+        messages = [m for m in messages if not (m.get("ip_fragments") and m.get("frame") in last)]
+        warnings.append(f"{len(sets):,} IPv6 fragment set(s) hold overlapping fragments: "
+                        "discarded whole, as a receiver must (RFC 5722 s4, RFC 8200 s4.5) -- "
+                        "their datagrams never reached it")
+    _distinct_fragments(messages, fates)
     return CaptureTables(str(p), "tshark", _frame(messages, MESSAGE_COLUMNS),
-                         _frame(_fragment_fates(frags), FRAGMENT_COLUMNS),
+                         _frame(fates, FRAGMENT_COLUMNS),
                          _frame(icmps, ICMP_COLUMNS), _frame(tcps, TCP_COLUMNS), frames,
-                         None, warnings, links,
+                         None, warnings, links, retransmitted.frames,
                          last_time=_latest(times))
+
+
+def _distinct_fragments(messages: list[dict[str, Any]], fates: list[dict[str, Any]]) -> None:
+    """A reassembled message's ``ip_fragments``: the distinct offsets of the set completed in
+    its frame, as the native count (tshark's count takes a fragment captured twice twice, and
+    a partial overlap off as if it were a copy)."""
+    offsets: dict[int, set[int]] = {}
+    for r in fates:
+        if r.get("complete") and r.get("reassembled_in") is not None:
+            offsets.setdefault(int(r["reassembled_in"]), set()).add(int(r["offset"]))
+    for m in messages:
+        if m.get("ip_fragments") and m.get("frame") in offsets:
+            m["ip_fragments"] = len(offsets[m["frame"]])
 
 
 def _latest(times: list[float]) -> float:
@@ -445,11 +470,35 @@ def _mark_carried(tcps: list[dict[str, Any]], messages: list[dict[str, Any]]) ->
         tcps[openers[int(order[at])]]["carried"] = True
 
 
+class _Retransmitted:
+    """Segments of DNS connections whose every byte came before (tshark's relative sequence
+    numbers, per direction): a retransmission, counted once -- the native reassembler's rule
+    (tshark's own analysis calls a resent piece "out-of-order" when it comes soon after)."""
+
+    def __init__(self) -> None:
+        self.frames: list[int] = []
+        self.ends: dict[tuple[Any, ...], int] = {}
+
+    def see(self, number: int, ip: tuple[Any, ...], t: dict[str, Any],
+            ports: tuple[int, ...]) -> None:
+        sport, dport = _int(t.get("tcp.srcport")), _int(t.get("tcp.dstport"))
+        size, seq = _int(t.get("tcp.len")) or 0, _int(t.get("tcp.seq"))
+        if not size or seq is None or _port_protocol(sport, dport, ports) is None:
+            return
+        key = (_int(t.get("tcp.stream")), ip[1], ip[2], sport, dport)  # (a reused 4-tuple
+        # is another stream, its sequence numbers relative to its own SYN)
+        end = self.ends.get(key)
+        if end is not None and seq + size <= end:
+            self.frames.append(number)
+        self.ends[key] = max(end or 0, seq + size)
+
+
 def _packet(number: int, time: float, layers: dict[str, Any], fr: dict[str, Any],
             ports: tuple[int, ...], messages: list[dict[str, Any]],
             frags: list[dict[str, Any]], icmps: list[dict[str, Any]],
-            tcps: list[dict[str, Any]]) -> None:
-    """One packet's rows into the tables."""
+            tcps: list[dict[str, Any]], retransmitted: _Retransmitted | None = None) -> None:
+    """One packet's rows into the tables (``retransmitted``: the DNS connections' segments
+    whose bytes came already, by the native reassembler's rule)."""
     ip = _ip(layers)
     if ip is None:
         return
@@ -493,6 +542,8 @@ def _packet(number: int, time: float, layers: dict[str, Any], fr: dict[str, Any]
         stack = _list(layers["tcp"])
         t = _obj(stack[-1] if stack else None)
         f = _int(t.get("tcp.flags")) or 0
+        if retransmitted is not None:
+            retransmitted.see(number, ip, t, ports)
         if f & 0x07:
             tcps.append({"frame": number, "time": time, "family": ip[0], "src": ip[1],
                          "dst": ip[2], "sport": _int(t.get("tcp.srcport")),
@@ -576,11 +627,12 @@ def _fragment(number: int, time: float, layers: dict[str, Any], out: list[dict[s
             src, dst, ident = _text(layer.get("ip.src")), _text(layer.get("ip.dst")), _int(
                 layer.get("ip.id"))
             proto = _int(layer.get("ip.proto"))
+            sport, dport = _first_ports(layers, offset, proto)
             out.append({"frame": number, "time": time, "family": "ipv4", "src": src,
                         "dst": dst, "ip_id": ident, "offset": offset, "more": bool(mf),
                         "size": max((_int(layer.get("ip.len")) or 0) - hdr, 0),
                         "protocol": proto if offset == 0 else None,
-                        "sport": None, "dport": None,
+                        "sport": sport, "dport": dport,
                         "_key": ("4", src, dst, ident, proto)})
     for layer in map(_obj, _list(layers.get("ipv6"))):
         fh = _int(_find(layer, "ipv6.fraghdr.ident"))
@@ -588,17 +640,46 @@ def _fragment(number: int, time: float, layers: dict[str, Any], out: list[dict[s
             continue
         offset = _int(_find(layer, "ipv6.fraghdr.offset")) or 0
         more = bool(_int(_find(layer, "ipv6.fraghdr.more")) or 0)
+        if not offset and not more:  # an atomic fragment is a whole packet (RFC 6946 s4)
+            continue
         plen = _int(layer.get("ipv6.plen")) or 0
-        ext = 8  # the fragment header itself; other extension headers are counted below
-        ext += sum(v for v in (_int(x) for x in _all(layer, "ipv6.hopopts.len_oct"))
-                   if v is not None)
+        # the fragment header itself, and the extension headers before it (hop-by-hop,
+        # destination options, routing: RFC 8200 s4.5's unfragmentable part) -- those after
+        # it are the payload's
+        ext = 8
+        for key, value in layer.items():
+            if key == "ipv6.fraghdr":
+                break
+            if key in ("ipv6.hopopts", "ipv6.dstopts", "ipv6.routing"):
+                ext += sum(v for v in (_int(x) for x in _all(value, f"{key}.len_oct"))
+                           if v is not None)
         src, dst = _text(layer.get("ipv6.src")), _text(layer.get("ipv6.dst"))
+        nxt = _int(_find(layer, "ipv6.fraghdr.nxt"))
+        sport, dport = _first_ports(layers, offset, nxt)
         out.append({"frame": number, "time": time, "family": "ipv6", "src": src,
                     "dst": dst, "ip_id": fh, "offset": offset * 8,
                     "more": more, "size": max(plen - ext, 0),
-                    "protocol": _int(_find(layer, "ipv6.fraghdr.nxt")) if offset == 0 else None,
-                    "sport": None, "dport": None,
+                    "protocol": nxt if offset == 0 else None,
+                    "sport": sport, "dport": dport,
                     "_key": ("6", src, dst, fh, None)})
+
+
+def _first_ports(layers: dict[str, Any], offset: int, proto: int | None
+                 ) -> tuple[int | None, int | None]:
+    """The UDP/TCP ports at the start of a first fragment's payload, which tshark shows as
+    data when it cannot reassemble the datagram (as the native walk reads them, for matching
+    a lost set to its question)."""
+    if offset or proto not in (6, 17) or "data" not in layers:
+        return None, None
+    text = _text(_find(layers.get("data"), "data.data")) or ""
+    raw = text.replace(":", "")[:8]
+    if len(raw) < 8:
+        return None, None
+    try:
+        head = bytes.fromhex(raw)
+    except ValueError:
+        return None, None
+    return (head[0] << 8) | head[1], (head[2] << 8) | head[3]
 
 
 def _fragment_fates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -614,8 +695,10 @@ def _fragment_fates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         s.add(r["frame"], r["offset"], r["more"], b"\0" * r["size"])
         member.append(s)
     for r, s in zip(rows, member, strict=True):
-        r.pop("_key")
-        r["complete"] = s.done_at is not None and bool(s.header)
+        key = r.pop("_key")
+        # RFC 5722 s4: overlapping IPv6 fragments -- the receiver discards the datagram
+        r["_discarded"] = key[0] == "6" and s.overlap and s.done_at is not None
+        r["complete"] = s.done_at is not None and bool(s.header) and not r["_discarded"]
         r["reassembled_in"] = s.done_at if r["complete"] else None
         r["fragments_seen"] = len(s.rows)
         r["duplicates"] = s.duplicates
