@@ -31,9 +31,6 @@ CAPTURES = ROOT / "data" / "captures"
 LABELS = json.loads((CAPTURES / "labels.json").read_text())
 # (table, column) -> why tshark cannot give the same value
 TSHARK_CANNOT = {
-    ("fragments", "sport"): "tshark does not dissect the UDP/TCP header of a first fragment "
-                            "whose datagram it reassembles (the ports are there in the bytes)",
-    ("fragments", "dport"): "same as sport",
     ("icmp", "quoted_sport"): "tshark does not dissect the transport header quoted inside an "
                               "ICMPv6 error when the quoted datagram is a first fragment",
     ("icmp", "quoted_dport"): "same as quoted_sport",

@@ -893,3 +893,25 @@ def test_fragment_sizes_leave_the_unfragmentable_headers_out_in_both_engines(
     path.write_bytes(F.pcap(frames, F.ETHERNET))
     sizes = [list(load_capture(path, engine=e).fragments["size"]) for e in ("native", "tshark")]
     assert sizes[0] == sizes[1] and sizes[0][0] == 1232, sizes
+
+
+def test_a_tunnel_s_outer_fragments_count_in_both_engines(tmp_path: Path) -> None:
+    """6in4 whose outer IPv4 packet was fragmented: the answer came in 2 fragments, its first
+    frame the first fragment's -- in both engines (the tshark engine looked only at the
+    innermost IP header: 0 fragments, the first frame the completing one)."""
+    from .conftest import require_tool
+
+    require_tool("tshark", "tshark")
+    c6, s6 = "2001:db8::7", "2001:db8::53"
+    q = F.ipv6(c6, s6, 17, F.udp(3000, 53, F.query("t.example", ident=8)))
+    r = F.ipv6(s6, c6, 17, F.udp(53, 3000, F.response("t.example", ident=8, records=30)))
+    frames = [(1.0, F.link(F.ipv4("203.0.113.1", "203.0.113.2", 41, q), F.ETHERNET))]
+    frames += [(1.01 + k * 0.001, F.link(p, F.ETHERNET)) for k, p in
+               enumerate(F.fragments_v4("203.0.113.2", "203.0.113.1", 41, r, 1232, ident=3))]
+    path = tmp_path / "6in4.pcap"
+    path.write_bytes(F.pcap(frames, F.ETHERNET))
+    for engine in ("native", "tshark"):
+        m = load_capture(path, engine=engine).messages
+        answer = m[m["qr"].astype(bool)].iloc[0]
+        assert (int(answer["ip_fragments"]), int(answer["first_frame"]),
+                int(answer["frame"])) == (2, 2, 3), engine

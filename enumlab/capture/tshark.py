@@ -220,6 +220,11 @@ def _ip(layers: dict[str, Any]) -> tuple[str, str | None, str | None, int | None
         size + 40 if size is not None else None), layer
 
 
+def _ip_layers(layers: dict[str, Any]) -> list[Any]:
+    """Every IP and IPv6 layer of a packet, outermost first (a tunnel's and its inner one)."""
+    return [*_list(layers.get("ip")), *_list(layers.get("ipv6"))]
+
+
 # RFC 2136 s2.3: an UPDATE's Zone section has the layout of the question section (ZNAME,
 # ZTYPE = SOA, ZCLASS), and s2.2 renames the counts: ZOCOUNT, PRCOUNT, UPCOUNT, ADCOUNT
 _SECTIONS = {5: ("Zone", "dns.count.zones", "dns.count.prerequisites", "dns.count.updates")}
@@ -277,10 +282,12 @@ def _message(number: int, time: float, layers: dict[str, Any], proto: str, dns: 
     vlan = _find(layers.get("ieee8021ad"), "ieee8021ad.id") or _find(layers.get("vlan"),
                                                                        "vlan.id")
     name = _text(q.get("dns.qry.name")) if q else None
-    frag_count = _int(_find(ip[4], "ip.fragment.count") or _find(ip[4], "ipv6.fragment.count"))
+    # the IP header that was reassembled may be a tunnel's outer one (6in4, GRE, GTP-U...):
+    # every IP layer is looked at, as the native walk counts the datagram the message was in
+    ips = _ip_layers(layers)
+    frag_count = _int(_find(ips, "ip.fragment.count") or _find(ips, "ipv6.fragment.count"))
     if frag_count:  # tshark counts a fragment captured twice twice, flagged as an overlap
-        frag_count -= len(_all(ip[4], "ip.fragment.overlap") + _all(ip[4],
-                                                                    "ipv6.fragment.overlap"))
+        frag_count -= len(_all(ips, "ip.fragment.overlap") + _all(ips, "ipv6.fragment.overlap"))
     return {
         "frame": number, "first_frame": number, "time": time, "family": ip[0], "src": ip[1],
         "dst": ip[2], "sport": sport, "dport": dport, "transport": transport,
@@ -515,8 +522,8 @@ def _packet(number: int, time: float, layers: dict[str, Any], fr: dict[str, Any]
     segments = [s for s in (_int(x) for x in _all(layers.get("tcp.segments"), "tcp.segment"))
                 if s is not None]
     malformed = "_ws.malformed" in layers
-    pieces = [s for s in (_int(x) for x in _all(ip[4], "ip.fragment") + _all(ip[4],
-                                                                              "ipv6.fragment"))
+    ips = _ip_layers(layers)
+    pieces = [s for s in (_int(x) for x in _all(ips, "ip.fragment") + _all(ips, "ipv6.fragment"))
               if s is not None]
     for proto in _DNS_LAYERS:
         for k, dns in enumerate(_list(layers.get(proto))):
@@ -627,7 +634,7 @@ def _fragment(number: int, time: float, layers: dict[str, Any], out: list[dict[s
             src, dst, ident = _text(layer.get("ip.src")), _text(layer.get("ip.dst")), _int(
                 layer.get("ip.id"))
             proto = _int(layer.get("ip.proto"))
-            sport, dport = _first_ports(layers, offset, proto)
+            sport, dport = _first_ports(layers, offset, proto, layer is _innermost(layers))
             out.append({"frame": number, "time": time, "family": "ipv4", "src": src,
                         "dst": dst, "ip_id": ident, "offset": offset, "more": bool(mf),
                         "size": max((_int(layer.get("ip.len")) or 0) - hdr, 0),
@@ -655,7 +662,7 @@ def _fragment(number: int, time: float, layers: dict[str, Any], out: list[dict[s
                            if v is not None)
         src, dst = _text(layer.get("ipv6.src")), _text(layer.get("ipv6.dst"))
         nxt = _int(_find(layer, "ipv6.fraghdr.nxt"))
-        sport, dport = _first_ports(layers, offset, nxt)
+        sport, dport = _first_ports(layers, offset, nxt, layer is _innermost(layers))
         out.append({"frame": number, "time": time, "family": "ipv6", "src": src,
                     "dst": dst, "ip_id": fh, "offset": offset * 8,
                     "more": more, "size": max(plen - ext, 0),
@@ -664,13 +671,25 @@ def _fragment(number: int, time: float, layers: dict[str, Any], out: list[dict[s
                     "_key": ("6", src, dst, fh, None)})
 
 
-def _first_ports(layers: dict[str, Any], offset: int, proto: int | None
+def _innermost(layers: dict[str, Any]) -> Any:
+    """The innermost IP layer's object (:func:`_ip`'s), or None."""
+    found = _ip(layers)
+    return found[4] if found is not None else None
+
+
+def _first_ports(layers: dict[str, Any], offset: int, proto: int | None, innermost: bool = True
                  ) -> tuple[int | None, int | None]:
     """The UDP/TCP ports at the start of a first fragment's payload, which tshark shows as
     data when it cannot reassemble the datagram (as the native walk reads them, for matching
     a lost set to its question)."""
-    if offset or proto not in (6, 17) or "data" not in layers:
+    if offset or proto not in (6, 17):
         return None, None
+    if "data" not in layers:  # this frame completed the datagram: its transport header
+        name = "udp" if proto == 17 else "tcp"
+        stack = _list(layers.get(name))
+        # (the innermost IP's transport is the last such layer; an outer one's, the first)
+        layer = _obj((stack[-1] if innermost else stack[0]) if stack else None)
+        return _int(layer.get(f"{name}.srcport")), _int(layer.get(f"{name}.dstport"))
     text = _text(_find(layers.get("data"), "data.data")) or ""
     raw = text.replace(":", "")[:8]
     if len(raw) < 8:
