@@ -915,3 +915,51 @@ def test_a_tunnel_s_outer_fragments_count_in_both_engines(tmp_path: Path) -> Non
         answer = m[m["qr"].astype(bool)].iloc[0]
         assert (int(answer["ip_fragments"]), int(answer["first_frame"]),
                 int(answer["frame"])) == (2, 2, 3), engine
+
+
+def test_a_header_only_capture_says_so(tmp_path: Path) -> None:
+    """A pcap of a header and no packet: "holds no packets", not "DNS on another port? name it
+    with --port N" -- whole, tshark and in pieces."""
+    from enumlab.capture.pieces import analyze_stream
+
+    path = tmp_path / "empty.pcap"
+    path.write_bytes(F.pcap([], F.ETHERNET))
+    for engine in ("native", "tshark"):
+        with pytest.raises(NoDnsMessagesError, match=r"holds no packets \(a header only\)"):
+            load_capture(path, engine=engine)
+    with pytest.raises(NoDnsMessagesError, match="holds no packets"):
+        analyze_stream(path, workers=1)
+
+
+def test_tcp_reordering_holes_and_retransmissions_alike_in_both_engines(tmp_path: Path) -> None:
+    """An answer's second half before its first (reordered, no retransmission), then the first
+    half again (one retransmission); and a stream with a hole: the tshark engine counted the
+    reordered first copy as a retransmission and said nothing of the hole tshark does not
+    frame past (the native engine resynchronises and says so)."""
+    from enumlab.capture.report import analyze
+
+    q = F.query("r.example", ident=6)
+    r = F.response("r.example", ident=6, records=4)
+    ask, ans = len(q).to_bytes(2, "big") + q, len(r).to_bytes(2, "big") + r
+    half = len(ans) // 2
+
+    def seg(t: float, src: str, dst: str, sp: int, dp: int, seq: int, data: bytes = b"",
+            flags: int = 0x18) -> tuple[float, bytes]:
+        return (t, F.link(F.ipv4(src, dst, 6, F.tcp(sp, dp, seq, data, flags=flags)),
+                          F.ETHERNET))
+
+    frames = [seg(1.0, C, S, 40000, 53, 100, flags=0x02), seg(1.001, S, C, 53, 40000, 500,
+                                                              flags=0x12),
+              seg(1.002, C, S, 40000, 53, 101, ask),
+              seg(1.003, S, C, 53, 40000, 501 + half, ans[half:]),  # second half first
+              seg(1.004, S, C, 53, 40000, 501, ans[:half]),
+              seg(1.005, S, C, 53, 40000, 501, ans[:half])]  # the first half again
+    path = tmp_path / "reorder.pcap"
+    path.write_bytes(F.pcap(frames, F.ETHERNET))
+    for engine in ("native", "tshark"):
+        said = analyze(path, engine=engine).summary["warnings"]
+        assert "1 retransmitted TCP segment(s) of DNS connections counted once" in said, engine
+    holed = frames[:3] + [seg(1.003, S, C, 53, 40000, 501 + half, ans[half:])]
+    path.write_bytes(F.pcap(holed, F.ETHERNET))
+    said = analyze(path, engine="tshark").summary["warnings"]
+    assert any("come after bytes the capture lacks" in w for w in said), said

@@ -64,11 +64,14 @@ class NoDnsMessagesError(CaptureError, NothingUsableError):
 
 
 def no_dns_messages(path: Path, ports: tuple[int, ...], why: list[str],
-                    tables: Any = None) -> NoDnsMessagesError:
+                    tables: Any = None, frames: int | None = None) -> NoDnsMessagesError:
     """The error of a capture with no DNS message: its reasons ``why`` (the warnings of the
     read), else the ports looked at and the hint to name another."""
     if why:
         return NoDnsMessagesError(f"{path}: no DNS messages in this capture ({'; '.join(why)})",
+                                  subject=str(path), tables=tables)
+    if frames == 0 or (tables is not None and getattr(tables, "total_frames", None) == 0):
+        return NoDnsMessagesError(f"{path}: the capture holds no packets (a header only)",
                                   subject=str(path), tables=tables)
     return NoDnsMessagesError(
         f"{path}: no DNS messages in this capture (ports 53, 5353, 5355"

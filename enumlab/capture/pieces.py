@@ -207,7 +207,8 @@ def analyze_stream(path: str | Path, *, ports: tuple[int, ...] = (), mtu: int | 
         total = sum(x.messages for x in pieces) + sum(x.messages for x in lates)
         complete = side["fragments"].filled("complete", False).astype(bool, copy=False)
         if total == 0 and bool(complete.all()):  # (no fragment, or every set completed)
-            raise no_dns_messages(p, ports, [n for n in notes if n])  # nothing usable: exit 1
+            raise no_dns_messages(p, ports, [n for n in notes if n],  # nothing usable: exit 1
+                                  frames=index.frames)
         if total == 0:  # fragments only: analysed, and said as in memory
             f = side["fragments"]
             lost = np.flatnonzero(~f.filled("complete", False).astype(bool, copy=False))

@@ -388,6 +388,13 @@ def read_tshark(path: str | Path, *, ports: tuple[int, ...] = (),
                         f"understood; they were skipped (first: {not_understood[0]})")
     _mark_carried(tcps, messages)
     warnings += _mid_stream(tcps, messages)
+    holes = retransmitted.after_holes()
+    if holes:  # tshark does not frame a stream past a hole; say the loss
+        warnings.append(f"{holes:,} TCP segment(s) of DNS connections come "
+                        "after bytes the capture lacks (tshark: previous segment not "
+                        "captured): tshark frames no message past such a gap, so messages "
+                        "there are missing from this engine's tables (the native engine "
+                        "resynchronises at the next message)")
     fates = _fragment_fates(frags)
     discarded = {r["frame"] for r in fates if r.pop("_discarded")}
     sets = {(r["src"], r["dst"], r["ip_id"]) for r in fates if r["frame"] in discarded}
@@ -484,7 +491,13 @@ class _Retransmitted:
 
     def __init__(self) -> None:
         self.frames: list[int] = []
-        self.ends: dict[tuple[Any, ...], int] = {}
+        # per direction: the end of the bytes received in order, and segments past a gap
+        self.next: dict[tuple[Any, ...], int] = {}
+        self.waiting: dict[tuple[Any, ...], list[tuple[int, int]]] = {}
+
+    def after_holes(self) -> int:
+        """Segments still waiting, at the end, behind bytes the capture never held."""
+        return sum(len(w) for w in self.waiting.values())
 
     def see(self, number: int, ip: tuple[Any, ...], t: dict[str, Any],
             ports: tuple[int, ...]) -> None:
@@ -494,10 +507,26 @@ class _Retransmitted:
             return
         key = (_int(t.get("tcp.stream")), ip[1], ip[2], sport, dport)  # (a reused 4-tuple
         # is another stream, its sequence numbers relative to its own SYN)
-        end = self.ends.get(key)
-        if end is not None and seq + size <= end:
+        # tshark's relative sequence numbers: a direction's first byte is 1 (after its SYN,
+        # or the first segment seen without one)
+        nxt = self.next.get(key, 1)
+        if seq + size <= nxt:  # every byte came before, in order: a retransmission
             self.frames.append(number)
-        self.ends[key] = max(end or 0, seq + size)
+            return
+        if seq > nxt:  # past a gap: waits (a first copy out of order is no retransmission)
+            self.waiting.setdefault(key, []).append((seq, seq + size))
+            return
+        nxt = seq + size
+        pending = self.waiting.get(key, [])
+        moved = True
+        while moved and pending:  # the gap filled: what waited behind it follows
+            moved = False
+            for piece in sorted(pending):
+                if piece[0] <= nxt:
+                    nxt = max(nxt, piece[1])
+                    pending.remove(piece)
+                    moved = True
+        self.next[key] = nxt
 
 
 def _packet(number: int, time: float, layers: dict[str, Any], fr: dict[str, Any],
