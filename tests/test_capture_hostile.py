@@ -959,7 +959,7 @@ def test_tcp_reordering_holes_and_retransmissions_alike_in_both_engines(tmp_path
     for engine in ("native", "tshark"):
         said = analyze(path, engine=engine).summary["warnings"]
         assert "1 retransmitted TCP segment(s) of DNS connections counted once" in said, engine
-    holed = frames[:3] + [seg(1.003, S, C, 53, 40000, 501 + half, ans[half:])]
+    holed = [*frames[:3], seg(1.003, S, C, 53, 40000, 501 + half, ans[half:])]
     path.write_bytes(F.pcap(holed, F.ETHERNET))
     said = analyze(path, engine="tshark").summary["warnings"]
     assert any("come after bytes the capture lacks" in w for w in said), said
