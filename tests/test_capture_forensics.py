@@ -392,3 +392,28 @@ def test_lost_fragments_of_other_traffic_are_not_dns_ones(tmp_path: Path) -> Non
     assert with_port["lost_fragment_datagrams"] == 1
     assert any(w.startswith("2 incomplete fragment set(s) of other traffic") for w in
                with_port["warnings"])
+
+
+def test_a_tc_answer_sent_twice_is_one_fallback(tmp_path: Path) -> None:
+    """The client resent its query, the server answered both copies with TC=1, the client
+    retried over TCP and got its answer: one fallback, seen from the client's side -- the
+    second TC=1 answer was counted as a fallback "seen from the server side" too (its query
+    is in the capture: it is no orphan)."""
+    q = F.query(_name(9), ident=9)
+    tc = F.response(_name(9), ident=9, tc=True)
+    r = F.response(_name(9), ident=9, records=20)
+
+    def tcp(t: float, src: str, dst: str, sp: int, dp: int, seq: int, data: bytes = b"",
+            flags: int = 0x18) -> tuple[float, bytes]:
+        return (t, F.ipv4(src, dst, 6, F.tcp(sp, dp, seq, data, flags=flags)))
+
+    frames = [(T0, _udp(C, S, 4009, 53, q)), (T0 + 1, _udp(C, S, 4009, 53, q)),
+              (T0 + 1.01, _udp(S, C, 53, 4009, tc)), (T0 + 1.02, _udp(S, C, 53, 4009, tc)),
+              tcp(T0 + 1.1, C, S, 40009, 53, 100, flags=0x02),
+              tcp(T0 + 1.11, S, C, 53, 40009, 500, flags=0x12),
+              tcp(T0 + 1.12, C, S, 40009, 53, 101, len(q).to_bytes(2, "big") + q),
+              tcp(T0 + 1.13, S, C, 53, 40009, 501, len(r).to_bytes(2, "big") + r)]
+    for engine in ("native", "tshark"):
+        s = analyze(_write(tmp_path, frames), engine=engine).summary
+        assert s["tcp_fallback"]["ok"] == 1 and s["tcp_fallback"]["seen_from_server_side"] == 0
+        assert s["outcomes"]["truncated_tcp_ok"] == 1, engine

@@ -1451,6 +1451,23 @@ def _orphan_tcp_fallback_frames(m: Columns, t: Columns) -> np.ndarray:
         return none
     (src, dst), _labels = shared_codes(m, "src", "dst")
     qtype = m.filled("qtype", -1)
+    # a TC=1 answer whose query is in the capture is no orphan, paired or not (a second copy
+    # of the answer -- a retransmitted query answered twice, a capture on two interfaces --
+    # was counted as a fallback "seen from the server side" beside the transaction's own)
+    asked = np.flatnonzero((m["protocol"] == m.code_of("protocol", "dns"))
+                           & ~m.filled("qr", True) & ~m.isna("qr")
+                           & (m["transport"] == m.code_of("transport", "udp")))
+    if len(asked):
+        dns_id = m.filled("dns_id", -1).astype(np.int64, copy=False)
+        names = qname_keys(m)
+        key, _ = factorize(np.concatenate([dst[tc], src[asked]]),
+                           np.concatenate([src[tc], dst[asked]]),
+                           np.concatenate([dns_id[tc], dns_id[asked]]),
+                           np.concatenate([names[tc], names[asked]]),
+                           np.concatenate([qtype[tc], qtype[asked]]))
+        tc = tc[~np.isin(key[:len(tc)], key[len(tc):])]
+        if not len(tc):
+            return none
     both = np.concatenate([tc, tcp])
     code, _ = factorize(src[both], dst[both], qname_keys(m)[both], qtype[both])
     times = m["time"]
