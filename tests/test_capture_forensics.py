@@ -417,3 +417,29 @@ def test_a_tc_answer_sent_twice_is_one_fallback(tmp_path: Path) -> None:
         s = analyze(_write(tmp_path, frames), engine=engine).summary
         assert s["tcp_fallback"]["ok"] == 1 and s["tcp_fallback"]["seen_from_server_side"] == 0
         assert s["outcomes"]["truncated_tcp_ok"] == 1, engine
+
+
+@pytest.mark.parametrize("engine", ["native", "tshark"])
+def test_a_tcp_retry_to_another_server_is_a_fallback(tmp_path: Path, engine: str) -> None:
+    """TC=1 from one server; the client asks the same question over TCP of another one (its
+    next server, an anycast address) and gets the answer: it did fall back -- it was
+    "truncated_no_retry" ("the client never tried TCP"). Said in the icmp column."""
+    other = "192.0.2.54"
+    q = F.query(_name(3), ident=3)
+    r = F.response(_name(3), ident=3, records=20)
+
+    def tcp(t: float, src: str, dst: str, sp: int, dp: int, seq: int, data: bytes = b"",
+            flags: int = 0x18) -> tuple[float, bytes]:
+        return (t, F.ipv4(src, dst, 6, F.tcp(sp, dp, seq, data, flags=flags)))
+
+    frames = [(T0, _udp(C, S, 4003, 53, q)),
+              (T0 + 0.01, _udp(S, C, 53, 4003, F.response(_name(3), ident=3, tc=True))),
+              tcp(T0 + 0.1, C, other, 40003, 53, 100, flags=0x02),
+              tcp(T0 + 0.11, other, C, 53, 40003, 500, flags=0x12),
+              tcp(T0 + 0.12, C, other, 40003, 53, 101, len(q).to_bytes(2, "big") + q),
+              tcp(T0 + 0.13, other, C, 53, 40003, 501, len(r).to_bytes(2, "big") + r)]
+    t = analyze(_write(tmp_path, frames), engine=engine).transactions
+    udp = t[t["transport"] == "udp"].iloc[0]
+    assert udp["outcome"] == "truncated_tcp_ok" and udp["tcp_fallback"] == "ok"
+    assert udp["icmp"] == "tcp: retried over TCP to another server, answered"
+    assert float(udp["fallback_latency_ms"]) == 120.0

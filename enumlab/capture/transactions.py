@@ -653,7 +653,8 @@ class _Links:
 
 
 FALLBACKS = ("ok", "failed", "none")
-TCP_REASONS = ("connection refused (RST)", "no answer over TCP", "SYN unanswered")
+ELSEWHERE = "retried over TCP to another server, answered"
+TCP_REASONS = ("connection refused (RST)", "no answer over TCP", "SYN unanswered", ELSEWHERE)
 
 
 def _address_codes(opens: _Open, *texts: np.ndarray) -> list[np.ndarray]:
@@ -860,6 +861,26 @@ def _follow_truncation(tables: Any, v: dict[str, np.ndarray], miss: dict[str, np
         links.fallback[done] = FALLBACKS.index("ok")
         links.latency[done] = np.round((v["response_time"][retry] - start[ok]) * 1000, 3)
         links.has_latency[done] = True
+        # no retry to that server: the same question over TCP to another one (a stub's
+        # next server, an anycast address) answered in the window is a fallback too, said
+        elsewhere = np.flatnonzero(~followed)
+        if len(elsewhere):
+            keys3 = [v["client"], v[QKEY], v["qtype"]]
+            both3 = np.concatenate([truncated[elsewhere], over_tcp[got]])
+            code3, _ = factorize(*(k[both3] for k in keys3))
+            near = _Timeline(code3[len(elsewhere):], asked[got]).first_at_or_after(
+                code3[:len(elsewhere)], start[elsewhere])
+            hit = near >= 0
+            hit[hit] = asked[got[near[hit]]] <= end[elsewhere[hit]]
+            at, retry2 = elsewhere[hit], over_tcp[got[near[hit]]]
+            done2 = truncated[at]
+            links.fallback[done2] = FALLBACKS.index("ok")
+            links.latency[done2] = np.round((v["response_time"][retry2] - start[at]) * 1000,
+                                            3)
+            links.has_latency[done2] = True
+            links.tcp_reason[done2] = TCP_REASONS.index(ELSEWHERE)
+            ok[at] = True
+            followed[at] = True
     rest = np.flatnonzero(~ok)
     if not len(rest):
         return
