@@ -1271,9 +1271,15 @@ def _unpaired_responses(m_all: Columns, m: Columns, paired_frame: np.ndarray,
         server = np.concatenate([src[resp], dst[queries]])
         code = factorize(client, server, dns_id[both], qkey[both], qtype[both])[0]
         earliest = np.full(len(resp), -np.inf)
-        asked = _Timeline(code[len(resp):], times[queries]).count(
-            code[:len(resp)], earliest, times[resp]) > 0
-    n["orphans_with_query"] = int(asked.sum())
+        line = _Timeline(code[len(resp):], times[queries])
+        asked = line.count(code[:len(resp)], earliest, times[resp]) > 0
+        # the query is there but timed after its answer (two capture points' clocks, a
+        # merged capture): said as such, never as a query the capture lacks
+        after = ~asked & (line.count(code[:len(resp)], times[resp],
+                                     times[resp] + RETRY_WINDOW) > 0)
+        n["orphans_query_after"] = int(after.sum())
+        asked |= after
+    n["orphans_with_query"] = int(asked.sum()) - n["orphans_query_after"]
     seen = times[~np.isnan(times)]
     begin = start if start is not None else (float(seen.min()) if len(seen) else None)
     early = np.zeros(len(resp), dtype=bool)
@@ -1569,9 +1575,18 @@ def _warnings(p: SummaryParts, mtu: int | None) -> list[str]:
         else:
             # each unpaired response counted once, by what the capture shows of its query
             with_query = min(max(0, n["orphans_with_query"] - n["duplicates"]), orphans)
-            early = min(n["early_orphans"], orphans - with_query)
-            if with_query:
-                out.append(f"{with_query} response(s) match a query the capture holds (same "
+            skewed = min(n["orphans_query_after"], orphans - with_query)
+            early = min(n["early_orphans"], orphans - with_query - skewed)
+            if skewed:
+                out.append(f"{skewed} response(s) are timed before the query they answer (same "
+                           "client, server, ID and question, asked up to "
+                           f"{RETRY_WINDOW:.0f} s later): the clocks of two capture points "
+                           "merged into one file, or a timestamp step -- not paired, their "
+                           "queries counted unanswered")
+                with_query += skewed  # (accounted for: not among the responses below)
+            if with_query - skewed:
+                out.append(f"{with_query - skewed} response(s) match a query the capture "
+                           "holds (same "
                            "client, server, ID and question) but were not paired with it: "
                            "another port than the query's, or an answer again more than "
                            f"{RETRY_WINDOW:.0f} s after the first")
