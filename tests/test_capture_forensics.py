@@ -443,3 +443,39 @@ def test_a_tcp_retry_to_another_server_is_a_fallback(tmp_path: Path, engine: str
     assert udp["outcome"] == "truncated_tcp_ok" and udp["tcp_fallback"] == "ok"
     assert udp["icmp"] == "tcp: retried over TCP to another server, answered"
     assert float(udp["fallback_latency_ms"]) == 120.0
+
+
+def test_a_tcp_retry_near_the_window_s_end_is_found_in_pieces(tmp_path: Path) -> None:
+    """A TC=1 answer 5 ms after its query, the TCP retry 9.99 s after the answer and its
+    answer 9.997 s after: within the fallback window of the answer, so ok -- read whole it
+    was; in pieces the piece owning the query looked only the window past its own records
+    (9.995 s after the TC answer), and called the retry failed."""
+    from enumlab.capture.pieces import analyze_stream
+
+    q = F.query(_name(5), ident=5)
+    r = F.response(_name(5), ident=5, records=20)
+
+    def tcp(t: float, src: str, dst: str, sp: int, dp: int, seq: int, data: bytes = b"",
+            flags: int = 0x18) -> tuple[float, bytes]:
+        return (t, F.ipv4(src, dst, 6, F.tcp(sp, dp, seq, data, flags=flags)))
+
+    frames = [f for i in range(10) for f in (
+        (T0 + 0.5 * i, _udp(C, S, 3000 + i, 53, F.query(_name(100 + i), ident=100 + i))),
+        (T0 + 0.5 * i + 0.002, _udp(S, C, 53, 3000 + i, F.response(_name(100 + i),
+                                                                     ident=100 + i))))]
+    t = T0 + 10
+    frames += [(t, _udp(C, S, 4005, 53, q)),
+               (t + 0.005, _udp(S, C, 53, 4005, F.response(_name(5), ident=5, tc=True))),
+               *[(t + 0.5 + 0.5 * i, _udp(C, S, 3100 + i, 53, F.query(_name(200 + i),
+                                                                      ident=200 + i)))
+                 for i in range(15)],
+               tcp(t + 9.992, C, S, 40005, 53, 100, flags=0x02),
+               tcp(t + 9.993, S, C, 53, 40005, 500, flags=0x12),
+               tcp(t + 9.995, C, S, 40005, 53, 101, len(q).to_bytes(2, "big") + q),
+               tcp(t + 10.002, S, C, 53, 40005, 501, len(r).to_bytes(2, "big") + r)]
+    path = _write(tmp_path, frames)
+    whole = analyze(path).summary
+    assert whole["outcomes"]["truncated_tcp_ok"] == 1
+    for k in (2, 3, 7):
+        assert analyze_stream(path, piece_records=k, workers=1)["outcomes"] == \
+            whole["outcomes"], k

@@ -63,6 +63,7 @@ from .files import CaptureError, RecordStream, no_dns_messages, nominal_size
 from .jit import want_jit
 from .table import PAIRKEY, CaptureTables, only_fragments_note
 from .transactions import (
+    FALLBACK_WINDOW,
     RETRY_WINDOW,
     SET_FIRST_FRAME,
     SummaryParts,
@@ -579,7 +580,10 @@ def _analyze_piece(job: _Job, ctx: _Context | None = None) -> Any:
     own = _in_frame_order(own_parts)
     first, last = _span(own["time"])  # a late message may precede the piece's first record
     lo_t = min(first, piece.begins) - job.window
-    hi_t = max(last, piece.ends) + job.window
+    # after the piece: its queries' answers come up to the window later, and a TC=1 answer's
+    # TCP retry (and the retry's answer) up to FALLBACK_WINDOW after that answer -- a retry
+    # answered 9.997 s after a TC answer that came 5 ms after its query was "failed" here
+    hi_t = max(last, piece.ends) + job.window + FALLBACK_WINDOW
     fragments, icmp, tcp = (_within(_open(str(Path(job.side) / name)), lo_t, hi_t)
                             for name in ("fragments", "icmp", "tcp"))
     # context: the messages of the window in the piece's conversations; and, as a lost
