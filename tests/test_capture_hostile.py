@@ -963,3 +963,38 @@ def test_tcp_reordering_holes_and_retransmissions_alike_in_both_engines(tmp_path
     path.write_bytes(F.pcap(holed, F.ETHERNET))
     said = analyze(path, engine="tshark").summary["warnings"]
     assert any("come after bytes the capture lacks" in w for w in said), said
+
+
+@pytest.mark.parametrize("jit", JIT)
+def test_a_message_cut_by_a_reset_and_a_new_syn_is_not_the_capture_s_end(tmp_path: Path,
+                                                                          jit: bool) -> None:
+    """10 bytes of a query, a reset, then a new connection on the same addresses and ports
+    with a whole exchange: the cut message was "the capture ends 10 byte(s) into a
+    message" though the capture went on; the new SYN ended it. A message the capture's end
+    cuts is still said so."""
+    q1, q2 = F.query("rst1.example", ident=1), F.query("rst2.example", ident=2)
+    r2 = F.response("rst2.example", ident=2)
+    w1, w2 = len(q1).to_bytes(2, "big") + q1, len(q2).to_bytes(2, "big") + q2
+
+    def seg(t: float, src: str, dst: str, sp: int, dp: int, seq: int, data: bytes = b"",
+            flags: int = 0x18) -> tuple[float, bytes]:
+        return (t, F.link(F.ipv4(src, dst, 6, F.tcp(sp, dp, seq, data, flags=flags)),
+                          F.ETHERNET))
+
+    frames = [seg(1.0, C, S, 50006, 53, 1000, flags=0x02),
+              seg(1.001, S, C, 53, 50006, 5000, flags=0x12),
+              seg(1.003, C, S, 50006, 53, 1001, w1[:10]),
+              seg(1.004, S, C, 53, 50006, 5001, flags=0x04),
+              seg(2.0, C, S, 50006, 53, 900000, flags=0x02),
+              seg(2.001, S, C, 53, 50006, 7000000, flags=0x12),
+              seg(2.003, C, S, 50006, 53, 900001, w2),
+              seg(2.01, S, C, 53, 50006, 7000001, len(r2).to_bytes(2, "big") + r2),
+              seg(3.0, C, S, 50007, 53, 1, flags=0x02),
+              seg(3.001, S, C, 53, 50007, 1, flags=0x12),
+              seg(3.003, C, S, 50007, 53, 2, w2[:12])]  # and the capture ends
+    tables = _load(tmp_path, frames, jit)
+    said = "\n".join(tables.warnings)
+    assert (f"{C}:50006 -> {S}:53: a new SYN on the same addresses and ports reopened it "
+            f"10 byte(s) into a {len(q1)}-byte message") in said, said
+    assert f"{C}:50007 -> {S}:53: the capture ends 12 byte(s) into" in said, said
+    assert len(tables.messages) == 2  # the second connection's exchange

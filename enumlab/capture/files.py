@@ -71,7 +71,8 @@ def no_dns_messages(path: Path, ports: tuple[int, ...], why: list[str],
         return NoDnsMessagesError(f"{path}: no DNS messages in this capture ({'; '.join(why)})",
                                   subject=str(path), tables=tables)
     if frames == 0 or (tables is not None and getattr(tables, "total_frames", None) == 0):
-        return NoDnsMessagesError(f"{path}: the capture holds no packets (a header only)",
+        return NoDnsMessagesError(f"{path}: no DNS messages in this capture: it holds no "
+                                  "packets (a header only)",
                                   subject=str(path), tables=tables)
     return NoDnsMessagesError(
         f"{path}: no DNS messages in this capture (ports 53, 5353, 5355"

@@ -51,8 +51,9 @@ COMPILE_BYTES = 1 << 18  # a batch's TCP payload bytes from which its streams ar
  S_SKIPPED, S_ZERO, S_OPENED) = range(13)
 NSTATE = 13
 # what the kernel reports when a direction ends (reopened by a SYN, or the capture's end)
-(E_STREAM, E_ROW, E_GAPS, E_GAP_AT, E_GAP_SIZE, E_SKIPPED, E_ZERO, E_TAIL, E_PREFIX) = range(9)
-NEVENT = 9
+(E_STREAM, E_ROW, E_GAPS, E_GAP_AT, E_GAP_SIZE, E_SKIPPED, E_ZERO, E_TAIL, E_PREFIX,
+ E_REOPENED) = range(10)
+NEVENT = 10
 
 
 @helper
@@ -218,9 +219,11 @@ def _frame(asm: Any, f: int, w: int, st: Any, s: int, first: int, from_row: int,
 
 
 @helper
-def _event(st: Any, s: int, f: int, w: int, asm: Any, events: Any, e: int) -> int:
+def _event(st: Any, s: int, f: int, w: int, asm: Any, events: Any, e: int,
+           reopened: int = 0) -> int:
     """Report how direction ``s`` ends (if anything is to be said) into ``events`` row ``e``;
-    its counters start again from zero. Returns the events written."""
+    its counters start again from zero (``reopened``: a new SYN ends it, not the capture).
+    Returns the events written."""
     tail = w - f
     if st[s, S_GAPS] == 0 and st[s, S_ZERO] == 0 and tail == 0 and st[s, S_SKIPPED] == 0:
         return e
@@ -233,6 +236,7 @@ def _event(st: Any, s: int, f: int, w: int, asm: Any, events: Any, e: int) -> in
     events[e, E_ZERO] = st[s, S_ZERO]
     events[e, E_TAIL] = tail if st[s, S_HUNT] == 0 else 0
     events[e, E_PREFIX] = (asm[f] << 8) | asm[f + 1] if tail >= 2 else -1
+    events[e, E_REOPENED] = reopened
     st[s, S_GAPS] = 0
     st[s, S_GAP_AT] = 0
     st[s, S_GAP_SIZE] = 0
@@ -310,11 +314,11 @@ def reassemble_streams(data: Any, seg_stream: Any, seg_row: Any, seg_seq: Any, s
                                 st[s, S_NEXT] += b - a
                                 f, m, first = _frame(asm, f, w, st, s, first, seg_row[x],
                                                      seg_row[x], msg, m)
-                        ne = _event(st, s, f, w, asm, events, ne)
+                        ne = _event(st, s, f, w, asm, events, ne, 1)
                         f = w
                         pend = 0
                     elif st[s, S_SEEN] == 1:
-                        ne = _event(st, s, f, w, asm, events, ne)
+                        ne = _event(st, s, f, w, asm, events, ne, 1)
                     st[s, S_SEEN] = 1
                     st[s, S_BASE] = (seq + 1) & 0xFFFFFFFF
                     st[s, S_NEXT] = 0
@@ -695,6 +699,9 @@ class Reassembler:
             if e[E_TAIL]:
                 what = (f"a {e[E_PREFIX]}-byte message" if e[E_PREFIX] >= 0
                         else "a length prefix")
-                parts.append(f"the capture ends {e[E_TAIL]} byte(s) into {what}: not decoded")
+                parts.append(f"a new SYN on the same addresses and ports reopened it "
+                             f"{e[E_TAIL]} byte(s) into {what} (the connection before was "
+                             "reset or closed mid-message): not decoded" if e[E_REOPENED] else
+                             f"the capture ends {e[E_TAIL]} byte(s) into {what}: not decoded")
             self.result.notes.append(f"TCP {name}: " + "; ".join(parts))
             self.result.note_rows.append(e[E_ROW])
