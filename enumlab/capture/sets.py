@@ -23,8 +23,9 @@ bad only as a neighbour, its neighbours are analysed without its edges (said in 
 rotated file holding only its header (``tcpdump -G`` for a quiet interval) is an empty file.
 
 What a window cannot mend is said, not hidden: a DNS-over-TCP connection that stays open across
-a file boundary for longer than the window is framed from the window's first segment (the
-reassembler's "starts mid-stream" sentence appears in the warnings).
+a file (or task) boundary for longer than the window is framed from the window's first segment,
+and said once per connection (the reassembler's "starts mid-stream" sentence is kept for the
+task whose window starts the point's capture: only there is it true).
 
 Output as a dataset (``--parquet DIR``): the message and transaction tables as Parquet,
 partitioned by capture point and hour (``DIR/messages/point=P/hour=H/…``), with
@@ -358,16 +359,27 @@ def analyze_file(job: FileJob) -> FileResult:
     hi = job.more[-1][1] + job.more[-1][0].frames if job.more else job.offset + b
     # the messages stitched before this task's records go back --window s, no further: an
     # orphan answer's query older than that is said as not searched for, not as never seen
+    # a TCP stream met without its SYN in a window that starts after the point's capture
+    # began: its SYN may lie before the window -- not "the capture starts mid-stream" (that
+    # is said by the task whose window starts the capture); one name per connection
+    window_start = int(glob_frame[0])
+    old_streams: set[str] = set()
+    if window_start > 1:
+        kept = []
+        for text, frame in zip(tables.warnings, [*tables.warning_frames, *[None] * len(
+                tables.warnings)][:len(tables.warnings)], strict=True):
+            if text.endswith(MID_STREAM):
+                old_streams.add(_connection(text[:-len(MID_STREAM)]))
+            else:
+                kept.append((text, frame))
+        tables.warnings = [t for t, _ in kept]
+        tables.warning_frames = [f for _, f in kept]
     parts_ = summary_parts(tables, txns, mtu=job.mtu, owned=(lo, hi),
                            start=job.start if np.isfinite(job.start) else None,
                            searched_from=first_t - job.window if np.isfinite(first_t) else None,
                            search_later=False)
     parts_.backwards, parts_.snapped = record_notes
-    # a TCP stream first seen in the window before this file, with no SYN there, and not at
-    # the very start of the point's capture: open across the boundary longer than the window
-    window_start = int(glob_frame[0])
-    parts_.n["streams_older_than_window"] = sum(
-        window_start <= f < lo and window_start > 1 for f in tables.mid_stream_frames)
+    parts_.old_streams = {f"{job.point}\0{name}" for name in old_streams}
     m = tables.messages
     mine = m[(m["frame"] >= lo) & (m["frame"] <= hi)].reset_index(drop=True)
     qf = txns["query_frame"].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -475,6 +487,16 @@ def _renumber(tables: Any, glob_frame: np.ndarray) -> None:
     tables.mid_stream_frames = [int(glob_frame[r - 1]) for r in tables.mid_stream_frames]
     tables.warning_frames = [None if r is None else int(glob_frame[r - 1])
                              for r in tables.warning_frames]
+
+
+MID_STREAM = (": the capture starts mid-stream (no SYN); messages framed from the first "
+              "plausible DNS message seen")
+
+
+def _connection(name: str) -> str:
+    """``TCP a -> b`` as its connection (both directions one name)."""
+    ends = name.removeprefix("TCP ").split(" -> ")
+    return " <-> ".join(sorted(ends))
 
 
 def _nullable(values: np.ndarray) -> Any:

@@ -1048,6 +1048,9 @@ class SummaryParts:
         self.flags: Counter[str] = Counter()
         self.icmp_kinds: Counter[str] = Counter()
         self.icmp_mtus: set[int] = set()
+        # DNS-over-TCP connections a file's task met without their SYN, its window starting
+        # after the capture point's start (a set: open since before the window, or no SYN)
+        self.old_streams: set[str] = set()
         self.latencies: list[float] = []
         self.truncated_names: Counter[str] = Counter()
         self.largest: tuple[int, int, str, str] | None = None  # size, -frame, qname, transport
@@ -1081,6 +1084,7 @@ def merge_parts(parts: list[SummaryParts]) -> SummaryParts:
                      "truncated_names"):
             getattr(out, name).update(getattr(p, name))
         out.icmp_mtus |= p.icmp_mtus
+        out.old_streams |= p.old_streams
         out.latencies += p.latencies
         if p.largest is not None and (out.largest is None or p.largest[:2] > out.largest[:2]):
             out.largest = p.largest
@@ -1525,11 +1529,12 @@ def _warnings(p: SummaryParts, mtu: int | None) -> list[str]:
                    f"(in its last {RETRY_WINDOW:.0f} s: {said}): an answer or a TCP retry "
                    "may have come after it ended -- the capture's end, not evidence of a "
                    "failure")
-    if n["streams_older_than_window"]:
-        out.append(f"{n['streams_older_than_window']} DNS-over-TCP connection(s) were open "
-                   "across a file boundary for longer than the window: their messages after "
-                   "the boundary are framed from the window's first segment (give a longer "
-                   "--window)")
+    if p.old_streams:
+        out.append(f"{len(p.old_streams)} DNS-over-TCP connection(s) were met without their "
+                   "SYN in a file's window that starts after the capture began: open since "
+                   "before the window (across a file or task boundary, longer than --window), "
+                   "or their SYN never captured -- their messages there are framed from the "
+                   "first plausible DNS message (give a longer --window)")
     if n["retransmitted_segments"]:
         out.append(f"{n['retransmitted_segments']} retransmitted TCP segment(s) of DNS "
                    "connections counted once")
