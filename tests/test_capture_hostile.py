@@ -491,6 +491,17 @@ def test_tunnels_past_the_depth_and_vxlan_on_linux_s_port_are_named(tmp_path: Pa
         "tunnels nested more than 4 deep": 1,
         "VXLAN on UDP 8472 (Linux's default port: --vxlan-port 8472 reads it)": 1}
     assert not any("--port N" in w for w in tables.warnings)
+    # --engine auto reads the VXLAN headers on 8472 as VXLAN, and says so (here tshark reads
+    # the capture, for the deep tunnel: told of 8472 too); alone, natively
+    said = ("1 frame(s) to UDP 8472 carry VXLAN headers (Linux's default port before RFC "
+            "7348): read as VXLAN, as --vxlan-port 8472 asks")
+    auto = load_capture(tmp_path / "c.pcap", jit=jit)
+    assert auto.engine == "tshark" and list(auto.messages["frame"]) == [1, 2, 3]
+    assert auto.warnings[0] == said
+    (tmp_path / "c.pcap").write_bytes(F.pcap(frames[2:], F.ETHERNET))
+    alone = load_capture(tmp_path / "c.pcap", jit=jit)
+    assert alone.engine == "native" and list(alone.messages["frame"]) == [1]
+    assert alone.warnings == [said]
 
 
 def test_auto_without_tshark_keeps_what_it_read(tmp_path: Path,

@@ -38,6 +38,7 @@ from .files import (
     read_capture_filter,
 )
 from .links import SUPPORTED as NATIVE_LINK_TYPES
+from .packets import VXLAN_LINUX
 from .table import (
     FRAGMENT_COLUMNS,
     ICMP_COLUMNS,
@@ -91,6 +92,11 @@ def load_capture(path: str | Path, *, engine: str = "auto", ports: tuple[int, ..
 
             tables = read_native(p, ports=ports, jit=jit, on_records=tick,
                                  vxlan_ports=vxlan_ports)
+            linux = _linux_vxlan(tables, vxlan_ports) if engine == "auto" else 0
+            if linux:  # VXLAN headers on Linux's old port: read as such (tshark too)
+                vxlan_ports = (*vxlan_ports, VXLAN_LINUX)
+                tables = read_native(p, ports=ports, jit=jit, on_records=None,
+                                     vxlan_ports=vxlan_ports)
             unsupported = sorted(set(tables.link_types) - NATIVE_LINK_TYPES)
             tunnels = tables.undecoded_tunnels
             if (tunnels or unsupported) and engine == "auto":
@@ -115,6 +121,10 @@ def load_capture(path: str | Path, *, engine: str = "auto", ports: tuple[int, ..
             elif unsupported:
                 _first_warning(tables, f"link type(s) {unsupported} are not decoded natively: "
                                        "their frames were skipped")
+            if linux:
+                _first_warning(tables, f"{linux:,} frame(s) to UDP {VXLAN_LINUX} carry VXLAN "
+                                       "headers (Linux's default port before RFC 7348): read "
+                                       f"as VXLAN, as --vxlan-port {VXLAN_LINUX} asks")
     finally:
         if bar is not None:
             bar.close()
@@ -126,6 +136,16 @@ def load_capture(path: str | Path, *, engine: str = "auto", ports: tuple[int, ..
         # decoded, damage), else the ports looked at
         raise no_dns_messages(p, ports, list(tables.warnings), tables)
     return tables
+
+
+def _linux_vxlan(tables: CaptureTables, vxlan_ports: tuple[int, ...]) -> int:
+    """Frames the walk named VXLAN on Linux's port 8472 (its header checked), when that
+    port was not asked for already."""
+    from .packets import UDP_TUNNEL, unknown_tunnel_name
+
+    if VXLAN_LINUX in vxlan_ports:
+        return 0
+    return int(tables.undecoded_tunnels.get(unknown_tunnel_name(UDP_TUNNEL + VXLAN_LINUX), 0))
 
 
 def _aligned(tables: CaptureTables) -> list[int | None]:
