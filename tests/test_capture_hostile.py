@@ -1009,3 +1009,23 @@ def test_a_message_cut_by_a_reset_and_a_new_syn_is_not_the_capture_s_end(tmp_pat
             f"10 byte(s) into a {len(q1)}-byte message") in said, said
     assert f"{C}:50007 -> {S}:53: the capture ends 12 byte(s) into" in said, said
     assert len(tables.messages) == 2  # the second connection's exchange
+
+
+@pytest.mark.parametrize("jit", JIT)
+def test_an_edns_option_past_its_opt_record_is_malformed(tmp_path: Path, jit: bool) -> None:
+    """An OPT record of 6 bytes whose cookie option claims 50 (RFC 6891 s6.1.2: options lie
+    within RDLEN): malformed -- the native decoder read it as a sound cookie while tshark
+    called the packet malformed. Still paired by header and question."""
+    good = F.query("opt.example", ident=7, options=[10])
+    assert good[-4:-2] == b"\x00\x02"
+    bad = good[:-4] + b"\x00\x32" + good[-2:]
+    frames = [(1.0, F.link(F.ipv4(C, S, 17, F.udp(3000, 53, bad)), F.ETHERNET)),
+              (1.01, F.link(F.ipv4(S, C, 17, F.udp(53, 3000, F.response("opt.example",
+                                                                          ident=7))),
+                            F.ETHERNET))]
+    m = _load(tmp_path, frames, jit).messages
+    assert m["malformed"].iloc[0] == "an EDNS option runs past its OPT record (RFC 6891 s6.1.2)"
+    assert m["malformed"].iloc[1] == ""
+    from enumlab.capture.transactions import build_transactions
+
+    assert build_transactions(_load(tmp_path, frames, jit))["outcome"].tolist() == ["ok"]

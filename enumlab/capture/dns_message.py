@@ -23,10 +23,11 @@ from typing import Any
 
 from .jit import helper
 
-OK, SHORT, BAD_NAME, QUESTION_CUT, RECORDS_CUT, MULTIPLE_OPT = range(6)
+OK, SHORT, BAD_NAME, QUESTION_CUT, RECORDS_CUT, MULTIPLE_OPT, BAD_OPTION = range(7)
 STATUS_NAMES = {OK: "", SHORT: "shorter than a DNS header", BAD_NAME: "undecodable QNAME",
                 QUESTION_CUT: "cut inside the question", RECORDS_CUT: "a record runs past the end",
-                MULTIPLE_OPT: "more than one OPT record (RFC 6891 s6.1.1)"}
+                MULTIPLE_OPT: "more than one OPT record (RFC 6891 s6.1.1)",
+                BAD_OPTION: "an EDNS option runs past its OPT record (RFC 6891 s6.1.2)"}
 (D_ID, D_FLAGS, D_QD, D_AN, D_NS, D_AR, D_STATUS, D_QNAME_OFF, D_QHASH, D_QTYPE, D_QCLASS,
  D_EDNS, D_EDNS_SIZE, D_EDNS_EXT, D_EDNS_VERSION, D_EDNS_DO, D_NOPTS, D_QNAME_WIRE) = range(18)
 DCOL = 18
@@ -141,6 +142,7 @@ def decode_one(buf: Any, m: int, size: int, out: Any, opts: Any, i: int) -> None
         return
     # -- answer, authority: stepped over; additional: the first OPT is read -------------
     opt_records = 0
+    bad_option = 0
     for r in range(an + ns + ar):
         q = p
         while True:  # owner name: labels, ending in a zero or a pointer
@@ -184,10 +186,14 @@ def decode_one(buf: Any, m: int, size: int, out: Any, opts: Any, i: int) -> None
                     opts[i, count] = code
                 count += 1
                 o += 4 + olen
+            if o != stop:  # an option's length past the RDATA, or bytes no option holds
+                bad_option = 1
             out[i, D_NOPTS] = count
         p = q + 10 + rdlen
     if status == OK and opt_records > 1:
         status = MULTIPLE_OPT
+    elif status == OK and bad_option:
+        status = BAD_OPTION
     out[i, D_STATUS] = status
 
 
