@@ -347,3 +347,25 @@ def test_an_answer_timed_before_its_query_is_said_so(tmp_path: Path) -> None:
         assert any(w.startswith("12 response(s) are timed before the query they answer")
                    for w in said), said
         assert not any("before the capture started" in w or "never saw" in w for w in said)
+
+
+@pytest.mark.parametrize("engine", ["native", "tshark", "pieces"])
+def test_an_answer_to_another_question_is_said_as_such(tmp_path: Path, engine: str) -> None:
+    """The server answers asked.test's query (same ports and ID) with the question other.test:
+    no answer to it (RFC 5452 s9.1) -- the query stays unanswered, and the answer is said to
+    carry another question (it was "answer queries sent before the capture started" or
+    "queries the capture never saw": both false, the query is there 1 ms before)."""
+    from enumlab.capture.pieces import analyze_stream
+
+    frames = [*_paired(1, T0),
+              (T0 + 20, _udp(C, S, 4099, 53, F.query("asked.test", ident=99))),
+              (T0 + 20.001, _udp(S, C, 53, 4099, F.response("other.test", ident=99))),
+              *_paired(3, T0 + 40)]
+    path = _write(tmp_path, frames)
+    s = (analyze_stream(path, piece_records=2, workers=1) if engine == "pieces"
+         else analyze(path, engine=engine).summary)
+    assert s["outcomes"]["unanswered"] == 1 and s["outcomes"]["ok"] == 2
+    said = s["warnings"]
+    assert any(w.startswith("1 response(s) carry another question than the query before them")
+               for w in said), said
+    assert not any("before the capture started" in w or "never saw" in w for w in said), said

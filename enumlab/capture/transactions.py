@@ -1232,6 +1232,34 @@ def _unfinished_at_the_end(m: Columns, t: Columns, out: SummaryParts,
     out.tail = (when[late], which[late])
 
 
+def _other_question(m_all: Columns, resp: np.ndarray, times: np.ndarray,
+                    open_: np.ndarray) -> np.ndarray:
+    """Per response of ``resp`` (where ``open_``): a query of the same client and server, on
+    the same two ports and with the same DNS ID, asked at most :data:`RETRY_WINDOW` s
+    before it -- whose question differs (else the two would have paired)."""
+    out = np.zeros(len(resp), dtype=bool)
+    look = np.flatnonzero(open_)
+    if not len(look):
+        return out
+    queries = np.flatnonzero((m_all["protocol"] == m_all.code_of("protocol", "dns"))
+                             & ~m_all.filled("qr", True) & ~m_all.isna("qr"))
+    if not len(queries):
+        return out
+    r = resp[look]
+    (src, dst), _labels = shared_codes(m_all, "src", "dst")
+    dns_id = m_all.filled("dns_id", -1).astype(np.int64, copy=False)
+    sport, dport = m_all["sport"].astype(np.int64), m_all["dport"].astype(np.int64)
+    code = factorize(np.concatenate([dst[r], src[queries]]),
+                     np.concatenate([src[r], dst[queries]]),
+                     np.concatenate([dport[r], sport[queries]]),
+                     np.concatenate([sport[r], dport[queries]]),
+                     np.concatenate([dns_id[r], dns_id[queries]]))[0]
+    found = _Timeline(code[len(r):], times[queries]).count(
+        code[:len(r)], times[r] - RETRY_WINDOW, times[r]) > 0
+    out[look] = found
+    return out
+
+
 def _unpaired_responses(m_all: Columns, m: Columns, paired_frame: np.ndarray,
                         start: float | None, n: Counter[str],
                         searched_from: float | None = None,
@@ -1283,7 +1311,14 @@ def _unpaired_responses(m_all: Columns, m: Columns, paired_frame: np.ndarray,
                                      times[resp] + RETRY_WINDOW) > 0)
         n["orphans_query_after"] = int(after.sum())
         asked |= after
-    n["orphans_with_query"] = int(asked.sum()) - n["orphans_query_after"]
+    # a query on the same ports with the same ID, just before, but another question: the
+    # answer is not to it (RFC 5452 s9.1: a resolver drops it) -- said, not taken for a query
+    # the capture lacks
+    other = _other_question(m_all, resp, times, ~asked)
+    n["orphans_other_question"] = int(other.sum())
+    asked |= other
+    n["orphans_with_query"] = int(asked.sum()) - n["orphans_query_after"] - n[
+        "orphans_other_question"]
     seen = times[~np.isnan(times)]
     begin = start if start is not None else (float(seen.min()) if len(seen) else None)
     early = np.zeros(len(resp), dtype=bool)
@@ -1581,31 +1616,36 @@ def _warnings(p: SummaryParts, mtu: int | None) -> list[str]:
             # each unpaired response counted once, by what the capture shows of its query
             with_query = min(max(0, n["orphans_with_query"] - n["duplicates"]), orphans)
             skewed = min(n["orphans_query_after"], orphans - with_query)
-            early = min(n["early_orphans"], orphans - with_query - skewed)
+            other = min(n["orphans_other_question"], orphans - with_query - skewed)
+            if other:
+                out.append(f"{other} response(s) carry another question than the query before "
+                           "them with the same client, server, ports and ID: no answer to it "
+                           "(a resolver drops them, RFC 5452 s9.1) -- a server answering the "
+                           "wrong question, or a forgery; that query counts unanswered")
             if skewed:
                 out.append(f"{skewed} response(s) are timed before the query they answer (same "
                            "client, server, ID and question, asked up to "
                            f"{RETRY_WINDOW:.0f} s later): the clocks of two capture points "
                            "merged into one file, or a timestamp step -- not paired, their "
                            "queries counted unanswered")
-                with_query += skewed  # (accounted for: not among the responses below)
-            if with_query - skewed:
-                out.append(f"{with_query - skewed} response(s) match a query the capture "
-                           "holds (same "
+            if with_query:
+                out.append(f"{with_query} response(s) match a query the capture holds (same "
                            "client, server, ID and question) but were not paired with it: "
                            "another port than the query's, or an answer again more than "
                            f"{RETRY_WINDOW:.0f} s after the first")
+            accounted = with_query + skewed + other
+            early = min(n["early_orphans"], orphans - accounted)
             if early:
                 out.append(f"{early} response(s) in the first {RETRY_WINDOW:.0f} s answer "
                            "queries sent before the capture started (their queries are not in "
                            "the capture)")
-            beyond = min(n["orphans_beyond_window"], orphans - with_query - early)
+            beyond = min(n["orphans_beyond_window"], orphans - accounted - early)
             if beyond:  # (a set searches each file's neighbours --window s back, no further)
                 out.append(f"{beyond} response(s) answer queries not found within the window "
                            "before them (a set of files is searched that far back: the query "
                            "is older -- a longer --window finds it -- or was never captured)")
-            if orphans - with_query - early - beyond > 0:  # (in pieces: the whole capture)
-                out.append(f"{orphans - with_query - early - beyond} response(s) answer "
+            if orphans - accounted - early - beyond > 0:  # (in pieces: the whole capture)
+                out.append(f"{orphans - accounted - early - beyond} response(s) answer "
                            "queries the capture never saw (some queries took another path, or "
                            "the capture dropped them)")
     malformed_paired = max(0, n["malformed"] - n["malformed_unpaired"])
