@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from enumlab.capture import load_capture
@@ -443,6 +444,10 @@ def test_a_tcp_retry_to_another_server_is_a_fallback(tmp_path: Path, engine: str
     assert udp["outcome"] == "truncated_tcp_ok" and udp["tcp_fallback"] == "ok"
     assert udp["icmp"] == "tcp: retried over TCP to another server, answered"
     assert float(udp["fallback_latency_ms"]) == 120.0
+    # the size budgets are UDP's: a TCP answer has none (they were True for its 1.1 KB)
+    over = t[t["transport"] == "tcp"].iloc[0]
+    for name in ("over_512", "over_1232", "over_path_1500", "over_offered"):
+        assert pd.isna(over[name]), name
 
 
 def test_a_tcp_retry_near_the_window_s_end_is_found_in_pieces(tmp_path: Path) -> None:
@@ -479,3 +484,20 @@ def test_a_tcp_retry_near_the_window_s_end_is_found_in_pieces(tmp_path: Path) ->
     for k in (2, 3, 7):
         assert analyze_stream(path, piece_records=k, workers=1)["outcomes"] == \
             whole["outcomes"], k
+
+
+@pytest.mark.parametrize("engine", ["native", "tshark"])
+def test_a_transaction_keeps_its_opcode(tmp_path: Path, engine: str) -> None:
+    """A NOTIFY (opcode 4, RFC 1996) and its answer beside a QUERY: both paired, told apart
+    by the transaction's opcode (the tables had it per message only: a NOTIFY looked like a
+    query for the zone's SOA)."""
+    def notify(wire: bytes) -> bytes:
+        return wire[:2] + bytes([(wire[2] & 0x87) | (4 << 3)]) + wire[3:]
+
+    frames = [(T0, _udp(C, S, 4001, 53, notify(F.query("example.com", "SOA", ident=1)))),
+              (T0 + 0.01, _udp(S, C, 53, 4001, notify(F.response("example.com", "SOA",
+                                                                  ident=1, records=0)))),
+              (T0 + 1, _udp(C, S, 4002, 53, F.query(_name(2), ident=2))),
+              (T0 + 1.01, _udp(S, C, 53, 4002, F.response(_name(2), ident=2)))]
+    t = analyze(_write(tmp_path, frames), engine=engine).transactions
+    assert t["opcode"].tolist() == [4, 0] and t["outcome"].tolist() == ["ok", "ok"]

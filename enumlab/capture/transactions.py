@@ -63,7 +63,8 @@ IP_HEADERS_MAX = 60 + 200  # an IPv4 header with options, or IPv6 + a few extens
 COLUMNS: dict[str, str] = {
     "transaction": "int64", "family": "category", "transport": "category",
     "client": "category", "client_port": "Int64", "server": "category", "server_port": "Int64",
-    "dns_id": "category", "qname": "category", "qtype": "category", "query_frame": "Int64",
+    "dns_id": "category", "qname": "category", "qtype": "category", "opcode": "Int64",
+    "query_frame": "Int64",
     "query_time": "float64", "response_frame": "Int64", "response_time": "Float64",
     "rtt_ms": "Float64", "rcode": "category", "answers": "Int64", "tc": "boolean",
     "dns_size": "Int64",
@@ -556,6 +557,9 @@ def transaction_columns(tables: Any, *, mtu: int | None = None) -> Columns:
     cats["dns_id"] = Later(_hex_id_texts)  # 65,536 texts: made if a frame or CSV asks
     qtype = m.filled("qtype", -1)[qi].astype(np.int64, copy=False)
     v["qtype"], cats["qtype"] = _categorical(_qtype_text, qtype, np.zeros(n, dtype=bool))
+    # QUERY 0, NOTIFY 4, UPDATE 5 (RFC 1035 s4.1.1, RFC 1996, RFC 2136): a NOTIFY or an
+    # UPDATE and their answers are transactions too, told apart here
+    v["opcode"], miss["opcode"] = q("opcode"), m.isna("opcode")[qi]
     v["query_frame"], v["query_time"] = q("frame"), q("time").astype(np.float64, copy=False)
     v["response_frame"], miss["response_frame"] = m["frame"][r] if n else np.zeros(0, np.int64), \
         unanswered
@@ -984,14 +988,16 @@ def _sizes_and_outcomes(v: dict[str, np.ndarray], miss: dict[str, np.ndarray],
     v6 = v["family"] == _code(cats["family"], "ipv6")
     udp = v["transport"] == _code(cats["transport"], "udp")
     offered = np.where(miss["edns_size"], 512, np.maximum(v["edns_size"], 512))
+    # the size budgets are UDP's (one datagram: RFC 1035 s4.2.1, RFC 6891, the path MTU); a
+    # TCP answer is a stream of segments -- no figure there, as in the summary's counts
     for name, limit in (("over_512", 512), ("over_1232", 1232), ("over_1400", 1400)):
-        v[name], miss[name] = size > limit, no_size
+        v[name], miss[name] = size > limit, no_size | ~udp
     path_limit = np.where(v6, PATH_1500["ipv6"], PATH_1500["ipv4"])
     v["over_path_1500"] = size > path_limit
-    miss["over_path_1500"] = no_size | (~v4 & ~v6)
+    miss["over_path_1500"] = no_size | (~v4 & ~v6) | ~udp
     overhead = np.where(v6, 48, 28)
     if mtu:
-        v["over_mtu"], miss["over_mtu"] = size + overhead > mtu, no_size
+        v["over_mtu"], miss["over_mtu"] = size + overhead > mtu, no_size | ~udp
     else:
         v["over_mtu"], miss["over_mtu"] = np.zeros(n, bool), np.ones(n, bool)
     v["over_offered"], miss["over_offered"] = size > offered, no_size | ~udp
