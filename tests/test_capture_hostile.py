@@ -1029,3 +1029,29 @@ def test_an_edns_option_past_its_opt_record_is_malformed(tmp_path: Path, jit: bo
     from enumlab.capture.transactions import build_transactions
 
     assert build_transactions(_load(tmp_path, frames, jit))["outcome"].tolist() == ["ok"]
+
+
+def test_a_zone_transfer_s_later_messages_are_questionless_by_design(tmp_path: Path) -> None:
+    """An AXFR over TCP answered in three messages, the later two without a question (RFC 5936
+    s2.2.1): the warning counted them as anomalies; it says they carry none by design."""
+    from enumlab.capture.report import analyze
+
+    q = F.query("zone.example", "AXFR", ident=5, edns=None)
+    first = F.response("zone.example", "AXFR", ident=5, records=0)
+    rest = [_answer_without_question(5, bytes([10, 0, 0, k])) for k in range(2)]
+    stream = b"".join(len(x).to_bytes(2, "big") + x for x in (first, *rest))
+
+    def seg(t: float, src: str, dst: str, sp: int, dp: int, seq: int, data: bytes = b"",
+            flags: int = 0x18) -> tuple[float, bytes]:
+        return (t, F.link(F.ipv4(src, dst, 6, F.tcp(sp, dp, seq, data, flags=flags)),
+                          F.ETHERNET))
+
+    frames = [seg(1.0, C, S, 40000, 53, 100, flags=0x02), seg(1.001, S, C, 53, 40000, 500,
+                                                              flags=0x12),
+              seg(1.002, C, S, 40000, 53, 101, len(q).to_bytes(2, "big") + q),
+              seg(1.003, S, C, 53, 40000, 501, stream)]
+    path = tmp_path / "axfr.pcap"
+    path.write_bytes(F.pcap(frames, F.ETHERNET))
+    said = [w for w in analyze(path).summary["warnings"] if "without a question" in w]
+    assert len(said) == 1 and said[0].startswith(
+        "2 message(s) without a question (2 of them a zone transfer's later answers over TCP"), said

@@ -1378,7 +1378,12 @@ def message_figures(tables: Any, *, mtu: int | None = None,
     n["tcp_queries"], n["tcp_responses"] = int((queries & ~udp).sum()), int(
         (responses & ~udp).sum())
     n["responses_ok"] = int((responses & ok).sum())
-    n["no_question"] = int((dns & (m.filled("qdcount", 0) == 0)).sum())
+    no_question = dns & (m.filled("qdcount", 0) == 0)
+    n["no_question"] = int(no_question.sum())
+    # a zone transfer's later messages (RFC 5936 s2.2.1) and a cookie-only query and its
+    # answer (RFC 7873 s5.4) carry no question by design: TCP answers, messages with an OPT
+    n["no_question_by_design"] = int((no_question & (
+        (qr & ~udp) | m.filled("edns", False).astype(bool, copy=False))).sum())
     n["undecodable"] = int((dns & ~m.filled("qname_ok", True)).sum())
     n["malformed"] = int((dns & (m["malformed"] != m.code_of("malformed", ""))).sum())
     n["truncated"] = int((udp_resp & m.filled("tc", False)).sum())
@@ -1656,7 +1661,11 @@ def _warnings(p: SummaryParts, mtu: int | None) -> list[str]:
                            "the capture dropped them)")
     malformed_paired = max(0, n["malformed"] - n["malformed_unpaired"])
     if n["no_question"] + n["undecodable"] or n["malformed_unpaired"]:
-        out.append(f"{n['no_question']} message(s) without a question, "
+        design = n["no_question_by_design"]
+        why = (f" ({design} of them a zone transfer's later answers over TCP or a cookie-only "
+               "query or answer, which carry none by design: RFC 5936 s2.2.1, RFC 7873 s5.4)"
+               if design else "")
+        out.append(f"{n['no_question']} message(s) without a question{why}, "
                    f"{n['undecodable']} with an undecodable name, {n['malformed_unpaired']} "
                    "malformed: counted in the message figures, not paired")
     if malformed_paired:
