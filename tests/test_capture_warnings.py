@@ -66,7 +66,7 @@ def test_malformed_messages_are_said_not_paired_only_when_not_paired(tmp_path: P
     assert s["messages"]["malformed"] == 2
     assert s["outcomes"]["ok"] == 2  # the cut answer paired
     warnings = "\n".join(s["warnings"])
-    assert "1 malformed: counted in the message figures, not paired" in warnings
+    assert "1 malformed message(s): counted in the message figures, not paired" in warnings
     assert "1 malformed message(s) paired by their header and question" in warnings
 
 

@@ -1665,9 +1665,11 @@ def _warnings(p: SummaryParts, mtu: int | None) -> list[str]:
         why = (f" ({design} of them a zone transfer's later answers over TCP or a cookie-only "
                "query or answer, which carry none by design: RFC 5936 s2.2.1, RFC 7873 s5.4)"
                if design else "")
-        out.append(f"{n['no_question']} message(s) without a question{why}, "
-                   f"{n['undecodable']} with an undecodable name, {n['malformed_unpaired']} "
-                   "malformed: counted in the message figures, not paired")
+        parts = [f"{count} {what}" for count, what in (
+            (n["no_question"], f"message(s) without a question{why}"),
+            (n["undecodable"], "message(s) with an undecodable name"),
+            (n["malformed_unpaired"], "malformed message(s)")) if count]
+        out.append(", ".join(parts) + ": counted in the message figures, not paired")
     if malformed_paired:
         out.append(f"{malformed_paired} malformed message(s) paired by their header and "
                    "question (what follows the question is cut or breaks the format's rules: the "
