@@ -1055,3 +1055,37 @@ def test_a_zone_transfer_s_later_messages_are_questionless_by_design(tmp_path: P
     said = [w for w in analyze(path).summary["warnings"] if "without a question" in w]
     assert len(said) == 1 and said[0].startswith(
         "2 message(s) without a question (2 of them a zone transfer's later answers over TCP"), said
+
+
+@pytest.mark.parametrize("engine", ["native", "tshark", "pieces"])
+def test_a_tunnel_s_lost_outer_fragment_is_its_question_s_lost_answer(tmp_path: Path,
+                                                                      engine: str) -> None:
+    """Answers inside 6in4 and inside GTP-U whose outer IPv4 packet was fragmented and lost
+    its second fragment: the set's addresses are the tunnel's ends, so it matched no question
+    and the questions were "unanswered". The first fragment names the client and server
+    inside (and their ports): fragments_lost."""
+    from enumlab.capture.pieces import analyze_stream
+    from enumlab.capture.report import analyze
+
+    c6, s6 = "2001:db8::7", "2001:db8::53"
+    ue, dns = "10.45.0.2", "10.45.0.1"
+    frames = []
+    q6 = F.ipv6(c6, s6, 17, F.udp(3000, 53, F.query("six.example", ident=1)))
+    r6 = F.ipv6(s6, c6, 17, F.udp(53, 3000, F.response("six.example", ident=1, records=30)))
+    frames.append((1.0, F.ipv4("203.0.113.1", "203.0.113.2", 41, q6)))
+    frames.append((1.01, F.fragments_v4("203.0.113.2", "203.0.113.1", 41, r6, 1232,
+                                        ident=11)[0]))
+    q4 = F.ipv4(ue, dns, 17, F.udp(4000, 53, F.query("gtp.example", ident=2)))
+    r4 = F.ipv4(dns, ue, 17, F.udp(53, 4000, F.response("gtp.example", ident=2, records=30)))
+    frames.append((2.0, F.ipv4("192.0.2.10", "192.0.2.20", 17, F.udp(2152, 2152,
+                                                                      F.gtpu(7, q4)))))
+    frames.append((2.01, F.fragments_v4("192.0.2.20", "192.0.2.10", 17,
+                                        F.udp(2152, 2152, F.gtpu(8, r4)), 1232, ident=12)[0]))
+    path = tmp_path / "tunnel_frag_lost.pcap"
+    path.write_bytes(F.pcap([(t, F.link(d, F.ETHERNET)) for t, d in frames], F.ETHERNET))
+    s = (analyze_stream(path, piece_records=2, workers=1) if engine == "pieces"
+         else analyze(path, engine=engine).summary)
+    assert s["outcomes"]["fragments_lost"] == 2 and s["outcomes"]["unanswered"] == 0, s["outcomes"]
+    if engine != "pieces":
+        f = analyze(path, engine=engine).capture.fragments  # type: ignore[union-attr]
+        assert sorted(f["inner_src"].dropna()) == [dns, s6]

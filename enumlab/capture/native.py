@@ -554,7 +554,9 @@ class SecondStage:
                           f"{UNOPENED}"
                           for c, n in tunnels.items()] + frag_notes
             frag_rows = both[1, first].tolist() + frag_rows  # each one's first frame
-        return Decoded(self.index, msgs, side, icmp, self.fragments.table(),  # type: ignore[arg-type]
+        fragment_table = self.fragments.table()
+        fragment_table.inner = self.fragments.inner(self.interest)
+        return Decoded(self.index, msgs, side, icmp, fragment_table,  # type: ignore[arg-type]
                        self.control, frag_notes + tcp.notes, self.jit, tcp.retransmitted_rows,
                        frag_rows + tcp.note_rows, tcp.mid_stream_rows, tunnels,
                        np.unique(np.concatenate(tcp.carried)) if tcp.carried
@@ -770,6 +772,8 @@ class FragmentTable:
     done_row: np.ndarray
     seen: np.ndarray
     dups: np.ndarray
+    # row -> (family, source, destination, ports) a lost set's tunnelled first fragment carries
+    inner: dict[int, tuple[int, bytes, bytes, int, int]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.row)
@@ -864,6 +868,21 @@ class Fragments:
         used = int((d[:, 0] + d[:, 1]).max())
         return Datagrams(out[:used], d[:, 0].copy(), d[:, 1].copy(), f.row[done],
                          d[:, 3].copy(), carrier)
+
+    def inner(self, interest: np.ndarray) -> dict[int, tuple[int, bytes, bytes, int, int]]:
+        """The sets still open (never completed): what each tunnelled first fragment carries
+        (:func:`.packets.inner_of_first_fragment`), by its row."""
+        c = self.carry
+        found: dict[int, tuple[int, bytes, bytes, int, int]] = {}
+        if c is None:
+            return found
+        for k in np.flatnonzero(c.pk[:, pk.C_FRAGOFF] == 0).tolist():
+            a = int(c.dstart[k])
+            got = pk.inner_of_first_fragment(int(c.pk[k, pk.C_FAMILY]), int(c.pk[k, pk.C_PROTO]),
+                                             bytes(c.data[a:a + int(c.length[k])]), interest)
+            if got is not None:
+                found[int(c.row[k])] = got
+        return found
 
     def notes(self) -> tuple[list[str], list[int]]:
         """What the fragment sets could not give, said (and the row each note is about)."""

@@ -452,3 +452,30 @@ def walk_packets(buf: Any, rec_off: Any, rec_cap: Any, rec_link: Any, interest: 
     for i in range(len(rec_off)):
         walk_one(buf, rec_off[i], rec_cap[i], rec_link[i], interest, out, src, dst, qsrc, qdst,
                  i)
+
+
+def inner_of_first_fragment(family: int, proto: int, payload: bytes, interest: Any
+                            ) -> tuple[int, bytes, bytes, int, int] | None:
+    """What a tunnel's first fragment carries -- the innermost (family, source, destination,
+    source port, destination port) -- read by this very walk from the fragment's payload behind
+    a stand-in outer header (``family``, ``proto``); None when no tunnel is opened there. For
+    a set that never completed, whose outer addresses are the tunnel's ends: its question
+    is found by these (both engines call it on the same bytes). Plain Python, a few calls."""
+    import struct
+
+    if family == 4:
+        head = struct.pack("!BBHHHBBH4s4s", 0x45, 0, min(20 + len(payload), 65535), 0, 0, 64,
+                           proto, 0, bytes(4), bytes(4))
+    else:
+        head = struct.pack("!IHBB16s16s", 6 << 28, min(len(payload), 65535), proto, 64,
+                           bytes(16), bytes(16))
+    buf = head + bytes(payload)
+    out = np.zeros((1, NCOL), dtype=np.int64)
+    src, dst, qsrc, qdst = (np.zeros((1, 16), dtype=np.uint8) for _ in range(4))
+    walk_one(buf, 0, len(buf), 101, interest, out, src, dst, qsrc, qdst, 0)  # 101: raw IP
+    if out[0, C_ENCAP] <= 0 or out[0, C_FAMILY] not in (4, 6):
+        return None
+    size = 4 if out[0, C_FAMILY] == 4 else 16
+    sport, dport = int(out[0, C_SPORT]), int(out[0, C_DPORT])
+    return (int(out[0, C_FAMILY]), bytes(src[0, :size]), bytes(dst[0, :size]), sport, dport)
+

@@ -49,6 +49,8 @@ FRAGMENT_COLUMNS: dict[str, str] = {
     "ip_id": "int64", "offset": "int64", "more": "boolean", "size": "int64", "protocol": "Int64",
     "sport": "Int64", "dport": "Int64", "complete": "boolean", "reassembled_in": "Int64",
     "fragments_seen": "int64", "duplicates": "int64",
+    # a tunnel's first fragment of a set that never completed: what it carries (its question)
+    "inner_src": "string", "inner_dst": "string", "inner_sport": "Int64", "inner_dport": "Int64",
 }
 ICMP_COLUMNS: dict[str, str] = {
     "frame": "int64", "time": "float64", "family": "string", "src": "string", "dst": "string",
@@ -630,7 +632,27 @@ def fragment_columns(d: Any) -> Columns:
         "fragments_seen": np.where(has, t.seen[inst] if len(t.seen) else 0, 1),
         "duplicates": np.where(has, t.dups[inst] if len(t.dups) else 0, 0),
     }
+    cols.update(_inner_columns(row, getattr(t, "inner", {})))
     return _columns(cols, FRAGMENT_COLUMNS)
+
+
+def _inner_columns(row: np.ndarray, inner: dict[int, tuple[int, bytes, bytes, int, int]]
+                   ) -> dict[str, Any]:
+    """The ``inner_*`` columns: a lost set's tunnelled first fragment's inner addresses and
+    ports (None elsewhere)."""
+    import ipaddress
+
+    n = len(row)
+    src, dst = np.full(n, None, dtype=object), np.full(n, None, dtype=object)
+    sport, dport = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    known = np.zeros(n, dtype=bool)
+    for k in np.flatnonzero(np.isin(row, np.fromiter(inner, dtype=np.int64))).tolist():
+        fam, a, b, sp, dp = inner[int(row[k])]
+        make = ipaddress.IPv4Address if fam == 4 else ipaddress.IPv6Address
+        src[k], dst[k] = str(make(a)), str(make(b))
+        sport[k], dport[k], known[k] = sp, dp, sp > 0 or dp > 0
+    return {"inner_src": _objects(src), "inner_dst": _objects(dst),
+            "inner_sport": _Masked(sport, ~known), "inner_dport": _Masked(dport, ~known)}
 
 
 def icmp_columns(d: Any) -> Columns:

@@ -691,6 +691,20 @@ def _link_fragments(tables: Any, opens: Any, links: _Links, v: dict[str, np.ndar
     set_of, first = factorize(src, dst, ip_id)
     size = np.bincount(set_of, minlength=len(first))
     client, server, when = dst[first], src[first], f["time"][lost][first]
+    # a tunnel's set: its addresses are the tunnel's ends; its first fragment, where captured,
+    # names the question's client and server (and ports) inside
+    inner = np.flatnonzero(~f.isna("inner_src")[lost]) if "inner_src" in f.values else \
+        np.zeros(0, dtype=np.int64)
+    inner_ports: tuple[np.ndarray, np.ndarray] | None = None
+    if len(inner):
+        i_src, i_dst = _address_codes(found, f["inner_src"][lost][inner],
+                                      f["inner_dst"][lost][inner])
+        client, server = client.copy(), server.copy()
+        client[set_of[inner]], server[set_of[inner]] = i_dst, i_src
+        inner_ports = (np.full(len(first), -1, dtype=np.int64),
+                       np.full(len(first), -1, dtype=np.int64))
+        for port, name in zip(inner_ports, ("inner_sport", "inner_dport"), strict=True):
+            port[set_of[inner]] = f.filled(name, -1)[lost][inner].astype(np.int64)
 
     def waiting(i: np.ndarray) -> np.ndarray:
         """``i``, or -1 where that transaction began too long before the set."""
@@ -714,6 +728,11 @@ def _link_fragments(tables: Any, opens: Any, links: _Links, v: dict[str, np.ndar
     ports = [np.full(len(first), -1, dtype=np.int64) for _ in range(2)]
     for port, name in zip(ports, ("sport", "dport"), strict=True):
         np.maximum.at(port, set_of, f.filled(name, -1)[lost].astype(np.int64, copy=False))
+    if inner_ports is not None:  # (a tunnel's set: the ports inside, where known)
+        tunnelled = np.zeros(len(first), dtype=bool)
+        tunnelled[set_of[inner]] = True
+        for port, within in zip(ports, inner_ports, strict=True):
+            port[tunnelled] = within[tunnelled]
     ported = np.flatnonzero((ports[0] >= 0) & (ports[1] >= 0) & (client >= 0) & (server >= 0))
     if len(ported):
         n_txn = len(found.client)

@@ -396,6 +396,9 @@ def read_tshark(path: str | Path, *, ports: tuple[int, ...] = (),
                         "there are missing from this engine's tables (the native engine "
                         "resynchronises at the next message)")
     fates = _fragment_fates(frags)
+    from .packets import interest_table
+
+    _inner_of_lost(fates, interest_table(ports, (4789, *vxlan_ports)))
     discarded = {r["frame"] for r in fates if r.pop("_discarded")}
     sets = {(r["src"], r["dst"], r["ip_id"]) for r in fates if r["frame"] in discarded}
     if discarded:  # tshark reassembles them (in a set's last frame); a receiver would not
@@ -668,7 +671,7 @@ def _fragment(number: int, time: float, layers: dict[str, Any], out: list[dict[s
                         "dst": dst, "ip_id": ident, "offset": offset, "more": bool(mf),
                         "size": max((_int(layer.get("ip.len")) or 0) - hdr, 0),
                         "protocol": proto if offset == 0 else None,
-                        "sport": sport, "dport": dport,
+                        "sport": sport, "dport": dport, "_payload": _payload(layers, offset),
                         "_key": ("4", src, dst, ident, proto)})
     for layer in map(_obj, _list(layers.get("ipv6"))):
         fh = _int(_find(layer, "ipv6.fraghdr.ident"))
@@ -696,8 +699,43 @@ def _fragment(number: int, time: float, layers: dict[str, Any], out: list[dict[s
                     "dst": dst, "ip_id": fh, "offset": offset * 8,
                     "more": more, "size": max(plen - ext, 0),
                     "protocol": nxt if offset == 0 else None,
-                    "sport": sport, "dport": dport,
+                    "sport": sport, "dport": dport, "_payload": _payload(layers, offset),
                     "_key": ("6", src, dst, fh, None)})
+
+
+def _payload(layers: dict[str, Any], offset: int) -> bytes | None:
+    """A first fragment's payload as tshark shows it (data bytes) when it did not complete
+    the datagram there."""
+    if offset or "data" not in layers:
+        return None
+    text = (_text(_find(layers.get("data"), "data.data")) or "").replace(":", "")
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        return None
+
+
+def _inner_of_lost(fates: list[dict[str, Any]], interest: Any) -> None:
+    """The ``inner_*`` columns: what a never-completed set's tunnelled first fragment carries
+    (the native engine's rule, on the same bytes)."""
+    import ipaddress
+
+    from .packets import inner_of_first_fragment
+
+    for r in fates:
+        payload = r.pop("_payload", None)
+        r.update(inner_src=None, inner_dst=None, inner_sport=None, inner_dport=None)
+        if not payload or r["complete"] or r["offset"] or r["protocol"] is None:
+            continue
+        got = inner_of_first_fragment(4 if r["family"] == "ipv4" else 6, int(r["protocol"]),
+                                      payload, interest)
+        if got is None:
+            continue
+        fam, a, b, sp, dp = got
+        make = ipaddress.IPv4Address if fam == 4 else ipaddress.IPv6Address
+        r.update(inner_src=str(make(a)), inner_dst=str(make(b)))
+        if sp or dp:
+            r.update(inner_sport=sp, inner_dport=dp)
 
 
 def _innermost(layers: dict[str, Any]) -> Any:
