@@ -1089,3 +1089,34 @@ def test_a_tunnel_s_lost_outer_fragment_is_its_question_s_lost_answer(tmp_path: 
     if engine != "pieces":
         f = analyze(path, engine=engine).capture.fragments  # type: ignore[union-attr]
         assert sorted(f["inner_src"].dropna()) == [dns, s6]
+
+
+@pytest.mark.parametrize("engine", ["native", "tshark"])
+def test_a_query_with_two_questions_is_flagged(tmp_path: Path, engine: str) -> None:
+    """QDCOUNT 2 in a QUERY (RFC 9619: a QUERY holds one question): only the first is read,
+    as before -- now the message says so, in both engines (it was shown as a one-question
+    query, unflagged); still paired by its first question."""
+    def two(wire: bytes) -> bytes:
+        end = 12 + len(_name_wire("two.example")) + 4
+        return wire[:4] + b"\x00\x02" + wire[6:end] + wire[12:end] + wire[end:]
+
+    q = two(F.query("two.example", "A", ident=3, edns=None))
+    r = two(F.response("two.example", "A", ident=3, records=0))
+    frames = [(1.0, F.link(F.ipv4(C, S, 17, F.udp(3000, 53, q)), F.ETHERNET)),
+              (1.01, F.link(F.ipv4(S, C, 17, F.udp(53, 3000, r)), F.ETHERNET))]
+    path = tmp_path / "two.pcap"
+    path.write_bytes(F.pcap(frames, F.ETHERNET))
+    tables = load_capture(path, engine=engine)
+    m = tables.messages
+    assert m["qdcount"].tolist() == [2, 2] and m["qname"].astype(str).tolist() == [
+        "two.example"] * 2
+    assert bool(m["malformed"].astype(bool).all())
+    if engine == "native":
+        assert m["malformed"].iloc[0].startswith("more than one question in a QUERY")
+    from enumlab.capture.transactions import build_transactions
+
+    assert build_transactions(tables)["outcome"].tolist() == ["ok"]
+    # mDNS asks several questions at once by design (RFC 6762 s5.3): not flagged there
+    mdns = F.link(F.ipv4(C, "224.0.0.251", 17, F.udp(5353, 5353, q)), F.ETHERNET)
+    path.write_bytes(F.pcap([(1.0, mdns)], F.ETHERNET))
+    assert load_capture(path, engine=engine).messages["malformed"].astype(str).tolist() == [""]

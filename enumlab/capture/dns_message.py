@@ -23,11 +23,13 @@ from typing import Any
 
 from .jit import helper
 
-OK, SHORT, BAD_NAME, QUESTION_CUT, RECORDS_CUT, MULTIPLE_OPT, BAD_OPTION = range(7)
+OK, SHORT, BAD_NAME, QUESTION_CUT, RECORDS_CUT, MULTIPLE_OPT, BAD_OPTION, QUESTIONS = range(8)
 STATUS_NAMES = {OK: "", SHORT: "shorter than a DNS header", BAD_NAME: "undecodable QNAME",
                 QUESTION_CUT: "cut inside the question", RECORDS_CUT: "a record runs past the end",
                 MULTIPLE_OPT: "more than one OPT record (RFC 6891 s6.1.1)",
-                BAD_OPTION: "an EDNS option runs past its OPT record (RFC 6891 s6.1.2)"}
+                BAD_OPTION: "an EDNS option runs past its OPT record (RFC 6891 s6.1.2)",
+                QUESTIONS: "more than one question in a QUERY (RFC 9619: one; only the "
+                           "first is read)"}
 (D_ID, D_FLAGS, D_QD, D_AN, D_NS, D_AR, D_STATUS, D_QNAME_OFF, D_QHASH, D_QTYPE, D_QCLASS,
  D_EDNS, D_EDNS_SIZE, D_EDNS_EXT, D_EDNS_VERSION, D_EDNS_DO, D_NOPTS, D_QNAME_WIRE) = range(18)
 DCOL = 18
@@ -194,6 +196,8 @@ def decode_one(buf: Any, m: int, size: int, out: Any, opts: Any, i: int) -> None
         status = MULTIPLE_OPT
     elif status == OK and bad_option:
         status = BAD_OPTION
+    elif status == OK and out[i, D_QD] > 1 and (out[i, D_FLAGS] >> 11) & 0xF == 0:
+        status = QUESTIONS
     out[i, D_STATUS] = status
 
 

@@ -353,6 +353,9 @@ def message_columns(d: Any, *, pairs: bool = False) -> Columns:
     ends = ("cut by the capture's snap length",
             "shorter than its IP/UDP length fields say (the packet's own lengths disagree)")
     reasons = [dm.STATUS_NAMES[k] for k in range(len(dm.STATUS_NAMES))]
+    # mDNS asks several questions in one query by design (RFC 6762 s5.3): not malformed there
+    status = np.where((status == dm.QUESTIONS) & (P[_M[pk.C_INTEREST]] == pk.INTEREST_MDNS),
+                      dm.OK, status)
     values["malformed"] = status + len(reasons) * cut
     categories["malformed"] = reasons + [f"{r}; {e}" if r else e for e in ends
                                          for r in reasons]

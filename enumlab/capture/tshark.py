@@ -311,7 +311,9 @@ def _message(number: int, time: float, layers: dict[str, Any], proto: str, dns: 
         "dns_size": size, "captured_size": size - max(0, frame_len - cap_len),
         "ip_size": ip[3], "ip_fragments": frag_count or 0, "encapsulation": encap,
         "tunnel_id": tunnel, "vlan": _int(vlan),
-        "malformed": dm.STATUS_NAMES[dm.MULTIPLE_OPT] if opt_records > 1 else "",
+        "malformed": dm.STATUS_NAMES[dm.MULTIPLE_OPT] if opt_records > 1 else
+        dm.STATUS_NAMES[dm.QUESTIONS] if (qdcount or 0) > 1 and opcode == 0
+        and proto != "mdns" else "",  # (mDNS asks several at once: RFC 6762 s5.3)
     }
 
 
