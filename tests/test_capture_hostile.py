@@ -955,11 +955,6 @@ def test_tcp_reordering_holes_and_retransmissions_alike_in_both_engines(tmp_path
     ask, ans = len(q).to_bytes(2, "big") + q, len(r).to_bytes(2, "big") + r
     half = len(ans) // 2
 
-    def seg(t: float, src: str, dst: str, sp: int, dp: int, seq: int, data: bytes = b"",
-            flags: int = 0x18) -> tuple[float, bytes]:
-        return (t, F.link(F.ipv4(src, dst, 6, F.tcp(sp, dp, seq, data, flags=flags)),
-                          F.ETHERNET))
-
     frames = [seg(1.0, C, S, 40000, 53, 100, flags=0x02), seg(1.001, S, C, 53, 40000, 500,
                                                               flags=0x12),
               seg(1.002, C, S, 40000, 53, 101, ask),
@@ -987,11 +982,6 @@ def test_a_message_cut_by_a_reset_and_a_new_syn_is_not_the_capture_s_end(tmp_pat
     q1, q2 = F.query("rst1.example", ident=1), F.query("rst2.example", ident=2)
     r2 = F.response("rst2.example", ident=2)
     w1, w2 = len(q1).to_bytes(2, "big") + q1, len(q2).to_bytes(2, "big") + q2
-
-    def seg(t: float, src: str, dst: str, sp: int, dp: int, seq: int, data: bytes = b"",
-            flags: int = 0x18) -> tuple[float, bytes]:
-        return (t, F.link(F.ipv4(src, dst, 6, F.tcp(sp, dp, seq, data, flags=flags)),
-                          F.ETHERNET))
 
     frames = [seg(1.0, C, S, 50006, 53, 1000, flags=0x02),
               seg(1.001, S, C, 53, 50006, 5000, flags=0x12),
@@ -1041,11 +1031,6 @@ def test_a_zone_transfer_s_later_messages_are_questionless_by_design(tmp_path: P
     first = F.response("zone.example", "AXFR", ident=5, records=0)
     rest = [_answer_without_question(5, bytes([10, 0, 0, k])) for k in range(2)]
     stream = b"".join(len(x).to_bytes(2, "big") + x for x in (first, *rest))
-
-    def seg(t: float, src: str, dst: str, sp: int, dp: int, seq: int, data: bytes = b"",
-            flags: int = 0x18) -> tuple[float, bytes]:
-        return (t, F.link(F.ipv4(src, dst, 6, F.tcp(sp, dp, seq, data, flags=flags)),
-                          F.ETHERNET))
 
     frames = [seg(1.0, C, S, 40000, 53, 100, flags=0x02), seg(1.001, S, C, 53, 40000, 500,
                                                               flags=0x12),
@@ -1121,3 +1106,9 @@ def test_a_query_with_two_questions_is_flagged(tmp_path: Path, engine: str) -> N
     mdns = F.link(F.ipv4(C, "224.0.0.251", 17, F.udp(5353, 5353, q)), F.ETHERNET)
     path.write_bytes(F.pcap([(1.0, mdns)], F.ETHERNET))
     assert load_capture(path, engine=engine).messages["malformed"].astype(str).tolist() == [""]
+
+
+def seg(t: float, src: str, dst: str, sp: int, dp: int, seq: int, data: bytes = b"",
+        flags: int = 0x18) -> tuple[float, bytes]:
+    """A TCP segment on Ethernet, timed ``t`` (frames built by code)."""
+    return (t, F.link(F.ipv4(src, dst, 6, F.tcp(sp, dp, seq, data, flags=flags)), F.ETHERNET))
