@@ -38,7 +38,7 @@ from .files import (
     read_capture_filter,
 )
 from .links import SUPPORTED as NATIVE_LINK_TYPES
-from .packets import VXLAN_LINUX
+from .packets import UDP_TUNNEL, VXLAN_LINUX, unknown_tunnel_name
 from .table import (
     FRAGMENT_COLUMNS,
     ICMP_COLUMNS,
@@ -141,8 +141,6 @@ def load_capture(path: str | Path, *, engine: str = "auto", ports: tuple[int, ..
 def _linux_vxlan(tables: CaptureTables, vxlan_ports: tuple[int, ...]) -> int:
     """Frames the walk named VXLAN on Linux's port 8472 (its header checked), when that
     port was not asked for already."""
-    from .packets import UDP_TUNNEL, unknown_tunnel_name
-
     if VXLAN_LINUX in vxlan_ports:
         return 0
     return int(tables.undecoded_tunnels.get(unknown_tunnel_name(UDP_TUNNEL + VXLAN_LINUX), 0))

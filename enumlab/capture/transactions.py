@@ -695,16 +695,11 @@ def _link_fragments(tables: Any, opens: Any, links: _Links, v: dict[str, np.ndar
     # names the question's client and server (and ports) inside
     inner = np.flatnonzero(~f.isna("inner_src")[lost]) if "inner_src" in f.values else \
         np.zeros(0, dtype=np.int64)
-    inner_ports: tuple[np.ndarray, np.ndarray] | None = None
     if len(inner):
         i_src, i_dst = _address_codes(found, f["inner_src"][lost][inner],
                                       f["inner_dst"][lost][inner])
         client, server = client.copy(), server.copy()
         client[set_of[inner]], server[set_of[inner]] = i_dst, i_src
-        inner_ports = (np.full(len(first), -1, dtype=np.int64),
-                       np.full(len(first), -1, dtype=np.int64))
-        for port, name in zip(inner_ports, ("inner_sport", "inner_dport"), strict=True):
-            port[set_of[inner]] = f.filled(name, -1)[lost][inner].astype(np.int64)
 
     def waiting(i: np.ndarray) -> np.ndarray:
         """``i``, or -1 where that transaction began too long before the set."""
@@ -728,11 +723,9 @@ def _link_fragments(tables: Any, opens: Any, links: _Links, v: dict[str, np.ndar
     ports = [np.full(len(first), -1, dtype=np.int64) for _ in range(2)]
     for port, name in zip(ports, ("sport", "dport"), strict=True):
         np.maximum.at(port, set_of, f.filled(name, -1)[lost].astype(np.int64, copy=False))
-    if inner_ports is not None:  # (a tunnel's set: the ports inside, where known)
-        tunnelled = np.zeros(len(first), dtype=bool)
-        tunnelled[set_of[inner]] = True
-        for port, within in zip(ports, inner_ports, strict=True):
-            port[tunnelled] = within[tunnelled]
+    if len(inner):  # a tunnel's set: the ports inside, where known
+        for port, name in zip(ports, ("inner_sport", "inner_dport"), strict=True):
+            port[set_of[inner]] = f.filled(name, -1)[lost][inner].astype(np.int64)
     ported = np.flatnonzero((ports[0] >= 0) & (ports[1] >= 0) & (client >= 0) & (server >= 0))
     if len(ported):
         n_txn = len(found.client)
@@ -1547,6 +1540,7 @@ def _orphan_tcp_fallback_frames(m: Columns, t: Columns) -> np.ndarray:
         return none
     (src, dst), _labels = shared_codes(m, "src", "dst")
     qtype = m.filled("qtype", -1)
+    qname = qname_keys(m)
     # a TC=1 answer whose query is in the capture is no orphan, paired or not (a second copy
     # of the answer -- a retransmitted query answered twice, a capture on two interfaces --
     # was counted as a fallback "seen from the server side" beside the transaction's own)
@@ -1555,17 +1549,16 @@ def _orphan_tcp_fallback_frames(m: Columns, t: Columns) -> np.ndarray:
                            & (m["transport"] == m.code_of("transport", "udp")))
     if len(asked):
         dns_id = m.filled("dns_id", -1).astype(np.int64, copy=False)
-        names = qname_keys(m)
         key, _ = factorize(np.concatenate([dst[tc], src[asked]]),
                            np.concatenate([src[tc], dst[asked]]),
                            np.concatenate([dns_id[tc], dns_id[asked]]),
-                           np.concatenate([names[tc], names[asked]]),
+                           np.concatenate([qname[tc], qname[asked]]),
                            np.concatenate([qtype[tc], qtype[asked]]))
         tc = tc[~np.isin(key[:len(tc)], key[len(tc):])]
         if not len(tc):
             return none
     both = np.concatenate([tc, tcp])
-    code, _ = factorize(src[both], dst[both], qname_keys(m)[both], qtype[both])
+    code, _ = factorize(src[both], dst[both], qname[both], qtype[both])
     times = m["time"]
     start = times[tc]
     seen = _Timeline(code[len(tc):], times[tcp]).count(code[:len(tc)], start,

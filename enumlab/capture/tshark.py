@@ -668,12 +668,14 @@ def _fragment(number: int, time: float, layers: dict[str, Any], out: list[dict[s
             src, dst, ident = _text(layer.get("ip.src")), _text(layer.get("ip.dst")), _int(
                 layer.get("ip.id"))
             proto = _int(layer.get("ip.proto"))
-            sport, dport = _first_ports(layers, offset, proto, layer is _innermost(layers))
+            payload = _payload(layers, offset)
+            sport, dport = _first_ports(layers, offset, proto, layer is _innermost(layers),
+                                        payload)
             out.append({"frame": number, "time": time, "family": "ipv4", "src": src,
                         "dst": dst, "ip_id": ident, "offset": offset, "more": bool(mf),
                         "size": max((_int(layer.get("ip.len")) or 0) - hdr, 0),
                         "protocol": proto if offset == 0 else None,
-                        "sport": sport, "dport": dport, "_payload": _payload(layers, offset),
+                        "sport": sport, "dport": dport, "_payload": payload,
                         "_key": ("4", src, dst, ident, proto)})
     for layer in map(_obj, _list(layers.get("ipv6"))):
         fh = _int(_find(layer, "ipv6.fraghdr.ident"))
@@ -696,12 +698,13 @@ def _fragment(number: int, time: float, layers: dict[str, Any], out: list[dict[s
                            if v is not None)
         src, dst = _text(layer.get("ipv6.src")), _text(layer.get("ipv6.dst"))
         nxt = _int(_find(layer, "ipv6.fraghdr.nxt"))
-        sport, dport = _first_ports(layers, offset, nxt, layer is _innermost(layers))
+        payload = _payload(layers, offset)
+        sport, dport = _first_ports(layers, offset, nxt, layer is _innermost(layers), payload)
         out.append({"frame": number, "time": time, "family": "ipv6", "src": src,
                     "dst": dst, "ip_id": fh, "offset": offset * 8,
                     "more": more, "size": max(plen - ext, 0),
                     "protocol": nxt if offset == 0 else None,
-                    "sport": sport, "dport": dport, "_payload": _payload(layers, offset),
+                    "sport": sport, "dport": dport, "_payload": payload,
                     "_key": ("6", src, dst, fh, None)})
 
 
@@ -746,11 +749,11 @@ def _innermost(layers: dict[str, Any]) -> Any:
     return found[4] if found is not None else None
 
 
-def _first_ports(layers: dict[str, Any], offset: int, proto: int | None, innermost: bool = True
-                 ) -> tuple[int | None, int | None]:
+def _first_ports(layers: dict[str, Any], offset: int, proto: int | None, innermost: bool,
+                 payload: bytes | None) -> tuple[int | None, int | None]:
     """The UDP/TCP ports at the start of a first fragment's payload, which tshark shows as
     data when it cannot reassemble the datagram (as the native walk reads them, for matching
-    a lost set to its question)."""
+    a lost set to its question); ``payload``: those data bytes (:func:`_payload`)."""
     if offset or proto not in (6, 17):
         return None, None
     if "data" not in layers:  # this frame completed the datagram: its transport header
@@ -759,15 +762,9 @@ def _first_ports(layers: dict[str, Any], offset: int, proto: int | None, innermo
         # (the innermost IP's transport is the last such layer; an outer one's, the first)
         layer = _obj((stack[-1] if innermost else stack[0]) if stack else None)
         return _int(layer.get(f"{name}.srcport")), _int(layer.get(f"{name}.dstport"))
-    text = _text(_find(layers.get("data"), "data.data")) or ""
-    raw = text.replace(":", "")[:8]
-    if len(raw) < 8:
+    if payload is None or len(payload) < 4:
         return None, None
-    try:
-        head = bytes.fromhex(raw)
-    except ValueError:
-        return None, None
-    return (head[0] << 8) | head[1], (head[2] << 8) | head[3]
+    return (payload[0] << 8) | payload[1], (payload[2] << 8) | payload[3]
 
 
 def _fragment_fates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
